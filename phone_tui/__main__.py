@@ -1,0 +1,3 @@
+from phone_tui.cli import main
+
+raise SystemExit(main())

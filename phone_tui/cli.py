@@ -1,0 +1,156 @@
+"""Command line: parse arguments, turn errors into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import phone_tui
+from phone_tui.core.config import LOG_LEVELS, PERSONAS, Settings, load_settings, with_changes
+from phone_tui.core.paths import HOME_ENV, Paths, resolve_paths
+from phone_tui.errors import PhoneTuiError, UsageError
+
+PROG = "phone-tui"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{PROG}: error: {message} (see '{PROG} --help')\n")
+        raise SystemExit(2)
+
+
+def _parser() -> _Parser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                        help=f"keep settings, keystores and logs under DIR (default: "
+                             f"${HOME_ENV}, else the platform's folders)")
+
+    parser = _Parser(prog=PROG, parents=[common],
+                     description="A secure government handset, emulated in your terminal.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {phone_tui.__version__}")
+    parser.add_argument("--theme", metavar="NAME",
+                        help="colour theme for this run (secure, open, high-contrast, or one of "
+                             "yours)")
+    parser.add_argument("--persona", choices=PERSONAS, help="which OS to boot (default: secure)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="fixed clock, seeds and key material for screenshots and tests; "
+                             "NOT SECURE (uses a throw-away data folder unless --data-dir is "
+                             "given)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="log detail (default: warning)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser("paths", parents=[common], help="print where settings, data, logs and "
+                                                   "themes live")
+    reset = sub.add_parser("reset", parents=[common],
+                           help="wipe local data (keystores, stores, logs); keeps settings.toml")
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "paths":
+            return _paths(resolve_paths(getattr(args, "data_dir", None)))
+        if args.command == "reset":
+            return _reset(resolve_paths(getattr(args, "data_dir", None)), args.yes)
+        return _run(args)
+    except PhoneTuiError as problem:
+        sys.stderr.write(f"{PROG}: error: {problem}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _paths(paths: Paths) -> int:
+    from phone_tui.core.resources import themes_dir
+
+    rows = [
+        ("settings", paths.settings_file),
+        ("config", paths.config_dir),
+        ("data", paths.data_dir),
+        ("logs", paths.log_file),
+        ("themes", paths.user_themes_dir),
+        ("built-in themes", themes_dir()),
+    ]
+    for name, path in rows:
+        print(f"{name:<16}{path}")
+    return 0
+
+
+def _reset(paths: Paths, yes: bool) -> int:
+    targets = [path for path in (paths.data_dir, paths.log_dir) if path.exists()]
+    if not targets:
+        print(f"Nothing to reset: no data in {paths.data_dir}.")
+        return 0
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("reset needs --yes when not run from a terminal; nothing was "
+                             "deleted")
+        print("This permanently deletes every persona (keystores, PINs, messages) and the logs:")
+        for path in targets:
+            print(f"  {path}")
+        answer = input("Type 'yes' to wipe: ").strip().lower()
+        if answer != "yes":
+            print("Cancelled; nothing was deleted.")
+            return 1
+    for path in targets:
+        shutil.rmtree(path)
+    print(f"Wiped {', '.join(str(path) for path in targets)}. {paths.settings_file} was kept.")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from phone_tui.core.clock import DeterministicClock, SystemClock
+    from phone_tui.core.entropy import DeterministicEntropy, SystemEntropy
+    from phone_tui.core.logs import setup_logging
+    from phone_tui.crypto.keystore import read_header
+    from phone_tui.handset.device import load_device
+    from phone_tui.handset.handset import Handset
+    from phone_tui.ui.app import PhoneApp
+    from phone_tui.ui.themes import load_themes
+
+    data_dir = getattr(args, "data_dir", None)
+    scratch: tempfile.TemporaryDirectory[str] | None = None
+    if args.deterministic and data_dir is None:
+        scratch = tempfile.TemporaryDirectory(prefix="phone-tui-deterministic-")
+        data_dir = scratch.name
+    try:
+        paths = resolve_paths(data_dir)
+        settings = _settings(paths, args)
+        themes = load_themes(paths.user_themes_dir)
+        if args.theme is not None and args.theme not in themes.themes:
+            raise UsageError(f"unknown theme {args.theme!r} (known: "
+                             f"{', '.join(sorted(themes.themes))})")
+        setup_logging(paths.log_file, settings.log_level)
+        handset = Handset(
+            paths, settings,
+            clock=DeterministicClock() if args.deterministic else SystemClock(),
+            entropy=DeterministicEntropy() if args.deterministic else SystemEntropy(),
+            device=load_device())
+        # Refuse to start on a damaged keystore or counter: say which file, touch nothing.
+        if handset.persona.is_set_up:
+            read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
+        handset.throttle_wait()
+        PhoneApp(handset, paths=paths, settings=settings, themes=themes, theme=args.theme,
+                 save_settings_file=True).run()
+        handset.lock("quit")
+        return 0
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _settings(paths: Paths, args: argparse.Namespace) -> Settings:
+    settings = load_settings(Path(paths.settings_file))
+    changes = {}
+    if args.persona:
+        changes["persona"] = args.persona
+    if args.log_level:
+        changes["log_level"] = args.log_level
+    return with_changes(settings, **changes) if changes else settings

@@ -1,0 +1,1 @@
+"""Core services shared by every layer: time, randomness, paths, settings, logging."""

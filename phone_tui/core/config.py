@@ -1,0 +1,134 @@
+"""settings.toml: read with tomllib, validated key by key, written back with its comments."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from phone_tui.core.atomic import atomic_write
+from phone_tui.errors import ConfigError
+
+PERSONAS = ("secure", "open")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Device-wide settings. Persona settings (auto-lock...) live in the persona's encrypted store."""
+
+    theme: str = "secure"
+    persona: str = "secure"
+    wipe_after_failures: int = 10
+    log_level: str = "warning"
+    keymap: dict[str, str] = field(default_factory=dict)
+
+
+_COMMENTS = {
+    "theme": "Theme: a built-in one (secure, open, high-contrast) or a file NAME.toml in themes/ "
+             "beside this file.",
+    "persona": 'Which OS the handset boots: "secure" (the encrypted OS) or "open".',
+    "wipe_after_failures": "Wipe the persona after this many wrong PINs in a row (0 = never).",
+    "log_level": 'Log detail: "debug", "info", "warning" or "error". Logs never hold PINs, keys '
+                 "or message text.",
+    "keymap": 'Remap keys by binding id, e.g. "handset.lock" = "ctrl+k". Ids are listed in the '
+              "README.",
+}
+
+_TYPES: dict[str, type] = {"theme": str, "persona": str, "wipe_after_failures": int,
+                           "log_level": str, "keymap": dict}
+
+
+def _line_of(text: str, key: str) -> int | None:
+    match = re.search(rf'^\s*"?{re.escape(key)}"?\s*=', text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def parse_settings(text: str, path: Path) -> Settings:
+    """Parse and validate settings TOML; raise ConfigError naming the file, line and key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        message = getattr(exc, "msg", str(exc))
+        raise ConfigError(path, f"not valid TOML: {message}", line=line) from None
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        expected = _TYPES.get(key)
+        if expected is None:
+            known = ", ".join(_TYPES)
+            raise ConfigError(path, f"unknown key (known keys: {known})", key=key,
+                              line=_line_of(text, key))
+        if expected is int and (isinstance(value, bool) or not isinstance(value, int)) or \
+                not isinstance(value, expected):
+            raise ConfigError(path, f"expected {_type_name(expected)}, got {_type_name(type(value))}",
+                              key=key, line=_line_of(text, key))
+        values[key] = value
+    settings = Settings(**values)
+    _check_values(settings, path, text)
+    return settings
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", dict: "a table", bool: "a boolean",
+            float: "a number", list: "an array"}.get(kind, kind.__name__)
+
+
+def _check_values(settings: Settings, path: Path, text: str) -> None:
+    def fail(key: str, message: str) -> None:
+        raise ConfigError(path, message, key=key, line=_line_of(text, key))
+
+    if settings.persona not in PERSONAS:
+        fail("persona", f"expected one of {', '.join(PERSONAS)}, got {settings.persona!r}")
+    if settings.log_level not in LOG_LEVELS:
+        fail("log_level", f"expected one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}")
+    if not 0 <= settings.wipe_after_failures <= 1000:
+        fail("wipe_after_failures", "expected an integer from 0 (never) to 1000")
+    if not settings.theme.strip():
+        fail("theme", "expected a theme name, got an empty string")
+    for binding_id, keys in settings.keymap.items():
+        if not isinstance(keys, str) or not keys.strip():
+            fail(f"keymap.{binding_id}", "expected a key string such as \"ctrl+k\"")
+
+
+def render_settings(settings: Settings) -> str:
+    """settings.toml text with a comment above every key."""
+    out = ["# phone-tui settings. Edit while the app is closed; unknown keys are an error.", ""]
+    for item in fields(Settings):
+        if item.name == "keymap":
+            continue
+        out.append(f"# {_COMMENTS[item.name]}")
+        out.append(tomli_w.dumps({item.name: getattr(settings, item.name)}).rstrip())
+        out.append("")
+    out.append(f"# {_COMMENTS['keymap']}")
+    out.append("[keymap]")
+    if settings.keymap:
+        out.append(tomli_w.dumps(settings.keymap).rstrip())
+    return "\n".join(out) + "\n"
+
+
+def load_settings(path: Path) -> Settings:
+    """Read settings.toml, creating it with commented defaults when absent."""
+    if not path.exists():
+        settings = Settings()
+        atomic_write(path, render_settings(settings).encode(), mode=0o600)
+        return settings
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(path, "not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+    return parse_settings(text, path)
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    atomic_write(path, render_settings(settings).encode(), mode=0o600)
+
+
+def with_changes(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)

@@ -1,0 +1,66 @@
+"""Where phone_tui keeps its files: platformdirs locations, or one folder given by the user."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+APP_NAME = "phone-tui"
+HOME_ENV = "PHONE_TUI_HOME"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every location phone_tui reads or writes."""
+
+    config_dir: Path
+    data_dir: Path
+    log_dir: Path
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config_dir / "settings.toml"
+
+    @property
+    def user_themes_dir(self) -> Path:
+        return self.config_dir / "themes"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "phone-tui.log"
+
+    @property
+    def personas_dir(self) -> Path:
+        return self.data_dir / "personas"
+
+    def persona_dir(self, persona: str) -> Path:
+        return self.personas_dir / persona
+
+
+def resolve_paths(data_dir: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Paths:
+    """``--data-dir`` wins, then ``$PHONE_TUI_HOME``, then the platform's usual folders."""
+    env = os.environ if env is None else env
+    root = data_dir if data_dir is not None else env.get(HOME_ENV) or None
+    if root is not None:
+        base = Path(root).expanduser().absolute()
+        return Paths(config_dir=base, data_dir=base / "data", log_dir=base / "logs")
+    import platformdirs
+
+    return Paths(
+        config_dir=Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
+        data_dir=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
+        log_dir=Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
+    )
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable only by the owner."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.chmod(path, 0o700)
+    except OSError:  # a folder we do not own (e.g. a shared mount): leave it be
+        pass
+    return path

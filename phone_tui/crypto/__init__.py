@@ -1,0 +1,1 @@
+"""Cryptography built from pyca ``cryptography`` primitives: keystore, PIN throttling."""

@@ -1,0 +1,82 @@
+"""PIN-attempt throttling on Android Gatekeeper's schedule, persisted beside the keystore.
+
+Without secure hardware this file is only as safe as the folder it lives in: anyone who can
+write to it can reset the counter. The README says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from phone_tui.core.atomic import atomic_write
+from phone_tui.errors import KeystoreCorrupt
+
+DAY = 86_400
+
+
+def gatekeeper_timeout(failures: int) -> int:
+    """Seconds to wait after ``failures`` consecutive wrong PINs (AOSP's Gatekeeper schedule)."""
+    if failures < 5:
+        return 0
+    if failures == 5:
+        return 30
+    if failures < 10:
+        return 0
+    if failures < 30:
+        return 30
+    if failures < 140:
+        return 30 * (1 << ((failures - 30) // 10))
+    return DAY
+
+
+@dataclass(frozen=True)
+class ThrottleState:
+    failures: int = 0
+    last_failure: float = 0.0
+
+    def wait(self, now: float) -> float:
+        """Seconds left before the next attempt is allowed."""
+        timeout = gatekeeper_timeout(self.failures)
+        if timeout == 0:
+            return 0.0
+        # A clock set backwards restarts the wait instead of lengthening or skipping it.
+        elapsed = max(0.0, now - self.last_failure)
+        return max(0.0, timeout - elapsed)
+
+
+class Throttle:
+    """The persisted failure counter for one keystore."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> ThrottleState:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return ThrottleState()
+        try:
+            data = json.loads(raw)
+            failures, last = data["failures"], data["last_failure"]
+            if not isinstance(failures, int) or isinstance(failures, bool) or failures < 0 \
+                    or not isinstance(last, int | float) or isinstance(last, bool):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise KeystoreCorrupt(self.path, "the PIN-attempt counter is damaged; it was left "
+                                             "untouched. Remove it to reset the counter") from None
+        return ThrottleState(failures=failures, last_failure=float(last))
+
+    def record_failure(self, now: float) -> ThrottleState:
+        state = ThrottleState(failures=self.load().failures + 1, last_failure=now)
+        self._save(state)
+        return state
+
+    def reset(self) -> None:
+        if self.load().failures:
+            self._save(ThrottleState())
+
+    def _save(self, state: ThrottleState) -> None:
+        atomic_write(self.path, json.dumps({"failures": state.failures,
+                                            "last_failure": state.last_failure}).encode())

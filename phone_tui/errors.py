@@ -1,0 +1,93 @@
+"""Typed errors with messages a person can act on.
+
+Library code raises these; the CLI prints ``str(error)`` as one line and exits 2, the UI shows it
+as a notification or an inline message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PhoneTuiError(Exception):
+    """Base class: every error meant for a person."""
+
+
+class ConfigError(PhoneTuiError):
+    """settings.toml (or another TOML file) is malformed or holds a bad value."""
+
+    def __init__(self, path: Path | str, message: str, *, key: str | None = None,
+                 line: int | None = None) -> None:
+        self.path = Path(path)
+        self.key = key
+        self.line = line
+        where = str(self.path)
+        if line is not None:
+            where += f", line {line}"
+        if key is not None:
+            where += f", key '{key}'"
+        super().__init__(f"{where}: {message}")
+
+
+class ThemeError(ConfigError):
+    """A theme file is malformed, or a theme name is unknown."""
+
+
+class KeystoreError(PhoneTuiError):
+    """Base for keystore problems."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{self.path}: {message}")
+
+
+class KeystoreCorrupt(KeystoreError):
+    """The file is truncated, damaged or altered; it is left untouched."""
+
+
+class KeystoreVersionError(KeystoreError):
+    """The file was written by a newer or unknown format version."""
+
+
+class KeystoreDowngrade(KeystoreError):
+    """The header asks for KDF parameters weaker than the policy allows."""
+
+
+class WrongPin(PhoneTuiError):
+    """The PIN did not unlock the keystore."""
+
+    def __init__(self, failures: int, attempts_left: int | None, wait_seconds: float) -> None:
+        self.failures = failures
+        self.attempts_left = attempts_left
+        self.wait_seconds = wait_seconds
+        parts = ["Wrong PIN."]
+        if attempts_left is not None:
+            parts.append(f"{attempts_left} attempt{'s' if attempts_left != 1 else ''} left "
+                         "before this phone is wiped.")
+        if wait_seconds > 0:
+            parts.append(f"Try again in {int(round(wait_seconds))} s.")
+        super().__init__(" ".join(parts))
+
+
+class Throttled(PhoneTuiError):
+    """Too many wrong PINs: the keystore refuses attempts until the wait is over."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        self.wait_seconds = wait_seconds
+        super().__init__(f"Too many attempts. Try again in {int(-(-wait_seconds // 1))} s.")
+
+
+class PinPolicyError(PhoneTuiError):
+    """A new PIN does not meet the policy (4–16 digits, not equal to the duress PIN...)."""
+
+
+class StoreError(PhoneTuiError):
+    """The encrypted store cannot be opened or read."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{self.path}: {message}")
+
+
+class UsageError(PhoneTuiError):
+    """A command-line argument is wrong."""

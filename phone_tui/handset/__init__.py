@@ -1,0 +1,1 @@
+"""The phone's model: Handset, Persona, events. No Textual here."""

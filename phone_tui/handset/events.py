@@ -1,0 +1,90 @@
+"""Domain events the handset publishes. The UI, flow runners and coach subscribe; none poll."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class: every event names the persona it happened in."""
+
+    persona: str
+
+
+@dataclass(frozen=True)
+class SetupCompleted(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class Unlocked(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class Locked(Event):
+    reason: str  # "user", "idle", "pin_changed"...
+
+
+@dataclass(frozen=True)
+class PinRejected(Event):
+    failures: int
+    attempts_left: int | None
+    wait_seconds: float
+
+
+@dataclass(frozen=True)
+class PinChanged(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class Wiped(Event):
+    reason: str  # "failures", "duress", "user"
+
+
+@dataclass(frozen=True)
+class SettingChanged(Event):
+    key: str
+    value: object
+
+
+Listener = Callable[[Event], None]
+
+
+class EventStream:
+    """Fan-out of events: synchronous listeners plus bounded async subscriptions."""
+
+    def __init__(self, history: int = 256) -> None:
+        self._listeners: list[Listener] = []
+        self._queues: list[asyncio.Queue[Event]] = []
+        self._history_size = history
+        self.history: list[Event] = []
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` for every event; returns a function that stops listening."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    async def subscribe(self, maxsize: int = 1024) -> AsyncIterator[Event]:
+        """Iterate events as they come. A reader that falls behind loses the oldest ones."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self._queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(queue)
+
+    def emit(self, event: Event) -> None:
+        self.history.append(event)
+        del self.history[:-self._history_size]
+        for listener in list(self._listeners):
+            listener(event)
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)

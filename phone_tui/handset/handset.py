@@ -1,0 +1,218 @@
+"""The Handset: one phone with its running persona, lock state, auto-lock and events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from enum import Enum
+
+from phone_tui.core.clock import Clock
+from phone_tui.core.config import Settings
+from phone_tui.core.entropy import Entropy
+from phone_tui.core.paths import Paths
+from phone_tui.crypto.keystore import Keystore, UnlockOutcome
+from phone_tui.errors import PinPolicyError, Throttled, WrongPin
+from phone_tui.handset.device import DeviceInfo, PersonaInfo
+from phone_tui.handset.events import (
+    EventStream,
+    Locked,
+    PinChanged,
+    PinRejected,
+    SettingChanged,
+    SetupCompleted,
+    Unlocked,
+    Wiped,
+)
+from phone_tui.handset.persona import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK, KdfConfig, Persona
+from phone_tui.handset.pin_policy import check_pin
+
+log = logging.getLogger(__name__)
+
+
+class HandsetState(Enum):
+    SETUP = "setup"
+    LOCKED = "locked"
+    UNLOCKED = "unlocked"
+
+
+class Handset:
+    """One emulated phone. Async methods run Argon2id in a thread and emit events on the loop."""
+
+    def __init__(self, paths: Paths, settings: Settings, *, clock: Clock, entropy: Entropy,
+                 device: DeviceInfo, kdf: KdfConfig | None = None) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.clock = clock
+        self.entropy = entropy
+        self.device = device
+        self.events = EventStream()
+        self.persona = Persona(settings.persona, paths.persona_dir(settings.persona), entropy,
+                               kdf)
+        self.last_activity = clock.now()
+        self._booted_at = clock.now()
+        self._busy = asyncio.Lock()
+
+    # ---- state ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> HandsetState:
+        if not self.persona.is_set_up:
+            return HandsetState.SETUP
+        return HandsetState.UNLOCKED if self.persona.is_unlocked else HandsetState.LOCKED
+
+    @property
+    def persona_info(self) -> PersonaInfo:
+        return self.device.personas[self.persona.name]
+
+    @property
+    def wipe_after(self) -> int:
+        return self.settings.wipe_after_failures
+
+    @property
+    def number(self) -> str | None:
+        store = self.persona.store
+        return store.get("profile", "number") if store is not None else None
+
+    def battery_percent(self) -> int:
+        """Drains one percent every ten minutes of emulated time, never below 5 %."""
+        drained = int((self.clock.now() - self._booted_at) // 600)
+        return max(5, self.device.battery_percent - drained)
+
+    def throttle_wait(self) -> float:
+        return self.persona.throttle.load().wait(self.clock.now())
+
+    def failures(self) -> int:
+        return self.persona.throttle.load().failures
+
+    # ---- setup, unlock, lock -------------------------------------------------------------------
+
+    async def setup(self, pin: str, duress_pin: str | None = None) -> None:
+        """First run: create the persona's keystore and store, and leave it unlocked."""
+        check_pin(pin)
+        if duress_pin:
+            check_pin(duress_pin)
+            if duress_pin == pin:
+                raise PinPolicyError("The duress PIN must differ from the PIN.")
+        profile = {"persona": self.persona.name, "number": self._new_number(),
+                   "created_at": self.clock.now()}
+        async with self._busy:
+            await asyncio.to_thread(self.persona.create, pin, duress_pin or None, profile)
+        log.info("persona %s set up", self.persona.name)
+        self.touch()
+        self.events.emit(SetupCompleted(self.persona.name))
+        self.events.emit(Unlocked(self.persona.name))
+
+    def _new_number(self) -> str:
+        rng = self.entropy.rng(f"number:{self.persona.name}")
+        digits = f"{rng.randrange(10**8):08d}"
+        return f"{self.device.number_prefix} {digits[:4]} {digits[4:]}"
+
+    async def unlock(self, pin: str) -> UnlockOutcome:
+        """Try a PIN. Raises Throttled while a wait runs and WrongPin (with what is left) on a
+        wrong PIN; returns DURESS after a silent wipe, UNLOCKED on success."""
+        wait = self.throttle_wait()
+        if wait > 0:
+            raise Throttled(wait)
+        async with self._busy:
+            outcome = await asyncio.to_thread(self.persona.try_unlock, pin)
+        if outcome is UnlockOutcome.UNLOCKED:
+            self.persona.throttle.reset()
+            log.info("persona %s unlocked", self.persona.name)
+            self.touch()
+            self.events.emit(Unlocked(self.persona.name))
+        elif outcome is UnlockOutcome.DURESS:
+            self._wipe("duress")
+        else:
+            self._reject_pin()
+        return outcome
+
+    def _reject_pin(self) -> None:
+        state = self.persona.throttle.record_failure(self.clock.now())
+        left = self.wipe_after - state.failures if self.wipe_after else None
+        log.info("wrong PIN for persona %s (%d in a row)", self.persona.name, state.failures)
+        if left is not None and left <= 0:
+            self._wipe("failures")
+            raise WrongPin(state.failures, 0, 0)
+        wait = state.wait(self.clock.now())
+        self.events.emit(PinRejected(self.persona.name, state.failures, left, wait))
+        raise WrongPin(state.failures, left, wait)
+
+    def _wipe(self, reason: str) -> None:
+        self.persona.wipe()
+        log.warning("persona %s wiped", self.persona.name)
+        self.events.emit(Wiped(self.persona.name, reason))
+
+    def lock(self, reason: str = "user") -> None:
+        if self.state is not HandsetState.UNLOCKED:
+            return
+        self.persona.lock()
+        log.info("persona %s locked (%s)", self.persona.name, reason)
+        self.events.emit(Locked(self.persona.name, reason))
+
+    async def wipe(self) -> None:
+        """Wipe the running persona on the user's request."""
+        async with self._busy:
+            self._wipe("user")
+
+    async def change_pin(self, current: str, new: str) -> None:
+        """Check the current PIN (a wrong one counts as a failed attempt), then re-wrap."""
+        check_pin(new)
+        keystore = self._open_keystore()
+        wait = self.throttle_wait()
+        if wait > 0:
+            raise Throttled(wait)
+        async with self._busy:
+            outcome, check = await asyncio.to_thread(
+                Keystore.unlock, self.persona.keystore_path, current, entropy=self.entropy,
+                policy=self.persona.kdf.policy)
+        if check is not None:
+            check.close()
+        if outcome is not UnlockOutcome.UNLOCKED:
+            # A duress PIN typed here is only a wrong "current PIN": no wipe mid-change.
+            self._reject_pin()
+        if new == current:
+            raise PinPolicyError("The new PIN is the same as the current one.")
+        async with self._busy:
+            await asyncio.to_thread(keystore.change_pin, new)
+        self.persona.throttle.reset()
+        log.info("PIN changed for persona %s", self.persona.name)
+        self.events.emit(PinChanged(self.persona.name))
+
+    def _open_keystore(self) -> Keystore:
+        if self.persona.keystore is None:
+            raise PinPolicyError("Unlock the phone first.")
+        return self.persona.keystore
+
+    # ---- persona settings (in the encrypted store) ---------------------------------------------
+
+    @property
+    def auto_lock_seconds(self) -> int:
+        store = self.persona.store
+        return store.get("settings", "auto_lock_seconds", DEFAULT_AUTO_LOCK) if store else 0
+
+    def set_auto_lock(self, seconds: int) -> None:
+        if seconds not in AUTO_LOCK_CHOICES:
+            raise PinPolicyError(f"Auto-lock must be one of {AUTO_LOCK_CHOICES} seconds.")
+        store = self.persona.store
+        if store is None:
+            raise PinPolicyError("Unlock the phone first.")
+        store.put("settings", "auto_lock_seconds", seconds)
+        self.events.emit(SettingChanged(self.persona.name, "auto_lock_seconds", seconds))
+
+    def touch(self) -> None:
+        """The user did something: restart the idle timer."""
+        self.last_activity = self.clock.now()
+
+    def idle_seconds_left(self) -> float | None:
+        timeout = self.auto_lock_seconds
+        if self.state is not HandsetState.UNLOCKED or not timeout:
+            return None
+        return max(0.0, timeout - (self.clock.now() - self.last_activity))
+
+    def check_idle(self) -> bool:
+        """Lock when the idle timeout has passed; True if it locked."""
+        left = self.idle_seconds_left()
+        if left is not None and left <= 0:
+            self.lock("idle")
+            return True
+        return False

@@ -1,0 +1,116 @@
+"""A persona: one OS on the handset with its own keystore, PIN, throttle and encrypted store.
+
+The methods here block (Argon2id takes a fraction of a second by design); ``Handset`` runs them
+in a thread so the UI keeps drawing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from phone_tui.core.atomic import fsync_dir
+from phone_tui.core.entropy import Entropy
+from phone_tui.core.paths import ensure_private_dir
+from phone_tui.crypto.keystore import (
+    DEFAULT_PARAMS,
+    DEFAULT_POLICY,
+    KdfParams,
+    KdfPolicy,
+    Keystore,
+    UnlockOutcome,
+)
+from phone_tui.crypto.throttle import Throttle
+from phone_tui.store.database import PersonaStore
+
+DEFAULT_AUTO_LOCK = 60
+AUTO_LOCK_CHOICES = (15, 30, 60, 120, 300, 600, 0)  # 0 = never
+
+
+@dataclass(frozen=True)
+class KdfConfig:
+    """Argon2id parameters for new keystores and the weakest an existing one may use."""
+
+    params: KdfParams = DEFAULT_PARAMS
+    policy: KdfPolicy = DEFAULT_POLICY
+
+
+class Persona:
+    """Files and, while unlocked, keys of one persona."""
+
+    def __init__(self, name: str, folder: Path, entropy: Entropy,
+                 kdf: KdfConfig | None = None) -> None:
+        self.name = name
+        self.folder = folder
+        self.entropy = entropy
+        self.kdf = kdf or KdfConfig()
+        self.throttle = Throttle(folder / "throttle.json")
+        self.keystore: Keystore | None = None
+        self.store: PersonaStore | None = None
+
+    @property
+    def keystore_path(self) -> Path:
+        return self.folder / "keystore.bin"
+
+    @property
+    def store_path(self) -> Path:
+        return self.folder / "store.db"
+
+    @property
+    def is_set_up(self) -> bool:
+        return self.keystore_path.exists()
+
+    @property
+    def is_unlocked(self) -> bool:
+        return self.keystore is not None
+
+    def create(self, pin: str, duress_pin: str | None, profile: dict[str, object]) -> None:
+        """First-run setup: a new keystore holding a fresh store key, and the store itself."""
+        for folder in (self.folder.parent.parent, self.folder.parent, self.folder):
+            ensure_private_dir(folder)
+        store_key = self.entropy.token_bytes(32)
+        keystore = Keystore.create(self.keystore_path, pin, entropy=self.entropy,
+                                   secrets={"store_key": store_key.hex()},
+                                   duress_pin=duress_pin, params=self.kdf.params)
+        with contextlib.suppress(FileNotFoundError):
+            self.store_path.unlink()  # a store left by an interrupted setup has no key any more
+        store = PersonaStore(self.store_path, store_key)
+        with store.transaction():
+            for key, value in profile.items():
+                store.put("profile", key, value)
+            store.put("settings", "auto_lock_seconds", DEFAULT_AUTO_LOCK)
+        self.throttle.reset()
+        self.keystore, self.store = keystore, store
+
+    def try_unlock(self, pin: str) -> UnlockOutcome:
+        outcome, keystore = Keystore.unlock(self.keystore_path, pin, entropy=self.entropy,
+                                            policy=self.kdf.policy)
+        if keystore is not None:
+            try:
+                store = PersonaStore(self.store_path, bytes.fromhex(keystore.secret("store_key")))
+            except BaseException:
+                keystore.close()
+                raise
+            self.keystore, self.store = keystore, store
+        return outcome
+
+    def lock(self) -> None:
+        """Close the store and forget every key."""
+        if self.store is not None:
+            self.store.close()
+        if self.keystore is not None:
+            self.keystore.close()
+        self.keystore = self.store = None
+
+    def wipe(self) -> None:
+        """Destroy the persona. Removing the keystore first makes the store unreadable at once."""
+        self.lock()
+        for path in (self.keystore_path, self.store_path, self.throttle.path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        for leftover in self.folder.glob("store.db-*"):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        if self.folder.exists():
+            fsync_dir(self.folder)

@@ -1,0 +1,1 @@
+"""The persona's encrypted database (SQLCipher)."""

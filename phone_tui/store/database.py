@@ -1,0 +1,106 @@
+"""SQLCipher store for one persona: profile and settings now, messages later.
+
+The 256-bit key is random and lives only in the persona's keystore; the database is opened with
+it as a raw key (no SQLCipher KDF on top, the keystore already stretched the PIN).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from phone_tui.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS = {
+    1: [
+        "CREATE TABLE profile (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
+}
+
+
+class PersonaStore:
+    """An open, keyed SQLCipher database."""
+
+    def __init__(self, path: Path, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the store key must be 32 bytes")
+        import sqlcipher3
+
+        self.path = path
+        existed = path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self._db = sqlcipher3.connect(str(path), check_same_thread=False,
+                                          isolation_level=None)
+            self._db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+            self._db.execute("PRAGMA cipher_memory_security = ON")
+            self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlcipher3.DatabaseError:
+            self._close_quietly()
+            raise StoreError(path, "the encrypted store does not open with this persona's key "
+                                   "(damaged or replaced); it was left untouched") from None
+        if not existed:
+            os.chmod(path, 0o600)
+        self._migrate()
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self.close()
+            raise StoreError(self.path, f"store schema {version} is newer than this phone-tui "
+                                        f"understands ({SCHEMA_VERSION}); upgrade phone-tui")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in _MIGRATIONS[step]:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {step}")
+
+    def transaction(self):  # noqa: ANN201 - sqlite3's context manager
+        return _Transaction(self._db)
+
+    # ---- profile and settings: small JSON values by key --------------------------------------
+
+    def get(self, table: str, key: str, default: Any = None) -> Any:
+        row = self._db.execute(f"SELECT value FROM {_table(table)} WHERE key = ?",
+                               (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def put(self, table: str, key: str, value: Any) -> None:
+        self._db.execute(f"INSERT INTO {_table(table)} (key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                         (key, json.dumps(value)))
+
+    def items(self, table: str) -> dict[str, Any]:
+        rows = self._db.execute(f"SELECT key, value FROM {_table(table)} ORDER BY key")
+        return {key: json.loads(value) for key, value in rows}
+
+    def close(self) -> None:
+        self._close_quietly()
+        self._db = None  # type: ignore[assignment]
+
+
+def _table(name: str) -> str:
+    if name not in ("profile", "settings"):
+        raise ValueError(f"unknown table {name!r}")
+    return name
+
+
+class _Transaction:
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")

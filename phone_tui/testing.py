@@ -1,0 +1,52 @@
+"""Building blocks for tests of phone_tui (and of flows built on it).
+
+``FAST_KDF`` makes Argon2id cheap so a test suite can unlock hundreds of times. It is only ever
+used when passed explicitly, as these helpers do; the app itself always uses RFC 9106 defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from phone_tui.core.clock import ManualClock
+from phone_tui.core.config import Settings
+from phone_tui.core.entropy import DeterministicEntropy
+from phone_tui.core.paths import resolve_paths
+from phone_tui.crypto.keystore import KdfParams, KdfPolicy
+from phone_tui.handset.device import load_device
+from phone_tui.handset.handset import Handset
+from phone_tui.handset.persona import KdfConfig
+
+_FAST = KdfParams(memory_kib=8, iterations=1, lanes=1)
+FAST_KDF = KdfConfig(params=_FAST, policy=KdfPolicy(minimum=_FAST))
+
+TEST_PIN = "482916"
+SIZE = (100, 40)
+
+
+def make_handset(data_dir: Path, *, settings: Settings | None = None,
+                 clock: ManualClock | None = None, kdf: KdfConfig = FAST_KDF) -> Handset:
+    """A deterministic handset in ``data_dir``: manual clock, seeded entropy, given KDF."""
+    return Handset(resolve_paths(data_dir), settings or Settings(), clock=clock or ManualClock(),
+                   entropy=DeterministicEntropy(), device=load_device(), kdf=kdf)
+
+
+def make_app(data_dir: Path, *, settings: Settings | None = None,
+             clock: ManualClock | None = None, theme: str | None = None,
+             handset: Handset | None = None):  # noqa: ANN201 - PhoneApp, imported lazily
+    """A PhoneApp around ``make_handset``, with the shipped themes."""
+    from phone_tui.ui.app import PhoneApp
+    from phone_tui.ui.themes import load_themes
+
+    settings = settings or Settings()
+    paths = resolve_paths(data_dir)
+    handset = handset or make_handset(data_dir, settings=settings, clock=clock)
+    return PhoneApp(handset, paths=paths, settings=settings,
+                    themes=load_themes(paths.user_themes_dir), theme=theme)
+
+
+async def set_up(handset: Handset, pin: str = TEST_PIN, *, locked: bool = True) -> None:
+    """Finish first-run setup directly on the model (no UI), optionally locking after."""
+    await handset.setup(pin)
+    if locked:
+        handset.lock()

@@ -1,0 +1,1 @@
+"""Textual UI: the only layer (with the CLI) that imports Textual."""

@@ -1,0 +1,110 @@
+"""PhoneApp: one handset in a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.widgets import Footer, Static
+
+from phone_tui.core.config import Settings, save_settings
+from phone_tui.core.paths import Paths
+from phone_tui.core.resources import themes_dir
+from phone_tui.errors import ThemeError
+from phone_tui.handset.handset import Handset
+from phone_tui.ui import bindings
+from phone_tui.ui.commands import HandsetCommands
+from phone_tui.ui.handset_view import HandsetView
+from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog
+
+DETERMINISTIC_BANNER = "DETERMINISTIC — NOT SECURE"
+
+
+class PhoneApp(App[None]):
+    """The handset app. Built by the CLI (or by tests) from a Handset and settings."""
+
+    TITLE = "phone-tui"
+    CSS_PATH = str(themes_dir() / "handset.tcss")
+    BINDINGS = bindings.APP
+    COMMANDS = App.COMMANDS | {HandsetCommands}
+
+    def __init__(self, handset: Handset, *, paths: Paths, settings: Settings,
+                 themes: ThemeCatalog, theme: str | None = None,
+                 save_settings_file: bool = True) -> None:
+        super().__init__()
+        self.handset = handset
+        self.paths = paths
+        self.settings = settings
+        self.catalog = themes
+        self._initial_theme = theme or settings.theme
+        self._save = save_settings_file
+        if not handset.entropy.secure:
+            self.animation_level = "none"
+        for theme_obj in themes.themes.values():
+            self.register_theme(theme_obj)
+        if self._initial_theme in themes.themes:
+            self.theme = self._initial_theme
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {**super().get_theme_variable_defaults(), **VARIABLE_DEFAULTS}
+
+    def compose(self) -> ComposeResult:
+        if not self.handset.entropy.secure:
+            yield Static(DETERMINISTIC_BANNER, id="deterministic-banner")
+        yield HandsetView(self.handset, id="handset")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for problem in self.catalog.problems:
+            self.notify(f"{problem} — theme skipped.", title="Theme", severity="warning",
+                        timeout=10)
+        self.apply_theme(self._initial_theme, save=False)
+        unknown = sorted(set(self.settings.keymap) - bindings.BINDING_IDS)
+        if unknown:
+            self.notify(f"{self.paths.settings_file}: [keymap] has unknown binding ids: "
+                        f"{', '.join(unknown)}", title="Keymap", severity="warning", timeout=10)
+        self.set_keymap({k: v for k, v in self.settings.keymap.items() if k not in unknown})
+
+    # ---- themes --------------------------------------------------------------------------------
+
+    def phone_theme_names(self) -> list[str]:
+        return sorted(self.catalog.themes)
+
+    def apply_theme(self, name: str, *, save: bool) -> None:
+        """Switch theme; an unknown one falls back to the default with a notification."""
+        if name not in self.catalog.themes:
+            problem = ThemeError(self.paths.settings_file, f"unknown theme {name!r} (known: "
+                                 f"{', '.join(self.phone_theme_names())})", key="theme")
+            self.notify(f"{problem} — using {DEFAULT_THEME}.", title="Theme", severity="warning",
+                        timeout=10)
+            name = DEFAULT_THEME
+        self.theme = name
+        if save and self._save and name != self.settings.theme:
+            self.settings = Settings(**{**self.settings.__dict__, "theme": name})
+            save_settings(self.paths.settings_file, self.settings)
+
+    def action_next_theme(self) -> None:
+        names = self.phone_theme_names()
+        index = names.index(self.theme) if self.theme in names else -1
+        self.apply_theme(names[(index + 1) % len(names)], save=True)
+
+    # ---- handsets ------------------------------------------------------------------------------
+
+    def handset_views(self) -> Iterable[HandsetView]:
+        return self.query(HandsetView)
+
+    def active_handset_view(self) -> HandsetView | None:
+        focused = self.focused
+        for view in self.handset_views():
+            if focused is not None and view in focused.ancestors_with_self:
+                return view
+        return next(iter(self.handset_views()), None)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Any key or click is activity for the phone it reaches: restart its idle timer.
+        if isinstance(event, events.Key | events.MouseDown):
+            view = self.active_handset_view()
+            if view is not None:
+                view.handset.touch()
+        await super().on_event(event)

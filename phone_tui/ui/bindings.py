@@ -1,0 +1,32 @@
+"""Every key binding, as data: one place to read them, and the ids users remap in [keymap]."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+APP = [
+    Binding("ctrl+t", "next_theme", "Theme", id="app.next_theme"),
+    Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+]
+
+HANDSET = [
+    Binding("ctrl+l", "lock", "Lock", id="handset.lock"),
+    Binding("home", "home", "Home", id="handset.home"),
+    Binding("escape", "back", "Back", id="handset.back"),
+]
+
+PIN_ENTRY = [
+    Binding("enter", "submit", "OK", id="pin.submit"),
+    Binding("backspace", "delete", "Delete digit", id="pin.delete"),
+]
+
+APP_GRID = [
+    Binding("enter", "launch", "Open", id="home.open"),
+    Binding("left", "move(-1, 0)", "Left", show=False, id="home.left"),
+    Binding("right", "move(1, 0)", "Right", show=False, id="home.right"),
+    Binding("up", "move(0, -1)", "Up", show=False, id="home.up"),
+    Binding("down", "move(0, 1)", "Down", show=False, id="home.down"),
+]
+
+ALL = APP + HANDSET + PIN_ENTRY + APP_GRID
+BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

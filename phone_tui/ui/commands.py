@@ -1,0 +1,54 @@
+"""The command palette's handset commands, offered according to the phone's state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from phone_tui.handset.handset import HandsetState
+
+
+class HandsetCommands(Provider):
+    """Lock, Home, Settings pages and themes for the focused handset."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        app = self.app
+        view = app.active_handset_view()  # type: ignore[attr-defined]
+        commands: list[tuple[str, str, Callable[[], object]]] = []
+        if view is not None and view.handset.state is HandsetState.UNLOCKED:
+            commands += [
+                ("Lock the phone", "Lock now; the PIN is needed again", view.action_lock),
+                ("Go to the home screen", "Show the app grid", view.action_home),
+                ("Open Settings", "About, PIN, theme, auto-lock", partial(view.open_app,
+                                                                          "settings")),
+            ]
+            for entry, title in (("about", "About this phone"), ("change_pin", "Change PIN"),
+                                 ("auto_lock", "Set the auto-lock timeout")):
+                commands.append((title, "Settings", partial(self._open_setting, view, entry)))
+        for name in app.phone_theme_names():  # type: ignore[attr-defined]
+            commands.append((f"Theme: {name}", "Switch the colour theme and remember it",
+                             partial(app.apply_theme, name, save=True)))  # type: ignore[attr-defined]
+        return commands
+
+    @staticmethod
+    def _open_setting(view, entry: str) -> None:  # noqa: ANN001 - HandsetView
+        from phone_tui.ui.views.settings import SettingsView
+
+        view.action_home()
+        view.open_app("settings")
+        settings = view.top
+        if isinstance(settings, SettingsView):
+            settings.call_after_refresh(settings.open_entry, entry)
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -1,0 +1,177 @@
+"""HandsetView: one phone as one widget, with its own navigation stack of screen-widgets.
+
+Being a widget (not a Textual Screen) is what lets a stage later show several phones side by
+side. The view follows the model's events: Unlocked → Home, Locked → Lock, Wiped → Setup.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Container, Vertical
+from textual.widgets import Static
+
+from phone_tui.core.clock import wall_time
+from phone_tui.handset.events import Event, Locked, SetupCompleted, Unlocked, Wiped
+from phone_tui.handset.handset import Handset, HandsetState
+from phone_tui.ui import bindings
+from phone_tui.ui.views.base import PhoneView
+from phone_tui.ui.views.home import HomeView
+from phone_tui.ui.views.lock import LockView
+from phone_tui.ui.views.settings import SettingsView
+from phone_tui.ui.views.setup import SetupView
+from phone_tui.ui.widgets.status_bar import StatusBar, StatusInfo
+
+# The phone frame, border included. Below this the view says what size it needs.
+FRAME_WIDTH = 44
+MIN_HEIGHT = 30
+MAX_HEIGHT = 38
+
+APP_VIEWS = {"settings": SettingsView}
+
+WIPE_NOTICES = {
+    "failures": "This persona was wiped after too many wrong PINs.",
+    "user": "This persona was wiped.",
+    "duress": None,  # silent on purpose
+}
+
+
+class HandsetView(Vertical):
+    """A phone frame: status bar on top, the top view of the stack below."""
+
+    BINDINGS = bindings.HANDSET
+
+    DEFAULT_CSS = f"""
+    HandsetView {{ width: 1fr; height: 1fr; align: center middle; }}
+    HandsetView #frame {{ width: {FRAME_WIDTH}; height: 100%; max-height: {MAX_HEIGHT};
+                          border: round $primary; background: $surface; }}
+    HandsetView.persona-secure #frame {{ border: round $persona-secure; }}
+    HandsetView.persona-open #frame {{ border: round $persona-open; }}
+    HandsetView:focus-within #frame {{ border-title-style: bold; }}
+    HandsetView #stack {{ height: 1fr; }}
+    HandsetView #too-small {{ display: none; width: 100%; height: 100%;
+                              content-align: center middle; text-align: center;
+                              color: $text-warning; }}
+    HandsetView.-too-small #too-small {{ display: block; }}
+    HandsetView.-too-small #frame {{ display: none; }}
+    """
+
+    def __init__(self, handset: Handset, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes=f"persona-{handset.persona.name}")
+        self.handset = handset
+        self._stack: list[PhoneView] = []
+        self._unlisten = handset.events.listen(self._on_model_event)
+
+    def compose(self) -> ComposeResult:
+        with Container(id="frame"):
+            yield StatusBar(id="status")
+            yield Container(id="stack")
+        yield Static("", id="too-small")
+
+    def on_mount(self) -> None:
+        frame = self.query_one("#frame")
+        frame.border_title = self.handset.device.model
+        self._reset_for_state()
+        self.set_interval(1.0, self.tick)
+
+    def on_unmount(self) -> None:
+        self._unlisten()
+
+    def on_resize(self) -> None:
+        width, height = self.size
+        small = width < FRAME_WIDTH or height < MIN_HEIGHT
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"Terminal too small\nneed {FRAME_WIDTH}×{MIN_HEIGHT}, have {width}×{height}")
+
+    # ---- the navigation stack ------------------------------------------------------------------
+
+    @property
+    def top(self) -> PhoneView | None:
+        return self._stack[-1] if self._stack else None
+
+    def push(self, view: PhoneView) -> None:
+        if self.top is not None:
+            self.top.display = False
+        self._stack.append(view)
+        self.query_one("#stack").mount(view)
+        self.call_after_refresh(view.focus_default)
+
+    def pop(self) -> None:
+        if len(self._stack) <= 1:
+            return
+        self._stack.pop().remove()
+        top = self.top
+        if top is not None:
+            top.display = True
+            if isinstance(top, SettingsView):
+                top.refresh_details()
+            top.focus_default()
+
+    def reset_to(self, view: PhoneView) -> None:
+        stack = self.query_one("#stack")
+        for old in self._stack:
+            old.remove()
+        self._stack = [view]
+        stack.mount(view)
+        self.call_after_refresh(view.focus_default)
+        self.refresh_status()
+
+    def _reset_for_state(self, notice: str | None = None) -> None:
+        state = self.handset.state
+        if state is HandsetState.SETUP:
+            self.reset_to(SetupView(notice))
+        elif state is HandsetState.LOCKED:
+            self.reset_to(LockView())
+        else:
+            self.reset_to(HomeView())
+
+    def open_app(self, app_id: str) -> None:
+        self.push(APP_VIEWS[app_id]())
+
+    # ---- model events --------------------------------------------------------------------------
+
+    def _on_model_event(self, event: Event) -> None:
+        if isinstance(event, Unlocked | Locked):
+            self._reset_for_state()
+        elif isinstance(event, Wiped):
+            self._reset_for_state(WIPE_NOTICES.get(event.reason))
+        elif isinstance(event, SetupCompleted):
+            pass  # an Unlocked event follows
+        self.refresh_status()
+
+    # ---- time ----------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Once a second: auto-lock, status bar, the top view's live parts."""
+        self.handset.check_idle()
+        self.refresh_status()
+        if self.top is not None:
+            self.top.tick()
+
+    def refresh_status(self) -> None:
+        handset = self.handset
+        info = handset.persona_info
+        self.query_one(StatusBar).show(StatusInfo(
+            carrier=handset.device.carrier,
+            signal_bars=handset.device.signal_bars,
+            network_type=handset.device.network_type,
+            clock=wall_time(handset.clock).strftime("%H:%M"),
+            battery_percent=handset.battery_percent(),
+            persona=handset.persona.name,
+            persona_label=info.os_name,
+            locked=handset.state is not HandsetState.UNLOCKED,
+        ))
+
+    # ---- actions -------------------------------------------------------------------------------
+
+    def action_lock(self) -> None:
+        self.handset.lock("user")
+
+    def action_home(self) -> None:
+        if self.handset.state is HandsetState.UNLOCKED and not isinstance(self.top, HomeView):
+            self.reset_to(HomeView())
+
+    def action_back(self) -> None:
+        if self.top is not None and self.top.BACK:
+            self.pop()

@@ -1,0 +1,84 @@
+"""Themes: ``themes/*.toml`` (shipped) and ``<config>/themes/*.toml`` (the user's) → Textual Theme."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textual.color import Color, ColorParseError
+from textual.theme import Theme
+
+from phone_tui.core.resources import themes_dir
+from phone_tui.errors import ThemeError
+
+DEFAULT_THEME = "secure"
+COLOR_KEYS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel",
+              "success", "warning", "error", "boost")
+# Variables our stylesheet uses beyond Textual's, with the values a theme that omits them gets.
+VARIABLE_DEFAULTS = {"persona-secure": "#3FB68B", "persona-open": "#5A8DEE"}
+
+
+@dataclass
+class ThemeCatalog:
+    themes: dict[str, Theme] = field(default_factory=dict)
+    problems: list[ThemeError] = field(default_factory=list)
+
+
+def parse_theme(path: Path) -> Theme:
+    """Build a Theme from one TOML file; ThemeError names the file, line and key on a problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ThemeError(path, f"not valid TOML: {exc.msg}", line=exc.lineno) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ThemeError(path, f"cannot read: {exc}") from None
+    for key in raw:
+        if key not in ("name", "dark", "colors", "variables"):
+            raise ThemeError(path, "unknown key (expected name, dark, colors, variables)", key=key)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ThemeError(path, "expected a non-empty string", key="name")
+    dark = raw.get("dark", True)
+    if not isinstance(dark, bool):
+        raise ThemeError(path, "expected true or false", key="dark")
+    colors = raw.get("colors", {})
+    if not isinstance(colors, dict):
+        raise ThemeError(path, "expected a table of colours", key="colors")
+    for key, value in colors.items():
+        if key not in COLOR_KEYS:
+            raise ThemeError(path, f"unknown colour (known: {', '.join(COLOR_KEYS)})",
+                             key=f"colors.{key}")
+        _check_color(path, f"colors.{key}", value)
+    if "primary" not in colors:
+        raise ThemeError(path, "a theme needs at least a primary colour", key="colors.primary")
+    variables = raw.get("variables", {})
+    if not isinstance(variables, dict):
+        raise ThemeError(path, "expected a table", key="variables")
+    for key, value in variables.items():
+        _check_color(path, f"variables.{key}", value)
+    return Theme(name=name, dark=dark, variables=dict(variables), **colors)
+
+
+def _check_color(path: Path, key: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise ThemeError(path, "expected a colour string such as \"#1A73E8\"", key=key)
+    try:
+        Color.parse(value)
+    except ColorParseError:
+        raise ThemeError(path, f"{value!r} is not a colour", key=key) from None
+
+
+def load_themes(user_dir: Path | None) -> ThemeCatalog:
+    """Shipped themes, then the user's (which may override a shipped one by name)."""
+    catalog = ThemeCatalog()
+    folders = [themes_dir()] + ([user_dir] if user_dir is not None and user_dir.is_dir() else [])
+    for folder in folders:
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                theme = parse_theme(path)
+            except ThemeError as problem:
+                catalog.problems.append(problem)
+                continue
+            catalog.themes[theme.name] = theme
+    return catalog

@@ -1,0 +1,1 @@
+"""Screens of the handset, as widgets stacked inside a HandsetView."""

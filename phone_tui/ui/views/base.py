@@ -1,0 +1,57 @@
+"""What every handset screen-widget shares: a title row and access to its HandsetView."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.containers import Vertical
+from textual.widgets import Label
+
+if TYPE_CHECKING:
+    from phone_tui.handset.handset import Handset
+    from phone_tui.ui.handset_view import HandsetView
+
+
+class PhoneView(Vertical):
+    """A screen of the phone. ``TITLE`` is shown at the top; ``BACK`` allows Escape to pop it."""
+
+    TITLE = ""
+    BACK = True
+
+    DEFAULT_CSS = """
+    PhoneView { width: 100%; height: 100%; padding: 0 1; }
+    PhoneView > .view-title { width: 100%; text-style: bold; color: $primary;
+                              border-bottom: solid $panel-lighten-2; margin-bottom: 1; }
+    """
+
+    def title_label(self) -> Label:
+        hint = "  [$foreground-muted]‹ esc[/]" if self.BACK else ""
+        return Label(f"{self.TITLE}{hint}", classes="view-title")
+
+    @property
+    def handset_view(self) -> HandsetView:
+        from phone_tui.ui.handset_view import HandsetView
+
+        return self.query_ancestor(HandsetView)
+
+    @property
+    def handset(self) -> Handset:
+        return self.handset_view.handset
+
+    def focus_default(self) -> None:
+        """Give the keyboard to this view's main control."""
+        focusable = self.query("*").filter(lambda widget: widget.focusable)
+        if focusable:
+            focusable.first().focus()
+
+    def tick(self) -> None:
+        """Called once a second while on top of the stack."""
+
+
+def format_duration(seconds: int) -> str:
+    """15 → "15 s", 120 → "2 min"; 0 → "never"."""
+    if seconds <= 0:
+        return "never"
+    if seconds < 60:
+        return f"{seconds} s"
+    return f"{seconds // 60} min"

@@ -1,0 +1,113 @@
+"""The lock screen: big clock, PIN entry, attempts left and a live countdown when throttled."""
+
+from __future__ import annotations
+
+import math
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Center
+from textual.widgets import Digits, Label, LoadingIndicator
+
+from phone_tui.core.clock import wall_time
+from phone_tui.crypto.keystore import UnlockOutcome
+from phone_tui.errors import PhoneTuiError, Throttled, WrongPin
+from phone_tui.ui.views.base import PhoneView
+from phone_tui.ui.widgets.pin_entry import PinEntry
+
+
+class LockView(PhoneView):
+    """Shown whenever the running persona is locked."""
+
+    BACK = False
+
+    DEFAULT_CSS = """
+    LockView { align-horizontal: center; }
+    LockView Digits { width: auto; margin-top: 1; }
+    LockView #lock-date, LockView #lock-persona { width: 100%; text-align: center; }
+    LockView #lock-persona { color: $text-muted; margin-bottom: 1; }
+    LockView #lock-countdown { width: 100%; text-align: center; color: $text-warning;
+                               text-style: bold; height: 1; }
+    LockView LoadingIndicator { height: 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="lock")
+        self._unlocking = False
+
+    def compose(self) -> ComposeResult:
+        with Center():
+            yield Digits("", id="lock-clock")
+        yield Label("", id="lock-date")
+        info = self.handset.persona_info
+        yield Label(f"{info.os_name} {info.os_version} · locked", id="lock-persona")
+        yield PinEntry("Enter PIN", id="lock-pin")
+        yield Label("", id="lock-countdown")
+        yield LoadingIndicator(id="lock-busy")
+
+    def on_mount(self) -> None:
+        self.query_one("#lock-busy").display = False
+        self.tick()
+        self.query_one(PinEntry).focus()
+
+    def focus_default(self) -> None:
+        self.query_one(PinEntry).focus()
+
+    def tick(self) -> None:
+        now = wall_time(self.handset.clock)
+        self.query_one("#lock-clock", Digits).update(now.strftime("%H:%M"))
+        self.query_one("#lock-date", Label).update(now.strftime("%A %-d %B"))
+        self._show_throttle()
+
+    def _show_throttle(self) -> None:
+        entry = self.query_one(PinEntry)
+        countdown = self.query_one("#lock-countdown", Label)
+        try:
+            wait = self.handset.throttle_wait()
+        except PhoneTuiError as problem:
+            entry.disabled = True
+            countdown.update("")
+            entry.set_message(str(problem))
+            return
+        if wait > 0:
+            entry.disabled = True
+            countdown.update(f"Try again in {math.ceil(wait)} s")
+        else:
+            if entry.disabled and not self._unlocking:
+                entry.disabled = False
+                entry.set_message("")
+                entry.focus()
+            countdown.update("")
+
+    @on(PinEntry.Submitted)
+    def _submitted(self, event: PinEntry.Submitted) -> None:
+        event.stop()
+        if not self._unlocking:
+            self._unlock(event.pin)
+
+    @work(exclusive=True, group="unlock")
+    async def _unlock(self, pin: str) -> None:
+        entry = self.query_one(PinEntry)
+        busy = self.query_one("#lock-busy")
+        self._unlocking = True
+        entry.disabled = True
+        busy.display = True
+        entry.set_message("Unlocking…", error=False)
+        try:
+            outcome = await self.handset.unlock(pin)
+        except (WrongPin, Throttled) as refusal:
+            entry.set_message(str(refusal).split(" Try again")[0])
+        except PhoneTuiError as problem:
+            entry.set_message(str(problem))
+        else:
+            if outcome is UnlockOutcome.UNLOCKED:
+                return  # the HandsetView swaps this view for Home on the Unlocked event
+        finally:
+            self._unlocking = False
+            if self.is_mounted:
+                busy.display = False
+                entry.clear()
+                entry.disabled = False
+                self._show_throttle()
+                if not entry.disabled:
+                    entry.focus()

@@ -1,0 +1,224 @@
+"""The Settings app: About, Change PIN, Lock now, Theme, Auto-lock."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.widgets import LoadingIndicator, OptionList, Static
+from textual.widgets.option_list import Option
+
+import phone_tui
+from phone_tui.errors import PhoneTuiError, Throttled, WrongPin
+from phone_tui.handset.persona import AUTO_LOCK_CHOICES
+from phone_tui.handset.pin_policy import check_pin
+from phone_tui.ui.views.base import PhoneView, format_duration
+from phone_tui.ui.widgets.pin_entry import PinEntry
+
+ENTRIES = [
+    ("about", "About this phone"),
+    ("change_pin", "Change PIN"),
+    ("lock_now", "Lock now"),
+    ("theme", "Theme"),
+    ("auto_lock", "Auto-lock"),
+]
+
+_LIST_CSS = """
+OptionList { height: auto; max-height: 100%; border: none; background: $surface; }
+"""
+
+
+class SettingsView(PhoneView):
+    TITLE = "Settings"
+    DEFAULT_CSS = _LIST_CSS.replace("OptionList", "SettingsView OptionList")
+
+    def __init__(self) -> None:
+        super().__init__(id="settings")
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        yield OptionList(*self._options(), id="settings-list")
+
+    def _options(self) -> list[Option]:
+        details = {"theme": self.app.theme, "auto_lock":
+                   format_duration(self.handset.auto_lock_seconds)}
+        options = []
+        for option_id, label in ENTRIES:
+            detail = details.get(option_id)
+            text = f"{label}  [$text-muted]{detail}[/]" if detail else label
+            options.append(Option(text, id=option_id))
+        return options
+
+    def refresh_details(self) -> None:
+        option_list = self.query_one(OptionList)
+        highlighted = option_list.highlighted
+        option_list.clear_options()
+        option_list.add_options(self._options())
+        option_list.highlighted = highlighted
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.open_entry(event.option.id or "")
+
+    def open_entry(self, entry: str) -> None:
+        view = self.handset_view
+        if entry == "lock_now":
+            self.handset.lock("user")
+            return
+        factories = {"about": AboutView, "change_pin": ChangePinView, "theme": ThemeView,
+                     "auto_lock": AutoLockView}
+        view.push(factories[entry]())
+
+
+class AboutView(PhoneView):
+    TITLE = "About this phone"
+    DEFAULT_CSS = "AboutView #about-text { height: auto; }"
+
+    def __init__(self) -> None:
+        super().__init__(id="about")
+
+    def compose(self) -> ComposeResult:
+        handset = self.handset
+        info = handset.persona_info
+        keystore = handset.persona.keystore
+        kdf = keystore.header.params.describe() if keystore else "—"
+        rows = [
+            ("Model", handset.device.model),
+            ("OS", f"{info.os_name} {info.os_version}"),
+            ("Persona", handset.persona.name),
+            ("Number", handset.number or "—"),
+            ("Carrier", handset.device.carrier),
+            ("Keystore", f"{kdf}, AES-256-GCM"),
+            ("Store", "SQLCipher 4 (AES-256)"),
+            ("Radios", "cellular only: no camera, GPS,\nWi-Fi or Bluetooth"
+             if handset.persona.name == "secure" else "cellular, Wi-Fi, Bluetooth, GPS"),
+            ("phone-tui", phone_tui.__version__),
+        ]
+        if not handset.entropy.secure:
+            rows.append(("Mode", "[b $text-error]DETERMINISTIC — NOT SECURE[/]"))
+        text = "\n".join(f"[b]{name:<10}[/] {value}" for name, value in rows)
+        yield self.title_label()
+        yield Static(text, id="about-text")
+
+
+class ChangePinView(PhoneView):
+    """Current PIN → new PIN → new PIN again → re-wrap the keystore."""
+
+    TITLE = "Change PIN"
+    DEFAULT_CSS = "ChangePinView LoadingIndicator { height: 1; }"
+    PROMPTS = {"current": "Enter your current PIN", "new": "Choose a new PIN",
+               "confirm": "Enter the new PIN again"}
+
+    def __init__(self) -> None:
+        super().__init__(id="change-pin")
+        self.step = "current"
+        self._current = self._new = ""
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        yield PinEntry(self.PROMPTS["current"], id="change-pin-entry")
+        yield LoadingIndicator(id="change-pin-busy")
+
+    def on_mount(self) -> None:
+        self.query_one("#change-pin-busy").display = False
+        self.query_one(PinEntry).focus()
+
+    def _go(self, step: str, message: str = "") -> None:
+        self.step = step
+        entry = self.query_one(PinEntry)
+        entry.set_prompt(self.PROMPTS[step])
+        entry.clear()
+        entry.set_message(message)
+
+    @on(PinEntry.Submitted)
+    def _submitted(self, event: PinEntry.Submitted) -> None:
+        event.stop()
+        entry = event.entry
+        if self.step == "current":
+            self._current = event.pin
+            self._go("new")
+        elif self.step == "new":
+            try:
+                check_pin(event.pin)
+            except PhoneTuiError as problem:
+                entry.clear()
+                entry.set_message(str(problem))
+                return
+            self._new = event.pin
+            self._go("confirm")
+        elif event.pin != self._new:
+            self._new = ""
+            self._go("new", "The new PINs did not match. Start again.")
+        else:
+            self._change()
+
+    @work(exclusive=True, group="change-pin")
+    async def _change(self) -> None:
+        entry = self.query_one(PinEntry)
+        busy = self.query_one("#change-pin-busy")
+        entry.disabled = True
+        busy.display = True
+        entry.set_message("Re-wrapping the keystore…", error=False)
+        try:
+            await self.handset.change_pin(self._current, self._new)
+        except (WrongPin, Throttled) as refusal:
+            self._go("current", str(refusal))
+        except PhoneTuiError as problem:
+            self._go("current", str(problem))
+        else:
+            self.app.notify("PIN changed.", title="Settings")
+            self.handset_view.pop()
+        finally:
+            self._current = self._new = ""
+            if self.is_mounted:
+                entry.disabled = False
+                busy.display = False
+                entry.focus()
+
+
+class ThemeView(PhoneView):
+    TITLE = "Theme"
+    DEFAULT_CSS = _LIST_CSS.replace("OptionList", "ThemeView OptionList")
+
+    def __init__(self) -> None:
+        super().__init__(id="theme")
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        names = self.app.phone_theme_names()  # type: ignore[attr-defined]
+        options = [Option(f"{'● ' if name == self.app.theme else '  '}{name}", id=name)
+                   for name in names]
+        option_list = OptionList(*options, id="theme-list")
+        if self.app.theme in names:
+            option_list.highlighted = names.index(self.app.theme)
+        yield option_list
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.app.apply_theme(event.option.id or "", save=True)  # type: ignore[attr-defined]
+        self.handset_view.pop()
+
+
+class AutoLockView(PhoneView):
+    TITLE = "Auto-lock"
+    DEFAULT_CSS = _LIST_CSS.replace("OptionList", "AutoLockView OptionList")
+
+    def __init__(self) -> None:
+        super().__init__(id="auto-lock")
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        current = self.handset.auto_lock_seconds
+        options = [Option(f"{'● ' if seconds == current else '  '}{format_duration(seconds)}",
+                          id=str(seconds)) for seconds in AUTO_LOCK_CHOICES]
+        option_list = OptionList(*options, id="auto-lock-list")
+        if current in AUTO_LOCK_CHOICES:
+            option_list.highlighted = AUTO_LOCK_CHOICES.index(current)
+        yield option_list
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.handset.set_auto_lock(int(event.option.id or 0))
+        self.handset_view.pop()

@@ -1,0 +1,88 @@
+"""The home screen's app grid: arrows move, Enter opens, a click opens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Grid
+from textual.message import Message
+from textual.widgets import Static
+
+from phone_tui.ui import bindings
+
+COLUMNS = 3
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """An app on the home screen."""
+
+    app_id: str
+    name: str
+    icon: str
+
+
+class AppTile(Static, can_focus=True):
+    DEFAULT_CSS = """
+    AppTile { width: 10; height: 4; content-align: center middle; text-align: center;
+              border: round $panel-lighten-2; }
+    AppTile:focus { border: round $primary; background: $boost; text-style: bold; }
+    AppTile:hover { background: $boost; }
+    """
+
+    def __init__(self, spec: AppSpec) -> None:
+        super().__init__(f"{spec.icon}\n{spec.name}", id=f"app-{spec.app_id}")
+        self.spec = spec
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.post_message(AppGrid.Launch(self.spec.app_id))
+
+
+class AppGrid(Grid):
+    """Tiles for the apps that exist, in rows of three."""
+
+    BINDINGS = bindings.APP_GRID
+
+    DEFAULT_CSS = f"""
+    AppGrid {{ grid-size: {COLUMNS}; grid-gutter: 1 1; grid-columns: 10; grid-rows: 4;
+               width: {COLUMNS * 11 - 1}; height: auto; }}
+    """
+
+    class Launch(Message):
+        def __init__(self, app_id: str) -> None:
+            self.app_id = app_id
+            super().__init__()
+
+    def __init__(self, apps: list[AppSpec], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._apps = apps
+
+    def compose(self) -> ComposeResult:
+        for spec in self._apps:
+            yield AppTile(spec)
+
+    def focus_first(self) -> None:
+        tiles = list(self.query(AppTile))
+        if tiles:
+            tiles[0].focus()
+
+    def _index(self) -> int:
+        tiles = list(self.query(AppTile))
+        focused = self.screen.focused
+        return tiles.index(focused) if focused in tiles else 0
+
+    def action_move(self, dx: int, dy: int) -> None:
+        tiles = list(self.query(AppTile))
+        if not tiles:
+            return
+        index = self._index() + dx + dy * COLUMNS
+        if 0 <= index < len(tiles):
+            tiles[index].focus()
+
+    def action_launch(self) -> None:
+        tiles = list(self.query(AppTile))
+        if tiles:
+            self.post_message(self.Launch(tiles[self._index()].spec.app_id))

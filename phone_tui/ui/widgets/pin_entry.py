@@ -1,0 +1,109 @@
+"""PIN entry: a prompt, one dot per digit typed, a message line and a keypad.
+
+Typing digits, Backspace and Enter work from the keyboard; every key of the pad works with the
+mouse. The pad never takes focus, so the keyboard always reaches the entry.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Center, Grid, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Button, Label
+
+from phone_tui.handset.pin_policy import MAX_DIGITS
+from phone_tui.ui import bindings
+
+PAD = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "del", "0", "ok")
+_LABELS = {"del": "⌫", "ok": "OK"}
+
+
+class PinEntry(Vertical, can_focus=True):
+    """Collects a PIN and posts ``PinEntry.Submitted``."""
+
+    BINDINGS = bindings.PIN_ENTRY
+
+    DEFAULT_CSS = """
+    PinEntry { height: auto; width: 100%; align-horizontal: center; }
+    PinEntry > Label { width: 100%; text-align: center; }
+    PinEntry #pin-prompt { text-style: bold; margin-bottom: 1; }
+    PinEntry #pin-dots { color: $primary; text-style: bold; height: 1; }
+    PinEntry #pin-message { color: $text-error; height: 2; margin-top: 1; }
+    PinEntry #pin-message.-info { color: $text-muted; }
+    PinEntry Grid { grid-size: 3 4; grid-gutter: 1 2; grid-columns: 7; grid-rows: 1;
+                    width: 25; height: auto; }
+    PinEntry Button { width: 7; min-width: 7; }
+    PinEntry:focus #pin-dots { text-style: bold underline; }
+    """
+
+    digits: reactive[str] = reactive("", always_update=True)
+
+    class Submitted(Message):
+        def __init__(self, entry: PinEntry, pin: str) -> None:
+            self.entry = entry
+            self.pin = pin
+            super().__init__()
+
+        @property
+        def control(self) -> PinEntry:
+            return self.entry
+
+    def __init__(self, prompt: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        yield Label(self._prompt, id="pin-prompt")
+        yield Label("", id="pin-dots")
+        with Center(), Grid(id="pin-pad"):
+            for key in PAD:
+                button = Button(_LABELS.get(key, key), id=f"key-{key}", compact=True,
+                                variant="primary" if key == "ok" else "default")
+                button.can_focus = False
+                yield button
+        yield Label("", id="pin-message")
+
+    def watch_digits(self, digits: str) -> None:
+        self.query_one("#pin-dots", Label).update(
+            " ".join("●" * len(digits)) if digits else "[$foreground-muted]– – – –[/]")
+
+    def set_prompt(self, prompt: str) -> None:
+        self.query_one("#pin-prompt", Label).update(prompt)
+
+    def set_message(self, text: str, *, error: bool = True) -> None:
+        message = self.query_one("#pin-message", Label)
+        message.update(text)
+        message.set_class(not error, "-info")
+
+    def clear(self) -> None:
+        self.digits = ""
+
+    def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
+        if event.character and event.character.isdigit() and event.character.isascii():
+            event.stop()
+            self.add_digit(event.character)
+
+    def add_digit(self, digit: str) -> None:
+        if self.disabled or len(self.digits) >= MAX_DIGITS:
+            return
+        self.digits += digit
+
+    def action_delete(self) -> None:
+        self.digits = self.digits[:-1]
+
+    def action_submit(self) -> None:
+        if self.digits and not self.disabled:
+            self.post_message(self.Submitted(self, self.digits))
+
+    @on(Button.Pressed)
+    def _pad_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        key = (event.button.id or "").removeprefix("key-")
+        if key == "del":
+            self.action_delete()
+        elif key == "ok":
+            self.action_submit()
+        else:
+            self.add_digit(key)
