@@ -50,3 +50,23 @@ async def set_up(handset: Handset, pin: str = TEST_PIN, *, locked: bool = True) 
     await handset.setup(pin)
     if locked:
         handset.lock()
+
+
+async def settle(pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
+    """Let workers (Argon2id in a thread) finish and the screen catch up."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def enter_pin(pilot, pin: str, *, click: bool = False) -> None:  # noqa: ANN001
+    """Type (or click) a PIN on the visible pad and press OK, then settle."""
+    for digit in pin:
+        if click:
+            await pilot.click(f"#key-{digit}")
+        else:
+            await pilot.press(digit)
+    if click:
+        await pilot.click("#key-ok")
+    else:
+        await pilot.press("enter")
+    await settle(pilot)

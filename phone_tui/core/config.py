@@ -19,7 +19,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 @dataclass(frozen=True)
 class Settings:
-    """Device-wide settings. Persona settings (auto-lock...) live in the persona's encrypted store."""
+    """Device-wide settings. Persona settings (auto-lock...) live in the persona's store."""
 
     theme: str = "secure"
     persona: str = "secure"
@@ -48,14 +48,35 @@ def _line_of(text: str, key: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
+def decode_toml(text: str, path: Path, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """tomllib.loads, with a syntax error turned into ``error`` naming the file and line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"^(.*?)\s*\(at line (\d+), column (\d+)\)$", str(exc))
+        if match:
+            raise error(path, f"not valid TOML: {match[1]} (column {match[3]})",
+                        line=int(match[2])) from None
+        if str(exc).endswith("(at end of document)"):
+            raise error(path, f"not valid TOML: {str(exc)[:-21].rstrip()} at the end of the file",
+                        line=text.rstrip("\n").count("\n") + 1) from None
+        raise error(path, f"not valid TOML: {exc}") from None
+
+
+def read_toml(path: Path, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """Read and decode a TOML file; every failure is ``error`` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(path, "not UTF-8 text") from None
+    except OSError as exc:
+        raise error(path, f"cannot read: {exc.strerror}") from None
+    return decode_toml(text, path, error)
+
+
 def parse_settings(text: str, path: Path) -> Settings:
     """Parse and validate settings TOML; raise ConfigError naming the file, line and key."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        message = getattr(exc, "msg", str(exc))
-        raise ConfigError(path, f"not valid TOML: {message}", line=line) from None
+    raw = decode_toml(text, path)
     values: dict[str, Any] = {}
     for key, value in raw.items():
         expected = _TYPES.get(key)
@@ -65,8 +86,9 @@ def parse_settings(text: str, path: Path) -> Settings:
                               line=_line_of(text, key))
         if expected is int and (isinstance(value, bool) or not isinstance(value, int)) or \
                 not isinstance(value, expected):
-            raise ConfigError(path, f"expected {_type_name(expected)}, got {_type_name(type(value))}",
-                              key=key, line=_line_of(text, key))
+            raise ConfigError(path, f"expected {_type_name(expected)}, got "
+                                    f"{_type_name(type(value))}", key=key,
+                              line=_line_of(text, key))
         values[key] = value
     settings = Settings(**values)
     _check_values(settings, path, text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,8 +60,7 @@ def resolve_paths(data_dir: str | os.PathLike[str] | None = None,
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) readable only by the owner."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
+    # A folder we do not own (a shared mount, say) is left as it is.
+    with contextlib.suppress(OSError):
         os.chmod(path, 0o700)
-    except OSError:  # a folder we do not own (e.g. a shared mount): leave it be
-        pass
     return path

@@ -60,14 +60,18 @@ class KdfParams:
                 and self.lanes >= other.lanes)
 
     def describe(self) -> str:
-        return (f"Argon2id m={self.memory_kib // 1024 if self.memory_kib >= 1024 else self.memory_kib}"
-                f"{' MiB' if self.memory_kib >= 1024 else ' KiB'}, t={self.iterations}, "
-                f"p={self.lanes}")
+        memory = (f"{self.memory_kib // 1024} MiB" if self.memory_kib >= 1024
+                  else f"{self.memory_kib} KiB")
+        return f"Argon2id m={memory}, t={self.iterations}, p={self.lanes}"
 
 
 # RFC 9106 section 4, second recommended option: 64 MiB, 3 passes, 4 lanes.
 RFC9106_LOW_MEMORY = KdfParams(memory_kib=64 * 1024, iterations=3, lanes=4)
 DEFAULT_PARAMS = RFC9106_LOW_MEMORY
+
+
+# Past these a header is not a real keystore's: refuse rather than try to allocate it.
+PLAUSIBLE_MAXIMUM = KdfParams(memory_kib=4 * 1024 * 1024, iterations=64, lanes=64)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,10 @@ def _parse(path: Path, blob: bytes, policy: KdfPolicy) -> _Parsed:
     if kdf != KDF_ARGON2ID:
         raise KeystoreCorrupt(path, f"unknown key-derivation function id {kdf}")
     params = KdfParams(memory_kib=memory, iterations=iterations, lanes=lanes)
+    if not PLAUSIBLE_MAXIMUM.at_least(params) or params.iterations < 1 or params.lanes < 1 \
+            or params.memory_kib < 8 * params.lanes:
+        raise KeystoreCorrupt(path, f"the header asks for {params.describe()}, outside what "
+                                    "any real keystore uses; it was left untouched")
     if not params.at_least(policy.minimum):
         raise KeystoreDowngrade(
             path, f"the header asks for {params.describe()}, weaker than the minimum "

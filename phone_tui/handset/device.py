@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from phone_tui.core.config import read_toml
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError
 
@@ -33,12 +33,7 @@ _FIELDS = {"model": str, "carrier": str, "network_type": str, "signal_bars": int
 
 def load_device(path: Path | None = None) -> DeviceInfo:
     path = path or seeds_dir() / "device.toml"
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, f"not valid TOML: {exc.msg}", line=exc.lineno) from None
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+    raw = read_toml(path)
     values = {}
     for key, kind in _FIELDS.items():
         value = raw.get(key)

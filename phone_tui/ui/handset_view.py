@@ -81,8 +81,12 @@ class HandsetView(Vertical):
         small = width < FRAME_WIDTH or height < MIN_HEIGHT
         self.set_class(small, "-too-small")
         if small:
+            # Say it in terminal cells: what the banner and footer take comes on top.
+            screen_width, screen_height = self.app.size
+            need = (FRAME_WIDTH + screen_width - width, MIN_HEIGHT + screen_height - height)
             self.query_one("#too-small", Static).update(
-                f"Terminal too small\nneed {FRAME_WIDTH}×{MIN_HEIGHT}, have {width}×{height}")
+                f"Terminal too small\nneed {need[0]}×{need[1]}, "
+                f"have {screen_width}×{screen_height}")
 
     # ---- the navigation stack ------------------------------------------------------------------
 
@@ -146,8 +150,9 @@ class HandsetView(Vertical):
         """Once a second: auto-lock, status bar, the top view's live parts."""
         self.handset.check_idle()
         self.refresh_status()
-        if self.top is not None:
-            self.top.tick()
+        top = self.top
+        if top is not None and top.is_mounted and top.is_attached:
+            top.tick()
 
     def refresh_status(self) -> None:
         handset = self.handset

@@ -1,14 +1,14 @@
-"""Themes: ``themes/*.toml`` (shipped) and ``<config>/themes/*.toml`` (the user's) → Textual Theme."""
+"""Themes: ``themes/*.toml`` (shipped) and ``<config>/themes/*.toml`` (the user's) → Theme."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from phone_tui.core.config import read_toml
 from phone_tui.core.resources import themes_dir
 from phone_tui.errors import ThemeError
 
@@ -27,12 +27,7 @@ class ThemeCatalog:
 
 def parse_theme(path: Path) -> Theme:
     """Build a Theme from one TOML file; ThemeError names the file, line and key on a problem."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ThemeError(path, f"not valid TOML: {exc.msg}", line=exc.lineno) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ThemeError(path, f"cannot read: {exc}") from None
+    raw = read_toml(path, ThemeError)
     for key in raw:
         if key not in ("name", "dark", "colors", "variables"):
             raise ThemeError(path, "unknown key (expected name, dark, colors, variables)", key=key)

@@ -21,7 +21,7 @@ class PhoneView(Vertical):
     DEFAULT_CSS = """
     PhoneView { width: 100%; height: 100%; padding: 0 1; }
     PhoneView > .view-title { width: 100%; text-style: bold; color: $primary;
-                              border-bottom: solid $panel-lighten-2; margin-bottom: 1; }
+                              border-bottom: solid $primary 40%; margin-bottom: 1; }
     """
 
     def title_label(self) -> Label:
@@ -40,9 +40,10 @@ class PhoneView(Vertical):
 
     def focus_default(self) -> None:
         """Give the keyboard to this view's main control."""
-        focusable = self.query("*").filter(lambda widget: widget.focusable)
-        if focusable:
-            focusable.first().focus()
+        for widget in self.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
 
     def tick(self) -> None:
         """Called once a second while on top of the stack."""

@@ -104,7 +104,7 @@ class LockView(PhoneView):
                 return  # the HandsetView swaps this view for Home on the Unlocked event
         finally:
             self._unlocking = False
-            if self.is_mounted:
+            if self.is_attached and self.handset_view.top is self:
                 busy.display = False
                 entry.clear()
                 entry.disabled = False

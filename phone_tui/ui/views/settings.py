@@ -23,7 +23,8 @@ ENTRIES = [
 ]
 
 _LIST_CSS = """
-OptionList { height: auto; max-height: 100%; border: none; background: $surface; }
+OptionList, OptionList:focus { height: auto; max-height: 100%; border: none; padding: 0;
+                               background: $surface; }
 """
 
 

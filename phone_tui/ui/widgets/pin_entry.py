@@ -66,8 +66,10 @@ class PinEntry(Vertical, can_focus=True):
         yield Label("", id="pin-message")
 
     def watch_digits(self, digits: str) -> None:
-        self.query_one("#pin-dots", Label).update(
-            " ".join("●" * len(digits)) if digits else "[$foreground-muted]– – – –[/]")
+        dots = self.query("#pin-dots").results(Label)
+        for label in dots:
+            label.update(
+                " ".join("●" * len(digits)) if digits else "[$foreground-muted]– – – –[/]")
 
     def set_prompt(self, prompt: str) -> None:
         self.query_one("#pin-prompt", Label).update(prompt)

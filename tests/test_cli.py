@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import phone_tui
+from phone_tui.cli import main
+
+
+def run(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_via_python_m():
+    done = subprocess.run([sys.executable, "-m", "phone_tui", "--version"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"phone-tui {phone_tui.__version__}"
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["--persona", "android"], ["--log-level", "x"],
+                                  ["frobnicate"], ["reset", "--force"]])
+def test_bad_arguments_give_one_line_and_exit_2(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("phone-tui: error: ")
+
+
+def test_unknown_theme_is_exit_2(capsys, tmp_path):
+    code, _, err = run(capsys, "--data-dir", str(tmp_path), "--theme", "neon")
+    assert code == 2
+    assert "unknown theme 'neon'" in err and "high-contrast" in err
+
+
+def test_paths_follow_data_dir_and_env(capsys, tmp_path, monkeypatch):
+    code, out, _ = run(capsys, "paths", "--data-dir", str(tmp_path))
+    assert code == 0
+    assert f"settings        {tmp_path}/settings.toml" in out
+    monkeypatch.setenv("PHONE_TUI_HOME", str(tmp_path / "env"))
+    _, out, _ = run(capsys, "paths")
+    assert f"{tmp_path}/env/data" in out
+
+
+def test_malformed_settings_stop_the_app_with_file_line_and_key(capsys, tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_text('theme = "open"\nwipe_after_failures = "ten"\n')
+    code, _, err = run(capsys, "--data-dir", str(tmp_path))
+    assert code == 2
+    assert err.strip() == (f"phone-tui: error: {settings}, line 2, key 'wipe_after_failures': "
+                           "expected an integer, got a string")
+    assert settings.read_text() == 'theme = "open"\nwipe_after_failures = "ten"\n'
+
+
+def test_damaged_keystore_stops_the_app_naming_the_file_and_is_kept(capsys, tmp_path):
+    keystore = tmp_path / "data" / "personas" / "secure" / "keystore.bin"
+    keystore.parent.mkdir(parents=True)
+    keystore.write_bytes(b"PTKS\x01" + b"\x00" * 40)
+    code, _, err = run(capsys, "--data-dir", str(tmp_path))
+    assert code == 2
+    assert str(keystore) in err and "truncated" in err
+    assert keystore.read_bytes() == b"PTKS\x01" + b"\x00" * 40
+
+
+def test_reset_without_yes_off_a_terminal_refuses(capsys, tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.setattr(sys, "stdin", open("/dev/null"))  # noqa: SIM115
+    code, _, err = run(capsys, "reset", "--data-dir", str(tmp_path))
+    assert code == 2 and "--yes" in err
+    assert (tmp_path / "data").exists()
+
+
+def test_reset_yes_wipes_data_and_logs_but_keeps_settings(capsys, tmp_path):
+    (tmp_path / "data" / "personas").mkdir(parents=True)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "settings.toml").write_text('theme = "open"\n')
+    code, out, _ = run(capsys, "reset", "--yes", "--data-dir", str(tmp_path))
+    assert code == 0
+    assert not (tmp_path / "data").exists() and not (tmp_path / "logs").exists()
+    assert (tmp_path / "settings.toml").read_text() == 'theme = "open"\n'
+
+
+def test_reset_asks_and_cancels(capsys, tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+    code, out, _ = run(capsys, "reset", "--data-dir", str(tmp_path))
+    assert code == 1 and "nothing was deleted" in out
+    assert (tmp_path / "data").exists()
+
+
+def test_model_layers_do_not_import_textual():
+    code = ("import sys, phone_tui.handset.handset, phone_tui.crypto.keystore, "
+            "phone_tui.store.database, phone_tui.core.config; "
+            "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"

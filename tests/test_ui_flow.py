@@ -1,0 +1,205 @@
+"""The whole first-day story, driven through the UI with Pilot and a manual clock."""
+
+from __future__ import annotations
+
+from textual.widgets import Label, OptionList
+
+from phone_tui.core.config import load_settings
+from phone_tui.handset.handset import HandsetState
+from phone_tui.testing import SIZE, TEST_PIN, enter_pin, set_up, settle
+from phone_tui.ui.handset_view import HandsetView
+from phone_tui.ui.views.home import HomeView
+from phone_tui.ui.views.lock import LockView
+from phone_tui.ui.views.settings import ChangePinView, SettingsView
+from phone_tui.ui.views.setup import SetupView
+from phone_tui.ui.widgets.pin_entry import PinEntry
+
+NEW_PIN = "551203"
+
+
+def top(app):
+    return app.query_one(HandsetView).top
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector, Label).render())
+
+
+async def test_first_run_to_new_pin(app_factory, clock, data_dir):
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        handset = app.handset
+        # First run: choose a PIN twice, skip the duress PIN.
+        assert isinstance(top(app), SetupView)
+        await enter_pin(pilot, "1234")
+        assert "sequence" in text_of(app, "#pin-message")
+        await enter_pin(pilot, TEST_PIN)
+        await enter_pin(pilot, "999999")  # mismatch: start again
+        assert "did not match" in text_of(app, "#pin-message")
+        await enter_pin(pilot, TEST_PIN)
+        await enter_pin(pilot, TEST_PIN)
+        await pilot.click("#duress-skip")
+        await settle(pilot)
+        assert isinstance(top(app), HomeView)
+        assert handset.state is HandsetState.UNLOCKED
+
+        # Lock with the key, then five wrong PINs.
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert isinstance(top(app), LockView)
+        for attempt in range(1, 5):
+            await enter_pin(pilot, "555111")
+            assert f"{10 - attempt} attempts left" in text_of(app, "#pin-message")
+        await enter_pin(pilot, "555111")
+        assert text_of(app, "#lock-countdown") == "Try again in 30 s"
+        entry = app.query_one(PinEntry)
+        assert entry.disabled
+        await pilot.press("4", "8")  # ignored while throttled
+        assert entry.digits == ""
+
+        # The countdown is live.
+        clock.advance(12)
+        app.query_one(HandsetView).tick()
+        await pilot.pause()
+        assert text_of(app, "#lock-countdown") == "Try again in 18 s"
+        clock.advance(18)
+        app.query_one(HandsetView).tick()
+        await pilot.pause()
+        assert text_of(app, "#lock-countdown") == ""
+        assert not entry.disabled
+
+        # The right PIN, by mouse this time.
+        await enter_pin(pilot, TEST_PIN, click=True)
+        assert isinstance(top(app), HomeView)
+
+        # Home → Settings → Change PIN.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(top(app), SettingsView)
+        app.query_one(OptionList).highlighted = 1  # Change PIN
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(top(app), ChangePinView)
+        await enter_pin(pilot, TEST_PIN)
+        await enter_pin(pilot, NEW_PIN)
+        await enter_pin(pilot, NEW_PIN)
+        assert isinstance(top(app), SettingsView)
+
+        # Lock, the old PIN fails, the new one works.
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        await enter_pin(pilot, TEST_PIN)
+        assert "Wrong PIN" in text_of(app, "#pin-message")
+        await enter_pin(pilot, NEW_PIN)
+        assert isinstance(top(app), HomeView)
+
+
+async def test_idle_timeout_locks_the_phone(app_factory, clock, handset):
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(top(app), HomeView)
+        clock.advance(59)
+        app.query_one(HandsetView).tick()
+        await pilot.pause()
+        assert isinstance(top(app), HomeView)
+        await pilot.press("right")  # activity restarts the timer
+        clock.advance(59)
+        app.query_one(HandsetView).tick()
+        assert handset.state is HandsetState.UNLOCKED
+        clock.advance(1)
+        app.query_one(HandsetView).tick()
+        await pilot.pause()
+        assert isinstance(top(app), LockView)
+
+
+async def test_settings_auto_lock_and_theme_are_saved(app_factory, handset, data_dir):
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await settle(pilot)
+        settings_view = top(app)
+        settings_view.open_entry("auto_lock")
+        await settle(pilot)
+        app.query_one("#auto-lock-list", OptionList).highlighted = 4  # 5 min
+        await pilot.press("enter")
+        await settle(pilot)
+        assert handset.auto_lock_seconds == 300
+        assert isinstance(top(app), SettingsView)
+        settings_view.open_entry("theme")
+        await settle(pilot)
+        names = app.phone_theme_names()
+        app.query_one("#theme-list", OptionList).highlighted = names.index("high-contrast")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.theme == "high-contrast"
+        assert load_settings(data_dir / "settings.toml").theme == "high-contrast"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(top(app), HomeView)
+
+
+async def test_duress_pin_at_lock_screen_returns_to_setup_without_a_word(app_factory, handset):
+    await handset.setup(TEST_PIN, duress_pin="7391")
+    handset.lock()
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_pin(pilot, "7391")
+        assert isinstance(top(app), SetupView)
+        assert "wiped" not in str(app.query_one("#setup-intro").render()).lower()
+        assert not app._notifications
+
+
+async def test_palette_lock_command(app_factory, handset):
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Lock the phone")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert handset.state is HandsetState.LOCKED
+
+
+async def test_keymap_from_settings_remaps_lock(app_factory, handset):
+    from phone_tui.core.config import Settings
+
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset, settings=Settings(keymap={"handset.lock": "ctrl+k",
+                                                                 "nope.nothing": "x"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert handset.state is HandsetState.UNLOCKED
+        await pilot.press("ctrl+k")
+        await settle(pilot)
+        assert handset.state is HandsetState.LOCKED
+        assert any("nope.nothing" in n.message for n in app._notifications)
+
+
+async def test_unknown_theme_in_settings_falls_back_with_a_notice(app_factory):
+    from phone_tui.core.config import Settings
+
+    app = app_factory(settings=Settings(theme="neon"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "secure"
+        assert any("unknown theme 'neon'" in n.message for n in app._notifications)
+
+
+async def test_tiny_terminals_do_not_crash(app_factory):
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        for size in [(1, 1), (2, 2), (10, 5), (43, 32), (44, 31), (44, 32), (100, 40)]:
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+        view = app.query_one(HandsetView)
+        assert not view.has_class("-too-small")
+        await pilot.resize_terminal(30, 10)
+        await pilot.pause()
+        assert view.has_class("-too-small")
+        # 30 rows for the phone, one for the banner, one for the footer.
+        assert "need 44×32, have 30×10" in str(app.query_one("#too-small").render())
