@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import phone_tui
 from phone_tui.core.config import LOG_LEVELS, PERSONAS, Settings, load_settings, with_changes
 from phone_tui.core.paths import HOME_ENV, Paths, resolve_paths
 from phone_tui.errors import PhoneTuiError, UsageError
+
+if TYPE_CHECKING:
+    from phone_tui.ui.app import PhoneApp
 
 PROG = "phone-tui"
 
@@ -25,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _parser() -> _Parser:
+def parser() -> _Parser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
                         help=f"keep settings, keystores and logs under DIR (default: "
@@ -53,7 +59,7 @@ def _parser() -> _Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         if args.command == "paths":
             return _paths(resolve_paths(getattr(args, "data_dir", None)))
@@ -106,6 +112,23 @@ def _reset(paths: Paths, yes: bool) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    data_dir = getattr(args, "data_dir", None)
+    scratch: tempfile.TemporaryDirectory[str] | None = None
+    if args.deterministic and data_dir is None:
+        scratch = tempfile.TemporaryDirectory(prefix="phone-tui-deterministic-")
+        data_dir = scratch.name
+    try:
+        app = build_app(args, data_dir)
+        app.run()
+        app.handset.lock("quit")
+        return 0
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
+    """Everything ``phone-tui`` does before the first frame; raises PhoneTuiError on bad input."""
     from phone_tui.core.clock import DeterministicClock, SystemClock
     from phone_tui.core.entropy import DeterministicEntropy, SystemEntropy
     from phone_tui.core.logs import setup_logging
@@ -115,35 +138,26 @@ def _run(args: argparse.Namespace) -> int:
     from phone_tui.ui.app import PhoneApp
     from phone_tui.ui.themes import load_themes
 
-    data_dir = getattr(args, "data_dir", None)
-    scratch: tempfile.TemporaryDirectory[str] | None = None
-    if args.deterministic and data_dir is None:
-        scratch = tempfile.TemporaryDirectory(prefix="phone-tui-deterministic-")
-        data_dir = scratch.name
-    try:
-        paths = resolve_paths(data_dir)
-        settings = _settings(paths, args)
-        themes = load_themes(paths.user_themes_dir)
-        if args.theme is not None and args.theme not in themes.themes:
-            raise UsageError(f"unknown theme {args.theme!r} (known: "
-                             f"{', '.join(sorted(themes.themes))})")
-        setup_logging(paths.log_file, settings.log_level)
-        handset = Handset(
-            paths, settings,
-            clock=DeterministicClock() if args.deterministic else SystemClock(),
-            entropy=DeterministicEntropy() if args.deterministic else SystemEntropy(),
-            device=load_device())
-        # Refuse to start on a damaged keystore or counter: say which file, touch nothing.
-        if handset.persona.is_set_up:
-            read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
-        handset.throttle_wait()
-        PhoneApp(handset, paths=paths, settings=settings, themes=themes, theme=args.theme,
-                 save_settings_file=True).run()
-        handset.lock("quit")
-        return 0
-    finally:
-        if scratch is not None:
-            scratch.cleanup()
+    paths = resolve_paths(data_dir)
+    settings = _settings(paths, args)
+    themes = load_themes(paths.user_themes_dir)
+    if args.theme is not None and args.theme not in themes.themes:
+        raise UsageError(f"unknown theme {args.theme!r} (known: "
+                         f"{', '.join(sorted(themes.themes))})")
+    handset = Handset(
+        paths, settings,
+        clock=DeterministicClock() if args.deterministic else SystemClock(),
+        entropy=DeterministicEntropy() if args.deterministic else SystemEntropy(),
+        device=load_device())
+    # Refuse to start on a damaged keystore or counter: say which file, touch nothing.
+    if handset.persona.is_set_up:
+        read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
+    handset.throttle_wait()
+    app = PhoneApp(handset, paths=paths, settings=settings, themes=themes, theme=args.theme,
+                   when_ready=partial(setup_logging, paths.log_file, settings.log_level))
+    # Everything imported so far lives as long as the process: keep the collector off it.
+    gc.freeze()
+    return app
 
 
 def _settings(paths: Paths, args: argparse.Namespace) -> Settings:

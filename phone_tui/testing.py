@@ -60,13 +60,15 @@ async def settle(pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
 
 async def enter_pin(pilot, pin: str, *, click: bool = False) -> None:  # noqa: ANN001
     """Type (or click) a PIN on the visible pad and press OK, then settle."""
+    from phone_tui.ui.widgets.pin_pad import PinPad
+
     for digit in pin:
         if click:
-            await pilot.click(f"#key-{digit}")
+            await pilot.click("#pin-pad", offset=PinPad.offset_of(digit))
         else:
             await pilot.press(digit)
     if click:
-        await pilot.click("#key-ok")
+        await pilot.click("#pin-pad", offset=PinPad.offset_of("ok"))
     else:
         await pilot.press("enter")
     await settle(pilot)

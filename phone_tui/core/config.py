@@ -8,8 +8,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from phone_tui.core.atomic import atomic_write
 from phone_tui.errors import ConfigError
 
@@ -119,6 +117,7 @@ def _check_values(settings: Settings, path: Path, text: str) -> None:
 
 def render_settings(settings: Settings) -> str:
     """settings.toml text with a comment above every key."""
+    import tomli_w  # only needed when writing, which start-up rarely does
     out = ["# phone-tui settings. Edit while the app is closed; unknown keys are an error.", ""]
     for item in fields(Settings):
         if item.name == "keymap":

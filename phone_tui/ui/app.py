@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from textual import events
 from textual.app import App, ComposeResult
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from phone_tui.core.config import Settings, save_settings
 from phone_tui.core.paths import Paths
@@ -14,11 +14,17 @@ from phone_tui.core.resources import themes_dir
 from phone_tui.errors import ThemeError
 from phone_tui.handset.handset import Handset
 from phone_tui.ui import bindings
-from phone_tui.ui.commands import HandsetCommands
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog
+from phone_tui.ui.widgets.footer import PhoneFooter
 
 DETERMINISTIC_BANNER = "DETERMINISTIC — NOT SECURE"
+
+
+def _handset_commands():  # noqa: ANN202 - loaded when the palette first opens
+    from phone_tui.ui.commands import HandsetCommands
+
+    return HandsetCommands
 
 
 class PhoneApp(App[None]):
@@ -27,18 +33,18 @@ class PhoneApp(App[None]):
     TITLE = "phone-tui"
     CSS_PATH = str(themes_dir() / "handset.tcss")
     BINDINGS = bindings.APP
-    COMMANDS = App.COMMANDS | {HandsetCommands}
+    COMMANDS = App.COMMANDS | {_handset_commands}
 
     def __init__(self, handset: Handset, *, paths: Paths, settings: Settings,
                  themes: ThemeCatalog, theme: str | None = None,
-                 save_settings_file: bool = True) -> None:
+                 when_ready: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.handset = handset
         self.paths = paths
         self.settings = settings
         self.catalog = themes
         self._initial_theme = theme or settings.theme
-        self._save = save_settings_file
+        self._when_ready = when_ready
         if not handset.entropy.secure:
             self.animation_level = "none"
         for theme_obj in themes.themes.values():
@@ -53,18 +59,26 @@ class PhoneApp(App[None]):
         if not self.handset.entropy.secure:
             yield Static(DETERMINISTIC_BANNER, id="deterministic-banner")
         yield HandsetView(self.handset, id="handset")
-        yield Footer()
+        yield PhoneFooter()
 
     def on_mount(self) -> None:
         for problem in self.catalog.problems:
             self.notify(f"{problem} — theme skipped.", title="Theme", severity="warning",
                         timeout=10)
-        self.apply_theme(self._initial_theme, save=False)
+        if self.theme != self._initial_theme:
+            self.apply_theme(self._initial_theme, save=False)
         unknown = sorted(set(self.settings.keymap) - bindings.BINDING_IDS)
         if unknown:
             self.notify(f"{self.paths.settings_file}: [keymap] has unknown binding ids: "
                         f"{', '.join(unknown)}", title="Keymap", severity="warning", timeout=10)
-        self.set_keymap({k: v for k, v in self.settings.keymap.items() if k not in unknown})
+        keymap = {k: v for k, v in self.settings.keymap.items() if k not in unknown}
+        if keymap:  # setting an empty keymap would only redraw the footer
+            self.set_keymap(keymap)
+
+    def on_ready(self) -> None:
+        # Work that need not delay the first frame (opening the log file, say).
+        if self._when_ready is not None:
+            self._when_ready()
 
     # ---- themes --------------------------------------------------------------------------------
 
@@ -80,7 +94,7 @@ class PhoneApp(App[None]):
                         timeout=10)
             name = DEFAULT_THEME
         self.theme = name
-        if save and self._save and name != self.settings.theme:
+        if save and name != self.settings.theme:
             self.settings = Settings(**{**self.settings.__dict__, "theme": name})
             save_settings(self.paths.settings_file, self.settings)
 

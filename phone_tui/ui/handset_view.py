@@ -15,18 +15,23 @@ from phone_tui.handset.events import Event, Locked, SetupCompleted, Unlocked, Wi
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView
-from phone_tui.ui.views.home import HomeView
-from phone_tui.ui.views.lock import LockView
-from phone_tui.ui.views.settings import SettingsView
-from phone_tui.ui.views.setup import SetupView
 from phone_tui.ui.widgets.status_bar import StatusBar, StatusInfo
+
+# Views are imported where first needed: only the lock screen is on the start-up path.
 
 # The phone frame, border included. Below this the view says what size it needs.
 FRAME_WIDTH = 44
 MIN_HEIGHT = 30
 MAX_HEIGHT = 38
 
-APP_VIEWS = {"settings": SettingsView}
+
+def _app_view(app_id: str) -> PhoneView:
+    if app_id == "settings":
+        from phone_tui.ui.views.settings import SettingsView
+
+        return SettingsView()
+    raise KeyError(app_id)
+
 
 WIPE_NOTICES = {
     "failures": "This persona was wiped after too many wrong PINs.",
@@ -46,7 +51,6 @@ class HandsetView(Vertical):
                           border: round $primary; background: $surface; }}
     HandsetView.persona-secure #frame {{ border: round $persona-secure; }}
     HandsetView.persona-open #frame {{ border: round $persona-open; }}
-    HandsetView:focus-within #frame {{ border-title-style: bold; }}
     HandsetView #stack {{ height: 1fr; }}
     HandsetView #too-small {{ display: none; width: 100%; height: 100%;
                               content-align: center middle; text-align: center;
@@ -62,15 +66,18 @@ class HandsetView(Vertical):
         self._unlisten = handset.events.listen(self._on_model_event)
 
     def compose(self) -> ComposeResult:
+        first = self._view_for_state()
+        self._stack = [first]
         with Container(id="frame"):
             yield StatusBar(id="status")
-            yield Container(id="stack")
+            with Container(id="stack"):
+                yield first
         yield Static("", id="too-small")
 
     def on_mount(self) -> None:
         frame = self.query_one("#frame")
         frame.border_title = self.handset.device.model
-        self._reset_for_state()
+        self.refresh_status()
         self.set_interval(1.0, self.tick)
 
     def on_unmount(self) -> None:
@@ -100,6 +107,7 @@ class HandsetView(Vertical):
         self._stack.append(view)
         self.query_one("#stack").mount(view)
         self.call_after_refresh(view.focus_default)
+        self.refresh_bindings()
 
     def pop(self) -> None:
         if len(self._stack) <= 1:
@@ -108,9 +116,9 @@ class HandsetView(Vertical):
         top = self.top
         if top is not None:
             top.display = True
-            if isinstance(top, SettingsView):
-                top.refresh_details()
+            top.on_return()
             top.focus_default()
+        self.refresh_bindings()
 
     def reset_to(self, view: PhoneView) -> None:
         stack = self.query_one("#stack")
@@ -120,18 +128,27 @@ class HandsetView(Vertical):
         stack.mount(view)
         self.call_after_refresh(view.focus_default)
         self.refresh_status()
+        self.refresh_bindings()
 
-    def _reset_for_state(self, notice: str | None = None) -> None:
+    def _view_for_state(self, notice: str | None = None) -> PhoneView:
         state = self.handset.state
         if state is HandsetState.SETUP:
-            self.reset_to(SetupView(notice))
-        elif state is HandsetState.LOCKED:
-            self.reset_to(LockView())
-        else:
-            self.reset_to(HomeView())
+            from phone_tui.ui.views.setup import SetupView
+
+            return SetupView(notice)
+        if state is HandsetState.LOCKED:
+            from phone_tui.ui.views.lock import LockView
+
+            return LockView()
+        from phone_tui.ui.views.home import HomeView
+
+        return HomeView()
+
+    def _reset_for_state(self, notice: str | None = None) -> None:
+        self.reset_to(self._view_for_state(notice))
 
     def open_app(self, app_id: str) -> None:
-        self.push(APP_VIEWS[app_id]())
+        self.push(_app_view(app_id))
 
     # ---- model events --------------------------------------------------------------------------
 
@@ -170,12 +187,20 @@ class HandsetView(Vertical):
 
     # ---- actions -------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide what makes no sense now: Lock and Home while locked, Back on a root view."""
+        if action in ("lock", "home"):
+            return self.handset.state is HandsetState.UNLOCKED
+        if action == "back":
+            return self.top is not None and self.top.BACK
+        return True
+
     def action_lock(self) -> None:
         self.handset.lock("user")
 
     def action_home(self) -> None:
-        if self.handset.state is HandsetState.UNLOCKED and not isinstance(self.top, HomeView):
-            self.reset_to(HomeView())
+        if self.handset.state is HandsetState.UNLOCKED and len(self._stack) > 1:
+            self._reset_for_state()
 
     def action_back(self) -> None:
         if self.top is not None and self.top.BACK:

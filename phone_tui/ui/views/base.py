@@ -48,6 +48,9 @@ class PhoneView(Vertical):
     def tick(self) -> None:
         """Called once a second while on top of the stack."""
 
+    def on_return(self) -> None:
+        """Called when the view above this one was popped."""
+
 
 def format_duration(seconds: int) -> str:
     """15 → "15 s", 120 → "2 min"; 0 → "never"."""
@@ -56,3 +59,9 @@ def format_duration(seconds: int) -> str:
     if seconds < 60:
         return f"{seconds} s"
     return f"{seconds // 60} min"
+
+
+def set_text(label: Label, text: str) -> None:
+    """Update a label only when its text changes: every update costs a layout pass."""
+    if label.content != text:
+        label.update(text)

@@ -7,12 +7,12 @@ import math
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Center
-from textual.widgets import Digits, Label, LoadingIndicator
+from textual.widgets import Digits, Label
 
 from phone_tui.core.clock import wall_time
 from phone_tui.crypto.keystore import UnlockOutcome
 from phone_tui.errors import PhoneTuiError, Throttled, WrongPin
-from phone_tui.ui.views.base import PhoneView
+from phone_tui.ui.views.base import PhoneView, set_text
 from phone_tui.ui.widgets.pin_entry import PinEntry
 
 
@@ -28,7 +28,6 @@ class LockView(PhoneView):
     LockView #lock-persona { color: $text-muted; margin-bottom: 1; }
     LockView #lock-countdown { width: 100%; text-align: center; color: $text-warning;
                                text-style: bold; height: 1; }
-    LockView LoadingIndicator { height: 1; }
     """
 
     def __init__(self) -> None:
@@ -36,18 +35,17 @@ class LockView(PhoneView):
         self._unlocking = False
 
     def compose(self) -> ComposeResult:
+        now = wall_time(self.handset.clock)
         with Center():
-            yield Digits("", id="lock-clock")
-        yield Label("", id="lock-date")
+            yield Digits(now.strftime("%H:%M"), id="lock-clock")
+        yield Label(now.strftime("%A %-d %B"), id="lock-date")
         info = self.handset.persona_info
         yield Label(f"{info.os_name} {info.os_version} · locked", id="lock-persona")
         yield PinEntry("Enter PIN", id="lock-pin")
         yield Label("", id="lock-countdown")
-        yield LoadingIndicator(id="lock-busy")
 
     def on_mount(self) -> None:
-        self.query_one("#lock-busy").display = False
-        self.tick()
+        self._show_throttle()
         self.query_one(PinEntry).focus()
 
     def focus_default(self) -> None:
@@ -55,8 +53,11 @@ class LockView(PhoneView):
 
     def tick(self) -> None:
         now = wall_time(self.handset.clock)
-        self.query_one("#lock-clock", Digits).update(now.strftime("%H:%M"))
-        self.query_one("#lock-date", Label).update(now.strftime("%A %-d %B"))
+        clock, date = now.strftime("%H:%M"), now.strftime("%A %-d %B")
+        digits = self.query_one("#lock-clock", Digits)
+        if digits.value != clock:  # an update re-lays out the screen: only when it changed
+            digits.update(clock)
+        set_text(self.query_one("#lock-date", Label), date)
         self._show_throttle()
 
     def _show_throttle(self) -> None:
@@ -66,18 +67,18 @@ class LockView(PhoneView):
             wait = self.handset.throttle_wait()
         except PhoneTuiError as problem:
             entry.disabled = True
-            countdown.update("")
+            set_text(countdown, "")
             entry.set_message(str(problem))
             return
         if wait > 0:
             entry.disabled = True
-            countdown.update(f"Try again in {math.ceil(wait)} s")
+            set_text(countdown, f"Try again in {math.ceil(wait)} s")
         else:
             if entry.disabled and not self._unlocking:
                 entry.disabled = False
                 entry.set_message("")
                 entry.focus()
-            countdown.update("")
+            set_text(countdown, "")
 
     @on(PinEntry.Submitted)
     def _submitted(self, event: PinEntry.Submitted) -> None:
@@ -88,11 +89,9 @@ class LockView(PhoneView):
     @work(exclusive=True, group="unlock")
     async def _unlock(self, pin: str) -> None:
         entry = self.query_one(PinEntry)
-        busy = self.query_one("#lock-busy")
         self._unlocking = True
         entry.disabled = True
-        busy.display = True
-        entry.set_message("Unlocking…", error=False)
+        entry.start_busy("Unlocking (Argon2id)…")
         try:
             outcome = await self.handset.unlock(pin)
         except (WrongPin, Throttled) as refusal:
@@ -105,7 +104,6 @@ class LockView(PhoneView):
         finally:
             self._unlocking = False
             if self.is_attached and self.handset_view.top is self:
-                busy.display = False
                 entry.clear()
                 entry.disabled = False
                 self._show_throttle()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import LoadingIndicator, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 import phone_tui
@@ -48,6 +48,9 @@ class SettingsView(PhoneView):
             text = f"{label}  [$text-muted]{detail}[/]" if detail else label
             options.append(Option(text, id=option_id))
         return options
+
+    def on_return(self) -> None:
+        self.refresh_details()
 
     def refresh_details(self) -> None:
         option_list = self.query_one(OptionList)
@@ -106,7 +109,6 @@ class ChangePinView(PhoneView):
     """Current PIN → new PIN → new PIN again → re-wrap the keystore."""
 
     TITLE = "Change PIN"
-    DEFAULT_CSS = "ChangePinView LoadingIndicator { height: 1; }"
     PROMPTS = {"current": "Enter your current PIN", "new": "Choose a new PIN",
                "confirm": "Enter the new PIN again"}
 
@@ -118,10 +120,8 @@ class ChangePinView(PhoneView):
     def compose(self) -> ComposeResult:
         yield self.title_label()
         yield PinEntry(self.PROMPTS["current"], id="change-pin-entry")
-        yield LoadingIndicator(id="change-pin-busy")
 
     def on_mount(self) -> None:
-        self.query_one("#change-pin-busy").display = False
         self.query_one(PinEntry).focus()
 
     def _go(self, step: str, message: str = "") -> None:
@@ -156,10 +156,8 @@ class ChangePinView(PhoneView):
     @work(exclusive=True, group="change-pin")
     async def _change(self) -> None:
         entry = self.query_one(PinEntry)
-        busy = self.query_one("#change-pin-busy")
         entry.disabled = True
-        busy.display = True
-        entry.set_message("Re-wrapping the keystore…", error=False)
+        entry.start_busy("Re-wrapping the keystore…")
         try:
             await self.handset.change_pin(self._current, self._new)
         except (WrongPin, Throttled) as refusal:
@@ -173,7 +171,6 @@ class ChangePinView(PhoneView):
             self._current = self._new = ""
             if self.is_mounted:
                 entry.disabled = False
-                busy.display = False
                 entry.focus()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, Label, LoadingIndicator, Static
+from textual.widgets import Button, Static
 
 from phone_tui.errors import PhoneTuiError
 from phone_tui.handset.pin_policy import MAX_DIGITS, MIN_DIGITS, check_pin
@@ -30,7 +30,6 @@ class SetupView(PhoneView):
     SetupView #setup-intro, SetupView #duress-offer { height: auto; margin-bottom: 1; }
     SetupView Horizontal { height: auto; align-horizontal: center; }
     SetupView Horizontal Button { margin: 0 1; }
-    SetupView LoadingIndicator { height: 1; }
     """
 
     def __init__(self, notice: str | None = None) -> None:
@@ -55,8 +54,6 @@ class SetupView(PhoneView):
         with Horizontal(id="duress-buttons"):
             yield Button("Skip", id="duress-skip", compact=True)
             yield Button("Set duress PIN", id="duress-set", variant="warning", compact=True)
-        yield Label("Creating keystore (Argon2id)…", id="busy-label")
-        yield LoadingIndicator(id="busy-indicator")
 
     def on_mount(self) -> None:
         self._show("pin")
@@ -65,12 +62,15 @@ class SetupView(PhoneView):
         self.step = step
         entering = step in STEPS
         entry = self.query_one(PinEntry)
-        entry.display = entering
+        entry.display = entering or step == "creating"
+        entry.disabled = step == "creating"
         self.query_one("#setup-intro").display = step == "pin"
         for widget_id in ("#duress-offer", "#duress-buttons"):
             self.query_one(widget_id).display = step == "offer"
-        for widget_id in ("#busy-label", "#busy-indicator"):
-            self.query_one(widget_id).display = step == "creating"
+        if step == "creating":
+            entry.set_prompt("Setting up")
+            entry.clear()
+            entry.start_busy("Creating the keystore (Argon2id)…")
         if entering:
             entry.set_prompt(STEPS[step])
             entry.clear()

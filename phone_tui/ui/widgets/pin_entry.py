@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Center, Grid, Vertical
+from textual.containers import Center, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Button, Label
+from textual.widgets import Label
 
 from phone_tui.handset.pin_policy import MAX_DIGITS
 from phone_tui.ui import bindings
+from phone_tui.ui.widgets.pin_pad import PinPad
 
-PAD = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "del", "0", "ok")
-_LABELS = {"del": "⌫", "ok": "OK"}
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def _dots(digits: str) -> str:
+    return " ".join("●" * len(digits)) if digits else "[$foreground-muted]– – – –[/]"
 
 
 class PinEntry(Vertical, can_focus=True):
@@ -32,13 +36,10 @@ class PinEntry(Vertical, can_focus=True):
     PinEntry #pin-dots { color: $primary; text-style: bold; height: 1; }
     PinEntry #pin-message { color: $text-error; height: 2; margin-top: 1; }
     PinEntry #pin-message.-info { color: $text-muted; }
-    PinEntry Grid { grid-size: 3 4; grid-gutter: 1 2; grid-columns: 7; grid-rows: 1;
-                    width: 25; height: auto; }
-    PinEntry Button { width: 7; min-width: 7; }
-    PinEntry:focus #pin-dots { text-style: bold underline; }
+    PinEntry Center { height: auto; }
     """
 
-    digits: reactive[str] = reactive("", always_update=True)
+    digits: reactive[str] = reactive("", always_update=True, init=False)
 
     class Submitted(Message):
         def __init__(self, entry: PinEntry, pin: str) -> None:
@@ -56,28 +57,41 @@ class PinEntry(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Label(self._prompt, id="pin-prompt")
-        yield Label("", id="pin-dots")
-        with Center(), Grid(id="pin-pad"):
-            for key in PAD:
-                button = Button(_LABELS.get(key, key), id=f"key-{key}", compact=True,
-                                variant="primary" if key == "ok" else "default")
-                button.can_focus = False
-                yield button
+        yield Label(_dots(""), id="pin-dots")
+        with Center():
+            yield PinPad(id="pin-pad")
         yield Label("", id="pin-message")
 
     def watch_digits(self, digits: str) -> None:
-        dots = self.query("#pin-dots").results(Label)
-        for label in dots:
-            label.update(
-                " ".join("●" * len(digits)) if digits else "[$foreground-muted]– – – –[/]")
+        for label in self.query("#pin-dots").results(Label):
+            label.update(_dots(digits))
 
     def set_prompt(self, prompt: str) -> None:
         self.query_one("#pin-prompt", Label).update(prompt)
 
     def set_message(self, text: str, *, error: bool = True) -> None:
+        self.stop_busy()
         message = self.query_one("#pin-message", Label)
         message.update(text)
         message.set_class(not error, "-info")
+
+    def start_busy(self, text: str) -> None:
+        """Show ``text`` with a spinner until the next message (Argon2id runs meanwhile)."""
+        self.set_message(text, error=False)
+        frames = iter(range(1 << 30))
+
+        def spin() -> None:
+            frame = SPINNER[next(frames) % len(SPINNER)]
+            self.query_one("#pin-message", Label).update(f"{frame} {text}")
+
+        spin()
+        self._spinner = self.set_interval(0.1, spin)
+
+    def stop_busy(self) -> None:
+        spinner = getattr(self, "_spinner", None)
+        if spinner is not None:
+            spinner.stop()
+            self._spinner = None
 
     def clear(self) -> None:
         self.digits = ""
@@ -99,10 +113,10 @@ class PinEntry(Vertical, can_focus=True):
         if self.digits and not self.disabled:
             self.post_message(self.Submitted(self, self.digits))
 
-    @on(Button.Pressed)
-    def _pad_pressed(self, event: Button.Pressed) -> None:
+    @on(PinPad.Pressed)
+    def _pad_pressed(self, event: PinPad.Pressed) -> None:
         event.stop()
-        key = (event.button.id or "").removeprefix("key-")
+        key = event.key
         if key == "del":
             self.action_delete()
         elif key == "ok":

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import Label
+from rich.cells import cell_len
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
 
 BARS = "▂▄▆█"
 
@@ -29,33 +30,42 @@ def signal_glyphs(bars: int) -> tuple[str, str]:
     return BARS[:bars], BARS[bars:]
 
 
-class StatusBar(Horizontal):
-    """Two lines at the top of the phone frame."""
+def _line(width: int, left: tuple[str, str], middle: tuple[str, str],
+          right: tuple[str, str]) -> str:
+    """Lay out three (markup, plain) parts: left-aligned, centred, right-aligned."""
+    (left_markup, left_plain), (mid_markup, mid_plain), (right_markup, right_plain) = (
+        left, middle, right)
+    mid_start = max(cell_len(left_plain) + 1, (width - cell_len(mid_plain)) // 2)
+    gap_one = mid_start - cell_len(left_plain)
+    gap_two = max(1, width - mid_start - cell_len(mid_plain) - cell_len(right_plain))
+    return f"{left_markup}{' ' * gap_one}{mid_markup}{' ' * gap_two}{right_markup}"
+
+
+class StatusBar(Widget):
+    """Two lines at the top of the phone frame, drawn as one widget."""
 
     DEFAULT_CSS = """
-    StatusBar { height: 2; layout: grid; grid-size: 3 2; grid-columns: 1fr auto 1fr;
-                padding: 0 1; background: $panel; }
-    StatusBar Label { width: 100%; }
-    StatusBar #sb-clock { text-style: bold; width: auto; }
-    StatusBar #sb-right, StatusBar #sb-lock { content-align-horizontal: right; text-align: right; }
-    StatusBar .unlit { color: $foreground-muted; }
-    StatusBar #sb-persona { text-style: bold; color: $text; }
+    StatusBar { height: 2; width: 100%; padding: 0 1; background: $panel; color: $text; }
     """
 
-    def compose(self) -> ComposeResult:
-        yield Label(id="sb-left")
-        yield Label(id="sb-clock")
-        yield Label(id="sb-right")
-        yield Label(id="sb-persona")
-        yield Label(id="sb-spacer")
-        yield Label(id="sb-lock")
+    info: reactive[StatusInfo | None] = reactive(None)
 
     def show(self, info: StatusInfo) -> None:
+        self.info = info
+
+    def render(self) -> Content:
+        info = self.info
+        if info is None:
+            return Content("")
+        width = self.content_region.width
         lit, unlit = signal_glyphs(info.signal_bars)
-        self.query_one("#sb-left", Label).update(
-            f"{info.carrier} {lit}[$foreground-muted]{unlit}[/] {info.network_type}")
-        self.query_one("#sb-clock", Label).update(info.clock)
-        self.query_one("#sb-right", Label).update(f"{info.battery_percent}%")
-        self.query_one("#sb-persona", Label).update(f"■ {info.persona_label.upper()}")
-        self.query_one("#sb-lock", Label).update("● LOCKED" if info.locked else "○ UNLOCKED")
-        self.set_class(info.locked, "-locked")
+        top = _line(
+            width,
+            (f"{info.carrier} {lit}[$text-muted]{unlit}[/] {info.network_type}",
+             f"{info.carrier} {lit}{unlit} {info.network_type}"),
+            (f"[b]{info.clock}[/]", info.clock),
+            (f"{info.battery_percent}%", f"{info.battery_percent}%"))
+        badge = f"■ {info.persona_label.upper()}"
+        lock = "● LOCKED" if info.locked else "○ UNLOCKED"
+        bottom = _line(width, (f"[b]{badge}[/]", badge), ("", ""), (lock, lock))
+        return Content.from_markup(f"{top}\n{bottom}")
