@@ -203,3 +203,21 @@ async def test_tiny_terminals_do_not_crash(app_factory):
         assert view.has_class("-too-small")
         # 30 rows for the phone, one for the banner, one for the footer.
         assert "need 44×32, have 30×10" in str(app.query_one("#too-small").render())
+
+
+async def test_pins_typed_in_one_burst_are_kept_apart(app_factory):
+    """A fast typist (or tmux send-keys) gets keys ahead of the view's handling of Enter."""
+    from textual import events
+
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        for key in [*TEST_PIN, "enter", *TEST_PIN, "enter"]:
+            app.post_message(events.Key(key, key if len(key) == 1 else "\r"))
+        await settle(pilot)
+        assert top(app).step == "offer"
+        await pilot.click("#duress-skip")
+        await settle(pilot)
+        app.handset.lock()
+        await settle(pilot)
+        await enter_pin(pilot, TEST_PIN)
+        assert isinstance(top(app), HomeView)

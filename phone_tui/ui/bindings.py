@@ -15,9 +15,13 @@ HANDSET = [
     Binding("escape", "back", "Back", id="handset.back"),
 ]
 
+# Digits are bindings too, not an on_key handler: keys then reach the entry in the order they
+# were typed, Enter included, however fast they come.
 PIN_ENTRY = [
     Binding("enter", "submit", "OK", id="pin.submit"),
     Binding("backspace", "delete", "Delete digit", id="pin.delete"),
+    *(Binding(str(digit), f"digit('{digit}')", str(digit), show=False, id=f"pin.digit{digit}")
+      for digit in range(10)),
 ]
 
 APP_GRID = [

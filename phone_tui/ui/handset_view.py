@@ -40,7 +40,7 @@ WIPE_NOTICES = {
 }
 
 
-class HandsetView(Vertical):
+class HandsetView(Vertical, can_focus=True):
     """A phone frame: status bar on top, the top view of the stack below."""
 
     BINDINGS = bindings.HANDSET
@@ -102,6 +102,14 @@ class HandsetView(Vertical):
         return self._stack[-1] if self._stack else None
 
     def push(self, view: PhoneView) -> None:
+        """Show ``view`` on top. A view already in the stack is returned to, not stacked twice."""
+        for index, existing in enumerate(self._stack):
+            if view.id is not None and existing.id == view.id:
+                while len(self._stack) > index + 1:
+                    self.pop()
+                return
+        # Keys typed before the new view takes focus must not reach the one it covers.
+        self.screen.set_focus(None)
         if self.top is not None:
             self.top.display = False
         self._stack.append(view)

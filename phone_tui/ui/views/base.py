@@ -44,6 +44,8 @@ class PhoneView(Vertical):
             if widget.focusable:
                 widget.focus()
                 return
+        # Nothing to type into: the phone itself takes the keys (Back, Lock, Home).
+        self.handset_view.focus()
 
     def tick(self) -> None:
         """Called once a second while on top of the stack."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.containers import Grid
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -76,7 +77,11 @@ class SettingsView(PhoneView):
 
 class AboutView(PhoneView):
     TITLE = "About this phone"
-    DEFAULT_CSS = "AboutView #about-text { height: auto; }"
+    DEFAULT_CSS = """
+    AboutView #about-rows { height: auto; grid-size: 2; grid-columns: 11 1fr;
+                            grid-rows: auto; }
+    AboutView .about-name { text-style: bold; }
+    """
 
     def __init__(self) -> None:
         super().__init__(id="about")
@@ -94,15 +99,17 @@ class AboutView(PhoneView):
             ("Carrier", handset.device.carrier),
             ("Keystore", f"{kdf}, AES-256-GCM"),
             ("Store", "SQLCipher 4 (AES-256)"),
-            ("Radios", "cellular only: no camera, GPS,\nWi-Fi or Bluetooth"
+            ("Radios", "cellular only: no camera, GPS, Wi-Fi or Bluetooth"
              if handset.persona.name == "secure" else "cellular, Wi-Fi, Bluetooth, GPS"),
             ("phone-tui", phone_tui.__version__),
         ]
         if not handset.entropy.secure:
             rows.append(("Mode", "[b $text-error]DETERMINISTIC — NOT SECURE[/]"))
-        text = "\n".join(f"[b]{name:<10}[/] {value}" for name, value in rows)
         yield self.title_label()
-        yield Static(text, id="about-text")
+        with Grid(id="about-rows"):
+            for name, value in rows:
+                yield Static(name, classes="about-name")
+                yield Static(value, classes="about-value")
 
 
 class ChangePinView(PhoneView):
@@ -128,7 +135,6 @@ class ChangePinView(PhoneView):
         self.step = step
         entry = self.query_one(PinEntry)
         entry.set_prompt(self.PROMPTS[step])
-        entry.clear()
         entry.set_message(message)
 
     @on(PinEntry.Submitted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Static
 
@@ -18,6 +19,14 @@ STEPS = {
     "duress": "Choose a duress PIN",
     "duress_confirm": "Enter the duress PIN again",
 }
+
+
+class ButtonRow(Horizontal):
+    """Buttons side by side; the arrow keys move between them."""
+
+    BINDINGS = [Binding("left", "app.focus_previous", "Previous", show=False,
+                        id="setup.previous"),
+                Binding("right", "app.focus_next", "Next", show=False, id="setup.next")]
 
 
 class SetupView(PhoneView):
@@ -51,7 +60,7 @@ class SetupView(PhoneView):
         yield PinEntry(STEPS["pin"], id="setup-pin")
         yield Static("A duress PIN, typed at the lock screen, silently wipes this persona. "
                      "Set one now? You can skip this.", id="duress-offer")
-        with Horizontal(id="duress-buttons"):
+        with ButtonRow(id="duress-buttons"):
             yield Button("Skip", id="duress-skip", compact=True)
             yield Button("Set duress PIN", id="duress-set", variant="warning", compact=True)
 
@@ -73,7 +82,6 @@ class SetupView(PhoneView):
             entry.start_busy("Creating the keystore (Argon2id)…")
         if entering:
             entry.set_prompt(STEPS[step])
-            entry.clear()
             entry.focus()
         elif step == "offer":
             self.query_one("#duress-skip", Button).focus()

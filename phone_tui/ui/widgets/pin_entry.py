@@ -96,10 +96,8 @@ class PinEntry(Vertical, can_focus=True):
     def clear(self) -> None:
         self.digits = ""
 
-    def on_key(self, event) -> None:  # noqa: ANN001 - textual.events.Key
-        if event.character and event.character.isdigit() and event.character.isascii():
-            event.stop()
-            self.add_digit(event.character)
+    def action_digit(self, digit: str) -> None:
+        self.add_digit(digit)
 
     def add_digit(self, digit: str) -> None:
         if self.disabled or len(self.digits) >= MAX_DIGITS:
@@ -111,7 +109,10 @@ class PinEntry(Vertical, can_focus=True):
 
     def action_submit(self) -> None:
         if self.digits and not self.disabled:
-            self.post_message(self.Submitted(self, self.digits))
+            # Start the next entry now: keys typed ahead (a fast typist, a paste) may reach us
+            # before our parent has handled this submission.
+            pin, self.digits = self.digits, ""
+            self.post_message(self.Submitted(self, pin))
 
     @on(PinPad.Pressed)
     def _pad_pressed(self, event: PinPad.Pressed) -> None:
