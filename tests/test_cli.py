@@ -102,3 +102,26 @@ def test_model_layers_do_not_import_textual():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+async def test_deterministic_mode_says_so_and_logs_no_pin(tmp_path):
+    from phone_tui.cli import build_app, parser
+    from phone_tui.testing import TEST_PIN, enter_pin, settle
+
+    args = parser().parse_args(["--deterministic", "--log-level", "debug",
+                                "--data-dir", str(tmp_path)])
+    app = build_app(args, str(tmp_path))
+    assert not app.handset.entropy.secure
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert "DETERMINISTIC — NOT SECURE" in str(app.query_one("#deterministic-banner").render())
+        await enter_pin(pilot, TEST_PIN)
+        await enter_pin(pilot, TEST_PIN)
+        await pilot.click("#duress-skip")
+        await settle(pilot)
+        await pilot.press("ctrl+l")
+        await enter_pin(pilot, "555111")
+    log = (tmp_path / "logs" / "phone-tui.log").read_text()
+    assert "set up" in log and "locked (user)" in log and "wrong PIN" in log
+    assert TEST_PIN not in log and "555111" not in log
+    assert oct((tmp_path / "logs" / "phone-tui.log").stat().st_mode & 0o777) == "0o600"
