@@ -60,15 +60,14 @@ async def settle(pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
 
 async def enter_pin(pilot, pin: str, *, click: bool = False) -> None:  # noqa: ANN001
     """Type (or click) a PIN on the visible pad and press OK, then settle."""
-    from phone_tui.ui.widgets.pin_pad import PinPad
-
+    pad = pilot.app.query_one("#pin-pad")
     for digit in pin:
         if click:
-            await pilot.click("#pin-pad", offset=PinPad.offset_of(digit))
+            await pilot.click(pad, offset=pad.offset_of(digit))
         else:
             await pilot.press(digit)
     if click:
-        await pilot.click("#pin-pad", offset=PinPad.offset_of("ok"))
+        await pilot.click(pad, offset=pad.offset_of("ok"))
     else:
         await pilot.press("enter")
     await settle(pilot)

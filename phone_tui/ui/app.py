@@ -34,6 +34,9 @@ class PhoneApp(App[None]):
     CSS_PATH = str(themes_dir() / "handset.tcss")
     BINDINGS = bindings.APP
     COMMANDS = App.COMMANDS | {_handset_commands}
+    # Each view focuses its own main control; auto-focus would first pick the phone frame and
+    # restyle the screen twice before the first frame.
+    AUTO_FOCUS = None
 
     def __init__(self, handset: Handset, *, paths: Paths, settings: Settings,
                  themes: ThemeCatalog, theme: str | None = None,

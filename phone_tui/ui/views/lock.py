@@ -6,7 +6,6 @@ import math
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Center
 from textual.widgets import Digits, Label
 
 from phone_tui.core.clock import wall_time
@@ -23,7 +22,7 @@ class LockView(PhoneView):
 
     DEFAULT_CSS = """
     LockView { align-horizontal: center; }
-    LockView Digits { width: auto; margin-top: 1; }
+    LockView Digits { width: 100%; text-align: center; margin-top: 1; }
     LockView #lock-date, LockView #lock-persona { width: 100%; text-align: center; }
     LockView #lock-persona { color: $text-muted; margin-bottom: 1; }
     LockView #lock-countdown { width: 100%; text-align: center; color: $text-warning;
@@ -36,8 +35,7 @@ class LockView(PhoneView):
 
     def compose(self) -> ComposeResult:
         now = wall_time(self.handset.clock)
-        with Center():
-            yield Digits(now.strftime("%H:%M"), id="lock-clock")
+        yield Digits(now.strftime("%H:%M"), id="lock-clock")
         yield Label(now.strftime("%A %-d %B"), id="lock-date")
         info = self.handset.persona_info
         yield Label(f"{info.os_name} {info.os_version} · locked", id="lock-persona")

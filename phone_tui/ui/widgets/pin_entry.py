@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Center, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Label
@@ -36,7 +36,6 @@ class PinEntry(Vertical, can_focus=True):
     PinEntry #pin-dots { color: $primary; text-style: bold; height: 1; }
     PinEntry #pin-message { color: $text-error; height: 2; margin-top: 1; }
     PinEntry #pin-message.-info { color: $text-muted; }
-    PinEntry Center { height: auto; }
     """
 
     digits: reactive[str] = reactive("", always_update=True, init=False)
@@ -58,8 +57,7 @@ class PinEntry(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Label(self._prompt, id="pin-prompt")
         yield Label(_dots(""), id="pin-dots")
-        with Center():
-            yield PinPad(id="pin-pad")
+        yield PinPad(id="pin-pad")
         yield Label("", id="pin-message")
 
     def watch_digits(self, digits: str) -> None:

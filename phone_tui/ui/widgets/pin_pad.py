@@ -15,13 +15,14 @@ LABELS = {"del": "⌫", "ok": "OK"}
 KEY_WIDTH = 7
 GAP = 2
 ROW_STEP = 2  # a key row, then a blank row
+PAD_WIDTH = 3 * KEY_WIDTH + 2 * GAP
 
 
 class PinPad(Widget):
     """Posts ``PinPad.Pressed`` with "0"–"9", "del" or "ok" when a key is clicked."""
 
     DEFAULT_CSS = f"""
-    PinPad {{ width: {3 * KEY_WIDTH + 2 * GAP}; height: {len(ROWS) * ROW_STEP - 1}; }}
+    PinPad {{ width: 100%; height: {len(ROWS) * ROW_STEP - 1}; }}
     PinPad:disabled {{ opacity: 50%; }}
     """
 
@@ -32,7 +33,13 @@ class PinPad(Widget):
             self.key = key
             super().__init__()
 
+    @property
+    def left(self) -> int:
+        """Where the keys start: the pad is centred in the widget's width."""
+        return max(0, (self.size.width - PAD_WIDTH) // 2)
+
     def render(self) -> str:
+        indent = " " * self.left
         lines = []
         for row in ROWS:
             cells = []
@@ -40,26 +47,26 @@ class PinPad(Widget):
                 label = LABELS.get(key, key).center(KEY_WIDTH)
                 style = "reverse $primary" if key == "ok" else "b"
                 cells.append(f"[{style}]{label}[/]")
-            lines.append((" " * GAP).join(cells))
+            lines.append(indent + (" " * GAP).join(cells))
             lines.append("")
         return "\n".join(lines[:-1])
 
-    @staticmethod
-    def key_at(x: int, y: int) -> str | None:
+    def key_at(self, x: int, y: int) -> str | None:
         """The key under cell (x, y), or None for the gaps between keys."""
-        if y % ROW_STEP or not 0 <= y // ROW_STEP < len(ROWS):
+        x -= self.left
+        if x < 0 or y % ROW_STEP or not 0 <= y // ROW_STEP < len(ROWS):
             return None
         column, within = divmod(x, KEY_WIDTH + GAP)
         if within >= KEY_WIDTH or not 0 <= column < 3:
             return None
         return ROWS[y // ROW_STEP][column]
 
-    @staticmethod
-    def offset_of(key: str) -> tuple[int, int]:
+    def offset_of(self, key: str) -> tuple[int, int]:
         """Where to click for ``key`` (the middle of its label): for tests and flows."""
         for row_index, row in enumerate(ROWS):
             if key in row:
-                return row.index(key) * (KEY_WIDTH + GAP) + KEY_WIDTH // 2, row_index * ROW_STEP
+                x = self.left + row.index(key) * (KEY_WIDTH + GAP) + KEY_WIDTH // 2
+                return x, row_index * ROW_STEP
         raise KeyError(key)
 
     def on_click(self, event: events.Click) -> None:
