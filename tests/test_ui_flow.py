@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import Label, OptionList
+from textual.widgets import OptionList, Static
 
 from phone_tui.core.config import load_settings
 from phone_tui.handset.handset import HandsetState
@@ -22,7 +22,7 @@ def top(app):
 
 
 def text_of(app, selector: str) -> str:
-    return str(app.query_one(selector, Label).render())
+    return str(app.query_one(selector, Static).render())
 
 
 async def test_first_run_to_new_pin(app_factory, clock, data_dir):

@@ -61,15 +61,19 @@ def decode_toml(text: str, path: Path, error: type[ConfigError] = ConfigError) -
         raise error(path, f"not valid TOML: {exc}") from None
 
 
-def read_toml(path: Path, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
-    """Read and decode a TOML file; every failure is ``error`` naming the file."""
+def read_text(path: Path, error: type[ConfigError] = ConfigError) -> str:
+    """A UTF-8 text file's contents; every failure is ``error`` naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise error(path, "not UTF-8 text") from None
     except OSError as exc:
         raise error(path, f"cannot read: {exc.strerror}") from None
-    return decode_toml(text, path, error)
+
+
+def read_toml(path: Path, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """Read and decode a TOML file; every failure is ``error`` naming the file."""
+    return decode_toml(read_text(path, error), path, error)
 
 
 def parse_settings(text: str, path: Path) -> Settings:
@@ -138,13 +142,7 @@ def load_settings(path: Path) -> Settings:
         settings = Settings()
         atomic_write(path, render_settings(settings).encode(), mode=0o600)
         return settings
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(path, "not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read: {exc.strerror}") from None
-    return parse_settings(text, path)
+    return parse_settings(read_text(path), path)
 
 
 def save_settings(path: Path, settings: Settings) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 import os
 from pathlib import Path
 
@@ -14,6 +12,8 @@ _HANDLER_NAME = "phone-tui-file"
 
 def setup_logging(log_file: Path, level: str) -> None:
     """Send the ``phone_tui`` logger to a rotating file (1 MiB × 3) at ``level``."""
+    import logging.handlers  # called after the first frame; keep it off the start-up path
+
     ensure_private_dir(log_file.parent)
     logger = logging.getLogger("phone_tui")
     for handler in list(logger.handlers):

@@ -51,11 +51,10 @@ class HandsetView(Vertical, can_focus=True):
                           border: round $primary; background: $surface; }}
     HandsetView.persona-secure #frame {{ border: round $persona-secure; }}
     HandsetView.persona-open #frame {{ border: round $persona-open; }}
-    HandsetView #stack {{ height: 1fr; }}
-    HandsetView #too-small {{ display: none; width: 100%; height: 100%;
+    HandsetView #frame > PhoneView {{ height: 1fr; }}
+    HandsetView #too-small {{ width: 100%; height: 100%;
                               content-align: center middle; text-align: center;
                               color: $text-warning; }}
-    HandsetView.-too-small #too-small {{ display: block; }}
     HandsetView.-too-small #frame {{ display: none; }}
     """
 
@@ -70,9 +69,7 @@ class HandsetView(Vertical, can_focus=True):
         self._stack = [first]
         with Container(id="frame"):
             yield StatusBar(id="status")
-            with Container(id="stack"):
-                yield first
-        yield Static("", id="too-small")
+            yield first
 
     def on_mount(self) -> None:
         frame = self.query_one("#frame")
@@ -87,13 +84,18 @@ class HandsetView(Vertical, can_focus=True):
         width, height = self.size
         small = width < FRAME_WIDTH or height < MIN_HEIGHT
         self.set_class(small, "-too-small")
-        if small:
-            # Say it in terminal cells: what the banner and footer take comes on top.
-            screen_width, screen_height = self.app.size
-            need = (FRAME_WIDTH + screen_width - width, MIN_HEIGHT + screen_height - height)
-            self.query_one("#too-small", Static).update(
-                f"Terminal too small\nneed {need[0]}×{need[1]}, "
-                f"have {screen_width}×{screen_height}")
+        notice = self.query("#too-small")
+        if not small:
+            notice.remove()
+            return
+        # Say it in terminal cells: what the banner and footer take comes on top.
+        screen_width, screen_height = self.app.size
+        need = (FRAME_WIDTH + screen_width - width, MIN_HEIGHT + screen_height - height)
+        text = f"Terminal too small\nneed {need[0]}×{need[1]}, have {screen_width}×{screen_height}"
+        if notice:
+            notice.first(Static).update(text)
+        else:
+            self.mount(Static(text, id="too-small"))
 
     # ---- the navigation stack ------------------------------------------------------------------
 
@@ -113,7 +115,7 @@ class HandsetView(Vertical, can_focus=True):
         if self.top is not None:
             self.top.display = False
         self._stack.append(view)
-        self.query_one("#stack").mount(view)
+        self.query_one("#frame").mount(view)
         self.call_after_refresh(view.focus_default)
         self.refresh_bindings()
 
@@ -129,7 +131,7 @@ class HandsetView(Vertical, can_focus=True):
         self.refresh_bindings()
 
     def reset_to(self, view: PhoneView) -> None:
-        stack = self.query_one("#stack")
+        stack = self.query_one("#frame")
         for old in self._stack:
             old.remove()
         self._stack = [view]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.containers import Vertical
-from textual.widgets import Label
+from textual.widgets import Static
 
 if TYPE_CHECKING:
     from phone_tui.handset.handset import Handset
@@ -24,9 +24,9 @@ class PhoneView(Vertical):
                               border-bottom: solid $primary 40%; margin-bottom: 1; }
     """
 
-    def title_label(self) -> Label:
+    def title_label(self) -> Static:
         hint = "  [$foreground-muted]‹ esc[/]" if self.BACK else ""
-        return Label(f"{self.TITLE}{hint}", classes="view-title")
+        return Static(f"{self.TITLE}{hint}", classes="view-title")
 
     @property
     def handset_view(self) -> HandsetView:
@@ -63,7 +63,7 @@ def format_duration(seconds: int) -> str:
     return f"{seconds // 60} min"
 
 
-def set_text(label: Label, text: str) -> None:
+def set_text(label: Static, text: str) -> None:
     """Update a label only when its text changes: every update costs a layout pass."""
     if label.content != text:
         label.update(text)

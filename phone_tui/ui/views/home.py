@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Center
-from textual.widgets import Label
+from textual.widgets import Static
 
 from phone_tui.ui.views.base import PhoneView, format_duration
 from phone_tui.ui.widgets.app_grid import AppGrid, AppSpec
@@ -29,11 +29,11 @@ class HomeView(PhoneView):
 
     def compose(self) -> ComposeResult:
         info = self.handset.persona_info
-        yield Label(f"{info.os_name} {info.os_version}", id="home-greeting")
-        yield Label(self.handset.number or "", id="home-number")
+        yield Static(f"{info.os_name} {info.os_version}", id="home-greeting")
+        yield Static(self.handset.number or "", id="home-number")
         with Center():
             yield AppGrid(APPS, id="home-apps")
-        yield Label("", id="home-hint")
+        yield Static("", id="home-hint")
 
     def on_mount(self) -> None:
         self.query_one(AppGrid).focus_first()
@@ -47,7 +47,7 @@ class HomeView(PhoneView):
         hint = "arrows + Enter open an app"
         if timeout:
             hint += f"\nlocks after {format_duration(timeout)} idle"
-        self.query_one("#home-hint", Label).update(hint)
+        self.query_one("#home-hint", Static).update(hint)
 
     @on(AppGrid.Launch)
     def _launch(self, event: AppGrid.Launch) -> None:

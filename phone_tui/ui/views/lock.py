@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import Digits, Label
+from textual.widgets import Digits, Static
 
 from phone_tui.core.clock import wall_time
 from phone_tui.crypto.keystore import UnlockOutcome
@@ -21,10 +22,8 @@ class LockView(PhoneView):
     BACK = False
 
     DEFAULT_CSS = """
-    LockView { align-horizontal: center; }
-    LockView Digits { width: 100%; text-align: center; margin-top: 1; }
-    LockView #lock-date, LockView #lock-persona { width: 100%; text-align: center; }
-    LockView #lock-persona { color: $text-muted; margin-bottom: 1; }
+    LockView Digits { width: 100%; height: 3; text-align: center; margin-top: 1; }
+    LockView #lock-date { width: 100%; height: 2; text-align: center; margin-bottom: 1; }
     LockView #lock-countdown { width: 100%; text-align: center; color: $text-warning;
                                text-style: bold; height: 1; }
     """
@@ -36,11 +35,14 @@ class LockView(PhoneView):
     def compose(self) -> ComposeResult:
         now = wall_time(self.handset.clock)
         yield Digits(now.strftime("%H:%M"), id="lock-clock")
-        yield Label(now.strftime("%A %-d %B"), id="lock-date")
-        info = self.handset.persona_info
-        yield Label(f"{info.os_name} {info.os_version} · locked", id="lock-persona")
+        yield Static(self._date_text(now), id="lock-date")
         yield PinEntry("Enter PIN", id="lock-pin")
-        yield Label("", id="lock-countdown")
+        yield Static("", id="lock-countdown")
+
+    def _date_text(self, now: datetime) -> str:
+        info = self.handset.persona_info
+        return (f"{now.strftime('%A %-d %B')}\n"
+                f"[$text-muted]{info.os_name} {info.os_version} · locked[/]")
 
     def on_mount(self) -> None:
         self._show_throttle()
@@ -51,16 +53,16 @@ class LockView(PhoneView):
 
     def tick(self) -> None:
         now = wall_time(self.handset.clock)
-        clock, date = now.strftime("%H:%M"), now.strftime("%A %-d %B")
+        clock, date = now.strftime("%H:%M"), self._date_text(now)
         digits = self.query_one("#lock-clock", Digits)
         if digits.value != clock:  # an update re-lays out the screen: only when it changed
             digits.update(clock)
-        set_text(self.query_one("#lock-date", Label), date)
+        set_text(self.query_one("#lock-date", Static), date)
         self._show_throttle()
 
     def _show_throttle(self) -> None:
         entry = self.query_one(PinEntry)
-        countdown = self.query_one("#lock-countdown", Label)
+        countdown = self.query_one("#lock-countdown", Static)
         try:
             wait = self.handset.throttle_wait()
         except PhoneTuiError as problem:

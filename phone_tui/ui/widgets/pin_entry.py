@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Label
+from textual.widgets import Static
 
 from phone_tui.handset.pin_policy import MAX_DIGITS
 from phone_tui.ui import bindings
@@ -20,20 +20,15 @@ from phone_tui.ui.widgets.pin_pad import PinPad
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
-def _dots(digits: str) -> str:
-    return " ".join("●" * len(digits)) if digits else "[$foreground-muted]– – – –[/]"
-
-
 class PinEntry(Vertical, can_focus=True):
     """Collects a PIN and posts ``PinEntry.Submitted``."""
 
     BINDINGS = bindings.PIN_ENTRY
 
     DEFAULT_CSS = """
-    PinEntry { height: auto; width: 100%; align-horizontal: center; }
-    PinEntry > Label { width: 100%; text-align: center; }
-    PinEntry #pin-prompt { text-style: bold; margin-bottom: 1; }
-    PinEntry #pin-dots { color: $primary; text-style: bold; height: 1; }
+    PinEntry { height: 13; width: 100%; }
+    PinEntry > Static { width: 100%; text-align: center; }
+    PinEntry #pin-head { height: 3; }
     PinEntry #pin-message { color: $text-error; height: 2; margin-top: 1; }
     PinEntry #pin-message.-info { color: $text-muted; }
     """
@@ -55,21 +50,27 @@ class PinEntry(Vertical, can_focus=True):
         self._prompt = prompt
 
     def compose(self) -> ComposeResult:
-        yield Label(self._prompt, id="pin-prompt")
-        yield Label(_dots(""), id="pin-dots")
+        yield Static(self._head(), id="pin-head")
         yield PinPad(id="pin-pad")
-        yield Label("", id="pin-message")
+        yield Static("", id="pin-message")
 
-    def watch_digits(self, digits: str) -> None:
-        for label in self.query("#pin-dots").results(Label):
-            label.update(_dots(digits))
+    def _head(self) -> str:
+        """The prompt, a blank line, then one dot per digit typed."""
+        dots = (f"[b $primary]{' '.join('●' * len(self.digits))}[/]" if self.digits
+                else "[$foreground-muted]– – – –[/]")
+        return f"[b]{self._prompt}[/]\n\n{dots}"
+
+    def watch_digits(self) -> None:
+        for head in self.query("#pin-head").results(Static):
+            head.update(self._head())
 
     def set_prompt(self, prompt: str) -> None:
-        self.query_one("#pin-prompt", Label).update(prompt)
+        self._prompt = prompt
+        self.query_one("#pin-head", Static).update(self._head())
 
     def set_message(self, text: str, *, error: bool = True) -> None:
         self.stop_busy()
-        message = self.query_one("#pin-message", Label)
+        message = self.query_one("#pin-message", Static)
         message.update(text)
         message.set_class(not error, "-info")
 
@@ -80,7 +81,7 @@ class PinEntry(Vertical, can_focus=True):
 
         def spin() -> None:
             frame = SPINNER[next(frames) % len(SPINNER)]
-            self.query_one("#pin-message", Label).update(f"{frame} {text}")
+            self.query_one("#pin-message", Static).update(f"{frame} {text}")
 
         spin()
         self._spinner = self.set_interval(0.1, spin)
