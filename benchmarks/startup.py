@@ -8,7 +8,7 @@ ratios (targets: time ≤ 1.25, peak memory ≤ 1.3). On a shared machine the wa
 swings by several hundredths from run to run; the CPU time the child used until its first
 frame (interpreter start-up included, no threads run before it) is the steadier figure.
 
-    python benchmarks/startup.py [--runs 15]
+    python benchmarks/startup.py [--runs 15] [--instructions]
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +28,7 @@ import time
 CHILD = r'''
 import sys, time
 kind, data_dir = sys.argv[1], sys.argv[2]
+exit_at_first_frame = len(sys.argv) > 3
 
 first = []
 
@@ -36,6 +39,8 @@ def watch_display(app):
     def timed(screen, renderable):
         if not first and renderable is not None:
             first.append((time.monotonic(), time.process_time()))
+            if exit_at_first_frame:
+                raise SystemExit(0)
         return display(screen, renderable)
 
     app._display = timed
@@ -84,6 +89,18 @@ def sample(kind: str, data_dir: str) -> tuple[float, float, float, int, str]:
     return float(frame) - start, float(cpu), float(idle) - start, int(rss), focused
 
 
+def instructions(kind: str, data_dir: str) -> int | None:
+    """Instructions executed from interpreter start to the first frame, counted by callgrind:
+    the same count on every run, however busy the machine. None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           sys.executable, "-c", CHILD, kind, data_dir, "exit"],
+                          capture_output=True, text=True, check=False, env=CHILD_ENV)
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    return int(match[1]) if match else None
+
+
 def prepare(data_dir: str) -> None:
     """A set-up, locked persona with the default (RFC 9106) KDF, so phone-tui opens on Lock."""
     from phone_tui.core.clock import SystemClock
@@ -102,6 +119,9 @@ def prepare(data_dir: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions to the first frame under callgrind "
+                             "(about 20 s more; needs valgrind)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         prepare(data_dir)
@@ -121,6 +141,8 @@ def main() -> None:
                 memory[kind].append(rss)
                 if kind == "phone-tui":
                     focused = focus
+        counted = ({kind: instructions(kind, data_dir) for kind in ("phone-tui", "bare")}
+                   if args.instructions else {})
     median = {kind: statistics.median(values) for kind, values in times.items()}
     median_idle = {kind: statistics.median(values) for kind, values in idle.items()}
     median_cpu = {kind: statistics.median(values) for kind, values in cpu.items()}
@@ -138,6 +160,9 @@ def main() -> None:
         "cpu_time_ratio": round(median_cpu["phone-tui"] / median_cpu["bare"], 3),
         "time_target": 1.25,
         "memory_ratio": round(peak["phone-tui"] / peak["bare"], 3),
+        **({"instructions_to_first_frame": counted,
+            "instructions_ratio": round(counted["phone-tui"] / counted["bare"], 3)}
+           if counted and None not in counted.values() else {}),
         "memory_target": 1.3,
     }, indent=2))
 
