@@ -1,0 +1,573 @@
+"""The emulated carrier network on asyncio: registration, routing by number, store-and-forward,
+a key directory and the operator tap.
+
+Each attached phone has a ``Modem``. Between a modem and the network runs one reliable hop per
+registration (``ReliableChannel`` at both ends); every frame on it goes through the phone's
+``LinkImpairment`` (latency, jitter, loss, rate, corruption...). A message is *sent* when the
+network acknowledges it and *delivered* when the recipient's phone has it, which the network
+reports back. Messages for a phone that is not registered wait in store-and-forward (per
+recipient, in order, with a TTL and a cap), and so do those a phone had not acknowledged when
+it dropped off the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from phone_tui.modem.channel import Acked, ChannelEvent, Delivered, Failed, ReliableChannel
+from phone_tui.modem.frames import (
+    Envelope,
+    EnvelopeKind,
+    FrameError,
+    HopFrame,
+    ReportStatus,
+    parse_report,
+    report_body,
+)
+from phone_tui.modem.impairment import LinkImpairment, flip_bits
+from phone_tui.modem.profiles import LinkProfile
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL = 24 * 3600.0
+DEFAULT_STORE_CAP = 1000
+DEDUP_WINDOW = 4096
+
+
+# ---- the operator tap ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TapRecord:
+    """One frame as the carrier sees it: metadata and opaque bytes."""
+
+    time: float
+    cell: str
+    direction: str  # "up" (phone → network) or "down"
+    src: str
+    dst: str
+    kind: str  # "data", "ack" or "garbled"
+    size: int
+    data: bytes
+
+
+class OperatorTap:
+    """Every frame crossing the network, fanned out to bounded subscriber queues.
+
+    A slow reader never stalls the network: when its queue is full the oldest record is
+    dropped and counted.
+    """
+
+    def __init__(self, history: int = 512) -> None:
+        self.recent: deque[TapRecord] = deque(maxlen=history)
+        self._queues: list[asyncio.Queue[TapRecord]] = []
+        self.dropped = 0
+        self.total = 0
+
+    def publish(self, record: TapRecord) -> None:
+        self.total += 1
+        self.recent.append(record)
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped += 1
+            queue.put_nowait(record)
+
+    async def records(self, maxsize: int = 1000) -> AsyncIterator[TapRecord]:
+        queue: asyncio.Queue[TapRecord] = asyncio.Queue(maxsize)
+        self._queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(queue)
+
+
+# ---- the network interface ----------------------------------------------------------------------
+
+
+MessageHandler = Callable[[Envelope], None]
+StateHandler = Callable[[bytes, str, str], None]  # msg_id, "sent"/"delivered"/"failed", reason
+
+
+class Network(Protocol):
+    """What a handset needs from the network; another implementation may carry frames between
+    processes."""
+
+    tap: OperatorTap
+
+    def attach(self, number: str, profile: LinkProfile, *, on_message: MessageHandler,
+               on_state: StateHandler) -> Modem: ...
+
+    def publish_keys(self, number: str, bundle: bytes) -> None: ...
+
+    def fetch_keys(self, number: str) -> bytes | None: ...
+
+
+# ---- the phone's side ---------------------------------------------------------------------------
+
+
+@dataclass
+class ModemStats:
+    bytes_up: int = 0
+    bytes_down: int = 0
+    frames_lost: int = 0  # dropped on this phone's link, either direction
+    frames_sent: int = 0  # frames this phone's link carried, either direction
+    garbled: int = 0
+    rtt: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=120))
+
+
+class _Driver:
+    """Runs a sans-IO channel on the loop: sends what it wants sent, arms its timer."""
+
+    def __init__(self, channel: ReliableChannel, send: Callable[[bytes], None],
+                 on_events: Callable[[list[ChannelEvent]], None]) -> None:
+        self.channel = channel
+        self._send = send
+        self._on_events = on_events
+        self._timer: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    def kick(self) -> None:
+        if self.closed:
+            return
+        for frame in self.channel.transmit():
+            self._send(frame)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.channel.next_deadline()
+        if deadline is not None and not self.closed:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._timeout)
+
+    def _timeout(self) -> None:
+        self._timer = None
+        if self.closed:
+            return
+        events = self.channel.on_timeout(asyncio.get_running_loop().time())
+        self.kick()
+        if events:
+            self._on_events(events)
+
+    def close(self) -> None:
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class Modem:
+    """A phone's attachment to the network: its link, registration, outbox and counters."""
+
+    def __init__(self, bus: Bus, number: str, profile: LinkProfile, rng: random.Random,
+                 on_message: MessageHandler, on_state: StateHandler) -> None:
+        self.bus = bus
+        self.number = number
+        self.link = LinkImpairment(profile, rng)
+        self.airplane = False
+        self.stats = ModemStats()
+        self._rng = rng
+        self._on_message = on_message
+        self._on_state = on_state
+        self._held: deque[bytes] = deque()  # envelopes waiting for service
+        self._driver: _Driver | None = None
+        self._seq_to_msg: dict[int, bytes] = {}
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._outgoing: dict[bytes, str] = {}  # message id → last state told, until final
+        self.listeners: list[Callable[[Modem], None]] = []
+
+    # ---- state --------------------------------------------------------------------------------
+
+    @property
+    def profile(self) -> LinkProfile:
+        return self.link.profile
+
+    @property
+    def registration(self) -> str:
+        return "unregistered" if self.airplane else self.profile.registration
+
+    @property
+    def bars(self) -> int:
+        return 0 if not self.in_service else self.profile.bars
+
+    @property
+    def in_service(self) -> bool:
+        return not self.airplane and self.profile.in_service
+
+    def set_profile(self, profile: LinkProfile) -> None:
+        self.link.profile = profile
+        self.bus._update_registration(self)
+        self._changed()
+
+    def set_airplane(self, on: bool) -> None:
+        self.airplane = on
+        self.bus._update_registration(self)
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in list(self.listeners):
+            listener(self)
+
+    # ---- sending ------------------------------------------------------------------------------
+
+    def send(self, dst: str, body: bytes) -> bytes:
+        """Queue a message to ``dst``; returns its id. States follow through ``on_state``."""
+        msg_id = self._rng.randbytes(16)
+        self._outgoing[msg_id] = "sending"
+        self._submit(Envelope(EnvelopeKind.MESSAGE, msg_id, self.number, dst, body).encode())
+        return msg_id
+
+    def _submit(self, envelope: bytes) -> None:
+        if self._driver is None:
+            self._held.append(envelope)
+            return
+        seq = self._driver.channel.send(envelope, self.bus.now())
+        self._seq_to_msg[seq] = envelope
+        self._driver.kick()
+
+    # ---- session with the network (called by the bus) -----------------------------------------
+
+    def _open(self, session: int) -> None:
+        self._driver = _Driver(ReliableChannel(session), self._uplink, self._on_channel)
+        self._seq_to_msg.clear()
+        held, self._held = self._held, deque()
+        for envelope in held:
+            self._submit(envelope)
+
+    def _close(self) -> None:
+        if self._driver is None:
+            return
+        pending = self._driver.channel.pending()
+        self._driver.close()
+        self._driver = None
+        self._held.extendleft(reversed(pending))  # resent, in order, on the next registration
+
+    def _uplink(self, frame: bytes) -> None:
+        self.bus._carry(self, frame, "up")
+
+    def _receive(self, data: bytes) -> None:
+        driver = self._driver
+        if driver is None:
+            return  # arrived after we dropped off the network: the network still holds it
+        try:
+            events = driver.channel.receive(data, self.bus.now())
+        except FrameError as problem:
+            self.stats.garbled += 1
+            log.debug("%s dropped a garbled frame: %s", self.number, problem)
+            return
+        driver.kick()
+        self._on_channel(events)
+
+    def _on_channel(self, events: list[ChannelEvent]) -> None:
+        for event in events:
+            if isinstance(event, Acked):
+                envelope = self._seq_to_msg.pop(event.seq, None)
+                if event.rtt is not None:
+                    self.stats.rtt.append((self.bus.now(), event.rtt))
+                if envelope is not None and envelope[0] == EnvelopeKind.MESSAGE:
+                    self._advance(Envelope.decode(envelope).msg_id, "sent", "")
+            elif isinstance(event, Failed):
+                # The hop gave up on one frame (the link is that bad): try it again. A phone
+                # keeps trying for as long as it has service.
+                self._seq_to_msg.pop(event.seq, None)
+                log.warning("%s: %s; sending it again", self.number, event.reason)
+                self._submit(event.payload)
+            elif isinstance(event, Delivered):
+                self._deliver(event.payload)
+
+    def _deliver(self, payload: bytes) -> None:
+        try:
+            envelope = Envelope.decode(payload)
+        except FrameError as problem:
+            self.stats.garbled += 1
+            log.debug("%s dropped a malformed envelope: %s", self.number, problem)
+            return
+        key = bytes([envelope.kind]) + envelope.msg_id
+        if key in self._seen:
+            return  # delivered before, under an earlier registration
+        self._seen[key] = None
+        while len(self._seen) > DEDUP_WINDOW:
+            self._seen.popitem(last=False)
+        if envelope.kind is EnvelopeKind.MESSAGE:
+            self._on_message(envelope)
+            self._submit(Envelope(EnvelopeKind.REPORT, envelope.msg_id, self.number, envelope.src,
+                                  report_body(ReportStatus.DELIVERED)).encode())
+        else:
+            try:
+                status, reason = parse_report(envelope.body)
+            except FrameError:
+                self.stats.garbled += 1
+                return
+            self._advance(envelope.msg_id,
+                          "delivered" if status is ReportStatus.DELIVERED else "failed", reason)
+
+    def _advance(self, msg_id: bytes, state: str, reason: str) -> None:
+        """Tell states in order, once each: sending → sent → delivered or failed. A report can
+        overtake the network's acknowledgement; the message had left the phone all the same."""
+        last = self._outgoing.get(msg_id)
+        if last is None or last == state:
+            return
+        if state != "sent" and last == "sending":
+            self._on_state(msg_id, "sent", "")
+        self._on_state(msg_id, state, reason)
+        if state == "sent":
+            self._outgoing[msg_id] = state
+        else:
+            del self._outgoing[msg_id]
+
+
+# ---- the network's side -------------------------------------------------------------------------
+
+
+@dataclass
+class _Stored:
+    expires: float
+    envelope: bytes
+
+
+@dataclass
+class _Subscriber:
+    modem: Modem
+    driver: _Driver | None = None
+    session: int = 0
+
+
+@dataclass
+class BusStats:
+    garbled: int = 0
+    routed: int = 0
+    stored: int = 0
+    expired: int = 0
+    rejected: int = 0
+
+
+class Bus:
+    """The carrier's network: one cell, any number of phones."""
+
+    def __init__(self, rng: random.Random | None = None, *, cell: str = "GovNet-0001",
+                 ttl: float = DEFAULT_TTL, store_cap: int = DEFAULT_STORE_CAP) -> None:
+        self.rng = rng or random.Random()
+        self.cell = cell
+        self.ttl = ttl
+        self.store_cap = store_cap
+        self.tap = OperatorTap()
+        self.stats = BusStats()
+        self._subscribers: dict[str, _Subscriber] = {}
+        self._store: dict[str, deque[_Stored]] = {}
+        self._keys: dict[str, bytes] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def now() -> float:
+        return asyncio.get_running_loop().time()
+
+    # ---- attachment and registration ----------------------------------------------------------
+
+    def attach(self, number: str, profile: LinkProfile, *, on_message: MessageHandler,
+               on_state: StateHandler) -> Modem:
+        if number in self._subscribers:
+            raise ValueError(f"{number} is already attached")
+        rng = random.Random(self.rng.getrandbits(64))
+        modem = Modem(self, number, profile, rng, on_message, on_state)
+        self._subscribers[number] = _Subscriber(modem)
+        self._update_registration(modem)
+        return modem
+
+    def detach(self, number: str) -> None:
+        """The phone is switched off: what it had not acknowledged waits in store-and-forward."""
+        sub = self._subscribers.get(number)
+        if sub is not None:
+            sub.modem.airplane = True
+            self._update_registration(sub.modem)
+
+    def is_registered(self, number: str) -> bool:
+        sub = self._subscribers.get(number)
+        return sub is not None and sub.driver is not None
+
+    def _update_registration(self, modem: Modem) -> None:
+        sub = self._subscribers[modem.number]
+        if modem.in_service and sub.driver is None:
+            sub.session = (sub.session + 1) & 0xFFFF
+            sub.driver = _Driver(ReliableChannel(sub.session),
+                                 lambda frame, s=sub: self._carry(s.modem, frame, "down"),
+                                 lambda events, s=sub: self._on_network_channel(s, events))
+            modem._open(sub.session)
+            log.info("%s registered", modem.number)
+            self._flush_store(sub)
+        elif not modem.in_service and sub.driver is not None:
+            pending = sub.driver.channel.pending()
+            sub.driver.close()
+            sub.driver = None
+            modem._close()
+            queue = self._store.setdefault(modem.number, deque())
+            expires = self.now() + self.ttl
+            queue.extendleft(_Stored(expires, envelope) for envelope in reversed(pending))
+            self._arm_sweep()
+            log.info("%s unregistered (%d frames back to store-and-forward)", modem.number,
+                     len(pending))
+
+    # ---- the radio link -----------------------------------------------------------------------
+
+    def _carry(self, modem: Modem, frame: bytes, direction: str) -> None:
+        """Put a frame on ``modem``'s radio link, in ``direction``."""
+        now = self.now()
+        decision = modem.link.decide(len(frame), direction, now)
+        modem.stats.frames_sent += 1
+        if direction == "down":
+            self._tap(modem.number, frame, "down", now)
+        if not decision.delivered:
+            modem.stats.frames_lost += 1
+            return
+        loop = asyncio.get_running_loop()
+        for index, when in enumerate(decision.arrivals):
+            data = flip_bits(frame, decision.flipped_bits) if index == 0 else frame
+            if direction == "up":
+                loop.call_at(when, self._network_receive, modem.number, data)
+            else:
+                loop.call_at(when, self._phone_receive, modem, data)
+
+    def _phone_receive(self, modem: Modem, data: bytes) -> None:
+        modem.stats.bytes_down += len(data)
+        modem._receive(data)
+
+    def _network_receive(self, number: str, data: bytes) -> None:
+        sub = self._subscribers.get(number)
+        if sub is None:
+            return
+        sub.modem.stats.bytes_up += len(data)
+        self._tap(number, data, "up", self.now())
+        if sub.driver is None:
+            return  # the phone dropped off while this frame was in the air
+        try:
+            events = sub.driver.channel.receive(data, self.now())
+        except FrameError as problem:
+            self.stats.garbled += 1
+            log.debug("network dropped a garbled frame from %s: %s", number, problem)
+            return
+        sub.driver.kick()
+        self._on_network_channel(sub, events)
+
+    def _tap(self, number: str, data: bytes, direction: str, now: float) -> None:
+        src, dst, kind = (number, "network", "garbled") if direction == "up" else (
+            "network", number, "garbled")
+        try:
+            frame = HopFrame.decode(data)
+            kind = frame.kind.name.lower()
+            if kind == "data":
+                envelope = Envelope.decode(frame.payload)
+                src, dst = envelope.src, envelope.dst
+        except FrameError:
+            pass
+        self.tap.publish(TapRecord(now, self.cell, direction, src, dst, kind, len(data), data))
+
+    # ---- routing ------------------------------------------------------------------------------
+
+    def _on_network_channel(self, sub: _Subscriber, events: list[ChannelEvent]) -> None:
+        for event in events:
+            if isinstance(event, Delivered):
+                self._route(sub.modem.number, event.payload)
+            elif isinstance(event, Failed) and sub.driver is not None:
+                log.warning("network → %s: %s; sending it again", sub.modem.number, event.reason)
+                sub.driver.channel.send(event.payload, self.now())
+                sub.driver.kick()
+
+    def _route(self, from_number: str, payload: bytes) -> None:
+        try:
+            envelope = Envelope.decode(payload)
+        except FrameError:
+            self.stats.garbled += 1
+            return
+        if envelope.src != from_number:
+            self.stats.rejected += 1
+            log.warning("dropped an envelope from %s claiming to be from %s", from_number,
+                        envelope.src)
+            return
+        if envelope.dst not in self._subscribers:
+            self._report(envelope, f"unknown number {envelope.dst}")
+            return
+        self.stats.routed += 1
+        self._deliver_or_store(envelope.dst, payload, envelope)
+
+    def _deliver_or_store(self, number: str, payload: bytes, envelope: Envelope) -> None:
+        sub = self._subscribers[number]
+        queue = self._store.get(number)
+        if sub.driver is not None and not queue:
+            sub.driver.channel.send(payload, self.now())
+            sub.driver.kick()
+            return
+        if queue is not None and len(queue) >= self.store_cap:
+            self.stats.rejected += 1
+            self._report(envelope, f"{number} is unreachable and its mailbox is full")
+            return
+        self._store_for(number, payload)
+
+    def _store_for(self, number: str, payload: bytes) -> None:
+        self._store.setdefault(number, deque()).append(_Stored(self.now() + self.ttl, payload))
+        self.stats.stored += 1
+        self._arm_sweep()
+
+    def _arm_sweep(self) -> None:
+        """One timer, at the earliest expiry among the mailboxes' oldest entries."""
+        heads = [queue[0].expires for queue in self._store.values() if queue]
+        if not heads:
+            return
+        when = min(heads)
+        if self._sweep is not None and self._sweep.when() <= when:
+            return
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep = asyncio.get_running_loop().call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self._sweep = None
+        now = self.now()
+        for queue in self._store.values():
+            while queue and queue[0].expires <= now:
+                self._expired(queue.popleft())
+        self._arm_sweep()
+
+    def _expired(self, stored: _Stored) -> None:
+        self.stats.expired += 1
+        with contextlib.suppress(FrameError):
+            self._report(Envelope.decode(stored.envelope), "expired in store-and-forward")
+
+    def _report(self, envelope: Envelope, reason: str) -> None:
+        """Tell the sender its message failed (reports about reports are not sent)."""
+        if envelope.kind is not EnvelopeKind.MESSAGE or envelope.src not in self._subscribers:
+            return
+        report = Envelope(EnvelopeKind.REPORT, envelope.msg_id, "network", envelope.src,
+                          report_body(ReportStatus.FAILED, reason))
+        self._deliver_or_store(envelope.src, report.encode(), report)
+
+    def _flush_store(self, sub: _Subscriber) -> None:
+        queue = self._store.pop(sub.modem.number, None)
+        if not queue:
+            return
+        now = self.now()
+        for stored in queue:
+            if stored.expires <= now:
+                self._expired(stored)
+                continue
+            sub.driver.channel.send(stored.envelope, now)  # type: ignore[union-attr]
+        sub.driver.kick()  # type: ignore[union-attr]
+
+    def stored_for(self, number: str) -> int:
+        return len(self._store.get(number, ()))
+
+    # ---- key directory ------------------------------------------------------------------------
+
+    def publish_keys(self, number: str, bundle: bytes) -> None:
+        self._keys[number] = bytes(bundle)
+
+    def fetch_keys(self, number: str) -> bytes | None:
+        return self._keys.get(number)

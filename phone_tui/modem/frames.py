@@ -1,0 +1,120 @@
+"""Wire formats: hop frames (what crosses the radio link) and envelopes (what they carry).
+
+Hop frame:  "PT" | version u8 | kind u8 | session u16 | seq u32 | length u16 | payload | CRC-32
+            (the session changes at every registration, so frames from before it are ignored)
+Envelope:   kind u8 | message id 16 | src length u8 | src | dst length u8 | dst | body
+
+The CRC catches corruption on the link (the transport then retransmits); the envelope's body is
+opaque to the network (later: Double Ratchet ciphertext). A frame that fails to parse raises
+FrameError with the reason, and is counted and dropped by whoever received it.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from enum import IntEnum
+
+MAGIC = b"PT"
+VERSION = 1
+_HOP = struct.Struct(">2sBBHIH")
+MAX_PAYLOAD = 0xFFFF
+
+
+class FrameError(ValueError):
+    """A frame or envelope that cannot be read: garbled, truncated, or of an unknown kind."""
+
+
+class HopKind(IntEnum):
+    DATA = 1
+    ACK = 2
+
+
+class EnvelopeKind(IntEnum):
+    MESSAGE = 1
+    REPORT = 2
+
+
+class ReportStatus(IntEnum):
+    DELIVERED = 1
+    FAILED = 2
+
+
+@dataclass(frozen=True)
+class HopFrame:
+    kind: HopKind
+    session: int
+    seq: int
+    payload: bytes = b""
+
+    def encode(self) -> bytes:
+        if len(self.payload) > MAX_PAYLOAD:
+            raise ValueError(f"payload of {len(self.payload)} bytes exceeds {MAX_PAYLOAD}")
+        head = _HOP.pack(MAGIC, VERSION, self.kind, self.session, self.seq, len(self.payload))
+        body = head + self.payload
+        return body + struct.pack(">I", zlib.crc32(body))
+
+    @classmethod
+    def decode(cls, data: bytes) -> HopFrame:
+        if len(data) < _HOP.size + 4:
+            raise FrameError(f"truncated frame ({len(data)} bytes)")
+        body, (crc,) = data[:-4], struct.unpack(">I", data[-4:])
+        if zlib.crc32(body) != crc:
+            raise FrameError("checksum mismatch (corrupted on the link)")
+        magic, version, kind, session, seq, length = _HOP.unpack_from(body)
+        if magic != MAGIC:
+            raise FrameError("bad magic bytes")
+        if version != VERSION:
+            raise FrameError(f"unknown frame version {version}")
+        if len(body) != _HOP.size + length:
+            raise FrameError("length field does not match the frame")
+        try:
+            hop_kind = HopKind(kind)
+        except ValueError:
+            raise FrameError(f"unknown frame kind {kind}") from None
+        return cls(hop_kind, session, seq, body[_HOP.size:])
+
+
+@dataclass(frozen=True)
+class Envelope:
+    kind: EnvelopeKind
+    msg_id: bytes
+    src: str
+    dst: str
+    body: bytes
+
+    def encode(self) -> bytes:
+        src, dst = self.src.encode(), self.dst.encode()
+        if len(self.msg_id) != 16 or len(src) > 255 or len(dst) > 255:
+            raise ValueError("bad envelope fields")
+        return (bytes([self.kind]) + self.msg_id + bytes([len(src)]) + src + bytes([len(dst)])
+                + dst + self.body)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Envelope:
+        try:
+            kind = EnvelopeKind(data[0])
+            msg_id = data[1:17]
+            src_len = data[17]
+            src = data[18:18 + src_len]
+            at = 18 + src_len
+            dst_len = data[at]
+            dst = data[at + 1:at + 1 + dst_len]
+            body = data[at + 1 + dst_len:]
+            if len(msg_id) != 16 or len(src) != src_len or len(dst) != dst_len:
+                raise IndexError
+            return cls(kind, msg_id, src.decode(), dst.decode(), body)
+        except (IndexError, ValueError, UnicodeDecodeError):
+            raise FrameError("malformed envelope") from None
+
+
+def report_body(status: ReportStatus, reason: str = "") -> bytes:
+    return bytes([status]) + reason.encode()
+
+
+def parse_report(body: bytes) -> tuple[ReportStatus, str]:
+    try:
+        return ReportStatus(body[0]), body[1:].decode()
+    except (IndexError, ValueError, UnicodeDecodeError):
+        raise FrameError("malformed delivery report") from None
