@@ -33,8 +33,13 @@ def make_handset(data_dir: Path, *, settings: Settings | None = None,
 
 def make_app(data_dir: Path, *, settings: Settings | None = None,
              clock: ManualClock | None = None, theme: str | None = None,
-             handset: Handset | None = None):  # noqa: ANN201 - PhoneApp, imported lazily
-    """A PhoneApp around ``make_handset``, with the shipped themes."""
+             handset: Handset | None = None, network=None):  # noqa: ANN001, ANN201
+    """A PhoneApp around ``make_handset``, with the shipped themes and link profiles, on
+    ``network`` (a new Bus with a seeded generator when None)."""
+    import random
+
+    from phone_tui.modem.bus import Bus
+    from phone_tui.modem.profiles import load_profiles
     from phone_tui.ui.app import PhoneApp
     from phone_tui.ui.themes import load_themes
 
@@ -42,7 +47,9 @@ def make_app(data_dir: Path, *, settings: Settings | None = None,
     paths = resolve_paths(data_dir)
     handset = handset or make_handset(data_dir, settings=settings, clock=clock)
     return PhoneApp(handset, paths=paths, settings=settings,
-                    themes=load_themes(paths.user_themes_dir), theme=theme)
+                    themes=load_themes(paths.user_themes_dir), theme=theme,
+                    profiles=load_profiles(settings.profiles),
+                    network=network or Bus(random.Random(7)))
 
 
 async def set_up(handset: Handset, pin: str = TEST_PIN, *, locked: bool = True) -> None:
@@ -70,4 +77,10 @@ async def enter_pin(pilot, pin: str, *, click: bool = False) -> None:  # noqa: A
         await pilot.click(pad, offset=pad.offset_of("ok"))
     else:
         await pilot.press("enter")
+    await settle(pilot)
+
+
+async def open_app(pilot, app_id: str) -> None:  # noqa: ANN001
+    """Click an app's tile on the home screen, then settle."""
+    await pilot.click(f"#app-{app_id}")
     await settle(pilot)

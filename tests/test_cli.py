@@ -125,3 +125,17 @@ async def test_deterministic_mode_says_so_and_logs_no_pin(tmp_path):
     assert "set up" in log and "locked (user)" in log and "wrong PIN" in log
     assert TEST_PIN not in log and "555111" not in log
     assert oct((tmp_path / "logs" / "phone-tui.log").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize(("text", "pattern"), [
+    ('link_profile = "carrier-pigeon"\n', r"key 'link_profile': unknown link profile"),
+    ('[profiles.sat]\nlatency_ms = 600\njitter_ms = 10\nloss = 3\ndown_kbps = 1\nup_kbps = 1\n',
+     r"key 'profiles.sat.loss': expected a probability"),
+    ('airplane = "yes"\n', r"line 1, key 'airplane': expected a boolean"),
+])
+def test_bad_link_settings_stop_the_app(capsys, tmp_path, text, pattern):
+    import re
+
+    (tmp_path / "settings.toml").write_text(text)
+    code, _, err = run(capsys, "--data-dir", str(tmp_path))
+    assert code == 2 and re.search(pattern, err), err

@@ -9,7 +9,15 @@ import asyncio
 
 import pytest
 
-from phone_tui.testing import SIZE, enter_pin, make_app, make_handset, set_up, settle
+from phone_tui.testing import (
+    SIZE,
+    enter_pin,
+    make_app,
+    make_handset,
+    open_app,
+    set_up,
+    settle,
+)
 
 THEMES = ["secure", "open", "high-contrast"]
 
@@ -27,8 +35,7 @@ async def wrong_pins(pilot) -> None:
 
 
 async def open_settings(pilot) -> None:
-    await pilot.press("enter")
-    await settle(pilot)
+    await open_app(pilot, "settings")
 
 
 async def nothing(pilot) -> None:
@@ -48,3 +55,34 @@ def test_screen(snap_compare, tmp_path, theme, state):
 
 def test_terminal_too_small(snap_compare, tmp_path):
     assert snap_compare(build(tmp_path, "secure", "lock"), terminal_size=(40, 12))
+
+
+async def open_network(pilot) -> None:
+    await settle(pilot)
+    await open_app(pilot, "network")
+
+
+@pytest.mark.parametrize("theme", ["secure", "open"])
+def test_network_app(snap_compare, tmp_path, theme):
+    assert snap_compare(build(tmp_path, theme, "home"), terminal_size=SIZE,
+                        run_before=open_network)
+
+
+@pytest.mark.parametrize("registration", ["roaming", "searching", "denied", "airplane"])
+def test_status_bar_registration(snap_compare, tmp_path, registration):
+    from dataclasses import replace
+
+    app = build(tmp_path, "secure", "home")
+
+    async def switch(pilot) -> None:
+        await settle(pilot)
+        handset = pilot.app.handset
+        if registration == "airplane":
+            handset.set_airplane(True)
+        else:
+            handset.profiles["custom"] = replace(handset.profiles["lte"], name="custom",
+                                                 registration=registration)
+            handset.set_link_profile("custom")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=switch)

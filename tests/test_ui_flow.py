@@ -6,7 +6,7 @@ from textual.widgets import OptionList, Static
 
 from phone_tui.core.config import load_settings
 from phone_tui.handset.handset import HandsetState
-from phone_tui.testing import SIZE, TEST_PIN, enter_pin, set_up, settle
+from phone_tui.testing import SIZE, TEST_PIN, enter_pin, open_app, set_up, settle
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.views.home import HomeView
 from phone_tui.ui.views.lock import LockView
@@ -72,8 +72,8 @@ async def test_first_run_to_new_pin(app_factory, clock, data_dir):
         await enter_pin(pilot, TEST_PIN, click=True)
         assert isinstance(top(app), HomeView)
 
-        # Home → Settings → Change PIN.
-        await pilot.press("enter")
+        # Home → Settings (arrow right, Enter) → Change PIN.
+        await pilot.press("right", "enter")
         await settle(pilot)
         assert isinstance(top(app), SettingsView)
         app.query_one(OptionList).highlighted = 1  # Change PIN
@@ -117,8 +117,7 @@ async def test_settings_auto_lock_and_theme_are_saved(app_factory, handset, data
     await set_up(handset, locked=False)
     app = app_factory(handset=handset)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_app(pilot, "settings")
         settings_view = top(app)
         settings_view.open_entry("auto_lock")
         await settle(pilot)

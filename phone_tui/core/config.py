@@ -23,7 +23,10 @@ class Settings:
     persona: str = "secure"
     wipe_after_failures: int = 10
     log_level: str = "warning"
+    link_profile: str = "lte"
+    airplane: bool = False
     keymap: dict[str, str] = field(default_factory=dict)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 _COMMENTS = {
@@ -33,12 +36,19 @@ _COMMENTS = {
     "wipe_after_failures": "Wipe the persona after this many wrong PINs in a row (0 = never).",
     "log_level": 'Log detail: "debug", "info", "warning" or "error". Logs never hold PINs, keys '
                  "or message text.",
+    "link_profile": 'The cellular link: full, no-service, gprs, edge, 3g, 4g-slow, lte, 5g, '
+                    "weak-signal, or one of your [profiles].",
+    "airplane": "Airplane mode: the modem stays off the network; messages wait.",
     "keymap": 'Remap keys by binding id, e.g. "handset.lock" = "ctrl+k". Ids are listed in the '
               "README.",
+    "profiles": "Your own link profiles, e.g. [profiles.satellite] with latency_ms, jitter_ms, "
+                "loss, down_kbps, up_kbps (see the README).",
 }
+_TABLES = ("keymap", "profiles")
 
 _TYPES: dict[str, type] = {"theme": str, "persona": str, "wipe_after_failures": int,
-                           "log_level": str, "keymap": dict}
+                           "log_level": str, "link_profile": str, "airplane": bool,
+                           "keymap": dict, "profiles": dict}
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -117,6 +127,9 @@ def _check_values(settings: Settings, path: Path, text: str) -> None:
     for binding_id, keys in settings.keymap.items():
         if not isinstance(keys, str) or not keys.strip():
             fail(f"keymap.{binding_id}", "expected a key string such as \"ctrl+k\"")
+    for name, table in settings.profiles.items():
+        if not isinstance(table, dict):
+            fail(f"profiles.{name}", "expected a table of link figures")
 
 
 def render_settings(settings: Settings) -> str:
@@ -124,7 +137,7 @@ def render_settings(settings: Settings) -> str:
     import tomli_w  # only needed when writing, which start-up rarely does
     out = ["# phone-tui settings. Edit while the app is closed; unknown keys are an error.", ""]
     for item in fields(Settings):
-        if item.name == "keymap":
+        if item.name in _TABLES:
             continue
         out.append(f"# {_COMMENTS[item.name]}")
         out.append(tomli_w.dumps({item.name: getattr(settings, item.name)}).rstrip())
@@ -133,6 +146,10 @@ def render_settings(settings: Settings) -> str:
     out.append("[keymap]")
     if settings.keymap:
         out.append(tomli_w.dumps(settings.keymap).rstrip())
+    out.append("")
+    out.append(f"# {_COMMENTS['profiles']}")
+    if settings.profiles:
+        out.append(tomli_w.dumps({"profiles": settings.profiles}).rstrip())
     return "\n".join(out) + "\n"
 
 

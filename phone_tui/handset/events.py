@@ -52,6 +52,25 @@ class SettingChanged(Event):
     value: object
 
 
+@dataclass(frozen=True)
+class RegistrationChanged(Event):
+    registration: str  # home, roaming, searching, denied, unregistered
+    bars: int
+    network_type: str
+
+
+@dataclass(frozen=True)
+class LinkProfileChanged(Event):
+    profile: str
+
+
+@dataclass(frozen=True)
+class MessageStateChanged(Event):
+    msg_id: bytes
+    state: str  # sent, delivered, failed
+    reason: str
+
+
 Listener = Callable[[Event], None]
 
 

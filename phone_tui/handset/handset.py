@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from enum import Enum
+from typing import TYPE_CHECKING
 
+from phone_tui.core.atomic import atomic_write
 from phone_tui.core.clock import Clock
 from phone_tui.core.config import Settings
 from phone_tui.core.entropy import Entropy
-from phone_tui.core.paths import Paths
+from phone_tui.core.paths import Paths, ensure_private_dir
 from phone_tui.crypto.keystore import Keystore, UnlockOutcome
-from phone_tui.errors import PinPolicyError, Throttled, WrongPin
+from phone_tui.errors import KeystoreCorrupt, PinPolicyError, Throttled, WrongPin
 from phone_tui.handset.device import DeviceInfo, PersonaInfo
 from phone_tui.handset.events import (
     EventStream,
+    LinkProfileChanged,
     Locked,
+    MessageStateChanged,
     PinChanged,
     PinRejected,
+    RegistrationChanged,
     SettingChanged,
     SetupCompleted,
     Unlocked,
@@ -25,6 +31,11 @@ from phone_tui.handset.events import (
 )
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK, KdfConfig, Persona
 from phone_tui.handset.pin_policy import check_pin
+
+if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off that path
+    from phone_tui.modem.bus import Modem, Network
+    from phone_tui.modem.frames import Envelope
+    from phone_tui.modem.profiles import LinkProfile
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,11 @@ class Handset:
         self.last_activity = clock.now()
         self._booted_at = clock.now()
         self._busy = asyncio.Lock()
+        self._sim_number: str | None = None
+        self.modem: Modem | None = None
+        self.profiles: dict[str, LinkProfile] = {}
+        self._registration: tuple[str, int, str] = ("unregistered", 0, "")
+        self.received: list[Envelope] = []
 
     # ---- state ---------------------------------------------------------------------------------
 
@@ -103,9 +119,68 @@ class Handset:
         self.events.emit(Unlocked(self.persona.name))
 
     def _new_number(self) -> str:
-        rng = self.entropy.rng(f"number:{self.persona.name}")
-        digits = f"{rng.randrange(10**8):08d}"
-        return f"{self.device.number_prefix} {digits[:4]} {digits[4:]}"
+        return self.sim_number
+
+    @property
+    def sim_number(self) -> str:
+        """The SIM's number (MSISDN): made once per data folder, kept in sim.json. The carrier
+        knows it anyway, so it is not encrypted."""
+        if self._sim_number is None:
+            path = self.paths.data_dir / "sim.json"
+            try:
+                self._sim_number = json.loads(path.read_text())["number"]
+            except FileNotFoundError:
+                rng = self.entropy.rng("sim")
+                digits = f"{rng.randrange(10**8):08d}"
+                self._sim_number = f"{self.device.number_prefix} {digits[:4]} {digits[4:]}"
+                ensure_private_dir(self.paths.data_dir)
+                atomic_write(path, json.dumps({"number": self._sim_number}).encode())
+            except (ValueError, KeyError, TypeError, OSError):
+                raise KeystoreCorrupt(path, "the SIM file is damaged; it was left untouched. "
+                                            "Remove it to get a new number") from None
+        return self._sim_number
+
+    # ---- the cellular link ---------------------------------------------------------------------
+
+    def attach(self, network: Network, profiles: dict[str, LinkProfile]) -> Modem:
+        """Register the SIM on ``network`` with the configured profile and airplane mode."""
+        self.profiles = profiles
+        profile = profiles.get(self.settings.link_profile) or profiles["lte"]
+        self.modem = network.attach(self.sim_number, profile, on_message=self._on_message,
+                                    on_state=self._on_message_state)
+        if self.settings.airplane:
+            self.modem.set_airplane(True)
+        self._registration = self._link_state()
+        self.modem.listeners.append(self._on_modem_change)
+        return self.modem
+
+    def _link_state(self) -> tuple[str, int, str]:
+        modem = self.modem
+        assert modem is not None
+        return modem.registration, modem.bars, modem.profile.network_type
+
+    def _on_modem_change(self, modem: Modem) -> None:
+        state = self._link_state()
+        if state != self._registration:
+            self._registration = state
+            self.events.emit(RegistrationChanged(self.persona.name, *state))
+
+    def set_link_profile(self, name: str) -> None:
+        if self.modem is None or name not in self.profiles:
+            raise PinPolicyError(f"Unknown link profile {name!r}.")
+        self.modem.set_profile(self.profiles[name])
+        self.events.emit(LinkProfileChanged(self.persona.name, name))
+
+    def set_airplane(self, on: bool) -> None:
+        if self.modem is not None:
+            self.modem.set_airplane(on)
+
+    def _on_message(self, envelope: Envelope) -> None:
+        self.received.append(envelope)
+        del self.received[:-256]
+
+    def _on_message_state(self, msg_id: bytes, state: str, reason: str) -> None:
+        self.events.emit(MessageStateChanged(self.persona.name, msg_id, state, reason))
 
     async def unlock(self, pin: str) -> UnlockOutcome:
         """Try a PIN. Raises Throttled while a wait runs and WrongPin (with what is left) on a

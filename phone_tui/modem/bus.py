@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL = 24 * 3600.0
 DEFAULT_STORE_CAP = 1000
 DEDUP_WINDOW = 4096
+NETWORK = "network"
+ECHO_NUMBER = "echo"  # the network's test service: returns every message to its sender
 
 
 # ---- the operator tap ---------------------------------------------------------------------------
@@ -226,6 +228,12 @@ class Modem:
         self._outgoing[msg_id] = "sending"
         self._submit(Envelope(EnvelopeKind.MESSAGE, msg_id, self.number, dst, body).encode())
         return msg_id
+
+    def ping(self) -> None:
+        """A keep-alive to the network (only while registered): keeps the RTT figure fresh."""
+        if self._driver is not None and self._driver.channel.idle:
+            self._submit(Envelope(EnvelopeKind.PING, self._rng.randbytes(16), self.number,
+                                  NETWORK, b"").encode())
 
     def _submit(self, envelope: bytes) -> None:
         if self._driver is None:
@@ -487,10 +495,15 @@ class Bus:
         except FrameError:
             self.stats.garbled += 1
             return
+        if envelope.kind is EnvelopeKind.PING:
+            return  # its hop acknowledgement was the point
         if envelope.src != from_number:
             self.stats.rejected += 1
             log.warning("dropped an envelope from %s claiming to be from %s", from_number,
                         envelope.src)
+            return
+        if envelope.dst == ECHO_NUMBER and envelope.kind is EnvelopeKind.MESSAGE:
+            self._echo(envelope)
             return
         if envelope.dst not in self._subscribers:
             self._report(envelope, f"unknown number {envelope.dst}")
@@ -541,11 +554,20 @@ class Bus:
         with contextlib.suppress(FrameError):
             self._report(Envelope.decode(stored.envelope), "expired in store-and-forward")
 
+    def _echo(self, envelope: Envelope) -> None:
+        """The test service: a delivery report, then the same body back from "echo"."""
+        delivered = Envelope(EnvelopeKind.REPORT, envelope.msg_id, ECHO_NUMBER, envelope.src,
+                             report_body(ReportStatus.DELIVERED))
+        self._deliver_or_store(envelope.src, delivered.encode(), delivered)
+        reply = Envelope(EnvelopeKind.MESSAGE, self.rng.randbytes(16), ECHO_NUMBER, envelope.src,
+                         envelope.body)
+        self._deliver_or_store(envelope.src, reply.encode(), reply)
+
     def _report(self, envelope: Envelope, reason: str) -> None:
         """Tell the sender its message failed (reports about reports are not sent)."""
         if envelope.kind is not EnvelopeKind.MESSAGE or envelope.src not in self._subscribers:
             return
-        report = Envelope(EnvelopeKind.REPORT, envelope.msg_id, "network", envelope.src,
+        report = Envelope(EnvelopeKind.REPORT, envelope.msg_id, NETWORK, envelope.src,
                           report_body(ReportStatus.FAILED, reason))
         self._deliver_or_store(envelope.src, report.encode(), report)
 

@@ -34,6 +34,7 @@ class HopKind(IntEnum):
 class EnvelopeKind(IntEnum):
     MESSAGE = 1
     REPORT = 2
+    PING = 3  # keep-alive to the network itself; its acknowledgement measures the round trip
 
 
 class ReportStatus(IntEnum):

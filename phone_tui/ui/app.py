@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -17,6 +19,10 @@ from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog
 from phone_tui.ui.widgets.footer import PhoneFooter
+
+if TYPE_CHECKING:
+    from phone_tui.modem.bus import Network
+    from phone_tui.modem.profiles import LinkProfile
 
 DETERMINISTIC_BANNER = "DETERMINISTIC — NOT SECURE"
 
@@ -40,6 +46,7 @@ class PhoneApp(App[None]):
 
     def __init__(self, handset: Handset, *, paths: Paths, settings: Settings,
                  themes: ThemeCatalog, theme: str | None = None,
+                 profiles: dict[str, LinkProfile] | None = None, network: Network | None = None,
                  when_ready: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.handset = handset
@@ -48,6 +55,8 @@ class PhoneApp(App[None]):
         self.catalog = themes
         self._initial_theme = theme or settings.theme
         self._when_ready = when_ready
+        self._profiles = profiles
+        self._network = network
         if not handset.entropy.secure:
             self.animation_level = "none"
         for theme_obj in themes.themes.values():
@@ -79,9 +88,37 @@ class PhoneApp(App[None]):
             self.set_keymap(keymap)
 
     def on_ready(self) -> None:
-        # Work that need not delay the first frame (opening the log file, say).
+        # Work that need not delay the first frame: the log file, and registering on the
+        # network (a phone shows "Searching" while it boots too).
         if self._when_ready is not None:
             self._when_ready()
+        self.attach_network()
+
+    def attach_network(self) -> None:
+        if self.handset.modem is not None:
+            return
+        from phone_tui.modem.bus import Bus
+        from phone_tui.modem.profiles import load_profiles
+
+        profiles = self._profiles if self._profiles is not None else load_profiles()
+        network = self._network or Bus(self.handset.entropy.rng("network"))
+        self.handset.attach(network, profiles)
+        self.query_one(HandsetView).refresh_status()
+
+    def set_airplane(self, on: bool) -> None:
+        self.handset.set_airplane(on)
+        self._save(airplane=on)
+
+    def set_link_profile(self, name: str) -> None:
+        self.handset.set_link_profile(name)
+        self._save(link_profile=name)
+
+    def _save(self, **changes: object) -> None:
+        """Remember a choice in settings.toml (which was read successfully at start)."""
+        if all(getattr(self.settings, key) == value for key, value in changes.items()):
+            return
+        self.settings = replace(self.settings, **changes)
+        save_settings(self.paths.settings_file, self.settings)
 
     # ---- themes --------------------------------------------------------------------------------
 
@@ -97,9 +134,8 @@ class PhoneApp(App[None]):
                         timeout=10)
             name = DEFAULT_THEME
         self.theme = name
-        if save and name != self.settings.theme:
-            self.settings = Settings(**{**self.settings.__dict__, "theme": name})
-            save_settings(self.paths.settings_file, self.settings)
+        if save:
+            self._save(theme=name)
 
     def action_next_theme(self) -> None:
         names = self.phone_theme_names()

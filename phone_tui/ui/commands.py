@@ -23,10 +23,21 @@ class HandsetCommands(Provider):
                 ("Go to the home screen", "Show the app grid", view.action_home),
                 ("Open Settings", "About, PIN, theme, auto-lock", partial(view.open_app,
                                                                           "settings")),
+                ("Open Network", "Link profile, registration, live figures",
+                 partial(view.open_app, "network")),
             ]
             for entry, title in (("about", "About this phone"), ("change_pin", "Change PIN"),
                                  ("auto_lock", "Set the auto-lock timeout")):
                 commands.append((title, "Settings", partial(self._open_setting, view, entry)))
+        modem = view.handset.modem if view is not None else None
+        if modem is not None:
+            on = not modem.airplane
+            commands.append((f"Airplane mode {'on' if on else 'off'}",
+                             "Leave the network; messages wait" if on else "Register again",
+                             partial(app.set_airplane, on)))  # type: ignore[attr-defined]
+            for name, profile in view.handset.profiles.items():  # type: ignore[union-attr]
+                commands.append((f"Link profile: {profile.label}", f"Emulate {name} conditions",
+                                 partial(app.set_link_profile, name)))  # type: ignore[attr-defined]
         for name in app.phone_theme_names():  # type: ignore[attr-defined]
             commands.append((f"Theme: {name}", "Switch the colour theme and remember it",
                              partial(app.apply_theme, name, save=True)))  # type: ignore[attr-defined]

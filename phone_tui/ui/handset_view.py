@@ -15,7 +15,7 @@ from phone_tui.handset.events import Event, Locked, SetupCompleted, Unlocked, Wi
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView
-from phone_tui.ui.widgets.status_bar import StatusBar, StatusInfo
+from phone_tui.ui.widgets.status_bar import StatusBar, StatusInfo, network_label
 
 # Views are imported where first needed: only the lock screen is on the start-up path.
 
@@ -30,7 +30,14 @@ def _app_view(app_id: str) -> PhoneView:
         from phone_tui.ui.views.settings import SettingsView
 
         return SettingsView()
+    if app_id == "network":
+        from phone_tui.ui.views.network import NetworkView
+
+        return NetworkView()
     raise KeyError(app_id)
+
+
+KEEPALIVE_SECONDS = 5
 
 
 WIPE_NOTICES = {
@@ -62,6 +69,7 @@ class HandsetView(Vertical, can_focus=True):
         super().__init__(id=id, classes=f"persona-{handset.persona.name}")
         self.handset = handset
         self._stack: list[PhoneView] = []
+        self._ticks = 0
         self._unlisten = handset.events.listen(self._on_model_event)
 
     def compose(self) -> ComposeResult:
@@ -174,8 +182,11 @@ class HandsetView(Vertical, can_focus=True):
     # ---- time ----------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Once a second: auto-lock, status bar, the top view's live parts."""
+        """Once a second: auto-lock, keep-alive, status bar, the top view's live parts."""
         self.handset.check_idle()
+        self._ticks += 1
+        if self.handset.modem is not None and self._ticks % KEEPALIVE_SECONDS == 0:
+            self.handset.modem.ping()
         self.refresh_status()
         top = self.top
         if top is not None and top.is_mounted and top.is_attached:
@@ -184,10 +195,16 @@ class HandsetView(Vertical, can_focus=True):
     def refresh_status(self) -> None:
         handset = self.handset
         info = handset.persona_info
+        modem = handset.modem
+        if modem is None:
+            bars, network = 0, "Searching"
+        else:
+            registration = "airplane" if modem.airplane else modem.registration
+            bars, network = modem.bars, network_label(registration, modem.profile.network_type)
         self.query_one(StatusBar).show(StatusInfo(
             carrier=handset.device.carrier,
-            signal_bars=handset.device.signal_bars,
-            network_type=handset.device.network_type,
+            signal_bars=bars,
+            network_type=network,
             clock=wall_time(handset.clock).strftime("%H:%M"),
             battery_percent=handset.battery_percent(),
             persona=handset.persona.name,

@@ -24,6 +24,18 @@ class StatusInfo:
     locked: bool
 
 
+def network_label(registration: str, network_type: str) -> str:
+    """What the status bar says about the network for a registration state."""
+    return {
+        "home": network_type,
+        "roaming": f"R {network_type}",
+        "searching": "Searching",
+        "denied": "SOS only",
+        "unregistered": "No service",
+        "airplane": "✈ Airplane",
+    }.get(registration, registration)
+
+
 def signal_glyphs(bars: int) -> tuple[str, str]:
     """The lit and unlit parts of a four-bar signal meter."""
     bars = max(0, min(4, bars))

@@ -1,0 +1,179 @@
+"""The Network app: the link's profile and registration, live sparklines, airplane mode."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.widgets import Button, OptionList, Sparkline, Static, Switch
+from textual.widgets.option_list import Option
+
+from phone_tui.modem.monitor import LinkMonitor
+from phone_tui.ui.views.base import PhoneView, set_text
+from phone_tui.ui.widgets.status_bar import network_label
+
+TEST_BURST = 20
+TEST_SIZE = 1024
+
+
+def _rate(bps: float) -> str:
+    if bps >= 1_000_000:
+        return f"{bps / 1_000_000:.1f} Mbit/s"
+    if bps >= 1000:
+        return f"{bps / 1000:.0f} kbit/s"
+    return f"{bps:.0f} bit/s"
+
+
+def _bytes(count: int) -> str:
+    return f"{count / 1024:.1f} KiB" if count >= 1024 else f"{count} B"
+
+
+class NetworkView(PhoneView):
+    """Shows what the modem sees, and lets the user change the profile or go airplane."""
+
+    TITLE = "Network"
+    BINDINGS = [
+        Binding("p", "profiles", "Profile", id="network.profile"),
+        Binding("a", "airplane", "Airplane", id="network.airplane"),
+        Binding("t", "test", "Test burst", id="network.test"),
+    ]
+    DEFAULT_CSS = """
+    NetworkView #net-facts { height: auto; grid-size: 2; grid-columns: 13 1fr; grid-rows: 1; }
+    NetworkView .net-name { text-style: bold; }
+    NetworkView #net-airplane-row { height: 3; }
+    NetworkView #net-airplane-row Static { width: 13; text-style: bold; padding-top: 1; }
+    NetworkView .spark-label { height: 1; margin-top: 1; }
+    NetworkView Sparkline { height: 2; }
+    NetworkView #net-counters { height: auto; color: $text-muted; margin-top: 1; }
+    NetworkView #net-buttons { height: 1; margin-top: 1; }
+    NetworkView #net-buttons Button { margin-right: 2; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="network")
+        self.monitor = LinkMonitor()
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        with Grid(id="net-facts"):
+            for key, name in (("profile", "Profile"), ("registration", "Registration"),
+                              ("signal", "Signal")):
+                yield Static(name, classes="net-name")
+                yield Static("", id=f"net-{key}")
+        with Horizontal(id="net-airplane-row"):
+            yield Static("Airplane")
+            yield Switch(self._modem_airplane(), id="net-airplane")
+        yield Static("", id="net-rtt-label", classes="spark-label")
+        yield Sparkline([], id="net-rtt")
+        yield Static("", id="net-rate-label", classes="spark-label")
+        yield Sparkline([], id="net-rate")
+        yield Static("", id="net-loss-label", classes="spark-label")
+        yield Sparkline([], id="net-loss")
+        yield Static("", id="net-counters")
+        with Horizontal(id="net-buttons"):
+            yield Button("Profile…", id="net-profile-button", compact=True)
+            yield Button("Test burst", id="net-test-button", compact=True, variant="primary")
+
+    def _modem_airplane(self) -> bool:
+        modem = self.handset.modem
+        return bool(modem and modem.airplane)
+
+    def on_mount(self) -> None:
+        self.tick()
+
+    def on_return(self) -> None:
+        self.tick()
+
+    def tick(self) -> None:
+        modem = self.handset.modem
+        if modem is None:
+            set_text(self.query_one("#net-registration", Static), "not attached yet")
+            return
+        sample = self.monitor.sample(modem.stats, modem.bus.now())
+        profile = modem.profile
+        set_text(self.query_one("#net-profile", Static), profile.label)
+        label = network_label(modem.registration, profile.network_type)
+        set_text(self.query_one("#net-registration", Static), f"{modem.registration} · {label}")
+        set_text(self.query_one("#net-signal", Static), f"{modem.bars} of 4 bars")
+        switch = self.query_one("#net-airplane", Switch)
+        if switch.value != modem.airplane:
+            with switch.prevent(Switch.Changed):
+                switch.value = modem.airplane
+        rtt = "—" if sample.rtt_ms is None else f"{sample.rtt_ms:.0f} ms"
+        set_text(self.query_one("#net-rtt-label", Static), f"Round trip  {rtt}")
+        set_text(self.query_one("#net-rate-label", Static),
+                 f"Throughput  {_rate(sample.throughput_bps)}")
+        set_text(self.query_one("#net-loss-label", Static),
+                 f"Loss        {sample.loss_percent:.1f} %")
+        self.query_one("#net-rtt", Sparkline).data = self.monitor.series("rtt_ms")
+        self.query_one("#net-rate", Sparkline).data = self.monitor.series("throughput_bps")
+        self.query_one("#net-loss", Sparkline).data = self.monitor.series("loss_percent")
+        stats = modem.stats
+        set_text(self.query_one("#net-counters", Static),
+                 f"frames {stats.frames_sent} · lost {stats.frames_lost} · garbled "
+                 f"{stats.garbled}\n↑ {_bytes(stats.bytes_up)} · ↓ {_bytes(stats.bytes_down)}")
+
+    # ---- actions -------------------------------------------------------------------------------
+
+    def action_profiles(self) -> None:
+        self.handset_view.push(ProfileView())
+
+    def action_airplane(self) -> None:
+        self.app.set_airplane(not self._modem_airplane())  # type: ignore[attr-defined]
+        self.tick()
+
+    def action_test(self) -> None:
+        """Send a burst to the network's echo service: traffic for the figures above."""
+        modem = self.handset.modem
+        if modem is None:
+            return
+        from phone_tui.modem.bus import ECHO_NUMBER
+
+        for index in range(TEST_BURST):
+            modem.send(ECHO_NUMBER, bytes([index % 256]) * TEST_SIZE)
+        self.app.notify(f"Sent {TEST_BURST} × {TEST_SIZE} bytes to the echo service.",
+                        title="Network")
+
+    @on(Switch.Changed, "#net-airplane")
+    def _airplane_switched(self, event: Switch.Changed) -> None:
+        event.stop()
+        self.app.set_airplane(event.value)  # type: ignore[attr-defined]
+        self.tick()
+
+    @on(Button.Pressed, "#net-profile-button")
+    def _profile_pressed(self) -> None:
+        self.action_profiles()
+
+    @on(Button.Pressed, "#net-test-button")
+    def _test_pressed(self) -> None:
+        self.action_test()
+
+
+class ProfileView(PhoneView):
+    TITLE = "Link profile"
+    DEFAULT_CSS = """
+    ProfileView OptionList, ProfileView OptionList:focus { height: auto; max-height: 100%;
+        border: none; padding: 0; background: $surface; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="link-profile")
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        modem = self.handset.modem
+        current = modem.profile.name if modem else ""
+        names = list(self.handset.profiles)
+        options = [Option(f"{'● ' if name == current else '  '}"
+                          f"{self.handset.profiles[name].label}", id=name) for name in names]
+        option_list = OptionList(*options, id="profile-list")
+        if current in names:
+            option_list.highlighted = names.index(current)
+        yield option_list
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.app.set_link_profile(event.option.id or "")  # type: ignore[attr-defined]
+        self.handset_view.pop()
