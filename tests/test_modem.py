@@ -344,3 +344,21 @@ def test_envelope_claiming_another_sender_is_dropped():
         return bob.inbox, bus.stats.rejected
 
     assert asyncio.run(scenario()) == ([], 1)
+
+
+@pytest.mark.looptime
+async def test_key_directory_echo_service_and_keep_alive():
+    from phone_tui.modem.bus import ECHO_NUMBER
+
+    bus = Bus(random.Random(12))
+    alice = Phone(bus, "+1", PROFILES["3g"])
+    bus.publish_keys("+1", b"bundle-1")
+    assert bus.fetch_keys("+1") == b"bundle-1" and bus.fetch_keys("+2") is None
+    msg = alice.modem.send(ECHO_NUMBER, b"ping?")
+    await wait_until(lambda: alice.inbox == [b"ping?"])
+    await wait_until(lambda: alice.states.get(msg) == ["sent", "delivered"])
+    before = len(alice.modem.stats.rtt)
+    alice.modem.ping()
+    await asyncio.sleep(5)
+    assert len(alice.modem.stats.rtt) == before + 1
+    assert 0.2 < alice.modem.stats.rtt[-1][1] < 0.5  # 3G: 150 ± 50 ms each way

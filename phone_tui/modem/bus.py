@@ -19,6 +19,7 @@ import random
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 from phone_tui.modem.channel import Acked, ChannelEvent, Delivered, Failed, ReliableChannel
@@ -27,6 +28,7 @@ from phone_tui.modem.frames import (
     EnvelopeKind,
     FrameError,
     HopFrame,
+    HopKind,
     ReportStatus,
     parse_report,
     report_body,
@@ -48,16 +50,47 @@ ECHO_NUMBER = "echo"  # the network's test service: returns every message to its
 
 @dataclass(frozen=True)
 class TapRecord:
-    """One frame as the carrier sees it: metadata and opaque bytes."""
+    """One frame as the carrier sees it: metadata and opaque bytes.
+
+    Reading the headers is left until someone asks (the tap is on the network's hot path)."""
 
     time: float
     cell: str
     direction: str  # "up" (phone → network) or "down"
-    src: str
-    dst: str
-    kind: str  # "data", "ack" or "garbled"
-    size: int
+    phone: str  # the phone on this radio link
     data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @cached_property
+    def _headers(self) -> tuple[str, str, str]:
+        src, dst = (self.phone, NETWORK) if self.direction == "up" else (NETWORK, self.phone)
+        try:
+            frame = HopFrame.decode(self.data)
+        except FrameError:
+            return "garbled", src, dst
+        if frame.kind is HopKind.DATA:
+            try:
+                envelope = Envelope.decode(frame.payload)
+            except FrameError:
+                return "garbled", src, dst
+            return "data", envelope.src, envelope.dst
+        return "ack", src, dst
+
+    @property
+    def kind(self) -> str:
+        """"data", "ack" or "garbled"."""
+        return self._headers[0]
+
+    @property
+    def src(self) -> str:
+        return self._headers[1]
+
+    @property
+    def dst(self) -> str:
+        return self._headers[2]
 
 
 class OperatorTap:
@@ -145,9 +178,11 @@ class _Driver:
         self._arm()
 
     def _arm(self) -> None:
+        # An armed timer stays: deadlines only move later as frames are acknowledged or sent,
+        # and a timer that fires early just re-arms. (Re-arming on every frame was the hot
+        # path's largest cost.)
         if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+            return
         deadline = self.channel.next_deadline()
         if deadline is not None and not self.closed:
             self._timer = asyncio.get_running_loop().call_at(deadline, self._timeout)
@@ -466,17 +501,7 @@ class Bus:
         self._on_network_channel(sub, events)
 
     def _tap(self, number: str, data: bytes, direction: str, now: float) -> None:
-        src, dst, kind = (number, "network", "garbled") if direction == "up" else (
-            "network", number, "garbled")
-        try:
-            frame = HopFrame.decode(data)
-            kind = frame.kind.name.lower()
-            if kind == "data":
-                envelope = Envelope.decode(frame.payload)
-                src, dst = envelope.src, envelope.dst
-        except FrameError:
-            pass
-        self.tap.publish(TapRecord(now, self.cell, direction, src, dst, kind, len(data), data))
+        self.tap.publish(TapRecord(now, self.cell, direction, number, data))
 
     # ---- routing ------------------------------------------------------------------------------
 
