@@ -362,3 +362,43 @@ async def test_key_directory_echo_service_and_keep_alive():
     await asyncio.sleep(5)
     assert len(alice.modem.stats.rtt) == before + 1
     assert 0.2 < alice.modem.stats.rtt[-1][1] < 0.5  # 3G: 150 ± 50 ms each way
+
+
+@pytest.mark.looptime
+async def test_a_link_too_bad_for_the_retry_cap_fails_the_message_with_the_reason():
+    bus = Bus(random.Random(13))
+    hopeless = replace(PROFILES["lte"], loss=0.999, loss_burst=1 / 0.001)
+    alice, _bob = Phone(bus, "+1", hopeless), Phone(bus, "+2", PROFILES["lte"])
+    msg = alice.modem.send("+2", b"into the void")
+    await asyncio.sleep(3600)
+    [state] = alice.states[msg]
+    assert state.startswith("failed: the network did not answer (no acknowledgement after 24")
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("name", ["gprs", "edge", "3g", "4g-slow", "lte", "5g", "weak-signal"])
+async def test_message_delivery_time_through_the_bus_follows_the_profile(name):
+    """Up one link and down the other: two one-way delays, on fast-forwarded loop time."""
+    loop = asyncio.get_running_loop()
+    profile = replace(PROFILES[name], loss=0.0, loss_burst=1.0)
+    bus = Bus(random.Random(14))
+    times: list[float] = []
+    alice = Phone(bus, "+1", profile)
+    bob = bus.attach("+2", profile, on_message=lambda _e: times.append(loop.time()),
+                     on_state=lambda *_: None)
+    assert bob.in_service
+    delays = []
+    for _ in range(40):
+        sent = loop.time()
+        alice.modem.send("+2", b"x" * 100)
+        await wait_until(lambda n=len(delays): len(times) > n)
+        delays.append(times[-1] - sent)
+        await asyncio.sleep(30)
+    size = 200  # about a frame's size on the wire with headers
+    serialization = size * 8 / profile.rate_bps("up") + size * 8 / profile.rate_bps("down")
+    low = 2 * (profile.latency_ms - profile.jitter_ms) / 1000
+    high = 2 * (profile.latency_ms + profile.jitter_ms) / 1000 + serialization
+    assert low <= min(delays) and max(delays) <= high + 1e-3
+    expected = 2 * profile.latency_ms / 1000 + serialization / 2
+    assert statistics.median(delays) == pytest.approx(expected, abs=max(0.002, 0.5 * (
+        profile.jitter_ms / 1000) + serialization))

@@ -320,11 +320,14 @@ class Modem:
                 if envelope is not None and envelope[0] == EnvelopeKind.MESSAGE:
                     self._advance(Envelope.decode(envelope).msg_id, "sent", "")
             elif isinstance(event, Failed):
-                # The hop gave up on one frame (the link is that bad): try it again. A phone
-                # keeps trying for as long as it has service.
+                # The network never acknowledged it (the link is that bad): the user is told
+                # and may send it again. Reports and keep-alives are given up quietly.
                 self._seq_to_msg.pop(event.seq, None)
-                log.warning("%s: %s; sending it again", self.number, event.reason)
-                self._submit(event.payload)
+                log.warning("%s: %s", self.number, event.reason)
+                if event.payload[:1] == bytes([EnvelopeKind.MESSAGE]):
+                    self._advance(Envelope.decode(event.payload).msg_id, "failed",
+                                  f"the network did not answer ({event.reason})",
+                                  left_phone=False)
             elif isinstance(event, Delivered):
                 self._deliver(event.payload)
 
@@ -354,13 +357,14 @@ class Modem:
             self._advance(envelope.msg_id,
                           "delivered" if status is ReportStatus.DELIVERED else "failed", reason)
 
-    def _advance(self, msg_id: bytes, state: str, reason: str) -> None:
+    def _advance(self, msg_id: bytes, state: str, reason: str, *,
+                 left_phone: bool = True) -> None:
         """Tell states in order, once each: sending → sent → delivered or failed. A report can
         overtake the network's acknowledgement; the message had left the phone all the same."""
         last = self._outgoing.get(msg_id)
         if last is None or last == state:
             return
-        if state != "sent" and last == "sending":
+        if state != "sent" and last == "sending" and left_phone:
             self._on_state(msg_id, "sent", "")
         self._on_state(msg_id, state, reason)
         if state == "sent":
