@@ -389,9 +389,9 @@ async def test_message_delivery_time_through_the_bus_follows_the_profile(name):
     assert bob.in_service
     delays = []
     for _ in range(40):
-        sent = loop.time()
+        sent, seen = loop.time(), len(times)
         alice.modem.send("+2", b"x" * 100)
-        await wait_until(lambda n=len(delays): len(times) > n)
+        await wait_until(lambda seen=seen: len(times) > seen)
         delays.append(times[-1] - sent)
         await asyncio.sleep(30)
     size = 200  # about a frame's size on the wire with headers
