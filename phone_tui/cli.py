@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import phone_tui
 from phone_tui.core.config import LOG_LEVELS, PERSONAS, Settings, load_settings, with_changes
 from phone_tui.core.paths import HOME_ENV, Paths, resolve_paths
-from phone_tui.errors import ConfigError, PhoneTuiError, UsageError
+from phone_tui.errors import PhoneTuiError, UsageError
 
 if TYPE_CHECKING:
     from phone_tui.ui.app import PhoneApp
@@ -135,7 +135,6 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
     from phone_tui.crypto.keystore import read_header
     from phone_tui.handset.device import load_device
     from phone_tui.handset.handset import Handset
-    from phone_tui.modem.profiles import load_profiles
     from phone_tui.ui.app import PhoneApp
     from phone_tui.ui.themes import load_themes
 
@@ -154,10 +153,13 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
     if handset.persona.is_set_up:
         read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
     handset.throttle_wait()
-    profiles = load_profiles(settings.profiles, paths.settings_file)
-    if settings.link_profile not in profiles:
-        raise ConfigError(paths.settings_file, f"unknown link profile {settings.link_profile!r} "
-                          f"(known: {', '.join(profiles)})", key="link_profile")
+    # Your own [profiles] are checked now (a mistake stops the app); the shipped ones are read
+    # after the first frame, when the phone registers.
+    profiles = None
+    if settings.profiles:
+        from phone_tui.modem.profiles import load_profiles
+
+        profiles = load_profiles(settings.profiles, paths.settings_file)
     app = PhoneApp(handset, paths=paths, settings=settings, themes=themes, theme=args.theme,
                    profiles=profiles,
                    when_ready=partial(setup_logging, paths.log_file, settings.log_level))

@@ -128,7 +128,6 @@ async def test_deterministic_mode_says_so_and_logs_no_pin(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "pattern"), [
-    ('link_profile = "carrier-pigeon"\n', r"key 'link_profile': unknown link profile"),
     ('[profiles.sat]\nlatency_ms = 600\njitter_ms = 10\nloss = 3\ndown_kbps = 1\nup_kbps = 1\n',
      r"key 'profiles.sat.loss': expected a probability"),
     ('airplane = "yes"\n', r"line 1, key 'airplane': expected a boolean"),

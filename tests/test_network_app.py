@@ -98,3 +98,16 @@ async def test_status_bar_shows_each_registration_state(data_dir, clock, registr
         await settle(pilot)
         assert expected in status_text(app)
         assert handset.modem.bars == (4 if registration in ("home", "roaming") else 0)
+
+
+async def test_unknown_link_profile_in_settings_falls_back_to_lte_with_a_notice(data_dir, clock):
+    from phone_tui.core.config import Settings
+
+    settings = Settings(link_profile="carrier-pigeon")
+    handset = make_handset(data_dir, clock=clock, settings=settings)
+    app = make_app(data_dir, handset=handset, settings=settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert handset.modem.profile.name == "lte"
+        assert any("unknown link profile 'carrier-pigeon'" in n.message
+                   for n in app._notifications)

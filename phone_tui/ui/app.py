@@ -13,7 +13,7 @@ from textual.widgets import Static
 from phone_tui.core.config import Settings, save_settings
 from phone_tui.core.paths import Paths
 from phone_tui.core.resources import themes_dir
-from phone_tui.errors import ThemeError
+from phone_tui.errors import ConfigError, ThemeError
 from phone_tui.handset.handset import Handset
 from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
@@ -101,6 +101,12 @@ class PhoneApp(App[None]):
         from phone_tui.modem.profiles import load_profiles
 
         profiles = self._profiles if self._profiles is not None else load_profiles()
+        if self.settings.link_profile not in profiles:
+            problem = ConfigError(self.paths.settings_file, f"unknown link profile "
+                                  f"{self.settings.link_profile!r} (known: {', '.join(profiles)})",
+                                  key="link_profile")
+            self.notify(f"{problem} — using lte.", title="Network", severity="warning",
+                        timeout=10)
         network = self._network or Bus(self.handset.entropy.rng("network"))
         self.handset.attach(network, profiles)
         self.query_one(HandsetView).refresh_status()
