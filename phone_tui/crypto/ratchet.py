@@ -1,0 +1,243 @@
+"""The Double Ratchet (Signal's spec) with libsignal's KDF choices, sans-IO.
+
+- Root chain: KDF_RK(rk, dh) = HKDF-SHA256(salt=rk, ikm=dh, info="WhisperRatchet") → rk', ck.
+- Symmetric chains: message key = HMAC-SHA256(ck, 0x01), next ck = HMAC-SHA256(ck, 0x02).
+- Message keys: HKDF-SHA256(mk, info="WhisperMessageKeys") → AES-256-GCM key and nonce.
+- AEAD associated data: AD (both identities, from X3DH) ‖ header.
+- Plaintext padded to 160-byte buckets (0x80 then zeros) so length leaks only the bucket.
+- Skipped message keys: a forward jump of more than 25 000 is refused, at most 2 000 kept.
+- Decryption works on a copy of the state and commits only when the AEAD verifies, so a
+  tampered message leaves the session exactly as it was; a replay is a distinct error.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from phone_tui.core.entropy import Entropy
+
+MAX_SKIP = 25_000
+MAX_STORED_KEYS = 2_000
+MAX_OLD_CHAINS = 64
+PAD_BUCKET = 160
+_HEADER = struct.Struct(">32sII")
+HEADER_SIZE = _HEADER.size
+
+
+class RatchetError(Exception):
+    """A message this session cannot accept; the session itself is unchanged."""
+
+
+class DecryptError(RatchetError):
+    """Garbled, truncated or tampered: authentication failed."""
+
+
+class DuplicateMessage(RatchetError):
+    """This message was already received (a replay)."""
+
+
+class TooManySkipped(RatchetError):
+    """The message claims a jump past more message keys than a session will skip."""
+
+
+@dataclass(frozen=True)
+class Header:
+    dh: bytes
+    pn: int  # messages in the previous sending chain
+    n: int  # number of this message in its chain
+
+    def encode(self) -> bytes:
+        return _HEADER.pack(self.dh, self.pn, self.n)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Header:
+        if len(data) != HEADER_SIZE:
+            raise DecryptError("truncated message header")
+        return cls(*_HEADER.unpack(data))
+
+
+def _pub(key: X25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def kdf_rk(rk: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
+    out = HKDF(hashes.SHA256(), 64, salt=rk, info=b"WhisperRatchet").derive(dh_out)
+    return out[:32], out[32:]
+
+
+def kdf_ck(ck: bytes) -> tuple[bytes, bytes]:
+    """(next chain key, message key)."""
+    return (hmac.new(ck, b"\x02", hashlib.sha256).digest(),
+            hmac.new(ck, b"\x01", hashlib.sha256).digest())
+
+
+def message_keys(mk: bytes) -> tuple[bytes, bytes]:
+    out = HKDF(hashes.SHA256(), 44, salt=b"\x00" * 32, info=b"WhisperMessageKeys").derive(mk)
+    return out[:32], out[32:]
+
+
+def pad(plaintext: bytes) -> bytes:
+    padded = plaintext + b"\x80"
+    return padded + b"\x00" * (-len(padded) % PAD_BUCKET)
+
+
+def unpad(padded: bytes) -> bytes:
+    stripped = padded.rstrip(b"\x00")
+    if not stripped.endswith(b"\x80"):
+        raise DecryptError("bad padding")
+    return stripped[:-1]
+
+
+@dataclass
+class Ratchet:
+    """One session's state. Keep it encrypted at rest (``to_dict`` / ``from_dict``)."""
+
+    ad: bytes
+    dhs: X25519PrivateKey
+    dhr: bytes | None
+    rk: bytes
+    cks: bytes | None = None
+    ckr: bytes | None = None
+    ns: int = 0
+    nr: int = 0
+    pn: int = 0
+    skipped: OrderedDict[tuple[bytes, int], bytes] = field(default_factory=OrderedDict)
+    old_chains: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+
+    # ---- starting a session ------------------------------------------------------------------
+
+    @classmethod
+    def initiator(cls, sk: bytes, ad: bytes, their_spk: bytes, entropy: Entropy) -> Ratchet:
+        dhs = X25519PrivateKey.from_private_bytes(entropy.token_bytes(32))
+        rk, cks = kdf_rk(sk, dhs.exchange(X25519PublicKey.from_public_bytes(their_spk)))
+        return cls(ad=ad, dhs=dhs, dhr=their_spk, rk=rk, cks=cks)
+
+    @classmethod
+    def responder(cls, sk: bytes, ad: bytes, our_spk: X25519PrivateKey) -> Ratchet:
+        return cls(ad=ad, dhs=our_spk, dhr=None, rk=sk)
+
+    # ---- sending -----------------------------------------------------------------------------
+
+    def encrypt(self, plaintext: bytes) -> tuple[bytes, bytes]:
+        """(header, ciphertext) for the next message."""
+        if self.cks is None:
+            raise RatchetError("this side cannot send before it has received a message")
+        self.cks, mk = kdf_ck(self.cks)
+        header = Header(_pub(self.dhs), self.pn, self.ns).encode()
+        self.ns += 1
+        key, nonce = message_keys(mk)
+        return header, AESGCM(key).encrypt(nonce, pad(plaintext), self.ad + header)
+
+    # ---- receiving ---------------------------------------------------------------------------
+
+    def decrypt(self, header_bytes: bytes, ciphertext: bytes, entropy: Entropy) -> bytes:
+        """The plaintext; on any error the state is left exactly as it was."""
+        header = Header.decode(header_bytes)
+        trial = self._copy()
+        plaintext = trial._decrypt(header, header_bytes, ciphertext, entropy)
+        self.__dict__.update(trial.__dict__)
+        return plaintext
+
+    def _copy(self) -> Ratchet:
+        clone = copy.copy(self)
+        clone.skipped = OrderedDict(self.skipped)
+        clone.old_chains = OrderedDict(self.old_chains)
+        return clone
+
+    def _decrypt(self, header: Header, header_bytes: bytes, ciphertext: bytes,
+                 entropy: Entropy) -> bytes:
+        mk = self.skipped.pop((header.dh, header.n), None)
+        if mk is None:
+            if header.dh == self.dhr:
+                if header.n < self.nr:
+                    raise DuplicateMessage("this message was already received")
+            elif header.dh in self.old_chains:
+                raise DuplicateMessage("this message was already received")
+            else:
+                self._skip_to(header.pn)
+                self._dh_ratchet(header, entropy)
+            self._skip_to(header.n)
+            assert self.ckr is not None
+            self.ckr, mk = kdf_ck(self.ckr)
+            self.nr += 1
+        key, nonce = message_keys(mk)
+        try:
+            padded = AESGCM(key).decrypt(nonce, ciphertext, self.ad + header_bytes)
+        except InvalidTag:
+            raise DecryptError("authentication failed: garbled or tampered message") from None
+        return unpad(padded)
+
+    def _skip_to(self, until: int) -> None:
+        if self.ckr is None:
+            return
+        if until - self.nr > MAX_SKIP:
+            raise TooManySkipped(f"refusing to skip {until - self.nr} message keys "
+                                 f"(limit {MAX_SKIP})")
+        while self.nr < until:
+            self.ckr, mk = kdf_ck(self.ckr)
+            self.skipped[(self.dhr or b"", self.nr)] = mk
+            self.nr += 1
+            if len(self.skipped) > MAX_STORED_KEYS:
+                self.skipped.popitem(last=False)
+
+    def _dh_ratchet(self, header: Header, entropy: Entropy) -> None:
+        try:
+            their = X25519PublicKey.from_public_bytes(header.dh)
+        except ValueError:
+            raise DecryptError("malformed ratchet key") from None
+        if self.dhr is not None:
+            self.old_chains[self.dhr] = None
+            while len(self.old_chains) > MAX_OLD_CHAINS:
+                self.old_chains.popitem(last=False)
+        self.pn, self.ns, self.nr = self.ns, 0, 0
+        self.dhr = header.dh
+        self.rk, self.ckr = kdf_rk(self.rk, self.dhs.exchange(their))
+        self.dhs = X25519PrivateKey.from_private_bytes(entropy.token_bytes(32))
+        self.rk, self.cks = kdf_rk(self.rk, self.dhs.exchange(their))
+
+    # ---- persistence -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, object]:
+        def hx(value: bytes | None) -> str | None:
+            return None if value is None else value.hex()
+
+        return {
+            "ad": self.ad.hex(),
+            "dhs": self.dhs.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex(),
+            "dhr": hx(self.dhr), "rk": self.rk.hex(), "cks": hx(self.cks), "ckr": hx(self.ckr),
+            "ns": self.ns, "nr": self.nr, "pn": self.pn,
+            "skipped": [[dh.hex(), n, mk.hex()] for (dh, n), mk in self.skipped.items()],
+            "old_chains": [dh.hex() for dh in self.old_chains],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Ratchet:
+        def bx(value: object) -> bytes | None:
+            return None if value is None else bytes.fromhex(str(value))
+
+        skipped = OrderedDict(((bytes.fromhex(dh), int(n)), bytes.fromhex(mk))
+                              for dh, n, mk in data["skipped"])  # type: ignore[union-attr]
+        old = OrderedDict((bytes.fromhex(dh), None)
+                          for dh in data["old_chains"])  # type: ignore[union-attr]
+        return cls(ad=bytes.fromhex(str(data["ad"])),
+                   dhs=X25519PrivateKey.from_private_bytes(bytes.fromhex(str(data["dhs"]))),
+                   dhr=bx(data["dhr"]), rk=bytes.fromhex(str(data["rk"])), cks=bx(data["cks"]),
+                   ckr=bx(data["ckr"]), ns=int(str(data["ns"])), nr=int(str(data["nr"])),
+                   pn=int(str(data["pn"])), skipped=skipped, old_chains=old)

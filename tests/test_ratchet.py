@@ -1,0 +1,176 @@
+"""X3DH + Double Ratchet: agreement, round trips, disorder, replay, tampering, limits."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from phone_tui.core.entropy import DeterministicEntropy, SystemEntropy
+from phone_tui.crypto.identity import IdentityKeys, InvalidBundle, PrekeyBundle
+from phone_tui.crypto.ratchet import (
+    MAX_SKIP,
+    PAD_BUCKET,
+    DecryptError,
+    DuplicateMessage,
+    Ratchet,
+    RatchetError,
+    TooManySkipped,
+)
+from phone_tui.crypto.x3dh import initiate, respond
+
+E = SystemEntropy()
+
+
+def session() -> tuple[Ratchet, Ratchet]:
+    alice, bob = IdentityKeys.generate(E, 0.0), IdentityKeys.generate(E, 0.0)
+    bundle = PrekeyBundle.decode(bob.bundle(opk_id=5).encode())  # as fetched from the network
+    sk_a, ad_a, initial = initiate(alice, bundle, E)
+    sk_b, ad_b = respond(bob, initial)
+    assert sk_a == sk_b and ad_a == ad_b
+    assert 5 not in bob.opks  # the one-time prekey is gone
+    return Ratchet.initiator(sk_a, ad_a, bundle.spk, E), Ratchet.responder(sk_b, ad_b, bob.spk)
+
+
+def test_x3dh_rejects_a_forged_signed_prekey():
+    bob = IdentityKeys.generate(E, 0.0)
+    bundle = bob.bundle()
+    forged = PrekeyBundle(bundle.identity_dh, bundle.identity_sign, bundle.spk_id,
+                          IdentityKeys.generate(E, 0.0).bundle().spk, bundle.spk_signature)
+    with pytest.raises(InvalidBundle):
+        initiate(IdentityKeys.generate(E, 0.0), forged, E)
+    with pytest.raises(InvalidBundle):
+        PrekeyBundle.decode(b"{not json")
+
+
+def test_prekeys_refill_and_signed_prekey_rotates_weekly():
+    keys = IdentityKeys.generate(E, 0.0)
+    assert len(keys.opks) == 100 and not keys.refill(E)
+    for key_id in list(keys.opks)[:2]:
+        del keys.opks[key_id]
+    assert keys.refill(E) and len(keys.opks) == 100
+    assert not keys.rotate_signed_prekey(E, 6 * 86400.0)
+    old = keys.spk_id
+    assert keys.rotate_signed_prekey(E, 7 * 86400.0) and keys.spk_id != old
+    again = IdentityKeys.from_secrets(keys.to_secrets())
+    assert again.public_dh == keys.public_dh and again.bundle().spk == keys.bundle().spk
+
+
+def test_round_trips_both_ways_with_ratchet_steps():
+    alice, bob = session()
+    for i in range(5):
+        assert bob.decrypt(*alice.encrypt(f"a{i}".encode()), E) == f"a{i}".encode()
+        assert alice.decrypt(*bob.encrypt(f"b{i}".encode()), E) == f"b{i}".encode()
+
+
+def test_responder_cannot_send_first():
+    _, bob = session()
+    with pytest.raises(RatchetError):
+        bob.encrypt(b"too early")
+
+
+def test_fifty_each_way_in_shuffled_order():
+    alice, bob = session()
+    bob.decrypt(*alice.encrypt(b"hello"), E)
+    rng = random.Random(3)
+    to_bob = [(alice.encrypt(f"a{i}".encode()), f"a{i}") for i in range(50)]
+    to_alice = [(bob.encrypt(f"b{i}".encode()), f"b{i}") for i in range(50)]
+    rng.shuffle(to_bob)
+    rng.shuffle(to_alice)
+    for (message, text), (reply, reply_text) in zip(to_bob, to_alice, strict=True):
+        assert bob.decrypt(*message, E).decode() == text
+        assert alice.decrypt(*reply, E).decode() == reply_text
+
+
+def test_replay_is_a_duplicate_even_after_later_messages():
+    alice, bob = session()
+    first = alice.encrypt(b"once")
+    bob.decrypt(*first, E)
+    with pytest.raises(DuplicateMessage):
+        bob.decrypt(*first, E)
+    alice.decrypt(*bob.encrypt(b"reply"), E)
+    bob.decrypt(*alice.encrypt(b"next chain"), E)
+    with pytest.raises(DuplicateMessage):
+        bob.decrypt(*first, E)
+
+
+def test_every_byte_flipped_is_rejected_and_the_state_is_unchanged():
+    alice, bob = session()
+    bob.decrypt(*alice.encrypt(b"warm up"), E)
+    header, ciphertext = alice.encrypt(b"the real one")
+    before = bob.to_dict()
+    blob = header + ciphertext
+    for index in range(len(blob)):
+        tampered = bytearray(blob)
+        tampered[index] ^= 0x01
+        with pytest.raises(RatchetError):
+            bob.decrypt(bytes(tampered[:len(header)]), bytes(tampered[len(header):]), E)
+        assert bob.to_dict() == before
+    assert bob.decrypt(header, ciphertext, E) == b"the real one"
+
+
+def test_a_jump_past_the_limit_is_refused():
+    alice, bob = session()
+    bob.decrypt(*alice.encrypt(b"start"), E)
+    alice.ns += MAX_SKIP + 1  # as if that many were sent and lost
+    with pytest.raises(TooManySkipped):
+        bob.decrypt(*alice.encrypt(b"far ahead"), E)
+
+
+def test_padding_hides_length_within_a_bucket():
+    alice, _ = session()
+    short = alice.encrypt(b"x")[1]
+    longer = alice.encrypt(b"x" * 100)[1]
+    assert len(short) == len(longer) == PAD_BUCKET + 16
+
+
+def test_state_survives_serialization():
+    alice, bob = session()
+    bob.decrypt(*alice.encrypt(b"one"), E)
+    pending = alice.encrypt(b"skipped for now")
+    later = alice.encrypt(b"two")
+    bob = Ratchet.from_dict(bob.to_dict())
+    assert bob.decrypt(*later, E) == b"two"
+    assert bob.decrypt(*pending, E) == b"skipped for now"
+    alice = Ratchet.from_dict(alice.to_dict())
+    assert alice.decrypt(*bob.encrypt(b"three"), E) == b"three"
+
+
+def test_deterministic_entropy_gives_the_same_session():
+    def run():
+        entropy = DeterministicEntropy(5)
+        a, b = IdentityKeys.generate(entropy, 0.0), IdentityKeys.generate(entropy, 0.0)
+        sk, ad, _ = initiate(a, b.bundle(), entropy)
+        return Ratchet.initiator(sk, ad, b.bundle().spk, entropy).encrypt(b"same")
+
+    assert run() == run()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(header=st.binary(max_size=60), ciphertext=st.binary(max_size=400))
+def test_fuzzed_input_only_raises_ratchet_errors_and_changes_nothing(header, ciphertext):
+    alice, bob = FUZZ_SESSION
+    before = bob.to_dict()
+    with pytest.raises(RatchetError):
+        bob.decrypt(header, ciphertext, E)
+    assert bob.to_dict() == before
+
+
+def _fuzz_session() -> tuple[Ratchet, Ratchet]:
+    alice, bob = session()
+    bob.decrypt(*alice.encrypt(b"hi"), E)
+    return alice, bob
+
+
+FUZZ_SESSION = _fuzz_session()
+
+
+def test_decrypt_error_for_truncation():
+    alice, bob = session()
+    header, ciphertext = alice.encrypt(b"cut")
+    with pytest.raises(DecryptError):
+        bob.decrypt(header[:-1], ciphertext, E)
+    with pytest.raises(DecryptError):
+        bob.decrypt(header, ciphertext[:-1], E)
