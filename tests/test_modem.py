@@ -352,8 +352,10 @@ async def test_key_directory_echo_service_and_keep_alive():
 
     bus = Bus(random.Random(12))
     alice = Phone(bus, "+1", PROFILES["3g"])
-    bus.publish_keys("+1", b"bundle-1")
-    assert bus.fetch_keys("+1") == b"bundle-1" and bus.fetch_keys("+2") is None
+    bus.publish_keys("+1", b"bundle-1", {7: b"opk-7"})
+    assert bus.fetch_keys("+1") == (b"bundle-1", (7, b"opk-7"))
+    assert bus.fetch_keys("+1") == (b"bundle-1", None)  # each one-time key goes out once
+    assert bus.fetch_keys("+2") is None and bus.one_time_keys_left("+1") == 0
     msg = alice.modem.send(ECHO_NUMBER, b"ping?")
     await wait_until(lambda: alice.inbox == [b"ping?"])
     await wait_until(lambda: alice.states.get(msg) == ["sent", "delivered"])

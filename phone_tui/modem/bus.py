@@ -141,9 +141,12 @@ class Network(Protocol):
     def attach(self, number: str, profile: LinkProfile, *, on_message: MessageHandler,
                on_state: StateHandler) -> Modem: ...
 
-    def publish_keys(self, number: str, bundle: bytes) -> None: ...
+    def publish_keys(self, number: str, bundle: bytes,
+                     one_time: dict[int, bytes] | None = None) -> None: ...
 
-    def fetch_keys(self, number: str) -> bytes | None: ...
+    def fetch_keys(self, number: str) -> tuple[bytes, tuple[int, bytes] | None] | None: ...
+
+    def one_time_keys_left(self, number: str) -> int: ...
 
 
 # ---- the phone's side ---------------------------------------------------------------------------
@@ -412,6 +415,7 @@ class Bus:
         self._subscribers: dict[str, _Subscriber] = {}
         self._store: dict[str, deque[_Stored]] = {}
         self._keys: dict[str, bytes] = {}
+        self._one_time: dict[str, dict[int, bytes]] = {}
         self._sweep: asyncio.TimerHandle | None = None
 
     @staticmethod
@@ -617,8 +621,20 @@ class Bus:
 
     # ---- key directory ------------------------------------------------------------------------
 
-    def publish_keys(self, number: str, bundle: bytes) -> None:
+    def publish_keys(self, number: str, bundle: bytes,
+                     one_time: dict[int, bytes] | None = None) -> None:
+        """Store a phone's signed bundle (replacing the old one) and add one-time prekeys."""
         self._keys[number] = bytes(bundle)
+        self._one_time.setdefault(number, {}).update(one_time or {})
 
-    def fetch_keys(self, number: str) -> bytes | None:
-        return self._keys.get(number)
+    def fetch_keys(self, number: str) -> tuple[bytes, tuple[int, bytes] | None] | None:
+        """The bundle and one one-time prekey, handed out once (None when they ran out)."""
+        bundle = self._keys.get(number)
+        if bundle is None:
+            return None
+        pool = self._one_time.get(number, {})
+        one_time = pool.popitem() if pool else None
+        return bundle, one_time
+
+    def one_time_keys_left(self, number: str) -> int:
+        return len(self._one_time.get(number, {}))

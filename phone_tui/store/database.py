@@ -13,12 +13,24 @@ from typing import Any
 
 from phone_tui.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS = {
     1: [
         "CREATE TABLE profile (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
+    2: [
+        "CREATE TABLE contacts (number TEXT PRIMARY KEY, name TEXT NOT NULL, identity TEXT,"
+        " verified INTEGER NOT NULL DEFAULT 0, new_identity TEXT, bot INTEGER NOT NULL DEFAULT 0,"
+        " timer INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE sessions (number TEXT PRIMARY KEY, state TEXT NOT NULL)",
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE,"
+        " number TEXT NOT NULL, outgoing INTEGER NOT NULL, body TEXT NOT NULL,"
+        " state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', at REAL NOT NULL,"
+        " unread INTEGER NOT NULL DEFAULT 0, expires_at REAL, net_id TEXT)",
+        "CREATE INDEX messages_by_conversation ON messages (number, id)",
+        "CREATE INDEX messages_by_net_id ON messages (net_id)",
     ],
 }
 
@@ -83,6 +95,10 @@ class PersonaStore:
     def items(self, table: str) -> dict[str, Any]:
         rows = self._db.execute(f"SELECT key, value FROM {_table(table)} ORDER BY key")
         return {key: json.loads(value) for key, value in rows}
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        """Run one statement (for the messenger's tables); returns the cursor."""
+        return self._db.execute(sql, params)
 
     def close(self) -> None:
         self._close_quietly()
