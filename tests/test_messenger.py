@@ -185,3 +185,33 @@ async def test_search_timers_and_unknown_numbers(world):
         alice.messenger.set_timer("+2", 42)
     with pytest.raises(MessengerError, match="has not published keys"):
         alice.messenger.send_text("+999", "anyone?")
+
+
+@pytest.mark.looptime
+async def test_handset_spools_while_locked_and_reads_after_unlock(tmp_path):
+    from phone_tui.handset.bots import start_bots
+    from phone_tui.handset.contacts import load_contacts
+    from phone_tui.testing import TEST_PIN, make_handset, set_up
+
+    clock = ManualClock()
+    bus = Bus(random.Random(3))
+    seeds = load_contacts()
+    bots = start_bots(seeds, bus, PROFILES["full"], E, clock)
+    handset = make_handset(tmp_path / "phone", clock=clock)
+    handset.seed_contacts = seeds
+    handset.attach(bus, PROFILES)
+    await set_up(handset, locked=False)
+    messenger = handset.messenger
+    assert {c.name for c in messenger.contacts()} >= {"Duty Officer", "IT Security Desk", "Echo"}
+    desk = next(s.number for s in seeds if s.name == "IT Security Desk")
+    messenger.send_text(desk, "What is a safety number?")
+    handset.lock()  # the reply arrives while locked: spooled as ciphertext
+    await settle(30)
+    assert handset.messenger is None and handset.persona.spool_path.exists()
+    assert b"safety number is" not in handset.persona.spool_path.read_bytes()
+    await handset.unlock(TEST_PIN)
+    replies = [m.body for m in handset.messenger.history(desk) if not m.outgoing]
+    assert replies and "fingerprint of both phones" in replies[0]
+    assert [m.state for m in handset.messenger.history(desk) if m.outgoing] == ["read"]
+    assert not handset.persona.spool_path.exists()
+    assert len(bots) == 3

@@ -33,6 +33,8 @@ from phone_tui.handset.persona import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK, KdfC
 from phone_tui.handset.pin_policy import check_pin
 
 if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off that path
+    from phone_tui.handset.contacts import SeedContact
+    from phone_tui.handset.messenger import Messenger
     from phone_tui.modem.bus import Modem, Network
     from phone_tui.modem.frames import Envelope
     from phone_tui.modem.profiles import LinkProfile
@@ -67,6 +69,9 @@ class Handset:
         self.profiles: dict[str, LinkProfile] = {}
         self._registration: tuple[str, int, str] = ("unregistered", 0, "")
         self.received: list[Envelope] = []
+        self.network: Network | None = None
+        self.messenger: Messenger | None = None
+        self.seed_contacts: list[SeedContact] = []
 
     # ---- state ---------------------------------------------------------------------------------
 
@@ -115,6 +120,7 @@ class Handset:
             await asyncio.to_thread(self.persona.create, pin, duress_pin or None, profile)
         log.info("persona %s set up", self.persona.name)
         self.touch()
+        self._start_messenger()
         self.events.emit(SetupCompleted(self.persona.name))
         self.events.emit(Unlocked(self.persona.name))
 
@@ -145,6 +151,7 @@ class Handset:
     def attach(self, network: Network, profiles: dict[str, LinkProfile]) -> Modem:
         """Register the SIM on ``network`` with the configured profile and airplane mode."""
         self.profiles = profiles
+        self.network = network
         profile = profiles.get(self.settings.link_profile) or profiles["lte"]
         self.modem = network.attach(self.sim_number, profile, on_message=self._on_message,
                                     on_state=self._on_message_state)
@@ -152,6 +159,8 @@ class Handset:
             self.modem.set_airplane(True)
         self._registration = self._link_state()
         self.modem.listeners.append(self._on_modem_change)
+        if self.state is HandsetState.UNLOCKED:
+            self._start_messenger()
         return self.modem
 
     def _link_state(self) -> tuple[str, int, str]:
@@ -178,9 +187,44 @@ class Handset:
     def _on_message(self, envelope: Envelope) -> None:
         self.received.append(envelope)
         del self.received[:-256]
+        if self.messenger is not None:
+            self.messenger.on_envelope(envelope)
+        elif self.persona.is_set_up and envelope.src != "echo":
+            # Locked: the keys to read it are not in memory. Keep the ciphertext until unlock.
+            self.persona.spool("envelope", data=envelope.encode().hex())
 
     def _on_message_state(self, msg_id: bytes, state: str, reason: str) -> None:
         self.events.emit(MessageStateChanged(self.persona.name, msg_id, state, reason))
+        if self.messenger is not None:
+            self.messenger.on_state(msg_id, state, reason)
+        elif self.persona.is_set_up:
+            self.persona.spool("state", msg_id=msg_id.hex(), state=state, reason=reason)
+
+    # ---- the messenger (while unlocked and attached) -------------------------------------------
+
+    def _start_messenger(self) -> None:
+        if self.messenger is not None or self.modem is None or self.network is None \
+                or self.persona.store is None:
+            return
+        from phone_tui.handset.messenger import Messenger
+        from phone_tui.modem.frames import Envelope
+
+        self.messenger = Messenger(
+            number=self.sim_number, persona=self.persona.name, store=self.persona.store,
+            identity=self.persona.identity_keys(self.clock.now()), network=self.network,
+            modem=self.modem, entropy=self.entropy, clock=self.clock, events=self.events,
+            save_identity=self.persona.save_identity)
+        for contact in self.seed_contacts:
+            if self.messenger.contact(contact.number) is None:
+                self.messenger.add_contact(contact.number, contact.name, bot=contact.bot)
+        self.messenger.publish_keys()
+        for record in self.persona.drain_spool():
+            if record.get("kind") == "envelope":
+                self.messenger.on_envelope(Envelope.decode(bytes.fromhex(record["data"])))
+            elif record.get("kind") == "state":
+                self.messenger.on_state(bytes.fromhex(record["msg_id"]), record["state"],
+                                        record.get("reason", ""))
+        self.messenger.expire()
 
     async def unlock(self, pin: str) -> UnlockOutcome:
         """Try a PIN. Raises Throttled while a wait runs and WrongPin (with what is left) on a
@@ -194,6 +238,7 @@ class Handset:
             self.persona.throttle.reset()
             log.info("persona %s unlocked", self.persona.name)
             self.touch()
+            self._start_messenger()
             self.events.emit(Unlocked(self.persona.name))
         elif outcome is UnlockOutcome.DURESS:
             self._wipe("duress")
@@ -213,6 +258,7 @@ class Handset:
         raise WrongPin(state.failures, left, wait)
 
     def _wipe(self, reason: str) -> None:
+        self.messenger = None
         self.persona.wipe()
         log.warning("persona %s wiped", self.persona.name)
         self.events.emit(Wiped(self.persona.name, reason))
@@ -220,6 +266,7 @@ class Handset:
     def lock(self, reason: str = "user") -> None:
         if self.state is not HandsetState.UNLOCKED:
             return
+        self.messenger = None
         self.persona.lock()
         log.info("persona %s locked (%s)", self.persona.name, reason)
         self.events.emit(Locked(self.persona.name, reason))

@@ -7,8 +7,11 @@ in a thread so the UI keeps drawing.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from phone_tui.core.atomic import fsync_dir
 from phone_tui.core.entropy import Entropy
@@ -22,7 +25,11 @@ from phone_tui.crypto.keystore import (
     UnlockOutcome,
 )
 from phone_tui.crypto.throttle import Throttle
+from phone_tui.errors import PinPolicyError
 from phone_tui.store.database import PersonaStore
+
+if TYPE_CHECKING:  # pyca's key types load with the first unlock, not at start-up
+    from phone_tui.crypto.identity import IdentityKeys
 
 DEFAULT_AUTO_LOCK = 60
 AUTO_LOCK_CHOICES = (15, 30, 60, 120, 300, 600, 0)  # 0 = never
@@ -95,6 +102,53 @@ class Persona:
             self.keystore, self.store = keystore, store
         return outcome
 
+    # ---- messaging keys and the spool -------------------------------------------------------
+
+    def identity_keys(self, now: float) -> IdentityKeys:
+        """The persona's messaging identity (made and saved on first use)."""
+        keystore = self.keystore
+        if keystore is None:
+            raise PinPolicyError("Unlock the phone first.")
+        from phone_tui.crypto.identity import IdentityKeys
+
+        stored = keystore.secrets.get("identity")
+        if stored is not None:
+            return IdentityKeys.from_secrets(stored)
+        keys = IdentityKeys.generate(self.entropy, now)
+        self.save_identity(keys)
+        return keys
+
+    def save_identity(self, keys: IdentityKeys) -> None:
+        if self.keystore is not None:
+            self.keystore.update(identity=keys.to_secrets())
+
+    @property
+    def spool_path(self) -> Path:
+        return self.folder / "spool.jsonl"
+
+    def spool(self, kind: str, **fields: str) -> None:
+        """Keep something that arrived while locked (ciphertext or a delivery state) on disk
+        until the next unlock."""
+        line = json.dumps({"kind": kind, **fields}) + "\n"
+        with open(self.spool_path, "a", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def drain_spool(self) -> list[dict[str, str]]:
+        """What the spool holds, oldest first; the spool is emptied."""
+        try:
+            lines = self.spool_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        records = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))  # a torn last line from a crash is skipped
+        self.spool_path.unlink()
+        return records
+
     def lock(self) -> None:
         """Close the store and forget every key."""
         if self.store is not None:
@@ -106,7 +160,7 @@ class Persona:
     def wipe(self) -> None:
         """Destroy the persona. Removing the keystore first makes the store unreadable at once."""
         self.lock()
-        for path in (self.keystore_path, self.store_path, self.throttle.path):
+        for path in (self.keystore_path, self.store_path, self.throttle.path, self.spool_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         for leftover in self.folder.glob("store.db-*"):

@@ -148,6 +148,8 @@ class Network(Protocol):
 
     def one_time_keys_left(self, number: str) -> int: ...
 
+    def is_attached(self, number: str) -> bool: ...
+
 
 # ---- the phone's side ---------------------------------------------------------------------------
 
@@ -440,6 +442,9 @@ class Bus:
         if sub is not None:
             sub.modem.airplane = True
             self._update_registration(sub.modem)
+
+    def is_attached(self, number: str) -> bool:
+        return number in self._subscribers
 
     def is_registered(self, number: str) -> bool:
         sub = self._subscribers.get(number)

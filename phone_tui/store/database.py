@@ -38,25 +38,27 @@ _MIGRATIONS = {
 class PersonaStore:
     """An open, keyed SQLCipher database."""
 
-    def __init__(self, path: Path, key: bytes) -> None:
+    def __init__(self, path: Path | None, key: bytes) -> None:
+        """Open (or create) the store at ``path``; ``None`` keeps it in memory (bots)."""
         if len(key) != 32:
             raise ValueError("the store key must be 32 bytes")
         import sqlcipher3
 
-        self.path = path
-        existed = path.exists()
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = path or Path(":memory:")
+        existed = path is None or path.exists()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            self._db = sqlcipher3.connect(str(path), check_same_thread=False,
-                                          isolation_level=None)
+            self._db = sqlcipher3.connect(":memory:" if path is None else str(path),
+                                          check_same_thread=False, isolation_level=None)
             self._db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
             self._db.execute("PRAGMA cipher_memory_security = ON")
             self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlcipher3.DatabaseError:
             self._close_quietly()
-            raise StoreError(path, "the encrypted store does not open with this persona's key "
+            raise StoreError(self.path, "the encrypted store does not open with this persona's key "
                                    "(damaged or replaced); it was left untouched") from None
-        if not existed:
+        if not existed and path is not None:
             os.chmod(path, 0o600)
         self._migrate()
 

@@ -108,6 +108,12 @@ class PhoneApp(App[None]):
             self.notify(f"{problem} — using lte.", title="Network", severity="warning",
                         timeout=10)
         network = self._network or Bus(self.handset.entropy.rng("network"))
+        from phone_tui.handset.bots import start_bots
+        from phone_tui.handset.contacts import load_contacts
+
+        self.handset.seed_contacts = load_contacts()
+        self.bots = start_bots(self.handset.seed_contacts, network, profiles["full"],
+                               self.handset.entropy, self.handset.clock)
         self.handset.attach(network, profiles)
         self.query_one(HandsetView).refresh_status()
 
