@@ -82,5 +82,6 @@ async def enter_pin(pilot, pin: str, *, click: bool = False) -> None:  # noqa: A
 
 async def open_app(pilot, app_id: str) -> None:  # noqa: ANN001
     """Click an app's tile on the home screen, then settle."""
+    await settle(pilot)
     await pilot.click(f"#app-{app_id}")
     await settle(pilot)

@@ -35,6 +35,7 @@ async def wrong_pins(pilot) -> None:
 
 
 async def open_settings(pilot) -> None:
+    await settle(pilot)
     await open_app(pilot, "settings")
 
 
@@ -86,3 +87,72 @@ def test_status_bar_registration(snap_compare, tmp_path, registration):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=switch)
+
+
+def _chat_rows(handset) -> None:
+    """A conversation with every tick state, written straight into the store."""
+    store = handset.persona.store
+    number = "+86 190 0000 0110"
+    at = handset.clock.now()
+    rows = [(0, "Reporting for duty. Anything for me this morning?", "received"),
+            (1, "Status report please.", "read"),
+            (0, "All stations report normal. Next briefing at 09:00.", "received"),
+            (1, "Thanks. Moving to the secure facility now.", "delivered"),
+            (1, "Arrived.", "sent"),
+            (1, "Draft: badge renewal request", "sending"),
+            (1, "Photo of the gate", "failed")]
+    for index, (outgoing, body, state) in enumerate(rows):
+        store.execute("INSERT INTO messages (uuid, number, outgoing, body, state, reason, at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (f"snap-{index}", number, outgoing, body, state,
+                       "no service" if state == "failed" else "", at + 60 * index))
+
+
+async def _messages(pilot) -> None:
+    await settle(pilot)
+    _chat_rows(pilot.app.handset)
+    await open_app(pilot, "messages")
+
+
+async def _chat(pilot) -> None:
+    from phone_tui.ui.handset_view import HandsetView
+    from phone_tui.ui.views.messages import ChatView
+
+    await settle(pilot)
+    _chat_rows(pilot.app.handset)
+    pilot.app.query_one(HandsetView).push(ChatView("+86 190 0000 0110"))
+    await settle(pilot)
+
+
+async def _changed(pilot) -> None:
+    from phone_tui.ui.handset_view import HandsetView
+    from phone_tui.ui.views.messages import ContactInfoView
+
+    await settle(pilot)
+    messenger = pilot.app.handset.messenger
+    number = "+86 190 0000 0120"
+    messenger._check_identity(number, b"\x11" * 32)
+    messenger._check_identity(number, b"\x22" * 32)
+    pilot.app.query_one(HandsetView).push(ContactInfoView(number))
+    await settle(pilot)
+
+
+async def _warning(pilot) -> None:
+    from phone_tui.ui.handset_view import HandsetView
+    from phone_tui.ui.views.messages import ChatView
+
+    await settle(pilot)
+    messenger = pilot.app.handset.messenger
+    number = "+86 190 0000 0120"
+    messenger._check_identity(number, b"\x11" * 32)
+    messenger._check_identity(number, b"\x22" * 32)
+    pilot.app.query_one(HandsetView).push(ChatView(number))
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("scene", ["messages", "chat", "verification", "identity_changed"])
+def test_messages_app(snap_compare, tmp_path, scene):
+    runs = {"messages": _messages, "chat": _chat, "verification": _changed,
+            "identity_changed": _warning}
+    assert snap_compare(build(tmp_path, "secure", "home"), terminal_size=SIZE,
+                        run_before=runs[scene])

@@ -72,8 +72,8 @@ async def test_first_run_to_new_pin(app_factory, clock, data_dir):
         await enter_pin(pilot, TEST_PIN, click=True)
         assert isinstance(top(app), HomeView)
 
-        # Home → Settings (arrow right, Enter) → Change PIN.
-        await pilot.press("right", "enter")
+        # Home → Settings (arrows to the third tile, Enter) → Change PIN.
+        await pilot.press("right", "right", "enter")
         await settle(pilot)
         assert isinstance(top(app), SettingsView)
         app.query_one(OptionList).highlighted = 1  # Change PIN

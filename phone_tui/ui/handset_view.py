@@ -30,6 +30,10 @@ def _app_view(app_id: str) -> PhoneView:
         from phone_tui.ui.views.settings import SettingsView
 
         return SettingsView()
+    if app_id == "messages":
+        from phone_tui.ui.views.messages import MessagesView
+
+        return MessagesView()
     if app_id == "network":
         from phone_tui.ui.views.network import NetworkView
 
@@ -177,6 +181,10 @@ class HandsetView(Vertical, can_focus=True):
             self._reset_for_state(WIPE_NOTICES.get(event.reason))
         elif isinstance(event, SetupCompleted):
             pass  # an Unlocked event follows
+        else:
+            top = self.top
+            if top is not None and top.is_mounted:
+                top.on_model_event(event)
         self.refresh_status()
 
     # ---- time ----------------------------------------------------------------------------------

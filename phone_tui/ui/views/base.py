@@ -53,6 +53,9 @@ class PhoneView(Vertical):
     def on_return(self) -> None:
         """Called when the view above this one was popped."""
 
+    def on_model_event(self, event: object) -> None:
+        """Called with every handset event while this view is on top."""
+
 
 def format_duration(seconds: int) -> str:
     """15 → "15 s", 120 → "2 min"; 0 → "never"."""

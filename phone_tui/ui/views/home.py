@@ -10,7 +10,8 @@ from textual.widgets import Static
 from phone_tui.ui.views.base import PhoneView, format_duration
 from phone_tui.ui.widgets.app_grid import AppGrid, AppSpec
 
-APPS = [AppSpec("network", "Network", "▂▄▆█"), AppSpec("settings", "Settings", "⚙")]
+APPS = [AppSpec("messages", "Messages", "✉"), AppSpec("network", "Network", "▂▄▆█"),
+        AppSpec("settings", "Settings", "⚙")]
 
 
 class HomeView(PhoneView):

@@ -1,0 +1,294 @@
+"""The Messages app: conversations, a chat, a contact's safety number, a new conversation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Button, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from phone_tui.crypto.fingerprint import grouped
+from phone_tui.handset.messenger import (
+    TIMER_PRESETS,
+    ContactVerified,
+    IdentityChanged,
+    MessageReceived,
+    MessageUpdated,
+    Messenger,
+    MessengerError,
+)
+from phone_tui.ui.views.base import PhoneView, format_duration, set_text
+from phone_tui.ui.widgets.chat_log import ChatLog
+
+_LIST_CSS = """
+{view} OptionList, {view} OptionList:focus {{ height: 1fr; border: none; padding: 0;
+    background: $surface; }}
+"""
+NEW = "__new__"
+
+
+def _stamp(at: float, utc: bool) -> str:
+    moment = datetime.fromtimestamp(at, tz=UTC) if utc else datetime.fromtimestamp(at).astimezone()
+    return moment.strftime("%H:%M")
+
+
+class _MessengerView(PhoneView):
+    @property
+    def messenger(self) -> Messenger | None:
+        return self.handset.messenger
+
+    @property
+    def utc(self) -> bool:
+        return bool(getattr(self.handset.clock, "utc", False))
+
+
+class MessagesView(_MessengerView):
+    """Conversations, newest first, with unread counts."""
+
+    TITLE = "Messages"
+    DEFAULT_CSS = _LIST_CSS.format(view="MessagesView")
+
+    def __init__(self) -> None:
+        super().__init__(id="messages")
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        yield OptionList(id="conversation-list")
+
+    def on_mount(self) -> None:
+        self.refresh_list()
+
+    def on_return(self) -> None:
+        self.refresh_list()
+
+    def on_model_event(self, event: object) -> None:
+        if isinstance(event, MessageReceived | MessageUpdated | IdentityChanged):
+            self.refresh_list()
+
+    def refresh_list(self) -> None:
+        option_list = self.query_one(OptionList)
+        highlighted = option_list.highlighted
+        option_list.clear_options()
+        messenger = self.messenger
+        if messenger is None:
+            option_list.add_option(Option("No network yet: the messenger starts when the "
+                                          "phone registers.", disabled=True))
+            return
+        option_list.add_option(Option("[b]+ New conversation[/]", id=NEW))
+        for conversation in messenger.conversations():
+            badge = f" [reverse $primary] {conversation.unread} [/]" if conversation.unread else ""
+            last = conversation.last
+            preview = ""
+            if last is not None:
+                who = "You: " if last.outgoing else ""
+                preview = (f"\n[$text-muted]{_stamp(last.at, self.utc)}  {who}"
+                           f"{last.body[:28]}{'…' if len(last.body) > 28 else ''}[/]")
+            option_list.add_option(Option(f"[b]{conversation.name}[/]{badge}{preview}",
+                                          id=conversation.number))
+        if highlighted is not None:
+            option_list.highlighted = min(highlighted, option_list.option_count - 1)
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id == NEW:
+            self.handset_view.push(NewConversationView())
+        elif event.option.id:
+            self.handset_view.push(ChatView(event.option.id))
+
+
+class NewConversationView(_MessengerView):
+    TITLE = "New conversation"
+    DEFAULT_CSS = _LIST_CSS.format(view="NewConversationView")
+
+    def __init__(self) -> None:
+        super().__init__(id="new-conversation")
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        messenger = self.messenger
+        contacts = messenger.contacts() if messenger else []
+        yield OptionList(*[Option(f"{c.name}\n[$text-muted]{c.number}[/]", id=c.number)
+                           for c in contacts], id="contact-list")
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        number = event.option.id or ""
+        view = self.handset_view
+        view.pop()
+        view.push(ChatView(number))
+
+
+class ChatView(_MessengerView):
+    """One conversation: the history, the encryption banner, the compose box."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "send", "Send", id="chat.send", priority=True),
+        Binding("ctrl+o", "info", "Contact info", id="chat.info"),
+    ]
+    DEFAULT_CSS = """
+    ChatView #chat-banner { height: 1; color: $success; text-align: center; }
+    ChatView #chat-warning { height: auto; color: $text-error; background: $error 15%;
+                             padding: 0 1; display: none; }
+    ChatView.-identity-changed #chat-warning { display: block; }
+    ChatView #chat-compose { height: 4; border: round $panel-lighten-2; }
+    ChatView #chat-compose:focus { border: round $primary; }
+    ChatView #chat-buttons { height: 1; }
+    ChatView #chat-buttons Button { margin-right: 2; }
+    """
+
+    def __init__(self, number: str) -> None:
+        super().__init__(id=f"chat-{abs(hash(number))}")
+        self.number = number
+
+    @property
+    def TITLE(self) -> str:  # type: ignore[override]  # noqa: N802 - a per-instance title
+        contact = self.messenger.contact(self.number) if self.messenger else None
+        return contact.name if contact else self.number
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        yield Static("🔒 end-to-end encrypted", id="chat-banner")
+        yield Static("", id="chat-warning")
+        yield ChatLog(utc=self.utc, id="chat-log")
+        yield TextArea(id="chat-compose", soft_wrap=True, show_line_numbers=False)
+        with Horizontal(id="chat-buttons"):
+            yield Button("Send", id="chat-send", compact=True, variant="primary")
+            yield Button("Info", id="chat-info", compact=True)
+            yield Button("Accept new number", id="chat-accept", compact=True,
+                         variant="warning")
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.query_one(TextArea).focus()
+
+    def focus_default(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def on_return(self) -> None:
+        self.reload()
+
+    def on_model_event(self, event: object) -> None:
+        if isinstance(event, MessageReceived | MessageUpdated | IdentityChanged
+                      | ContactVerified) and getattr(event, "number", None) == self.number:
+            self.reload()
+
+    def reload(self) -> None:
+        messenger = self.messenger
+        if messenger is None:
+            return
+        self.query_one(ChatLog).set_messages(messenger.history(self.number, limit=500))
+        messenger.mark_read(self.number)
+        contact = messenger.contact(self.number)
+        changed = contact is not None and contact.new_identity is not None
+        self.set_class(changed, "-identity-changed")
+        self.query_one("#chat-accept").display = changed
+        if changed:
+            set_text(self.query_one("#chat-warning", Static),
+                     "⚠ The safety number changed. Sending is blocked: compare the new number "
+                     "(Info), then accept it.")
+
+    def action_send(self) -> None:
+        compose = self.query_one(TextArea)
+        text = compose.text.strip()
+        messenger = self.messenger
+        if not text or messenger is None:
+            return
+        try:
+            messenger.send_text(self.number, text)
+        except MessengerError as problem:
+            self.app.notify(str(problem), title="Not sent", severity="error")
+            return
+        compose.text = ""
+        self.reload()
+
+    def action_info(self) -> None:
+        self.handset_view.push(ContactInfoView(self.number))
+
+    @on(Button.Pressed, "#chat-send")
+    def _send_pressed(self) -> None:
+        self.action_send()
+
+    @on(Button.Pressed, "#chat-info")
+    def _info_pressed(self) -> None:
+        self.action_info()
+
+    @on(Button.Pressed, "#chat-accept")
+    def _accept_pressed(self) -> None:
+        if self.messenger is not None:
+            self.messenger.accept_identity(self.number)
+            self.reload()
+
+
+class ContactInfoView(_MessengerView):
+    """The contact's number, safety number (12 groups of 5), verification and timer."""
+
+    TITLE = "Contact info"
+    DEFAULT_CSS = """
+    ContactInfoView #info-text { height: auto; margin-bottom: 1; }
+    ContactInfoView #info-number { height: auto; text-style: bold; margin-bottom: 1; }
+    ContactInfoView Horizontal { height: 1; margin-bottom: 1; }
+    ContactInfoView Button { margin-right: 2; }
+    """
+
+    def __init__(self, number: str) -> None:
+        super().__init__(id="contact-info")
+        self.number = number
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        yield Static("", id="info-text")
+        yield Static("", id="info-number")
+        with Horizontal():
+            yield Button("Mark verified", id="info-verify", compact=True, variant="success")
+            yield Button("Timer", id="info-timer", compact=True)
+
+    def on_mount(self) -> None:
+        self.refresh_info()
+
+    def on_model_event(self, event: object) -> None:
+        if getattr(event, "number", None) == self.number:
+            self.refresh_info()
+
+    def refresh_info(self) -> None:
+        messenger = self.messenger
+        contact = messenger.contact(self.number) if messenger else None
+        if messenger is None or contact is None:
+            return
+        state = ("[b $text-error]safety number changed[/]" if contact.new_identity else
+                 "[b $success]verified[/]" if contact.verified else "not verified")
+        set_text(self.query_one("#info-text", Static),
+                 f"[b]{contact.name}[/]\n{contact.number}\nStatus: {state}\n"
+                 f"Disappearing messages: {format_duration(contact.timer)}\n\n"
+                 "Compare these digits with the ones on their phone:")
+        number = messenger.safety_number(self.number)
+        groups = grouped(number) if number else []
+        text = ("\n".join(" ".join(groups[row:row + 4]) for row in range(0, len(groups), 4))
+                if groups else "No safety number yet: exchange a message first.")
+        set_text(self.query_one("#info-number", Static), text)
+
+    @on(Button.Pressed, "#info-verify")
+    def _verify(self) -> None:
+        messenger = self.messenger
+        if messenger is None or messenger.safety_number(self.number) is None:
+            return
+        contact = messenger.contact(self.number)
+        if contact is not None and contact.new_identity is not None:
+            messenger.accept_identity(self.number)
+        messenger.mark_verified(self.number)
+        self.refresh_info()
+
+    @on(Button.Pressed, "#info-timer")
+    def _timer(self) -> None:
+        messenger = self.messenger
+        contact = messenger.contact(self.number) if messenger else None
+        if messenger is None or contact is None:
+            return
+        following = TIMER_PRESETS[(TIMER_PRESETS.index(contact.timer) + 1) % len(TIMER_PRESETS)]
+        messenger.set_timer(self.number, following)
+        self.refresh_info()

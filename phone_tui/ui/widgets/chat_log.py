@@ -1,0 +1,118 @@
+"""A conversation's history drawn with the line API: only the visible lines are rendered.
+
+Messages are laid out into lines once per width (bubbles wrapped at about three quarters of
+the width, ours on the right with a state tick); scrolling only picks lines out of that list.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from rich.segment import Segment
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from phone_tui.handset.messenger import Message
+
+TICKS = {"sending": "◷", "sent": "✓", "delivered": "✓✓", "read": "✓✓", "failed": "✗",
+         "received": ""}
+
+
+class ChatLog(ScrollView, can_focus=True):
+    """The messages of one conversation, newest at the bottom."""
+
+    COMPONENT_CLASSES = {"chat-log--ours", "chat-log--theirs", "chat-log--meta",
+                         "chat-log--read", "chat-log--failed"}
+    DEFAULT_CSS = """
+    ChatLog { height: 1fr; background: $surface; }
+    ChatLog > .chat-log--ours { background: $primary 30%; color: $text; }
+    ChatLog > .chat-log--theirs { background: $panel; color: $text; }
+    ChatLog > .chat-log--meta { color: $text-muted; }
+    ChatLog > .chat-log--read { color: $primary; }
+    ChatLog > .chat-log--failed { color: $text-error; }
+    """
+
+    def __init__(self, *, utc: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._messages: list[Message] = []
+        self._lines: list[tuple[str, str, int]] = []  # (text, kind, message index)
+        self._laid_out_width = -1
+        self._utc = utc
+        self._follow = True
+
+    @property
+    def messages(self) -> Sequence[Message]:
+        return self._messages
+
+    def set_messages(self, messages: list[Message], *, keep_bottom: bool = True) -> None:
+        self._messages = list(messages)
+        self._follow = keep_bottom or self._at_bottom()
+        self._layout(force=True)
+
+    def _at_bottom(self) -> bool:
+        return self.scroll_y >= self.max_scroll_y - 1
+
+    def on_resize(self) -> None:
+        self._follow = self._follow or self._at_bottom()
+        self._layout()
+
+    def _time(self, at: float) -> str:
+        moment = (datetime.fromtimestamp(at, tz=UTC) if self._utc
+                  else datetime.fromtimestamp(at).astimezone())
+        return moment.strftime("%H:%M")
+
+    def _layout(self, force: bool = False) -> None:
+        width = max(10, self.scrollable_content_region.width)
+        if width == self._laid_out_width and not force:
+            return
+        self._laid_out_width = width
+        bubble = max(8, width * 3 // 4)
+        lines: list[tuple[str, str, int]] = []
+        for index, message in enumerate(self._messages):
+            kind = "ours" if message.outgoing else "theirs"
+            wrapped = textwrap.wrap(message.body, bubble - 2, replace_whitespace=False,
+                                    drop_whitespace=True) or [""]
+            inner = max(len(line) for line in wrapped)
+            for text in wrapped:
+                lines.append((f" {text.ljust(inner)} ", kind, index))
+            tick = TICKS.get(message.state, "")
+            meta = self._time(message.at) + (f" {tick}" if message.outgoing and tick else "")
+            if message.state == "failed" and message.reason:
+                meta += f" {message.reason}"
+            lines.append((meta, "meta", index))
+            lines.append(("", "gap", index))
+        self._lines = lines
+        self.virtual_size = Size(width, len(lines))
+        if self._follow:
+            # Newest at the bottom, once the new size has been applied.
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        if not 0 <= index < len(self._lines):
+            return Strip.blank(width, self.rich_style)
+        text, kind, message_index = self._lines[index]
+        message = self._messages[message_index]
+        if kind == "gap" or not text:
+            return Strip.blank(width, self.rich_style)
+        if kind == "meta":
+            name = ("chat-log--failed" if message.state == "failed" else
+                    "chat-log--read" if message.state == "read" else "chat-log--meta")
+            style = self.get_component_rich_style(name)
+        else:
+            style = self.get_component_rich_style(f"chat-log--{kind}")
+        text = text[:width]
+        pad = width - len(text)
+        base = self.rich_style
+        segments = ([Segment(" " * pad, base), Segment(text, style)] if message.outgoing
+                    else [Segment(text, style), Segment(" " * pad, base)])
+        return Strip(segments, width)
+
+    def styled_text(self) -> str:
+        """Every line as plain text (for tests and screen readers)."""
+        return "\n".join(text for text, _kind, _index in self._lines)

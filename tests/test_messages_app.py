@@ -1,0 +1,101 @@
+"""The Messages app, driven with Pilot: conversations, chat, ticks, safety numbers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual.widgets import OptionList, TextArea
+
+from phone_tui.core.config import Settings
+from phone_tui.testing import SIZE, make_app, make_handset, open_app, set_up, settle
+from phone_tui.ui.handset_view import HandsetView
+from phone_tui.ui.views.messages import ChatView, ContactInfoView, MessagesView
+from phone_tui.ui.widgets.chat_log import ChatLog
+
+FULL = Settings(link_profile="full")
+
+
+async def ready(pilot) -> None:
+    """Registered, bots answering at once."""
+    await settle(pilot)
+    for bot in pilot.app.bots:
+        bot.seed = replace(bot.seed, reply_delay=0.0, read_delay=0.0)
+
+
+async def wait_for(pilot, predicate, rounds: int = 50) -> None:
+    for _ in range(rounds):
+        if predicate():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not met")
+
+
+def top(app):
+    return app.query_one(HandsetView).top
+
+
+async def test_send_to_the_echo_bot_and_see_reply_and_ticks(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await open_app(pilot, "messages")
+        assert isinstance(top(app), MessagesView)
+        names = [str(app.query_one(OptionList).get_option_at_index(i).prompt)
+                 for i in range(app.query_one(OptionList).option_count)]
+        assert any("Echo" in name for name in names) and "New conversation" in names[0]
+        app.query_one(OptionList).highlighted = 0
+        await pilot.press("enter")
+        await settle(pilot)
+        contacts = app.query_one("#contact-list", OptionList)
+        echo = next(i for i in range(contacts.option_count)
+                    if contacts.get_option_at_index(i).id == "+86 190 0000 0100")
+        contacts.highlighted = echo
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(top(app), ChatView)
+        app.query_one(TextArea).text = "ping from the secure OS"
+        await pilot.press("ctrl+s")
+        log = app.query_one(ChatLog)
+        await wait_for(pilot, lambda: len(log.messages) == 2 and log.messages[0].state == "read")
+        assert [m.body for m in log.messages] == ["ping from the secure OS"] * 2
+        assert "✓✓" in log.styled_text()
+        tap = [r for r in handset.network.tap.recent if r.kind == "data"]
+        assert tap and not any(b"ping from the secure OS" in r.data for r in tap)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(top(app), MessagesView)
+
+
+async def test_changed_safety_number_blocks_sending_until_accepted(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        messenger = handset.messenger
+        desk = "+86 190 0000 0120"
+        messenger.send_text(desk, "hello")
+        await wait_for(pilot, lambda: messenger.contact(desk).identity is not None)
+        messenger._check_identity(desk, b"\x42" * 32)  # a man in the middle's key
+        app.query_one(HandsetView).push(ChatView(desk))
+        await settle(pilot)
+        chat = top(app)
+        assert chat.has_class("-identity-changed")
+        app.query_one(TextArea).text = "secret plans"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any("safety number" in n.message for n in app._notifications)
+        assert app.query_one(TextArea).text == "secret plans"  # nothing lost
+        await pilot.click("#chat-info")
+        await settle(pilot)
+        info = top(app)
+        assert isinstance(info, ContactInfoView)
+        text = str(app.query_one("#info-text").render())
+        assert "safety number changed" in text
+        digits = str(app.query_one("#info-number").render()).split()
+        assert len(digits) == 12 and all(len(group) == 5 for group in digits)
+        await pilot.click("#info-verify")
+        await settle(pilot)
+        assert messenger.contact(desk).verified and messenger.contact(desk).new_identity is None
