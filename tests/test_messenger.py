@@ -215,3 +215,23 @@ async def test_handset_spools_while_locked_and_reads_after_unlock(tmp_path):
     assert [m.state for m in handset.messenger.history(desk) if m.outgoing] == ["read"]
     assert not handset.persona.spool_path.exists()
     assert len(bots) == 3
+
+
+@pytest.mark.looptime
+async def test_maintenance_refills_prekeys_and_rotates_the_signed_prekey(world):
+    bus, clock, alice, bob = world
+    handed_out = {bus.fetch_keys("+1")[1][0] for _ in range(5)}  # five strangers
+    assert bus.one_time_keys_left("+1") == 95
+    alice.messenger.maintain()
+    assert bus.one_time_keys_left("+1") == 100
+    assert not handed_out & set(bus._one_time["+1"])  # never offered twice
+    alice.messenger.publish_keys()  # as after an unlock: nothing handed out comes back
+    assert not handed_out & set(bus._one_time["+1"])
+    old = alice.messenger.identity.spk_id
+    clock.advance(7 * 86400)
+    alice.messenger.maintain()
+    assert alice.messenger.identity.spk_id != old
+    bundle = bus.fetch_keys("+1")[0]
+    from phone_tui.crypto.identity import PrekeyBundle
+
+    assert PrekeyBundle.decode(bundle).spk_id == alice.messenger.identity.spk_id

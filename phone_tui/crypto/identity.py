@@ -107,6 +107,15 @@ class IdentityKeys:
             self.next_id += 1
         return True
 
+    def add_one_time(self, entropy: Entropy, count: int) -> list[int]:
+        """Make ``count`` new one-time prekeys (new ids); returns their ids."""
+        ids = []
+        for _ in range(count):
+            self.opks[self.next_id] = x25519_private(entropy)
+            ids.append(self.next_id)
+            self.next_id += 1
+        return ids
+
     def rotate_signed_prekey(self, entropy: Entropy, now: float) -> bool:
         """A new signed prekey once a week (the old one is forgotten); True if rotated."""
         if now - self.spk_created < SIGNED_PREKEY_LIFETIME:

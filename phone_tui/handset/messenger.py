@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from phone_tui.core.clock import Clock
 from phone_tui.core.entropy import Entropy
-from phone_tui.crypto.identity import IdentityKeys, InvalidBundle, PrekeyBundle
+from phone_tui.crypto.identity import (
+    ONE_TIME_PREKEYS,
+    REFILL_BELOW,
+    IdentityKeys,
+    InvalidBundle,
+    PrekeyBundle,
+    raw_public,
+)
 from phone_tui.crypto.ratchet import HEADER_SIZE, DuplicateMessage, Ratchet, RatchetError
 from phone_tui.crypto.x3dh import InitialMessage, initiate, respond
 from phone_tui.handset.events import Event, EventStream
@@ -136,18 +143,31 @@ class Messenger:
 
     # ---- keys --------------------------------------------------------------------------------
 
-    def publish_keys(self) -> None:
-        """Rotate/refill prekeys as needed and publish the bundle to the key directory."""
-        changed = self.identity.rotate_signed_prekey(self.entropy, self.clock.now())
-        changed |= self.identity.refill(self.entropy)
-        if changed:
-            self._save_identity(self.identity)
-        bundle = self.identity.bundle()
-        from phone_tui.crypto.identity import raw_public
+    def publish_keys(self, only: list[int] | None = None) -> None:
+        """Publish the signed bundle and one-time prekeys to the key directory: all unused
+        ones to a directory that has none of ours, else only the ids in ``only``.
 
-        one_time = {key_id: raw_public(key.public_key())
-                    for key_id, key in self.identity.opks.items()}
-        self.network.publish_keys(self.number, bundle.encode(), one_time)
+        A one-time prekey the directory handed out is never offered again."""
+        if self.identity.rotate_signed_prekey(self.entropy, self.clock.now()):
+            self._save_identity(self.identity)
+        ids = list(self.identity.opks) if not self.network.has_keys(self.number) else (
+            only or [])
+        one_time = {key_id: raw_public(self.identity.opks[key_id].public_key())
+                    for key_id in ids if key_id in self.identity.opks}
+        self.network.publish_keys(self.number, self.identity.bundle().encode(), one_time)
+
+    def maintain(self) -> int:
+        """Periodic upkeep: expire disappearing messages, rotate the signed prekey weekly,
+        refill one-time prekeys when the directory runs low. Returns messages expired."""
+        expired = self.expire()
+        left = self.network.one_time_keys_left(self.number)
+        rotated = self.identity.rotate_signed_prekey(self.entropy, self.clock.now())
+        fresh = (self.identity.add_one_time(self.entropy, ONE_TIME_PREKEYS - left)
+                 if left < REFILL_BELOW else [])
+        if rotated or fresh:
+            self._save_identity(self.identity)
+            self.publish_keys(only=fresh)
+        return expired
 
     # ---- contacts ----------------------------------------------------------------------------
 

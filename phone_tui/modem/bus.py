@@ -148,6 +148,8 @@ class Network(Protocol):
 
     def one_time_keys_left(self, number: str) -> int: ...
 
+    def has_keys(self, number: str) -> bool: ...
+
     def is_attached(self, number: str) -> bool: ...
 
 
@@ -643,3 +645,6 @@ class Bus:
 
     def one_time_keys_left(self, number: str) -> int:
         return len(self._one_time.get(number, {}))
+
+    def has_keys(self, number: str) -> bool:
+        return number in self._keys

@@ -42,6 +42,7 @@ def _app_view(app_id: str) -> PhoneView:
 
 
 KEEPALIVE_SECONDS = 5
+MAINTENANCE_SECONDS = 5
 
 
 WIPE_NOTICES = {
@@ -195,6 +196,10 @@ class HandsetView(Vertical, can_focus=True):
         self._ticks += 1
         if self.handset.modem is not None and self._ticks % KEEPALIVE_SECONDS == 0:
             self.handset.modem.ping()
+        messenger = self.handset.messenger
+        if messenger is not None and self._ticks % MAINTENANCE_SECONDS == 0 \
+                and messenger.maintain() and self.top is not None:
+            self.top.on_return()  # messages disappeared: redraw
         self.refresh_status()
         top = self.top
         if top is not None and top.is_mounted and top.is_attached:
