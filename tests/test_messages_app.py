@@ -99,3 +99,35 @@ async def test_changed_safety_number_blocks_sending_until_accepted(data_dir, clo
         await pilot.click("#info-verify")
         await settle(pilot)
         assert messenger.contact(desk).verified and messenger.contact(desk).new_identity is None
+
+
+async def test_a_ten_thousand_message_history_pages_in_both_directions(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        number = "+86 190 0000 0110"
+        store = handset.persona.store
+        with store.transaction():
+            for i in range(10_000):
+                store.execute("INSERT INTO messages (uuid, number, outgoing, body, state, at) "
+                              "VALUES (?, ?, ?, ?, 'read', ?)",
+                              (f"m{i}", number, i % 2, f"message {i}", clock.now() + i))
+        app.query_one(HandsetView).push(ChatView(number))
+        await settle(pilot)
+        chat = top(app)
+        log = app.query_one(ChatLog)
+        assert len(log.messages) == ChatView.PAGE and log.messages[-1].body == "message 9999"
+        assert chat.load_older() == ChatView.PAGE
+        assert log.messages[0].body == "message 9600"
+        await pilot.press("ctrl+home")
+        await settle(pilot)
+        assert log.messages[0].body == "message 0" and log.scroll_y == 0
+        for _ in range(6):
+            chat.load_newer()
+        assert len(log.messages) <= ChatView.WINDOW
+        assert log.messages[-1].body == "message 1399"
+        await pilot.press("ctrl+end")
+        await settle(pilot)
+        assert log.messages[-1].body == "message 9999"

@@ -387,6 +387,20 @@ class Messenger:
             "ORDER BY id", (number, before_id if before_id is not None else 2**62, limit))
         return [_message(row) for row in rows]
 
+    def history_after(self, number: str, after_id: int, limit: int = 200) -> list[Message]:
+        """Messages newer than ``after_id``, oldest first, ``limit`` at most."""
+        rows = self.store.execute(
+            "SELECT id, uuid, number, outgoing, body, state, reason, at, unread, expires_at "
+            "FROM messages WHERE number = ? AND id > ? ORDER BY id LIMIT ?",
+            (number, after_id, limit))
+        return [_message(row) for row in rows]
+
+    def id_range(self, number: str) -> tuple[int, int] | None:
+        """The oldest and newest message ids of a conversation (None when empty)."""
+        low, high = self.store.execute("SELECT min(id), max(id) FROM messages WHERE number = ?",
+                                       (number,)).fetchone()
+        return None if low is None else (low, high)
+
     def count(self, number: str) -> int:
         return self.store.execute("SELECT count(*) FROM messages WHERE number = ?",
                                   (number,)).fetchone()[0]

@@ -130,7 +130,11 @@ class ChatView(_MessengerView):
     BINDINGS = [
         Binding("ctrl+s", "send", "Send", id="chat.send", priority=True),
         Binding("ctrl+o", "info", "Contact info", id="chat.info"),
+        Binding("ctrl+home", "top", "Oldest", id="chat.top"),
+        Binding("ctrl+end", "bottom", "Newest", id="chat.bottom"),
     ]
+    PAGE = 200  # messages fetched at a time
+    WINDOW = 1000  # messages held at most; the rest stay in the store until scrolled to
     DEFAULT_CSS = """
     ChatView #chat-banner { height: 1; color: $success; text-align: center; }
     ChatView #chat-warning { height: auto; color: $text-error; background: $error 15%;
@@ -145,6 +149,7 @@ class ChatView(_MessengerView):
     def __init__(self, number: str) -> None:
         super().__init__(id=f"chat-{abs(hash(number))}")
         self.number = number
+        self._at_newest = True
 
     @property
     def TITLE(self) -> str:  # type: ignore[override]  # noqa: N802 - a per-instance title
@@ -179,10 +184,12 @@ class ChatView(_MessengerView):
             self.reload()
 
     def reload(self) -> None:
+        """Show the newest page (and mark the conversation read)."""
         messenger = self.messenger
         if messenger is None:
             return
-        self.query_one(ChatLog).set_messages(messenger.history(self.number, limit=500))
+        self.query_one(ChatLog).set_messages(messenger.history(self.number, limit=self.PAGE))
+        self._at_newest = True
         messenger.mark_read(self.number)
         contact = messenger.contact(self.number)
         changed = contact is not None and contact.new_identity is not None
@@ -192,6 +199,63 @@ class ChatView(_MessengerView):
             set_text(self.query_one("#chat-warning", Static),
                      "⚠ The safety number changed. Sending is blocked: compare the new number "
                      "(Info), then accept it.")
+
+    # ---- paging through a long history -------------------------------------------------------
+
+    @on(ChatLog.NearEdge)
+    def _near_edge(self, event: ChatLog.NearEdge) -> None:
+        event.stop()
+        if event.edge == "top":
+            self.load_older()
+        else:
+            self.load_newer()
+
+    def load_older(self) -> int:
+        log, messenger = self.query_one(ChatLog), self.messenger
+        loaded = list(log.messages)
+        if messenger is None or not loaded:
+            return 0
+        older = messenger.history(self.number, before_id=loaded[0].id, limit=self.PAGE)
+        if not older:
+            return 0
+        combined = older + loaded
+        if len(combined) > self.WINDOW:
+            combined = combined[:self.WINDOW]
+            self._at_newest = False
+        position = log.scroll_y
+        log.set_messages(combined, keep_bottom=False)
+        log.scroll_to(y=position + log.lines_for(len(older), first=True), animate=False,
+                      immediate=True)
+        return len(older)
+
+    def load_newer(self) -> int:
+        log, messenger = self.query_one(ChatLog), self.messenger
+        loaded = list(log.messages)
+        if messenger is None or not loaded or self._at_newest:
+            return 0
+        newer = messenger.history_after(self.number, loaded[-1].id, self.PAGE)
+        self._at_newest = len(newer) < self.PAGE
+        drop = max(0, len(loaded) + len(newer) - self.WINDOW)
+        removed = log.lines_for(drop, first=True)
+        position = log.scroll_y
+        log.set_messages(loaded[drop:] + newer, keep_bottom=False)
+        log.scroll_to(y=max(0, position - removed), animate=False, immediate=True)
+        return len(newer)
+
+    def action_top(self) -> None:
+        """Jump to the first message of the conversation."""
+        messenger = self.messenger
+        if messenger is None:
+            return
+        first_page = messenger.history_after(self.number, 0, self.PAGE)
+        span = messenger.id_range(self.number)
+        self._at_newest = span is None or (bool(first_page) and first_page[-1].id == span[1])
+        log = self.query_one(ChatLog)
+        log.set_messages(first_page, keep_bottom=False)
+        log.scroll_home(animate=False, immediate=True)
+
+    def action_bottom(self) -> None:
+        self.reload()
 
     def action_send(self) -> None:
         compose = self.query_one(TextArea)

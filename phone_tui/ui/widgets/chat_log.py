@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from rich.segment import Segment
 from textual.geometry import Size
+from textual.message import Message as TextualMessage
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -35,6 +36,15 @@ class ChatLog(ScrollView, can_focus=True):
     ChatLog > .chat-log--failed { color: $text-error; }
     """
 
+    EDGE = 3  # lines from the top or bottom at which more history is asked for
+
+    class NearEdge(TextualMessage):
+        """Scrolled close to the top or bottom of what is loaded."""
+
+        def __init__(self, edge: str) -> None:
+            self.edge = edge
+            super().__init__()
+
     def __init__(self, *, utc: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self._messages: list[Message] = []
@@ -49,11 +59,25 @@ class ChatLog(ScrollView, can_focus=True):
 
     def set_messages(self, messages: list[Message], *, keep_bottom: bool = True) -> None:
         self._messages = list(messages)
-        self._follow = keep_bottom or self._at_bottom()
+        self._follow = keep_bottom
         self._layout(force=True)
 
     def _at_bottom(self) -> bool:
         return self.scroll_y >= self.max_scroll_y - 1
+
+    def lines_for(self, count: int, *, first: bool) -> int:
+        """How many lines the first (or last) ``count`` messages take."""
+        indexes = range(count) if first else range(len(self._messages) - count,
+                                                     len(self._messages))
+        wanted = set(indexes)
+        return sum(1 for _text, _kind, index in self._lines if index in wanted)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if new <= self.EDGE and old > new:
+            self.post_message(self.NearEdge("top"))
+        elif new >= self.max_scroll_y - self.EDGE and new > old:
+            self.post_message(self.NearEdge("bottom"))
 
     def on_resize(self) -> None:
         self._follow = self._follow or self._at_bottom()
