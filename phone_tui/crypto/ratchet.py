@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import hmac
 import struct
 from collections import OrderedDict
@@ -84,8 +82,7 @@ def kdf_rk(rk: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
 
 def kdf_ck(ck: bytes) -> tuple[bytes, bytes]:
     """(next chain key, message key)."""
-    return (hmac.new(ck, b"\x02", hashlib.sha256).digest(),
-            hmac.new(ck, b"\x01", hashlib.sha256).digest())
+    return hmac.digest(ck, b"\x02", "sha256"), hmac.digest(ck, b"\x01", "sha256")
 
 
 def message_keys(mk: bytes) -> tuple[bytes, bytes]:
@@ -140,7 +137,7 @@ class Ratchet:
         if self.cks is None:
             raise RatchetError("this side cannot send before it has received a message")
         self.cks, mk = kdf_ck(self.cks)
-        header = Header(_pub(self.dhs), self.pn, self.ns).encode()
+        header = _HEADER.pack(self.dhs_pub, self.pn, self.ns)
         self.ns += 1
         key, nonce = message_keys(mk)
         return header, AESGCM(key).encrypt(nonce, pad(plaintext), self.ad + header)
@@ -156,10 +153,20 @@ class Ratchet:
         return plaintext
 
     def _copy(self) -> Ratchet:
-        clone = copy.copy(self)
+        clone = Ratchet.__new__(Ratchet)
+        clone.__dict__.update(self.__dict__)
         clone.skipped = OrderedDict(self.skipped)
         clone.old_chains = OrderedDict(self.old_chains)
         return clone
+
+    @property
+    def dhs_pub(self) -> bytes:
+        """Our current ratchet public key (derived once per ratchet step)."""
+        cached = self.__dict__.get("_dhs_pub")
+        if cached is None or cached[0] is not self.dhs:
+            cached = (self.dhs, _pub(self.dhs))
+            self.__dict__["_dhs_pub"] = cached
+        return cached[1]
 
     def _decrypt(self, header: Header, header_bytes: bytes, ciphertext: bytes,
                  entropy: Entropy) -> bytes:
