@@ -130,12 +130,13 @@ def doubleratchet_package(count: int, ping_pong: bool) -> float | None:
     async def run() -> float:
         sk = os.urandom(32)
         bob_priv = X25519PrivateKey.generate()
-        from phone_tui.crypto.identity import raw_public
         from cryptography.hazmat.primitives.serialization import (
             Encoding,
             NoEncryption,
             PrivateFormat,
         )
+
+        from phone_tui.crypto.identity import raw_public
 
         bob_priv_bytes = bob_priv.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         alice, first = await DoubleRatchet.encrypt_initial_message(

@@ -419,7 +419,8 @@ class Messenger:
                                   (number,)).fetchall()
         if not rows:
             return 0
-        self.store.execute("UPDATE messages SET unread = 0 WHERE number = ?", (number,))
+        self.store.execute("UPDATE messages SET unread = 0 WHERE number = ? AND unread = 1",
+                           (number,))
         ids = [row[0] for row in rows]
         contact = self.contact(number)
         if contact is not None and contact.new_identity is None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from phone_tui.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS = {
     1: [
@@ -31,6 +31,10 @@ _MIGRATIONS = {
         " unread INTEGER NOT NULL DEFAULT 0, expires_at REAL, net_id TEXT)",
         "CREATE INDEX messages_by_conversation ON messages (number, id)",
         "CREATE INDEX messages_by_net_id ON messages (net_id)",
+    ],
+    3: [
+        # Unread messages are few; a partial index finds them without scanning the history.
+        "CREATE INDEX messages_unread ON messages (number) WHERE unread = 1",
     ],
 }
 
