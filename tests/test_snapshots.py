@@ -124,30 +124,26 @@ async def _chat(pilot) -> None:
     await settle(pilot)
 
 
-async def _changed(pilot) -> None:
+async def _key_changed_then_show(pilot, view_name: str) -> None:
+    """The IT desk's identity key changes; then show its contact info or its chat."""
     from phone_tui.ui.handset_view import HandsetView
-    from phone_tui.ui.views.messages import ContactInfoView
+    from phone_tui.ui.views import messages
 
     await settle(pilot)
     messenger = pilot.app.handset.messenger
     number = "+86 190 0000 0120"
     messenger._check_identity(number, b"\x11" * 32)
     messenger._check_identity(number, b"\x22" * 32)
-    pilot.app.query_one(HandsetView).push(ContactInfoView(number))
+    pilot.app.query_one(HandsetView).push(getattr(messages, view_name)(number))
     await settle(pilot)
+
+
+async def _changed(pilot) -> None:
+    await _key_changed_then_show(pilot, "ContactInfoView")
 
 
 async def _warning(pilot) -> None:
-    from phone_tui.ui.handset_view import HandsetView
-    from phone_tui.ui.views.messages import ChatView
-
-    await settle(pilot)
-    messenger = pilot.app.handset.messenger
-    number = "+86 190 0000 0120"
-    messenger._check_identity(number, b"\x11" * 32)
-    messenger._check_identity(number, b"\x22" * 32)
-    pilot.app.query_one(HandsetView).push(ChatView(number))
-    await settle(pilot)
+    await _key_changed_then_show(pilot, "ChatView")
 
 
 @pytest.mark.parametrize("scene", ["messages", "chat", "verification", "identity_changed"])

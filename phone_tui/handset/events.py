@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+
+from phone_tui.core.fanout import Fanout
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class EventStream:
 
     def __init__(self, history: int = 256) -> None:
         self._listeners: list[Listener] = []
-        self._queues: list[asyncio.Queue[Event]] = []
+        self._fanout: Fanout[Event] = Fanout()
         self._history_size = history
         self.history: list[Event] = []
 
@@ -88,22 +89,13 @@ class EventStream:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    async def subscribe(self, maxsize: int = 1024) -> AsyncIterator[Event]:
+    def subscribe(self, maxsize: int = 1024) -> AsyncIterator[Event]:
         """Iterate events as they come. A reader that falls behind loses the oldest ones."""
-        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
-        self._queues.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._queues.remove(queue)
+        return self._fanout.subscribe(maxsize)
 
     def emit(self, event: Event) -> None:
         self.history.append(event)
         del self.history[:-self._history_size]
         for listener in list(self._listeners):
             listener(event)
-        for queue in self._queues:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(event)
+        self._fanout.publish(event)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
+from phone_tui.core.fanout import Fanout
 from phone_tui.modem.channel import Acked, ChannelEvent, Delivered, Failed, ReliableChannel
 from phone_tui.modem.frames import (
     Envelope,
@@ -102,27 +103,21 @@ class OperatorTap:
 
     def __init__(self, history: int = 512) -> None:
         self.recent: deque[TapRecord] = deque(maxlen=history)
-        self._queues: list[asyncio.Queue[TapRecord]] = []
-        self.dropped = 0
+        self._fanout: Fanout[TapRecord] = Fanout()
         self.total = 0
+
+    @property
+    def dropped(self) -> int:
+        """Records slow readers lost."""
+        return self._fanout.dropped
 
     def publish(self, record: TapRecord) -> None:
         self.total += 1
         self.recent.append(record)
-        for queue in self._queues:
-            if queue.full():
-                queue.get_nowait()
-                self.dropped += 1
-            queue.put_nowait(record)
+        self._fanout.publish(record)
 
-    async def records(self, maxsize: int = 1000) -> AsyncIterator[TapRecord]:
-        queue: asyncio.Queue[TapRecord] = asyncio.Queue(maxsize)
-        self._queues.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._queues.remove(queue)
+    def records(self, maxsize: int = 1000) -> AsyncIterator[TapRecord]:
+        return self._fanout.subscribe(maxsize)
 
 
 # ---- the network interface ----------------------------------------------------------------------
