@@ -29,3 +29,20 @@ def test_display_groups_and_bad_keys():
     assert grouped(EXPECTED)[:2] == ["30035", "44776"] and len(grouped(EXPECTED)) == 12
     with pytest.raises(ValueError):
         safety_number("+1", b"short", "+2", BOB)
+
+
+def test_qr_code_draws_every_module_of_the_symbol():
+    import segno
+
+    from phone_tui.ui.widgets.qr import QUIET, qr_lines
+
+    lines = qr_lines(EXPECTED)
+    matrix = segno.make(EXPECTED, error="m", micro=False).matrix
+    size = len(matrix) + 2 * QUIET
+    assert all(len(line) == size for line in lines) and len(lines) == (size + 1) // 2
+    drawn = []
+    for line in lines:
+        drawn.append([0 if c in "█▀" else 1 for c in line])  # drawn = light module
+        drawn.append([0 if c in "█▄" else 1 for c in line])
+    assert [row[QUIET:-QUIET] for row in drawn[QUIET:QUIET + len(matrix)]] == [
+        list(row) for row in matrix]

@@ -23,6 +23,7 @@ from phone_tui.handset.messenger import (
 )
 from phone_tui.ui.views.base import PhoneView, format_duration, set_text
 from phone_tui.ui.widgets.chat_log import ChatLog
+from phone_tui.ui.widgets.qr import QRCode
 
 _LIST_CSS = """
 {view} OptionList, {view} OptionList:focus {{ height: 1fr; border: none; padding: 0;
@@ -294,8 +295,10 @@ class ContactInfoView(_MessengerView):
 
     TITLE = "Contact info"
     DEFAULT_CSS = """
+    ContactInfoView { overflow-y: auto; }
     ContactInfoView #info-text { height: auto; margin-bottom: 1; }
     ContactInfoView #info-number { height: auto; text-style: bold; margin-bottom: 1; }
+    ContactInfoView #info-qr { margin-bottom: 1; }
     ContactInfoView Horizontal { height: 1; margin-bottom: 1; }
     ContactInfoView Button { margin-right: 2; }
     """
@@ -308,6 +311,7 @@ class ContactInfoView(_MessengerView):
         yield self.title_label()
         yield Static("", id="info-text")
         yield Static("", id="info-number")
+        yield QRCode(id="info-qr")
         with Horizontal():
             yield Button("Mark verified", id="info-verify", compact=True, variant="success")
             yield Button("Timer", id="info-timer", compact=True)
@@ -335,6 +339,8 @@ class ContactInfoView(_MessengerView):
         text = ("\n".join(" ".join(groups[row:row + 4]) for row in range(0, len(groups), 4))
                 if groups else "No safety number yet: exchange a message first.")
         set_text(self.query_one("#info-number", Static), text)
+        # The same 60 digits on both phones: one can scan the other's code.
+        self.query_one(QRCode).show(number or "")
 
     @on(Button.Pressed, "#info-verify")
     def _verify(self) -> None:
