@@ -131,3 +131,17 @@ async def test_a_ten_thousand_message_history_pages_in_both_directions(data_dir,
         await pilot.press("ctrl+end")
         await settle(pilot)
         assert log.messages[-1].body == "message 9999"
+
+        # Search: Ctrl+F, words, Enter, pick the result: the chat shows that message.
+        await pilot.press("ctrl+f")
+        await settle(pilot)
+        await pilot.press(*"message 1234", "enter")
+        await settle(pilot)
+        assert "1 message" in str(app.query_one("#search-count").render())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert top(app) is chat
+        bodies = [m.body for m in log.messages]
+        assert "message 1234" in bodies and "message 9999" not in bodies
+        target = bodies.index("message 1234")
+        assert log.messages[target].id == log.messages[0].id + target

@@ -8,7 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, OptionList, Static, TextArea
+from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from phone_tui.crypto.fingerprint import grouped
@@ -131,6 +131,7 @@ class ChatView(_MessengerView):
     BINDINGS = [
         Binding("ctrl+s", "send", "Send", id="chat.send", priority=True),
         Binding("ctrl+o", "info", "Contact info", id="chat.info"),
+        Binding("ctrl+f", "search", "Search", id="chat.search"),
         Binding("ctrl+home", "top", "Oldest", id="chat.top"),
         Binding("ctrl+end", "bottom", "Newest", id="chat.bottom"),
     ]
@@ -258,6 +259,23 @@ class ChatView(_MessengerView):
     def action_bottom(self) -> None:
         self.reload()
 
+    def action_search(self) -> None:
+        self.handset_view.push(SearchView(self.number))
+
+    def show_around(self, message_id: int) -> None:
+        """Load the messages around ``message_id`` and scroll to it (from a search result)."""
+        messenger = self.messenger
+        if messenger is None:
+            return
+        half = self.PAGE // 2
+        window = (messenger.history(self.number, before_id=message_id + 1, limit=half)
+                  + messenger.history_after(self.number, message_id, half))
+        span = messenger.id_range(self.number)
+        self._at_newest = span is None or (bool(window) and window[-1].id == span[1])
+        log = self.query_one(ChatLog)
+        log.set_messages(window, keep_bottom=False)
+        log.scroll_to_message(message_id)
+
     def action_send(self) -> None:
         compose = self.query_one(TextArea)
         text = compose.text.strip()
@@ -288,6 +306,54 @@ class ChatView(_MessengerView):
         if self.messenger is not None:
             self.messenger.accept_identity(self.number)
             self.reload()
+
+
+class SearchView(_MessengerView):
+    """Search one conversation; choosing a result shows it in the chat."""
+
+    TITLE = "Search"
+    DEFAULT_CSS = _LIST_CSS.format(view="SearchView") + """
+    SearchView Input { margin-bottom: 1; }
+    SearchView #search-count { height: 1; color: $text-muted; }
+    """
+
+    def __init__(self, number: str) -> None:
+        super().__init__(id="search")
+        self.number = number
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        yield Input(placeholder="words to find, then Enter", id="search-input")
+        yield Static("", id="search-count")
+        yield OptionList(id="search-results")
+
+    @on(Input.Submitted)
+    def _search(self, event: Input.Submitted) -> None:
+        event.stop()
+        messenger = self.messenger
+        results = self.query_one(OptionList)
+        results.clear_options()
+        if messenger is None or not event.value.strip():
+            return
+        found = messenger.search(self.number, event.value.strip())
+        set_text(self.query_one("#search-count", Static),
+                 f"{len(found)} message{'s' if len(found) != 1 else ''}")
+        for message in found[-200:]:
+            who = "You" if message.outgoing else "Them"
+            results.add_option(Option(f"[$text-muted]{_stamp(message.at, self.utc)} {who}[/]  "
+                                      f"{message.body[:60]}", id=str(message.id)))
+        if found:
+            results.highlighted = results.option_count - 1
+            results.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        view = self.handset_view
+        view.pop()
+        chat = view.top
+        if isinstance(chat, ChatView):
+            chat.show_around(int(event.option.id or 0))
 
 
 class ContactInfoView(_MessengerView):

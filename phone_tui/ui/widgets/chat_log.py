@@ -137,6 +137,16 @@ class ChatLog(ScrollView, can_focus=True):
                     else [Segment(text, style), Segment(" " * pad, base)])
         return Strip(segments, width)
 
+    def scroll_to_message(self, message_id: int) -> None:
+        """Bring the message with this id to the top of the view (after layout)."""
+        def go() -> None:
+            for line, (_text, _kind, index) in enumerate(self._lines):
+                if self._messages[index].id == message_id:
+                    self.scroll_to(y=line, animate=False, immediate=True)
+                    return
+
+        self.call_after_refresh(go)
+
     def styled_text(self) -> str:
         """Every line as plain text (for tests and screen readers)."""
         return "\n".join(text for text, _kind, _index in self._lines)
