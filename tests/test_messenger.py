@@ -235,3 +235,33 @@ async def test_maintenance_refills_prekeys_and_rotates_the_signed_prekey(world):
     from phone_tui.crypto.identity import PrekeyBundle
 
     assert PrekeyBundle.decode(bundle).spk_id == alice.messenger.identity.spk_id
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ('[[contact]]\nname = "A"\n', "contact[0].number"),
+    ('[[contact]]\nname = "A"\nnumber = "+1"\ncolour = "red"\n', "contact[0].colour"),
+    ('[[contact]]\nname = "A"\nnumber = "+1"\n[[contact]]\nname = "B"\nnumber = "+1"\n',
+     "contact[1].number"),
+    ('[[contact]]\nname = "A"\nnumber = "+1"\nreply_delay_s = -1\n', "contact[0].reply_delay_s"),
+    ('[[contact]]\nname = "A"\nnumber = "+1"\n[[contact.rule]]\nwhen = "hi"\nreply = "x"\n',
+     "contact[0].rule[0]"),
+])
+def test_malformed_seed_contacts_name_the_file_and_key(tmp_path, text, key):
+    from phone_tui.errors import ConfigError
+    from phone_tui.handset.contacts import load_contacts
+
+    path = tmp_path / "contacts.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_contacts(path)
+    assert str(caught.value).startswith(f"{path}") and f"key '{key}'" in str(caught.value)
+
+
+def test_bot_rules_pick_the_first_matching_keyword():
+    from phone_tui.handset.contacts import load_contacts
+
+    desk = next(c for c in load_contacts() if c.name == "IT Security Desk")
+    assert "fingerprint" in desk.reply_to("How do I VERIFY someone?")
+    assert desk.reply_to("lunch?") == desk.default_reply
+    echo = next(c for c in load_contacts() if c.name == "Echo")
+    assert echo.reply_to("same back") == "same back"

@@ -111,7 +111,12 @@ class PhoneApp(App[None]):
         from phone_tui.handset.bots import start_bots
         from phone_tui.handset.contacts import load_contacts
 
-        self.handset.seed_contacts = load_contacts()
+        try:
+            self.handset.seed_contacts = load_contacts()
+        except ConfigError as problem:
+            self.notify(f"{problem} — no seed contacts or bots.", title="Contacts",
+                        severity="error", timeout=15)
+            self.handset.seed_contacts = []
         self.bots = start_bots(self.handset.seed_contacts, network, profiles["full"],
                                self.handset.entropy, self.handset.clock)
         self.handset.attach(network, profiles)
