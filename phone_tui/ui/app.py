@@ -14,7 +14,8 @@ from phone_tui.core.config import Settings, save_settings
 from phone_tui.core.paths import Paths
 from phone_tui.core.resources import themes_dir
 from phone_tui.errors import ConfigError, ThemeError
-from phone_tui.handset.handset import Handset
+from phone_tui.handset.events import Unlocked
+from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog
@@ -57,6 +58,7 @@ class PhoneApp(App[None]):
         self._when_ready = when_ready
         self._profiles = profiles
         self._network = network
+        self.bots: list[object] = []
         if not handset.entropy.secure:
             self.animation_level = "none"
         for theme_obj in themes.themes.values():
@@ -108,7 +110,6 @@ class PhoneApp(App[None]):
             self.notify(f"{problem} — using lte.", title="Network", severity="warning",
                         timeout=10)
         network = self._network or Bus(self.handset.entropy.rng("network"))
-        from phone_tui.handset.bots import start_bots
         from phone_tui.handset.contacts import load_contacts
 
         try:
@@ -117,10 +118,25 @@ class PhoneApp(App[None]):
             self.notify(f"{problem} — no seed contacts or bots.", title="Contacts",
                         severity="error", timeout=15)
             self.handset.seed_contacts = []
-        self.bots = start_bots(self.handset.seed_contacts, network, profiles["full"],
-                               self.handset.entropy, self.handset.clock)
         self.handset.attach(network, profiles)
+        if self.handset.state is HandsetState.UNLOCKED:
+            self._start_bots()
+        else:  # the bots (and the cryptography they load) wait for the first unlock
+            self.handset.events.listen(self._unlocked_once)
         self.query_one(HandsetView).refresh_status()
+
+    def _unlocked_once(self, event: object) -> None:
+        if isinstance(event, Unlocked):
+            self._start_bots()
+
+    def _start_bots(self) -> None:
+        if self.bots or self.handset.network is None:
+            return
+        from phone_tui.handset.bots import start_bots
+
+        self.bots = start_bots(self.handset.seed_contacts, self.handset.network,
+                               self.handset.profiles["full"], self.handset.entropy,
+                               self.handset.clock)
 
     def set_airplane(self, on: bool) -> None:
         self.handset.set_airplane(on)
