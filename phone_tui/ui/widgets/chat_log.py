@@ -89,6 +89,8 @@ class ChatLog(ScrollView, can_focus=True):
         return moment.strftime("%H:%M")
 
     def _layout(self, force: bool = False) -> None:
+        if not self.scrollable_content_region.width:
+            return  # not laid out on screen yet: on_resize comes with the real width
         width = max(10, self.scrollable_content_region.width)
         if width == self._laid_out_width and not force:
             return
