@@ -265,3 +265,18 @@ def test_bot_rules_pick_the_first_matching_keyword():
     assert desk.reply_to("lunch?") == desk.default_reply
     echo = next(c for c in load_contacts() if c.name == "Echo")
     assert echo.reply_to("same back") == "same back"
+
+
+@pytest.mark.looptime
+async def test_both_phones_starting_a_session_at_once_lose_nothing(world):
+    bus, clock, alice, bob = world
+    alice.messenger.send_text("+2", "a1")  # both initiate before either hears back
+    alice.messenger.send_text("+2", "a2")
+    bob.messenger.send_text("+1", "b1")
+    await settle()
+    for i in range(3):
+        alice.messenger.send_text("+2", f"a{i + 3}")
+        bob.messenger.send_text("+1", f"b{i + 2}")
+        await settle()
+    assert bob.bodies("+1") == ["a1", "a2", "a3", "a4", "a5"]
+    assert alice.bodies("+2") == ["b1", "b2", "b3", "b4"]

@@ -50,6 +50,7 @@ NO_OPK = 0xFFFFFFFF
 # Signal's disappearing-message presets, in seconds (0 = off).
 TIMER_PRESETS = (0, 30, 300, 3600, 8 * 3600, 86400, 7 * 86400, 28 * 86400)
 STATES = ("sending", "sent", "delivered", "read", "failed")
+ARCHIVED_SESSIONS = 3  # older sessions kept per contact, for messages still in flight
 
 
 class MessengerError(Exception):
@@ -241,7 +242,13 @@ class Messenger:
 
     def _send_payload(self, number: str, payload: dict[str, Any]) -> bytes:
         """Encrypt ``payload`` for ``number`` and hand it to the modem; returns the network id."""
-        session, initial = self._session_for_sending(number)
+        sessions = self._load_sessions(number)
+        if sessions and sessions[0].ratchet.cks is not None:
+            record = sessions[0]
+        else:
+            record = self._start_session(number)
+            sessions.insert(0, record)
+        session, initial = record.ratchet, record.initial
         header, ciphertext = session.encrypt(json.dumps(payload).encode())
         if initial is not None:
             opk = initial.opk_id if initial.opk_id is not None else NO_OPK
@@ -250,13 +257,11 @@ class Messenger:
                     + header + ciphertext)
         else:
             body = bytes([MESSAGE]) + header + ciphertext
-        self._save_session(number, session, initial)
+        self._save_sessions(number, sessions)
         return self.modem.send(number, body)
 
-    def _session_for_sending(self, number: str) -> tuple[Ratchet, InitialMessage | None]:
-        stored = self._load_session(number)
-        if stored is not None and stored[0].cks is not None:
-            return stored[0], stored[1]
+    def _start_session(self, number: str) -> SessionRecord:
+        """X3DH from the number's prekey bundle: a new session as the initiator."""
         fetched = self.network.fetch_keys(number)
         if fetched is None:
             raise MessengerError(f"{number} has not published keys: is it a phone-tui number?")
@@ -274,7 +279,7 @@ class Messenger:
         if contact is not None and contact.new_identity is not None:
             raise IdentityChangedError(
                 f"The safety number with {contact.name} changed. Verify and accept it first.")
-        return Ratchet.initiator(sk, ad, bundle.spk, self.entropy), initial
+        return SessionRecord(Ratchet.initiator(sk, ad, bundle.spk, self.entropy), initial, None)
 
     # ---- receiving ---------------------------------------------------------------------------
 
@@ -298,34 +303,49 @@ class Messenger:
         if not body:
             raise ValueError("empty message")
         kind, rest = body[0], body[1:]
-        stored = self._load_session(sender)
-        initial = None
+        sessions = self._load_sessions(sender)
         if kind == PREKEY:
             if len(rest) < _INITIAL.size + HEADER_SIZE:
                 raise ValueError("truncated initial message")
             identity_dh, identity_sign, ephemeral, spk_id, opk_id = _INITIAL.unpack_from(rest)
             rest = rest[_INITIAL.size:]
-            known = stored is not None and stored[2] == ephemeral
-            if not known:
+            record = next((r for r in sessions if r.peer_ephemeral == ephemeral), None)
+            if record is None:
                 initial = InitialMessage(identity_dh, identity_sign, ephemeral, spk_id,
                                          None if opk_id == NO_OPK else opk_id)
                 self._check_identity(sender, identity_dh)
                 sk, ad = respond(self.identity, initial)
                 self._save_identity(self.identity)  # the one-time prekey is used up
-                stored = (Ratchet.responder(sk, ad, self.identity.spk), None, ephemeral)
-        elif kind != MESSAGE:
+                record = SessionRecord(Ratchet.responder(sk, ad, self.identity.spk), None,
+                                       ephemeral)
+            candidates = [record]
+        elif kind == MESSAGE:
+            if not sessions:
+                raise ValueError("no session with this sender")
+            # Usually the current session; after both phones started a session at once, the
+            # peer may be using one we archived.
+            candidates = sessions
+        else:
             raise ValueError(f"unknown message type {kind}")
-        if stored is None:
-            raise ValueError("no session with this sender")
-        session = stored[0]
-        plaintext = session.decrypt(rest[:HEADER_SIZE], rest[HEADER_SIZE:], self.entropy)
-        payload = json.loads(plaintext)
-        if not isinstance(payload, dict):
-            raise ValueError("message is not an object")
-        # The peer answered: our side no longer needs to send the X3DH header.
-        self._save_session(sender, session, None if kind == MESSAGE or initial else stored[1],
-                           stored[2] if kind == PREKEY else None)
-        return payload
+        failure: RatchetError | None = None
+        for record in candidates:
+            try:
+                plaintext = record.ratchet.decrypt(rest[:HEADER_SIZE], rest[HEADER_SIZE:],
+                                                   self.entropy)
+            except DuplicateMessage:
+                raise
+            except RatchetError as problem:
+                failure = failure or problem
+                continue
+            payload = json.loads(plaintext)
+            if not isinstance(payload, dict):
+                raise ValueError("message is not an object")
+            if kind == MESSAGE:
+                record.initial = None  # the peer answered: no more X3DH headers needed
+            self._save_sessions(sender, [record] + [r for r in sessions if r is not record])
+            return payload
+        assert failure is not None
+        raise failure
 
     def _store_incoming(self, sender: str, payload: dict[str, Any]) -> None:
         if self.contact(sender) is None:
@@ -460,40 +480,50 @@ class Messenger:
             log.warning("safety number with %s changed", number)
             self.events.emit(IdentityChanged(self.persona, number))
 
-    def _load_session(self, number: str) -> tuple[Ratchet, InitialMessage | None,
-                                                  bytes | None] | None:
+    def _load_sessions(self, number: str) -> list[SessionRecord]:
+        """The current session first, then up to ``ARCHIVED_SESSIONS`` older ones."""
         row = self.store.execute("SELECT state FROM sessions WHERE number = ?",
                                  (number,)).fetchone()
         if row is None:
-            return None
+            return []
         data = json.loads(row[0])
-        initial = None
-        if data.get("initial"):
-            raw = data["initial"]
-            initial = InitialMessage(bytes.fromhex(raw["identity_dh"]),
-                                     bytes.fromhex(raw["identity_sign"]),
-                                     bytes.fromhex(raw["ephemeral"]), raw["spk_id"],
-                                     raw["opk_id"])
-        peer_ephemeral = bytes.fromhex(data["peer_ephemeral"]) if data.get(
-            "peer_ephemeral") else None
-        return Ratchet.from_dict(data["ratchet"]), initial, peer_ephemeral
+        return [SessionRecord.from_dict(item) for item in data["sessions"]]
 
-    def _save_session(self, number: str, session: Ratchet, initial: InitialMessage | None,
-                      peer_ephemeral: bytes | None = None) -> None:
-        previous = self._load_session(number)
-        if peer_ephemeral is None and previous is not None:
-            peer_ephemeral = previous[2]
-        data: dict[str, Any] = {"ratchet": session.to_dict(), "initial": None,
-                                "peer_ephemeral": peer_ephemeral.hex() if peer_ephemeral
-                                else None}
-        if initial is not None:
-            data["initial"] = {"identity_dh": initial.identity_dh.hex(),
-                               "identity_sign": initial.identity_sign.hex(),
-                               "ephemeral": initial.ephemeral.hex(), "spk_id": initial.spk_id,
-                               "opk_id": initial.opk_id}
+    def _save_sessions(self, number: str, sessions: list[SessionRecord]) -> None:
+        data = {"sessions": [record.to_dict() for record in sessions[:1 + ARCHIVED_SESSIONS]]}
         self.store.execute("INSERT INTO sessions (number, state) VALUES (?, ?) "
                            "ON CONFLICT(number) DO UPDATE SET state = excluded.state",
                            (number, json.dumps(data)))
+
+
+@dataclass
+class SessionRecord:
+    """A ratchet session, the X3DH header to repeat until the peer answers (if we started
+    it), and the peer's ephemeral key (if they did)."""
+
+    ratchet: Ratchet
+    initial: InitialMessage | None
+    peer_ephemeral: bytes | None
+
+    def to_dict(self) -> dict[str, Any]:
+        initial = None
+        if self.initial is not None:
+            initial = {"identity_dh": self.initial.identity_dh.hex(),
+                       "identity_sign": self.initial.identity_sign.hex(),
+                       "ephemeral": self.initial.ephemeral.hex(),
+                       "spk_id": self.initial.spk_id, "opk_id": self.initial.opk_id}
+        return {"ratchet": self.ratchet.to_dict(), "initial": initial,
+                "peer_ephemeral": self.peer_ephemeral.hex() if self.peer_ephemeral else None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionRecord:
+        raw = data.get("initial")
+        initial = None if not raw else InitialMessage(
+            bytes.fromhex(raw["identity_dh"]), bytes.fromhex(raw["identity_sign"]),
+            bytes.fromhex(raw["ephemeral"]), raw["spk_id"], raw["opk_id"])
+        peer = data.get("peer_ephemeral")
+        return cls(Ratchet.from_dict(data["ratchet"]), initial,
+                   bytes.fromhex(peer) if peer else None)
 
 
 def _message(row: tuple[Any, ...]) -> Message:
