@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import on
+from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
     from phone_tui.handset.handset import Handset
@@ -20,6 +23,8 @@ class PhoneView(Vertical):
 
     DEFAULT_CSS = """
     PhoneView { width: 100%; height: 100%; padding: 0 1; }
+    PhoneView OptionList, PhoneView OptionList:focus { height: auto; max-height: 100%;
+        border: none; padding: 0; background: $surface; }
     PhoneView > .view-title { width: 100%; text-style: bold; color: $primary;
                               border-bottom: solid $primary 40%; margin-bottom: 1; }
     """
@@ -70,3 +75,37 @@ def set_text(label: Static, text: str) -> None:
     """Update a label only when its text changes: every update costs a layout pass."""
     if label.content != text:
         label.update(text)
+
+
+class ChoiceView(PhoneView):
+    """Pick one value from a list; the current one is marked with a dot. Subclasses say what
+    the choices are, which is current, and what choosing does."""
+
+    LIST_ID = "choice-list"
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(value, label) pairs."""
+        raise NotImplementedError
+
+    def current(self) -> str:
+        raise NotImplementedError
+
+    def choose(self, value: str) -> None:
+        raise NotImplementedError
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        current, choices = self.current(), self.choices()
+        option_list = OptionList(*[Option(f"{'● ' if value == current else '  '}{label}",
+                                          id=value) for value, label in choices],
+                                 id=self.LIST_ID)
+        values = [value for value, _ in choices]
+        if current in values:
+            option_list.highlighted = values.index(current)
+        yield option_list
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.choose(event.option.id or "")
+        self.handset_view.pop()

@@ -25,10 +25,7 @@ from phone_tui.ui.views.base import PhoneView, format_duration, set_text
 from phone_tui.ui.widgets.chat_log import ChatLog
 from phone_tui.ui.widgets.qr import QRCode
 
-_LIST_CSS = """
-{view} OptionList, {view} OptionList:focus {{ height: 1fr; border: none; padding: 0;
-    background: $surface; }}
-"""
+_LIST_CSS = "{view} OptionList, {view} OptionList:focus {{ height: 1fr; }}"
 NEW = "__new__"
 
 

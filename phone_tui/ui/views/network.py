@@ -6,11 +6,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.widgets import Button, OptionList, Sparkline, Static, Switch
-from textual.widgets.option_list import Option
+from textual.widgets import Button, Sparkline, Static, Switch
 
 from phone_tui.modem.monitor import LinkMonitor
-from phone_tui.ui.views.base import PhoneView, set_text
+from phone_tui.ui.views.base import ChoiceView, PhoneView, set_text
 from phone_tui.ui.widgets.status_bar import network_label
 
 TEST_BURST = 20
@@ -150,30 +149,19 @@ class NetworkView(PhoneView):
         self.action_test()
 
 
-class ProfileView(PhoneView):
+class ProfileView(ChoiceView):
     TITLE = "Link profile"
-    DEFAULT_CSS = """
-    ProfileView OptionList, ProfileView OptionList:focus { height: auto; max-height: 100%;
-        border: none; padding: 0; background: $surface; }
-    """
+    LIST_ID = "profile-list"
 
     def __init__(self) -> None:
         super().__init__(id="link-profile")
 
-    def compose(self) -> ComposeResult:
-        yield self.title_label()
-        modem = self.handset.modem
-        current = modem.profile.name if modem else ""
-        names = list(self.handset.profiles)
-        options = [Option(f"{'● ' if name == current else '  '}"
-                          f"{self.handset.profiles[name].label}", id=name) for name in names]
-        option_list = OptionList(*options, id="profile-list")
-        if current in names:
-            option_list.highlighted = names.index(current)
-        yield option_list
+    def choices(self) -> list[tuple[str, str]]:
+        return [(name, profile.label) for name, profile in self.handset.profiles.items()]
 
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.app.set_link_profile(event.option.id or "")  # type: ignore[attr-defined]
-        self.handset_view.pop()
+    def current(self) -> str:
+        modem = self.handset.modem
+        return modem.profile.name if modem else ""
+
+    def choose(self, value: str) -> None:
+        self.app.set_link_profile(value)  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ import phone_tui
 from phone_tui.errors import PhoneTuiError, Throttled, WrongPin
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES
 from phone_tui.handset.pin_policy import check_pin
-from phone_tui.ui.views.base import PhoneView, format_duration
+from phone_tui.ui.views.base import ChoiceView, PhoneView, format_duration
 from phone_tui.ui.widgets.pin_entry import PinEntry
 
 ENTRIES = [
@@ -23,15 +23,10 @@ ENTRIES = [
     ("auto_lock", "Auto-lock"),
 ]
 
-_LIST_CSS = """
-OptionList, OptionList:focus { height: auto; max-height: 100%; border: none; padding: 0;
-                               background: $surface; }
-"""
 
 
 class SettingsView(PhoneView):
     TITLE = "Settings"
-    DEFAULT_CSS = _LIST_CSS.replace("OptionList", "SettingsView OptionList")
 
     def __init__(self) -> None:
         super().__init__(id="settings")
@@ -180,49 +175,35 @@ class ChangePinView(PhoneView):
                 entry.focus()
 
 
-class ThemeView(PhoneView):
+class ThemeView(ChoiceView):
     TITLE = "Theme"
-    DEFAULT_CSS = _LIST_CSS.replace("OptionList", "ThemeView OptionList")
+    LIST_ID = "theme-list"
 
     def __init__(self) -> None:
         super().__init__(id="theme")
 
-    def compose(self) -> ComposeResult:
-        yield self.title_label()
-        names = self.app.phone_theme_names()  # type: ignore[attr-defined]
-        options = [Option(f"{'● ' if name == self.app.theme else '  '}{name}", id=name)
-                   for name in names]
-        option_list = OptionList(*options, id="theme-list")
-        if self.app.theme in names:
-            option_list.highlighted = names.index(self.app.theme)
-        yield option_list
+    def choices(self) -> list[tuple[str, str]]:
+        return [(name, name) for name in self.app.phone_theme_names()]  # type: ignore[attr-defined]
 
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.app.apply_theme(event.option.id or "", save=True)  # type: ignore[attr-defined]
-        self.handset_view.pop()
+    def current(self) -> str:
+        return self.app.theme
+
+    def choose(self, value: str) -> None:
+        self.app.apply_theme(value, save=True)  # type: ignore[attr-defined]
 
 
-class AutoLockView(PhoneView):
+class AutoLockView(ChoiceView):
     TITLE = "Auto-lock"
-    DEFAULT_CSS = _LIST_CSS.replace("OptionList", "AutoLockView OptionList")
+    LIST_ID = "auto-lock-list"
 
     def __init__(self) -> None:
         super().__init__(id="auto-lock")
 
-    def compose(self) -> ComposeResult:
-        yield self.title_label()
-        current = self.handset.auto_lock_seconds
-        options = [Option(f"{'● ' if seconds == current else '  '}{format_duration(seconds)}",
-                          id=str(seconds)) for seconds in AUTO_LOCK_CHOICES]
-        option_list = OptionList(*options, id="auto-lock-list")
-        if current in AUTO_LOCK_CHOICES:
-            option_list.highlighted = AUTO_LOCK_CHOICES.index(current)
-        yield option_list
+    def choices(self) -> list[tuple[str, str]]:
+        return [(str(seconds), format_duration(seconds)) for seconds in AUTO_LOCK_CHOICES]
 
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.handset.set_auto_lock(int(event.option.id or 0))
-        self.handset_view.pop()
+    def current(self) -> str:
+        return str(self.handset.auto_lock_seconds)
+
+    def choose(self, value: str) -> None:
+        self.handset.set_auto_lock(int(value or 0))
