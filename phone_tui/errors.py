@@ -81,6 +81,10 @@ class PinPolicyError(PhoneTuiError):
     """A new PIN does not meet the policy (4–16 digits, not equal to the duress PIN...)."""
 
 
+class RadioRemoved(PhoneTuiError):
+    """The radio is not present under this OS's policy."""
+
+
 class StoreError(PhoneTuiError):
     """The encrypted store cannot be opened or read."""
 

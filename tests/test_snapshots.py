@@ -152,3 +152,25 @@ def test_messages_app(snap_compare, tmp_path, scene):
             "identity_changed": _warning}
     assert snap_compare(build(tmp_path, "secure", "home"), terminal_size=SIZE,
                         run_before=runs[scene])
+
+
+@pytest.mark.parametrize("persona", ["secure", "open"])
+def test_radios_view(snap_compare, tmp_path, persona):
+    from phone_tui.core.config import Settings
+
+    settings = Settings(persona=persona)
+    handset = make_handset(tmp_path, settings=settings)
+    asyncio.run(set_up(handset, locked=False))
+    app = make_app(tmp_path, handset=handset, settings=settings, theme="secure")
+
+    async def radios(pilot) -> None:
+        from phone_tui.ui.handset_view import HandsetView
+
+        await open_app(pilot, "settings")
+        pilot.app.query_one(HandsetView).top.open_entry("radios")
+        await settle(pilot)
+        if persona == "open":
+            await pilot.click("#radio-wifi")
+            await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=radios)

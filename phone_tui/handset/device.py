@@ -9,11 +9,14 @@ from phone_tui.core.config import read_toml
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError
 
+RADIOS = ("camera", "gps", "wifi", "bluetooth")
+
 
 @dataclass(frozen=True)
 class PersonaInfo:
     os_name: str
     os_version: str
+    removed_radios: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,11 @@ def load_device(path: Path | None = None) -> DeviceInfo:
                 isinstance(table.get(k), str) for k in ("os_name", "os_version")):
             raise ConfigError(path, "expected a table with os_name and os_version strings",
                               key=f"persona.{name}")
-        personas[name] = PersonaInfo(table["os_name"], table["os_version"])
+        removed = table.get("removed_radios", [])
+        if not isinstance(removed, list) or any(radio not in RADIOS for radio in removed):
+            raise ConfigError(path, f"expected a list of radios from {', '.join(RADIOS)}",
+                              key=f"persona.{name}.removed_radios")
+        personas[name] = PersonaInfo(table["os_name"], table["os_version"], tuple(removed))
     if not 0 <= values["signal_bars"] <= 4:
         raise ConfigError(path, "expected 0 to 4", key="signal_bars")
     return DeviceInfo(personas=personas, **values)

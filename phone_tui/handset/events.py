@@ -61,6 +61,12 @@ class RegistrationChanged(Event):
 
 
 @dataclass(frozen=True)
+class RadioChanged(Event):
+    radio: str  # camera, gps, wifi, bluetooth
+    on: bool
+
+
+@dataclass(frozen=True)
 class LinkProfileChanged(Event):
     profile: str
 

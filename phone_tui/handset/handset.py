@@ -14,8 +14,8 @@ from phone_tui.core.config import Settings
 from phone_tui.core.entropy import Entropy
 from phone_tui.core.paths import Paths, ensure_private_dir
 from phone_tui.crypto.keystore import Keystore, UnlockOutcome
-from phone_tui.errors import KeystoreCorrupt, PinPolicyError, Throttled, WrongPin
-from phone_tui.handset.device import DeviceInfo, PersonaInfo
+from phone_tui.errors import KeystoreCorrupt, PinPolicyError, RadioRemoved, Throttled, WrongPin
+from phone_tui.handset.device import RADIOS, DeviceInfo, PersonaInfo
 from phone_tui.handset.events import (
     EventStream,
     LinkProfileChanged,
@@ -23,6 +23,7 @@ from phone_tui.handset.events import (
     MessageStateChanged,
     PinChanged,
     PinRejected,
+    RadioChanged,
     RegistrationChanged,
     SettingChanged,
     SetupCompleted,
@@ -40,6 +41,8 @@ if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off t
     from phone_tui.modem.profiles import LinkProfile
 
 log = logging.getLogger(__name__)
+
+RADIO_NAMES = {"camera": "camera", "gps": "GPS", "wifi": "Wi-Fi", "bluetooth": "Bluetooth"}
 
 
 class HandsetState(Enum):
@@ -304,6 +307,27 @@ class Handset:
         if self.persona.keystore is None:
             raise PinPolicyError("Unlock the phone first.")
         return self.persona.keystore
+
+    # ---- radios (policy per persona; state in the persona's store) ------------------------------
+
+    def radio_present(self, radio: str) -> bool:
+        """False when this OS's policy removed the radio (the secure OS has none of them)."""
+        return radio in RADIOS and radio not in self.persona_info.removed_radios
+
+    def radio_on(self, radio: str) -> bool:
+        store = self.persona.store
+        return (self.radio_present(radio) and store is not None
+                and bool(store.get("settings", f"radio.{radio}", False)))
+
+    def set_radio(self, radio: str, on: bool) -> None:
+        if not self.radio_present(radio):
+            raise RadioRemoved(f"The {RADIO_NAMES.get(radio, radio)} is not present: removed "
+                               f"by the {self.persona_info.os_name} policy.")
+        store = self.persona.store
+        if store is None:
+            raise PinPolicyError("Unlock the phone first.")
+        store.put("settings", f"radio.{radio}", bool(on))
+        self.events.emit(RadioChanged(self.persona.name, radio, bool(on)))
 
     # ---- persona settings (in the encrypted store) ---------------------------------------------
 

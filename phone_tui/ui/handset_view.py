@@ -34,6 +34,10 @@ def _app_view(app_id: str) -> PhoneView:
         from phone_tui.ui.views.messages import MessagesView
 
         return MessagesView()
+    if app_id in ("camera", "maps"):
+        from phone_tui.ui.views.radios import CameraView, MapsView
+
+        return CameraView() if app_id == "camera" else MapsView()
     if app_id == "network":
         from phone_tui.ui.views.network import NetworkView
 
@@ -41,6 +45,7 @@ def _app_view(app_id: str) -> PhoneView:
     raise KeyError(app_id)
 
 
+RADIO_ICONS = {"wifi": "Wi-Fi", "bluetooth": "BT", "gps": "GPS", "camera": "CAM"}
 KEEPALIVE_SECONDS = 5
 MAINTENANCE_SECONDS = 5
 
@@ -223,6 +228,7 @@ class HandsetView(Vertical, can_focus=True):
             persona=handset.persona.name,
             persona_label=info.os_name,
             locked=handset.state is not HandsetState.UNLOCKED,
+            radios=tuple(RADIO_ICONS[radio] for radio in RADIO_ICONS if handset.radio_on(radio)),
         ))
 
     # ---- actions -------------------------------------------------------------------------------
@@ -239,8 +245,10 @@ class HandsetView(Vertical, can_focus=True):
         self.handset.lock("user")
 
     def action_home(self) -> None:
-        if self.handset.state is HandsetState.UNLOCKED and len(self._stack) > 1:
-            self._reset_for_state()
+        """Back to the home screen: the bottom of the stack while unlocked."""
+        if self.handset.state is HandsetState.UNLOCKED:
+            while len(self._stack) > 1:
+                self.pop()
 
     def action_back(self) -> None:
         if self.top is not None and self.top.BACK:

@@ -11,7 +11,8 @@ from phone_tui.ui.views.base import PhoneView, format_duration
 from phone_tui.ui.widgets.app_grid import AppGrid, AppSpec
 
 APPS = [AppSpec("messages", "Messages", "✉"), AppSpec("network", "Network", "▂▄▆█"),
-        AppSpec("settings", "Settings", "⚙")]
+        AppSpec("settings", "Settings", "⚙"), AppSpec("camera", "Camera", "◉", "camera"),
+        AppSpec("maps", "Maps", "⌖", "gps")]
 
 
 class HomeView(PhoneView):
@@ -32,8 +33,10 @@ class HomeView(PhoneView):
         info = self.handset.persona_info
         yield Static(f"{info.os_name} {info.os_version}", id="home-greeting")
         yield Static(self.handset.number or "", id="home-number")
+        # Only the apps that exist here: no Camera or Maps where policy removed their radio.
+        apps = [a for a in APPS if a.radio is None or self.handset.radio_present(a.radio)]
         with Center():
-            yield AppGrid(APPS, id="home-apps")
+            yield AppGrid(apps, id="home-apps")
         yield Static("", id="home-hint")
 
     def on_mount(self) -> None:

@@ -10,6 +10,8 @@ from textual.widgets.option_list import Option
 
 import phone_tui
 from phone_tui.errors import PhoneTuiError, Throttled, WrongPin
+from phone_tui.handset.device import RADIOS
+from phone_tui.handset.handset import RADIO_NAMES
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES
 from phone_tui.handset.pin_policy import check_pin
 from phone_tui.ui.views.base import ChoiceView, PhoneView, format_duration
@@ -19,6 +21,7 @@ ENTRIES = [
     ("about", "About this phone"),
     ("change_pin", "Change PIN"),
     ("lock_now", "Lock now"),
+    ("radios", "Radios"),
     ("theme", "Theme"),
     ("auto_lock", "Auto-lock"),
 ]
@@ -65,8 +68,10 @@ class SettingsView(PhoneView):
         if entry == "lock_now":
             self.handset.lock("user")
             return
+        from phone_tui.ui.views.radios import RadiosView
+
         factories = {"about": AboutView, "change_pin": ChangePinView, "theme": ThemeView,
-                     "auto_lock": AutoLockView}
+                     "auto_lock": AutoLockView, "radios": RadiosView}
         view.push(factories[entry]())
 
 
@@ -94,8 +99,11 @@ class AboutView(PhoneView):
             ("Carrier", handset.device.carrier),
             ("Keystore", f"{kdf}, AES-256-GCM"),
             ("Store", "SQLCipher 4 (AES-256)"),
-            ("Radios", "cellular only: no camera, GPS, Wi-Fi or Bluetooth"
-             if handset.persona.name == "secure" else "cellular, Wi-Fi, Bluetooth, GPS"),
+            ("Radios", "cellular" + "".join(
+                f", {RADIO_NAMES[r]}" for r in RADIOS if handset.radio_present(r))
+             + ("" if all(handset.radio_present(r) for r in RADIOS) else
+                "; removed by policy: " + ", ".join(RADIO_NAMES[r] for r in RADIOS
+                                                    if not handset.radio_present(r)))),
             ("phone-tui", phone_tui.__version__),
         ]
         if not handset.entropy.secure:

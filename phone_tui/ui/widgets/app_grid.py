@@ -22,6 +22,7 @@ class AppSpec:
     app_id: str
     name: str
     icon: str
+    radio: str | None = None  # the radio the app needs, if any
 
 
 class AppTile(Static, can_focus=True):

@@ -22,6 +22,7 @@ class StatusInfo:
     persona: str
     persona_label: str
     locked: bool
+    radios: tuple[str, ...] = ()  # short names of the radios that are on
 
 
 def network_label(registration: str, network_type: str) -> str:
@@ -79,5 +80,6 @@ class StatusBar(Widget):
             (f"{info.battery_percent}%", f"{info.battery_percent}%"))
         badge = f"■ {info.persona_label.upper()}"
         lock = "● LOCKED" if info.locked else "○ UNLOCKED"
-        bottom = _line(width, (f"[b]{badge}[/]", badge), ("", ""), (lock, lock))
+        radios = " ".join(info.radios)
+        bottom = _line(width, (f"[b]{badge}[/]", badge), (radios, radios), (lock, lock))
         return Content.from_markup(f"{top}\n{bottom}")
