@@ -220,3 +220,41 @@ async def test_pins_typed_in_one_burst_are_kept_apart(app_factory):
         await settle(pilot)
         await enter_pin(pilot, TEST_PIN)
         assert isinstance(top(app), HomeView)
+
+
+async def test_duress_pin_from_settings_and_wipe_this_persona(app_factory, handset):
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_app(pilot, "settings")
+        top(app).open_entry("duress_pin")
+        await settle(pilot)
+        await enter_pin(pilot, "111222")  # wrong current PIN: counted
+        await enter_pin(pilot, "7391")
+        await enter_pin(pilot, "7391")
+        assert "Wrong PIN" in text_of(app, "#pin-message") and handset.failures() == 1
+        await enter_pin(pilot, TEST_PIN)
+        await enter_pin(pilot, "7391")
+        await enter_pin(pilot, "7391")
+        assert isinstance(top(app), SettingsView)
+        handset.lock()
+        await settle(pilot)
+        await enter_pin(pilot, "7391")  # the duress PIN at the lock screen: silent wipe
+        assert isinstance(top(app), SetupView)
+        assert not handset.persona.keystore_path.exists()
+
+
+async def test_wipe_this_persona_needs_the_pin(app_factory, handset):
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_app(pilot, "settings")
+        top(app).open_entry("wipe")
+        await settle(pilot)
+        assert "no undo" in str(app.query_one(".pin-warning").render())
+        await enter_pin(pilot, "111222")
+        assert handset.persona.keystore_path.exists()
+        await enter_pin(pilot, TEST_PIN)
+        assert isinstance(top(app), SetupView)
+        assert "wiped" in str(app.query_one("#setup-intro").render())
+        assert not handset.persona.store_path.exists()

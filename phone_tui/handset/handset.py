@@ -279,22 +279,43 @@ class Handset:
         async with self._busy:
             self._wipe("user")
 
-    async def change_pin(self, current: str, new: str) -> None:
-        """Check the current PIN (a wrong one counts as a failed attempt), then re-wrap."""
-        check_pin(new)
+    async def verify_pin(self, pin: str) -> Keystore:
+        """Check the PIN of the unlocked persona before a sensitive change. A wrong one counts
+        as a failed attempt (and a duress PIN is only a wrong PIN here: no wipe mid-change)."""
         keystore = self._open_keystore()
         wait = self.throttle_wait()
         if wait > 0:
             raise Throttled(wait)
         async with self._busy:
             outcome, check = await asyncio.to_thread(
-                Keystore.unlock, self.persona.keystore_path, current, entropy=self.entropy,
+                Keystore.unlock, self.persona.keystore_path, pin, entropy=self.entropy,
                 policy=self.persona.kdf.policy)
         if check is not None:
             check.close()
         if outcome is not UnlockOutcome.UNLOCKED:
-            # A duress PIN typed here is only a wrong "current PIN": no wipe mid-change.
             self._reject_pin()
+        self.persona.throttle.reset()
+        return keystore
+
+    async def set_duress_pin(self, current: str, duress: str) -> None:
+        """Set (or replace) the duress PIN after checking the current PIN."""
+        check_pin(duress)
+        if duress == current:
+            raise PinPolicyError("The duress PIN must differ from the PIN.")
+        keystore = await self.verify_pin(current)
+        async with self._busy:
+            await asyncio.to_thread(keystore.set_duress_pin, duress)
+        log.info("duress PIN set for persona %s", self.persona.name)
+
+    async def wipe_with_pin(self, pin: str) -> None:
+        """Wipe the running persona on the user's request, once the PIN is confirmed."""
+        await self.verify_pin(pin)
+        await self.wipe()
+
+    async def change_pin(self, current: str, new: str) -> None:
+        """Check the current PIN (a wrong one counts as a failed attempt), then re-wrap."""
+        check_pin(new)
+        keystore = await self.verify_pin(current)
         if new == current:
             raise PinPolicyError("The new PIN is the same as the current one.")
         async with self._busy:

@@ -9,7 +9,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 import phone_tui
-from phone_tui.errors import PhoneTuiError, Throttled, WrongPin
+from phone_tui.errors import PhoneTuiError
 from phone_tui.handset.device import RADIOS
 from phone_tui.handset.handset import RADIO_NAMES
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES
@@ -21,9 +21,11 @@ ENTRIES = [
     ("about", "About this phone"),
     ("change_pin", "Change PIN"),
     ("lock_now", "Lock now"),
+    ("duress_pin", "Duress PIN"),
     ("radios", "Radios"),
     ("theme", "Theme"),
     ("auto_lock", "Auto-lock"),
+    ("wipe", "Wipe this persona…"),
 ]
 
 
@@ -71,7 +73,8 @@ class SettingsView(PhoneView):
         from phone_tui.ui.views.radios import RadiosView
 
         factories = {"about": AboutView, "change_pin": ChangePinView, "theme": ThemeView,
-                     "auto_lock": AutoLockView, "radios": RadiosView}
+                     "auto_lock": AutoLockView, "radios": RadiosView,
+                     "duress_pin": DuressPinView, "wipe": WipeView}
         view.push(factories[entry]())
 
 
@@ -116,19 +119,25 @@ class AboutView(PhoneView):
 
 
 class ChangePinView(PhoneView):
-    """Current PIN → new PIN → new PIN again → re-wrap the keystore."""
+    """Current PIN → new PIN → new PIN again → the change. Subclasses change what is set."""
 
     TITLE = "Change PIN"
+    DEFAULT_CSS = "ChangePinView .pin-warning { height: auto; margin-bottom: 1; }"
     PROMPTS = {"current": "Enter your current PIN", "new": "Choose a new PIN",
                "confirm": "Enter the new PIN again"}
+    BUSY = "Re-wrapping the keystore…"
+    DONE = "PIN changed."
+    WARNING = ""
 
-    def __init__(self) -> None:
-        super().__init__(id="change-pin")
+    def __init__(self, id: str = "change-pin") -> None:
+        super().__init__(id=id)
         self.step = "current"
         self._current = self._new = ""
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
+        if self.WARNING:
+            yield Static(self.WARNING, classes="pin-warning")
         yield PinEntry(self.PROMPTS["current"], id="change-pin-entry")
 
     def on_mount(self) -> None:
@@ -146,7 +155,10 @@ class ChangePinView(PhoneView):
         entry = event.entry
         if self.step == "current":
             self._current = event.pin
-            self._go("new")
+            if "new" in self.PROMPTS:
+                self._go("new")
+            else:
+                self._apply()
         elif self.step == "new":
             try:
                 check_pin(event.pin)
@@ -158,29 +170,70 @@ class ChangePinView(PhoneView):
             self._go("confirm")
         elif event.pin != self._new:
             self._new = ""
-            self._go("new", "The new PINs did not match. Start again.")
+            self._go("new", "The PINs did not match. Start again.")
         else:
-            self._change()
+            self._apply()
+
+    async def change(self, current: str, new: str) -> None:
+        await self.handset.change_pin(current, new)
 
     @work(exclusive=True, group="change-pin")
-    async def _change(self) -> None:
+    async def _apply(self) -> None:
         entry = self.query_one(PinEntry)
         entry.disabled = True
-        entry.start_busy("Re-wrapping the keystore…")
+        entry.start_busy(self.BUSY)
         try:
-            await self.handset.change_pin(self._current, self._new)
-        except (WrongPin, Throttled) as refusal:
-            self._go("current", str(refusal))
-        except PhoneTuiError as problem:
+            await self.change(self._current, self._new)
+        except PhoneTuiError as problem:  # WrongPin and Throttled say what is left
             self._go("current", str(problem))
         else:
-            self.app.notify("PIN changed.", title="Settings")
-            self.handset_view.pop()
+            self.app.notify(self.DONE, title="Settings")
+            if self.is_attached and self.handset_view.top is self:
+                self.handset_view.pop()
         finally:
             self._current = self._new = ""
-            if self.is_mounted:
+            if self.is_attached:
                 entry.disabled = False
                 entry.focus()
+
+
+class DuressPinView(ChangePinView):
+    """Set the duress PIN: typed at the lock screen, it wipes this persona silently."""
+
+    TITLE = "Duress PIN"
+    PROMPTS = {"current": "Enter your PIN", "new": "Choose a duress PIN",
+               "confirm": "Enter the duress PIN again"}
+    BUSY = "Saving…"
+    DONE = "Duress PIN set."
+    WARNING = ("Typed at the lock screen, a duress PIN wipes this persona without a word. "
+               "It must differ from your PIN.")
+
+    def __init__(self) -> None:
+        super().__init__(id="duress-pin")
+
+    async def change(self, current: str, new: str) -> None:
+        await self.handset.set_duress_pin(current, new)
+
+
+class WipeView(ChangePinView):
+    """Wipe this persona: keys, messages and contacts, after the PIN."""
+
+    TITLE = "Wipe this persona"
+    PROMPTS = {"current": "Enter your PIN to wipe"}
+    BUSY = "Wiping…"
+    DONE = "Persona wiped."
+
+    def __init__(self) -> None:
+        super().__init__(id="wipe")
+
+    @property
+    def WARNING(self) -> str:  # type: ignore[override]  # noqa: N802 - names the OS
+        info = self.handset.persona_info
+        return (f"[b $text-error]This permanently deletes {info.os_name}'s keys, messages and "
+                "contacts.[/] The other OS is not touched. There is no undo.")
+
+    async def change(self, current: str, new: str) -> None:
+        await self.handset.wipe_with_pin(current)
 
 
 class ThemeView(ChoiceView):
