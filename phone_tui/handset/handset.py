@@ -117,7 +117,7 @@ class Handset:
             check_pin(duress_pin)
             if duress_pin == pin:
                 raise PinPolicyError("The duress PIN must differ from the PIN.")
-        profile = {"persona": self.persona.name, "number": self._new_number(),
+        profile = {"persona": self.persona.name, "number": self.sim_number,
                    "created_at": self.clock.now()}
         async with self._busy:
             await asyncio.to_thread(self.persona.create, pin, duress_pin or None, profile)
@@ -126,9 +126,6 @@ class Handset:
         self._start_messenger()
         self.events.emit(SetupCompleted(self.persona.name))
         self.events.emit(Unlocked(self.persona.name))
-
-    def _new_number(self) -> str:
-        return self.sim_number
 
     @property
     def sim_number(self) -> str:

@@ -59,8 +59,7 @@ class ReliableChannel:
     """One end of a hop. Both the phone and the network keep one per attached phone."""
 
     def __init__(self, session: int = 0, *, window: int = 32, rto_initial: float = 1.0,
-                 rto_min: float = 0.2,
-                 rto_max: float = 16.0, max_retries: int = 24) -> None:
+                 rto_min: float = 0.2, rto_max: float = 16.0, max_retries: int = 24) -> None:
         self.session = session
         self.window = window
         self.rto = rto_initial
