@@ -25,10 +25,13 @@ SIZE = (100, 40)
 
 
 def make_handset(data_dir: Path, *, settings: Settings | None = None,
-                 clock: ManualClock | None = None, kdf: KdfConfig = FAST_KDF) -> Handset:
-    """A deterministic handset in ``data_dir``: manual clock, seeded entropy, given KDF."""
+                 clock: ManualClock | None = None, kdf: KdfConfig = FAST_KDF,
+                 seed: int | None = None) -> Handset:
+    """A deterministic handset in ``data_dir``: manual clock, seeded entropy (another ``seed``
+    gives another phone, with other numbers), given KDF."""
+    entropy = DeterministicEntropy() if seed is None else DeterministicEntropy(seed)
     return Handset(resolve_paths(data_dir), settings or Settings(), clock=clock or ManualClock(),
-                   entropy=DeterministicEntropy(), device=load_device(), kdf=kdf)
+                   entropy=entropy, device=load_device(), kdf=kdf)
 
 
 def make_app(data_dir: Path, *, settings: Settings | None = None,

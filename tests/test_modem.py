@@ -289,7 +289,7 @@ async def test_phone_that_vanishes_mid_transfer_loses_nothing():
     bus.detach("+2")  # switched off with frames in the air and in its queue
     got = len(bob.inbox)
     assert got < 50 and bus.stored_for("+2") > 0
-    bob.modem.set_airplane(False)
+    bob.modem.set_powered(True)
     await wait_until(lambda: len(bob.inbox) >= 50)
     assert bob.inbox == [bytes([i]) * 300 for i in range(50)]
 

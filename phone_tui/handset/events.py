@@ -31,6 +31,14 @@ class Locked(Event):
 
 
 @dataclass(frozen=True)
+class PersonaSwitched(Event):
+    """The handset now runs ``persona`` (locked or not set up); ``previous`` was locked and its
+    keys dropped from memory."""
+
+    previous: str
+
+
+@dataclass(frozen=True)
 class PinRejected(Event):
     failures: int
     attempts_left: int | None

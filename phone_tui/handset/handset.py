@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from phone_tui.core.atomic import atomic_write
 from phone_tui.core.clock import Clock
-from phone_tui.core.config import Settings
+from phone_tui.core.config import PERSONAS, Settings
 from phone_tui.core.entropy import Entropy
 from phone_tui.core.paths import Paths, ensure_private_dir
 from phone_tui.crypto.keystore import Keystore, UnlockOutcome
@@ -21,6 +21,7 @@ from phone_tui.handset.events import (
     LinkProfileChanged,
     Locked,
     MessageStateChanged,
+    PersonaSwitched,
     PinChanged,
     PinRejected,
     RadioChanged,
@@ -62,13 +63,18 @@ class Handset:
         self.entropy = entropy
         self.device = device
         self.events = EventStream()
-        self.persona = Persona(settings.persona, paths.persona_dir(settings.persona), entropy,
-                               kdf)
+        # Both OSes exist side by side; exactly one runs. Nothing of one is reachable from the
+        # other: separate folders, keystores, PINs, stores and (while unlocked) keys.
+        self.personas = {name: Persona(name, paths.persona_dir(name), entropy, kdf)
+                         for name in PERSONAS}
+        self.running = settings.persona
         self.last_activity = clock.now()
         self._booted_at = clock.now()
         self._busy = asyncio.Lock()
-        self._sim_number: str | None = None
-        self.modem: Modem | None = None
+        self._numbers: dict[str, str] | None = None
+        # One physical modem, one line (number) per OS; the line of the OS that is not
+        # running is switched off, so the network holds its messages.
+        self.modems: dict[str, Modem] = {}
         self.profiles: dict[str, LinkProfile] = {}
         self._registration: tuple[str, int, str] = ("unregistered", 0, "")
         self.received: list[Envelope] = []
@@ -79,10 +85,36 @@ class Handset:
     # ---- state ---------------------------------------------------------------------------------
 
     @property
+    def persona(self) -> Persona:
+        """The running persona."""
+        return self.personas[self.running]
+
+    @property
+    def modem(self) -> Modem | None:
+        """The running persona's line (None before the phone registers)."""
+        return self.modems.get(self.running)
+
+    @property
+    def other(self) -> str:
+        """The persona that is not running."""
+        return next(name for name in PERSONAS if name != self.running)
+
+    @property
     def state(self) -> HandsetState:
-        if not self.persona.is_set_up:
+        return self.state_of(self.running)
+
+    def state_of(self, name: str) -> HandsetState:
+        persona = self.personas[name]
+        if not persona.is_set_up:
             return HandsetState.SETUP
-        return HandsetState.UNLOCKED if self.persona.is_unlocked else HandsetState.LOCKED
+        return HandsetState.UNLOCKED if persona.is_unlocked else HandsetState.LOCKED
+
+    def waiting_for(self, name: str) -> int:
+        """Messages the network holds for a persona's number (a count; content stays
+        encrypted and, for the OS not running, out of reach)."""
+        if self.network is None:
+            return 0
+        return self.network.waiting(self.line_number(name))
 
     @property
     def persona_info(self) -> PersonaInfo:
@@ -90,12 +122,19 @@ class Handset:
 
     @property
     def wipe_after(self) -> int:
-        return self.settings.wipe_after_failures
+        return self.persona.wipe_after(self.settings.wipe_after_failures)
+
+    def set_wipe_after(self, count: int) -> None:
+        """This persona's wipe-after-failures (0 = never); only while it is unlocked."""
+        if self.state is not HandsetState.UNLOCKED:
+            raise PinPolicyError("Unlock the phone first.")
+        self.persona.set_wipe_after(count)
+        self.events.emit(SettingChanged(self.persona.name, "wipe_after_failures", count))
 
     @property
-    def number(self) -> str | None:
-        store = self.persona.store
-        return store.get("profile", "number") if store is not None else None
+    def number(self) -> str:
+        """The running persona's number."""
+        return self.line_number(self.running)
 
     def battery_percent(self) -> int:
         """Drains one percent every ten minutes of emulated time, never below 5 %."""
@@ -129,39 +168,64 @@ class Handset:
 
     @property
     def sim_number(self) -> str:
-        """The SIM's number (MSISDN): made once per data folder, kept in sim.json. The carrier
-        knows it anyway, so it is not encrypted."""
-        if self._sim_number is None:
-            path = self.paths.data_dir / "sim.json"
-            try:
-                self._sim_number = json.loads(path.read_text())["number"]
-            except FileNotFoundError:
-                rng = self.entropy.rng("sim")
-                digits = f"{rng.randrange(10**8):08d}"
-                self._sim_number = f"{self.device.number_prefix} {digits[:4]} {digits[4:]}"
-                ensure_private_dir(self.paths.data_dir)
-                atomic_write(path, json.dumps({"number": self._sim_number}).encode())
-            except (ValueError, KeyError, TypeError, OSError):
-                raise KeystoreCorrupt(path, "the SIM file is damaged; it was left untouched. "
-                                            "Remove it to get a new number") from None
-        return self._sim_number
+        """The running persona's number (kept for callers that predate two lines)."""
+        return self.number
+
+    def line_number(self, name: str) -> str:
+        """A persona's number (MSISDN). The SIM carries two, one per OS, made once per data
+        folder and kept in sim.json; the carrier knows them anyway, so it is not encrypted."""
+        return self._lines()[name]
+
+    def _lines(self) -> dict[str, str]:
+        if self._numbers is not None:
+            return self._numbers
+        path = self.paths.data_dir / "sim.json"
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raw = {}
+        except (ValueError, OSError):
+            raise KeystoreCorrupt(path, "the SIM file is damaged; it was left untouched. "
+                                        "Remove it to get new numbers") from None
+        # Before two lines the file held one "number": it stays the secure OS's.
+        numbers = raw.get("numbers", {"secure": raw["number"]} if "number" in raw else {})
+        if not isinstance(numbers, dict) or not all(
+                isinstance(numbers.get(name, ""), str) for name in PERSONAS):
+            raise KeystoreCorrupt(path, "the SIM file is damaged; it was left untouched. "
+                                        "Remove it to get new numbers")
+        if any(name not in numbers for name in PERSONAS):
+            for name in PERSONAS:
+                if name not in numbers:
+                    rng = self.entropy.rng("sim" if name == "secure" else f"sim.{name}")
+                    digits = f"{rng.randrange(10**8):08d}"
+                    numbers[name] = f"{self.device.number_prefix} {digits[:4]} {digits[4:]}"
+            ensure_private_dir(self.paths.data_dir)
+            atomic_write(path, json.dumps({"numbers": numbers}).encode())
+        self._numbers = {name: numbers[name] for name in PERSONAS}
+        return self._numbers
 
     # ---- the cellular link ---------------------------------------------------------------------
 
     def attach(self, network: Network, profiles: dict[str, LinkProfile]) -> Modem:
-        """Register the SIM on ``network`` with the configured profile and airplane mode."""
+        """Put both lines on ``network``: the running OS's registers with the configured profile
+        and airplane mode; the other's stays off, so the network holds its messages."""
         self.profiles = profiles
         self.network = network
         profile = profiles.get(self.settings.link_profile) or profiles["lte"]
-        self.modem = network.attach(self.sim_number, profile, on_message=self._on_message,
-                                    on_state=self._on_message_state)
-        if self.settings.airplane:
-            self.modem.set_airplane(True)
+        for name in PERSONAS:
+            modem = network.attach(
+                self.line_number(name), profile, powered=False,
+                on_message=lambda envelope, name=name: self._on_message(name, envelope),
+                on_state=lambda *state, name=name: self._on_message_state(name, *state))
+            modem.airplane = self.settings.airplane
+            modem.listeners.append(self._on_modem_change)
+            self.modems[name] = modem
+        modem = self.modems[self.running]
+        modem.set_powered(True)
         self._registration = self._link_state()
-        self.modem.listeners.append(self._on_modem_change)
         if self.state is HandsetState.UNLOCKED:
             self._start_messenger()
-        return self.modem
+        return modem
 
     def _link_state(self) -> tuple[str, int, str]:
         modem = self.modem
@@ -169,6 +233,8 @@ class Handset:
         return modem.registration, modem.bars, modem.profile.network_type
 
     def _on_modem_change(self, modem: Modem) -> None:
+        if modem is not self.modem:
+            return  # the other OS's line being switched off
         state = self._link_state()
         if state != self._registration:
             self._registration = state
@@ -184,21 +250,59 @@ class Handset:
         if self.modem is not None:
             self.modem.set_airplane(on)
 
-    def _on_message(self, envelope: Envelope) -> None:
+    def _on_message(self, name: str, envelope: Envelope) -> None:
+        if name != self.running:
+            # A frame the other OS's line was still receiving as it switched off: it belongs to
+            # that persona, whose keys are gone. Keep the ciphertext for its next unlock.
+            self._spool_for(self.personas[name], "envelope", data=envelope.encode().hex())
+            return
         self.received.append(envelope)
         del self.received[:-256]
         if self.messenger is not None:
             self.messenger.on_envelope(envelope)
-        elif self.persona.is_set_up and envelope.src != "echo":
+        elif envelope.src != "echo":
             # Locked: the keys to read it are not in memory. Keep the ciphertext until unlock.
-            self.persona.spool("envelope", data=envelope.encode().hex())
+            self._spool_for(self.persona, "envelope", data=envelope.encode().hex())
 
-    def _on_message_state(self, msg_id: bytes, state: str, reason: str) -> None:
-        self.events.emit(MessageStateChanged(self.persona.name, msg_id, state, reason))
-        if self.messenger is not None:
+    def _on_message_state(self, name: str, msg_id: bytes, state: str, reason: str) -> None:
+        if name == self.running:
+            self.events.emit(MessageStateChanged(name, msg_id, state, reason))
+        if name == self.running and self.messenger is not None:
             self.messenger.on_state(msg_id, state, reason)
-        elif self.persona.is_set_up:
-            self.persona.spool("state", msg_id=msg_id.hex(), state=state, reason=reason)
+        else:
+            self._spool_for(self.personas[name], "state", msg_id=msg_id.hex(), state=state,
+                            reason=reason)
+
+    @staticmethod
+    def _spool_for(persona: Persona, kind: str, **fields: str) -> None:
+        if persona.is_set_up:
+            persona.spool(kind, **fields)
+
+    # ---- switching OS --------------------------------------------------------------------------
+
+    def switch_persona(self, name: str) -> None:
+        """Lock the running OS (its keys leave memory), switch its line off and run ``name``,
+        which comes up locked (or at first-run setup). Its line registers; the network then
+        delivers what it held."""
+        if name not in self.personas:
+            raise PinPolicyError(f"Unknown OS {name!r} (known: {', '.join(PERSONAS)}).")
+        if name == self.running:
+            return
+        previous = self.running
+        self.lock("switch")
+        self.received.clear()
+        old = self.modems.get(previous)
+        self.running = name
+        self.touch()
+        log.info("switched from persona %s to %s", previous, name)
+        self.events.emit(PersonaSwitched(name, previous))
+        new = self.modems.get(name)
+        if old is not None and new is not None:
+            # The same radio: the link profile and airplane mode carry over.
+            new.airplane = old.airplane
+            new.link.profile = old.profile
+            old.set_powered(False)
+            new.set_powered(True)
 
     # ---- the messenger (while unlocked and attached) -------------------------------------------
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from phone_tui.core.atomic import fsync_dir
+from phone_tui.core.atomic import atomic_write, fsync_dir
 from phone_tui.core.entropy import Entropy
 from phone_tui.core.paths import ensure_private_dir
 from phone_tui.crypto.keystore import (
@@ -25,7 +25,7 @@ from phone_tui.crypto.keystore import (
     UnlockOutcome,
 )
 from phone_tui.crypto.throttle import Throttle
-from phone_tui.errors import PinPolicyError
+from phone_tui.errors import KeystoreCorrupt, PinPolicyError
 from phone_tui.store.database import PersonaStore
 
 if TYPE_CHECKING:  # pyca's key types load with the first unlock, not at start-up
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pyca's key types load with the first unlock, not at start-u
 
 DEFAULT_AUTO_LOCK = 60
 AUTO_LOCK_CHOICES = (15, 30, 60, 120, 300, 600, 0)  # 0 = never
+WIPE_AFTER_CHOICES = (5, 10, 15, 20, 30, 0)  # 0 = never
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,31 @@ class Persona:
     @property
     def store_path(self) -> Path:
         return self.folder / "store.db"
+
+    @property
+    def policy_path(self) -> Path:
+        """Unlock policy read before the PIN is known (so not encrypted, like throttle.json)."""
+        return self.folder / "policy.json"
+
+    def wipe_after(self, default: int) -> int:
+        """Wrong PINs in a row that wipe this persona (0 = never); ``default`` from settings.toml
+        until the persona's own Settings change it."""
+        try:
+            value = json.loads(self.policy_path.read_text())["wipe_after_failures"]
+        except FileNotFoundError:
+            return default
+        except (ValueError, KeyError, TypeError, OSError):
+            value = None
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1000:
+            raise KeystoreCorrupt(self.policy_path, "the unlock policy is damaged; it was left "
+                                  "untouched. Remove it to use wipe_after_failures from "
+                                  "settings.toml")
+        return value
+
+    def set_wipe_after(self, count: int) -> None:
+        if count not in WIPE_AFTER_CHOICES:
+            raise PinPolicyError(f"Wipe-after must be one of {WIPE_AFTER_CHOICES}.")
+        atomic_write(self.policy_path, json.dumps({"wipe_after_failures": count}).encode())
 
     @property
     def is_set_up(self) -> bool:
@@ -160,7 +186,8 @@ class Persona:
     def wipe(self) -> None:
         """Destroy the persona. Removing the keystore first makes the store unreadable at once."""
         self.lock()
-        for path in (self.keystore_path, self.store_path, self.throttle.path, self.spool_path):
+        for path in (self.keystore_path, self.store_path, self.throttle.path, self.spool_path,
+                     self.policy_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         for leftover in self.folder.glob("store.db-*"):

@@ -147,6 +147,8 @@ class Network(Protocol):
 
     def is_attached(self, number: str) -> bool: ...
 
+    def waiting(self, number: str) -> int: ...
+
 
 # ---- the phone's side ---------------------------------------------------------------------------
 
@@ -214,6 +216,9 @@ class Modem:
         self.number = number
         self.link = LinkImpairment(profile, rng)
         self.airplane = False
+        # Off: the line exists (the network holds its messages) but does not register. A
+        # dual-OS handset keeps the line of the OS that is not running switched off.
+        self.powered = True
         self.stats = ModemStats()
         self._rng = rng
         self._on_message = on_message
@@ -233,7 +238,8 @@ class Modem:
 
     @property
     def registration(self) -> str:
-        return "unregistered" if self.airplane else self.profile.registration
+        return "unregistered" if self.airplane or not self.powered \
+            else self.profile.registration
 
     @property
     def bars(self) -> int:
@@ -241,7 +247,7 @@ class Modem:
 
     @property
     def in_service(self) -> bool:
-        return not self.airplane and self.profile.in_service
+        return self.powered and not self.airplane and self.profile.in_service
 
     def set_profile(self, profile: LinkProfile) -> None:
         self.link.profile = profile
@@ -250,6 +256,11 @@ class Modem:
 
     def set_airplane(self, on: bool) -> None:
         self.airplane = on
+        self.bus._update_registration(self)
+        self._changed()
+
+    def set_powered(self, on: bool) -> None:
+        self.powered = on
         self.bus._update_registration(self)
         self._changed()
 
@@ -424,11 +435,14 @@ class Bus:
     # ---- attachment and registration ----------------------------------------------------------
 
     def attach(self, number: str, profile: LinkProfile, *, on_message: MessageHandler,
-               on_state: StateHandler) -> Modem:
+               on_state: StateHandler, powered: bool = True) -> Modem:
+        """A line on the network. ``powered=False``: known (messages to it are held) but not
+        registered until ``modem.set_powered(True)``."""
         if number in self._subscribers:
             raise ValueError(f"{number} is already attached")
         rng = random.Random(self.rng.getrandbits(64))
         modem = Modem(self, number, profile, rng, on_message, on_state)
+        modem.powered = powered
         self._subscribers[number] = _Subscriber(modem)
         self._update_registration(modem)
         return modem
@@ -437,8 +451,7 @@ class Bus:
         """The phone is switched off: what it had not acknowledged waits in store-and-forward."""
         sub = self._subscribers.get(number)
         if sub is not None:
-            sub.modem.airplane = True
-            self._update_registration(sub.modem)
+            sub.modem.set_powered(False)
 
     def is_attached(self, number: str) -> bool:
         return number in self._subscribers
@@ -620,6 +633,15 @@ class Bus:
 
     def stored_for(self, number: str) -> int:
         return len(self._store.get(number, ()))
+
+    def waiting(self, number: str) -> int:
+        """How many messages (not receipts) the network holds for ``number``: the count a
+        carrier's message-waiting indicator gives, never their content."""
+        count = 0
+        for stored in self._store.get(number, ()):
+            with contextlib.suppress(FrameError):
+                count += Envelope.decode(stored.envelope).kind is EnvelopeKind.MESSAGE
+        return count
 
     # ---- key directory ------------------------------------------------------------------------
 
