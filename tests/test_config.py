@@ -11,7 +11,7 @@ def test_first_run_writes_commented_defaults(tmp_path):
     settings = load_settings(path)
     assert settings == Settings()
     text = path.read_text()
-    assert "# Wipe the persona after this many wrong PINs" in text
+    assert "# Wipe a persona after this many wrong PINs" in text
     assert load_settings(path) == Settings()
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 

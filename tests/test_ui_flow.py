@@ -10,7 +10,7 @@ from phone_tui.testing import SIZE, TEST_PIN, enter_pin, open_app, set_up, settl
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.views.home import HomeView
 from phone_tui.ui.views.lock import LockView
-from phone_tui.ui.views.settings import ChangePinView, SettingsView
+from phone_tui.ui.views.settings import ENTRY_IDS, ChangePinView, SettingsView
 from phone_tui.ui.views.setup import SetupView
 from phone_tui.ui.widgets.pin_entry import PinEntry
 
@@ -76,7 +76,7 @@ async def test_first_run_to_new_pin(app_factory, clock, data_dir):
         await pilot.press("right", "right", "enter")
         await settle(pilot)
         assert isinstance(top(app), SettingsView)
-        app.query_one(OptionList).highlighted = 1  # Change PIN
+        app.query_one(OptionList).highlighted = ENTRY_IDS.index("change_pin")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(top(app), ChangePinView)

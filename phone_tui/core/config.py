@@ -20,7 +20,9 @@ class Settings:
     """Device-wide settings. Persona settings (auto-lock...) live in the persona's store."""
 
     theme: str = "secure"
+    open_theme: str = "open"
     persona: str = "secure"
+    show_waiting_count: bool = True
     wipe_after_failures: int = 10
     log_level: str = "warning"
     link_profile: str = "lte"
@@ -30,10 +32,15 @@ class Settings:
 
 
 _COMMENTS = {
-    "theme": "Theme: a built-in one (secure, open, high-contrast) or a file NAME.toml in themes/ "
-             "beside this file.",
-    "persona": 'Which OS the handset boots: "secure" (the encrypted OS) or "open".',
-    "wipe_after_failures": "Wipe the persona after this many wrong PINs in a row (0 = never).",
+    "theme": "Theme of the secure OS: a built-in one (secure, open, high-contrast) or a file "
+             "NAME.toml in themes/ beside this file.",
+    "open_theme": "Theme of the open OS (same choices).",
+    "persona": 'Which OS the handset boots: "secure" (the encrypted OS) or "open". Switching OS '
+               "in the app sets it to the one you switched to.",
+    "show_waiting_count": "Show on the OS-switch screen how many messages wait in the network for "
+                          "the OS that is not running (a count only).",
+    "wipe_after_failures": "Wipe a persona after this many wrong PINs in a row (0 = never), unless "
+                           "its own Settings chose another number.",
     "log_level": 'Log detail: "debug", "info", "warning" or "error". Logs never hold PINs, keys '
                  "or message text.",
     "link_profile": 'The cellular link: full, no-service, gprs, edge, 3g, 4g-slow, lte, 5g, '
@@ -46,7 +53,8 @@ _COMMENTS = {
 }
 _TABLES = ("keymap", "profiles")
 
-_TYPES: dict[str, type] = {"theme": str, "persona": str, "wipe_after_failures": int,
+_TYPES: dict[str, type] = {"theme": str, "open_theme": str, "persona": str,
+                           "show_waiting_count": bool, "wipe_after_failures": int,
                            "log_level": str, "link_profile": str, "airplane": bool,
                            "keymap": dict, "profiles": dict}
 
@@ -122,8 +130,9 @@ def _check_values(settings: Settings, path: Path, text: str) -> None:
         fail("log_level", f"expected one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}")
     if not 0 <= settings.wipe_after_failures <= 1000:
         fail("wipe_after_failures", "expected an integer from 0 (never) to 1000")
-    if not settings.theme.strip():
-        fail("theme", "expected a theme name, got an empty string")
+    for key in ("theme", "open_theme"):
+        if not getattr(settings, key).strip():
+            fail(key, "expected a theme name, got an empty string")
     for binding_id, keys in settings.keymap.items():
         if not isinstance(keys, str) or not keys.strip():
             fail(f"keymap.{binding_id}", "expected a key string such as \"ctrl+k\"")

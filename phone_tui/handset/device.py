@@ -17,6 +17,7 @@ class PersonaInfo:
     os_name: str
     os_version: str
     removed_radios: tuple[str, ...] = ()
+    boot_steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,11 @@ def load_device(path: Path | None = None) -> DeviceInfo:
         if not isinstance(removed, list) or any(radio not in RADIOS for radio in removed):
             raise ConfigError(path, f"expected a list of radios from {', '.join(RADIOS)}",
                               key=f"persona.{name}.removed_radios")
-        personas[name] = PersonaInfo(table["os_name"], table["os_version"], tuple(removed))
+        boot = table.get("boot", [])
+        if not isinstance(boot, list) or not all(isinstance(step, str) for step in boot):
+            raise ConfigError(path, "expected a list of strings", key=f"persona.{name}.boot")
+        personas[name] = PersonaInfo(table["os_name"], table["os_version"], tuple(removed),
+                                     tuple(boot))
     if not 0 <= values["signal_bars"] <= 4:
         raise ConfigError(path, "expected 0 to 4", key="signal_bars")
     return DeviceInfo(personas=personas, **values)

@@ -10,11 +10,11 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from phone_tui.core.config import Settings, save_settings
+from phone_tui.core.config import Settings, load_settings, save_settings
 from phone_tui.core.paths import Paths
 from phone_tui.core.resources import themes_dir
-from phone_tui.errors import ConfigError, ThemeError
-from phone_tui.handset.events import Unlocked
+from phone_tui.errors import ConfigError, PhoneTuiError, ThemeError
+from phone_tui.handset.events import PersonaSwitched, Unlocked
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
@@ -54,7 +54,8 @@ class PhoneApp(App[None]):
         self.paths = paths
         self.settings = settings
         self.catalog = themes
-        self._initial_theme = theme or settings.theme
+        self._theme_override = theme
+        self._initial_theme = self.theme_for(handset.running)
         self._when_ready = when_ready
         self._profiles = profiles
         self._network = network
@@ -65,6 +66,12 @@ class PhoneApp(App[None]):
             self.register_theme(theme_obj)
         if self._initial_theme in themes.themes:
             self.theme = self._initial_theme
+
+    def theme_for(self, persona: str) -> str:
+        """Each OS has its own theme (``--theme`` sets both for one run)."""
+        if self._theme_override:
+            return self._theme_override
+        return self.settings.open_theme if persona == "open" else self.settings.theme
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return {**super().get_theme_variable_defaults(), **VARIABLE_DEFAULTS}
@@ -81,6 +88,7 @@ class PhoneApp(App[None]):
                         timeout=10)
         if self.theme != self._initial_theme:
             self.apply_theme(self._initial_theme, save=False)
+        self.handset.events.listen(self._on_switched)
         unknown = sorted(set(self.settings.keymap) - bindings.BINDING_IDS)
         if unknown:
             self.notify(f"{self.paths.settings_file}: [keymap] has unknown binding ids: "
@@ -125,6 +133,11 @@ class PhoneApp(App[None]):
             self.handset.events.listen(self._unlocked_once)
         self.query_one(HandsetView).refresh_status()
 
+    def _on_switched(self, event: object) -> None:
+        if isinstance(event, PersonaSwitched):
+            self.apply_theme(self.theme_for(event.persona), save=False)
+            self.remember(persona=event.persona)  # the handset boots the OS it last ran
+
     def _unlocked_once(self, event: object) -> None:
         if isinstance(event, Unlocked):
             self._start_bots()
@@ -140,18 +153,27 @@ class PhoneApp(App[None]):
 
     def set_airplane(self, on: bool) -> None:
         self.handset.set_airplane(on)
-        self._save(airplane=on)
+        self.remember(airplane=on)
 
     def set_link_profile(self, name: str) -> None:
         self.handset.set_link_profile(name)
-        self._save(link_profile=name)
+        self.remember(link_profile=name)
 
-    def _save(self, **changes: object) -> None:
-        """Remember a choice in settings.toml (which was read successfully at start)."""
-        if all(getattr(self.settings, key) == value for key, value in changes.items()):
-            return
+    def remember(self, **changes: object) -> None:
+        """Remember a choice in settings.toml. The file is read again first, so options given
+        for this run only (--persona, --log-level) are not written, and a file that no longer
+        reads is left alone."""
         self.settings = replace(self.settings, **changes)
-        save_settings(self.paths.settings_file, self.settings)
+        path = self.paths.settings_file
+        try:
+            on_disk = load_settings(path)
+        except PhoneTuiError as problem:
+            self.notify(f"{problem} — not saved.", title="Settings", severity="error",
+                        timeout=10)
+            return
+        wanted = replace(on_disk, **changes)
+        if wanted != on_disk:
+            save_settings(path, wanted)
 
     # ---- themes --------------------------------------------------------------------------------
 
@@ -168,7 +190,8 @@ class PhoneApp(App[None]):
             name = DEFAULT_THEME
         self.theme = name
         if save:
-            self._save(theme=name)
+            self._theme_override = None
+            self.remember(**{"open_theme" if self.handset.running == "open" else "theme": name})
 
     def action_next_theme(self) -> None:
         names = self.phone_theme_names()

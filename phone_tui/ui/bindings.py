@@ -13,6 +13,22 @@ HANDSET = [
     Binding("ctrl+l", "lock", "Lock", id="handset.lock"),
     Binding("home", "home", "Home", id="handset.home"),
     Binding("escape", "back", "Back", id="handset.back"),
+    Binding("f2", "switch_os", "Switch OS", id="handset.switch_os"),
+]
+
+BOOT = [Binding("space,enter,escape", "skip", "Skip", id="boot.skip")]
+
+OS_CARD = [Binding("enter", "choose", "Switch to it", id="switch.choose")]
+
+SWITCH_CARDS = [
+    Binding("up", "app.focus_previous", "Previous", show=False, id="switch.up"),
+    Binding("down", "app.focus_next", "Next", show=False, id="switch.down"),
+]
+
+# Rows of buttons (setup, the switch confirmation): the arrow keys move between them.
+BUTTON_ROW = [
+    Binding("left", "app.focus_previous", "Previous", show=False, id="buttons.previous"),
+    Binding("right", "app.focus_next", "Next", show=False, id="buttons.next"),
 ]
 
 # Digits are bindings too, not an on_key handler: keys then reach the entry in the order they
@@ -32,5 +48,5 @@ APP_GRID = [
     Binding("down", "move(0, 1)", "Down", show=False, id="home.down"),
 ]
 
-ALL = APP + HANDSET + PIN_ENTRY + APP_GRID
+ALL = APP + HANDSET + BOOT + OS_CARD + SWITCH_CARDS + BUTTON_ROW + PIN_ENTRY + APP_GRID
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

@@ -29,6 +29,11 @@ class HandsetCommands(Provider):
             for entry, title in (("about", "About this phone"), ("change_pin", "Change PIN"),
                                  ("auto_lock", "Set the auto-lock timeout")):
                 commands.append((title, "Settings", partial(self._open_setting, view, entry)))
+        if view is not None and not view.booting:
+            handset = view.handset
+            other = handset.device.personas[handset.other].os_name
+            commands.append((f"Switch OS to {other}", "Lock this OS, boot the other (asks first)",
+                             view.action_switch_os))
         modem = view.handset.modem if view is not None else None
         if modem is not None:
             on = not modem.airplane

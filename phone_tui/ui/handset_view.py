@@ -11,7 +11,14 @@ from textual.containers import Container, Vertical
 from textual.widgets import Static
 
 from phone_tui.core.clock import wall_time
-from phone_tui.handset.events import Event, Locked, SetupCompleted, Unlocked, Wiped
+from phone_tui.handset.events import (
+    Event,
+    Locked,
+    PersonaSwitched,
+    SetupCompleted,
+    Unlocked,
+    Wiped,
+)
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView
@@ -38,6 +45,10 @@ def _app_view(app_id: str) -> PhoneView:
         from phone_tui.ui.views.radios import CameraView, MapsView
 
         return CameraView() if app_id == "camera" else MapsView()
+    if app_id == "switch":
+        from phone_tui.ui.views.switch import SwitchView
+
+        return SwitchView()
     if app_id == "network":
         from phone_tui.ui.views.network import NetworkView
 
@@ -48,6 +59,7 @@ def _app_view(app_id: str) -> PhoneView:
 RADIO_ICONS = {"wifi": "Wi-Fi", "bluetooth": "BT", "gps": "GPS", "camera": "CAM"}
 KEEPALIVE_SECONDS = 5
 MAINTENANCE_SECONDS = 5
+BOOT_SECONDS = 3.0  # the boot sequence after an OS switch (0 when deterministic)
 
 
 WIPE_NOTICES = {
@@ -80,6 +92,8 @@ class HandsetView(Vertical, can_focus=True):
         self.handset = handset
         self._stack: list[PhoneView] = []
         self._ticks = 0
+        self.boot_seconds = BOOT_SECONDS if handset.entropy.secure else 0.0
+        self.booting = False
         self._unlisten = handset.events.listen(self._on_model_event)
 
     def compose(self) -> ComposeResult:
@@ -181,8 +195,16 @@ class HandsetView(Vertical, can_focus=True):
     # ---- model events --------------------------------------------------------------------------
 
     def _on_model_event(self, event: Event) -> None:
-        if isinstance(event, Unlocked | Locked):
-            self._reset_for_state()
+        if isinstance(event, PersonaSwitched):
+            self.set_class(False, f"persona-{event.previous}")
+            self.set_class(True, f"persona-{event.persona}")
+            if not self.booting:
+                self._reset_for_state()
+        elif isinstance(event, Unlocked | Locked):
+            # A switch's Locked is followed by PersonaSwitched; during the boot sequence the
+            # BootView hands over to the lock screen itself.
+            if not self.booting and not (isinstance(event, Locked) and event.reason == "switch"):
+                self._reset_for_state()
         elif isinstance(event, Wiped):
             self._reset_for_state(WIPE_NOTICES.get(event.reason))
         elif isinstance(event, SetupCompleted):
@@ -235,6 +257,8 @@ class HandsetView(Vertical, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what makes no sense now: Lock and Home while locked, Back on a root view."""
+        if self.booting:
+            return action == "skip"
         if action in ("lock", "home"):
             return self.handset.state is HandsetState.UNLOCKED
         if action == "back":
@@ -253,3 +277,25 @@ class HandsetView(Vertical, can_focus=True):
     def action_back(self) -> None:
         if self.top is not None and self.top.BACK:
             self.pop()
+
+    # ---- switching OS --------------------------------------------------------------------------
+
+    def action_switch_os(self) -> None:
+        """Show both OSes (from any screen, the lock screen included)."""
+        if not self.booting:
+            self.open_app("switch")
+
+    def switch_os(self, target: str) -> None:
+        """Confirmed: the model locks the running OS and runs ``target``; show it booting."""
+        self.booting = True
+        self.handset.switch_persona(target)
+        if self.boot_seconds > 0:
+            from phone_tui.ui.views.switch import BootView
+
+            self.reset_to(BootView(target, self.boot_seconds))
+        else:
+            self.boot_finished()
+
+    def boot_finished(self) -> None:
+        self.booting = False
+        self._reset_for_state()

@@ -11,8 +11,8 @@ from phone_tui.ui.views.base import PhoneView, format_duration
 from phone_tui.ui.widgets.app_grid import AppGrid, AppSpec
 
 APPS = [AppSpec("messages", "Messages", "✉"), AppSpec("network", "Network", "▂▄▆█"),
-        AppSpec("settings", "Settings", "⚙"), AppSpec("camera", "Camera", "◉", "camera"),
-        AppSpec("maps", "Maps", "⌖", "gps")]
+        AppSpec("settings", "Settings", "⚙"), AppSpec("switch", "Switch OS", "⇄"),
+        AppSpec("camera", "Camera", "◉", "camera"), AppSpec("maps", "Maps", "⌖", "gps")]
 
 
 class HomeView(PhoneView):

@@ -14,6 +14,7 @@ from phone_tui.crypto.keystore import UnlockOutcome
 from phone_tui.errors import PhoneTuiError, Throttled, WrongPin
 from phone_tui.ui.views.base import PhoneView, set_text
 from phone_tui.ui.widgets.pin_entry import PinEntry
+from phone_tui.ui.widgets.switch_hint import SwitchHint
 
 
 class LockView(PhoneView):
@@ -38,6 +39,7 @@ class LockView(PhoneView):
         yield Static(self._date_text(now), id="lock-date")
         yield PinEntry("Enter PIN", id="lock-pin")
         yield Static("", id="lock-countdown")
+        yield SwitchHint()
 
     def _date_text(self, now: datetime) -> str:
         info = self.handset.persona_info

@@ -1,4 +1,4 @@
-"""The Settings app: About, Change PIN, Lock now, Theme, Auto-lock."""
+"""The Settings app of the running OS: about, radios, network, lock, theme, switch, wipe."""
 
 from __future__ import annotations
 
@@ -12,21 +12,21 @@ import phone_tui
 from phone_tui.errors import PhoneTuiError
 from phone_tui.handset.device import RADIOS
 from phone_tui.handset.handset import RADIO_NAMES
-from phone_tui.handset.persona import AUTO_LOCK_CHOICES
+from phone_tui.handset.persona import AUTO_LOCK_CHOICES, WIPE_AFTER_CHOICES
 from phone_tui.handset.pin_policy import check_pin
 from phone_tui.ui.views.base import ChoiceView, PhoneView, format_duration
 from phone_tui.ui.widgets.pin_entry import PinEntry
 
+# Groups, separated by a rule: the phone, the lock, how it looks, the other OS, the end.
 ENTRIES = [
-    ("about", "About this phone"),
-    ("change_pin", "Change PIN"),
-    ("lock_now", "Lock now"),
-    ("duress_pin", "Duress PIN"),
-    ("radios", "Radios"),
-    ("theme", "Theme"),
-    ("auto_lock", "Auto-lock"),
-    ("wipe", "Wipe this persona…"),
+    [("about", "About this phone"), ("radios", "Radios"), ("network", "Network profile")],
+    [("auto_lock", "Auto-lock"), ("lock_now", "Lock now"), ("change_pin", "Change PIN"),
+     ("duress_pin", "Duress PIN"), ("wipe_after", "Wipe after wrong PINs")],
+    [("theme", "Theme")],
+    [("switch", "Switch OS…"), ("waiting_count", "Waiting count on OS cards")],
+    [("wipe", "Wipe this persona…")],
 ]
+ENTRY_IDS = [entry for group in ENTRIES for entry, _ in group]
 
 
 
@@ -40,14 +40,26 @@ class SettingsView(PhoneView):
         yield self.title_label()
         yield OptionList(*self._options(), id="settings-list")
 
-    def _options(self) -> list[Option]:
-        details = {"theme": self.app.theme, "auto_lock":
-                   format_duration(self.handset.auto_lock_seconds)}
-        options = []
-        for option_id, label in ENTRIES:
-            detail = details.get(option_id)
-            text = f"{label}  [$text-muted]{detail}[/]" if detail else label
-            options.append(Option(text, id=option_id))
+    def _options(self) -> list[Option | None]:
+        handset = self.handset
+        modem = handset.modem
+        wipe_after = handset.wipe_after
+        details = {
+            "theme": self.app.theme,
+            "auto_lock": format_duration(handset.auto_lock_seconds),
+            "network": modem.profile.label if modem else "",
+            "wipe_after": str(wipe_after) if wipe_after else "never",
+            "waiting_count": "shown" if self.app.settings.show_waiting_count  # type: ignore[attr-defined]
+            else "hidden",
+        }
+        options: list[Option | None] = []
+        for group in ENTRIES:
+            if options:
+                options.append(None)
+            for option_id, label in group:
+                detail = details.get(option_id)
+                text = f"{label}  [$text-muted]{detail}[/]" if detail else label
+                options.append(Option(text, id=option_id))
         return options
 
     def on_return(self) -> None:
@@ -70,11 +82,16 @@ class SettingsView(PhoneView):
         if entry == "lock_now":
             self.handset.lock("user")
             return
+        if entry == "switch":
+            view.open_app("switch")
+            return
+        from phone_tui.ui.views.network import ProfileView
         from phone_tui.ui.views.radios import RadiosView
 
         factories = {"about": AboutView, "change_pin": ChangePinView, "theme": ThemeView,
-                     "auto_lock": AutoLockView, "radios": RadiosView,
-                     "duress_pin": DuressPinView, "wipe": WipeView}
+                     "auto_lock": AutoLockView, "radios": RadiosView, "network": ProfileView,
+                     "duress_pin": DuressPinView, "wipe": WipeView, "wipe_after": WipeAfterView,
+                     "waiting_count": WaitingCountView}
         view.push(factories[entry]())
 
 
@@ -251,6 +268,45 @@ class ThemeView(ChoiceView):
 
     def choose(self, value: str) -> None:
         self.app.apply_theme(value, save=True)  # type: ignore[attr-defined]
+
+
+class WipeAfterView(ChoiceView):
+    """How many wrong PINs in a row wipe this OS (each OS has its own)."""
+
+    TITLE = "Wipe after wrong PINs"
+    LIST_ID = "wipe-after-list"
+
+    def __init__(self) -> None:
+        super().__init__(id="wipe-after")
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(str(n), f"after {n} wrong PINs" if n else "never")
+                for n in WIPE_AFTER_CHOICES]
+
+    def current(self) -> str:
+        return str(self.handset.wipe_after)
+
+    def choose(self, value: str) -> None:
+        self.handset.set_wipe_after(int(value or 0))
+
+
+class WaitingCountView(ChoiceView):
+    """Whether the OS-switch screen shows how many messages wait for the other OS."""
+
+    TITLE = "Waiting count on OS cards"
+    LIST_ID = "waiting-count-list"
+
+    def __init__(self) -> None:
+        super().__init__(id="waiting-count")
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [("shown", "shown (a count, never content)"), ("hidden", "hidden")]
+
+    def current(self) -> str:
+        return "shown" if self.app.settings.show_waiting_count else "hidden"  # type: ignore[attr-defined]
+
+    def choose(self, value: str) -> None:
+        self.app.remember(show_waiting_count=value == "shown")  # type: ignore[attr-defined]
 
 
 class AutoLockView(ChoiceView):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Static
 
 from phone_tui.errors import PhoneTuiError
 from phone_tui.handset.pin_policy import MAX_DIGITS, MIN_DIGITS, check_pin
+from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView
 from phone_tui.ui.widgets.pin_entry import PinEntry
+from phone_tui.ui.widgets.switch_hint import SwitchHint
 
 STEPS = {
     "pin": "Choose a PIN",
@@ -24,9 +25,7 @@ STEPS = {
 class ButtonRow(Horizontal):
     """Buttons side by side; the arrow keys move between them."""
 
-    BINDINGS = [Binding("left", "app.focus_previous", "Previous", show=False,
-                        id="setup.previous"),
-                Binding("right", "app.focus_next", "Next", show=False, id="setup.next")]
+    BINDINGS = bindings.BUTTON_ROW
 
 
 class SetupView(PhoneView):
@@ -63,6 +62,7 @@ class SetupView(PhoneView):
         with ButtonRow(id="duress-buttons"):
             yield Button("Skip", id="duress-skip", compact=True)
             yield Button("Set duress PIN", id="duress-set", variant="warning", compact=True)
+        yield SwitchHint()
 
     def on_mount(self) -> None:
         self._show("pin")

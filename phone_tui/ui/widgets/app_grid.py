@@ -27,7 +27,7 @@ class AppSpec:
 
 class AppTile(Static, can_focus=True):
     DEFAULT_CSS = """
-    AppTile { width: 10; height: 4; content-align: center middle; text-align: center;
+    AppTile { width: 11; height: 4; content-align: center middle; text-align: center;
               border: round $panel-lighten-2; }
     AppTile:focus { border: round $primary; background: $boost; text-style: bold; }
     AppTile:hover { background: $boost; }
