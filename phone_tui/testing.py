@@ -88,3 +88,12 @@ async def open_app(pilot, app_id: str) -> None:  # noqa: ANN001
     await settle(pilot)
     await pilot.click(f"#app-{app_id}")
     await settle(pilot)
+
+
+async def wait_for(pilot, predicate, rounds: int = 100) -> None:  # noqa: ANN001
+    """Let the app run (in short pauses) until ``predicate()`` holds; fail after ``rounds``."""
+    for _ in range(rounds):
+        if predicate():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not met")

@@ -174,3 +174,75 @@ def test_radios_view(snap_compare, tmp_path, persona):
             await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=radios)
+
+
+def _dual(tmp_path, persona: str = "secure"):
+    """Both OSes set up; ``persona`` running and unlocked, with messages waiting for the
+    other in the network."""
+    handset = make_handset(tmp_path)
+
+    async def prepare() -> None:
+        other = "open" if persona == "secure" else "secure"
+        handset.switch_persona(other)
+        await handset.setup("731956")
+        handset.switch_persona(persona)
+        await handset.setup("482916")
+
+    asyncio.run(prepare())
+    return make_app(tmp_path, handset=handset, theme=None)
+
+
+async def _hold_messages_for_the_other(pilot) -> None:
+    """Three messages for the OS not running, held by the network (as the carrier's count)."""
+    from phone_tui.modem.profiles import load_profiles
+    from phone_tui.testing import wait_for
+
+    await settle(pilot)
+    handset = pilot.app.handset
+    sender = handset.network.attach("+86 190 0000 0199", load_profiles()["full"],
+                                    on_message=lambda _: None, on_state=lambda *_: None)
+    for _ in range(3):
+        sender.send(handset.line_number(handset.other), b"\x00" * 64)
+    await wait_for(pilot, lambda: handset.waiting_for(handset.other) == 3)
+
+
+async def _switch_screen(pilot) -> None:
+    await _hold_messages_for_the_other(pilot)
+    await pilot.press("f2")
+    await settle(pilot)
+
+
+async def _switch_confirm(pilot) -> None:
+    await _switch_screen(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def _boot(pilot) -> None:
+    from phone_tui.ui.handset_view import HandsetView
+
+    await _switch_confirm(pilot)
+    pilot.app.query_one(HandsetView).boot_seconds = 3.0
+    await pilot.press("enter")
+    await settle(pilot)
+    pilot.app.query_one(HandsetView).top.hold(1.8)
+    await settle(pilot)
+
+
+async def _landed(pilot) -> None:
+    await _switch_confirm(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("scene", ["switch", "confirm", "boot", "landed"])
+@pytest.mark.parametrize("persona", ["secure", "open"])
+def test_os_switch(snap_compare, tmp_path, persona, scene):
+    runs = {"switch": _switch_screen, "confirm": _switch_confirm, "boot": _boot,
+            "landed": _landed}
+    assert snap_compare(_dual(tmp_path, persona), terminal_size=SIZE, run_before=runs[scene])
+
+
+@pytest.mark.parametrize("persona", ["secure", "open"])
+def test_settings_per_os(snap_compare, tmp_path, persona):
+    assert snap_compare(_dual(tmp_path, persona), terminal_size=SIZE, run_before=open_settings)

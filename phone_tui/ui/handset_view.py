@@ -163,12 +163,25 @@ class HandsetView(Vertical, can_focus=True):
         self.refresh_bindings()
 
     def reset_to(self, view: PhoneView) -> None:
-        stack = self.query_one("#frame")
-        for old in self._stack:
-            old.remove()
-        self._stack = [view]
-        stack.mount(view)
-        self.call_after_refresh(view.focus_default)
+        frame = self.query_one("#frame")
+        old, self._stack = self._stack, [view]
+        removal = frame.remove_children([widget for widget in old if widget.parent is frame])
+        if any(widget.id == view.id for widget in old):
+            # Lock screen to lock screen (an OS switch): the old one must be gone before a
+            # widget with its id can be mounted.
+            for widget in old:
+                widget.display = False
+
+            async def mount_when_removed() -> None:
+                await removal
+                if view in self._stack and not view.is_mounted:
+                    await frame.mount(view)
+                    self.call_after_refresh(view.focus_default)
+
+            self.call_later(mount_when_removed)
+        else:
+            frame.mount(view)
+            self.call_after_refresh(view.focus_default)
         self.refresh_status()
         self.refresh_bindings()
 

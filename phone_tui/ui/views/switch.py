@@ -28,7 +28,7 @@ class OsCard(Static, can_focus=True):
     BINDINGS = bindings.OS_CARD
 
     DEFAULT_CSS = """
-    OsCard { width: 100%; height: auto; border: round $panel-lighten-2; padding: 0 1;
+    OsCard { width: 100%; height: auto; border: round $foreground 30%; padding: 0 1;
              margin-bottom: 1; }
     OsCard:focus { border: double $primary; background: $boost; }
     OsCard:hover { background: $boost; }

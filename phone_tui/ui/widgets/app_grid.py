@@ -48,8 +48,8 @@ class AppGrid(Grid):
     BINDINGS = bindings.APP_GRID
 
     DEFAULT_CSS = f"""
-    AppGrid {{ grid-size: {COLUMNS}; grid-gutter: 1 1; grid-columns: 10; grid-rows: 4;
-               width: {COLUMNS * 11 - 1}; height: auto; }}
+    AppGrid {{ grid-size: {COLUMNS}; grid-gutter: 1 1; grid-columns: 11; grid-rows: 4;
+               width: {COLUMNS * 12 - 1}; height: auto; }}
     """
 
     class Launch(Message):
