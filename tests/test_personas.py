@@ -205,3 +205,28 @@ def test_a_damaged_unlock_policy_is_named_and_left_alone(tmp_path):
     with pytest.raises(KeystoreCorrupt, match="policy.json"):
         phone.wipe_after  # noqa: B018
     assert policy.read_text() == '{"wipe_after_failures": -3}'
+
+
+@pytest.mark.looptime
+async def test_switching_back_and_forth_during_traffic_loses_and_duplicates_nothing(world):
+    bus, phone, colleague = world
+    await set_up(colleague, locked=False)
+    await set_up_both(phone)
+    phone.switch_persona("secure")
+    await phone.unlock(TEST_PIN)
+    secure_number = phone.line_number("secure")
+    colleague.messenger.add_contact(secure_number, "Official")
+    for i in range(60):
+        colleague.messenger.send_text(secure_number, f"note {i}")
+        if i % 6 == 5:  # every few messages the official switches OS, and back
+            await asyncio.sleep(0.04)  # mid-flight on LTE (35 ± 15 ms one way)
+            phone.switch_persona("open")
+            await asyncio.sleep(0.2)
+            phone.switch_persona("secure")
+            await phone.unlock(TEST_PIN)
+    await asyncio.sleep(60)
+    bodies = [m.body for m in phone.messenger.history(colleague.number)]
+    assert bodies == [f"note {i}" for i in range(60)]
+    assert bus.stats.stored > 0  # some waited in the network while the open OS ran
+    assert phone.waiting_for("secure") == 0
+    assert {m.state for m in colleague.messenger.history(secure_number)} == {"delivered"}
