@@ -3,34 +3,92 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from typing import Any, ClassVar, dataclass_transform
 
 from phone_tui.core.fanout import Fanout
 
 
-@dataclass(frozen=True)
-class Event:
-    """Base class: every event names the persona it happened in."""
+class FrozenEventError(AttributeError):
+    """Events are facts: they cannot be changed after they are emitted."""
 
+
+@dataclass_transform(frozen_default=True)
+class Event:
+    """Base class: every event names the persona it happened in.
+
+    A subclass lists its fields as annotations and gets what a frozen dataclass would give
+    (keyword or positional construction, equality, hashing, repr, immutability), without
+    generating code per class: with some twenty event classes imported at start-up, the
+    dataclass machinery cost more than the rest of the model's imports together.
+    """
+
+    __slots__ = ("_values",)
+    fields: ClassVar[tuple[str, ...]] = ("persona",)
     persona: str
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = tuple(name for name, kind in cls.__dict__.get("__annotations__", {}).items()
+                    if not str(kind).startswith("ClassVar"))
+        cls.fields = cls.fields + tuple(name for name in own if name not in cls.fields)
 
-@dataclass(frozen=True)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        names = self.fields
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes {len(names)} fields, got {len(args)}")
+        values = dict(zip(names, args, strict=False))
+        for name, value in kwargs.items():
+            if name not in names or name in values:
+                problem = "unexpected" if name not in names else "repeated"
+                raise TypeError(f"{type(self).__name__}: {problem} field {name!r}")
+            values[name] = value
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise TypeError(f"{type(self).__name__}: missing {', '.join(missing)}")
+        object.__setattr__(self, "_values", tuple(values[name] for name in names))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[type(self).fields.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenEventError(f"cannot set {name!r}: events are immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenEventError(f"cannot delete {name!r}: events are immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values == other._values  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={value!r}" for name, value in
+                          zip(self.fields, self._values, strict=True))
+        return f"{type(self).__name__}({inner})"
+
+    def as_dict(self) -> dict[str, object]:
+        """The fields by name (what flows and the coach match on)."""
+        return dict(zip(self.fields, self._values, strict=True))
+
+
 class SetupCompleted(Event):
     pass
 
 
-@dataclass(frozen=True)
 class Unlocked(Event):
     pass
 
 
-@dataclass(frozen=True)
 class Locked(Event):
     reason: str  # "user", "idle", "pin_changed"...
 
 
-@dataclass(frozen=True)
 class PersonaSwitched(Event):
     """The handset now runs ``persona`` (locked or not set up); ``previous`` was locked and its
     keys dropped from memory."""
@@ -38,48 +96,40 @@ class PersonaSwitched(Event):
     previous: str
 
 
-@dataclass(frozen=True)
 class PinRejected(Event):
     failures: int
     attempts_left: int | None
     wait_seconds: float
 
 
-@dataclass(frozen=True)
 class PinChanged(Event):
     pass
 
 
-@dataclass(frozen=True)
 class Wiped(Event):
     reason: str  # "failures", "duress", "user"
 
 
-@dataclass(frozen=True)
 class SettingChanged(Event):
     key: str
     value: object
 
 
-@dataclass(frozen=True)
 class RegistrationChanged(Event):
     registration: str  # home, roaming, searching, denied, unregistered
     bars: int
     network_type: str
 
 
-@dataclass(frozen=True)
 class RadioChanged(Event):
     radio: str  # camera, gps, wifi, bluetooth
     on: bool
 
 
-@dataclass(frozen=True)
 class LinkProfileChanged(Event):
     profile: str
 
 
-@dataclass(frozen=True)
 class MessageStateChanged(Event):
     msg_id: bytes
     state: str  # sent, delivered, failed

@@ -64,13 +64,11 @@ class IdentityChangedError(MessengerError):
 # ---- events ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class MessageReceived(Event):
     number: str
     uuid: str
 
 
-@dataclass(frozen=True)
 class MessageUpdated(Event):
     number: str
     uuid: str
@@ -78,12 +76,10 @@ class MessageUpdated(Event):
     reason: str
 
 
-@dataclass(frozen=True)
 class IdentityChanged(Event):
     number: str
 
 
-@dataclass(frozen=True)
 class ContactVerified(Event):
     number: str
 
