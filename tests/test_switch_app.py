@@ -265,3 +265,24 @@ async def test_the_palette_offers_the_switch(data_dir, clock):
         callback()
         await settle(pilot)
         assert isinstance(top(app), SwitchView)
+
+
+async def test_a_damaged_keystore_in_the_other_os_is_named_not_a_crash(data_dir, clock):
+    handset = await both_set_up(data_dir, clock)
+    path = handset.personas["open"].keystore_path
+    damaged = bytearray(path.read_bytes())
+    damaged[40] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view(app).switch_os("open")
+        await settle(pilot)
+        await enter_pin(pilot, OPEN_PIN)
+        message = str(app.query_one("#pin-message").content)
+        assert "keystore.bin" in message and isinstance(top(app), LockView)
+        assert path.read_bytes() == bytes(damaged)  # left as it was
+        await pilot.press("f2", "enter", "enter")
+        await settle(pilot)
+        await enter_pin(pilot, TEST_PIN)
+        assert isinstance(top(app), HomeView) and handset.running == "secure"
