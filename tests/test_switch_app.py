@@ -198,7 +198,7 @@ async def test_cards_count_messages_waiting_for_the_other_os(data_dir, clock, tm
         assert "✉ 3 messages waiting" in card_text(app, "secure")
         assert "three" not in card_text(app, "secure")
         # Hidden when the user turns the count off (a device-wide setting).
-        app.remember(show_waiting_count=False)
+        view(app).remember(show_waiting_count=False)
         view(app).top.refresh_cards()
         assert "waiting messages: hidden" in card_text(app, "secure")
         assert load_settings(data_dir / "settings.toml").show_waiting_count is False

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from phone_tui.core.atomic import atomic_write
 from phone_tui.core.clock import Clock
-from phone_tui.core.config import PERSONAS, Settings
+from phone_tui.core.config import PERSONAS, Settings, load_settings, save_settings
 from phone_tui.core.entropy import Entropy
 from phone_tui.core.paths import Paths, ensure_private_dir
 from phone_tui.crypto.keystore import Keystore, UnlockOutcome
@@ -249,6 +249,19 @@ class Handset:
     def set_airplane(self, on: bool) -> None:
         if self.modem is not None:
             self.modem.set_airplane(on)
+
+    def remember(self, **changes: object) -> None:
+        """Apply choices and keep them in this phone's settings.toml. The file is read again
+        first, so options given for one run (--persona, --log-level) are not written, and a file
+        that no longer reads raises ConfigError and is left alone."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, **changes)
+        path = self.paths.settings_file
+        on_disk = load_settings(path)
+        wanted = replace(on_disk, **changes)
+        if wanted != on_disk:
+            save_settings(path, wanted)
 
     def _on_message(self, name: str, envelope: Envelope) -> None:
         if name != self.running:

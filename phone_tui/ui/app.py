@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from phone_tui.core.config import Settings, load_settings, save_settings
+from phone_tui.core.config import Settings
 from phone_tui.core.paths import Paths
 from phone_tui.core.resources import themes_dir
-from phone_tui.errors import ConfigError, PhoneTuiError, ThemeError
+from phone_tui.errors import ConfigError, ThemeError
 from phone_tui.handset.events import PersonaSwitched, Unlocked
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
@@ -52,7 +51,7 @@ class PhoneApp(App[None]):
         super().__init__()
         self.handset = handset
         self.paths = paths
-        self.settings = settings
+        handset.settings = settings
         self.catalog = themes
         self._theme_override = theme
         self._initial_theme = self.theme_for(handset.running)
@@ -66,6 +65,11 @@ class PhoneApp(App[None]):
             self.register_theme(theme_obj)
         if self._initial_theme in themes.themes:
             self.theme = self._initial_theme
+
+    @property
+    def settings(self) -> Settings:
+        """The handset's settings (it keeps them, and remembers changes in settings.toml)."""
+        return self.handset.settings
 
     def theme_for(self, persona: str) -> str:
         """Each OS has its own theme (``--theme`` sets both for one run)."""
@@ -136,7 +140,7 @@ class PhoneApp(App[None]):
     def _on_switched(self, event: object) -> None:
         if isinstance(event, PersonaSwitched):
             self.apply_theme(self.theme_for(event.persona), save=False)
-            self.remember(persona=event.persona)  # the handset boots the OS it last ran
+            self.query_one(HandsetView).remember(persona=event.persona)  # boots it next time
 
     def _unlocked_once(self, event: object) -> None:
         if isinstance(event, Unlocked):
@@ -152,28 +156,10 @@ class PhoneApp(App[None]):
                                self.handset.clock)
 
     def set_airplane(self, on: bool) -> None:
-        self.handset.set_airplane(on)
-        self.remember(airplane=on)
+        self.query_one(HandsetView).set_airplane(on)
 
     def set_link_profile(self, name: str) -> None:
-        self.handset.set_link_profile(name)
-        self.remember(link_profile=name)
-
-    def remember(self, **changes: object) -> None:
-        """Remember a choice in settings.toml. The file is read again first, so options given
-        for this run only (--persona, --log-level) are not written, and a file that no longer
-        reads is left alone."""
-        self.settings = replace(self.settings, **changes)
-        path = self.paths.settings_file
-        try:
-            on_disk = load_settings(path)
-        except PhoneTuiError as problem:
-            self.notify(f"{problem} — not saved.", title="Settings", severity="error",
-                        timeout=10)
-            return
-        wanted = replace(on_disk, **changes)
-        if wanted != on_disk:
-            save_settings(path, wanted)
+        self.query_one(HandsetView).set_link_profile(name)
 
     # ---- themes --------------------------------------------------------------------------------
 
@@ -191,7 +177,8 @@ class PhoneApp(App[None]):
         self.theme = name
         if save:
             self._theme_override = None
-            self.remember(**{"open_theme" if self.handset.running == "open" else "theme": name})
+            key = "open_theme" if self.handset.running == "open" else "theme"
+            self.query_one(HandsetView).remember(**{key: name})
 
     def action_next_theme(self) -> None:
         names = self.phone_theme_names()

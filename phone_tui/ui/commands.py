@@ -39,10 +39,10 @@ class HandsetCommands(Provider):
             on = not modem.airplane
             commands.append((f"Airplane mode {'on' if on else 'off'}",
                              "Leave the network; messages wait" if on else "Register again",
-                             partial(app.set_airplane, on)))  # type: ignore[attr-defined]
+                             partial(view.set_airplane, on)))  # type: ignore[union-attr]
             for name, profile in view.handset.profiles.items():  # type: ignore[union-attr]
                 commands.append((f"Link profile: {profile.label}", f"Emulate {name} conditions",
-                                 partial(app.set_link_profile, name)))  # type: ignore[attr-defined]
+                                 partial(view.set_link_profile, name)))  # type: ignore[union-attr]
         for name in app.phone_theme_names():  # type: ignore[attr-defined]
             commands.append((f"Theme: {name}", "Switch the colour theme and remember it",
                              partial(app.apply_theme, name, save=True)))  # type: ignore[attr-defined]

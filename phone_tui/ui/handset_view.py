@@ -291,6 +291,25 @@ class HandsetView(Vertical, can_focus=True):
         if self.top is not None and self.top.BACK:
             self.pop()
 
+    # ---- choices that are remembered (in this phone's settings.toml) ---------------------------
+
+    def remember(self, **changes: object) -> None:
+        from phone_tui.errors import PhoneTuiError
+
+        try:
+            self.handset.remember(**changes)
+        except PhoneTuiError as problem:
+            self.app.notify(f"{problem} — not saved.", title="Settings", severity="error",
+                            timeout=10)
+
+    def set_airplane(self, on: bool) -> None:
+        self.handset.set_airplane(on)
+        self.remember(airplane=on)
+
+    def set_link_profile(self, name: str) -> None:
+        self.handset.set_link_profile(name)
+        self.remember(link_profile=name)
+
     # ---- switching OS --------------------------------------------------------------------------
 
     def action_switch_os(self) -> None:

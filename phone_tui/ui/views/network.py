@@ -119,7 +119,7 @@ class NetworkView(PhoneView):
         self.handset_view.push(ProfileView())
 
     def action_airplane(self) -> None:
-        self.app.set_airplane(not self._modem_airplane())  # type: ignore[attr-defined]
+        self.handset_view.set_airplane(not self._modem_airplane())
         self.tick()
 
     def action_test(self) -> None:
@@ -137,7 +137,7 @@ class NetworkView(PhoneView):
     @on(Switch.Changed, "#net-airplane")
     def _airplane_switched(self, event: Switch.Changed) -> None:
         event.stop()
-        self.app.set_airplane(event.value)  # type: ignore[attr-defined]
+        self.handset_view.set_airplane(event.value)
         self.tick()
 
     @on(Button.Pressed, "#net-profile-button")
@@ -164,4 +164,4 @@ class ProfileView(ChoiceView):
         return modem.profile.name if modem else ""
 
     def choose(self, value: str) -> None:
-        self.app.set_link_profile(value)  # type: ignore[attr-defined]
+        self.handset_view.set_link_profile(value)

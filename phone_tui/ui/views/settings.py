@@ -49,8 +49,7 @@ class SettingsView(PhoneView):
             "auto_lock": format_duration(handset.auto_lock_seconds),
             "network": modem.profile.label if modem else "",
             "wipe_after": str(wipe_after) if wipe_after else "never",
-            "waiting_count": "shown" if self.app.settings.show_waiting_count  # type: ignore[attr-defined]
-            else "hidden",
+            "waiting_count": "shown" if handset.settings.show_waiting_count else "hidden",
         }
         options: list[Option | None] = []
         for group in ENTRIES:
@@ -303,10 +302,10 @@ class WaitingCountView(ChoiceView):
         return [("shown", "shown (a count, never content)"), ("hidden", "hidden")]
 
     def current(self) -> str:
-        return "shown" if self.app.settings.show_waiting_count else "hidden"  # type: ignore[attr-defined]
+        return "shown" if self.handset.settings.show_waiting_count else "hidden"
 
     def choose(self, value: str) -> None:
-        self.app.remember(show_waiting_count=value == "shown")  # type: ignore[attr-defined]
+        self.handset_view.remember(show_waiting_count=value == "shown")
 
 
 class AutoLockView(ChoiceView):

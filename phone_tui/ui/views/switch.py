@@ -90,8 +90,7 @@ class SwitchView(PhoneView):
 
     def refresh_cards(self) -> None:
         handset = self.handset
-        show_count = getattr(self.app, "settings", None) is None or \
-            self.app.settings.show_waiting_count  # type: ignore[attr-defined]
+        show_count = handset.settings.show_waiting_count
         for card in self.query(OsCard):
             name = card.persona
             info = handset.device.personas[name]
