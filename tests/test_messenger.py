@@ -280,3 +280,22 @@ async def test_both_phones_starting_a_session_at_once_lose_nothing(world):
         await settle()
     assert bob.bodies("+1") == ["a1", "a2", "a3", "a4", "a5"]
     assert alice.bodies("+2") == ["b1", "b2", "b3", "b4"]
+
+
+@pytest.mark.looptime
+async def test_an_unreadable_initial_message_does_not_change_trust(world):
+    from phone_tui.handset.messenger import _INITIAL, PREKEY
+    from phone_tui.modem.frames import Envelope, EnvelopeKind
+
+    bus, clock, alice, bob = world
+    alice.messenger.send_text("+2", "hello")
+    await settle()
+    trusted = bob.messenger.contact("+1").identity
+    forged = (bytes([PREKEY]) + _INITIAL.pack(b"\x07" * 32, b"\x08" * 32, b"\x09" * 32, 1, 0)
+              + b"\x00" * 200)
+    events = []
+    bob.events.listen(events.append)
+    bob.messenger.on_envelope(Envelope(EnvelopeKind.MESSAGE, b"\x01" * 16, "+1", "+2", forged))
+    contact = bob.messenger.contact("+1")
+    assert contact.identity == trusted and contact.new_identity is None
+    assert not [e for e in events if isinstance(e, IdentityChanged)]

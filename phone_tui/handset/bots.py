@@ -15,7 +15,12 @@ from phone_tui.core.entropy import Entropy
 from phone_tui.crypto.identity import IdentityKeys
 from phone_tui.handset.contacts import SeedContact
 from phone_tui.handset.events import Event, EventStream
-from phone_tui.handset.messenger import MessageReceived, Messenger, MessengerError
+from phone_tui.handset.messenger import (
+    IdentityChanged,
+    MessageReceived,
+    Messenger,
+    MessengerError,
+)
 from phone_tui.store.database import PersonaStore
 
 if TYPE_CHECKING:
@@ -49,7 +54,16 @@ class Bot:
     def _on_state(self, net_id: bytes, state: str, reason: str) -> None:
         self.messenger.on_state(net_id, state, reason)
 
+    def forget_sessions(self) -> None:
+        """Forget every conversation partner (the phones were reset with new keys)."""
+        self.messenger.store.execute("DELETE FROM sessions")
+        self.messenger.store.execute("DELETE FROM contacts")
+
     def _on_event(self, event: Event) -> None:
+        if isinstance(event, IdentityChanged):
+            # A scripted service: it takes a phone's new key (after a wipe, say) as it comes.
+            self.messenger.accept_identity(event.number)
+            return
         if not isinstance(event, MessageReceived):
             return
         loop = asyncio.get_running_loop()

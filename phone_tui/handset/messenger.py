@@ -300,6 +300,7 @@ class Messenger:
             raise ValueError("empty message")
         kind, rest = body[0], body[1:]
         sessions = self._load_sessions(sender)
+        new_identity: bytes | None = None
         if kind == PREKEY:
             if len(rest) < _INITIAL.size + HEADER_SIZE:
                 raise ValueError("truncated initial message")
@@ -309,11 +310,12 @@ class Messenger:
             if record is None:
                 initial = InitialMessage(identity_dh, identity_sign, ephemeral, spk_id,
                                          None if opk_id == NO_OPK else opk_id)
-                self._check_identity(sender, identity_dh)
                 sk, ad = respond(self.identity, initial)
-                self._save_identity(self.identity)  # the one-time prekey is used up
                 record = SessionRecord(Ratchet.responder(sk, ad, self.identity.spk), None,
                                        ephemeral)
+                # Trust (first use, or "changed") only once the message decrypts below: an
+                # unreadable one must not move it.
+                new_identity = identity_dh
             candidates = [record]
         elif kind == MESSAGE:
             if not sessions:
@@ -338,6 +340,9 @@ class Messenger:
                 raise ValueError("message is not an object")
             if kind == MESSAGE:
                 record.initial = None  # the peer answered: no more X3DH headers needed
+            if new_identity is not None:
+                self._check_identity(sender, new_identity)
+                self._save_identity(self.identity)  # the one-time prekey is used up
             self._save_sessions(sender, [record] + [r for r in sessions if r is not record])
             return payload
         assert failure is not None

@@ -66,19 +66,30 @@ class TapRecord:
         return len(self.data)
 
     @cached_property
-    def _headers(self) -> tuple[str, str, str]:
+    def _headers(self) -> tuple[str, str, str, str, bytes]:
         src, dst = (self.phone, NETWORK) if self.direction == "up" else (NETWORK, self.phone)
         try:
             frame = HopFrame.decode(self.data)
         except FrameError:
-            return "garbled", src, dst
+            return "garbled", src, dst, "", b""
         if frame.kind is HopKind.DATA:
             try:
                 envelope = Envelope.decode(frame.payload)
             except FrameError:
-                return "garbled", src, dst
-            return "data", envelope.src, envelope.dst
-        return "ack", src, dst
+                return "garbled", src, dst, "", b""
+            return "data", envelope.src, envelope.dst, envelope.kind.name.lower(), envelope.body
+        return "ack", src, dst, "", b""
+
+    @property
+    def content(self) -> str:
+        """What a data frame carries: "message", "report" or "ping" ("" for others)."""
+        return self._headers[3]
+
+    @property
+    def body(self) -> bytes:
+        """A data frame's body: for a message, the end-to-end ciphertext the carrier cannot
+        read (empty for others)."""
+        return self._headers[4]
 
     @property
     def kind(self) -> str:
@@ -105,6 +116,10 @@ class OperatorTap:
         self.recent: deque[TapRecord] = deque(maxlen=history)
         self._fanout: Fanout[TapRecord] = Fanout()
         self.total = 0
+
+    def clear(self) -> None:
+        """Forget what was seen (a stage reset); subscribers keep reading new frames."""
+        self.recent.clear()
 
     @property
     def dropped(self) -> int:
@@ -148,6 +163,10 @@ class Network(Protocol):
     def is_attached(self, number: str) -> bool: ...
 
     def waiting(self, number: str) -> int: ...
+
+    def forge(self, number: str) -> ForgedLine: ...
+
+    def forget_keys(self, number: str) -> None: ...
 
 
 # ---- the phone's side ---------------------------------------------------------------------------
@@ -387,6 +406,23 @@ class Modem:
 
 
 # ---- the network's side -------------------------------------------------------------------------
+
+
+class ForgedLine:
+    """The carrier's own power: messages that claim to come from ``number`` without its SIM.
+    What a man in the middle inside the network does; the demo stage uses it to show that
+    end-to-end encryption turns such a forgery into a safety-number warning."""
+
+    def __init__(self, bus: Bus, number: str) -> None:
+        self.bus = bus
+        self.number = number
+
+    def send(self, dst: str, body: bytes) -> bytes:
+        msg_id = self.bus.rng.randbytes(16)
+        envelope = Envelope(EnvelopeKind.MESSAGE, msg_id, self.number, dst, body)
+        if dst in self.bus._subscribers:
+            self.bus._deliver_or_store(dst, envelope.encode(), envelope)
+        return msg_id
 
 
 @dataclass
@@ -634,6 +670,9 @@ class Bus:
     def stored_for(self, number: str) -> int:
         return len(self._store.get(number, ()))
 
+    def forge(self, number: str) -> ForgedLine:
+        return ForgedLine(self, number)
+
     def waiting(self, number: str) -> int:
         """How many messages (not receipts) the network holds for ``number``: the count a
         carrier's message-waiting indicator gives, never their content."""
@@ -665,3 +704,17 @@ class Bus:
 
     def has_keys(self, number: str) -> bool:
         return number in self._keys
+
+    def purge(self, number: str) -> None:
+        """A wiped phone: drop what waits for it in store-and-forward and what its own outbox
+        still holds (encrypted for keys that no longer exist)."""
+        self._store.pop(number, None)
+        sub = self._subscribers.get(number)
+        if sub is not None:
+            sub.modem._held.clear()
+            sub.modem._outgoing.clear()
+
+    def forget_keys(self, number: str) -> None:
+        """Drop a number's bundle and one-time prekeys (its phone was wiped)."""
+        self._keys.pop(number, None)
+        self._one_time.pop(number, None)

@@ -1,0 +1,272 @@
+"""The demo stage's model: several handsets on one emulated network, and the presenter's
+controls (link profiles, signal, airplane mode, a bot's message, a man in the middle, reset).
+
+Each handset lives in its own folder under the stage folder and is set up on first use with
+the demo PINs from seeds/stage.toml; the next run reuses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from phone_tui.core.clock import Clock
+from phone_tui.core.config import load_settings, read_toml
+from phone_tui.core.entropy import DeterministicEntropy, Entropy, SystemEntropy
+from phone_tui.core.paths import resolve_paths
+from phone_tui.core.resources import seeds_dir
+from phone_tui.errors import ConfigError, PhoneTuiError
+from phone_tui.handset.contacts import SeedContact
+from phone_tui.handset.device import DeviceInfo
+from phone_tui.handset.handset import Handset, HandsetState
+from phone_tui.handset.persona import KdfConfig
+from phone_tui.handset.pin_policy import check_pin
+
+if TYPE_CHECKING:
+    from phone_tui.handset.bots import Bot
+    from phone_tui.modem.bus import Bus
+    from phone_tui.modem.profiles import LinkProfile
+
+MIN_PHONES, MAX_PHONES = 2, 4
+
+
+class StageError(PhoneTuiError):
+    """A presenter control that cannot act now (the reason says why)."""
+
+
+@dataclass(frozen=True)
+class StagePhone:
+    name: str
+    pin: str
+    open_pin: str
+
+
+@dataclass(frozen=True)
+class StageSeeds:
+    phones: tuple[StagePhone, ...]
+    injects: tuple[str, ...]
+    impostor_text: str
+
+
+def load_stage_seeds(path: Path | None = None) -> StageSeeds:
+    path = path or seeds_dir() / "stage.toml"
+    raw = read_toml(path)
+    entries = raw.get("phone")
+    if not isinstance(entries, list) or len(entries) < MAX_PHONES:
+        raise ConfigError(path, f"expected {MAX_PHONES} [[phone]] tables", key="phone")
+    phones = []
+    for index, entry in enumerate(entries):
+        where = f"phone[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(path, "expected a table", key=where)
+        unknown = sorted(set(entry) - {"name", "pin", "open_pin"})
+        if unknown:
+            raise ConfigError(path, "unknown key (known: name, pin, open_pin; top-level keys "
+                              "go above the first [[phone]])", key=f"{where}.{unknown[0]}")
+        values = {}
+        for key in ("name", "pin", "open_pin"):
+            value = entry.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(path, "expected a non-empty string", key=f"{where}.{key}")
+            if key != "name":
+                try:
+                    check_pin(value)
+                except PhoneTuiError as problem:
+                    raise ConfigError(path, str(problem), key=f"{where}.{key}") from None
+            values[key] = value
+        phones.append(StagePhone(**values))
+    injects = raw.get("inject", [])
+    if not isinstance(injects, list) or not injects or not all(
+            isinstance(text, str) and text for text in injects):
+        raise ConfigError(path, "expected a list of messages", key="inject")
+    impostor = raw.get("impostor_text")
+    if not isinstance(impostor, str) or not impostor:
+        raise ConfigError(path, "expected a string", key="impostor_text")
+    return StageSeeds(tuple(phones), tuple(injects), impostor)
+
+
+class Stage:
+    """2–4 handsets, one clock, one network, the bots; and what a presenter can do to them."""
+
+    def __init__(self, root: Path, count: int, *, clock: Clock, device: DeviceInfo,
+                 seeds: StageSeeds, deterministic: bool = False, profile: str | None = None,
+                 kdf: KdfConfig | None = None) -> None:
+        if not MIN_PHONES <= count <= MAX_PHONES:
+            raise StageError(f"A stage has {MIN_PHONES} to {MAX_PHONES} handsets, not {count}.")
+        self.root = root
+        self.clock = clock
+        self.seeds = seeds
+        self.phones = seeds.phones[:count]
+        self.start_profile = profile
+        self.deterministic = deterministic
+        self.entropy: Entropy = DeterministicEntropy(100) if deterministic else SystemEntropy()
+        self.handsets: list[Handset] = []
+        for index in range(count):
+            paths = resolve_paths(root / f"phone-{index + 1}")
+            settings = load_settings(paths.settings_file) if paths.settings_file.exists() \
+                else None
+            entropy = DeterministicEntropy(101 + index) if deterministic else SystemEntropy()
+            handset = Handset(paths, settings or _default_settings(), clock=clock,
+                              entropy=entropy, device=device, kdf=kdf)
+            if profile:
+                handset.settings = replace(handset.settings, link_profile=profile)
+            self.handsets.append(handset)
+        self.network: Bus | None = None
+        self.profiles: dict[str, LinkProfile] = {}
+        self.bots: list[Bot] = []
+        self._injected = 0
+        self._dropped: dict[int, str] = {}  # phone index → profile before its signal dropped
+
+    # ---- set-up ------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Set up, with the demo PINs, every persona not set up yet; leave all locked."""
+        for handset, phone in zip(self.handsets, self.phones, strict=True):
+            for persona, pin in (("open", phone.open_pin), ("secure", phone.pin)):
+                handset.switch_persona(persona)
+                if handset.state is HandsetState.SETUP:
+                    await handset.setup(pin)
+                handset.lock("stage")
+
+    def attach(self, network: Bus, profiles: dict[str, LinkProfile],
+               contacts: list[SeedContact]) -> None:
+        """Register every phone on ``network``, each knowing the others (by their secure OS
+        number) and the bots; start the bots."""
+        from phone_tui.handset.bots import start_bots
+
+        self.network, self.profiles = network, profiles
+        for index, handset in enumerate(self.handsets):
+            peers = [SeedContact(name=phone.name, number=other.line_number("secure"))
+                     for other_index, (other, phone) in
+                     enumerate(zip(self.handsets, self.phones, strict=True))
+                     if other_index != index]
+            handset.seed_contacts = [*contacts, *peers]
+            handset.attach(network, profiles)
+        self.bots = start_bots(contacts, network, profiles["full"], self.entropy, self.clock)
+
+    def name_of(self, index: int) -> str:
+        return self.phones[index].name
+
+    def _handset(self, index: int) -> Handset:
+        if not 0 <= index < len(self.handsets):
+            raise StageError(f"There is no phone {index + 1} on this stage.")
+        return self.handsets[index]
+
+    # ---- presenter controls ------------------------------------------------------------------
+
+    def set_profile(self, name: str, index: int | None = None) -> None:
+        """Emulate link profile ``name`` on one phone, or on all of them."""
+        if name not in self.profiles:
+            raise StageError(f"Unknown link profile {name!r} (known: {', '.join(self.profiles)}).")
+        for i in range(len(self.handsets)) if index is None else [index]:
+            self._dropped.pop(i, None)
+            self._handset(i).set_link_profile(name)
+
+    def toggle_signal(self, index: int) -> bool:
+        """Drop one phone's signal (as in a lift or a shielded room), or give it back; True
+        when it has signal afterwards."""
+        handset = self._handset(index)
+        if handset.modem is None:
+            raise StageError("The phone is not on the network yet.")
+        if index in self._dropped:
+            handset.set_link_profile(self._dropped.pop(index))
+            return True
+        self._dropped[index] = handset.modem.profile.name
+        handset.set_link_profile("no-service")
+        return False
+
+    def toggle_airplane(self, index: int) -> bool:
+        """Airplane mode on one phone, or off again; True when it is on afterwards."""
+        handset = self._handset(index)
+        if handset.modem is None:
+            raise StageError("The phone is not on the network yet.")
+        on = not handset.modem.airplane
+        handset.set_airplane(on)
+        return on
+
+    def inject(self, index: int) -> str:
+        """A bot sends the next stage message to the phone's running OS; returns who sent it."""
+        handset = self._handset(index)
+        bot = next((bot for bot in self.bots if not bot.seed.echo), None)
+        if bot is None:
+            raise StageError("No bot to send from (see seeds/contacts.toml).")
+        text = self.seeds.injects[self._injected % len(self.seeds.injects)]
+        from phone_tui.handset.messenger import MessengerError
+
+        try:
+            bot.messenger.send_text(handset.number, text)
+        except MessengerError as problem:
+            raise StageError(f"{bot.seed.name} cannot write to {self.name_of(index)}: "
+                             f"{problem} (unlock that phone once first).") from None
+        self._injected += 1
+        return bot.seed.name
+
+    def impersonate(self, index: int, contact: int | None = None) -> str:
+        """The carrier speaks to phone ``index`` as one of its contacts (another stage phone,
+        the next one by default) from a new identity key; returns the contact's name."""
+        from phone_tui.handset.impostor import impersonate
+        from phone_tui.handset.messenger import MessengerError
+
+        victim = self._handset(index)
+        contact = (index + 1) % len(self.handsets) if contact is None else contact
+        if contact == index:
+            raise StageError("A phone cannot be its own contact.")
+        number = self._handset(contact).line_number("secure")
+        assert self.network is not None
+        try:
+            impersonate(self.network, number, victim.number, self.seeds.impostor_text,
+                        entropy=self.entropy, clock=self.clock)
+        except MessengerError as problem:
+            raise StageError(f"Cannot reach {self.name_of(index)}: {problem} (unlock that "
+                             "phone once first).") from None
+        return self.name_of(contact)
+
+    async def reset(self) -> None:
+        """Start the demo over: every phone wiped and set up again with its demo PINs (new
+        keys, no conversations), back in the secure OS, locked, on the starting profile."""
+        network = self.network
+        for handset in self.handsets:
+            handset.lock("stage")
+            for persona in list(handset.personas.values()):
+                persona.wipe()
+            if network is not None:
+                for name in handset.personas:
+                    network.forget_keys(handset.line_number(name))
+                    network.purge(handset.line_number(name))
+        for bot in self.bots:
+            bot.forget_sessions()
+        self._dropped.clear()
+        self._injected = 0
+        await self.prepare()
+        for handset in self.handsets:
+            if handset.modem is not None:
+                handset.set_airplane(False)
+                profile = self.start_profile or handset.settings.link_profile
+                if profile in self.profiles:
+                    handset.set_link_profile(profile)
+        if network is not None:
+            network.tap.clear()
+
+
+def _default_settings():  # noqa: ANN202
+    from phone_tui.core.config import Settings
+
+    return Settings()
+
+
+def remove_stage(root: Path) -> None:
+    """``--fresh``: delete the stage folder (only one that looks like ours)."""
+    if not root.exists():
+        return
+    if not all(child.name.startswith("phone-") for child in root.iterdir()):
+        raise StageError(f"{root} holds files that are not demo phones; not deleting it.")
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(root)
+
+
+def run_prepare(stage: Stage) -> None:
+    asyncio.run(stage.prepare())
