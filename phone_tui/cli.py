@@ -55,6 +55,20 @@ def parser() -> _Parser:
     reset = sub.add_parser("reset", parents=[common],
                            help="wipe local data (keystores, stores, logs); keeps settings.toml")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    demo = sub.add_parser("demo", parents=[common],
+                          help="the demo stage: 2–4 handsets on one network with the operator "
+                               "tap and presenter controls")
+    demo.add_argument("--handsets", type=int, default=2, choices=range(2, 5), metavar="2..4",
+                      help="how many phones (default 2)")
+    demo.add_argument("--profile", metavar="NAME",
+                      help="link profile for every phone at the start (default: each phone's "
+                           "own, lte)")
+    demo.add_argument("--fresh", action="store_true",
+                      help="start over: delete the demo phones and set them up again")
+    demo.add_argument("--theme", metavar="NAME", default=argparse.SUPPRESS,
+                      help="colour theme of the stage")
+    demo.add_argument("--deterministic", action="store_true", default=argparse.SUPPRESS,
+                      help="fixed clock, seeds and keys; NOT SECURE")
     return parser
 
 
@@ -65,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _paths(resolve_paths(getattr(args, "data_dir", None)))
         if args.command == "reset":
             return _reset(resolve_paths(getattr(args, "data_dir", None)), args.yes)
+        if args.command == "demo":
+            return _run(args, demo=True)
         return _run(args)
     except PhoneTuiError as problem:
         sys.stderr.write(f"{PROG}: error: {problem}\n")
@@ -111,13 +127,19 @@ def _reset(paths: Paths, yes: bool) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, *, demo: bool = False) -> int:
     data_dir = getattr(args, "data_dir", None)
     scratch: tempfile.TemporaryDirectory[str] | None = None
     if args.deterministic and data_dir is None:
         scratch = tempfile.TemporaryDirectory(prefix="phone-tui-deterministic-")
         data_dir = scratch.name
     try:
+        if demo:
+            stage_app = build_stage(args, data_dir)
+            stage_app.run()
+            for handset in stage_app.stage.handsets:
+                handset.lock("quit")
+            return 0
         app = build_app(args, data_dir)
         app.run()
         app.handset.lock("quit")
@@ -125,6 +147,48 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if scratch is not None:
             scratch.cleanup()
+
+
+def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201 - StageApp
+    """``phone-tui demo`` before its first frame: the stage folder, the phones (set up with
+    their demo PINs on first use), the network. Raises PhoneTuiError on bad input."""
+    import asyncio
+    import random
+
+    from phone_tui.core.clock import DeterministicClock, SystemClock
+    from phone_tui.core.logs import setup_logging
+    from phone_tui.handset.device import load_device
+    from phone_tui.handset.handset import HandsetState
+    from phone_tui.handset.stage import Stage, load_stage_seeds, remove_stage
+    from phone_tui.modem.bus import Bus
+    from phone_tui.modem.profiles import load_profiles
+    from phone_tui.ui.stage_app import StageApp
+    from phone_tui.ui.themes import load_themes
+
+    paths = resolve_paths(data_dir)
+    settings = _settings(paths, args)
+    themes = load_themes(paths.user_themes_dir)
+    if args.theme is not None and args.theme not in themes.themes:
+        raise UsageError(f"unknown theme {args.theme!r} (known: "
+                         f"{', '.join(sorted(themes.themes))})")
+    profiles = load_profiles(settings.profiles, paths.settings_file)
+    if args.profile is not None and args.profile not in profiles:
+        raise UsageError(f"unknown link profile {args.profile!r} (known: "
+                         f"{', '.join(profiles)})")
+    root = paths.data_dir / "demo"
+    if args.fresh:
+        remove_stage(root)
+    stage = Stage(root, args.handsets, clock=DeterministicClock() if args.deterministic
+                  else SystemClock(), device=load_device(), seeds=load_stage_seeds(),
+                  deterministic=args.deterministic, profile=args.profile)
+    if any(h.state_of(name) is HandsetState.SETUP for h in stage.handsets
+           for name in h.personas):
+        sys.stderr.write(f"Setting up {args.handsets} demo phones in {root} "
+                         "(first run, a few seconds)…\n")
+    asyncio.run(stage.prepare())
+    setup_logging(paths.log_file, settings.log_level)
+    network = Bus(random.Random(7) if args.deterministic else None)
+    return StageApp(stage, themes=themes, theme=args.theme, profiles=profiles, network=network)
 
 
 def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:

@@ -16,6 +16,18 @@ HANDSET = [
     Binding("f2", "switch_os", "Switch OS", id="handset.switch_os"),
 ]
 
+# The demo stage: presenter controls, for the active phone (or all phones).
+STAGE = [
+    Binding("f3", "next_phone", "Next phone", id="stage.next_phone"),
+    Binding("f4", "toggle_tap", "Pause tap", id="stage.pause_tap"),
+    Binding("f5", "next_profile", "Profile (all)", id="stage.next_profile"),
+    Binding("f6", "drop_signal", "Signal", id="stage.drop_signal"),
+    Binding("f7", "airplane", "Airplane", id="stage.airplane"),
+    Binding("f8", "inject", "Bot message", id="stage.inject"),
+    Binding("f9", "impersonate", "MITM", id="stage.impersonate"),
+    Binding("ctrl+r", "reset_stage", "Reset", id="stage.reset"),
+]
+
 BOOT = [Binding("space,enter,escape", "skip", "Skip", id="boot.skip")]
 
 OS_CARD = [Binding("enter", "choose", "Switch to it", id="switch.choose")]
@@ -48,5 +60,5 @@ APP_GRID = [
     Binding("down", "move(0, 1)", "Down", show=False, id="home.down"),
 ]
 
-ALL = APP + HANDSET + BOOT + OS_CARD + SWITCH_CARDS + BUTTON_ROW + PIN_ENTRY + APP_GRID
+ALL = APP + HANDSET + STAGE + BOOT + OS_CARD + SWITCH_CARDS + BUTTON_ROW + PIN_ENTRY + APP_GRID
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

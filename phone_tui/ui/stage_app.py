@@ -1,0 +1,342 @@
+"""StageApp: several handsets side by side on one network, the operator tap below, and the
+presenter's controls (keys and the command palette)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import events, on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Button, Static
+
+from phone_tui.core.resources import themes_dir
+from phone_tui.errors import PhoneTuiError
+from phone_tui.handset.stage import Stage
+from phone_tui.ui import bindings
+from phone_tui.ui.app import DETERMINISTIC_BANNER
+from phone_tui.ui.handset_view import FRAME_WIDTH, MIN_HEIGHT, HandsetView
+from phone_tui.ui.themes import VARIABLE_DEFAULTS, ThemeCatalog
+from phone_tui.ui.widgets.footer import PhoneFooter
+from phone_tui.ui.widgets.tap_view import TapView
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from phone_tui.modem.bus import Bus
+    from phone_tui.modem.profiles import LinkProfile
+
+SLOT_WIDTH = FRAME_WIDTH + 2
+WIDE = 120  # from this many columns, phones stand side by side; below, one at a time
+
+
+def _stage_commands():  # noqa: ANN202 - loaded when the palette first opens
+    from phone_tui.ui.stage_commands import StageCommands
+
+    return StageCommands
+
+
+def _handset_commands():  # noqa: ANN202
+    from phone_tui.ui.commands import HandsetCommands
+
+    return HandsetCommands
+
+
+class StageSlot(Vertical):
+    """One phone on stage: who holds it (and the demo PINs), and the handset."""
+
+    DEFAULT_CSS = f"""
+    StageSlot {{ width: {SLOT_WIDTH}; height: 100%; }}
+    StageSlot .slot-caption {{ width: 100%; height: 1; text-align: center; color: $text-muted; }}
+    StageSlot.-active .slot-caption {{ background: $primary; color: $text; text-style: bold; }}
+    StageSlot HandsetView {{ height: 1fr; }}
+    StageSlot.-active HandsetView #frame {{ border: heavy $accent; }}
+    """
+
+    def __init__(self, index: int, caption: str, view: HandsetView) -> None:
+        super().__init__(id=f"slot-{index + 1}")
+        self.index = index
+        self.caption = caption
+        self.handset_view = view
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.caption, classes="slot-caption")
+        yield self.handset_view
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self.app.set_active(self.index)  # type: ignore[attr-defined]
+
+    def on_click(self, event: events.Click) -> None:
+        self.app.set_active(self.index)  # type: ignore[attr-defined]
+
+
+class StageScreen(Screen[None]):
+    """Only the active phone takes the keyboard. Each phone's views focus their own controls
+    as they appear (the lock screen its PIN pad...); on a stage that would let a phone in the
+    background steal the keys typed for the one in front."""
+
+    def set_focus(self, widget: Widget | None, scroll_visible: bool = True,
+                  from_app_focus: bool = False) -> None:
+        if widget is not None and not self.app.may_focus(widget):  # type: ignore[attr-defined]
+            return
+        super().set_focus(widget, scroll_visible, from_app_focus)
+
+
+class ConfirmReset(ModalScreen[bool]):
+    """Resetting wipes every demo phone: ask first."""
+
+    DEFAULT_CSS = """
+    ConfirmReset { align: center middle; }
+    ConfirmReset > Vertical { width: 56; height: auto; border: heavy $warning; padding: 1 2;
+                              background: $surface; }
+    ConfirmReset Horizontal { height: auto; align-horizontal: center; margin-top: 1; }
+    ConfirmReset Button { margin: 0 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="stage.reset_cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("[b]Reset the stage?[/]\n\nEvery demo phone is wiped and set up again "
+                         "with its demo PINs: new keys, no conversations, the tap cleared.")
+            with Horizontal():
+                yield Button("Reset", id="reset-go", variant="error")
+                yield Button("Cancel", id="reset-cancel")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "reset-go")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class StageApp(App[None]):
+    """The demo stage. Built by ``phone-tui demo`` (or tests) from a prepared Stage."""
+
+    TITLE = "phone-tui demo"
+    CSS_PATH = str(themes_dir() / "handset.tcss")
+    CSS = """
+    #stage-phones { height: auto; align-horizontal: center; }
+    #stage-switcher { height: 1; width: 100%; text-align: center; display: none;
+                      background: $panel; }
+    StageApp.-narrow #stage-switcher { display: block; }
+    """
+    BINDINGS = bindings.APP + bindings.STAGE
+    COMMANDS = App.COMMANDS | {_stage_commands, _handset_commands}
+    AUTO_FOCUS = None
+
+    def __init__(self, stage: Stage, *, themes: ThemeCatalog, theme: str | None = None,
+                 profiles: dict[str, LinkProfile], network: Bus,
+                 contacts: list | None = None) -> None:
+        super().__init__()
+        self.stage = stage
+        self.catalog = themes
+        self._profiles = profiles
+        self._network = network
+        self._contacts = contacts
+        self.active = 0
+        self.phones_shown = len(stage.handsets)
+        if stage.deterministic:
+            self.animation_level = "none"
+        for theme_obj in themes.themes.values():
+            self.register_theme(theme_obj)
+        self.theme = theme if theme in themes.themes else "secure"
+
+    def get_default_screen(self) -> Screen[None]:
+        return StageScreen()
+
+    def may_focus(self, widget: Widget) -> bool:
+        """Widgets outside the phones, and those of the active phone, may take focus."""
+        for ancestor in widget.ancestors_with_self:
+            if isinstance(ancestor, HandsetView):
+                return ancestor.id == f"handset-{self.active + 1}"
+        return True
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {**super().get_theme_variable_defaults(), **VARIABLE_DEFAULTS}
+
+    def compose(self) -> ComposeResult:
+        if self.stage.deterministic:
+            yield Static(DETERMINISTIC_BANNER, id="deterministic-banner")
+        yield Static("", id="stage-switcher")
+        with Horizontal(id="stage-phones"):
+            for index, handset in enumerate(self.stage.handsets):
+                phone = self.stage.phones[index]
+                caption = f"{index + 1} {phone.name} · PIN {phone.pin} · open {phone.open_pin}"
+                yield StageSlot(index, caption, HandsetView(handset, id=f"handset-{index + 1}"))
+        yield TapView(self.stage.clock, id="tap")
+        yield PhoneFooter()
+
+    def on_mount(self) -> None:
+        self.query_one("#stage-phones").styles.height = MIN_HEIGHT + 1
+        self.set_active(0)
+        self.call_after_refresh(self.set_active, 0, focus=True)
+
+    def on_ready(self) -> None:
+        from phone_tui.handset.contacts import load_contacts
+
+        contacts = self._contacts
+        if contacts is None:
+            try:
+                contacts = load_contacts()
+            except PhoneTuiError as problem:
+                self.notify(f"{problem} — no bots.", title="Contacts", severity="error")
+                contacts = []
+        self.stage.attach(self._network, self._profiles, contacts)
+        self.query_one(TapView).watch_tap(self._network.tap, self._network.now())
+        for view in self.handset_views():
+            view.refresh_status()
+
+    # ---- the phones on stage -------------------------------------------------------------------
+
+    def handset_views(self) -> Iterable[HandsetView]:
+        return self.query(HandsetView)
+
+    def active_handset_view(self) -> HandsetView:
+        return self.query_one(f"#handset-{self.active + 1}", HandsetView)
+
+    def set_active(self, index: int, *, focus: bool = False) -> None:
+        """Make phone ``index`` the one keys and presenter controls go to."""
+        changed = index != self.active
+        self.active = index
+        for slot in self.query(StageSlot):
+            slot.set_class(slot.index == index, "-active")
+        self._lay_out()
+        if focus or changed:
+            view = self.active_handset_view()
+            top = view.top
+            if top is not None and top.is_mounted:
+                top.focus_default()
+            else:
+                view.focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        """Side by side when wide enough, else one at a time with a switcher."""
+        count = len(self.stage.handsets)
+        width = self.size.width
+        self.phones_shown = 1 if width < WIDE else max(1, min(count, width // SLOT_WIDTH))
+        start = min(max(0, self.active - self.phones_shown + 1), count - self.phones_shown)
+        if not start <= self.active < start + self.phones_shown:
+            start = self.active
+        for slot in self.query(StageSlot):
+            slot.display = start <= slot.index < start + self.phones_shown
+        narrow = self.phones_shown < count
+        self.set_class(narrow, "-narrow")
+        names = "   ".join(
+            f"[reverse] {i + 1} {phone.name} [/]" if i == self.active else f"{i + 1} {phone.name}"
+            for i, phone in enumerate(self.stage.phones))
+        self.query_one("#stage-switcher", Static).update(f"F3 next phone:  {names}")
+
+    def action_next_phone(self) -> None:
+        self.set_active((self.active + 1) % len(self.stage.handsets), focus=True)
+
+    # ---- presenter controls --------------------------------------------------------------------
+
+    def _control(self, what: str, action) -> None:  # noqa: ANN001
+        try:
+            message = action()
+        except PhoneTuiError as problem:
+            self.notify(str(problem), title=what, severity="warning")
+        else:
+            if message:
+                self.notify(message, title=what)
+
+    def _phone_name(self, index: int | None = None) -> str:
+        return self.stage.name_of(self.active if index is None else index)
+
+    def set_profile(self, name: str, index: int | None = None) -> None:
+        who = "All phones" if index is None else self._phone_name(index)
+        label = self._profiles[name].label if name in self._profiles else name
+        self._control("Link profile", lambda: self.stage.set_profile(name, index)
+                      or f"{who}: {label}")
+
+    def action_next_profile(self) -> None:
+        """Every phone to the next link profile in the list."""
+        names = [name for name in self._profiles if name != "no-service"]
+        current = self.stage.handsets[0].modem
+        now = current.profile.name if current is not None else names[0]
+        following = names[(names.index(now) + 1) % len(names)] if now in names else names[0]
+        self.set_profile(following)
+
+    def action_drop_signal(self, index: int | None = None) -> None:
+        index = self.active if index is None else index
+        self._control("Signal", lambda: f"{self._phone_name(index)}: " + (
+            "signal back" if self.stage.toggle_signal(index) else "signal dropped"))
+
+    def action_airplane(self, index: int | None = None) -> None:
+        index = self.active if index is None else index
+        self._control("Airplane mode", lambda: f"{self._phone_name(index)}: airplane mode " + (
+            "on" if self.stage.toggle_airplane(index) else "off"))
+
+    def action_inject(self, index: int | None = None) -> None:
+        index = self.active if index is None else index
+        self._control("Message", lambda: f"{self.stage.inject(index)} wrote to "
+                                          f"{self._phone_name(index)}.")
+
+    def action_impersonate(self, index: int | None = None) -> None:
+        index = self.active if index is None else index
+        self._control("Man in the middle", lambda: f"The carrier wrote to "
+                      f"{self._phone_name(index)} as {self.stage.impersonate(index)}, from a "
+                      "new key.")
+
+    def action_toggle_tap(self) -> None:
+        paused = self.query_one(TapView).toggle_pause()
+        self.notify("Tap paused: frames wait." if paused else "Tap live.", title="Operator tap")
+
+    def action_tap_all_frames(self) -> None:
+        every = self.query_one(TapView).toggle_all_frames()
+        self.notify("Every frame, acknowledgements and keep-alives too." if every else
+                    "Messages and reports only.", title="Operator tap")
+
+    def action_reset_stage(self) -> None:
+        self.push_screen(ConfirmReset(), self._reset_answer)
+
+    def _reset_answer(self, yes: bool | None) -> None:
+        if yes:
+            self._reset()
+
+    @work(exclusive=True, group="stage-reset")
+    async def _reset(self) -> None:
+        self.notify("Resetting the stage…", title="Stage")
+        await self.stage.reset()
+        self.query_one(TapView).clear()
+        for view in self.handset_views():
+            view.boot_finished()
+        self.notify("The stage is ready: every phone new and locked.", title="Stage")
+
+    # ---- themes (for the whole stage) ----------------------------------------------------------
+
+    def phone_theme_names(self) -> list[str]:
+        return sorted(self.catalog.themes)
+
+    def apply_theme(self, name: str, *, save: bool = False) -> None:
+        if name in self.catalog.themes:
+            self.theme = name
+
+    def action_next_theme(self) -> None:
+        names = self.phone_theme_names()
+        index = names.index(self.theme) if self.theme in names else -1
+        self.apply_theme(names[(index + 1) % len(names)])
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.MouseDown) and self.screen is self.screen_stack[0]:
+            # A click on another phone makes it the active one before focus moves there.
+            try:
+                widget, _ = self.screen.get_widget_at(event.screen_x, event.screen_y)
+            except Exception:  # noqa: BLE001 - outside every widget
+                widget = None
+            slot = next((a for a in widget.ancestors_with_self if isinstance(a, StageSlot)),
+                        None) if widget is not None else None
+            if slot is not None and slot.index != self.active:
+                self.active = slot.index
+                for other in self.query(StageSlot):
+                    other.set_class(other.index == slot.index, "-active")
+        if isinstance(event, events.Key | events.MouseDown):
+            self.active_handset_view().handset.touch()
+        await super().on_event(event)

@@ -1,0 +1,60 @@
+"""The presenter's commands in the palette: every control, for every phone or all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class StageCommands(Provider):
+    """Link profiles (all phones or one), signal, airplane mode, a bot's message, a man in
+    the middle, the tap, focus and reset."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        app = self.app
+        stage = app.stage  # type: ignore[attr-defined]
+        commands: list[tuple[str, str, Callable[[], object]]] = []
+        for index, phone in enumerate(stage.phones):
+            name = phone.name
+            commands += [
+                (f"Focus {name}", f"Phone {index + 1}: keys go to it",
+                 partial(app.set_active, index)),  # type: ignore[attr-defined]
+                (f"{name}: drop the signal / give it back", "As in a lift or a shielded room",
+                 partial(app.action_drop_signal, index)),  # type: ignore[attr-defined]
+                (f"{name}: airplane mode on/off", "Off the network: messages queue",
+                 partial(app.action_airplane, index)),  # type: ignore[attr-defined]
+                (f"{name}: a message from a bot", "The Duty Officer writes to this phone",
+                 partial(app.action_inject, index)),  # type: ignore[attr-defined]
+                (f"{name}: man in the middle", "The carrier writes as one of its contacts, "
+                 "from a new key", partial(app.action_impersonate, index)),  # type: ignore[attr-defined]
+            ]
+        for profile_name, profile in app._profiles.items():  # type: ignore[attr-defined]
+            commands.append((f"All phones: link profile {profile.label}",
+                             f"Emulate {profile_name} on every phone",
+                             partial(app.set_profile, profile_name)))  # type: ignore[attr-defined]
+            for index, phone in enumerate(stage.phones):
+                commands.append((f"{phone.name}: link profile {profile.label}",
+                                 f"Emulate {profile_name} on phone {index + 1}",
+                                 partial(app.set_profile, profile_name, index)))  # type: ignore[attr-defined]
+        commands += [
+            ("Pause / resume the operator tap", "Freeze the carrier's view while you explain",
+             app.action_toggle_tap),  # type: ignore[attr-defined]
+            ("Operator tap: every frame / messages only", "Show acknowledgements and "
+             "keep-alives too, or not", app.action_tap_all_frames),  # type: ignore[attr-defined]
+            ("Reset the stage", "Wipe and set up every demo phone again (asks first)",
+             app.action_reset_stage),  # type: ignore[attr-defined]
+        ]
+        return commands
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

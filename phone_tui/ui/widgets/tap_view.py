@@ -1,0 +1,162 @@
+"""The operator tap on stage: every frame the carrier carries, as the carrier sees it.
+
+Time, cell, the radio link (↑ phone to network, ↓ network to phone), from → to, size and the
+first bytes of the body as hex. For a message that body is end-to-end ciphertext: the
+carrier sees who, when and how much, never what. A RichLog with a line cap keeps it bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, RichLog, Static
+
+if TYPE_CHECKING:
+    from phone_tui.core.clock import Clock
+    from phone_tui.modem.bus import OperatorTap, TapRecord
+
+CAPTION = ("[b]OPERATOR TAP[/] · the carrier sees who, when and how much, and ciphertext — "
+           "[b]never the content[/]")
+MAX_LINES = 500
+HEX_BYTES = 12
+
+
+def describe(record: TapRecord, wall: float) -> Text:
+    """One frame as a line of the tap (``wall`` is its wall-clock time)."""
+    stamp = datetime.fromtimestamp(wall, UTC)
+    arrow = "↑" if record.direction == "up" else "↓"
+    what = record.content or record.kind
+    body = record.body if record.content else b""
+    cipher = body[:HEX_BYTES].hex(" ", 2) + (" …" if len(body) > HEX_BYTES else "")
+    line = Text.assemble(
+        (f"{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d} ", "dim"),
+        (f"{record.cell} ", "dim"),
+        (f"{arrow} ", "bold"),
+        f"{record.src} → {record.dst}  ",
+        (f"{what:<7} ", "bold" if what == "message" else ""),
+        f"{record.size:>5} B  ",
+        (cipher, "italic"),
+    )
+    line.no_wrap = True
+    line.overflow = "ellipsis"
+    return line
+
+
+class TapView(Vertical):
+    """The tap pane: caption, a number filter, live/paused state and the log."""
+
+    DEFAULT_CSS = """
+    TapView { height: 1fr; min-height: 5; border-top: heavy $warning; padding: 0 1; }
+    TapView #tap-head { height: 1; }
+    TapView #tap-caption { width: 1fr; height: 1; color: $text-warning; }
+    TapView #tap-state { width: auto; height: 1; margin-left: 1; text-style: bold; }
+    TapView #tap-filter { width: 28; height: 1; border: none; padding: 0; margin-left: 1; }
+    TapView RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
+    """
+
+    def __init__(self, clock: Clock, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.tap: OperatorTap | None = None
+        self.paused = False
+        self.all_frames = False
+        self.shown = 0
+        self._held: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
+        self._seen: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
+        # The bus runs on loop time; the tap shows the emulated wall clock.
+        self._offset = 0.0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="tap-head"):
+            yield Static(CAPTION, id="tap-caption")
+            yield Input(placeholder="filter by number", id="tap-filter", compact=True)
+            yield Static("", id="tap-state")
+        yield RichLog(max_lines=MAX_LINES, wrap=False, markup=False, id="tap-log")
+
+    def on_mount(self) -> None:
+        self._show_state()
+
+    def watch_tap(self, tap: OperatorTap, loop_now: float) -> None:
+        """Start reading ``tap`` (the network's); ``loop_now`` maps its clock to the wall."""
+        self.tap = tap
+        self._offset = self.clock.now() - loop_now
+        # A task of its own, not a worker: it runs for the app's life, and workers are what
+        # tests wait on to settle.
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    def on_unmount(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.cancel()
+
+    async def _read(self) -> None:
+        assert self.tap is not None
+        async for record in self.tap.records(maxsize=MAX_LINES):
+            entry = (record, record.time + self._offset)
+            self._seen.append(entry)
+            if self.paused:
+                self._held.append(entry)
+            else:
+                self._write(*entry)
+
+    @property
+    def filter(self) -> str:
+        return self.query_one("#tap-filter", Input).value.strip()
+
+    def _wanted(self, record: TapRecord) -> bool:
+        if not self.all_frames and record.content not in ("message", "report"):
+            return False
+        wanted = self.filter.replace(" ", "")
+        return not wanted or wanted in record.src.replace(" ", "") or \
+            wanted in record.dst.replace(" ", "")
+
+    def _write(self, record: TapRecord, wall: float) -> None:
+        if self._wanted(record):
+            self.query_one(RichLog).write(describe(record, wall))
+            self.shown += 1
+            self._show_state()
+
+    def _redraw(self) -> None:
+        log = self.query_one(RichLog)
+        log.clear()
+        self.shown = 0
+        for record, wall in self._seen:
+            self._write(record, wall)
+        self._show_state()
+
+    def toggle_pause(self) -> bool:
+        """Freeze the log (frames keep arriving and wait); True when paused."""
+        self.paused = not self.paused
+        if not self.paused:
+            held, self._held = list(self._held), deque(maxlen=MAX_LINES)
+            for entry in held:
+                self._write(*entry)
+        self._show_state()
+        return self.paused
+
+    def toggle_all_frames(self) -> bool:
+        """Messages and reports only, or every frame (acks, keep-alives); True for all."""
+        self.all_frames = not self.all_frames
+        self._redraw()
+        return self.all_frames
+
+    def clear(self) -> None:
+        self._seen.clear()
+        self._held.clear()
+        self._redraw()
+
+    def _show_state(self) -> None:
+        state = (f"❚❚ paused ({len(self._held)} waiting)" if self.paused else "● live")
+        self.query_one("#tap-state", Static).update(f"{state} · {self.shown} shown")
+
+    @on(Input.Changed, "#tap-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._redraw()
