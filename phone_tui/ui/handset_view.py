@@ -94,6 +94,8 @@ class HandsetView(Vertical, can_focus=True):
         self._ticks = 0
         self.boot_seconds = BOOT_SECONDS if handset.entropy.secure else 0.0
         self.booting = False
+        self._reset_pending = False
+        self._reset_notice: str | None = None
         self._unlisten = handset.events.listen(self._on_model_event)
 
     def compose(self) -> ComposeResult:
@@ -200,7 +202,19 @@ class HandsetView(Vertical, can_focus=True):
         return HomeView()
 
     def _reset_for_state(self, notice: str | None = None) -> None:
-        self.reset_to(self._view_for_state(notice))
+        """Show the view for the handset's state. A burst of events (a stage reset wipes, sets
+        up and locks in a row) makes one change, to the state they leave."""
+        if notice is not None:
+            self._reset_notice = notice
+        if not self._reset_pending:
+            self._reset_pending = True
+            self.call_after_refresh(self._run_reset)
+
+    def _run_reset(self) -> None:
+        self._reset_pending = False
+        notice, self._reset_notice = self._reset_notice, None
+        if self.is_attached:
+            self.reset_to(self._view_for_state(notice))
 
     def open_app(self, app_id: str) -> None:
         self.push(_app_view(app_id))

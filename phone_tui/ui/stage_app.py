@@ -84,6 +84,9 @@ class StageScreen(Screen[None]):
             return
         super().set_focus(widget, scroll_visible, from_app_focus)
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.app.lay_out()  # type: ignore[attr-defined]
+
 
 class ConfirmReset(ModalScreen[bool]):
     """Resetting wipes every demo phone: ask first."""
@@ -186,7 +189,7 @@ class StageApp(App[None]):
                 self.notify(f"{problem} — no bots.", title="Contacts", severity="error")
                 contacts = []
         self.stage.attach(self._network, self._profiles, contacts)
-        self.query_one(TapView).watch_tap(self._network.tap, self._network.now())
+        self.query_one(TapView).watch_tap(self._network.tap)
         for view in self.handset_views():
             view.refresh_status()
 
@@ -204,7 +207,7 @@ class StageApp(App[None]):
         self.active = index
         for slot in self.query(StageSlot):
             slot.set_class(slot.index == index, "-active")
-        self._lay_out()
+        self.lay_out()
         if focus or changed:
             view = self.active_handset_view()
             top = view.top
@@ -213,10 +216,7 @@ class StageApp(App[None]):
             else:
                 view.focus()
 
-    def on_resize(self, event: events.Resize) -> None:
-        self._lay_out()
-
-    def _lay_out(self) -> None:
+    def lay_out(self) -> None:
         """Side by side when wide enough, else one at a time with a switcher."""
         count = len(self.stage.handsets)
         width = self.size.width
@@ -334,9 +334,7 @@ class StageApp(App[None]):
             slot = next((a for a in widget.ancestors_with_self if isinstance(a, StageSlot)),
                         None) if widget is not None else None
             if slot is not None and slot.index != self.active:
-                self.active = slot.index
-                for other in self.query(StageSlot):
-                    other.set_class(other.index == slot.index, "-active")
+                self.set_active(slot.index)
         if isinstance(event, events.Key | events.MouseDown):
             self.active_handset_view().handset.touch()
         await super().on_event(event)

@@ -47,6 +47,8 @@ class LockView(PhoneView):
                 f"[$text-muted]{info.os_name} {info.os_version} · locked[/]")
 
     def on_mount(self) -> None:
+        if not self.is_attached:
+            return  # replaced before it was ever shown
         self._show_throttle()
         self.query_one(PinEntry).focus()
 

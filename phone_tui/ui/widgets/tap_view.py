@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from phone_tui.core.clock import Clock
     from phone_tui.modem.bus import OperatorTap, TapRecord
 
-CAPTION = ("[b]OPERATOR TAP[/] · the carrier sees who, when and how much, and ciphertext — "
-           "[b]never the content[/]")
+CAPTION = ("[b]OPERATOR TAP[/] · what the carrier sees: who, when, how much, ciphertext. "
+           "[b]Never the content.[/]")
 MAX_LINES = 500
 HEX_BYTES = 12
 
@@ -54,10 +54,10 @@ class TapView(Vertical):
 
     DEFAULT_CSS = """
     TapView { height: 1fr; min-height: 5; border-top: heavy $warning; padding: 0 1; }
+    TapView #tap-caption { width: 100%; height: auto; color: $text-warning; }
     TapView #tap-head { height: 1; }
-    TapView #tap-caption { width: 1fr; height: 1; color: $text-warning; }
-    TapView #tap-state { width: auto; height: 1; margin-left: 1; text-style: bold; }
-    TapView #tap-filter { width: 28; height: 1; border: none; padding: 0; margin-left: 1; }
+    TapView #tap-state { width: auto; height: 1; margin-left: 2; text-style: bold; }
+    TapView #tap-filter { width: 28; height: 1; border: none; padding: 0; }
     TapView RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
     """
 
@@ -70,12 +70,10 @@ class TapView(Vertical):
         self.shown = 0
         self._held: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
         self._seen: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
-        # The bus runs on loop time; the tap shows the emulated wall clock.
-        self._offset = 0.0
 
     def compose(self) -> ComposeResult:
+        yield Static(CAPTION, id="tap-caption")
         with Horizontal(id="tap-head"):
-            yield Static(CAPTION, id="tap-caption")
             yield Input(placeholder="filter by number", id="tap-filter", compact=True)
             yield Static("", id="tap-state")
         yield RichLog(max_lines=MAX_LINES, wrap=False, markup=False, id="tap-log")
@@ -83,10 +81,9 @@ class TapView(Vertical):
     def on_mount(self) -> None:
         self._show_state()
 
-    def watch_tap(self, tap: OperatorTap, loop_now: float) -> None:
-        """Start reading ``tap`` (the network's); ``loop_now`` maps its clock to the wall."""
+    def watch_tap(self, tap: OperatorTap) -> None:
+        """Start reading ``tap`` (the network's)."""
         self.tap = tap
-        self._offset = self.clock.now() - loop_now
         # A task of its own, not a worker: it runs for the app's life, and workers are what
         # tests wait on to settle.
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -99,7 +96,8 @@ class TapView(Vertical):
     async def _read(self) -> None:
         assert self.tap is not None
         async for record in self.tap.records(maxsize=MAX_LINES):
-            entry = (record, record.time + self._offset)
+            # Stamped with the phones' clock as it arrives (the bus runs on loop time).
+            entry = (record, self.clock.now())
             self._seen.append(entry)
             if self.paused:
                 self._held.append(entry)
@@ -119,7 +117,9 @@ class TapView(Vertical):
 
     def _write(self, record: TapRecord, wall: float) -> None:
         if self._wanted(record):
-            self.query_one(RichLog).write(describe(record, wall))
+            line = describe(record, wall)
+            # Rendered at its own width (the log scrolls sideways), not cut to the pane's.
+            self.query_one(RichLog).write(line, width=line.cell_len, shrink=False)
             self.shown += 1
             self._show_state()
 

@@ -1,0 +1,176 @@
+"""The demo stage in the app: phones side by side, the operator tap, presenter controls."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from textual.widgets import RichLog
+
+from phone_tui.core.clock import ManualClock
+from phone_tui.handset.device import load_device
+from phone_tui.handset.handset import HandsetState
+from phone_tui.handset.stage import Stage, load_stage_seeds
+from phone_tui.modem.bus import Bus
+from phone_tui.modem.profiles import load_profiles
+from phone_tui.testing import FAST_KDF, settle, wait_for
+from phone_tui.ui.stage_app import ConfirmReset, StageApp, StageSlot
+from phone_tui.ui.themes import load_themes
+from phone_tui.ui.widgets.tap_view import TapView
+
+SEEDS = load_stage_seeds()
+WIDE, NARROW = (130, 45), (100, 45)
+
+
+async def make_stage_app(root, count: int = 2) -> StageApp:
+    stage = Stage(root, count, clock=ManualClock(), device=load_device(), seeds=SEEDS,
+                  deterministic=True, profile="full", kdf=FAST_KDF)
+    await stage.prepare()
+    return StageApp(stage, themes=load_themes(root / "themes"), profiles=load_profiles(),
+                    network=Bus(random.Random(7)))
+
+
+def tap_lines(app) -> list[str]:
+    return [strip.text for strip in app.query_one("#tap-log", RichLog).lines]
+
+
+async def unlock_all(pilot) -> None:
+    """Type each phone's demo PIN, moving between phones with F3, as a presenter would."""
+    app = pilot.app
+    for phone in app.stage.phones:
+        await pilot.press(*phone.pin, "enter")
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+    assert all(h.state is HandsetState.UNLOCKED for h in app.stage.handsets)
+
+
+async def test_two_phones_exchange_a_message_and_the_tap_shows_frames_not_text(tmp_path):
+    app = await make_stage_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        assert [slot.display for slot in app.query(StageSlot)] == [True, True]
+        await unlock_all(pilot)
+        li, wang = app.stage.handsets
+        li.messenger.send_text(wang.number, "Budget figures: 4.2 million")
+        await wait_for(pilot, lambda: len(wang.messenger.history(li.number)) == 1)
+        await wait_for(pilot, lambda: any("message" in line for line in tap_lines(app)))
+        lines = tap_lines(app)
+        assert any(li.number in line and wang.number in line and "message" in line
+                   for line in lines)
+        assert not any("Budget" in line or "4.2" in line for line in lines)
+        # Filter by number: only frames to or from it.
+        app.query_one("#tap-filter").value = wang.number.replace(" ", "")
+        await settle(pilot)
+        assert all(wang.number in line for line in tap_lines(app))
+
+
+async def test_focus_moves_with_f3_and_with_a_click(tmp_path):
+    app = await make_stage_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        assert app.active == 0 and app.query_one("#slot-1").has_class("-active")
+        await pilot.press("f3")
+        await settle(pilot)
+        assert app.active == 1 and app.focused in app.query_one("#handset-2").query("*")
+        await pilot.click("#slot-1 .slot-caption")
+        await settle(pilot)
+        assert app.active == 0 and app.query_one("#slot-1").has_class("-active")
+        # Keys go to the phone in front only.
+        await pilot.press(*SEEDS.phones[0].pin, "enter")
+        await settle(pilot)
+        assert [h.state for h in app.stage.handsets] == [HandsetState.UNLOCKED,
+                                                          HandsetState.LOCKED]
+
+
+async def test_narrow_terminal_shows_one_phone_and_a_switcher(tmp_path):
+    app = await make_stage_app(tmp_path, 3)
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot)
+        assert [slot.display for slot in app.query(StageSlot)] == [True, False, False]
+        assert app.has_class("-narrow") and "Director Wang" in str(
+            app.query_one("#stage-switcher").content)
+        await pilot.press("f3")
+        await settle(pilot)
+        assert [slot.display for slot in app.query(StageSlot)] == [False, True, False]
+        await pilot.resize_terminal(190, 45)
+        await settle(pilot)
+        assert all(slot.display for slot in app.query(StageSlot))
+        assert not app.has_class("-narrow")
+
+
+async def test_presenter_keys(tmp_path):
+    app = await make_stage_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        li, wang = app.stage.handsets
+        await pilot.press("f5")  # every phone to the next profile
+        assert li.modem.profile.name == wang.modem.profile.name != "full"
+        await pilot.press("f6")  # the active phone (Minister Li) loses its signal
+        assert li.modem.registration == "searching" and wang.modem.in_service
+        await pilot.press("f6")
+        assert li.modem.in_service
+        await pilot.press("f7")
+        assert li.modem.airplane
+        await pilot.press("f7")
+        assert not li.modem.airplane
+        app.set_profile("full")
+        await pilot.press("f8")  # a bot writes to Minister Li
+        await wait_for(pilot, lambda: any(c.last is not None and c.last.body == SEEDS.injects[0]
+                                          for c in li.messenger.conversations()))
+        li.messenger.send_text(wang.number, "hello")
+        await wait_for(pilot, lambda: li.messenger.contact(wang.number).identity is not None)
+        await pilot.press("f9")  # the carrier writes to Li as Director Wang, new key
+        await wait_for(pilot, lambda: li.messenger.contact(wang.number).new_identity
+                       is not None)
+        await pilot.press("f4")
+        assert app.query_one(TapView).paused
+        await pilot.press("f4")
+        assert not app.query_one(TapView).paused
+
+
+async def test_reset_asks_first_then_starts_over(tmp_path):
+    app = await make_stage_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        li, wang = app.stage.handsets
+        li.messenger.send_text(wang.number, "before")
+        await wait_for(pilot, lambda: len(wang.messenger.history(li.number)) == 1)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmReset)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert li.state is HandsetState.UNLOCKED
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        await pilot.click("#reset-go")
+        await settle(pilot)
+        await wait_for(pilot, lambda: all(h.state is HandsetState.LOCKED
+                                          for h in app.stage.handsets))
+        await settle(pilot)
+        assert tap_lines(app) == []
+        await pilot.press(*SEEDS.phones[0].pin, "enter")
+        await settle(pilot)
+        assert li.state is HandsetState.UNLOCKED and li.messenger.history(wang.number) == []
+
+
+@pytest.mark.parametrize("size", [WIDE, NARROW])
+def test_stage_snapshot(snap_compare, tmp_path, size):
+    import asyncio
+
+    app = asyncio.run(make_stage_app(tmp_path))
+
+    async def exchange(pilot) -> None:
+        await settle(pilot)
+        await unlock_all(pilot)
+        li, wang = pilot.app.stage.handsets
+        li.messenger.send_text(wang.number, "Budget figures: 4.2 million")
+        await wait_for(pilot, lambda: len(wang.messenger.history(li.number)) == 1)
+        await wait_for(pilot, lambda: sum("message" in line for line in tap_lines(pilot.app))
+                       >= 2)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=exchange)
