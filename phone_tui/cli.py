@@ -69,7 +69,21 @@ def parser() -> _Parser:
                       help="colour theme of the stage")
     demo.add_argument("--deterministic", action="store_true", default=argparse.SUPPRESS,
                       help="fixed clock, seeds and keys; NOT SECURE")
+    serve = sub.add_parser("serve", parents=[common],
+                           help="serve phone-tui in a web browser (textual-serve)")
+    serve.add_argument("--demo", action="store_true", help="serve the demo stage instead of "
+                                                          "one handset")
+    serve.add_argument("--handsets", type=int, default=2, choices=range(2, 5), metavar="2..4",
+                       help="with --demo: how many phones (default 2)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--deterministic", action="store_true", default=argparse.SUPPRESS,
+                       help="serve the deterministic (NOT SECURE) mode")
     return parser
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reset(resolve_paths(getattr(args, "data_dir", None)), args.yes)
         if args.command == "demo":
             return _run(args, demo=True)
+        if args.command == "serve":
+            return _serve(args)
         return _run(args)
     except PhoneTuiError as problem:
         sys.stderr.write(f"{PROG}: error: {problem}\n")
@@ -147,6 +163,40 @@ def _run(args: argparse.Namespace, *, demo: bool = False) -> int:
     finally:
         if scratch is not None:
             scratch.cleanup()
+
+
+def serve_command(args: argparse.Namespace) -> str:
+    """The command textual-serve runs for each browser session (this Python, this package)."""
+    import shlex
+
+    parts = [sys.executable, "-m", "phone_tui"]
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir is not None:
+        parts += ["--data-dir", str(Path(data_dir).resolve())]
+    if args.deterministic:
+        parts.append("--deterministic")
+    if args.demo:
+        parts += ["demo", "--handsets", str(args.handsets)]
+    return shlex.join(parts)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be 1 to 65535, not {args.port}")
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UsageError("serving needs textual-serve: pip install textual-serve") from None
+    if args.host not in LOCAL_HOSTS:
+        sys.stderr.write(
+            f"{PROG}: warning: listening on {args.host}, not only on this machine: anyone who "
+            "can reach it can open the emulator (and, with --demo, see the demo PINs). Use "
+            "--host 127.0.0.1 unless you mean it.\n")
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Serving phone-tui at http://{host}:{args.port}/ (Ctrl+C stops)", flush=True)
+    Server(serve_command(args), host=args.host, port=args.port,
+           title="phone-tui demo" if args.demo else "phone-tui").serve()
+    return 0
 
 
 def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201 - StageApp
