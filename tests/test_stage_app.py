@@ -174,3 +174,53 @@ def test_stage_snapshot(snap_compare, tmp_path, size):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=exchange)
+
+
+async def test_the_palette_offers_every_control_for_every_phone(tmp_path):
+    from phone_tui.ui.stage_commands import StageCommands
+
+    app = await make_stage_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        commands = {title: callback for title, _, callback in
+                    StageCommands(app.screen)._commands()}
+        for name in ("Minister Li", "Director Wang"):
+            for what in ("drop the signal / give it back", "airplane mode on/off",
+                         "a message from a bot", "man in the middle", "link profile GPRS"):
+                assert f"{name}: {what}" in commands
+        commands["All phones: link profile GPRS"]()
+        commands["Director Wang: airplane mode on/off"]()
+        assert [h.modem.profile.name for h in app.stage.handsets] == ["gprs", "gprs"]
+        assert app.stage.handsets[1].modem.airplane and not app.stage.handsets[0].modem.airplane
+
+
+def test_demo_command_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    from phone_tui import cli
+
+    assert cli.main(["--data-dir", str(tmp_path), "demo", "--profile", "warp"]) == 2
+    assert "unknown link profile 'warp'" in capsys.readouterr().err
+    (tmp_path / "data" / "demo").mkdir(parents=True)
+    (tmp_path / "data" / "demo" / "notes.txt").write_text("mine")
+    assert cli.main(["--data-dir", str(tmp_path), "demo", "--fresh"]) == 2
+    assert "not deleting it" in capsys.readouterr().err
+    assert (tmp_path / "data" / "demo" / "notes.txt").read_text() == "mine"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["demo", "--handsets", "5"])
+    assert exit_.value.code == 2
+
+
+def test_demo_sets_phones_up_once_and_reuses_them(tmp_path, capsys):
+    from phone_tui import cli
+
+    args = cli.parser().parse_args(["--data-dir", str(tmp_path), "demo", "--profile", "3g"])
+    app = cli.build_stage(args, str(tmp_path))
+    assert "Setting up 2 demo phones" in capsys.readouterr().err
+    keystore = app.stage.handsets[0].personas["secure"].keystore_path
+    first = keystore.read_bytes()
+    again = cli.build_stage(args, str(tmp_path))
+    assert "Setting up" not in capsys.readouterr().err
+    assert keystore.read_bytes() == first
+    assert [h.settings.link_profile for h in again.stage.handsets] == ["3g", "3g"]
+    fresh = cli.parser().parse_args(["--data-dir", str(tmp_path), "demo", "--fresh"])
+    cli.build_stage(fresh, str(tmp_path))
+    assert keystore.read_bytes() != first
