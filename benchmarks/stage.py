@@ -65,6 +65,7 @@ async def unlock_all(pilot) -> None:  # noqa: ANN001
     app = pilot.app
     for handset, phone in zip(app.stage.handsets, app.stage.phones, strict=False):
         await handset.unlock(phone.pin)
+        handset.set_auto_lock(0)  # nobody touches them during the run
     await app.workers.wait_for_complete()
     await pilot.pause(0.5)
 

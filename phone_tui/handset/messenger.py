@@ -192,6 +192,10 @@ class Messenger:
                            "verified = 0 WHERE number = ? AND new_identity IS NOT NULL",
                            (number,))
 
+    def know_identity(self, number: str, identity: bytes) -> None:
+        """Record a contact's identity key as if met before (trust on first use)."""
+        self._check_identity(number, identity)
+
     def mark_verified(self, number: str) -> None:
         self.store.execute("UPDATE contacts SET verified = 1 WHERE number = ?", (number,))
         self.events.emit(ContactVerified(self.persona, number))

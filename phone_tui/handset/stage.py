@@ -217,6 +217,15 @@ class Stage:
             raise StageError("A phone cannot be its own contact.")
         number = self._handset(contact).line_number("secure")
         assert self.network is not None
+        messenger = victim.messenger
+        known = messenger.contact(number) if messenger is not None else None
+        bundle = self.network.peek_bundle(number)
+        if messenger is not None and (known is None or known.identity is None) and bundle:
+            # They have not talked yet: let the phone know the contact's real key first, as
+            # after an earlier conversation, so the forgery shows as a changed key.
+            from phone_tui.crypto.identity import PrekeyBundle
+
+            messenger.know_identity(number, PrekeyBundle.decode(bundle).identity_dh)
         try:
             impersonate(self.network, number, victim.number, self.seeds.impostor_text,
                         entropy=self.entropy, clock=self.clock)

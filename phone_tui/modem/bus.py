@@ -168,6 +168,8 @@ class Network(Protocol):
 
     def forget_keys(self, number: str) -> None: ...
 
+    def peek_bundle(self, number: str) -> bytes | None: ...
+
 
 # ---- the phone's side ---------------------------------------------------------------------------
 
@@ -713,6 +715,10 @@ class Bus:
         if sub is not None:
             sub.modem._held.clear()
             sub.modem._outgoing.clear()
+
+    def peek_bundle(self, number: str) -> bytes | None:
+        """A number's signed bundle, without handing out a one-time prekey."""
+        return self._keys.get(number)
 
     def forget_keys(self, number: str) -> None:
         """Drop a number's bundle and one-time prekeys (its phone was wiped)."""

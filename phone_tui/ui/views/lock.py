@@ -47,8 +47,8 @@ class LockView(PhoneView):
                 f"[$text-muted]{info.os_name} {info.os_version} · locked[/]")
 
     def on_mount(self) -> None:
-        if not self.is_attached:
-            return  # replaced before it was ever shown
+        if not self.is_attached or not self.query(PinEntry):
+            return  # replaced (and emptied) before it was ever shown
         self._show_throttle()
         self.query_one(PinEntry).focus()
 
@@ -65,6 +65,8 @@ class LockView(PhoneView):
         self._show_throttle()
 
     def _show_throttle(self) -> None:
+        if not self.query(PinEntry):
+            return  # being removed
         entry = self.query_one(PinEntry)
         countdown = self.query_one("#lock-countdown", Static)
         try:
