@@ -96,10 +96,12 @@ async def traffic(app: StageApp, frames: int) -> dict[str, float]:
                         for conversation in phone.messenger.conversations():
                             phone.messenger.mark_read(conversation.number)
 
+        # Traced from the start: objects that replace older ones (the tap's newest lines
+        # pushing out its oldest) must count their predecessors' release too.
+        tracemalloc.start()
         await until(frames // 2)
         await pilot.pause(0.5)
         gc.collect()
-        tracemalloc.start()
         warm = tracemalloc.get_traced_memory()[0]
         await until(frames)
         await pilot.pause(0.5)
