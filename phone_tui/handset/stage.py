@@ -191,47 +191,25 @@ class Stage:
     def inject(self, index: int) -> str:
         """A bot sends the next stage message to the phone's running OS; returns who sent it."""
         handset = self._handset(index)
-        bot = next((bot for bot in self.bots if not bot.seed.echo), None)
-        if bot is None:
-            raise StageError("No bot to send from (see seeds/contacts.toml).")
         text = self.seeds.injects[self._injected % len(self.seeds.injects)]
-        from phone_tui.handset.messenger import MessengerError
-
         try:
-            bot.messenger.send_text(handset.number, text)
-        except MessengerError as problem:
-            raise StageError(f"{bot.seed.name} cannot write to {self.name_of(index)}: "
-                             f"{problem} (unlock that phone once first).") from None
+            sender = bot_writes(self.bots, handset.number, text)
+        except StageError as problem:
+            raise StageError(f"{problem} ({self.name_of(index)}: unlock that phone once "
+                             "first).") from None
         self._injected += 1
-        return bot.seed.name
+        return sender
 
     def impersonate(self, index: int, contact: int | None = None) -> str:
         """The carrier speaks to phone ``index`` as one of its contacts (another stage phone,
         the next one by default) from a new identity key; returns the contact's name."""
-        from phone_tui.handset.impostor import impersonate
-        from phone_tui.handset.messenger import MessengerError
-
         victim = self._handset(index)
         contact = (index + 1) % len(self.handsets) if contact is None else contact
         if contact == index:
             raise StageError("A phone cannot be its own contact.")
-        number = self._handset(contact).line_number("secure")
         assert self.network is not None
-        messenger = victim.messenger
-        known = messenger.contact(number) if messenger is not None else None
-        bundle = self.network.peek_bundle(number)
-        if messenger is not None and (known is None or known.identity is None) and bundle:
-            # They have not talked yet: let the phone know the contact's real key first, as
-            # after an earlier conversation, so the forgery shows as a changed key.
-            from phone_tui.crypto.identity import PrekeyBundle
-
-            messenger.know_identity(number, PrekeyBundle.decode(bundle).identity_dh)
-        try:
-            impersonate(self.network, number, victim.number, self.seeds.impostor_text,
-                        entropy=self.entropy, clock=self.clock)
-        except MessengerError as problem:
-            raise StageError(f"Cannot reach {self.name_of(index)}: {problem} (unlock that "
-                             "phone once first).") from None
+        carrier_impersonates(self.network, victim, self._handset(contact).line_number("secure"),
+                             self.seeds.impostor_text, entropy=self.entropy, clock=self.clock)
         return self.name_of(contact)
 
     async def reset(self) -> None:
@@ -259,6 +237,43 @@ class Stage:
                     handset.set_link_profile(profile)
         if network is not None:
             network.tap.clear()
+
+
+def bot_writes(bots: list[Bot], number: str, text: str) -> str:
+    """The first bot that is not the echo writes ``text`` to ``number``; returns its name."""
+    from phone_tui.handset.messenger import MessengerError
+
+    bot = next((bot for bot in bots if not bot.seed.echo), None)
+    if bot is None:
+        raise StageError("No bot to send from (see seeds/contacts.toml).")
+    try:
+        bot.messenger.send_text(number, text)
+    except MessengerError as problem:
+        raise StageError(f"{bot.seed.name} cannot write to {number}: {problem}") from None
+    return bot.seed.name
+
+
+def carrier_impersonates(network: Bus, victim: Handset, number: str, text: str, *,
+                         entropy: Entropy, clock: Clock) -> None:
+    """The carrier writes to ``victim`` as ``number`` from a new identity key. A phone that has
+    not talked to ``number`` yet first learns its real key (from the key directory, without
+    using a one-time prekey), as after an earlier conversation, so the forgery shows as a
+    changed safety number rather than a first contact."""
+    from phone_tui.handset.impostor import impersonate
+    from phone_tui.handset.messenger import MessengerError
+
+    messenger = victim.messenger
+    known = messenger.contact(number) if messenger is not None else None
+    bundle = network.peek_bundle(number)
+    if messenger is not None and (known is None or known.identity is None) and bundle:
+        from phone_tui.crypto.identity import PrekeyBundle
+
+        messenger.know_identity(number, PrekeyBundle.decode(bundle).identity_dh)
+    try:
+        impersonate(network, number, victim.number, text, entropy=entropy, clock=clock)
+    except MessengerError as problem:
+        raise StageError(f"Cannot reach {victim.number}: {problem} (unlock that phone once "
+                         "first).") from None
 
 
 def _default_settings():  # noqa: ANN202

@@ -1,0 +1,1 @@
+"""Flows: one TOML language for scripted demos, training scenarios and snapshot checks."""

@@ -1,0 +1,308 @@
+"""Running a flow on the real app, headless: actions through the UI, checks on domain events
+and on what each phone's screen shows, an SVG per step, and a comparison with stored ones."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.app import App
+
+from phone_tui.core.clock import DeterministicClock
+from phone_tui.errors import PhoneTuiError
+from phone_tui.flows.model import Action, Expectation, Flow, Step
+from phone_tui.handset.events import Event
+from phone_tui.handset.stage import (
+    Stage,
+    StageError,
+    bot_writes,
+    carrier_impersonates,
+    load_stage_seeds,
+)
+from phone_tui.ui.handset_view import HandsetView
+
+if TYPE_CHECKING:
+    from phone_tui.handset.handset import Handset
+
+SIZE_ONE, SIZE_STAGE = (100, 40), (130, 45)
+POLL = 0.05
+
+
+@dataclass
+class StepResult:
+    step: Step
+    passed: bool
+    missing: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def describe(expectation: Expectation) -> str:
+    where = "".join(f" {key}={value!r}" for key, value in expectation.where.items())
+    if expectation.event is not None:
+        return f"event {expectation.event}{where} on phone {expectation.phone}"
+    verb = "no text" if expectation.absent else "text"
+    return f"{verb} {expectation.text!r} on phone {expectation.phone}"
+
+
+def matches(expectation: Expectation, phone: int, event: Event) -> bool:
+    """Does ``event`` (from ``phone``) satisfy the event expectation?"""
+    if expectation.event is None or expectation.phone != phone or \
+            type(event).__name__ != expectation.event:
+        return False
+    return all(getattr(event, key, object()) == value
+               for key, value in expectation.where.items())
+
+
+class FlowDriver:
+    """Builds the app a flow needs (one handset, or a stage) and plays its steps."""
+
+    def __init__(self, flow: Flow, data_dir: Path, *, deterministic: bool = True) -> None:
+        from phone_tui.handset.device import load_device
+        from phone_tui.modem.bus import Bus
+        from phone_tui.modem.profiles import load_profiles
+        from phone_tui.ui.stage_app import StageApp
+        from phone_tui.ui.themes import load_themes
+
+        self.flow = flow
+        self.seeds = load_stage_seeds()
+        profiles = load_profiles()
+        if flow.profile not in profiles:
+            raise StageError(f"{flow.path}: unknown link profile {flow.profile!r}")
+        clock = DeterministicClock() if deterministic else None
+        if clock is None:
+            from phone_tui.core.clock import SystemClock
+
+            clock = SystemClock()
+        # Even one phone is a stage of one underneath: same set-up, PINs and controls.
+        self.stage = Stage(data_dir / "flow", max(2, flow.handsets), clock=clock,
+                           device=load_device(), seeds=self.seeds, deterministic=deterministic,
+                           profile=flow.profile)
+        self.single = flow.handsets == 1
+        self.app: App[None]
+        network = Bus(random.Random(7))
+        themes = load_themes(data_dir / "themes")
+        if self.single:
+            from phone_tui.ui.app import PhoneApp
+
+            handset = self.stage.handsets[0]
+            self.app = PhoneApp(handset, paths=handset.paths, settings=handset.settings,
+                                themes=themes, profiles=profiles, network=network)
+        else:
+            self.app = StageApp(self.stage, themes=themes, profiles=profiles, network=network)
+        self.size = SIZE_ONE if self.single else SIZE_STAGE
+        self._network, self._profiles = network, profiles
+        self.events: list[tuple[int, Event, float]] = []
+        self._signal_back: dict[int, str] = {}
+
+    async def prepare(self) -> None:
+        await self.stage.prepare()
+        if self.single:  # the StageApp attaches its phones itself; a PhoneApp needs them ready
+            from phone_tui.handset.contacts import load_contacts
+
+            self.stage.attach(self._network, self._profiles, load_contacts())
+        for index, handset in enumerate(self.handsets):
+            if handset.running != self.flow.persona:
+                handset.switch_persona(self.flow.persona)
+            handset.events.listen(lambda event, phone=index + 1: self.events.append(
+                (phone, event, time.monotonic())))
+
+    @property
+    def handsets(self) -> list[Handset]:
+        return self.stage.handsets[:1] if self.single else self.stage.handsets
+
+    def view(self, phone: int) -> HandsetView:
+        return self.app.query_one("#handset" if self.single else f"#handset-{phone}",
+                                  HandsetView)
+
+    def screen_text(self, phone: int) -> str:
+        """What phone ``phone`` shows, as lines of text."""
+        view = self.view(phone)
+        region = view.region
+        strips = self.app.screen._compositor.render_strips()
+        lines = []
+        for y in range(region.y, min(region.bottom, len(strips))):
+            lines.append(strips[y].crop(region.x, region.right).text.rstrip())
+        return "\n".join(lines)
+
+    def whole_screen(self) -> str:
+        return "\n".join(strip.text.rstrip()
+                         for strip in self.app.screen._compositor.render_strips())
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    async def act(self, pilot, action: Action) -> None:  # noqa: ANN001, C901 - one per kind
+        phone = action.phone
+        handset = self.handsets[phone - 1]
+        view = self.view(phone)
+        if not self.single:
+            self.app.set_active(phone - 1, focus=True)  # type: ignore[attr-defined]
+            await pilot.pause()
+        kind, value = action.kind, action.value
+        if kind == "press":
+            await pilot.press(*value)
+        elif kind == "type":
+            await pilot.press(*["space" if ch == " " else ch for ch in value])
+        elif kind == "unlock":
+            phone_seed = self.seeds.phones[phone - 1]
+            pin = phone_seed.pin if handset.running == "secure" else phone_seed.open_pin
+            await pilot.press(*pin, "enter")
+        elif kind == "open":
+            view.action_home()
+            view.open_app(value)
+        elif kind == "home":
+            view.action_home()
+        elif kind == "lock":
+            view.action_lock()
+        elif kind == "switch_os":
+            view.switch_os(value)
+        elif kind == "profile":
+            targets = self.handsets if action.all else [handset]
+            for target in targets:
+                self.view(self.handsets.index(target) + 1).set_link_profile(value)
+        elif kind == "airplane":
+            view.set_airplane(value)
+        elif kind == "signal":
+            modem = handset.modem
+            if modem is not None and value and phone in self._signal_back:
+                handset.set_link_profile(self._signal_back.pop(phone))
+            elif modem is not None and not value and phone not in self._signal_back:
+                self._signal_back[phone] = modem.profile.name
+                handset.set_link_profile("no-service")
+        elif kind == "send":
+            messenger = handset.messenger
+            if messenger is None:
+                raise StageError(f"phone {phone} is locked: unlock it before sending")
+            messenger.send_text(self._number_of(action.to or "", handset), value)
+        elif kind == "inject":
+            bot_writes(self.stage.bots, handset.number,
+                       self.seeds.injects[0])
+        elif kind == "key_change":
+            other = self.stage.handsets[phone % len(self.stage.handsets)]
+            contact = self._first_contact_number(handset) if self.single else \
+                other.line_number("secure")
+            assert self.stage.network is not None
+            carrier_impersonates(self.stage.network, handset, contact, self.seeds.impostor_text,
+                                 entropy=self.stage.entropy, clock=self.stage.clock)
+        elif kind == "wait":
+            await asyncio.sleep(value)
+        await pilot.pause()
+
+    def _number_of(self, to: str, handset: Handset) -> str:
+        if to.isdigit() and 1 <= int(to) <= len(self.stage.handsets):
+            return self.stage.handsets[int(to) - 1].number
+        messenger = handset.messenger
+        contact = next((c for c in messenger.contacts() if c.name == to), None) \
+            if messenger is not None else None
+        if contact is None:
+            raise StageError(f"no contact named {to!r}")
+        return contact.number
+
+    def _first_contact_number(self, handset: Handset) -> str:
+        bots = [bot for bot in self.stage.bots if not bot.seed.echo]
+        if not bots:
+            raise StageError("no contact to impersonate")
+        return bots[0].seed.number
+
+    # ---- checks ------------------------------------------------------------------------------
+
+    def _met(self, expectation: Expectation, since: float) -> bool:
+        if expectation.event is not None:
+            return any(matches(expectation, phone, event)
+                       for phone, event, at in self.events if at >= since)
+        assert expectation.text is not None
+        seen = " ".join(self.screen_text(expectation.phone).split())
+        wanted = " ".join(expectation.text.split())
+        return (wanted not in seen) if expectation.absent else (wanted in seen)
+
+    async def run_step(self, pilot, step: Step) -> StepResult:  # noqa: ANN001
+        start = time.monotonic()
+        try:
+            for action in step.do:
+                await self.act(pilot, action)
+        except PhoneTuiError as problem:
+            return StepResult(step, False, [f"could not act: {problem}"],
+                              time.monotonic() - start)
+        deadline = start + step.timeout
+        while True:
+            await pilot.pause()
+            missing = [describe(e) for e in step.expect if not self._met(e, start)]
+            if not missing or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(POLL)
+        await self.app.workers.wait_for_complete()
+        await pilot.pause()
+        return StepResult(step, not missing, missing, time.monotonic() - start)
+
+
+@dataclass
+class RunReport:
+    results: list[StepResult]
+    differing: list[int] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.results) and not self.differing
+
+
+async def run_flow(flow: Flow, data_dir: Path, *, snapshots: Path | None = None,
+                   check: Path | None = None, on_step=None) -> RunReport:  # noqa: ANN001
+    """Play ``flow`` headless in deterministic mode; write ``step-NN.svg`` (and the screen as
+    text) after each step to ``snapshots``; compare with ``check``'s stored ones."""
+    driver = FlowDriver(flow, data_dir)
+    await driver.prepare()
+    report = RunReport([])
+    async with driver.app.run_test(size=driver.size) as pilot:
+        await driver.app.workers.wait_for_complete()
+        await pilot.pause()
+        for step in flow.steps:
+            result = await driver.run_step(pilot, step)
+            report.results.append(result)
+            if on_step is not None:
+                on_step(result)
+            if snapshots is not None:
+                report.written += _save(driver, step.number, snapshots)
+            if check is not None and _differs(driver, step.number, check):
+                report.differing.append(step.number)
+            if not result.passed:
+                break
+    if check is not None:
+        _write_diff_report(driver, report, check, snapshots)
+    return report
+
+
+def _save(driver: FlowDriver, number: int, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    svg, txt = folder / f"step-{number:02d}.svg", folder / f"step-{number:02d}.txt"
+    svg.write_text(driver.app.export_screenshot(title=f"{driver.flow.id} step {number}"),
+                   encoding="utf-8")
+    txt.write_text(driver.whole_screen() + "\n", encoding="utf-8")
+    return [svg, txt]
+
+
+def _differs(driver: FlowDriver, number: int, baseline: Path) -> bool:
+    """The stored SVG is the reference (colours count); the text beside it explains a diff."""
+    stored = baseline / f"step-{number:02d}.svg"
+    now = driver.app.export_screenshot(title=f"{driver.flow.id} step {number}")
+    return not stored.exists() or stored.read_text(encoding="utf-8") != now
+
+
+def _write_diff_report(driver: FlowDriver, report: RunReport, baseline: Path,
+                       snapshots: Path | None) -> None:
+    """A text report of the steps whose screen differs (beside the new snapshots, if any)."""
+    if not report.differing or snapshots is None:
+        return
+    lines = [f"Flow {driver.flow.id}: {len(report.differing)} step(s) differ from {baseline}", ""]
+    for number in report.differing:
+        stored = baseline / f"step-{number:02d}.txt"
+        old = stored.read_text(encoding="utf-8").splitlines() if stored.exists() else []
+        new = (snapshots / f"step-{number:02d}.txt").read_text(encoding="utf-8").splitlines()
+        lines += list(difflib.unified_diff(old, new, f"{stored}", f"step {number} now",
+                                           lineterm=""))
+        lines.append("")
+    (snapshots / "report.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
