@@ -80,6 +80,19 @@ def parser() -> _Parser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--deterministic", action="store_true", default=argparse.SUPPRESS,
                        help="serve the deterministic (NOT SECURE) mode")
+    flow = sub.add_parser("flow", help="check or run flows (demo scripts, training, snapshot "
+                                        "checks)")
+    flow_sub = flow.add_subparsers(dest="flow_command", metavar="ACTION", required=True,
+                                   parser_class=_Parser)
+    check = flow_sub.add_parser("check", help="validate flow files without running them")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    run = flow_sub.add_parser("run", help="run a flow headless in deterministic mode")
+    run.add_argument("flow", metavar="FLOW", help="a flow file, or the id of a shipped flow")
+    run.add_argument("--snapshots", metavar="DIR", type=Path,
+                     help="write step-NN.svg (and step-NN.txt) after each step")
+    run.add_argument("--check", metavar="BASELINE_DIR", type=Path,
+                     help="compare each step with BASELINE_DIR/step-NN.svg; exit 1 listing the "
+                          "steps that differ (a text diff goes to --snapshots/report.txt)")
     return parser
 
 
@@ -97,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, demo=True)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "flow":
+            return _flow(args)
         return _run(args)
     except PhoneTuiError as problem:
         sys.stderr.write(f"{PROG}: error: {problem}\n")
@@ -163,6 +178,61 @@ def _run(args: argparse.Namespace, *, demo: bool = False) -> int:
     finally:
         if scratch is not None:
             scratch.cleanup()
+
+
+def find_flow(name: str) -> Path:
+    """A flow file by path, or a shipped one by id (seeds/flows/ID.toml)."""
+    from phone_tui.flows.model import shipped_flows
+
+    path = Path(name)
+    if path.suffix == ".toml" or path.exists():
+        return path
+    for shipped in shipped_flows():
+        if shipped.stem == name:
+            return shipped
+    known = ", ".join(p.stem for p in shipped_flows())
+    raise UsageError(f"no flow {name!r}: give a .toml file or a shipped flow ({known})")
+
+
+def _flow(args: argparse.Namespace) -> int:
+    from phone_tui.flows.model import load_flow
+
+    if args.flow_command == "check":
+        failed = 0
+        for name in args.files:
+            try:
+                flow = load_flow(find_flow(name))
+            except PhoneTuiError as problem:
+                sys.stderr.write(f"{PROG}: error: {problem}\n")
+                failed += 1
+            else:
+                print(f"ok  {flow.path}  ({flow.id}: {len(flow.steps)} steps, {flow.audience})")
+        return 2 if failed else 0
+    flow = load_flow(find_flow(args.flow))
+    import asyncio
+
+    from phone_tui.ui.flow_runner import run_flow
+
+    def show(result) -> None:  # noqa: ANN001
+        mark = "✓" if result.passed else "✗"
+        print(f"{mark} step {result.step.number}: {result.step.say}", flush=True)
+        for missing in result.missing:
+            print(f"    waited {result.step.timeout:g} s for {missing}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="phone-tui-flow-") as scratch:
+        report = asyncio.run(run_flow(flow, Path(scratch), snapshots=args.snapshots,
+                                      check=args.check, on_step=show))
+    if args.snapshots is not None:
+        print(f"snapshots in {args.snapshots}")
+    if report.differing:
+        steps = ", ".join(str(n) for n in report.differing)
+        print(f"differs from {args.check}: step(s) {steps}"
+              + (f" (see {args.snapshots / 'report.txt'})" if args.snapshots else ""))
+    passed = all(result.passed for result in report.results) and \
+        len(report.results) == len(flow.steps)
+    print(f"{flow.id}: {'passed' if passed else 'FAILED'}"
+          + ("" if not report.differing else ", screens differ"))
+    return 0 if passed and not report.differing else 1
 
 
 def serve_command(args: argparse.Namespace) -> str:

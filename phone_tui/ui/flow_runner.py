@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from textual.app import App
 
-from phone_tui.core.clock import DeterministicClock
 from phone_tui.errors import PhoneTuiError
 from phone_tui.flows.model import Action, Expectation, Flow, Step
 from phone_tui.handset.events import Event
@@ -73,11 +72,12 @@ class FlowDriver:
         profiles = load_profiles()
         if flow.profile not in profiles:
             raise StageError(f"{flow.path}: unknown link profile {flow.profile!r}")
-        clock = DeterministicClock() if deterministic else None
-        if clock is None:
-            from phone_tui.core.clock import SystemClock
+        # Headless runs stop the clock (it moves only with `wait`), so every screen, the tap's
+        # time stamps included, is the same on every run.
+        from phone_tui.core.clock import ManualClock, SystemClock
 
-            clock = SystemClock()
+        self.clock = ManualClock() if deterministic else SystemClock()
+        clock = self.clock
         # Even one phone is a stage of one underneath: same set-up, PINs and controls.
         self.stage = Stage(data_dir / "flow", max(2, flow.handsets), clock=clock,
                            device=load_device(), seeds=self.seeds, deterministic=deterministic,
@@ -189,6 +189,8 @@ class FlowDriver:
             carrier_impersonates(self.stage.network, handset, contact, self.seeds.impostor_text,
                                  entropy=self.stage.entropy, clock=self.stage.clock)
         elif kind == "wait":
+            if hasattr(self.clock, "advance"):
+                self.clock.advance(value)
             await asyncio.sleep(value)
         await pilot.pause()
 
