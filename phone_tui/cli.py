@@ -80,6 +80,9 @@ def parser() -> _Parser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--deterministic", action="store_true", default=argparse.SUPPRESS,
                        help="serve the deterministic (NOT SECURE) mode")
+    shots = sub.add_parser("screenshots", help="render every main view (deterministic) as SVG")
+    shots.add_argument("--out", metavar="DIR", type=Path, default=Path("screenshots"),
+                       help="where to write NAME.svg (default: screenshots/)")
     flow = sub.add_parser("flow", help="check or run flows (demo scripts, training, snapshot "
                                         "checks)")
     flow_sub = flow.add_subparsers(dest="flow_command", metavar="ACTION", required=True,
@@ -112,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "flow":
             return _flow(args)
+        if args.command == "screenshots":
+            return _screenshots(args.out)
         return _run(args)
     except PhoneTuiError as problem:
         sys.stderr.write(f"{PROG}: error: {problem}\n")
@@ -185,7 +190,7 @@ def find_flow(name: str) -> Path:
     from phone_tui.flows.model import shipped_flows
 
     path = Path(name)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or path.is_file():
         return path
     for shipped in shipped_flows():
         if shipped.stem == name:
@@ -233,6 +238,30 @@ def _flow(args: argparse.Namespace) -> int:
     print(f"{flow.id}: {'passed' if passed else 'FAILED'}"
           + ("" if not report.differing else ", screens differ"))
     return 0 if passed and not report.differing else 1
+
+
+def _screenshots(out: Path) -> int:
+    """Play the shipped flows whose steps name a `shot`, saving those steps as SVG."""
+    import asyncio
+
+    from phone_tui.flows.model import load_flow, shipped_flows
+    from phone_tui.ui.flow_runner import run_flow
+
+    flows = [flow for flow in map(load_flow, shipped_flows())
+             if any(step.shot for step in flow.steps)]
+    written: list[Path] = []
+    for flow in flows:
+        with tempfile.TemporaryDirectory(prefix="phone-tui-shots-") as scratch:
+            report = asyncio.run(run_flow(flow, Path(scratch), shots=out))
+        failed = [r for r in report.results if not r.passed]
+        if failed:
+            step = failed[0]
+            raise UsageError(f"{flow.path}: step {step.step.number} did not get there "
+                             f"({'; '.join(step.missing)}); screenshots after it not written")
+        written += [path for path in report.written if path.suffix == ".svg"]
+    for path in written:
+        print(path)
+    return 0
 
 
 def serve_command(args: argparse.Namespace) -> str:

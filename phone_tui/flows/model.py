@@ -81,6 +81,7 @@ class Step:
     timeout: float = DEFAULT_TIMEOUT
     hint: str | None = None
     mistakes: tuple[Expectation, ...] = ()
+    shot: str | None = None  # a name: `phone-tui screenshots` saves this step as NAME.svg
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class Flow:
     profile: str = "lte"
     handsets: int = 1
     description: str = ""
+    theme: str | None = None
+    start: str = "locked"  # "locked": phones set up and locked; "setup": phone 1 at first run
     steps: tuple[Step, ...] = ()
 
 
@@ -127,7 +130,8 @@ def parse_flow(raw: dict[str, Any], path: Path, text: str = "") -> Flow:
     meta = raw.get("flow")
     if not isinstance(meta, dict):
         raise _fail(path, "missing the [flow] table (id, title, audience)", "flow")
-    known_meta = {"id", "title", "audience", "persona", "profile", "handsets", "description"}
+    known_meta = {"id", "title", "audience", "persona", "profile", "handsets", "description",
+                  "theme", "start"}
     for key in meta:
         if key not in known_meta:
             raise _fail(path, f"unknown key (known: {', '.join(sorted(known_meta))})",
@@ -152,13 +156,20 @@ def parse_flow(raw: dict[str, Any], path: Path, text: str = "") -> Flow:
     description = meta.get("description", "")
     if not isinstance(description, str):
         raise _fail(path, "expected a string", "flow.description")
+    theme = meta.get("theme")
+    if theme is not None and (not isinstance(theme, str) or not theme):
+        raise _fail(path, "expected a theme name", "flow.theme")
+    start = meta.get("start", "locked")
+    if start not in ("locked", "setup") or (start == "setup" and handsets != 1):
+        raise _fail(path, 'expected "locked", or "setup" (one handset, at its first run)',
+                    "flow.start")
     entries = raw.get("step")
     if not isinstance(entries, list) or not entries:
         raise _fail(path, "a flow needs at least one [[step]]", "step")
     steps = tuple(_parse_step(path, text, index + 1, entry, handsets)
                   for index, entry in enumerate(entries))
     return Flow(path=path, persona=persona, profile=profile, handsets=handsets,
-                description=description, steps=steps, **values)
+                description=description, theme=theme, start=start, steps=steps, **values)
 
 
 def _parse_step(path: Path, text: str, number: int, entry: object, handsets: int) -> Step:
@@ -166,7 +177,7 @@ def _parse_step(path: Path, text: str, number: int, entry: object, handsets: int
     line = _line_of_step(text, number)
     if not isinstance(entry, dict):
         raise _fail(path, "expected a table", where, line)
-    known = {"say", "do", "expect", "timeout", "hint", "mistake"}
+    known = {"say", "do", "expect", "timeout", "hint", "mistake", "shot"}
     for key in entry:
         if key not in known:
             raise _fail(path, f"unknown key (known: {', '.join(sorted(known))})",
@@ -182,13 +193,17 @@ def _parse_step(path: Path, text: str, number: int, entry: object, handsets: int
     hint = entry.get("hint")
     if hint is not None and (not isinstance(hint, str) or not hint.strip()):
         raise _fail(path, "expected a string", f"{where}.hint", line)
+    shot = entry.get("shot")
+    if shot is not None and (not isinstance(shot, str) or not shot.replace("-", "").isalnum()):
+        raise _fail(path, "expected a file name of letters, digits and dashes", f"{where}.shot",
+                    line)
     actions = tuple(_parse_action(path, f"{where}.do[{i}]", item, handsets, line)
                     for i, item in enumerate(_as_list(entry.get("do", []))))
     expects = tuple(_parse_expect(path, f"{where}.expect[{i}]", item, handsets, line)
                     for i, item in enumerate(_as_list(entry.get("expect", []))))
     mistakes = tuple(_parse_expect(path, f"{where}.mistake[{i}]", item, handsets, line)
                      for i, item in enumerate(_as_list(entry.get("mistake", []))))
-    return Step(number, say, actions, expects, float(timeout), hint, mistakes)
+    return Step(number, say, actions, expects, float(timeout), hint, mistakes, shot)
 
 
 def _as_list(value: object) -> list[object]:

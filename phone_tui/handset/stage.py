@@ -123,9 +123,12 @@ class Stage:
 
     # ---- set-up ------------------------------------------------------------------------------
 
-    async def prepare(self) -> None:
-        """Set up, with the demo PINs, every persona not set up yet; leave all locked."""
-        for handset, phone in zip(self.handsets, self.phones, strict=True):
+    async def prepare(self, *, leave_first: bool = False) -> None:
+        """Set up, with the demo PINs, every persona not set up yet; leave all locked
+        (``leave_first``: phone 1 stays at its first-run setup)."""
+        for index, (handset, phone) in enumerate(zip(self.handsets, self.phones, strict=True)):
+            if leave_first and index == 0:
+                continue
             for persona, pin in (("open", phone.open_pin), ("secure", phone.pin)):
                 handset.switch_persona(persona)
                 if handset.state is HandsetState.SETUP:

@@ -91,16 +91,18 @@ class FlowDriver:
 
             handset = self.stage.handsets[0]
             self.app = PhoneApp(handset, paths=handset.paths, settings=handset.settings,
-                                themes=themes, profiles=profiles, network=network)
+                                themes=themes, theme=flow.theme, profiles=profiles,
+                                network=network)
         else:
-            self.app = StageApp(self.stage, themes=themes, profiles=profiles, network=network)
+            self.app = StageApp(self.stage, themes=themes, theme=flow.theme, profiles=profiles,
+                                network=network)
         self.size = SIZE_ONE if self.single else SIZE_STAGE
         self._network, self._profiles = network, profiles
         self.events: list[tuple[int, Event, float]] = []
         self._signal_back: dict[int, str] = {}
 
     async def prepare(self) -> None:
-        await self.stage.prepare()
+        await self.stage.prepare(leave_first=self.flow.start == "setup")
         if self.single:  # the StageApp attaches its phones itself; a PhoneApp needs them ready
             from phone_tui.handset.contacts import load_contacts
 
@@ -253,7 +255,8 @@ class RunReport:
 
 
 async def run_flow(flow: Flow, data_dir: Path, *, snapshots: Path | None = None,
-                   check: Path | None = None, on_step=None) -> RunReport:  # noqa: ANN001
+                   check: Path | None = None, on_step=None,  # noqa: ANN001
+                   shots: Path | None = None) -> RunReport:
     """Play ``flow`` headless in deterministic mode; write ``step-NN.svg`` (and the screen as
     text) after each step to ``snapshots``; compare with ``check``'s stored ones."""
     driver = FlowDriver(flow, data_dir)
@@ -269,6 +272,12 @@ async def run_flow(flow: Flow, data_dir: Path, *, snapshots: Path | None = None,
                 on_step(result)
             if snapshots is not None:
                 report.written += _save(driver, step.number, snapshots)
+            if shots is not None and step.shot and result.passed:
+                shots.mkdir(parents=True, exist_ok=True)
+                shot = shots / f"{step.shot}.svg"
+                shot.write_text(driver.app.export_screenshot(title="phone-tui"),
+                                encoding="utf-8")
+                report.written.append(shot)
             if check is not None and _differs(driver, step.number, check):
                 report.differing.append(step.number)
             if not result.passed:
