@@ -65,6 +65,11 @@ def parser() -> _Parser:
                            "own, lte)")
     demo.add_argument("--fresh", action="store_true",
                       help="start over: delete the demo phones and set them up again")
+    demo.add_argument("--script", metavar="FLOW",
+                      help="play a flow step by step on the stage (a file or a shipped id): "
+                           "space or a click for the next step, backspace to go back")
+    demo.add_argument("--auto", metavar="SECONDS", type=float,
+                      help="with --script: play the next step this long after one finishes")
     demo.add_argument("--theme", metavar="NAME", default=argparse.SUPPRESS,
                       help="colour theme of the stage")
     demo.add_argument("--deterministic", action="store_true", default=argparse.SUPPRESS,
@@ -324,6 +329,16 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
     if args.profile is not None and args.profile not in profiles:
         raise UsageError(f"unknown link profile {args.profile!r} (known: "
                          f"{', '.join(profiles)})")
+    flow = None
+    if getattr(args, "script", None):
+        from phone_tui.flows.model import load_flow
+
+        flow = load_flow(find_flow(args.script))
+        args.handsets = max(args.handsets, flow.handsets)
+        if args.profile is None and flow.profile in profiles:
+            args.profile = flow.profile
+    if getattr(args, "auto", None) is not None and (flow is None or not 0 < args.auto <= 600):
+        raise UsageError("--auto needs --script and a number of seconds from 0 to 600")
     root = paths.data_dir / "demo"
     if args.fresh:
         remove_stage(root)
@@ -337,7 +352,13 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
     asyncio.run(stage.prepare())
     setup_logging(paths.log_file, settings.log_level)
     network = Bus(random.Random(7) if args.deterministic else None)
-    return StageApp(stage, themes=themes, theme=args.theme, profiles=profiles, network=network)
+    script = None
+    if flow is not None:
+        from phone_tui.ui.widgets.script_panel import ScriptPanel
+
+        script = ScriptPanel(flow, auto=args.auto)
+    return StageApp(stage, themes=themes, theme=args.theme, profiles=profiles, network=network,
+                    script=script)
 
 
 def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:

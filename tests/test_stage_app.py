@@ -224,3 +224,39 @@ def test_demo_sets_phones_up_once_and_reuses_them(tmp_path, capsys):
     fresh = cli.parser().parse_args(["--data-dir", str(tmp_path), "demo", "--fresh"])
     cli.build_stage(fresh, str(tmp_path))
     assert keystore.read_bytes() != first
+
+
+def test_a_scripted_demo_plays_step_by_step_and_goes_back(tmp_path):
+    import asyncio
+
+    from phone_tui import cli
+
+    args = cli.parser().parse_args(["--data-dir", str(tmp_path), "demo", "--deterministic",
+                                    "--script", "demo-e2e-carrier"])
+    app = cli.build_stage(args, str(tmp_path))
+    asyncio.run(_play_script(app))
+
+
+async def _play_script(app) -> None:
+    panel = app.script
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        assert "End-to-end encryption as the carrier sees it" in str(panel.content)
+        for number in range(1, len(panel.flow.steps) + 1):
+            await pilot.click("#script")  # a click (or space) plays the next step
+            await wait_for(pilot, lambda: panel.state in ("done", "failed"), rounds=400)
+            assert (panel.index, panel.state) == (number - 1, "done"), panel.detail
+            assert f"Step {number}/" in str(panel.content)
+        assert "the end" in str(panel.content)
+        li = app.stage.handsets[0]
+        assert li.messenger.contact(app.stage.handsets[1].number).new_identity is not None
+        await pilot.press("pageup")
+        await settle(pilot)
+        assert panel.index == len(panel.flow.steps) - 2 and panel.state == "ready"
+
+
+def test_auto_needs_a_script(tmp_path, capsys):
+    from phone_tui import cli
+
+    assert cli.main(["--data-dir", str(tmp_path), "demo", "--auto", "3"]) == 2
+    assert "--auto needs --script" in capsys.readouterr().err

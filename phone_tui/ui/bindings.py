@@ -28,6 +28,18 @@ STAGE = [
     Binding("ctrl+r", "reset_stage", "Reset", id="stage.reset"),
 ]
 
+# A scripted demo (phone-tui demo --script): presenter clickers send PageDown / PageUp.
+# Space and Backspace only reach the script when the phone in front does not use them (a
+# chat's compose box types spaces); PageDown / PageUp always do.
+SCRIPT = [
+    Binding("space", "script_next", "Next step", id="script.next"),
+    Binding("backspace", "script_back", "Step back", id="script.back"),
+    Binding("pagedown", "script_next", "Next step", show=False, priority=True,
+            id="script.next_clicker"),
+    Binding("pageup", "script_back", "Step back", show=False, priority=True,
+            id="script.back_clicker"),
+]
+
 BOOT = [Binding("space,enter,escape", "skip", "Skip", id="boot.skip")]
 
 OS_CARD = [Binding("enter", "choose", "Switch to it", id="switch.choose")]
@@ -60,5 +72,6 @@ APP_GRID = [
     Binding("down", "move(0, 1)", "Down", show=False, id="home.down"),
 ]
 
-ALL = APP + HANDSET + STAGE + BOOT + OS_CARD + SWITCH_CARDS + BUTTON_ROW + PIN_ENTRY + APP_GRID
+ALL = (APP + HANDSET + STAGE + SCRIPT + BOOT + OS_CARD + SWITCH_CARDS + BUTTON_ROW + PIN_ENTRY
+       + APP_GRID)
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

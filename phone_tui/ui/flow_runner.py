@@ -101,21 +101,44 @@ class FlowDriver:
         self.events: list[tuple[int, Event, float]] = []
         self._signal_back: dict[int, str] = {}
 
+    @classmethod
+    def on_stage(cls, flow: Flow, app: App[None]) -> FlowDriver:
+        """A driver for a flow played live on a running StageApp (``phone-tui demo --script``)."""
+        driver = cls.__new__(cls)
+        stage: Stage = app.stage  # type: ignore[attr-defined]
+        driver.flow, driver.seeds, driver.stage, driver.app = flow, stage.seeds, stage, app
+        driver.clock = stage.clock
+        driver.single = False
+        driver.size = SIZE_STAGE
+        driver.events = []
+        driver._signal_back = {}
+        driver.listen()
+        return driver
+
     async def prepare(self) -> None:
         await self.stage.prepare(leave_first=self.flow.start == "setup")
         if self.single:  # the StageApp attaches its phones itself; a PhoneApp needs them ready
             from phone_tui.handset.contacts import load_contacts
 
             self.stage.attach(self._network, self._profiles, load_contacts())
-        for index, handset in enumerate(self.handsets):
+        for handset in self.handsets:
             if handset.running != self.flow.persona:
                 handset.switch_persona(self.flow.persona)
+        self.listen()
+
+    def listen(self) -> None:
+        """Collect every phone's domain events (what expectations are checked against)."""
+        for index, handset in enumerate(self.handsets):
             handset.events.listen(lambda event, phone=index + 1: self.events.append(
                 (phone, event, time.monotonic())))
 
     @property
     def handsets(self) -> list[Handset]:
         return self.stage.handsets[:1] if self.single else self.stage.handsets
+
+    def pending(self, step: Step, since: float) -> list[str]:
+        """The expectations of ``step`` not met since ``since`` (monotonic time)."""
+        return [describe(e) for e in step.expect if not self._met(e, since)]
 
     def view(self, phone: int) -> HandsetView:
         return self.app.query_one("#handset" if self.single else f"#handset-{phone}",

@@ -127,14 +127,15 @@ class StageApp(App[None]):
                       background: $panel; }
     StageApp.-narrow #stage-switcher { display: block; }
     """
-    BINDINGS = bindings.APP + bindings.STAGE
+    BINDINGS = bindings.APP + bindings.STAGE + bindings.SCRIPT
     COMMANDS = App.COMMANDS | {_stage_commands, _handset_commands}
     AUTO_FOCUS = None
 
     def __init__(self, stage: Stage, *, themes: ThemeCatalog, theme: str | None = None,
                  profiles: dict[str, LinkProfile], network: Bus,
-                 contacts: list | None = None) -> None:
+                 contacts: list | None = None, script=None) -> None:  # noqa: ANN001
         super().__init__()
+        self.script = script  # a ScriptPanel when playing a flow
         self.stage = stage
         self.catalog = themes
         self._profiles = profiles
@@ -164,6 +165,8 @@ class StageApp(App[None]):
     def compose(self) -> ComposeResult:
         if self.stage.deterministic:
             yield Static(DETERMINISTIC_BANNER, id="deterministic-banner")
+        if self.script is not None:
+            yield self.script
         yield Static("", id="stage-switcher")
         with Horizontal(id="stage-phones"):
             for index, handset in enumerate(self.stage.handsets):
@@ -190,6 +193,13 @@ class StageApp(App[None]):
                 contacts = []
         self.stage.attach(self._network, self._profiles, contacts)
         self.query_one(TapView).watch_tap(self._network.tap)
+        if self.script is not None:
+            from phone_tui.ui.flow_runner import FlowDriver
+
+            for handset in self.stage.handsets:
+                if handset.running != self.script.flow.persona:
+                    handset.switch_persona(self.script.flow.persona)
+            self.script.attach(FlowDriver.on_stage(self.script.flow, self))
         for view in self.handset_views():
             view.refresh_status()
 
@@ -284,6 +294,19 @@ class StageApp(App[None]):
         self._control("Man in the middle", lambda: f"The carrier wrote to "
                       f"{self._phone_name(index)} as {self.stage.impersonate(index)}, from a "
                       "new key.")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("script_next", "script_back"):
+            return self.script is not None
+        return True
+
+    def action_script_next(self) -> None:
+        if self.script is not None:
+            self.script.next()
+
+    def action_script_back(self) -> None:
+        if self.script is not None:
+            self.script.back()
 
     def action_toggle_tap(self) -> None:
         paused = self.query_one(TapView).toggle_pause()
