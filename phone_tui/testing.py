@@ -1,4 +1,10 @@
-"""Building blocks for tests of phone_tui (and of flows built on it).
+"""Building blocks for tests of phone_tui (and of flows built on it), and a pytest plugin.
+
+Installed with phone-tui, the plugin gives any test suite these fixtures: ``clock`` (a
+ManualClock), ``entropy``, ``data_dir``, ``handset`` (deterministic, set up with nothing),
+``app_factory`` (a PhoneApp around it), ``stage_factory`` (a prepared demo stage of N phones)
+and ``flow_runner`` (play a flow file headless). Helpers: ``set_up``, ``enter_pin``,
+``open_app``, ``send``, ``settle``, ``wait_for``.
 
 ``FAST_KDF`` makes Argon2id cheap so a test suite can unlock hundreds of times. It is only ever
 used when passed explicitly, as these helpers do; the app itself always uses RFC 9106 defaults.
@@ -7,6 +13,8 @@ used when passed explicitly, as these helpers do; the app itself always uses RFC
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from phone_tui.core.clock import ManualClock
 from phone_tui.core.config import Settings
@@ -97,3 +105,84 @@ async def wait_for(pilot, predicate, rounds: int = 100) -> None:  # noqa: ANN001
             return
         await pilot.pause(0.02)
     raise AssertionError("condition not met")
+
+
+def send(handset: Handset, to: str, text: str) -> str:
+    """Send ``text`` from an unlocked handset to a number or a contact's name."""
+    messenger = handset.messenger
+    if messenger is None:
+        raise AssertionError("the handset is locked: unlock it before sending")
+    number = next((c.number for c in messenger.contacts() if c.name == to), to)
+    return messenger.send_text(number, text)
+
+
+# ---- the pytest plugin (entry point "phone_tui" in pytest11) ---------------------------------
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when the test says (``clock.advance(seconds)``)."""
+    return ManualClock()
+
+
+@pytest.fixture
+def entropy() -> DeterministicEntropy:
+    return DeterministicEntropy()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A fresh data folder (what --data-dir would be)."""
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def handset(data_dir: Path, clock: ManualClock) -> Handset:
+    """A deterministic handset at its first run (``await set_up(handset)`` to set it up)."""
+    return make_handset(data_dir, clock=clock)
+
+
+@pytest.fixture
+def app_factory(data_dir: Path, clock: ManualClock):  # noqa: ANN201
+    """``app_factory(**kwargs)`` builds a PhoneApp like ``make_app``, on the test's clock."""
+    def build(**kwargs):  # noqa: ANN003, ANN202
+        kwargs.setdefault("clock", clock)
+        return make_app(data_dir, **kwargs)
+
+    return build
+
+
+@pytest.fixture
+def stage_factory(tmp_path: Path):  # noqa: ANN201
+    """``await stage_factory(count=2, profile="full")``: a StageApp whose phones are set up
+    with the demo PINs (fast KDF) and locked; run it with ``app.run_test(size=(130, 45))``."""
+    async def build(count: int = 2, profile: str | None = "full"):  # noqa: ANN202
+        import random
+
+        from phone_tui.handset.stage import Stage, load_stage_seeds
+        from phone_tui.modem.bus import Bus
+        from phone_tui.modem.profiles import load_profiles
+        from phone_tui.ui.stage_app import StageApp
+        from phone_tui.ui.themes import load_themes
+
+        stage = Stage(tmp_path / "stage", count, clock=ManualClock(), device=load_device(),
+                      seeds=load_stage_seeds(), deterministic=True, profile=profile,
+                      kdf=FAST_KDF)
+        await stage.prepare()
+        return StageApp(stage, themes=load_themes(tmp_path / "themes"),
+                        profiles=load_profiles(), network=Bus(random.Random(7)))
+
+    return build
+
+
+@pytest.fixture
+def flow_runner(tmp_path: Path):  # noqa: ANN201
+    """``await flow_runner(path, snapshots=None, check=None)`` plays a flow file headless and
+    returns its report (``report.passed``, ``report.results``, ``report.differing``)."""
+    async def run(path: Path, **kwargs):  # noqa: ANN003, ANN202
+        from phone_tui.flows.model import load_flow
+        from phone_tui.ui.flow_runner import run_flow
+
+        return await run_flow(load_flow(Path(path)), tmp_path / "flow-run", **kwargs)
+
+    return run

@@ -126,3 +126,15 @@ def test_screenshots_command_writes_every_named_view(tmp_path, capsys):
     assert cli.main(["screenshots", "--out", str(tmp_path)]) == 0
     assert {path.stem for path in tmp_path.glob("*.svg")} == _shot_names()
     assert "DETERMINISTIC" in (tmp_path / "lock-secure.svg").read_text(encoding="utf-8")
+
+
+async def test_the_flow_runner_fixture_plays_a_flow_file(flow_runner, tmp_path):
+    path = write(tmp_path, MINIMAL.replace('audience = "test"', 'audience = "test"\n'
+                                           'profile = "full"') + '''
+[[step]]
+say = "Send the Echo a message; it answers."
+do = [{ open = "messages" }, { send = "ping", to = "Echo" }]
+expect = [{ event = "MessageReceived", where = { number = "+86 190 0000 0100" } }]
+''')
+    report = await flow_runner(path)
+    assert report.passed and [r.step.number for r in report.results] == [1, 2]

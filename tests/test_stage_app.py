@@ -45,8 +45,8 @@ async def unlock_all(pilot) -> None:
     assert all(h.state is HandsetState.UNLOCKED for h in app.stage.handsets)
 
 
-async def test_two_phones_exchange_a_message_and_the_tap_shows_frames_not_text(tmp_path):
-    app = await make_stage_app(tmp_path)
+async def test_two_phones_exchange_a_message_and_the_tap_shows_frames_not_text(stage_factory):
+    app = await stage_factory()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         assert [slot.display for slot in app.query(StageSlot)] == [True, True]
@@ -65,8 +65,8 @@ async def test_two_phones_exchange_a_message_and_the_tap_shows_frames_not_text(t
         assert all(wang.number in line for line in tap_lines(app))
 
 
-async def test_focus_moves_with_f3_and_with_a_click(tmp_path):
-    app = await make_stage_app(tmp_path)
+async def test_focus_moves_with_f3_and_with_a_click(stage_factory):
+    app = await stage_factory()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         assert app.active == 0 and app.query_one("#slot-1").has_class("-active")
@@ -83,8 +83,8 @@ async def test_focus_moves_with_f3_and_with_a_click(tmp_path):
                                                           HandsetState.LOCKED]
 
 
-async def test_narrow_terminal_shows_one_phone_and_a_switcher(tmp_path):
-    app = await make_stage_app(tmp_path, 3)
+async def test_narrow_terminal_shows_one_phone_and_a_switcher(stage_factory):
+    app = await stage_factory(3)
     async with app.run_test(size=NARROW) as pilot:
         await settle(pilot)
         assert [slot.display for slot in app.query(StageSlot)] == [True, False, False]
@@ -99,8 +99,8 @@ async def test_narrow_terminal_shows_one_phone_and_a_switcher(tmp_path):
         assert not app.has_class("-narrow")
 
 
-async def test_presenter_keys(tmp_path):
-    app = await make_stage_app(tmp_path)
+async def test_presenter_keys(stage_factory):
+    app = await stage_factory()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         await unlock_all(pilot)
@@ -130,8 +130,8 @@ async def test_presenter_keys(tmp_path):
         assert not app.query_one(TapView).paused
 
 
-async def test_reset_asks_first_then_starts_over(tmp_path):
-    app = await make_stage_app(tmp_path)
+async def test_reset_asks_first_then_starts_over(stage_factory):
+    app = await stage_factory()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         await unlock_all(pilot)
@@ -176,10 +176,10 @@ def test_stage_snapshot(snap_compare, tmp_path, size):
     assert snap_compare(app, terminal_size=size, run_before=exchange)
 
 
-async def test_the_palette_offers_every_control_for_every_phone(tmp_path):
+async def test_the_palette_offers_every_control_for_every_phone(stage_factory):
     from phone_tui.ui.stage_commands import StageCommands
 
-    app = await make_stage_app(tmp_path)
+    app = await stage_factory()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         commands = {title: callback for title, _, callback in
