@@ -85,6 +85,15 @@ def parser() -> _Parser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--deterministic", action="store_true", default=argparse.SUPPRESS,
                        help="serve the deterministic (NOT SECURE) mode")
+    train = sub.add_parser("train", parents=[common],
+                           help="training: list the scenarios, run one with a coach, or report")
+    train.add_argument("flow", nargs="?", metavar="FLOW",
+                       help="a training flow (file or id); without it, list them")
+    train.add_argument("--trainee", default="trainee", metavar="NAME",
+                       help="whose progress to save (default: trainee)")
+    train.add_argument("--report", action="store_true", help="print every trainee's results")
+    train.add_argument("--format", choices=("table", "csv", "md"), default="table",
+                       help="with --report (default: table)")
     shots = sub.add_parser("screenshots", help="render every main view (deterministic) as SVG")
     shots.add_argument("--out", metavar="DIR", type=Path, default=Path("screenshots"),
                        help="where to write NAME.svg (default: screenshots/)")
@@ -122,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _flow(args)
         if args.command == "screenshots":
             return _screenshots(args.out)
+        if args.command == "train":
+            return _train(args)
         return _run(args)
     except PhoneTuiError as problem:
         sys.stderr.write(f"{PROG}: error: {problem}\n")
@@ -243,6 +254,49 @@ def _flow(args: argparse.Namespace) -> int:
     print(f"{flow.id}: {'passed' if passed else 'FAILED'}"
           + ("" if not report.differing else ", screens differ"))
     return 0 if passed and not report.differing else 1
+
+
+def _train(args: argparse.Namespace) -> int:
+    from phone_tui.flows.model import load_flow, shipped_flows
+    from phone_tui.flows.training import Progress, check_trainee, report
+
+    paths = resolve_paths(getattr(args, "data_dir", None))
+    folder = paths.data_dir / "training"
+    if args.report:
+        sys.stdout.write(report(folder, args.format))
+        return 0
+    check_trainee(args.trainee)
+    if args.flow is None:
+        best: dict[str, int] = {}
+        for score in Progress(folder, args.trainee).attempts():
+            best[score.flow] = max(best.get(score.flow, 0), score.points)
+        print(f"Training scenarios (phone-tui train ID --trainee {args.trainee}):")
+        for flow in map(load_flow, shipped_flows()):
+            if flow.audience == "training":
+                mark = f"best {best[flow.id]}/100" if flow.id in best else "not done yet"
+                print(f"  {flow.id:<28} {len(flow.steps)} steps  {mark:<14} {flow.title}")
+        return 0
+    flow = load_flow(find_flow(args.flow))
+    if flow.audience != "training" or flow.handsets != 1:
+        raise UsageError(f"{flow.path}: not a training flow (audience = \"training\", one "
+                         "handset)")
+    import asyncio
+
+    from phone_tui.ui.flow_runner import FlowDriver
+    from phone_tui.ui.widgets.coach import CoachPanel
+
+    coach = CoachPanel(flow, Progress(folder, args.trainee))
+    with tempfile.TemporaryDirectory(prefix="phone-tui-training-") as scratch:
+        driver = FlowDriver(flow, Path(scratch), deterministic=False, side=coach)
+        asyncio.run(driver.prepare_phones())
+        driver.listen()
+        driver.on_ready.append(lambda: coach.attach(driver))
+        driver.app.run()
+        coach.save()
+    score = coach.score
+    print(f"{flow.title}: {score.points}/100 ({'finished' if score.finished else 'stopped'}, "
+          f"{score.seconds:.0f} s, {score.hints} hint(s), {len(score.mistakes)} mistake(s))")
+    return 0
 
 
 def _screenshots(out: Path) -> int:

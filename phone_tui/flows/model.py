@@ -34,7 +34,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "airplane": ("bool", "airplane mode on (true) or off (false)"),
     "signal": ("bool", "give the phone signal (true) or drop it (false)"),
     "send": ("text", "send a message to `to` (a phone number on stage, or a contact name)"),
-    "inject": ("bool", "a bot writes to the phone (a stage line from seeds/stage.toml)"),
+    "inject": ("bool", "a bot writes to the phone's running OS (to = \"secure\" or \"open\": "
+                       "to that OS's number)"),
     "key_change": ("bool", "a man in the middle writes as the phone's next contact, new key"),
     "wait": ("seconds", "let time pass"),
 }
@@ -43,9 +44,9 @@ ACTION_OPTIONS = {"phone", "to", "all"}
 
 # Domain events a step can expect, by class name (fields match with `where`).
 EVENTS = ("SetupCompleted", "Unlocked", "Locked", "PinRejected", "PinChanged", "Wiped",
-          "SettingChanged", "RegistrationChanged", "RadioChanged", "LinkProfileChanged",
-          "MessageStateChanged", "PersonaSwitched", "MessageReceived", "MessageUpdated",
-          "IdentityChanged", "ContactVerified")
+          "SendBlocked", "SettingChanged", "RegistrationChanged", "RadioChanged",
+          "LinkProfileChanged", "MessageStateChanged", "PersonaSwitched", "MessageReceived",
+          "MessageUpdated", "IdentityChanged", "ContactVerified")
 
 
 class FlowError(ConfigError):
@@ -82,6 +83,7 @@ class Step:
     hint: str | None = None
     mistakes: tuple[Expectation, ...] = ()
     shot: str | None = None  # a name: `phone-tui screenshots` saves this step as NAME.svg
+    solution: tuple[Action, ...] = ()  # what a trainee would do (played when nobody is there)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class Flow:
     handsets: int = 1
     description: str = ""
     theme: str | None = None
+    hint_after: float = 20.0  # seconds on a step before its hint shows (training)
     start: str = "locked"  # "locked": phones set up and locked; "setup": phone 1 at first run
     steps: tuple[Step, ...] = ()
 
@@ -131,7 +134,7 @@ def parse_flow(raw: dict[str, Any], path: Path, text: str = "") -> Flow:
     if not isinstance(meta, dict):
         raise _fail(path, "missing the [flow] table (id, title, audience)", "flow")
     known_meta = {"id", "title", "audience", "persona", "profile", "handsets", "description",
-                  "theme", "start"}
+                  "theme", "start", "hint_after"}
     for key in meta:
         if key not in known_meta:
             raise _fail(path, f"unknown key (known: {', '.join(sorted(known_meta))})",
@@ -163,13 +166,18 @@ def parse_flow(raw: dict[str, Any], path: Path, text: str = "") -> Flow:
     if start not in ("locked", "setup") or (start == "setup" and handsets != 1):
         raise _fail(path, 'expected "locked", or "setup" (one handset, at its first run)',
                     "flow.start")
+    hint_after = meta.get("hint_after", 20.0)
+    if isinstance(hint_after, bool) or not isinstance(hint_after, int | float) or \
+            not 0 <= hint_after <= MAX_TIMEOUT:
+        raise _fail(path, f"expected seconds from 0 to {MAX_TIMEOUT:g}", "flow.hint_after")
     entries = raw.get("step")
     if not isinstance(entries, list) or not entries:
         raise _fail(path, "a flow needs at least one [[step]]", "step")
     steps = tuple(_parse_step(path, text, index + 1, entry, handsets)
                   for index, entry in enumerate(entries))
     return Flow(path=path, persona=persona, profile=profile, handsets=handsets,
-                description=description, theme=theme, start=start, steps=steps, **values)
+                description=description, theme=theme, start=start,
+                hint_after=float(hint_after), steps=steps, **values)
 
 
 def _parse_step(path: Path, text: str, number: int, entry: object, handsets: int) -> Step:
@@ -177,7 +185,7 @@ def _parse_step(path: Path, text: str, number: int, entry: object, handsets: int
     line = _line_of_step(text, number)
     if not isinstance(entry, dict):
         raise _fail(path, "expected a table", where, line)
-    known = {"say", "do", "expect", "timeout", "hint", "mistake", "shot"}
+    known = {"say", "do", "expect", "timeout", "hint", "mistake", "shot", "solution"}
     for key in entry:
         if key not in known:
             raise _fail(path, f"unknown key (known: {', '.join(sorted(known))})",
@@ -201,9 +209,11 @@ def _parse_step(path: Path, text: str, number: int, entry: object, handsets: int
                     for i, item in enumerate(_as_list(entry.get("do", []))))
     expects = tuple(_parse_expect(path, f"{where}.expect[{i}]", item, handsets, line)
                     for i, item in enumerate(_as_list(entry.get("expect", []))))
+    solution = tuple(_parse_action(path, f"{where}.solution[{i}]", item, handsets, line)
+                     for i, item in enumerate(_as_list(entry.get("solution", []))))
     mistakes = tuple(_parse_expect(path, f"{where}.mistake[{i}]", item, handsets, line)
                      for i, item in enumerate(_as_list(entry.get("mistake", []))))
-    return Step(number, say, actions, expects, float(timeout), hint, mistakes, shot)
+    return Step(number, say, actions, expects, float(timeout), hint, mistakes, shot, solution)
 
 
 def _as_list(value: object) -> list[object]:

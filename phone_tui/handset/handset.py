@@ -160,6 +160,7 @@ class Handset:
                    "created_at": self.clock.now()}
         async with self._busy:
             await asyncio.to_thread(self.persona.create, pin, duress_pin or None, profile)
+        self._save_public_keys()
         log.info("persona %s set up", self.persona.name)
         self.touch()
         self._start_messenger()
@@ -204,6 +205,38 @@ class Handset:
         self._numbers = {name: numbers[name] for name in PERSONAS}
         return self._numbers
 
+    # ---- public keys, published before the first unlock ----------------------------------------
+
+    def _save_public_keys(self) -> None:
+        """Keep the new persona's public prekey bundle beside its keystore, so the network can
+        offer it (and contacts can write) before the persona is unlocked in this run. Public
+        material only: it is what the key directory publishes anyway."""
+        from phone_tui.crypto.identity import raw_public
+
+        keys = self.persona.identity_keys(self.clock.now())
+        one_time = {str(key_id): raw_public(key.public_key()).hex()
+                    for key_id, key in keys.opks.items()}
+        atomic_write(self.persona.folder / "public.json", json.dumps(
+            {"bundle": keys.bundle().encode().hex(), "one_time": one_time}).encode())
+
+    def publish_saved_keys(self) -> None:
+        """Offer each persona's saved public bundle to the network, unless it has ours."""
+        if self.network is None:
+            return
+        for name, persona in self.personas.items():
+            number = self.line_number(name)
+            path = persona.folder / "public.json"
+            if self.network.has_keys(number) or not path.exists():
+                continue
+            try:
+                raw = json.loads(path.read_text())
+                bundle = bytes.fromhex(raw["bundle"])
+                one_time = {int(k): bytes.fromhex(v) for k, v in raw["one_time"].items()}
+            except (ValueError, KeyError, TypeError, OSError):
+                log.warning("public keys of persona %s unreadable; published at unlock", name)
+                continue
+            self.network.publish_keys(number, bundle, one_time)
+
     # ---- the cellular link ---------------------------------------------------------------------
 
     def attach(self, network: Network, profiles: dict[str, LinkProfile]) -> Modem:
@@ -222,6 +255,7 @@ class Handset:
             self.modems[name] = modem
         modem = self.modems[self.running]
         modem.set_powered(True)
+        self.publish_saved_keys()
         self._registration = self._link_state()
         if self.state is HandsetState.UNLOCKED:
             self._start_messenger()

@@ -84,6 +84,12 @@ class ContactVerified(Event):
     number: str
 
 
+class SendBlocked(Event):
+    """A message was not sent: the contact's safety number changed and was not accepted."""
+
+    number: str
+
+
 @dataclass(frozen=True)
 class Message:
     id: int
@@ -221,6 +227,7 @@ class Messenger:
         """Encrypt and send; returns the message's id. Its state follows in MessageUpdated."""
         contact = self.contact(number)
         if contact is not None and contact.new_identity is not None:
+            self.events.emit(SendBlocked(self.persona, number))
             raise IdentityChangedError(
                 f"The safety number with {contact.name} changed. Verify and accept it first.")
         if contact is None:

@@ -187,7 +187,7 @@ class Persona:
         """Destroy the persona. Removing the keystore first makes the store unreadable at once."""
         self.lock()
         for path in (self.keystore_path, self.store_path, self.throttle.path, self.spool_path,
-                     self.policy_path):
+                     self.policy_path, self.folder / "public.json"):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         for leftover in self.folder.glob("store.db-*"):

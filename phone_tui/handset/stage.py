@@ -233,6 +233,8 @@ class Stage:
         self._injected = 0
         await self.prepare()
         for handset in self.handsets:
+            handset.publish_saved_keys()
+        for handset in self.handsets:
             if handset.modem is not None:
                 handset.set_airplane(False)
                 profile = self.start_profile or handset.settings.link_profile

@@ -38,7 +38,7 @@ class PhoneApp(App[None]):
 
     TITLE = "phone-tui"
     CSS_PATH = str(themes_dir() / "handset.tcss")
-    BINDINGS = bindings.APP
+    BINDINGS = bindings.APP + bindings.COACH
     COMMANDS = App.COMMANDS | {_handset_commands}
     # Each view focuses its own main control; auto-focus would first pick the phone frame and
     # restyle the screen twice before the first frame.
@@ -47,8 +47,9 @@ class PhoneApp(App[None]):
     def __init__(self, handset: Handset, *, paths: Paths, settings: Settings,
                  themes: ThemeCatalog, theme: str | None = None,
                  profiles: dict[str, LinkProfile] | None = None, network: Network | None = None,
-                 when_ready: Callable[[], None] | None = None) -> None:
+                 when_ready: Callable[[], None] | None = None, side=None) -> None:  # noqa: ANN001
         super().__init__()
+        self.side = side  # a widget beside the phone (the training coach)
         self.handset = handset
         self.paths = paths
         handset.settings = settings
@@ -77,13 +78,29 @@ class PhoneApp(App[None]):
             return self._theme_override
         return self.settings.open_theme if persona == "open" else self.settings.theme
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hint":
+            return self.side is not None and hasattr(self.side, "show_hint")
+        return True
+
+    def action_hint(self) -> None:
+        if self.side is not None:
+            self.side.show_hint()
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return {**super().get_theme_variable_defaults(), **VARIABLE_DEFAULTS}
 
     def compose(self) -> ComposeResult:
         if not self.handset.entropy.secure:
             yield Static(DETERMINISTIC_BANNER, id="deterministic-banner")
-        yield HandsetView(self.handset, id="handset")
+        if self.side is None:
+            yield HandsetView(self.handset, id="handset")
+        else:
+            from textual.containers import Horizontal
+
+            with Horizontal(id="handsets"):
+                yield HandsetView(self.handset, id="handset")
+                yield self.side
         yield PhoneFooter()
 
     def on_mount(self) -> None:

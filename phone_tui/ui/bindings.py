@@ -40,6 +40,8 @@ SCRIPT = [
             id="script.back_clicker"),
 ]
 
+COACH = [Binding("f1", "hint", "Hint", id="coach.hint")]
+
 BOOT = [Binding("space,enter,escape", "skip", "Skip", id="boot.skip")]
 
 OS_CARD = [Binding("enter", "choose", "Switch to it", id="switch.choose")]
@@ -72,6 +74,6 @@ APP_GRID = [
     Binding("down", "move(0, 1)", "Down", show=False, id="home.down"),
 ]
 
-ALL = (APP + HANDSET + STAGE + SCRIPT + BOOT + OS_CARD + SWITCH_CARDS + BUTTON_ROW + PIN_ENTRY
-       + APP_GRID)
+ALL = (APP + HANDSET + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS + BUTTON_ROW
+       + PIN_ENTRY + APP_GRID)
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

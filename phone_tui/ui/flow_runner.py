@@ -38,6 +38,7 @@ class StepResult:
     passed: bool
     missing: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    mistakes: list[str] = field(default_factory=list)
 
 
 def describe(expectation: Expectation) -> str:
@@ -60,7 +61,8 @@ def matches(expectation: Expectation, phone: int, event: Event) -> bool:
 class FlowDriver:
     """Builds the app a flow needs (one handset, or a stage) and plays its steps."""
 
-    def __init__(self, flow: Flow, data_dir: Path, *, deterministic: bool = True) -> None:
+    def __init__(self, flow: Flow, data_dir: Path, *, deterministic: bool = True,
+                 side=None) -> None:  # noqa: ANN001 - a widget beside a single phone
         from phone_tui.handset.device import load_device
         from phone_tui.modem.bus import Bus
         from phone_tui.modem.profiles import load_profiles
@@ -92,7 +94,7 @@ class FlowDriver:
             handset = self.stage.handsets[0]
             self.app = PhoneApp(handset, paths=handset.paths, settings=handset.settings,
                                 themes=themes, theme=flow.theme, profiles=profiles,
-                                network=network)
+                                network=network, side=side, when_ready=self._ready)
         else:
             self.app = StageApp(self.stage, themes=themes, theme=flow.theme, profiles=profiles,
                                 network=network)
@@ -100,6 +102,19 @@ class FlowDriver:
         self._network, self._profiles = network, profiles
         self.events: list[tuple[int, Event, float]] = []
         self._signal_back: dict[int, str] = {}
+        self.on_ready: list = []  # called once the phones are on the network (in the app's loop)
+
+    def _attach_single(self) -> None:
+        """One phone in a PhoneApp: put the stage underneath it on the network (once)."""
+        if self.single and self.handsets[0].modem is None:
+            from phone_tui.handset.contacts import load_contacts
+
+            self.stage.attach(self._network, self._profiles, load_contacts())
+
+    def _ready(self) -> None:
+        self._attach_single()
+        for callback in self.on_ready:
+            callback()
 
     @classmethod
     def on_stage(cls, flow: Flow, app: App[None]) -> FlowDriver:
@@ -116,15 +131,16 @@ class FlowDriver:
         return driver
 
     async def prepare(self) -> None:
-        await self.stage.prepare(leave_first=self.flow.start == "setup")
-        if self.single:  # the StageApp attaches its phones itself; a PhoneApp needs them ready
-            from phone_tui.handset.contacts import load_contacts
+        await self.prepare_phones()
+        self._attach_single()  # the StageApp attaches its phones itself
+        self.listen()
 
-            self.stage.attach(self._network, self._profiles, load_contacts())
+    async def prepare_phones(self) -> None:
+        """Set up the phones (no network yet: that needs the app's own event loop)."""
+        await self.stage.prepare(leave_first=self.flow.start == "setup")
         for handset in self.handsets:
             if handset.running != self.flow.persona:
                 handset.switch_persona(self.flow.persona)
-        self.listen()
 
     def listen(self) -> None:
         """Collect every phone's domain events (what expectations are checked against)."""
@@ -139,6 +155,10 @@ class FlowDriver:
     def pending(self, step: Step, since: float) -> list[str]:
         """The expectations of ``step`` not met since ``since`` (monotonic time)."""
         return [describe(e) for e in step.expect if not self._met(e, since)]
+
+    def mistakes(self, step: Step, since: float) -> list[str]:
+        """The step's `mistake` events that happened since ``since``."""
+        return [describe(e) for e in step.mistakes if e.event is not None and self._met(e, since)]
 
     def view(self, phone: int) -> HandsetView:
         return self.app.query_one("#handset" if self.single else f"#handset-{phone}",
@@ -204,8 +224,9 @@ class FlowDriver:
                 raise StageError(f"phone {phone} is locked: unlock it before sending")
             messenger.send_text(self._number_of(action.to or "", handset), value)
         elif kind == "inject":
-            bot_writes(self.stage.bots, handset.number,
-                       self.seeds.injects[0])
+            number = handset.line_number(action.to) if action.to in ("secure", "open") \
+                else handset.number
+            bot_writes(self.stage.bots, number, self.seeds.injects[0])
         elif kind == "key_change":
             other = self.stage.handsets[phone % len(self.stage.handsets)]
             contact = self._first_contact_number(handset) if self.single else \
@@ -249,7 +270,8 @@ class FlowDriver:
     async def run_step(self, pilot, step: Step) -> StepResult:  # noqa: ANN001
         start = time.monotonic()
         try:
-            for action in step.do:
+            # Nobody is at the keys: the trainee's part (`solution`) is played too.
+            for action in (*step.do, *step.solution):
                 await self.act(pilot, action)
         except PhoneTuiError as problem:
             return StepResult(step, False, [f"could not act: {problem}"],
@@ -263,7 +285,8 @@ class FlowDriver:
             await asyncio.sleep(POLL)
         await self.app.workers.wait_for_complete()
         await pilot.pause()
-        return StepResult(step, not missing, missing, time.monotonic() - start)
+        return StepResult(step, not missing, missing, time.monotonic() - start,
+                          self.mistakes(step, start))
 
 
 @dataclass

@@ -1,0 +1,132 @@
+"""Training: a trainee's score on a flow, their saved progress, and reports across trainees.
+
+The score starts at 100: each hint costs 10, each mistake 20 (a mistake is an event a step
+names under `mistake`, such as unlocking the open OS to read a secure message), and time
+beyond 60 s a step costs 1 point per 10 s. It never goes below 0. A flow not finished scores 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from phone_tui.core.atomic import atomic_write
+from phone_tui.core.paths import ensure_private_dir
+from phone_tui.errors import ConfigError
+
+HINT_COST, MISTAKE_COST = 10, 20
+STEP_ALLOWANCE, SECONDS_PER_POINT = 60.0, 10.0
+FORMATS = ("table", "csv", "md")
+TRAINEE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ProgressError(ConfigError):
+    """A progress file that cannot be read (it is left as it is)."""
+
+
+@dataclass
+class Score:
+    """What one attempt at a training flow earned."""
+
+    flow: str
+    title: str
+    steps: int
+    steps_done: int = 0
+    seconds: float = 0.0
+    hints: int = 0
+    mistakes: list[str] = field(default_factory=list)
+    finished: bool = False
+    at: float = 0.0
+
+    @property
+    def points(self) -> int:
+        if not self.finished:
+            return 0
+        overtime = max(0.0, self.seconds - STEP_ALLOWANCE * self.steps)
+        return max(0, round(100 - HINT_COST * self.hints - MISTAKE_COST * len(self.mistakes)
+                            - overtime / SECONDS_PER_POINT))
+
+
+def check_trainee(name: str) -> str:
+    if not TRAINEE.match(name):
+        raise ProgressError(Path(name), "a trainee name is 1–64 letters, digits, dots, dashes "
+                                        "or underscores")
+    return name
+
+
+class Progress:
+    """A trainee's attempts, kept in DATA/training/NAME.json (0600, written atomically)."""
+
+    def __init__(self, folder: Path, trainee: str) -> None:
+        self.folder = folder
+        self.trainee = check_trainee(trainee)
+        self.path = folder / f"{trainee}.json"
+
+    def attempts(self) -> list[Score]:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (ValueError, OSError, UnicodeDecodeError):
+            raise ProgressError(self.path, "the progress file is damaged; it was left as it "
+                                           "is") from None
+        try:
+            return [Score(**{**item, "mistakes": list(item.get("mistakes", []))})
+                    for item in raw["attempts"]]
+        except (KeyError, TypeError):
+            raise ProgressError(self.path, "the progress file is damaged; it was left as it "
+                                           "is") from None
+
+    def record(self, score: Score) -> None:
+        attempts = self.attempts()  # refuses (and keeps) a damaged file
+        attempts.append(score)
+        ensure_private_dir(self.folder)
+        data = {"trainee": self.trainee, "attempts": [asdict(a) for a in attempts]}
+        atomic_write(self.path, json.dumps(data, indent=1).encode())
+
+
+def all_progress(folder: Path) -> dict[str, list[Score]]:
+    """Every trainee's attempts, by name."""
+    if not folder.exists():
+        return {}
+    return {path.stem: Progress(folder, path.stem).attempts()
+            for path in sorted(folder.glob("*.json"))}
+
+
+def report(folder: Path, fmt: str = "table") -> str:
+    """One row per trainee and flow: attempts, best score, last result."""
+    if fmt not in FORMATS:
+        raise ProgressError(folder, f"unknown report format {fmt!r} (known: "
+                                    f"{', '.join(FORMATS)})")
+    rows = []
+    for trainee, attempts in all_progress(folder).items():
+        by_flow: dict[str, list[Score]] = {}
+        for attempt in attempts:
+            by_flow.setdefault(attempt.flow, []).append(attempt)
+        for flow, tries in sorted(by_flow.items()):
+            last = tries[-1]
+            rows.append([trainee, flow, str(len(tries)), str(max(t.points for t in tries)),
+                         "passed" if last.finished else f"stopped at step {last.steps_done + 1}",
+                         f"{last.seconds:.0f}", str(last.hints), str(len(last.mistakes))])
+    header = ["trainee", "flow", "attempts", "best", "last", "seconds", "hints", "mistakes"]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return out.getvalue()
+    if fmt == "md":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    if not rows:
+        lines.append("(no training results yet)")
+    return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -1,0 +1,151 @@
+"""The training coach beside the handset: the step to do, a hint when it takes a while, the
+mistakes noticed, and the score at the end. It listens to domain events (through the flow
+driver), never to widget internals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from textual.widgets import Static
+
+from phone_tui.flows.training import Progress, Score
+
+if TYPE_CHECKING:
+    from phone_tui.flows.model import Flow
+    from phone_tui.ui.flow_runner import FlowDriver
+
+
+class CoachPanel(Static):
+    """Plays a training flow: each step's `do` runs, then the trainee acts; the step is done
+    when its expectations hold. F1 shows the hint at once (a hint costs points)."""
+
+    DEFAULT_CSS = """
+    CoachPanel { width: 44; height: 100%; border: round $accent; padding: 0 1;
+                 background: $surface; }
+    """
+    TICK = 0.25
+
+    def __init__(self, flow: Flow, progress: Progress | None) -> None:
+        super().__init__("", id="coach")
+        self.flow = flow
+        self.progress = progress
+        self.driver: FlowDriver | None = None
+        self.index = 0
+        self.step_started = 0.0
+        self.started = 0.0
+        self.hint_shown = False
+        self.score = Score(flow.id, flow.title, len(flow.steps))
+        self.finished = False
+        self.saved = False
+        self.notice = ""
+        self._seen_mistakes: set[str] = set()
+        self._acting = False
+
+    def attach(self, driver: FlowDriver) -> None:
+        self.driver = driver
+        self.started = time.monotonic()
+        self._start_step()
+        self.set_interval(self.TICK, self.check)
+
+    def _start_step(self) -> None:
+        # A task of its own: the step's actions wait for the app to settle, which they could
+        # not do from inside one of its message handlers.
+        self._acting = True
+        self._task = asyncio.get_running_loop().create_task(self._begin_step())
+
+    async def _begin_step(self) -> None:
+        from textual.pilot import Pilot
+
+        from phone_tui.errors import PhoneTuiError
+
+        assert self.driver is not None
+        step = self.flow.steps[self.index]
+        self.step_started = time.monotonic()
+        self.hint_shown = False
+        self._acting = True
+        try:
+            for action in step.do:
+                await self.driver.act(Pilot(self.app), action)
+        except PhoneTuiError as problem:
+            self.notice = f"(the scenario could not set this step up: {problem})"
+        finally:
+            self._acting = False
+        self._draw()
+
+    def show_hint(self) -> None:
+        """Show the current step's hint now (it counts as a hint used)."""
+        step = self.flow.steps[self.index] if not self.finished else None
+        if step is None or self.hint_shown or step.hint is None:
+            return
+        self.hint_shown = True
+        self.score.hints += 1
+        self._draw()
+
+    def check(self) -> None:
+        """Has the trainee done the step? Any mistake? A hint due? (Called 4 times a second.)"""
+        if self.driver is None or self.finished or self._acting:
+            return
+        step = self.flow.steps[self.index]
+        for mistake in self.driver.mistakes(step, self.step_started):
+            if mistake not in self._seen_mistakes:
+                self._seen_mistakes.add(mistake)
+                self.score.mistakes.append(f"step {step.number}: {mistake}")
+        if not self.hint_shown and step.hint and \
+                time.monotonic() - self.step_started >= self.flow.hint_after:
+            self.show_hint()
+        if not self.driver.pending(step, self.step_started):
+            self.score.steps_done = self.index + 1
+            if self.index + 1 < len(self.flow.steps):
+                self.index += 1
+                self._start_step()
+            else:
+                self._finish()
+        self._draw()
+
+    def _finish(self) -> None:
+        self.finished = True
+        self.score.finished = True
+        self.score.seconds = round(time.monotonic() - self.started, 1)
+        self.score.at = time.time()
+        self.save()
+
+    def save(self) -> None:
+        """Record the attempt in the trainee's progress (also when they stop half way)."""
+        if self.saved or self.progress is None:
+            return
+        if not self.finished:
+            self.score.seconds = round(time.monotonic() - self.started, 1)
+            self.score.at = time.time()
+        self.saved = True
+        try:
+            self.progress.record(self.score)
+        except Exception as problem:  # noqa: BLE001 - a damaged file is reported, kept
+            self.notice = f"not saved: {problem}"
+
+    def _draw(self) -> None:
+        flow, total = self.flow, len(self.flow.steps)
+        lines = [f"[b]COACH[/] · {flow.title}", ""]
+        if self.finished:
+            score = self.score
+            lines += [f"[b $success]Done: {score.points}/100[/]",
+                      f"{score.seconds:.0f} s · {score.hints} hint(s) · "
+                      f"{len(score.mistakes)} mistake(s)"]
+            lines += [f"[$text-error]✗ {m}[/]" for m in score.mistakes]
+            if self.progress is not None:
+                lines += ["", f"Saved for {self.progress.trainee}. Ctrl+Q to quit."]
+        else:
+            step = flow.steps[self.index]
+            lines += [f"[b]Step {self.index + 1} of {total}[/]", step.say, ""]
+            if self.hint_shown and step.hint:
+                lines += [f"[$warning]Hint:[/] {step.hint}", ""]
+            elif step.hint:
+                lines += ["[$text-muted]F1: a hint (costs 10 points)[/]", ""]
+            done = [f"[$success]✓[/] {s.say}" for s in flow.steps[:self.index]]
+            lines += done[-3:]
+            if self.score.mistakes:
+                lines += ["", f"[$text-error]{len(self.score.mistakes)} mistake(s)[/]"]
+        if self.notice:
+            lines += ["", self.notice]
+        self.update("\n".join(lines))

@@ -1,0 +1,105 @@
+"""Training: the coach beside the handset, hints, mistakes, the score, progress and reports."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from phone_tui import cli
+from phone_tui.flows.model import load_flow, shipped_flows
+from phone_tui.flows.training import Progress, ProgressError, Score, report
+from phone_tui.testing import settle, wait_for
+from phone_tui.ui.flow_runner import FlowDriver
+from phone_tui.ui.widgets.coach import CoachPanel
+
+TRAINING = [p for p in shipped_flows() if load_flow(p).audience == "training"]
+
+
+async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool):
+    """A scripted trainee: (optionally) waits on step 1 until the hint shows, then does each
+    step's solution; returns the coach."""
+    coach = CoachPanel(flow, progress)
+    driver = FlowDriver(flow, data_dir, side=coach)
+    await driver.prepare_phones()
+    driver.listen()
+    driver.on_ready.append(lambda: coach.attach(driver))
+    async with driver.app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        for index, step in enumerate(flow.steps):
+            await wait_for(pilot, lambda i=index: coach.index == i and not coach._acting,
+                           rounds=200)
+            if idle_first and index == 0:
+                await wait_for(pilot, lambda: coach.hint_shown, rounds=200)
+                assert "Hint:" in str(coach.content)
+                # From here the trainee is quick: no more hints come due.
+                coach.flow = replace(coach.flow, hint_after=600.0)
+            for action in step.solution:
+                await driver.act(pilot, action)
+            await wait_for(pilot, lambda i=index: coach.finished or coach.index > i,
+                           rounds=300)
+        await settle(pilot)
+        assert coach.finished and "Done:" in str(coach.content)
+    return coach
+
+
+@pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.stem)
+def test_each_training_flow_completed_after_the_hint_shows(path, tmp_path):
+    flow = replace(load_flow(path), hint_after=0.3)  # the trainee waits on step 1
+    progress = Progress(tmp_path / "training", "ana")
+    coach = asyncio.run(_train(flow, tmp_path / "run", progress, idle_first=True))
+    assert coach.score.hints == 1 and coach.score.mistakes == []
+    assert coach.score.points == 90
+    [saved] = progress.attempts()
+    assert saved.flow == flow.id and saved.finished and saved.hints == 1
+
+
+def test_a_mistake_is_noticed_and_costs_points(tmp_path):
+    path = next(p for p in TRAINING if p.stem == "train-switch-before-reading")
+    flow = load_flow(path)
+    # This trainee unlocks the Open OS first (the mistake), then does it right.
+    first = replace(flow.steps[0], solution=(*flow.steps[0].solution,))
+    wrong = load_flow(path).steps[0].solution
+    from phone_tui.flows.model import Action
+
+    first = replace(first, solution=(Action("unlock", True), Action("lock", True), *wrong))
+    flow = replace(flow, steps=(first, *flow.steps[1:]))
+    progress = Progress(tmp_path / "training", "ben")
+    coach = asyncio.run(_train(flow, tmp_path / "run", progress, idle_first=False))
+    assert len(coach.score.mistakes) == 1 and "Unlocked" in coach.score.mistakes[0]
+    assert coach.score.points == 80
+
+
+def test_scores_progress_and_reports(tmp_path, capsys):
+    folder = tmp_path / "data" / "training"
+    Progress(folder, "ana").record(Score("f1", "First", 3, 3, 200.0, 1, [], True, 1.0))
+    Progress(folder, "ana").record(Score("f1", "First", 3, 1, 50.0, 0, [], False, 2.0))
+    Progress(folder, "ben").record(Score("f2", "Second", 2, 2, 30.0, 0, ["step 1: x"], True))
+    assert Score("f", "F", 2, 2, 150.0, 1, ["m"], True).points == 67  # 100-10-20-3
+    table = report(folder)
+    assert "ana      f1" in table and "stopped at step 2" in table
+    csv_text = report(folder, "csv").splitlines()
+    assert csv_text[0].startswith("trainee,flow,attempts,best")
+    assert csv_text[1].startswith("ana,f1,2,88,")
+    assert report(folder, "md").startswith("| trainee | flow |")
+    assert cli.main(["--data-dir", str(tmp_path), "train", "--report", "--format", "md"]) == 0
+    assert "| ben | f2 | 1 | 80 |" in capsys.readouterr().out
+    # A damaged progress file is reported and kept.
+    (folder / "ana.json").write_text("{not json")
+    with pytest.raises(ProgressError, match="ana.json"):
+        Progress(folder, "ana").record(Score("f1", "First", 3))
+    assert (folder / "ana.json").read_text() == "{not json"
+    assert cli.main(["--data-dir", str(tmp_path), "train", "--report"]) == 2
+
+
+def test_train_lists_the_scenarios_and_refuses_others(tmp_path, capsys):
+    assert cli.main(["--data-dir", str(tmp_path), "train", "--trainee", "ana"]) == 0
+    out = capsys.readouterr().out
+    for path in TRAINING:
+        assert path.stem in out
+    assert "not done yet" in out
+    assert cli.main(["--data-dir", str(tmp_path), "train", "demo-os-switch"]) == 2
+    assert "not a training flow" in capsys.readouterr().err
+    assert cli.main(["--data-dir", str(tmp_path), "train", "--trainee", "../x"]) == 2
