@@ -18,9 +18,10 @@ from phone_tui.ui.widgets.coach import CoachPanel
 TRAINING = [p for p in shipped_flows() if load_flow(p).audience == "training"]
 
 
-async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool):
+async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool,
+                 give_up: bool = False):
     """A scripted trainee: (optionally) waits on step 1 until the hint shows, then does each
-    step's solution; returns the coach."""
+    step's solution (or, with ``give_up``, quits there); returns the coach."""
     coach = CoachPanel(flow, progress)
     driver = FlowDriver(flow, data_dir, side=coach)
     await driver.prepare_phones()
@@ -34,6 +35,8 @@ async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool):
             if idle_first and index == 0:
                 await wait_for(pilot, lambda: coach.hint_shown, rounds=200)
                 assert "Hint:" in str(coach.content)
+                if give_up:
+                    break
                 # From here the trainee is quick: no more hints come due.
                 coach.flow = replace(coach.flow, hint_after=600.0)
             for action in step.solution:
@@ -41,19 +44,24 @@ async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool):
             await wait_for(pilot, lambda i=index: coach.finished or coach.index > i,
                            rounds=300)
         await settle(pilot)
-        assert coach.finished and "Done:" in str(coach.content)
+        assert give_up or (coach.finished and "Done:" in str(coach.content))
+    coach.save()  # what `phone-tui train` does when the app closes
     return coach
 
 
 @pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.stem)
-def test_each_training_flow_completed_after_the_hint_shows(path, tmp_path):
+def test_each_training_flow_failed_once_with_the_hint_then_completed(path, tmp_path):
     flow = replace(load_flow(path), hint_after=0.3)  # the trainee waits on step 1
     progress = Progress(tmp_path / "training", "ana")
-    coach = asyncio.run(_train(flow, tmp_path / "run", progress, idle_first=True))
+    stuck = asyncio.run(_train(flow, tmp_path / "first", progress, idle_first=True,
+                               give_up=True))
+    assert not stuck.finished and stuck.score.points == 0 and stuck.score.hints == 1
+    coach = asyncio.run(_train(flow, tmp_path / "second", progress, idle_first=True))
     assert coach.score.hints == 1 and coach.score.mistakes == []
     assert coach.score.points == 90
-    [saved] = progress.attempts()
-    assert saved.flow == flow.id and saved.finished and saved.hints == 1
+    failed, passed = progress.attempts()
+    assert (failed.finished, failed.steps_done) == (False, 0)
+    assert passed.flow == flow.id and passed.finished and passed.hints == 1
 
 
 def test_a_mistake_is_noticed_and_costs_points(tmp_path):
