@@ -126,6 +126,12 @@ def test_screenshots_command_writes_every_named_view(tmp_path, capsys):
     assert cli.main(["screenshots", "--out", str(tmp_path)]) == 0
     assert {path.stem for path in tmp_path.glob("*.svg")} == _shot_names()
     assert "DETERMINISTIC" in (tmp_path / "lock-secure.svg").read_text(encoding="utf-8")
+    # Deterministic: the same bytes as the set in the repository (when run from a checkout).
+    root = Path(__file__).resolve().parent.parent / "screenshots"
+    if root.exists():
+        changed = [path.name for path in tmp_path.glob("*.svg")
+                   if path.read_bytes() != (root / path.name).read_bytes()]
+        assert changed == [], "run `phone-tui screenshots` and commit screenshots/"
 
 
 async def test_the_flow_runner_fixture_plays_a_flow_file(flow_runner, tmp_path):
