@@ -98,7 +98,7 @@ async def open_app(pilot, app_id: str) -> None:  # noqa: ANN001
     await settle(pilot)
 
 
-async def wait_for(pilot, predicate, rounds: int = 100) -> None:  # noqa: ANN001
+async def wait_for(pilot, predicate, rounds: int = 500) -> None:  # noqa: ANN001
     """Let the app run (in short pauses) until ``predicate()`` holds; fail after ``rounds``."""
     for _ in range(rounds):
         if predicate():

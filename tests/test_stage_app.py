@@ -244,7 +244,7 @@ async def _play_script(app) -> None:
         assert "End-to-end encryption as the carrier sees it" in str(panel.content)
         for number in range(1, len(panel.flow.steps) + 1):
             await pilot.click("#script")  # a click (or space) plays the next step
-            await wait_for(pilot, lambda: panel.state in ("done", "failed"), rounds=400)
+            await wait_for(pilot, lambda: panel.state in ("done", "failed"), rounds=1500)
             assert (panel.index, panel.state) == (number - 1, "done"), panel.detail
             assert f"Step {number}/" in str(panel.content)
         assert "the end" in str(panel.content)

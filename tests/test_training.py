@@ -31,9 +31,9 @@ async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool,
         await settle(pilot)
         for index, step in enumerate(flow.steps):
             await wait_for(pilot, lambda i=index: coach.index == i and not coach._acting,
-                           rounds=200)
+                           rounds=1500)
             if idle_first and index == 0:
-                await wait_for(pilot, lambda: coach.hint_shown, rounds=200)
+                await wait_for(pilot, lambda: coach.hint_shown, rounds=1500)
                 assert "Hint:" in str(coach.content)
                 if give_up:
                     break
@@ -42,7 +42,7 @@ async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool,
             for action in step.solution:
                 await driver.act(pilot, action)
             await wait_for(pilot, lambda i=index: coach.finished or coach.index > i,
-                           rounds=300)
+                           rounds=1500)
         await settle(pilot)
         assert give_up or (coach.finished and "Done:" in str(coach.content))
     coach.save()  # what `phone-tui train` does when the app closes
