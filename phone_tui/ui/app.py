@@ -99,7 +99,9 @@ class PhoneApp(App[None]):
             from textual.containers import Horizontal
 
             with Horizontal(id="handsets"):
-                yield HandsetView(self.handset, id="handset")
+                view = HandsetView(self.handset, id="handset")
+                view.styles.width = 46  # the phone keeps its size; the side panel takes the rest
+                yield view
                 yield self.side
         yield PhoneFooter()
 

@@ -22,8 +22,8 @@ class CoachPanel(Static):
     when its expectations hold. F1 shows the hint at once (a hint costs points)."""
 
     DEFAULT_CSS = """
-    CoachPanel { width: 44; height: 100%; border: round $accent; padding: 0 1;
-                 background: $surface; }
+    CoachPanel { width: 1fr; max-width: 60; min-width: 28; height: 100%;
+                 border: round $accent; padding: 0 1; background: $surface; }
     """
     TICK = 0.25
 
