@@ -150,7 +150,7 @@ class HandsetView(Vertical, can_focus=True):
             self.top.display = False
         self._stack.append(view)
         self.query_one("#frame").mount(view)
-        self.call_after_refresh(view.focus_default)
+        self.call_after_refresh(self._focus_view, view)
         self.refresh_bindings()
 
     def pop(self) -> None:
@@ -161,7 +161,7 @@ class HandsetView(Vertical, can_focus=True):
         if top is not None:
             top.display = True
             top.on_return()
-            top.focus_default()
+            self._focus_view(top)
         self.refresh_bindings()
 
     def reset_to(self, view: PhoneView) -> None:
@@ -178,14 +178,25 @@ class HandsetView(Vertical, can_focus=True):
                 await removal
                 if view in self._stack and not view.is_mounted:
                     await frame.mount(view)
-                    self.call_after_refresh(view.focus_default)
+                    self.call_after_refresh(self._focus_view, view)
 
             self.call_later(mount_when_removed)
         else:
             frame.mount(view)
-            self.call_after_refresh(view.focus_default)
+            self.call_after_refresh(self._focus_view, view)
         self.refresh_status()
         self.refresh_bindings()
+
+    def _focus_view(self, view: PhoneView) -> None:
+        """Give ``view`` the keyboard, unless it was replaced in the meantime (a burst of
+        events can swap a view out before its children are mounted)."""
+        import contextlib
+
+        from textual.css.query import NoMatches
+
+        if view.is_attached and view in self._stack:
+            with contextlib.suppress(NoMatches):
+                view.focus_default()
 
     def _view_for_state(self, notice: str | None = None) -> PhoneView:
         state = self.handset.state

@@ -40,6 +40,8 @@ class HomeView(PhoneView):
         yield Static("", id="home-hint")
 
     def on_mount(self) -> None:
+        if not self.query(AppGrid):
+            return  # replaced before it was shown
         self.query_one(AppGrid).focus_first()
         self.tick()
 
