@@ -160,7 +160,10 @@ class ChatView(_MessengerView):
         yield Static("🔒 end-to-end encrypted", id="chat-banner")
         yield Static("", id="chat-warning")
         yield ChatLog(utc=self.utc, id="chat-log")
-        yield TextArea(id="chat-compose", soft_wrap=True, show_line_numbers=False)
+        compose = TextArea(id="chat-compose", soft_wrap=True, show_line_numbers=False)
+        # A blinking cursor would make deterministic screens differ from run to run.
+        compose.cursor_blink = self.handset.entropy.secure
+        yield compose
         with Horizontal(id="chat-buttons"):
             yield Button("Send", id="chat-send", compact=True, variant="primary")
             yield Button("Info", id="chat-info", compact=True)

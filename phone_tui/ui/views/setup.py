@@ -65,6 +65,8 @@ class SetupView(PhoneView):
         yield SwitchHint()
 
     def on_mount(self) -> None:
+        if not self.query(PinEntry):
+            return  # replaced before it was shown
         self._show("pin")
 
     def _show(self, step: str) -> None:
