@@ -371,14 +371,10 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
     from phone_tui.modem.bus import Bus
     from phone_tui.modem.profiles import load_profiles
     from phone_tui.ui.stage_app import StageApp
-    from phone_tui.ui.themes import load_themes
 
     paths = resolve_paths(data_dir)
     settings = _settings(paths, args)
-    themes = load_themes(paths.user_themes_dir)
-    if args.theme is not None and args.theme not in themes.themes:
-        raise UsageError(f"unknown theme {args.theme!r} (known: "
-                         f"{', '.join(sorted(themes.themes))})")
+    themes = _themes(paths, args.theme)
     profiles = load_profiles(settings.profiles, paths.settings_file)
     if args.profile is not None and args.profile not in profiles:
         raise UsageError(f"unknown link profile {args.profile!r} (known: "
@@ -424,14 +420,10 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
     from phone_tui.handset.device import load_device
     from phone_tui.handset.handset import Handset
     from phone_tui.ui.app import PhoneApp
-    from phone_tui.ui.themes import load_themes
 
     paths = resolve_paths(data_dir)
     settings = _settings(paths, args)
-    themes = load_themes(paths.user_themes_dir)
-    if args.theme is not None and args.theme not in themes.themes:
-        raise UsageError(f"unknown theme {args.theme!r} (known: "
-                         f"{', '.join(sorted(themes.themes))})")
+    themes = _themes(paths, args.theme)
     handset = Handset(
         paths, settings,
         clock=DeterministicClock() if args.deterministic else SystemClock(),
@@ -454,6 +446,16 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
     # Everything imported so far lives as long as the process: keep the collector off it.
     gc.freeze()
     return app
+
+
+def _themes(paths: Paths, theme: str | None):  # noqa: ANN202 - ThemeCatalog
+    """The shipped and the user's themes; ``--theme`` must name one of them."""
+    from phone_tui.ui.themes import load_themes
+
+    themes = load_themes(paths.user_themes_dir)
+    if theme is not None and theme not in themes.themes:
+        raise UsageError(f"unknown theme {theme!r} (known: {', '.join(sorted(themes.themes))})")
+    return themes
 
 
 def _settings(paths: Paths, args: argparse.Namespace) -> Settings:

@@ -7,7 +7,6 @@ the demo PINs from seeds/stage.toml; the next run reuses them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 from dataclasses import dataclass, replace
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phone_tui.core.clock import Clock
-from phone_tui.core.config import load_settings, read_toml
+from phone_tui.core.config import Settings, load_settings, read_toml
 from phone_tui.core.entropy import DeterministicEntropy, Entropy, SystemEntropy
 from phone_tui.core.paths import resolve_paths
 from phone_tui.core.resources import seeds_dir
@@ -110,7 +109,7 @@ class Stage:
             settings = load_settings(paths.settings_file) if paths.settings_file.exists() \
                 else None
             entropy = DeterministicEntropy(101 + index) if deterministic else SystemEntropy()
-            handset = Handset(paths, settings or _default_settings(), clock=clock,
+            handset = Handset(paths, settings or Settings(), clock=clock,
                               entropy=entropy, device=device, kdf=kdf)
             if profile:
                 handset.settings = replace(handset.settings, link_profile=profile)
@@ -281,12 +280,6 @@ def carrier_impersonates(network: Bus, victim: Handset, number: str, text: str, 
                          "first).") from None
 
 
-def _default_settings():  # noqa: ANN202
-    from phone_tui.core.config import Settings
-
-    return Settings()
-
-
 def remove_stage(root: Path) -> None:
     """``--fresh``: delete the stage folder (only one that looks like ours)."""
     if not root.exists():
@@ -296,6 +289,3 @@ def remove_stage(root: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(root)
 
-
-def run_prepare(stage: Stage) -> None:
-    asyncio.run(stage.prepare())

@@ -10,7 +10,25 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from phone_tui.handset.handset import HandsetState
 
 
-class HandsetCommands(Provider):
+class CommandList(Provider):
+    """A provider whose commands are a list of (title, help, callback) from ``_commands``."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        raise NotImplementedError
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class HandsetCommands(CommandList):
     """Lock, Home, Settings pages and themes for the focused handset."""
 
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
@@ -57,14 +75,3 @@ class HandsetCommands(Provider):
         settings = view.top
         if isinstance(settings, SettingsView):
             settings.call_after_refresh(settings.open_entry, entry)
-
-    async def discover(self) -> Hits:
-        for title, help_text, callback in self._commands():
-            yield DiscoveryHit(title, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for title, help_text, callback in self._commands():
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from phone_tui.ui.commands import CommandList
 
 
-class StageCommands(Provider):
+class StageCommands(CommandList):
     """Link profiles (all phones or one), signal, airplane mode, a bot's message, a man in
     the middle, the tap, focus and reset."""
 
@@ -47,14 +47,3 @@ class StageCommands(Provider):
              app.action_reset_stage),  # type: ignore[attr-defined]
         ]
         return commands
-
-    async def discover(self) -> Hits:
-        for title, help_text, callback in self._commands():
-            yield DiscoveryHit(title, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for title, help_text, callback in self._commands():
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
