@@ -342,18 +342,21 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be 1 to 65535, not {args.port}")
     try:
-        from textual_serve.server import Server
+        from phone_tui.ui.serve import TokenServer
     except ImportError:
         raise UsageError("serving needs textual-serve: pip install textual-serve") from None
     if args.host not in LOCAL_HOSTS:
         sys.stderr.write(
             f"{PROG}: warning: listening on {args.host}, not only on this machine: anyone who "
-            "can reach it can open the emulator (and, with --demo, see the demo PINs). Use "
-            "--host 127.0.0.1 unless you mean it.\n")
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"Serving phone-tui at http://{host}:{args.port}/ (Ctrl+C stops)", flush=True)
-    Server(serve_command(args), host=args.host, port=args.port,
-           title="phone-tui demo" if args.demo else "phone-tui").serve()
+            "can reach it and gets the token can open the emulator (and, with --demo, see the "
+            "demo PINs); the token travels unencrypted. Use --host 127.0.0.1 unless you mean "
+            "it.\n")
+    server = TokenServer(serve_command(args), host=args.host, port=args.port,
+                         title="phone-tui demo" if args.demo else "phone-tui")
+    # The only place the token is shown: whoever started serve opens this URL.
+    print(f"Serving phone-tui at {server.url} (only this URL opens it; Ctrl+C stops)",
+          flush=True)
+    server.serve()
     return 0
 
 
