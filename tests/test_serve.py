@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import html
+import http.server
 import os
 import re
 import shutil
@@ -344,21 +346,51 @@ def test_a_rebound_name_in_the_browser_is_refused_even_with_the_token(served):
         browser.close()
 
 
+OPEN_WEBSOCKET = """url => new Promise(done => {
+    const socket = new WebSocket(url + "?width=80&height=24");
+    socket.onopen = () => { socket.close(); done("open"); };
+    socket.onerror = () => done("refused");
+    setTimeout(() => done("no answer"), 10000);
+})"""
+
+
+@contextlib.contextmanager
+def _foreign_site():  # noqa: ANN202 - an Iterator[str]
+    """Another local user's web page, on another port of this machine. (Chromium itself keeps a
+    public site such as evil.example off loopback; the aiohttp tests above send its Origin.)"""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = b"<html><body>not yours</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    site = http.server.HTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{site.server_address[1]}/"
+    finally:
+        site.shutdown()
+        site.server_close()
+
+
 @needs_browser
 def test_a_foreign_page_in_the_browser_cannot_open_the_websocket_even_with_the_token(served):
     from playwright.sync_api import sync_playwright
 
-    websocket_url = _websocket_url(served)  # as if the token had leaked to evil.example
-    with sync_playwright() as playwright:
+    websocket_url = _websocket_url(served)  # as if the token had leaked to the other page
+    with _foreign_site() as foreign, sync_playwright() as playwright:
         browser = _launch(playwright)
         page = browser.new_page()
-        page.route("http://evil.example/**", lambda route: route.fulfill(
-            status=200, content_type="text/html", body="<html><body>evil</body></html>"))
-        page.goto("http://evil.example/")
-        outcome = page.evaluate("""url => new Promise(done => {
-            const socket = new WebSocket(url + "?width=80&height=24");
-            socket.onopen = () => { socket.close(); done("open"); };
-            socket.onerror = () => done("refused");
-        })""", websocket_url)
-        assert outcome == "refused"
+        page.goto(foreign)
+        assert page.evaluate(OPEN_WEBSOCKET, websocket_url) == "refused"
+        page.goto(served.url)  # the same script on the served page's own origin opens it
+        assert page.evaluate(OPEN_WEBSOCKET, websocket_url) == "open"
         browser.close()
