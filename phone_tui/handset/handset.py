@@ -566,10 +566,10 @@ class Handset:
         persona = self.persona
 
         async def run() -> None:
-            keystore = await self._verify(persona, current)
+            await self._verify(persona, current)
             if new == current:
                 raise PinPolicyError("The new PIN is the same as the current one.")
-            await asyncio.to_thread(keystore.change_pin, new)
+            await asyncio.to_thread(persona.change_pin, new)
             persona.throttle.reset()
             log.info("PIN changed for persona %s", persona.name)
             self.events.emit(PinChanged(persona.name))
