@@ -369,7 +369,7 @@ class Handset:
         old = self.modems.get(previous)
         self.running = name
         self.touch()
-        log.info("switched from persona %s to %s", previous, name)
+        log.info("switched from persona %s to persona %s", previous, name)
         self.events.emit(PersonaSwitched(name, previous))
         new = self.modems.get(name)
         if old is not None and new is not None:
@@ -489,7 +489,15 @@ class Handset:
         if persona is self.persona:
             self.messenger = None
         persona.wipe()
-        log.warning("persona %s wiped", persona.name)
+        if reason == "duress":
+            # Silent, and no trace: the lines that name this OS (or its number) leave the log,
+            # and nothing is written about the wipe.
+            from phone_tui.core.logs import forget_lines
+
+            forget_lines((f"persona {persona.name}", self.line_number(persona.name)),
+                         self.paths.log_file)
+        else:
+            log.warning("persona %s wiped", persona.name)
         self.events.emit(Wiped(persona.name, reason))
 
     def lock(self, reason: str = "user") -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from phone_tui.core.clock import Clock
 from phone_tui.core.config import Settings, load_settings, read_toml
 from phone_tui.core.entropy import DeterministicEntropy, Entropy, SystemEntropy
-from phone_tui.core.paths import resolve_paths
+from phone_tui.core.paths import ensure_private_dir, resolve_paths
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError, PhoneTuiError
 from phone_tui.handset.contacts import SeedContact
@@ -125,6 +125,10 @@ class Stage:
     async def prepare(self, *, leave_first: bool = False) -> None:
         """Set up, with the demo PINs, every persona not set up yet; leave all locked
         (``leave_first``: phone 1 stays at its first-run setup)."""
+        # Folders an older phone-tui made 0755 become private again.
+        ensure_private_dir(self.root)
+        for index in range(len(self.handsets)):
+            ensure_private_dir(self.root / f"phone-{index + 1}")
         for index, (handset, phone) in enumerate(zip(self.handsets, self.phones, strict=True)):
             if leave_first and index == 0:
                 continue

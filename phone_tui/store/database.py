@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from phone_tui.core.paths import make_private_dirs
 from phone_tui.errors import StoreError
 
 SCHEMA_VERSION = 3
@@ -51,7 +52,7 @@ class PersonaStore:
         self.path = path or Path(":memory:")
         existed = path is None or path.exists()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(path.parent)
         try:
             self._db = sqlcipher3.connect(":memory:" if path is None else str(path),
                                           check_same_thread=False, isolation_level=None)
