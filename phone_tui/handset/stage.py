@@ -7,8 +7,6 @@ the demo PINs from seeds/stage.toml; the next run reuses them.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -285,11 +283,15 @@ def carrier_impersonates(network: Bus, victim: Handset, number: str, text: str, 
 
 
 def remove_stage(root: Path) -> None:
-    """``--fresh``: delete the stage folder (only one that looks like ours)."""
-    if not root.exists():
-        return
-    if not all(child.name.startswith("phone-") for child in root.iterdir()):
-        raise StageError(f"{root} holds files that are not demo phones; not deleting it.")
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(root)
+    """``--fresh``: delete the stage folder, only if all it holds is phone-tui's (the
+    inventory in core/inventory.py); otherwise name what is foreign and delete nothing."""
+    from phone_tui.core.inventory import data_patterns, scan
+
+    patterns = [pattern.removeprefix("demo/") for pattern in data_patterns()
+                if pattern.startswith("demo/")]
+    found = scan(root, patterns)
+    if found.foreign:
+        raise StageError(f"{root} holds files phone-tui did not make ({found.foreign[0]}); "
+                         "nothing was deleted.")
+    found.delete()
 
