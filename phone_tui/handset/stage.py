@@ -292,6 +292,6 @@ def remove_stage(root: Path) -> None:
     found = scan(root, patterns)
     if found.foreign:
         raise StageError(f"{root} holds files phone-tui did not make ({found.foreign[0]}); "
-                         "nothing was deleted.")
+                         "not deleting it.")
     found.delete()
 
