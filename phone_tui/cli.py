@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -158,25 +157,54 @@ def _paths(paths: Paths) -> int:
 
 
 def _reset(paths: Paths, yes: bool) -> int:
-    targets = [path for path in (paths.data_dir, paths.log_dir) if path.exists()]
-    if not targets:
-        print(f"Nothing to reset: no data in {paths.data_dir}.")
+    """Delete what phone-tui made under the data and log folders (core/inventory.py says what
+    that is); anything else there is listed and kept."""
+    from phone_tui.core.inventory import data_patterns, log_patterns, scan
+
+    found = [scan(paths.data_dir, data_patterns()), scan(paths.log_dir, log_patterns())]
+    files = [path for inventory in found for path in inventory.files]
+    folders = [path for inventory in found if inventory.root.is_dir()
+               for path in (*inventory.folders, inventory.root)]
+    foreign = [path for inventory in found for path in inventory.foreign]
+    if not files and all(inventory.foreign for inventory in found if inventory.root.is_dir()):
+        print(f"Nothing to reset: phone-tui has no data in {paths.data_dir} or "
+              f"{paths.log_dir}.")
+        _print_kept(foreign)
         return 0
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("reset needs --yes when not run from a terminal; nothing was "
                              "deleted")
         print("This permanently deletes every persona (keystores, PINs, messages) and the logs:")
-        for path in targets:
-            print(f"  {path}")
+        for line in _by_folder(files, folders):
+            print(f"  {line}")
+        _print_kept(foreign)
         answer = input("Type 'yes' to wipe: ").strip().lower()
         if answer != "yes":
             print("Cancelled; nothing was deleted.")
             return 1
-    for path in targets:
-        shutil.rmtree(path)
-    print(f"Wiped {', '.join(str(path) for path in targets)}. {paths.settings_file} was kept.")
+    for inventory in found:
+        inventory.delete()
+    print(f"Wiped {len(files)} file{'s' if len(files) != 1 else ''} phone-tui made in "
+          f"{paths.data_dir} and {paths.log_dir}. {paths.settings_file} was kept.")
+    _print_kept(foreign)
     return 0
+
+
+def _by_folder(files: list[Path], folders: list[Path]) -> list[str]:
+    """``folder/: name, name`` per folder holding files, then the (empty) folders left."""
+    named: dict[Path, list[str]] = {}
+    for path in files:
+        named.setdefault(path.parent, []).append(path.name)
+    return [*(f"{folder}/: {', '.join(names)}" for folder, names in named.items()),
+            *(f"{folder}/" for folder in sorted(folders)
+              if not any(holder.is_relative_to(folder) for holder in named))]
+
+
+def _print_kept(foreign: list[Path]) -> None:
+    """Whatever phone-tui did not make stays where it is, and is named."""
+    for path in foreign:
+        print(f"kept: {path}{'/' if path.is_dir() and not path.is_symlink() else ''}")
 
 
 def _run(args: argparse.Namespace, *, demo: bool = False) -> int:

@@ -95,3 +95,7 @@ class StoreError(PhoneTuiError):
 
 class UsageError(PhoneTuiError):
     """A command-line argument is wrong."""
+
+
+class HandsetBusy(PhoneTuiError):
+    """A PIN operation (unlock, setup, PIN change) is running; switching OS must wait for it."""

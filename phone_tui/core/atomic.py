@@ -7,12 +7,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from phone_tui.core.paths import make_private_dirs
+
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, fsync dir."""
     path = Path(path)
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(folder)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         os.fchmod(fd, mode)

@@ -57,9 +57,24 @@ def resolve_paths(data_dir: str | os.PathLike[str] | None = None,
     )
 
 
+def make_private_dirs(path: Path) -> Path:
+    """Create ``path`` and each missing parent with mode 0700 (``mkdir(parents=True)`` gives
+    the parents the umask's mode, 0755 as a rule). Folders that exist are left as they are."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+    return path
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) readable only by the owner."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(path)
     # A folder we do not own (a shared mount, say) is left as it is.
     with contextlib.suppress(OSError):
         os.chmod(path, 0o700)

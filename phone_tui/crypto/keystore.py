@@ -242,8 +242,17 @@ class Keystore:
         self._secrets.update(secrets)
         self._write()
 
-    def change_pin(self, new_pin: str, *, keep_duress: bool = True) -> None:
-        """Re-wrap the data-encryption key under a new PIN; the secrets are not re-encrypted."""
+    def forget(self, *names: str) -> None:
+        """Remove secrets and save (durably) before returning."""
+        self._require_open()
+        for name in names:
+            self._secrets.pop(name, None)
+        self._write()
+
+    def change_pin(self, new_pin: str, *, keep_duress: bool = True,
+                   secrets: dict[str, Any] | None = None) -> None:
+        """Re-wrap the data-encryption key under a new PIN; ``secrets`` are added or replaced
+        in the same durable write (so a new PIN and a new store key land together)."""
         self._require_open()
         derived = derive(new_pin, self.header.salt, self.header.params)
         if hmac.compare_digest(derived[32:], self.header.duress_tag):
@@ -251,6 +260,8 @@ class Keystore:
 
             raise PinPolicyError("The new PIN must differ from the duress PIN.")
         self._kek = bytearray(derived[:32])
+        if secrets:
+            self._secrets.update(secrets)
         if not keep_duress:
             self.header = Header(self.header.version, self.header.params, self.header.salt,
                                  self._entropy.token_bytes(32))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from phone_tui.core.atomic import atomic_write
 from phone_tui.core.clock import Clock
@@ -14,7 +15,14 @@ from phone_tui.core.config import PERSONAS, Settings, load_settings, save_settin
 from phone_tui.core.entropy import Entropy
 from phone_tui.core.paths import Paths, ensure_private_dir
 from phone_tui.crypto.keystore import Keystore, UnlockOutcome
-from phone_tui.errors import KeystoreCorrupt, PinPolicyError, RadioRemoved, Throttled, WrongPin
+from phone_tui.errors import (
+    HandsetBusy,
+    KeystoreCorrupt,
+    PinPolicyError,
+    RadioRemoved,
+    Throttled,
+    WrongPin,
+)
 from phone_tui.handset.device import RADIOS, DeviceInfo, PersonaInfo
 from phone_tui.handset.events import (
     EventStream,
@@ -43,6 +51,8 @@ if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off t
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 RADIO_NAMES = {"camera": "camera", "gps": "GPS", "wifi": "Wi-Fi", "bluetooth": "Bluetooth"}
 
 
@@ -70,7 +80,13 @@ class Handset:
         self.running = settings.persona
         self.last_activity = clock.now()
         self._booted_at = clock.now()
+        # PIN operations (setup, unlock, PIN checks and changes, wipes) run one at a time, each
+        # bound to the persona it was asked for; while any is pending the OS does not switch.
         self._busy = asyncio.Lock()
+        self._pending: str | None = None  # what the oldest pending operation is, for messages
+        self._operations = 0
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._lock_after: str | None = None
         self._numbers: dict[str, str] | None = None
         # One physical modem, one line (number) per OS; the line of the OS that is not
         # running is switched off, so the network holds its messages.
@@ -156,16 +172,22 @@ class Handset:
             check_pin(duress_pin)
             if duress_pin == pin:
                 raise PinPolicyError("The duress PIN must differ from the PIN.")
-        profile = {"persona": self.persona.name, "number": self.sim_number,
+        persona = self.persona
+        profile = {"persona": persona.name, "number": self.line_number(persona.name),
                    "created_at": self.clock.now()}
-        async with self._busy:
-            await asyncio.to_thread(self.persona.create, pin, duress_pin or None, profile)
-        self._save_public_keys()
-        log.info("persona %s set up", self.persona.name)
-        self.touch()
-        self._start_messenger()
-        self.events.emit(SetupCompleted(self.persona.name))
-        self.events.emit(Unlocked(self.persona.name))
+
+        async def run() -> None:
+            if persona.is_set_up:
+                raise PinPolicyError(f"The {persona.name} OS is already set up.")
+            await asyncio.to_thread(persona.create, pin, duress_pin or None, profile)
+            self._save_public_keys(persona)
+            log.info("persona %s set up", persona.name)
+            self.touch()
+            self._start_messenger()
+            self.events.emit(SetupCompleted(persona.name))
+            self.events.emit(Unlocked(persona.name))
+
+        await self._exclusive("set-up", run)
 
     @property
     def sim_number(self) -> str:
@@ -207,16 +229,16 @@ class Handset:
 
     # ---- public keys, published before the first unlock ----------------------------------------
 
-    def _save_public_keys(self) -> None:
+    def _save_public_keys(self, persona: Persona) -> None:
         """Keep the new persona's public prekey bundle beside its keystore, so the network can
         offer it (and contacts can write) before the persona is unlocked in this run. Public
         material only: it is what the key directory publishes anyway."""
         from phone_tui.crypto.identity import raw_public
 
-        keys = self.persona.identity_keys(self.clock.now())
+        keys = persona.identity_keys(self.clock.now())
         one_time = {str(key_id): raw_public(key.public_key()).hex()
                     for key_id, key in keys.opks.items()}
-        atomic_write(self.persona.folder / "public.json", json.dumps(
+        atomic_write(persona.folder / "public.json", json.dumps(
             {"bundle": keys.bundle().encode().hex(), "one_time": one_time}).encode())
 
     def publish_saved_keys(self) -> None:
@@ -335,13 +357,19 @@ class Handset:
             raise PinPolicyError(f"Unknown OS {name!r} (known: {', '.join(PERSONAS)}).")
         if name == self.running:
             return
+        if self._operations:
+            what = {"unlock": "An unlock", "set-up": "The setup"}.get(
+                self._pending or "", "A PIN change")
+            raise HandsetBusy(f"{what} is running on "
+                              f"{self.device.personas[self.running].os_name}: switch OS when "
+                              "it has finished.")
         previous = self.running
         self.lock("switch")
         self.received.clear()
         old = self.modems.get(previous)
         self.running = name
         self.touch()
-        log.info("switched from persona %s to %s", previous, name)
+        log.info("switched from persona %s to persona %s", previous, name)
         self.events.emit(PersonaSwitched(name, previous))
         new = self.modems.get(name)
         if old is not None and new is not None:
@@ -377,45 +405,107 @@ class Handset:
                                         record.get("reason", ""))
         self.messenger.expire()
 
+    # ---- PIN operations: one at a time, each on the persona it was asked for -----------------
+
+    def _exclusive(self, what: str, work: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """Run ``work`` after every PIN operation asked for before it, under the lock, so a
+        throttle check, its attempt and the failure it records are one step. The operation
+        counts as pending from this call on (no OS switch until it ends), and a caller that
+        gives up (a view closed mid-unlock) does not cancel it: an attempt that reached
+        Argon2id is always counted."""
+        self._operations += 1
+        if self._pending is None:
+            self._pending = what
+
+        async def run() -> T:
+            try:
+                async with self._busy:
+                    self._pending = what
+                    return await work()
+            finally:
+                self._operations -= 1
+                if not self._operations:
+                    self._pending = None
+                    reason, self._lock_after = self._lock_after, None
+                    if reason is not None:
+                        self.lock(reason)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._operation_done)
+        return asyncio.shield(task)
+
+    def _operation_done(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its caller may have gone (the error reached it if not)
+
+    async def operations_done(self) -> None:
+        """Wait until every PIN operation asked for so far has ended (its callers may not)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @staticmethod
+    def _check_throttle(persona: Persona, now: float) -> None:
+        wait = persona.throttle.load().wait(now)
+        if wait > 0:
+            raise Throttled(wait)
+
     async def unlock(self, pin: str) -> UnlockOutcome:
         """Try a PIN. Raises Throttled while a wait runs and WrongPin (with what is left) on a
         wrong PIN; returns DURESS after a silent wipe, UNLOCKED on success."""
-        wait = self.throttle_wait()
-        if wait > 0:
-            raise Throttled(wait)
-        async with self._busy:
-            outcome = await asyncio.to_thread(self.persona.try_unlock, pin)
-        if outcome is UnlockOutcome.UNLOCKED:
-            self.persona.throttle.reset()
-            log.info("persona %s unlocked", self.persona.name)
-            self.touch()
-            self._start_messenger()
-            self.events.emit(Unlocked(self.persona.name))
-        elif outcome is UnlockOutcome.DURESS:
-            self._wipe("duress")
-        else:
-            self._reject_pin()
-        return outcome
+        persona = self.persona
 
-    def _reject_pin(self) -> None:
-        state = self.persona.throttle.record_failure(self.clock.now())
-        left = self.wipe_after - state.failures if self.wipe_after else None
-        log.info("wrong PIN for persona %s (%d in a row)", self.persona.name, state.failures)
+        async def run() -> UnlockOutcome:
+            self._check_throttle(persona, self.clock.now())
+            outcome = await asyncio.to_thread(persona.try_unlock, pin)
+            if outcome is UnlockOutcome.UNLOCKED:
+                persona.throttle.reset()
+                log.info("persona %s unlocked", persona.name)
+                self.touch()
+                self._start_messenger()
+                self.events.emit(Unlocked(persona.name))
+            elif outcome is UnlockOutcome.DURESS:
+                self._wipe(persona, "duress")
+            else:
+                self._reject_pin(persona)
+            return outcome
+
+        return await self._exclusive("unlock", run)
+
+    def _reject_pin(self, persona: Persona) -> None:
+        state = persona.throttle.record_failure(self.clock.now())
+        wipe_after = persona.wipe_after(self.settings.wipe_after_failures)
+        left = wipe_after - state.failures if wipe_after else None
+        log.info("wrong PIN for persona %s (%d in a row)", persona.name, state.failures)
         if left is not None and left <= 0:
-            self._wipe("failures")
+            self._wipe(persona, "failures")
             raise WrongPin(state.failures, 0, 0)
         wait = state.wait(self.clock.now())
-        self.events.emit(PinRejected(self.persona.name, state.failures, left, wait))
+        self.events.emit(PinRejected(persona.name, state.failures, left, wait))
         raise WrongPin(state.failures, left, wait)
 
-    def _wipe(self, reason: str) -> None:
-        self.messenger = None
-        self.persona.wipe()
-        log.warning("persona %s wiped", self.persona.name)
-        self.events.emit(Wiped(self.persona.name, reason))
+    def _wipe(self, persona: Persona, reason: str) -> None:
+        if persona is self.persona:
+            self.messenger = None
+        persona.wipe()
+        if reason == "duress":
+            # Silent, and no trace: the lines that name this OS (or its number) leave the log,
+            # and nothing is written about the wipe.
+            from phone_tui.core.logs import forget_lines
+
+            forget_lines((f"persona {persona.name}", self.line_number(persona.name)),
+                         self.paths.log_file)
+        else:
+            log.warning("persona %s wiped", persona.name)
+        self.events.emit(Wiped(persona.name, reason))
 
     def lock(self, reason: str = "user") -> None:
         if self.state is not HandsetState.UNLOCKED:
+            return
+        if self._operations:
+            # A PIN change or check is using the keys in a thread: lock as soon as it ends.
+            self._lock_after = reason
             return
         self.messenger = None
         self.persona.lock()
@@ -424,53 +514,75 @@ class Handset:
 
     async def wipe(self) -> None:
         """Wipe the running persona on the user's request."""
-        async with self._busy:
-            self._wipe("user")
+        persona = self.persona
+
+        async def run() -> None:
+            self._wipe(persona, "user")
+
+        await self._exclusive("wipe", run)
+
+    async def _verify(self, persona: Persona, pin: str) -> Keystore:
+        """(Under the lock.) Check the PIN of the unlocked ``persona``; a wrong one counts as a
+        failed attempt, and a duress PIN is only a wrong PIN here: no wipe mid-change."""
+        if persona.keystore is None:
+            raise PinPolicyError("Unlock the phone first.")
+        keystore = persona.keystore
+        self._check_throttle(persona, self.clock.now())
+        outcome, check = await asyncio.to_thread(
+            Keystore.unlock, persona.keystore_path, pin, entropy=self.entropy,
+            policy=persona.kdf.policy)
+        if check is not None:
+            check.close()
+        if outcome is not UnlockOutcome.UNLOCKED:
+            self._reject_pin(persona)
+        persona.throttle.reset()
+        return keystore
 
     async def verify_pin(self, pin: str) -> Keystore:
         """Check the PIN of the unlocked persona before a sensitive change. A wrong one counts
         as a failed attempt (and a duress PIN is only a wrong PIN here: no wipe mid-change)."""
-        keystore = self._open_keystore()
-        wait = self.throttle_wait()
-        if wait > 0:
-            raise Throttled(wait)
-        async with self._busy:
-            outcome, check = await asyncio.to_thread(
-                Keystore.unlock, self.persona.keystore_path, pin, entropy=self.entropy,
-                policy=self.persona.kdf.policy)
-        if check is not None:
-            check.close()
-        if outcome is not UnlockOutcome.UNLOCKED:
-            self._reject_pin()
-        self.persona.throttle.reset()
-        return keystore
+        persona = self.persona
+        return await self._exclusive("verify", lambda: self._verify(persona, pin))
 
     async def set_duress_pin(self, current: str, duress: str) -> None:
         """Set (or replace) the duress PIN after checking the current PIN."""
         check_pin(duress)
         if duress == current:
             raise PinPolicyError("The duress PIN must differ from the PIN.")
-        keystore = await self.verify_pin(current)
-        async with self._busy:
+        persona = self.persona
+
+        async def run() -> None:
+            keystore = await self._verify(persona, current)
             await asyncio.to_thread(keystore.set_duress_pin, duress)
-        log.info("duress PIN set for persona %s", self.persona.name)
+            log.info("duress PIN set for persona %s", persona.name)
+
+        await self._exclusive("duress", run)
 
     async def wipe_with_pin(self, pin: str) -> None:
         """Wipe the running persona on the user's request, once the PIN is confirmed."""
-        await self.verify_pin(pin)
-        await self.wipe()
+        persona = self.persona
+
+        async def run() -> None:
+            await self._verify(persona, pin)
+            self._wipe(persona, "user")
+
+        await self._exclusive("wipe", run)
 
     async def change_pin(self, current: str, new: str) -> None:
         """Check the current PIN (a wrong one counts as a failed attempt), then re-wrap."""
         check_pin(new)
-        keystore = await self.verify_pin(current)
-        if new == current:
-            raise PinPolicyError("The new PIN is the same as the current one.")
-        async with self._busy:
-            await asyncio.to_thread(keystore.change_pin, new)
-        self.persona.throttle.reset()
-        log.info("PIN changed for persona %s", self.persona.name)
-        self.events.emit(PinChanged(self.persona.name))
+        persona = self.persona
+
+        async def run() -> None:
+            await self._verify(persona, current)
+            if new == current:
+                raise PinPolicyError("The new PIN is the same as the current one.")
+            await asyncio.to_thread(persona.change_pin, new)
+            persona.throttle.reset()
+            log.info("PIN changed for persona %s", persona.name)
+            self.events.emit(PinChanged(persona.name))
+
+        await self._exclusive("change-pin", run)
 
     def _open_keystore(self) -> Keystore:
         if self.persona.keystore is None:

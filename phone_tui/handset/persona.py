@@ -25,7 +25,7 @@ from phone_tui.crypto.keystore import (
     UnlockOutcome,
 )
 from phone_tui.crypto.throttle import Throttle
-from phone_tui.errors import KeystoreCorrupt, PinPolicyError
+from phone_tui.errors import KeystoreCorrupt, PinPolicyError, StoreError
 from phone_tui.store.database import PersonaStore
 
 if TYPE_CHECKING:  # pyca's key types load with the first unlock, not at start-up
@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pyca's key types load with the first unlock, not at start-u
 DEFAULT_AUTO_LOCK = 60
 AUTO_LOCK_CHOICES = (15, 30, 60, 120, 300, 600, 0)  # 0 = never
 WIPE_AFTER_CHOICES = (5, 10, 15, 20, 30, 0)  # 0 = never
+PREVIOUS_STORE_KEY = "store_key_previous"  # only while a PIN change is re-keying the store
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,46 @@ class Persona:
                                             policy=self.kdf.policy)
         if keystore is not None:
             try:
-                store = PersonaStore(self.store_path, bytes.fromhex(keystore.secret("store_key")))
+                store = self._open_store(keystore)
             except BaseException:
                 keystore.close()
                 raise
             self.keystore, self.store = keystore, store
         return outcome
+
+    def _open_store(self, keystore: Keystore) -> PersonaStore:
+        """Open the store with the keystore's key. A keystore that still holds the previous
+        key too was written by a PIN change that did not finish: the store opens with one of
+        the two; finish the rekey, then forget the previous key."""
+        current = bytes.fromhex(keystore.secret("store_key"))
+        previous_hex = keystore.secrets.get(PREVIOUS_STORE_KEY)
+        if previous_hex is None:
+            return PersonaStore(self.store_path, current)
+        try:
+            store = PersonaStore(self.store_path, current)
+        except StoreError:
+            store = PersonaStore(self.store_path, bytes.fromhex(previous_hex))
+            try:
+                store.rekey(current)
+            except BaseException:
+                store.close()
+                raise
+        keystore.forget(PREVIOUS_STORE_KEY)
+        return store
+
+    def change_pin(self, new_pin: str) -> None:
+        """A new PIN and a new store key: an old copy of keystore.bin (with the old PIN) then
+        opens nothing written since. Crash-safe at every step: the keystore first holds the
+        new key and the previous one, the store is rekeyed, then the previous key goes."""
+        keystore, store = self.keystore, self.store
+        if keystore is None or store is None:
+            raise PinPolicyError("Unlock the phone first.")
+        previous = keystore.secret("store_key")
+        new = self.entropy.token_bytes(32)
+        keystore.change_pin(new_pin, secrets={"store_key": new.hex(),
+                                              PREVIOUS_STORE_KEY: previous})
+        store.rekey(new)
+        keystore.forget(PREVIOUS_STORE_KEY)
 
     # ---- messaging keys and the spool -------------------------------------------------------
 

@@ -7,8 +7,6 @@ the demo PINs from seeds/stage.toml; the next run reuses them.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +14,7 @@ from typing import TYPE_CHECKING
 from phone_tui.core.clock import Clock
 from phone_tui.core.config import Settings, load_settings, read_toml
 from phone_tui.core.entropy import DeterministicEntropy, Entropy, SystemEntropy
-from phone_tui.core.paths import resolve_paths
+from phone_tui.core.paths import ensure_private_dir, resolve_paths
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError, PhoneTuiError
 from phone_tui.handset.contacts import SeedContact
@@ -125,6 +123,10 @@ class Stage:
     async def prepare(self, *, leave_first: bool = False) -> None:
         """Set up, with the demo PINs, every persona not set up yet; leave all locked
         (``leave_first``: phone 1 stays at its first-run setup)."""
+        # Folders an older phone-tui made 0755 become private again.
+        ensure_private_dir(self.root)
+        for index in range(len(self.handsets)):
+            ensure_private_dir(self.root / f"phone-{index + 1}")
         for index, (handset, phone) in enumerate(zip(self.handsets, self.phones, strict=True)):
             if leave_first and index == 0:
                 continue
@@ -281,11 +283,15 @@ def carrier_impersonates(network: Bus, victim: Handset, number: str, text: str, 
 
 
 def remove_stage(root: Path) -> None:
-    """``--fresh``: delete the stage folder (only one that looks like ours)."""
-    if not root.exists():
-        return
-    if not all(child.name.startswith("phone-") for child in root.iterdir()):
-        raise StageError(f"{root} holds files that are not demo phones; not deleting it.")
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(root)
+    """``--fresh``: delete the stage folder, only if all it holds is phone-tui's (the
+    inventory in core/inventory.py); otherwise name what is foreign and delete nothing."""
+    from phone_tui.core.inventory import data_patterns, scan
+
+    patterns = [pattern.removeprefix("demo/") for pattern in data_patterns()
+                if pattern.startswith("demo/")]
+    found = scan(root, patterns)
+    if found.foreign:
+        raise StageError(f"{root} holds files phone-tui did not make ({found.foreign[0]}); "
+                         "not deleting it.")
+    found.delete()
 

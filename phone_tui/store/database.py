@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from phone_tui.core.paths import make_private_dirs
 from phone_tui.errors import StoreError
 
 SCHEMA_VERSION = 3
@@ -51,17 +52,20 @@ class PersonaStore:
         self.path = path or Path(":memory:")
         existed = path is None or path.exists()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(path.parent)
         try:
             self._db = sqlcipher3.connect(":memory:" if path is None else str(path),
                                           check_same_thread=False, isolation_level=None)
+            # SQLCipher logs a wrong key to stderr, over the TUI; the StoreError says it once.
+            self._db.execute("PRAGMA cipher_log_level = NONE")
             self._db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
             self._db.execute("PRAGMA cipher_memory_security = ON")
             self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlcipher3.DatabaseError:
             self._close_quietly()
             raise StoreError(self.path, "the encrypted store does not open with this persona's key "
-                                   "(damaged or replaced); it was left untouched") from None
+                                   "(damaged, replaced, or its keystore put back from an older "
+                                   "copy); it was left untouched") from None
         if not existed and path is not None:
             os.chmod(path, 0o600)
         self._migrate()
@@ -105,6 +109,13 @@ class PersonaStore:
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run one statement (for the messenger's tables); returns the cursor."""
         return self._db.execute(sql, params)
+
+    def rekey(self, key: bytes) -> None:
+        """Re-encrypt every page under ``key`` (SQLCipher's PRAGMA rekey: one transaction, so
+        a crash leaves the store under the old key or the new one, never a mix)."""
+        if len(key) != 32:
+            raise ValueError("the store key must be 32 bytes")
+        self._db.execute(f"PRAGMA rekey = \"x'{key.hex()}'\"")
 
     def close(self) -> None:
         self._close_quietly()

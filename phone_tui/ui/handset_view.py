@@ -343,9 +343,21 @@ class HandsetView(Vertical, can_focus=True):
             self.open_app("switch")
 
     def switch_os(self, target: str) -> None:
-        """Confirmed: the model locks the running OS and runs ``target``; show it booting."""
-        self.booting = True
-        self.handset.switch_persona(target)
+        """Confirmed: the model locks the running OS and runs ``target``; show it booting. While
+        an unlock or a PIN change runs the model refuses: say so and go back to it."""
+        from phone_tui.errors import HandsetBusy
+
+        self.booting = True  # before the model's PersonaSwitched event arrives
+        try:
+            self.handset.switch_persona(target)
+        except HandsetBusy as busy:
+            self.booting = False
+            self.app.notify(str(busy), title="Switch OS", severity="warning")
+            # Back to the view whose PIN work is running (the switch views sit on top of it).
+            while len(self._stack) > 1 and self.top is not None \
+                    and self.top.id in ("switch", "switch-confirm"):
+                self.pop()
+            return
         if self.boot_seconds > 0:
             from phone_tui.ui.views.switch import BootView
 
