@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -117,6 +120,20 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not as a warning at exit
+    except BrokenPipeError:
+        # `phone-tui train | head -3`: the reader has what it wanted. Stop quietly, as cat
+        # does; output still buffered goes to /dev/null so the exit flush cannot fail again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "paths":
@@ -277,6 +294,7 @@ def _train(args: argparse.Namespace) -> int:
                 print(f"  {flow.id:<28} {len(flow.steps)} steps  {mark:<14} {flow.title}")
         return 0
     flow = load_flow(find_flow(args.flow))
+    Progress(folder, args.trainee).attempts()  # a damaged progress file stops us here, kept
     if flow.audience != "training" or flow.handsets != 1:
         raise UsageError(f"{flow.path}: not a training flow (audience = \"training\", one "
                          "handset)")
@@ -399,6 +417,8 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
            for name in h.personas):
         sys.stderr.write(f"Setting up {args.handsets} demo phones in {root} "
                          "(first run, a few seconds)…\n")
+    for handset in stage.handsets:
+        _check_phone_files(handset)
     asyncio.run(stage.prepare())
     setup_logging(paths.log_file, settings.log_level)
     network = Bus(random.Random(7) if args.deterministic else None)
@@ -433,6 +453,7 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
     if handset.persona.is_set_up:
         read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
     handset.throttle_wait()
+    _check_phone_files(handset)
     # Your own [profiles] are checked now (a mistake stops the app); the shipped ones are read
     # after the first frame, when the phone registers.
     profiles = None
@@ -446,6 +467,15 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
     # Everything imported so far lives as long as the process: keep the collector off it.
     gc.freeze()
     return app
+
+
+def _check_phone_files(handset) -> None:  # noqa: ANN001 - Handset
+    """Read now the small files a phone reads later (its SIM lines, each OS's PIN counter and
+    unlock policy): a damaged one stops the app before its first frame, named and untouched."""
+    handset.line_number(handset.running)
+    for persona in handset.personas.values():
+        persona.throttle.load()
+        persona.wipe_after(handset.settings.wipe_after_failures)
 
 
 def _themes(paths: Paths, theme: str | None):  # noqa: ANN202 - ThemeCatalog

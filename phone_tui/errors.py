@@ -34,11 +34,19 @@ class ThemeError(ConfigError):
 
 
 class KeystoreError(PhoneTuiError):
-    """Base for keystore problems."""
+    """Base for keystore problems (and for the small files kept beside a keystore)."""
 
-    def __init__(self, path: Path | str, message: str) -> None:
+    def __init__(self, path: Path | str, message: str, *, key: str | None = None,
+                 line: int | None = None) -> None:
         self.path = Path(path)
-        super().__init__(f"{self.path}: {message}")
+        self.key = key
+        self.line = line
+        where = str(self.path)
+        if line is not None:
+            where += f", line {line}"
+        if key is not None:
+            where += f", key '{key}'"
+        super().__init__(f"{where}: {message}")
 
 
 class KeystoreCorrupt(KeystoreError):
