@@ -413,12 +413,12 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
     stage = Stage(root, args.handsets, clock=DeterministicClock() if args.deterministic
                   else SystemClock(), device=load_device(), seeds=load_stage_seeds(),
                   deterministic=args.deterministic, profile=args.profile)
+    for handset in stage.handsets:
+        _check_phone_files(handset)
     if any(h.state_of(name) is HandsetState.SETUP for h in stage.handsets
            for name in h.personas):
         sys.stderr.write(f"Setting up {args.handsets} demo phones in {root} "
                          "(first run, a few seconds)…\n")
-    for handset in stage.handsets:
-        _check_phone_files(handset)
     asyncio.run(stage.prepare())
     setup_logging(paths.log_file, settings.log_level)
     network = Bus(random.Random(7) if args.deterministic else None)
@@ -454,13 +454,11 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
         read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
     handset.throttle_wait()
     _check_phone_files(handset)
-    # Your own [profiles] are checked now (a mistake stops the app); the shipped ones are read
-    # after the first frame, when the phone registers.
-    profiles = None
-    if settings.profiles:
-        from phone_tui.modem.profiles import load_profiles
+    # The link profiles (shipped and your own [profiles]) are checked now: a mistake in either
+    # stops the app before its first frame (about 2 ms), instead of when the phone registers.
+    from phone_tui.modem.profiles import load_profiles
 
-        profiles = load_profiles(settings.profiles, paths.settings_file)
+    profiles = load_profiles(settings.profiles, paths.settings_file)
     app = PhoneApp(handset, paths=paths, settings=settings, themes=themes, theme=args.theme,
                    profiles=profiles,
                    when_ready=partial(setup_logging, paths.log_file, settings.log_level))
