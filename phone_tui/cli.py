@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -116,6 +119,20 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not as a warning at exit
+    except BrokenPipeError:
+        # `phone-tui train | head -3`: the reader has what it wanted. Stop quietly, as cat
+        # does; output still buffered goes to /dev/null so the exit flush cannot fail again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "paths":
@@ -305,6 +322,7 @@ def _train(args: argparse.Namespace) -> int:
                 print(f"  {flow.id:<28} {len(flow.steps)} steps  {mark:<14} {flow.title}")
         return 0
     flow = load_flow(find_flow(args.flow))
+    Progress(folder, args.trainee).attempts()  # a damaged progress file stops us here, kept
     if flow.audience != "training" or flow.handsets != 1:
         raise UsageError(f"{flow.path}: not a training flow (audience = \"training\", one "
                          "handset)")
@@ -426,6 +444,8 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
     stage = Stage(root, args.handsets, clock=DeterministicClock() if args.deterministic
                   else SystemClock(), device=load_device(), seeds=load_stage_seeds(),
                   deterministic=args.deterministic, profile=args.profile)
+    for handset in stage.handsets:
+        _check_phone_files(handset)
     if any(h.state_of(name) is HandsetState.SETUP for h in stage.handsets
            for name in h.personas):
         sys.stderr.write(f"Setting up {args.handsets} demo phones in {root} "
@@ -464,19 +484,27 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
     if handset.persona.is_set_up:
         read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
     handset.throttle_wait()
-    # Your own [profiles] are checked now (a mistake stops the app); the shipped ones are read
-    # after the first frame, when the phone registers.
-    profiles = None
-    if settings.profiles:
-        from phone_tui.modem.profiles import load_profiles
+    _check_phone_files(handset)
+    # The link profiles (shipped and your own [profiles]) are checked now: a mistake in either
+    # stops the app before its first frame (about 2 ms), instead of when the phone registers.
+    from phone_tui.modem.profiles import load_profiles
 
-        profiles = load_profiles(settings.profiles, paths.settings_file)
+    profiles = load_profiles(settings.profiles, paths.settings_file)
     app = PhoneApp(handset, paths=paths, settings=settings, themes=themes, theme=args.theme,
                    profiles=profiles,
                    when_ready=partial(setup_logging, paths.log_file, settings.log_level))
     # Everything imported so far lives as long as the process: keep the collector off it.
     gc.freeze()
     return app
+
+
+def _check_phone_files(handset) -> None:  # noqa: ANN001 - Handset
+    """Read now the small files a phone reads later (its SIM lines, each OS's PIN counter and
+    unlock policy): a damaged one stops the app before its first frame, named and untouched."""
+    handset.line_number(handset.running)
+    for persona in handset.personas.values():
+        persona.throttle.load()
+        persona.wipe_after(handset.settings.wipe_after_failures)
 
 
 def _themes(paths: Paths, theme: str | None):  # noqa: ANN202 - ThemeCatalog

@@ -13,6 +13,18 @@ class PhoneTuiError(Exception):
     """Base class: every error meant for a person."""
 
 
+def _where(path: Path, key: str | None, line: int | None) -> str:
+    """"FILE, line N, key 'K'": a key read from a damaged file is shown escaped (one line) and
+    cut short."""
+    where = str(path)
+    if line is not None:
+        where += f", line {line}"
+    if key is not None:
+        shown = key if key.isprintable() else key.encode("unicode_escape").decode("ascii")
+        where += f", key '{shown if len(shown) <= 80 else shown[:79] + '…'}'"
+    return where
+
+
 class ConfigError(PhoneTuiError):
     """settings.toml (or another TOML file) is malformed or holds a bad value."""
 
@@ -21,12 +33,7 @@ class ConfigError(PhoneTuiError):
         self.path = Path(path)
         self.key = key
         self.line = line
-        where = str(self.path)
-        if line is not None:
-            where += f", line {line}"
-        if key is not None:
-            where += f", key '{key}'"
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{_where(self.path, key, line)}: {message}")
 
 
 class ThemeError(ConfigError):
@@ -34,11 +41,14 @@ class ThemeError(ConfigError):
 
 
 class KeystoreError(PhoneTuiError):
-    """Base for keystore problems."""
+    """Base for keystore problems (and for the small files kept beside a keystore)."""
 
-    def __init__(self, path: Path | str, message: str) -> None:
+    def __init__(self, path: Path | str, message: str, *, key: str | None = None,
+                 line: int | None = None) -> None:
         self.path = Path(path)
-        super().__init__(f"{self.path}: {message}")
+        self.key = key
+        self.line = line
+        super().__init__(f"{_where(self.path, key, line)}: {message}")
 
 
 class KeystoreCorrupt(KeystoreError):

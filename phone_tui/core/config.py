@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from phone_tui.core.atomic import atomic_write
+from phone_tui.core.documents import decode_toml, read_text, read_toml
 from phone_tui.errors import ConfigError
 
 PERSONAS = ("secure", "open")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+__all__ = ["LOG_LEVELS", "PERSONAS", "Settings", "decode_toml", "load_settings", "parse_settings",
+           "read_text", "read_toml", "render_settings", "save_settings", "with_changes"]
 
 
 @dataclass(frozen=True)
@@ -62,36 +64,6 @@ _TYPES: dict[str, type] = {"theme": str, "open_theme": str, "persona": str,
 def _line_of(text: str, key: str) -> int | None:
     match = re.search(rf'^\s*"?{re.escape(key)}"?\s*=', text, re.MULTILINE)
     return text.count("\n", 0, match.start()) + 1 if match else None
-
-
-def decode_toml(text: str, path: Path, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
-    """tomllib.loads, with a syntax error turned into ``error`` naming the file and line."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"^(.*?)\s*\(at line (\d+), column (\d+)\)$", str(exc))
-        if match:
-            raise error(path, f"not valid TOML: {match[1]} (column {match[3]})",
-                        line=int(match[2])) from None
-        if str(exc).endswith("(at end of document)"):
-            raise error(path, f"not valid TOML: {str(exc)[:-21].rstrip()} at the end of the file",
-                        line=text.rstrip("\n").count("\n") + 1) from None
-        raise error(path, f"not valid TOML: {exc}") from None
-
-
-def read_text(path: Path, error: type[ConfigError] = ConfigError) -> str:
-    """A UTF-8 text file's contents; every failure is ``error`` naming the file."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise error(path, "not UTF-8 text") from None
-    except OSError as exc:
-        raise error(path, f"cannot read: {exc.strerror}") from None
-
-
-def read_toml(path: Path, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
-    """Read and decode a TOML file; every failure is ``error`` naming the file."""
-    return decode_toml(read_text(path, error), path, error)
 
 
 def parse_settings(text: str, path: Path) -> Settings:

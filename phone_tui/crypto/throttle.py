@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phone_tui.core.atomic import atomic_write
+from phone_tui.core.documents import is_int, is_number, read_json
 from phone_tui.errors import KeystoreCorrupt
 
 DAY = 86_400
@@ -53,19 +54,19 @@ class Throttle:
         self.path = path
 
     def load(self) -> ThrottleState:
+        advice = "it was left untouched. Remove it to reset the counter"
         try:
-            raw = self.path.read_bytes()
+            data = read_json(self.path, KeystoreCorrupt, advice)
         except FileNotFoundError:
             return ThrottleState()
-        try:
-            data = json.loads(raw)
-            failures, last = data["failures"], data["last_failure"]
-            if not isinstance(failures, int) or isinstance(failures, bool) or failures < 0 \
-                    or not isinstance(last, int | float) or isinstance(last, bool):
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            raise KeystoreCorrupt(self.path, "the PIN-attempt counter is damaged; it was left "
-                                             "untouched. Remove it to reset the counter") from None
+        failures, last = data.get("failures"), data.get("last_failure")
+        if not is_int(failures, 0):
+            raise KeystoreCorrupt(self.path, f"expected a count of failures ≥ 0; {advice}",
+                                  key="failures")
+        # NaN or an infinity here would make every wait the full timeout, for ever.
+        if not is_number(last):
+            raise KeystoreCorrupt(self.path, f"expected a time in seconds; {advice}",
+                                  key="last_failure")
         return ThrottleState(failures=failures, last_failure=float(last))
 
     def record_failure(self, now: float) -> ThrottleState:

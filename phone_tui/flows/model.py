@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phone_tui.core.config import PERSONAS, read_text
+from phone_tui.core.config import PERSONAS
+from phone_tui.core.documents import decode_toml, is_number, read_text
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError
 
@@ -119,8 +120,6 @@ def _line_of_step(text: str, number: int) -> int | None:
 
 def load_flow(path: Path) -> Flow:
     """Read and check a flow file; raise FlowError naming the file, step and key."""
-    from phone_tui.core.config import decode_toml
-
     text = read_text(path, FlowError)
     raw = decode_toml(text, path, FlowError)
     return parse_flow(raw, path, text)
@@ -285,6 +284,10 @@ def _parse_expect(path: Path, key: str, item: object, handsets: int,
     where = item.get("where", {})
     if not isinstance(where, dict):
         raise _fail(path, "expected a table of field = value", f"{key}.where", line)
+    for name, value in where.items():
+        if not isinstance(value, str | bool) and not is_number(value):
+            raise _fail(path, "expected a string, a number or true/false",
+                        f"{key}.where.{name}", line)
     absent = item.get("absent", False)
     if not isinstance(absent, bool) or (absent and text is None):
         raise _fail(path, "absent = true goes with text = \"...\"", f"{key}.absent", line)

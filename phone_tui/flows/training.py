@@ -11,10 +11,12 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from phone_tui.core.atomic import atomic_write
+from phone_tui.core.documents import is_int, is_number, read_json
 from phone_tui.core.paths import ensure_private_dir
 from phone_tui.errors import ConfigError
 
@@ -67,19 +69,17 @@ class Progress:
         self.path = folder / f"{trainee}.json"
 
     def attempts(self) -> list[Score]:
+        """The saved attempts; ProgressError (naming the file and key) if any value is off."""
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = read_json(self.path, ProgressError, LEFT_AS_IT_IS)
         except FileNotFoundError:
             return []
-        except (ValueError, OSError, UnicodeDecodeError):
-            raise ProgressError(self.path, "the progress file is damaged; it was left as it "
-                                           "is") from None
-        try:
-            return [Score(**{**item, "mistakes": list(item.get("mistakes", []))})
-                    for item in raw["attempts"]]
-        except (KeyError, TypeError):
-            raise ProgressError(self.path, "the progress file is damaged; it was left as it "
-                                           "is") from None
+        entries = raw.get("attempts")
+        if not isinstance(entries, list):
+            raise ProgressError(self.path, f"expected a list of attempts; {LEFT_AS_IT_IS}",
+                                key="attempts")
+        return [_score(self.path, f"attempts[{index}]", entry)
+                for index, entry in enumerate(entries)]
 
     def record(self, score: Score) -> None:
         attempts = self.attempts()  # refuses (and keeps) a damaged file
@@ -87,6 +87,39 @@ class Progress:
         ensure_private_dir(self.folder)
         data = {"trainee": self.trainee, "attempts": [asdict(a) for a in attempts]}
         atomic_write(self.path, json.dumps(data, indent=1).encode())
+
+
+LEFT_AS_IT_IS = "the progress file is damaged; it was left as it is"
+# Each saved field: whether a value fits, and what was expected.
+_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "flow": (lambda v: isinstance(v, str) and bool(v), "a flow id"),
+    "title": (lambda v: isinstance(v, str), "a string"),
+    "steps": (lambda v: is_int(v, 0, 10_000), "a count of steps"),
+    "steps_done": (lambda v: is_int(v, 0, 10_000), "a count of steps"),
+    "seconds": (lambda v: is_number(v, 0, 1e9), "seconds (a number ≥ 0)"),
+    "hints": (lambda v: is_int(v, 0, 10_000), "a count of hints"),
+    "mistakes": (lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v),
+                 "a list of strings"),
+    "finished": (lambda v: isinstance(v, bool), "true or false"),
+    "at": (lambda v: is_number(v), "a time in seconds"),
+}
+_REQUIRED = ("flow", "title", "steps")
+
+
+def _score(path: Path, where: str, entry: object) -> Score:
+    if not isinstance(entry, dict):
+        raise ProgressError(path, f"expected an object; {LEFT_AS_IT_IS}", key=where)
+    for key, value in entry.items():
+        if key not in _FIELDS:
+            raise ProgressError(path, f"unknown key; {LEFT_AS_IT_IS}", key=f"{where}.{key}")
+        fits, expected = _FIELDS[key]
+        if not fits(value):
+            raise ProgressError(path, f"expected {expected}; {LEFT_AS_IT_IS}",
+                                key=f"{where}.{key}")
+    for key in _REQUIRED:
+        if key not in entry:
+            raise ProgressError(path, f"missing; {LEFT_AS_IT_IS}", key=f"{where}.{key}")
+    return Score(**{**entry, "mistakes": list(entry.get("mistakes", []))})
 
 
 def all_progress(folder: Path) -> dict[str, list[Score]]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from phone_tui.core.config import read_toml
+from phone_tui.core.documents import is_number, line_in_file, read_toml
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError
+
+MAX_DELAY = 3600.0  # a bot that waits longer than an hour to read or answer is a typo
 
 
 @dataclass(frozen=True)
@@ -47,17 +49,30 @@ def _text(path: Path, key: str, value: object) -> str:
 
 
 def _number(path: Path, key: str, value: object, low: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
-        raise ConfigError(path, f"expected a number ≥ {low:g}", key=key)
+    if not is_number(value, low, MAX_DELAY):
+        raise ConfigError(path, f"expected a number of seconds from {low:g} to {MAX_DELAY:g}",
+                          key=key, line=line_in_file(path, key))
     return float(value)
 
 
+def _flag(path: Path, key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(path, "expected true or false", key=key)
+    return value
+
+
 def load_contacts(path: Path | None = None) -> list[SeedContact]:
+    """seeds/contacts.toml (or a file of that shape); ConfigError names the file and key."""
     path = path or seeds_dir() / "contacts.toml"
     raw = read_toml(path)
+    unknown = sorted(set(raw) - {"contact"})
+    if unknown:
+        raise ConfigError(path, "unknown key (a contacts file holds [[contact]] tables)",
+                          key=unknown[0], line=line_in_file(path, unknown[0]))
     entries = raw.get("contact", [])
     if not isinstance(entries, list):
-        raise ConfigError(path, "expected an array of [[contact]] tables", key="contact")
+        raise ConfigError(path, "expected an array of [[contact]] tables", key="contact",
+                          line=line_in_file(path, "contact"))
     contacts, numbers = [], set()
     for index, entry in enumerate(entries):
         where = f"contact[{index}]"
@@ -73,24 +88,28 @@ def load_contacts(path: Path | None = None) -> list[SeedContact]:
         if number in numbers:
             raise ConfigError(path, f"number {number} appears twice", key=f"{where}.number")
         numbers.add(number)
+        entry_rules = entry.get("rule", [])
+        if not isinstance(entry_rules, list):
+            raise ConfigError(path, "expected [[contact.rule]] tables (when = [...], reply = "
+                              "\"...\")", key=f"{where}.rule",
+                              line=line_in_file(path, f"{where}.rule"))
         rules = []
-        for rule_index, rule in enumerate(entry.get("rule", [])):
+        for rule_index, rule in enumerate(entry_rules):
             rule_where = f"{where}.rule[{rule_index}]"
-            if not isinstance(rule, dict) or not isinstance(rule.get("when"), list) or not all(
+            if not isinstance(rule, dict) or set(rule) - {"when", "reply"} or \
+                    not isinstance(rule.get("when"), list) or not rule["when"] or not all(
                     isinstance(word, str) and word for word in rule["when"]):
                 raise ConfigError(path, "expected when = [\"keyword\", ...] and reply = \"...\"",
                                   key=rule_where)
             rules.append(BotRule(tuple(word.lower() for word in rule["when"]),
                                  _text(path, f"{rule_where}.reply", rule.get("reply"))))
-        bot = entry.get("bot", False)
-        if not isinstance(bot, bool):
-            raise ConfigError(path, "expected true or false", key=f"{where}.bot")
         default = entry.get("default_reply")
         contacts.append(SeedContact(
-            name=_text(path, f"{where}.name", entry.get("name")), number=number, bot=bot,
+            name=_text(path, f"{where}.name", entry.get("name")), number=number,
+            bot=_flag(path, f"{where}.bot", entry.get("bot", False)),
             reply_delay=_number(path, f"{where}.reply_delay_s", entry.get("reply_delay_s", 2.0)),
             read_delay=_number(path, f"{where}.read_delay_s", entry.get("read_delay_s", 1.0)),
-            echo=bool(entry.get("echo", False)), rules=tuple(rules),
+            echo=_flag(path, f"{where}.echo", entry.get("echo", False)), rules=tuple(rules),
             default_reply=None if default is None else _text(path, f"{where}.default_reply",
                                                                   default)))
     return contacts

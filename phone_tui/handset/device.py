@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from phone_tui.core.config import read_toml
+from phone_tui.core.documents import line_in_file, read_toml
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError
 
@@ -36,31 +36,47 @@ _FIELDS = {"model": str, "carrier": str, "network_type": str, "signal_bars": int
 
 
 def load_device(path: Path | None = None) -> DeviceInfo:
+    """seeds/device.toml (or a file of that shape); ConfigError names the file and key."""
     path = path or seeds_dir() / "device.toml"
     raw = read_toml(path)
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(path, message, key=key, line=line_in_file(path, key))
+
+    unknown = sorted(set(raw) - set(_FIELDS) - {"persona"})
+    if unknown:
+        raise fail(unknown[0], f"unknown key (known: {', '.join([*_FIELDS, 'persona'])})")
     values = {}
     for key, kind in _FIELDS.items():
         value = raw.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(path, f"expected {'an integer' if kind is int else 'a string'}",
-                              key=key)
+            raise fail(key, f"expected {'an integer' if kind is int else 'a string'}")
         values[key] = value
+    tables = raw.get("persona", {})
+    if not isinstance(tables, dict):
+        raise fail("persona", "expected [persona.secure] and [persona.open] tables")
     personas = {}
     for name in ("secure", "open"):
-        table = raw.get("persona", {}).get(name)
+        table = tables.get(name)
         if not isinstance(table, dict) or not all(
                 isinstance(table.get(k), str) for k in ("os_name", "os_version")):
-            raise ConfigError(path, "expected a table with os_name and os_version strings",
-                              key=f"persona.{name}")
+            raise fail(f"persona.{name}", "expected a table with os_name and os_version strings")
+        extra = sorted(set(table) - {"os_name", "os_version", "removed_radios", "boot"})
+        if extra:
+            raise fail(f"persona.{name}.{extra[0]}",
+                       "unknown key (known: os_name, os_version, removed_radios, boot)")
         removed = table.get("removed_radios", [])
-        if not isinstance(removed, list) or any(radio not in RADIOS for radio in removed):
-            raise ConfigError(path, f"expected a list of radios from {', '.join(RADIOS)}",
-                              key=f"persona.{name}.removed_radios")
+        if not isinstance(removed, list) or any(not isinstance(radio, str) or radio not in RADIOS
+                                                for radio in removed):
+            raise fail(f"persona.{name}.removed_radios",
+                       f"expected a list of radios from {', '.join(RADIOS)}")
         boot = table.get("boot", [])
         if not isinstance(boot, list) or not all(isinstance(step, str) for step in boot):
-            raise ConfigError(path, "expected a list of strings", key=f"persona.{name}.boot")
+            raise fail(f"persona.{name}.boot", "expected a list of strings")
         personas[name] = PersonaInfo(table["os_name"], table["os_version"], tuple(removed),
                                      tuple(boot))
     if not 0 <= values["signal_bars"] <= 4:
-        raise ConfigError(path, "expected 0 to 4", key="signal_bars")
+        raise fail("signal_bars", "expected 0 to 4")
+    if not 0 <= values["battery_percent"] <= 100:
+        raise fail("battery_percent", "expected 0 to 100")
     return DeviceInfo(personas=personas, **values)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from phone_tui.core.atomic import atomic_write
 from phone_tui.core.clock import Clock
 from phone_tui.core.config import PERSONAS, Settings, load_settings, save_settings
+from phone_tui.core.documents import read_json
 from phone_tui.core.entropy import Entropy
 from phone_tui.core.paths import Paths, ensure_private_dir
 from phone_tui.crypto.keystore import Keystore, UnlockOutcome
@@ -53,6 +56,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# What sim.json may hold for a line: "+86 190 1234 5678" and the like.
+HEX = re.compile(r"(?:[0-9a-f]{2})+")
+KEY_ID = re.compile(r"[0-9]{1,10}")
+SIM_NUMBER = re.compile(r"\+?[0-9][0-9 ]{2,30}")
 RADIO_NAMES = {"camera": "camera", "gps": "GPS", "wifi": "Wi-Fi", "bluetooth": "Bluetooth"}
 
 
@@ -203,19 +210,26 @@ class Handset:
         if self._numbers is not None:
             return self._numbers
         path = self.paths.data_dir / "sim.json"
+        advice = "it was left untouched. Remove it to get new numbers"
         try:
-            raw = json.loads(path.read_text())
+            raw = read_json(path, KeystoreCorrupt, advice)
         except FileNotFoundError:
             raw = {}
-        except (ValueError, OSError):
-            raise KeystoreCorrupt(path, "the SIM file is damaged; it was left untouched. "
-                                        "Remove it to get new numbers") from None
+        unknown = sorted(set(raw) - {"numbers", "number"})
+        if unknown:
+            raise KeystoreCorrupt(path, f"unknown key (known: numbers); {advice}",
+                                  key=unknown[0])
         # Before two lines the file held one "number": it stays the secure OS's.
+        key = "numbers" if "numbers" in raw or "number" not in raw else "number"
         numbers = raw.get("numbers", {"secure": raw["number"]} if "number" in raw else {})
-        if not isinstance(numbers, dict) or not all(
-                isinstance(numbers.get(name, ""), str) for name in PERSONAS):
-            raise KeystoreCorrupt(path, "the SIM file is damaged; it was left untouched. "
-                                        "Remove it to get new numbers")
+        if not isinstance(numbers, dict) or set(numbers) - set(PERSONAS) or not all(
+                isinstance(value, str) and SIM_NUMBER.fullmatch(value)
+                for value in numbers.values()):
+            raise KeystoreCorrupt(path, "expected a phone number (digits, spaces, a leading +) "
+                                        f"for each of {', '.join(PERSONAS)}; {advice}", key=key)
+        if len(set(numbers.values())) < len(numbers):
+            raise KeystoreCorrupt(path, f"both OSes have the number {numbers['secure']}, and "
+                                        f"each needs its own line; {advice}", key=key)
         if any(name not in numbers for name in PERSONAS):
             for name in PERSONAS:
                 if name not in numbers:
@@ -251,11 +265,12 @@ class Handset:
             if self.network.has_keys(number) or not path.exists():
                 continue
             try:
-                raw = json.loads(path.read_text())
-                bundle = bytes.fromhex(raw["bundle"])
-                one_time = {int(k): bytes.fromhex(v) for k, v in raw["one_time"].items()}
-            except (ValueError, KeyError, TypeError, OSError):
-                log.warning("public keys of persona %s unreadable; published at unlock", name)
+                bundle, one_time = _read_public_keys(path)
+            except KeystoreCorrupt as problem:
+                # Only public material the persona makes again when it is next unlocked; the
+                # file is kept as it is until then.
+                log.warning("%s; persona %s publishes its keys at its next unlock", problem,
+                            name)
                 continue
             self.network.publish_keys(number, bundle, one_time)
 
@@ -643,3 +658,22 @@ class Handset:
             self.lock("idle")
             return True
         return False
+
+
+def _read_public_keys(path: Path) -> tuple[bytes, dict[int, bytes]]:
+    """public.json's bundle and one-time prekeys; KeystoreCorrupt names the file and key."""
+    raw = read_json(path, KeystoreCorrupt)
+    bundle = raw.get("bundle")
+    if not isinstance(bundle, str) or not bundle or not HEX.fullmatch(bundle):
+        raise KeystoreCorrupt(path, "expected the bundle in hex", key="bundle")
+    one_time = raw.get("one_time", {})
+    if not isinstance(one_time, dict):
+        raise KeystoreCorrupt(path, "expected an object of key id → public key", key="one_time")
+    keys = {}
+    for key_id, public in one_time.items():
+        if not KEY_ID.fullmatch(key_id) or not isinstance(public, str) \
+                or len(public) != 64 or not HEX.fullmatch(public):
+            raise KeystoreCorrupt(path, "expected a key id and a 32-byte public key in hex",
+                                  key=f"one_time.{key_id[:20]}")
+        keys[int(key_id)] = bytes.fromhex(public)
+    return bytes.fromhex(bundle), keys

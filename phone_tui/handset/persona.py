@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phone_tui.core.atomic import atomic_write, fsync_dir
+from phone_tui.core.documents import is_int, read_json
 from phone_tui.core.entropy import Entropy
 from phone_tui.core.paths import ensure_private_dir
 from phone_tui.crypto.keystore import (
@@ -74,16 +75,16 @@ class Persona:
     def wipe_after(self, default: int) -> int:
         """Wrong PINs in a row that wipe this persona (0 = never); ``default`` from settings.toml
         until the persona's own Settings change it."""
+        advice = ("it was left untouched. Remove it to use wipe_after_failures from "
+                  "settings.toml")
         try:
-            value = json.loads(self.policy_path.read_text())["wipe_after_failures"]
+            raw = read_json(self.policy_path, KeystoreCorrupt, advice)
         except FileNotFoundError:
             return default
-        except (ValueError, KeyError, TypeError, OSError):
-            value = None
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1000:
-            raise KeystoreCorrupt(self.policy_path, "the unlock policy is damaged; it was left "
-                                  "untouched. Remove it to use wipe_after_failures from "
-                                  "settings.toml")
+        value = raw.get("wipe_after_failures")
+        if not is_int(value, 0, 1000):
+            raise KeystoreCorrupt(self.policy_path, "expected a count of wrong PINs from 0 "
+                                  f"(never) to 1000; {advice}", key="wipe_after_failures")
         return value
 
     def set_wipe_after(self, count: int) -> None:

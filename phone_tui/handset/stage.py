@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phone_tui.core.clock import Clock
-from phone_tui.core.config import Settings, load_settings, read_toml
+from phone_tui.core.config import Settings, load_settings
+from phone_tui.core.documents import read_toml
 from phone_tui.core.entropy import DeterministicEntropy, Entropy, SystemEntropy
 from phone_tui.core.paths import ensure_private_dir, resolve_paths
 from phone_tui.core.resources import seeds_dir

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phone_tui.core.config import read_toml
+from phone_tui.core.documents import is_int, is_number, line_in_file, read_toml
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError
 
@@ -45,6 +45,8 @@ class LinkProfile:
 _NUMBERS = ("latency_ms", "jitter_ms", "loss", "loss_burst", "down_kbps", "up_kbps", "queue_kb",
             "reorder", "duplicate", "corrupt")
 _PROBABILITIES = ("loss", "reorder", "duplicate", "corrupt")
+# No link figure needs more (a day of latency, 100 Gbit/s); NaN and infinities are refused.
+MAX_FIGURE = 1e8
 
 
 def independent_burst(loss: float) -> float:
@@ -55,7 +57,8 @@ def independent_burst(loss: float) -> float:
 def parse_profile(name: str, raw: dict[str, Any], path: Path, prefix: str) -> LinkProfile:
     """Validate one profile table; ConfigError names the file and the key."""
     def fail(key: str, message: str) -> ConfigError:
-        return ConfigError(path, message, key=f"{prefix}{name}.{key}")
+        dotted = f"{prefix}{name}.{key}"
+        return ConfigError(path, message, key=dotted, line=line_in_file(path, dotted))
 
     known = set(_NUMBERS) | {"label", "registration", "network_type", "bars"}
     for key in raw:
@@ -66,8 +69,9 @@ def parse_profile(name: str, raw: dict[str, Any], path: Path, prefix: str) -> Li
         if key not in raw:
             continue
         value = raw[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise fail(key, "expected a number ≥ 0")
+        if not is_number(value, 0.0, MAX_FIGURE):
+            got = f", got {value!r}" if is_number(value) or isinstance(value, float) else ""
+            raise fail(key, f"expected a number ≥ 0 (at most {MAX_FIGURE:g}){got}")
         if key in _PROBABILITIES and value > 1:
             raise fail(key, "expected a probability from 0 to 1")
         values[key] = float(value)
@@ -81,7 +85,7 @@ def parse_profile(name: str, raw: dict[str, Any], path: Path, prefix: str) -> Li
     if values["loss_burst"] < 1:
         raise fail("loss_burst", "a burst is at least one frame long")
     registration = raw.get("registration", "home")
-    if registration not in REGISTRATION_STATES:
+    if not isinstance(registration, str) or registration not in REGISTRATION_STATES:
         raise fail("registration", f"expected one of {', '.join(REGISTRATION_STATES)}")
     values["registration"] = registration
     if not isinstance(values["label"], str):
@@ -91,23 +95,30 @@ def parse_profile(name: str, raw: dict[str, Any], path: Path, prefix: str) -> Li
         raise fail("network_type", "expected a string")
     values["network_type"] = network_type
     bars = raw.get("bars", 4)
-    if isinstance(bars, bool) or not isinstance(bars, int) or not 0 <= bars <= 4:
+    if not is_int(bars, 0, 4):
         raise fail("bars", "expected an integer from 0 to 4")
     values["bars"] = bars
     return LinkProfile(**values)
 
 
-def load_profiles(user: dict[str, Any] | None = None,
-                  user_path: Path | None = None) -> dict[str, LinkProfile]:
-    """The shipped profiles, then the user's (which may replace one by name)."""
-    path = seeds_dir() / "link_profiles.toml"
+def load_profiles(user: dict[str, Any] | None = None, user_path: Path | None = None, *,
+                  shipped: Path | None = None) -> dict[str, LinkProfile]:
+    """The shipped profiles (``shipped``: another file of that shape), then the user's (which
+    may replace one by name). ConfigError names the file and key of any bad value."""
+    path = shipped or seeds_dir() / "link_profiles.toml"
     raw = read_toml(path).get("profiles", {})
-    profiles = {name: parse_profile(name, table, path, "profiles.")
-                for name, table in raw.items()}
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "expected [profiles.NAME] tables", key="profiles",
+                          line=line_in_file(path, "profiles"))
+    profiles = {}
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(path, "expected a table", key=f"profiles.{name}")
+        profiles[name] = parse_profile(name, table, path, "profiles.")
+    user_path = user_path or Path("settings.toml")
     for name, table in (user or {}).items():
         if not isinstance(table, dict):
-            raise ConfigError(user_path or "settings.toml", "expected a table",
-                              key=f"profiles.{name}")
-        profiles[name] = parse_profile(name, table, user_path or Path("settings.toml"),
-                                       "profiles.")
+            raise ConfigError(user_path, "expected a table", key=f"profiles.{name}",
+                              line=line_in_file(user_path, f"profiles.{name}"))
+        profiles[name] = parse_profile(name, table, user_path, "profiles.")
     return profiles

@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-from phone_tui.core.config import read_toml
+from phone_tui.core.documents import read_toml
 from phone_tui.core.resources import themes_dir
 from phone_tui.errors import ThemeError
 
