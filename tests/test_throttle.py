@@ -45,3 +45,13 @@ def test_damaged_counter_is_an_error_naming_the_file_and_is_not_overwritten(tmp_
     with pytest.raises(KeystoreCorrupt, match=str(path)):
         Throttle(path).record_failure(1.0)
     assert path.read_bytes() == content
+
+
+def test_a_failure_stamped_in_the_future_ends_after_one_timeout(tmp_path):
+    # A clock set back (or a file saying year 3000) used to restart the wait at every check.
+    path = tmp_path / "throttle.json"
+    path.write_text('{"failures": 5, "last_failure": 32503680000.0}')
+    throttle = Throttle(path)
+    assert throttle.wait(1000.0) == 30
+    assert throttle.wait(1020.0) == 10
+    assert throttle.wait(1030.0) == 0

@@ -69,6 +69,16 @@ class Throttle:
                                   key="last_failure")
         return ThrottleState(failures=failures, last_failure=float(last))
 
+    def wait(self, now: float) -> float:
+        """Seconds left before the next attempt. A last failure stamped in the future (the
+        clock went back, or the file says year 3000) would restart the wait at every check and
+        never end; it is moved to ``now`` once, so the wait runs out after one timeout."""
+        state = self.load()
+        if state.last_failure > now and gatekeeper_timeout(state.failures):
+            state = ThrottleState(state.failures, now)
+            self._save(state)
+        return state.wait(now)
+
     def record_failure(self, now: float) -> ThrottleState:
         state = ThrottleState(failures=self.load().failures + 1, last_failure=now)
         self._save(state)

@@ -165,7 +165,7 @@ class Handset:
         return max(5, self.device.battery_percent - drained)
 
     def throttle_wait(self) -> float:
-        return self.persona.throttle.load().wait(self.clock.now())
+        return self.persona.throttle.wait(self.clock.now())
 
     def failures(self) -> int:
         return self.persona.throttle.load().failures
@@ -462,7 +462,7 @@ class Handset:
 
     @staticmethod
     def _check_throttle(persona: Persona, now: float) -> None:
-        wait = persona.throttle.load().wait(now)
+        wait = persona.throttle.wait(now)
         if wait > 0:
             raise Throttled(wait)
 
