@@ -299,3 +299,95 @@ async def test_an_unreadable_initial_message_does_not_change_trust(world):
     contact = bob.messenger.contact("+1")
     assert contact.identity == trusted and contact.new_identity is None
     assert not [e for e in events if isinstance(e, IdentityChanged)]
+
+
+# ---- hostile first messages (issue 11, item 2) --------------------------------------------------
+
+
+class Capture:
+    """A modem that keeps what the messenger sends instead of sending it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+
+    def send(self, dst: str, body: bytes) -> bytes:
+        msg_id = E.token_bytes(16)
+        self.sent.append((dst, body, msg_id))
+        return msg_id
+
+
+def envelope_from(src: str, dst: str, body: bytes, msg_id: bytes | None = None):
+    from phone_tui.modem.frames import Envelope, EnvelopeKind
+
+    return Envelope(EnvelopeKind.MESSAGE, msg_id or E.token_bytes(16), src, dst, body)
+
+
+def prekey_body(identity_dh: bytes, ephemeral: bytes, spk_id: int, opk_id: int,
+                rest: bytes) -> bytes:
+    from phone_tui.handset.messenger import _INITIAL, PREKEY
+
+    fields = [identity_dh, ephemeral, spk_id, opk_id]
+    if _INITIAL.size == 104:  # before XEdDSA: a second identity key
+        fields.insert(1, b"\x08" * 32)
+    return bytes([PREKEY]) + _INITIAL.pack(*fields) + rest
+
+
+def garbage_prekey_bodies(rng: random.Random, bob: Phone, real: bytes) -> list[bytes]:
+    """Random frames of well-formed length, and the genuine X3DH header of ``real`` with a
+    random ratchet header and ciphertext; each names one of Bob's one-time prekeys."""
+    from phone_tui.handset.messenger import _INITIAL
+
+    header = real[1:1 + _INITIAL.size]
+    opk_ids = sorted(bob.identity.opks)
+    bodies = []
+    for i in range(100):
+        opk_id = opk_ids[i % len(opk_ids)]
+        tail = rng.randbytes(40 + 160 + 16)
+        if i % 2:
+            bodies.append(prekey_body(rng.randbytes(32), rng.randbytes(32),
+                                      bob.identity.spk_id, opk_id, tail))
+        else:
+            bodies.append(bytes([real[0]]) + header + tail)
+    return bodies
+
+
+def first_message(alice: Phone, text: str) -> bytes:
+    capture = Capture()
+    alice.messenger.modem = capture
+    alice.messenger.send_text("+2", text)
+    alice.messenger.modem = alice.modem
+    return capture.sent[-1][1]
+
+
+def test_garbage_prekey_frames_consume_no_one_time_prekey(world):
+    bus, clock, alice, bob = world
+    real = first_message(alice, "hello")
+    before, saved = dict(bob.identity.opks), bob.saved
+    for body in garbage_prekey_bodies(random.Random(11), bob, real):
+        bob.messenger.on_envelope(envelope_from("+1", "+2", body))
+    assert bob.identity.opks.keys() == before.keys() and bob.saved == saved
+    assert bob.bodies("+1") == []
+
+
+def test_a_first_message_with_one_flipped_bit_consumes_nothing(world):
+    bus, clock, alice, bob = world
+    real = first_message(alice, "hello")
+    before = dict(bob.identity.opks)
+    for position in (len(real) - 1, len(real) - 30, 1 + 70):
+        flipped = bytearray(real)
+        flipped[position] ^= 0x01
+        bob.messenger.on_envelope(envelope_from("+1", "+2", bytes(flipped)))
+    assert bob.identity.opks.keys() == before.keys()
+    assert bob.bodies("+1") == []
+    bob.messenger.on_envelope(envelope_from("+1", "+2", real))
+    assert bob.bodies("+1") == ["hello"] and len(bob.identity.opks) == len(before) - 1
+
+
+def test_a_genuine_first_message_after_a_hundred_garbage_ones_decrypts(world):
+    bus, clock, alice, bob = world
+    real = first_message(alice, "still here")
+    for body in garbage_prekey_bodies(random.Random(12), bob, real):
+        bob.messenger.on_envelope(envelope_from("+1", "+2", body))
+    bob.messenger.on_envelope(envelope_from("+1", "+2", real))
+    assert bob.bodies("+1") == ["still here"]
+    assert bob.saved >= 1 and len(bob.identity.opks) == 99

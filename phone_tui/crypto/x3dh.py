@@ -55,7 +55,9 @@ def initiate(ours: IdentityKeys, bundle: PrekeyBundle,
 
 
 def respond(ours: IdentityKeys, header: InitialMessage) -> tuple[bytes, bytes]:
-    """Bob's side: returns (SK, AD) and consumes the one-time prekey used."""
+    """Bob's side: returns (SK, AD). Changes nothing: the caller removes the one-time prekey
+    (``ours.opks``) only once the first message decrypted, as libsignal does, so garbage
+    claiming to be a first message cannot burn prekeys."""
     if header.spk_id != ours.spk_id:
         raise InvalidBundle(f"unknown signed prekey {header.spk_id}")
     try:
@@ -66,7 +68,7 @@ def respond(ours: IdentityKeys, header: InitialMessage) -> tuple[bytes, bytes]:
     material = (ours.spk.exchange(their_identity) + ours.dh.exchange(ephemeral)
                 + ours.spk.exchange(ephemeral))
     if header.opk_id is not None:
-        opk = ours.opks.pop(header.opk_id, None)
+        opk = ours.opks.get(header.opk_id)
         if opk is None:
             raise InvalidBundle(f"one-time prekey {header.opk_id} was already used")
         material += opk.exchange(ephemeral)

@@ -312,6 +312,7 @@ class Messenger:
         kind, rest = body[0], body[1:]
         sessions = self._load_sessions(sender)
         new_identity: bytes | None = None
+        used_opk: int | None = None
         if kind == PREKEY:
             if len(rest) < _INITIAL.size + HEADER_SIZE:
                 raise ValueError("truncated initial message")
@@ -324,9 +325,10 @@ class Messenger:
                 sk, ad = respond(self.identity, initial)
                 record = SessionRecord(Ratchet.responder(sk, ad, self.identity.spk), None,
                                        ephemeral)
-                # Trust (first use, or "changed") only once the message decrypts below: an
-                # unreadable one must not move it.
+                # Trust (first use, or "changed") and the one-time prekey move only once the
+                # message decrypts below: an unreadable one must change nothing.
                 new_identity = identity_dh
+                used_opk = initial.opk_id
             candidates = [record]
         elif kind == MESSAGE:
             if not sessions:
@@ -353,8 +355,11 @@ class Messenger:
                 record.initial = None  # the peer answered: no more X3DH headers needed
             if new_identity is not None:
                 self._check_identity(sender, new_identity)
-                self._save_identity(self.identity)  # the one-time prekey is used up
             self._save_sessions(sender, [record] + [r for r in sessions if r is not record])
+            if used_opk is not None:
+                # Committed: only now is the one-time prekey used up (libsignal's order).
+                self.identity.opks.pop(used_opk, None)
+                self._save_identity(self.identity)
             return payload
         assert failure is not None
         raise failure
