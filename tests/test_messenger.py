@@ -291,8 +291,7 @@ async def test_an_unreadable_initial_message_does_not_change_trust(world):
     alice.messenger.send_text("+2", "hello")
     await settle()
     trusted = bob.messenger.contact("+1").identity
-    forged = (bytes([PREKEY]) + _INITIAL.pack(b"\x07" * 32, b"\x08" * 32, b"\x09" * 32, 1, 0)
-              + b"\x00" * 200)
+    forged = bytes([PREKEY]) + _INITIAL.pack(b"\x07" * 32, b"\x09" * 32, 1, 0) + b"\x00" * 200
     events = []
     bob.events.listen(events.append)
     bob.messenger.on_envelope(Envelope(EnvelopeKind.MESSAGE, b"\x01" * 16, "+1", "+2", forged))
@@ -326,10 +325,7 @@ def prekey_body(identity_dh: bytes, ephemeral: bytes, spk_id: int, opk_id: int,
                 rest: bytes) -> bytes:
     from phone_tui.handset.messenger import _INITIAL, PREKEY
 
-    fields = [identity_dh, ephemeral, spk_id, opk_id]
-    if _INITIAL.size == 104:  # before XEdDSA: a second identity key
-        fields.insert(1, b"\x08" * 32)
-    return bytes([PREKEY]) + _INITIAL.pack(*fields) + rest
+    return bytes([PREKEY]) + _INITIAL.pack(identity_dh, ephemeral, spk_id, opk_id) + rest
 
 
 def garbage_prekey_bodies(rng: random.Random, bob: Phone, real: bytes) -> list[bytes]:

@@ -37,7 +37,7 @@ def session() -> tuple[Ratchet, Ratchet]:
 def test_x3dh_rejects_a_forged_signed_prekey():
     bob = IdentityKeys.generate(E, 0.0)
     bundle = bob.bundle()
-    forged = PrekeyBundle(bundle.identity_dh, bundle.identity_sign, bundle.spk_id,
+    forged = PrekeyBundle(bundle.identity_dh, bundle.spk_id,
                           IdentityKeys.generate(E, 0.0).bundle().spk, bundle.spk_signature)
     with pytest.raises(InvalidBundle):
         initiate(IdentityKeys.generate(E, 0.0), forged, E)

@@ -1,4 +1,5 @@
-"""X3DH key agreement (Signal's spec, with a separate Ed25519 signing key instead of XEdDSA).
+"""X3DH key agreement (Signal's spec: the signed prekey is verified under the identity key by
+XEdDSA).
 
 SK = HKDF(F ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4]) with F = 32 × 0xFF, salt = 32 zero bytes; the associated
 data that binds every later message to both identities is AD = IK_A ‖ IK_B.
@@ -24,7 +25,6 @@ class InitialMessage:
     """What the initiator sends with its first message so the responder can run X3DH too."""
 
     identity_dh: bytes
-    identity_sign: bytes
     ephemeral: bytes
     spk_id: int
     opk_id: int | None
@@ -49,8 +49,8 @@ def initiate(ours: IdentityKeys, bundle: PrekeyBundle,
                 + ephemeral.exchange(their_spk))
     if their_opk is not None:
         material += ephemeral.exchange(their_opk)
-    header = InitialMessage(ours.public_dh, ours.public_sign, raw_public(ephemeral.public_key()),
-                            bundle.spk_id, bundle.opk_id)
+    header = InitialMessage(ours.public_dh, raw_public(ephemeral.public_key()), bundle.spk_id,
+                            bundle.opk_id)
     return _kdf(material), ours.public_dh + bundle.identity_dh, header
 
 

@@ -6,8 +6,9 @@ size) and ciphertext, never the text. Messages, contacts and sessions live in th
 SQLCipher store; identity keys in its keystore.
 
 Wire body (inside the network envelope):
-    0x02 PREKEY  identity_dh 32 | identity_sign 32 | ephemeral 32 | spk_id u32 | opk_id u32
-                 | ratchet header 40 | ciphertext      (until the initiator hears back)
+    0x02 PREKEY  identity_dh 32 | ephemeral 32 | spk_id u32 | opk_id u32 | ratchet header 40
+                 | ciphertext      (until the initiator hears back; every byte is bound to the
+                 session: identity_dh through AD, the rest through SK)
     0x01 MESSAGE ratchet header 40 | ciphertext
 Plaintext (padded, encrypted): JSON {"t": "text", "id", "body", "at", "expire"} or
 {"t": "read", "ids": [...]} (read receipts).
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MESSAGE, PREKEY = 0x01, 0x02
-_INITIAL = struct.Struct(">32s32s32sII")
+_INITIAL = struct.Struct(">32s32sII")
 NO_OPK = 0xFFFFFFFF
 # Signal's disappearing-message presets, in seconds (0 = off).
 TIMER_PRESETS = (0, 30, 300, 3600, 8 * 3600, 86400, 7 * 86400, 28 * 86400)
@@ -259,8 +260,8 @@ class Messenger:
         header, ciphertext = session.encrypt(json.dumps(payload).encode())
         if initial is not None:
             opk = initial.opk_id if initial.opk_id is not None else NO_OPK
-            body = (bytes([PREKEY]) + _INITIAL.pack(initial.identity_dh, initial.identity_sign,
-                                                     initial.ephemeral, initial.spk_id, opk)
+            body = (bytes([PREKEY]) + _INITIAL.pack(initial.identity_dh, initial.ephemeral,
+                                                     initial.spk_id, opk)
                     + header + ciphertext)
         else:
             body = bytes([MESSAGE]) + header + ciphertext
@@ -276,11 +277,10 @@ class Messenger:
         try:
             bundle = PrekeyBundle.decode(bundle_bytes)
             if one_time is not None:
-                bundle = PrekeyBundle(bundle.identity_dh, bundle.identity_sign, bundle.spk_id,
-                                      bundle.spk, bundle.spk_signature, *one_time)
+                bundle = bundle.with_one_time(*one_time)
             sk, ad, initial = initiate(self.identity, bundle, self.entropy)
         except InvalidBundle as problem:
-            raise MessengerError(f"{number}'s keys are not valid: {problem}") from None
+            raise MessengerError(f"{number}'s keys are refused: {problem}") from None
         self._check_identity(number, bundle.identity_dh)
         contact = self.contact(number)
         if contact is not None and contact.new_identity is not None:
@@ -316,11 +316,11 @@ class Messenger:
         if kind == PREKEY:
             if len(rest) < _INITIAL.size + HEADER_SIZE:
                 raise ValueError("truncated initial message")
-            identity_dh, identity_sign, ephemeral, spk_id, opk_id = _INITIAL.unpack_from(rest)
+            identity_dh, ephemeral, spk_id, opk_id = _INITIAL.unpack_from(rest)
             rest = rest[_INITIAL.size:]
             record = next((r for r in sessions if r.peer_ephemeral == ephemeral), None)
             if record is None:
-                initial = InitialMessage(identity_dh, identity_sign, ephemeral, spk_id,
+                initial = InitialMessage(identity_dh, ephemeral, spk_id,
                                          None if opk_id == NO_OPK else opk_id)
                 sk, ad = respond(self.identity, initial)
                 record = SessionRecord(Ratchet.responder(sk, ad, self.identity.spk), None,
@@ -528,7 +528,6 @@ class SessionRecord:
         initial = None
         if self.initial is not None:
             initial = {"identity_dh": self.initial.identity_dh.hex(),
-                       "identity_sign": self.initial.identity_sign.hex(),
                        "ephemeral": self.initial.ephemeral.hex(),
                        "spk_id": self.initial.spk_id, "opk_id": self.initial.opk_id}
         return {"ratchet": self.ratchet.to_dict(), "initial": initial,
@@ -536,10 +535,10 @@ class SessionRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionRecord:
-        raw = data.get("initial")
+        raw = data.get("initial")  # saved before XEdDSA, it also had "identity_sign": ignored
         initial = None if not raw else InitialMessage(
-            bytes.fromhex(raw["identity_dh"]), bytes.fromhex(raw["identity_sign"]),
-            bytes.fromhex(raw["ephemeral"]), raw["spk_id"], raw["opk_id"])
+            bytes.fromhex(raw["identity_dh"]), bytes.fromhex(raw["ephemeral"]), raw["spk_id"],
+            raw["opk_id"])
         peer = data.get("peer_ephemeral")
         return cls(Ratchet.from_dict(data["ratchet"]), initial,
                    bytes.fromhex(peer) if peer else None)
