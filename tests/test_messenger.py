@@ -387,3 +387,64 @@ def test_a_genuine_first_message_after_a_hundred_garbage_ones_decrypts(world):
     bob.messenger.on_envelope(envelope_from("+1", "+2", real))
     assert bob.bodies("+1") == ["still here"]
     assert bob.saved >= 1 and len(bob.identity.opks) == 99
+
+
+# ---- bounded work per frame (issue 11, item 5) --------------------------------------------------
+
+
+async def sessions_with_archive(bus, alice: Phone, bob: Phone, count: int = 4) -> None:
+    """Bob holds ``count`` sessions with Alice: she lost hers and started again each time."""
+    for i in range(count):
+        alice.store.execute("DELETE FROM sessions WHERE number = '+2'")
+        alice.messenger.send_text("+2", f"session {i}")
+        await settle()
+        bob.messenger.send_text("+1", f"reply {i}")
+        await settle()
+    assert len(bob.messenger._load_sessions("+1")) == 4
+
+
+def forged_frames(bob: Phone, rng: random.Random) -> dict[str, bytes]:
+    """Worst cases a carrier can forge from what it saw: real ratchet keys, claimed jumps."""
+    from phone_tui.crypto.ratchet import MAX_SKIP, Header
+    from phone_tui.handset.messenger import MESSAGE
+
+    current, *archived = [r.ratchet for r in bob.messenger._load_sessions("+1")]
+    tail = rng.randbytes(160 + 16)
+
+    def frame(dh: bytes, pn: int, n: int) -> bytes:
+        return bytes([MESSAGE]) + Header(dh, pn, n).encode() + tail
+
+    return {
+        "jump in the current chain": frame(current.dhr, 0, current.nr + MAX_SKIP),
+        "new ratchet key, pn at the limit": frame(rng.randbytes(32), current.nr + MAX_SKIP, 0),
+        "new ratchet key, both chains": frame(rng.randbytes(32), current.nr + MAX_SKIP // 2,
+                                              MAX_SKIP // 2),
+        "jump against an archived session": frame(archived[-1].dhr, 0,
+                                                  archived[-1].nr + MAX_SKIP),
+        "beyond the limit": frame(current.dhr, 0, current.nr + MAX_SKIP + 1),
+    }
+
+
+@pytest.mark.looptime
+async def test_a_forged_jump_frame_derives_at_most_max_skip_chain_keys_in_total(world,
+                                                                                monkeypatch):
+    from phone_tui.crypto import ratchet
+
+    bus, clock, alice, bob = world
+    await sessions_with_archive(bus, alice, bob)
+    calls = []
+    real = ratchet.kdf_ck
+
+    def counted(ck: bytes) -> tuple[bytes, bytes]:
+        calls.append(1)
+        return real(ck)
+
+    monkeypatch.setattr(ratchet, "kdf_ck", counted)
+    for name, body in forged_frames(bob, random.Random(5)).items():
+        calls.clear()
+        bob.messenger.on_envelope(envelope_from("+1", "+2", body))
+        assert len(calls) <= ratchet.MAX_SKIP + 4, name
+    assert bob.bodies("+1") == [f"session {i}" for i in range(4)]
+    alice.messenger.send_text("+2", "still works")
+    await settle()
+    assert bob.bodies("+1")[-1] == "still works"

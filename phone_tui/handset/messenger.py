@@ -34,7 +34,14 @@ from phone_tui.crypto.identity import (
     PrekeyBundle,
     raw_public,
 )
-from phone_tui.crypto.ratchet import HEADER_SIZE, DuplicateMessage, Ratchet, RatchetError
+from phone_tui.crypto.ratchet import (
+    HEADER_SIZE,
+    MAX_SKIP,
+    DuplicateMessage,
+    Header,
+    Ratchet,
+    RatchetError,
+)
 from phone_tui.crypto.x3dh import InitialMessage, initiate, respond
 from phone_tui.handset.events import Event, EventStream
 
@@ -329,20 +336,18 @@ class Messenger:
                 # message decrypts below: an unreadable one must change nothing.
                 new_identity = identity_dh
                 used_opk = initial.opk_id
-            candidates = [record]
+            candidates = [(record, MAX_SKIP)]
         elif kind == MESSAGE:
             if not sessions:
                 raise ValueError("no session with this sender")
-            # Usually the current session; after both phones started a session at once, the
-            # peer may be using one we archived.
-            candidates = sessions
+            candidates = _candidates(sessions, Header.decode(rest[:HEADER_SIZE]).dh)
         else:
             raise ValueError(f"unknown message type {kind}")
         failure: RatchetError | None = None
-        for record in candidates:
+        for record, max_skip in candidates:
             try:
                 plaintext = record.ratchet.decrypt(rest[:HEADER_SIZE], rest[HEADER_SIZE:],
-                                                   self.entropy)
+                                                   self.entropy, max_skip=max_skip)
             except DuplicateMessage:
                 raise
             except RatchetError as problem:
@@ -542,6 +547,20 @@ class SessionRecord:
         peer = data.get("peer_ephemeral")
         return cls(Ratchet.from_dict(data["ratchet"]), initial,
                    bytes.fromhex(peer) if peer else None)
+
+
+def _candidates(sessions: list[SessionRecord],
+                ratchet_key: bytes) -> list[tuple[SessionRecord, int]]:
+    """The sessions to try for a MESSAGE frame, each with the message keys it may derive for
+    messages not received, so that one frame costs at most MAX_SKIP key derivations however
+    many sessions are stored: the session the header's ratchet key belongs to, and only it;
+    else the current one. Archived sessions are tried for a ratchet key none of them knows only
+    as the start of a new chain, skipping nothing (after both phones started a session at once
+    the peer may answer in one we archived)."""
+    owner = next((record for record in sessions if record.ratchet.owns(ratchet_key)), None)
+    if owner is not None:
+        return [(owner, MAX_SKIP)]
+    return [(sessions[0], MAX_SKIP)] + [(record, 0) for record in sessions[1:]]
 
 
 def _message(row: tuple[Any, ...]) -> Message:
