@@ -86,7 +86,8 @@ def test_a_bundle_in_the_old_format_is_refused_with_its_reason():
         PrekeyBundle.decode(json.dumps(raw).encode())
 
 
-def test_every_byte_of_a_first_message_is_authenticated(tmp_path):
+@pytest.mark.looptime
+async def test_every_byte_of_a_first_message_is_authenticated(tmp_path):
     from tests.test_messenger import Phone, envelope_from, first_message
 
     clock = ManualClock()

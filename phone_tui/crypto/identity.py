@@ -24,6 +24,9 @@ from phone_tui.core.entropy import Entropy
 ONE_TIME_PREKEYS = 100
 REFILL_BELOW = 99
 SIGNED_PREKEY_LIFETIME = 7 * 24 * 3600.0
+# A replaced signed prekey still answers first messages for this long (libsignal keeps old ones
+# for days): one sent from a bundle fetched just before the weekly rotation still decrypts.
+SIGNED_PREKEY_GRACE = 30 * 24 * 3600.0
 KEY_TYPE_DJB = b"\x05"  # Signal's prefix of a serialised Curve25519 public key
 
 
@@ -130,6 +133,8 @@ class IdentityKeys:
     spk_signature: bytes | None  # None only for keys saved before XEdDSA, until signed again
     opks: dict[int, X25519PrivateKey] = field(default_factory=dict)
     next_id: int = 1
+    # Replaced signed prekeys, kept for SIGNED_PREKEY_GRACE: id -> (key, when replaced).
+    old_spks: dict[int, tuple[X25519PrivateKey, float]] = field(default_factory=dict)
 
     @classmethod
     def generate(cls, entropy: Entropy, now: float) -> IdentityKeys:
@@ -175,10 +180,27 @@ class IdentityKeys:
             self.next_id += 1
         return ids
 
+    def signed_prekey(self, spk_id: int) -> X25519PrivateKey | None:
+        """The current signed prekey or a replaced one still in its grace period."""
+        if spk_id == self.spk_id:
+            return self.spk
+        old = self.old_spks.get(spk_id)
+        return old[0] if old is not None else None
+
+    def forget_old_prekeys(self, now: float) -> bool:
+        """Drop replaced signed prekeys past their grace period; True if any went."""
+        expired = [key_id for key_id, (_key, replaced) in self.old_spks.items()
+                   if now - replaced >= SIGNED_PREKEY_GRACE]
+        for key_id in expired:
+            del self.old_spks[key_id]
+        return bool(expired)
+
     def rotate_signed_prekey(self, entropy: Entropy, now: float) -> bool:
-        """A new signed prekey once a week (the old one is forgotten); True if rotated."""
+        """A new signed prekey once a week (the old one answers for SIGNED_PREKEY_GRACE more);
+        True if rotated."""
         if now - self.spk_created < SIGNED_PREKEY_LIFETIME:
             return False
+        self.old_spks[self.spk_id] = (self.spk, now)
         self.spk_id, self.spk, self.spk_created = self.next_id, x25519_private(entropy), now
         self.next_id += 1
         self.sign_prekey(entropy)
@@ -197,7 +219,9 @@ class IdentityKeys:
                 "spk_signature": self.spk_signature.hex() if self.spk_signature else None,
                 "next_id": self.next_id,
                 "opks": {str(key_id): raw_private(key).hex()
-                         for key_id, key in self.opks.items()}}
+                         for key_id, key in self.opks.items()},
+                "old_spks": {str(key_id): [raw_private(key).hex(), replaced]
+                             for key_id, (key, replaced) in self.old_spks.items()}}
 
     @classmethod
     def from_secrets(cls, data: dict[str, object]) -> IdentityKeys:
@@ -209,8 +233,12 @@ class IdentityKeys:
         opks = data.get("opks", {})
         assert isinstance(opks, dict)
         signature = data.get("spk_signature")
+        old = data.get("old_spks") or {}
+        assert isinstance(old, dict)
         return cls(dh=x(data["dh"]), spk_id=int(str(data["spk_id"])), spk=x(data["spk"]),
                    spk_created=float(str(data["spk_created"])),
                    spk_signature=bytes.fromhex(str(signature)) if signature else None,
                    opks={int(key_id): x(value) for key_id, value in opks.items()},
-                   next_id=int(str(data["next_id"])))
+                   next_id=int(str(data["next_id"])),
+                   old_spks={int(key_id): (x(key), float(replaced))
+                             for key_id, (key, replaced) in old.items()})

@@ -58,15 +58,16 @@ def respond(ours: IdentityKeys, header: InitialMessage) -> tuple[bytes, bytes]:
     """Bob's side: returns (SK, AD). Changes nothing: the caller removes the one-time prekey
     (``ours.opks``) only once the first message decrypted, as libsignal does, so garbage
     claiming to be a first message cannot burn prekeys."""
-    if header.spk_id != ours.spk_id:
+    spk = ours.signed_prekey(header.spk_id)
+    if spk is None:
         raise InvalidBundle(f"unknown signed prekey {header.spk_id}")
     try:
         their_identity = X25519PublicKey.from_public_bytes(header.identity_dh)
         ephemeral = X25519PublicKey.from_public_bytes(header.ephemeral)
     except ValueError:
         raise InvalidBundle("a public key in the initial message is malformed") from None
-    material = (ours.spk.exchange(their_identity) + ours.dh.exchange(ephemeral)
-                + ours.spk.exchange(ephemeral))
+    material = (spk.exchange(their_identity) + ours.dh.exchange(ephemeral)
+                + spk.exchange(ephemeral))
     if header.opk_id is not None:
         opk = ours.opks.get(header.opk_id)
         if opk is None:

@@ -10,6 +10,8 @@ Wire body (inside the network envelope):
                  | ciphertext      (until the initiator hears back; every byte is bound to the
                  session: identity_dh through AD, the rest through SK)
     0x01 MESSAGE ratchet header 40 | ciphertext
+    0x03 RETRY   network msg_id 16  (unencrypted: "I could not decrypt your message with this
+                 id, start a new session and send it again"; see _on_retry for what it costs)
 Plaintext (padded, encrypted): JSON {"t": "text", "id", "body", "at", "expire"} or
 {"t": "read", "ids": [...]} (read receipts).
 """
@@ -20,6 +22,7 @@ import json
 import logging
 import struct
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,13 +55,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MESSAGE, PREKEY = 0x01, 0x02
+MESSAGE, PREKEY, RETRY = 0x01, 0x02, 0x03
 _INITIAL = struct.Struct(">32s32sII")
 NO_OPK = 0xFFFFFFFF
 # Signal's disappearing-message presets, in seconds (0 = off).
 TIMER_PRESETS = (0, 30, 300, 3600, 8 * 3600, 86400, 7 * 86400, 28 * 86400)
 STATES = ("sending", "sent", "delivered", "read", "failed")
 ARCHIVED_SESSIONS = 3  # older sessions kept per contact, for messages still in flight
+# Healing (Signal's retry requests): how far back a retry may name one of our messages, how often
+# one message is resent, and how often a session is restarted / a retry asked, per contact.
+RETRY_WINDOW = 7 * 86400.0
+MAX_RESENDS = 1
+RESTART_EVERY = 60.0
+RETRY_BUCKET, RETRY_REFILL = 20, 10.0  # requests we send: 20 at once, then one per 10 s
+RETRY_CONTACTS = 256  # rate-limit state kept for at most this many numbers
+_COLUMNS = "id, uuid, number, outgoing, body, state, reason, at, unread, expires_at, kind"
 
 
 class MessengerError(Exception):
@@ -92,6 +103,13 @@ class ContactVerified(Event):
     number: str
 
 
+class SessionNotice(Event):
+    """A one-line notice was added to a conversation (a session healed, a message resent)."""
+
+    number: str
+    text: str
+
+
 class SendBlocked(Event):
     """A message was not sent: the contact's safety number changed and was not accepted."""
 
@@ -110,6 +128,7 @@ class Message:
     at: float
     unread: bool
     expires_at: float | None
+    kind: str = "text"  # or "notice": one centred line the messenger wrote, not a message
 
 
 @dataclass(frozen=True)
@@ -151,6 +170,8 @@ class Messenger:
         self.events = events
         self._save_identity = save_identity
         self._net_ids: dict[bytes, str] = {}
+        self._retry_tokens: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._restarted: dict[str, tuple[float, int]] = {}  # number: (when, newest id then)
 
     # ---- keys --------------------------------------------------------------------------------
 
@@ -173,10 +194,12 @@ class Messenger:
         expired = self.expire()
         left = self.network.one_time_keys_left(self.number)
         rotated = self.identity.rotate_signed_prekey(self.entropy, self.clock.now())
+        forgot = self.identity.forget_old_prekeys(self.clock.now())
         fresh = (self.identity.add_one_time(self.entropy, ONE_TIME_PREKEYS - left)
                  if left < REFILL_BELOW else [])
-        if rotated or fresh:
+        if rotated or fresh or forgot:
             self._save_identity(self.identity)
+        if rotated or fresh:
             self.publish_keys(only=fresh)
         return expired
 
@@ -245,8 +268,7 @@ class Messenger:
         message_id = str(uuid.UUID(bytes=self.entropy.token_bytes(16)))
         now = self.clock.now()
         expires = now + contact.timer if contact.timer else None
-        net_id = self._send_payload(number, {"t": "text", "id": message_id, "body": body,
-                                             "at": now, "expire": contact.timer})
+        net_id = self._send_payload(number, _text_payload(message_id, body, now, contact.timer))
         self.store.execute(
             "INSERT INTO messages (uuid, number, outgoing, body, state, at, expires_at, net_id) "
             "VALUES (?, ?, 1, ?, 'sending', ?, ?, ?)",
@@ -301,11 +323,17 @@ class Messenger:
         """A message from the network. Garbage, replays and tampering are logged and dropped;
         the session stays usable."""
         sender, body = envelope.src, envelope.body
+        if body[:1] == bytes([RETRY]):
+            self._on_retry(sender, body[1:])
+            return
         try:
             payload = self._decrypt(sender, body)
         except (RatchetError, InvalidBundle, ValueError) as problem:
             kind = "a replayed" if isinstance(problem, DuplicateMessage) else "an unreadable"
             log.info("dropped %s message from %s: %s", kind, sender, type(problem).__name__)
+            if isinstance(problem, RatchetError | InvalidBundle) and not isinstance(
+                    problem, DuplicateMessage):
+                self._ask_resend(sender, envelope.msg_id, body[:1] == bytes([PREKEY]))
             return
         if payload.get("t") == "text":
             self._store_incoming(sender, payload)
@@ -330,8 +358,9 @@ class Messenger:
                 initial = InitialMessage(identity_dh, ephemeral, spk_id,
                                          None if opk_id == NO_OPK else opk_id)
                 sk, ad = respond(self.identity, initial)
-                record = SessionRecord(Ratchet.responder(sk, ad, self.identity.spk), None,
-                                       ephemeral)
+                spk = self.identity.signed_prekey(spk_id)
+                assert spk is not None  # respond() refused an unknown one
+                record = SessionRecord(Ratchet.responder(sk, ad, spk), None, ephemeral)
                 # Trust (first use, or "changed") and the one-time prekey move only once the
                 # message decrypts below: an unreadable one must change nothing.
                 new_identity = identity_dh
@@ -339,7 +368,7 @@ class Messenger:
             candidates = [(record, MAX_SKIP)]
         elif kind == MESSAGE:
             if not sessions:
-                raise ValueError("no session with this sender")
+                raise RatchetError("no session with this sender")
             candidates = _candidates(sessions, Header.decode(rest[:HEADER_SIZE]).dh)
         else:
             raise ValueError(f"unknown message type {kind}")
@@ -368,6 +397,95 @@ class Messenger:
             return payload
         assert failure is not None
         raise failure
+
+    # ---- healing: retry requests (Signal's), a fresh session, the same message again --------
+
+    def _ask_resend(self, sender: str, msg_id: bytes, first_message: bool) -> None:
+        """A frame from ``sender`` did not decrypt: ask for it again (a RETRY frame naming its
+        network id), if it comes from a contact we had a session with or claims to start one.
+        Rate-limited per number, so garbage under a spoofed number costs little."""
+        if len(msg_id) != 16 or sender == self.number:
+            return
+        if not first_message and not self._load_sessions(sender):
+            contact = self.contact(sender)
+            if contact is None or contact.identity is None:
+                return  # a stranger's MESSAGE frame: nothing of ours to heal
+        if not self._take_retry_token(sender):
+            log.info("no retry request to %s: too many just now", sender)
+            return
+        self.modem.send(sender, bytes([RETRY]) + msg_id)
+        name = self._name(sender)
+        self._add_notice(sender, f"A message from {name} could not be decrypted; "
+                                 "asked to resend it.")
+
+    def _take_retry_token(self, number: str) -> bool:
+        now = self.clock.now()
+        tokens, at = self._retry_tokens.pop(number, (float(RETRY_BUCKET), now))
+        tokens = min(float(RETRY_BUCKET), tokens + (now - at) / RETRY_REFILL)
+        granted = tokens >= 1
+        self._retry_tokens[number] = (tokens - 1 if granted else tokens, now)
+        while len(self._retry_tokens) > RETRY_CONTACTS:
+            self._retry_tokens.popitem(last=False)
+        return granted
+
+    def _on_retry(self, sender: str, rest: bytes) -> None:
+        """``sender`` could not decrypt one of our messages. Only a recent text message of ours
+        to that same number, resent fewer than MAX_RESENDS times, is sent again (anything else
+        costs one indexed lookup): in a fresh session (X3DH from a fresh bundle, the identity
+        check still applies) unless one was started since that message, at most once a minute;
+        same message uuid, so the receiver keeps it once."""
+        if len(rest) != 16:
+            return
+        row = self.store.execute(
+            "SELECT id, uuid, body, at, expires_at, resent FROM messages WHERE net_id = ? AND "
+            "number = ? AND outgoing = 1 AND kind = 'text'", (rest.hex(), sender)).fetchone()
+        if row is None or row[5] >= MAX_RESENDS or row[3] < self.clock.now() - RETRY_WINDOW:
+            log.info("ignored a retry request from %s", sender)
+            return
+        row_id, message_id, body, at, expires_at = row[:5]
+        contact = self.contact(sender)
+        if contact is None or contact.new_identity is not None:
+            return  # sending is blocked until the user accepts the new safety number
+        now = self.clock.now()
+        when, newest = self._restarted.get(sender, (float("-inf"), 0))
+        restart = row_id > newest and now - when >= RESTART_EVERY
+        try:
+            if restart:
+                record = self._start_session(sender)
+                self._save_sessions(sender, [record] + self._load_sessions(sender))
+                latest = self.store.execute("SELECT max(id) FROM messages").fetchone()[0]
+                self._restarted[sender] = (now, latest or 0)
+            expire = round(expires_at - at) if expires_at is not None else 0
+            net_id = self._send_payload(sender, _text_payload(message_id, body, at, expire))
+        except MessengerError as problem:  # a changed identity (now flagged) or no keys
+            log.info("could not resend to %s: %s", sender, problem)
+            return
+        self.store.execute("UPDATE messages SET net_id = ?, resent = resent + 1 WHERE id = ?",
+                           (net_id.hex(), row_id))
+        self._net_ids[net_id] = message_id
+        log.info("resent a message to %s%s", sender, " in a new session" if restart else "")
+        if restart:
+            self._add_notice(sender, f"Secure session with {self._name(sender)} restarted; "
+                                     "message resent.")
+
+    def _name(self, number: str) -> str:
+        contact = self.contact(number)
+        return contact.name if contact is not None else number
+
+    def _add_notice(self, number: str, text: str) -> None:
+        """One centred line in the chat; the same line twice in a row is written once."""
+        last = self.store.execute("SELECT kind, body FROM messages WHERE number = ? ORDER BY id "
+                                  "DESC LIMIT 1", (number,)).fetchone()
+        if last is not None and tuple(last) == ("notice", text):
+            return
+        if self.contact(number) is None:
+            return  # garbage under a stranger's number makes no conversation
+        self.store.execute(
+            "INSERT INTO messages (uuid, number, outgoing, body, state, at, unread, kind) "
+            "VALUES (?, ?, 0, ?, 'notice', ?, 0, 'notice')",
+            (str(uuid.UUID(bytes=self.entropy.token_bytes(16))), number, text,
+             self.clock.now()))
+        self.events.emit(SessionNotice(self.persona, number, text))
 
     def _store_incoming(self, sender: str, payload: dict[str, Any]) -> None:
         if self.contact(sender) is None:
@@ -414,7 +532,8 @@ class Messenger:
     def conversations(self) -> list[Conversation]:
         rows = self.store.execute(
             "SELECT c.number, c.name, (SELECT count(*) FROM messages m WHERE m.number = c.number"
-            " AND m.unread = 1), (SELECT max(id) FROM messages m WHERE m.number = c.number)"
+            " AND m.unread = 1), (SELECT max(id) FROM messages m WHERE m.number = c.number"
+            " AND m.kind = 'text')"
             " FROM contacts c ORDER BY 4 DESC NULLS LAST, c.name").fetchall()
         out = []
         for number, name, unread, last_id in rows:
@@ -426,16 +545,15 @@ class Messenger:
                 limit: int = 200) -> list[Message]:
         """Messages oldest first, ``limit`` at most, older than ``before_id`` when given."""
         rows = self.store.execute(
-            "SELECT * FROM (SELECT id, uuid, number, outgoing, body, state, reason, at, unread, "
-            "expires_at FROM messages WHERE number = ? AND id < ? ORDER BY id DESC LIMIT ?) "
+            f"SELECT * FROM (SELECT {_COLUMNS} "
+            "FROM messages WHERE number = ? AND id < ? ORDER BY id DESC LIMIT ?) "
             "ORDER BY id", (number, before_id if before_id is not None else 2**62, limit))
         return [_message(row) for row in rows]
 
     def history_after(self, number: str, after_id: int, limit: int = 200) -> list[Message]:
         """Messages newer than ``after_id``, oldest first, ``limit`` at most."""
         rows = self.store.execute(
-            "SELECT id, uuid, number, outgoing, body, state, reason, at, unread, expires_at "
-            "FROM messages WHERE number = ? AND id > ? ORDER BY id LIMIT ?",
+            f"SELECT {_COLUMNS} FROM messages WHERE number = ? AND id > ? ORDER BY id LIMIT ?",
             (number, after_id, limit))
         return [_message(row) for row in rows]
 
@@ -446,14 +564,15 @@ class Messenger:
         return None if low is None else (low, high)
 
     def count(self, number: str) -> int:
-        return self.store.execute("SELECT count(*) FROM messages WHERE number = ?",
-                                  (number,)).fetchone()[0]
+        """Messages in a conversation (its notices not counted)."""
+        return self.store.execute("SELECT count(*) FROM messages WHERE number = ? AND "
+                                  "kind = 'text'", (number,)).fetchone()[0]
 
     def search(self, number: str, text: str) -> list[Message]:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self.store.execute(
-            "SELECT id, uuid, number, outgoing, body, state, reason, at, unread, expires_at "
-            "FROM messages WHERE number = ? AND body LIKE ? ESCAPE '\\' ORDER BY id",
+            f"SELECT {_COLUMNS} FROM messages WHERE number = ? AND kind = 'text' "
+            "AND body LIKE ? ESCAPE '\\' ORDER BY id",
             (number, pattern))
         return [_message(row) for row in rows]
 
@@ -482,8 +601,7 @@ class Messenger:
 
     def _message_by_id(self, message_id: int) -> Message | None:
         row = self.store.execute(
-            "SELECT id, uuid, number, outgoing, body, state, reason, at, unread, expires_at "
-            "FROM messages WHERE id = ?", (message_id,)).fetchone()
+            f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
         return _message(row) if row else None
 
     # ---- identities and sessions -------------------------------------------------------------
@@ -565,4 +683,8 @@ def _candidates(sessions: list[SessionRecord],
 
 def _message(row: tuple[Any, ...]) -> Message:
     return Message(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7],
-                   bool(row[8]), row[9])
+                   bool(row[8]), row[9], row[10])
+
+
+def _text_payload(message_id: str, body: str, at: float, expire: int) -> dict[str, Any]:
+    return {"t": "text", "id": message_id, "body": body, "at": at, "expire": expire}
