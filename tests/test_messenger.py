@@ -593,3 +593,19 @@ def test_a_schema_3_store_gains_notices_and_keeps_its_messages(tmp_path):
     assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 4
     assert store.execute("SELECT body, kind, resent FROM messages").fetchall() == [
         ("kept", "text", 0)]
+
+
+@pytest.mark.looptime
+async def test_after_the_receiver_lost_its_sessions_messages_heal(world):
+    bus, clock, alice, bob = world
+    alice.messenger.send_text("+2", "one")
+    await settle()
+    bob.messenger.send_text("+1", "hi")
+    await settle()
+    bob.store.execute("DELETE FROM sessions")  # restored from an old backup, say
+    alice.messenger.send_text("+2", "two")
+    await settle()
+    assert bob.bodies("+1") == ["one", "two"]
+    bob.messenger.send_text("+1", "back")
+    await settle()
+    assert alice.bodies("+2") == ["hi", "back"]

@@ -69,6 +69,7 @@ MAX_RESENDS = 1
 RESTART_EVERY = 60.0
 RETRY_BUCKET, RETRY_REFILL = 20, 10.0  # requests we send: 20 at once, then one per 10 s
 RETRY_CONTACTS = 256  # rate-limit state kept for at most this many numbers
+NOTICE_EVERY = 600.0  # "could not be decrypted" is said at most once per contact in this time
 _COLUMNS = "id, uuid, number, outgoing, body, state, reason, at, unread, expires_at, kind"
 
 
@@ -172,6 +173,7 @@ class Messenger:
         self._net_ids: dict[bytes, str] = {}
         self._retry_tokens: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._restarted: dict[str, tuple[float, int]] = {}  # number: (when, newest id then)
+        self._noticed: OrderedDict[str, float] = OrderedDict()  # number: when last told
 
     # ---- keys --------------------------------------------------------------------------------
 
@@ -406,17 +408,24 @@ class Messenger:
         Rate-limited per number, so garbage under a spoofed number costs little."""
         if len(msg_id) != 16 or sender == self.number:
             return
-        if not first_message and not self._load_sessions(sender):
+        if not first_message:
             contact = self.contact(sender)
-            if contact is None or contact.identity is None:
+            if (contact is None or contact.identity is None) and not self._load_sessions(sender):
                 return  # a stranger's MESSAGE frame: nothing of ours to heal
         if not self._take_retry_token(sender):
             log.info("no retry request to %s: too many just now", sender)
             return
         self.modem.send(sender, bytes([RETRY]) + msg_id)
-        name = self._name(sender)
-        self._add_notice(sender, f"A message from {name} could not be decrypted; "
-                                 "asked to resend it.")
+        now = self.clock.now()
+        told = self._noticed.pop(sender, float("-inf"))
+        if now - told < NOTICE_EVERY:
+            self._noticed[sender] = told
+            return
+        self._noticed[sender] = now
+        while len(self._noticed) > RETRY_CONTACTS:
+            self._noticed.popitem(last=False)
+        self._add_notice(sender, f"A message from {self._name(sender)} could not be "
+                                 "decrypted; asked to resend it.")
 
     def _take_retry_token(self, number: str) -> bool:
         now = self.clock.now()
