@@ -145,3 +145,28 @@ async def test_a_ten_thousand_message_history_pages_in_both_directions(data_dir,
         assert "message 1234" in bodies and "message 9999" not in bodies
         target = bodies.index("message 1234")
         assert log.messages[target].id == log.messages[0].id + target
+
+
+async def test_a_notice_is_one_centred_dim_line_in_the_chat():
+    from textual.app import App
+
+    from phone_tui.handset.messenger import Message
+
+    class One(App):
+        def compose(self):
+            yield ChatLog()
+
+    text = "Secure session with Bob restarted; message resent."
+    messages = [Message(1, "a", "+2", True, "hello", "read", "", 0.0, False, None),
+                Message(2, "b", "+2", False, text, "notice", "", 0.0, False, None, "notice")]
+    async with One().run_test(size=(80, 20)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.set_messages(messages)
+        await pilot.pause()
+        lines = log.styled_text().splitlines()
+        (notice,) = [line for line in lines if text in line]
+        width = log.scrollable_content_region.width
+        assert abs(len(notice) - len(notice.lstrip()) - (width - len(text)) // 2) <= 1
+        y = lines.index(notice) - int(log.scroll_offset.y)
+        strip = log.render_line(y)
+        assert any(segment.text == text and segment.style.dim for segment in strip)

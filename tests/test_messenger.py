@@ -46,7 +46,11 @@ class Phone:
         self.saved += 1
 
     def bodies(self, number: str) -> list[str]:
-        return [m.body for m in self.messenger.history(number) if not m.outgoing]
+        return [m.body for m in self.messenger.history(number)
+                if not m.outgoing and m.kind == "text"]
+
+    def notices(self, number: str) -> list[str]:
+        return [m.body for m in self.messenger.history(number) if m.kind == "notice"]
 
     def states(self, number: str) -> list[str]:
         return [m.state for m in self.messenger.history(number) if m.outgoing]
@@ -291,11 +295,317 @@ async def test_an_unreadable_initial_message_does_not_change_trust(world):
     alice.messenger.send_text("+2", "hello")
     await settle()
     trusted = bob.messenger.contact("+1").identity
-    forged = (bytes([PREKEY]) + _INITIAL.pack(b"\x07" * 32, b"\x08" * 32, b"\x09" * 32, 1, 0)
-              + b"\x00" * 200)
+    forged = bytes([PREKEY]) + _INITIAL.pack(b"\x07" * 32, b"\x09" * 32, 1, 0) + b"\x00" * 200
     events = []
     bob.events.listen(events.append)
     bob.messenger.on_envelope(Envelope(EnvelopeKind.MESSAGE, b"\x01" * 16, "+1", "+2", forged))
     contact = bob.messenger.contact("+1")
     assert contact.identity == trusted and contact.new_identity is None
     assert not [e for e in events if isinstance(e, IdentityChanged)]
+
+
+# ---- hostile first messages (issue 11, item 2) --------------------------------------------------
+
+
+class Capture:
+    """A modem that keeps what the messenger sends instead of sending it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+
+    def send(self, dst: str, body: bytes) -> bytes:
+        msg_id = E.token_bytes(16)
+        self.sent.append((dst, body, msg_id))
+        return msg_id
+
+
+def envelope_from(src: str, dst: str, body: bytes, msg_id: bytes | None = None):
+    from phone_tui.modem.frames import Envelope, EnvelopeKind
+
+    return Envelope(EnvelopeKind.MESSAGE, msg_id or E.token_bytes(16), src, dst, body)
+
+
+def prekey_body(identity_dh: bytes, ephemeral: bytes, spk_id: int, opk_id: int,
+                rest: bytes) -> bytes:
+    from phone_tui.handset.messenger import _INITIAL, PREKEY
+
+    return bytes([PREKEY]) + _INITIAL.pack(identity_dh, ephemeral, spk_id, opk_id) + rest
+
+
+def garbage_prekey_bodies(rng: random.Random, bob: Phone, real: bytes) -> list[bytes]:
+    """Random frames of well-formed length, and the genuine X3DH header of ``real`` with a
+    random ratchet header and ciphertext; each names one of Bob's one-time prekeys."""
+    from phone_tui.handset.messenger import _INITIAL
+
+    header = real[1:1 + _INITIAL.size]
+    opk_ids = sorted(bob.identity.opks)
+    bodies = []
+    for i in range(100):
+        opk_id = opk_ids[i % len(opk_ids)]
+        tail = rng.randbytes(40 + 160 + 16)
+        if i % 2:
+            bodies.append(prekey_body(rng.randbytes(32), rng.randbytes(32),
+                                      bob.identity.spk_id, opk_id, tail))
+        else:
+            bodies.append(bytes([real[0]]) + header + tail)
+    return bodies
+
+
+def first_message(alice: Phone, text: str) -> bytes:
+    capture = Capture()
+    alice.messenger.modem = capture
+    alice.messenger.send_text("+2", text)
+    alice.messenger.modem = alice.modem
+    return capture.sent[-1][1]
+
+
+@pytest.mark.looptime
+async def test_garbage_prekey_frames_consume_no_one_time_prekey(world):
+    bus, clock, alice, bob = world
+    real = first_message(alice, "hello")
+    before, saved = dict(bob.identity.opks), bob.saved
+    for body in garbage_prekey_bodies(random.Random(11), bob, real):
+        bob.messenger.on_envelope(envelope_from("+1", "+2", body))
+    assert bob.identity.opks.keys() == before.keys() and bob.saved == saved
+    assert bob.bodies("+1") == []
+
+
+@pytest.mark.looptime
+async def test_a_first_message_with_one_flipped_bit_consumes_nothing(world):
+    bus, clock, alice, bob = world
+    real = first_message(alice, "hello")
+    before = dict(bob.identity.opks)
+    for position in (len(real) - 1, len(real) - 30, 1 + 70):
+        flipped = bytearray(real)
+        flipped[position] ^= 0x01
+        bob.messenger.on_envelope(envelope_from("+1", "+2", bytes(flipped)))
+    assert bob.identity.opks.keys() == before.keys()
+    assert bob.bodies("+1") == []
+    bob.messenger.on_envelope(envelope_from("+1", "+2", real))
+    assert bob.bodies("+1") == ["hello"] and len(bob.identity.opks) == len(before) - 1
+
+
+@pytest.mark.looptime
+async def test_a_genuine_first_message_after_a_hundred_garbage_ones_decrypts(world):
+    bus, clock, alice, bob = world
+    real = first_message(alice, "still here")
+    for body in garbage_prekey_bodies(random.Random(12), bob, real):
+        bob.messenger.on_envelope(envelope_from("+1", "+2", body))
+    bob.messenger.on_envelope(envelope_from("+1", "+2", real))
+    assert bob.bodies("+1") == ["still here"]
+    assert bob.saved >= 1 and len(bob.identity.opks) == 99
+
+
+# ---- bounded work per frame (issue 11, item 5) --------------------------------------------------
+
+
+async def sessions_with_archive(bus, alice: Phone, bob: Phone, count: int = 4) -> None:
+    """Bob holds ``count`` sessions with Alice: she lost hers and started again each time."""
+    for i in range(count):
+        alice.store.execute("DELETE FROM sessions WHERE number = '+2'")
+        alice.messenger.send_text("+2", f"session {i}")
+        await settle()
+        bob.messenger.send_text("+1", f"reply {i}")
+        await settle()
+    assert len(bob.messenger._load_sessions("+1")) == 4
+
+
+def forged_frames(bob: Phone, rng: random.Random) -> dict[str, bytes]:
+    """Worst cases a carrier can forge from what it saw: real ratchet keys, claimed jumps."""
+    from phone_tui.crypto.ratchet import MAX_SKIP, Header
+    from phone_tui.handset.messenger import MESSAGE
+
+    current, *archived = [r.ratchet for r in bob.messenger._load_sessions("+1")]
+    tail = rng.randbytes(160 + 16)
+
+    def frame(dh: bytes, pn: int, n: int) -> bytes:
+        return bytes([MESSAGE]) + Header(dh, pn, n).encode() + tail
+
+    return {
+        "jump in the current chain": frame(current.dhr, 0, current.nr + MAX_SKIP),
+        "new ratchet key, pn at the limit": frame(rng.randbytes(32), current.nr + MAX_SKIP, 0),
+        "new ratchet key, both chains": frame(rng.randbytes(32), current.nr + MAX_SKIP // 2,
+                                              MAX_SKIP // 2),
+        "jump against an archived session": frame(archived[-1].dhr, 0,
+                                                  archived[-1].nr + MAX_SKIP),
+        "beyond the limit": frame(current.dhr, 0, current.nr + MAX_SKIP + 1),
+    }
+
+
+@pytest.mark.looptime
+async def test_a_forged_jump_frame_derives_at_most_max_skip_chain_keys_in_total(world,
+                                                                                monkeypatch):
+    from phone_tui.crypto import ratchet
+
+    bus, clock, alice, bob = world
+    await sessions_with_archive(bus, alice, bob)
+    calls = []
+    real = ratchet.kdf_ck
+
+    def counted(ck: bytes) -> tuple[bytes, bytes]:
+        calls.append(1)
+        return real(ck)
+
+    monkeypatch.setattr(ratchet, "kdf_ck", counted)
+    for name, body in forged_frames(bob, random.Random(5)).items():
+        calls.clear()
+        bob.messenger.on_envelope(envelope_from("+1", "+2", body))
+        assert len(calls) <= ratchet.MAX_SKIP + 4, name
+    assert bob.bodies("+1") == [f"session {i}" for i in range(4)]
+    alice.messenger.send_text("+2", "still works")
+    await settle()
+    assert bob.bodies("+1")[-1] == "still works"
+
+
+# ---- sessions heal (issue 11, item 6) -----------------------------------------------------------
+
+
+def break_sending_chain(phone: Phone, number: str, jump: int) -> None:
+    """As if ``jump`` messages were sent and lost: the peer's next decrypt must refuse."""
+    sessions = phone.messenger._load_sessions(number)
+    sessions[0].ratchet.ns += jump
+    phone.messenger._save_sessions(number, sessions)
+
+
+def sends(phone: Phone) -> list[bytes]:
+    """Record every body the phone's messenger hands to its modem."""
+    sent: list[bytes] = []
+    real = phone.modem.send
+
+    def send(dst: str, body: bytes) -> bytes:
+        sent.append(body)
+        return real(dst, body)
+
+    phone.modem.send = send
+    return sent
+
+
+@pytest.mark.looptime
+async def test_after_a_jump_over_the_limit_both_directions_heal_and_nothing_is_lost(world):
+    from collections import Counter
+
+    from phone_tui.crypto.ratchet import MAX_SKIP
+
+    bus, clock, alice, bob = world
+    alice.messenger.send_text("+2", "one")
+    await settle()
+    bob.messenger.send_text("+1", "hi")
+    await settle()
+    break_sending_chain(alice, "+2", MAX_SKIP + 5)
+    for text in ("t1", "t2", "t3"):
+        alice.messenger.send_text("+2", text)
+    await settle(60)
+    assert Counter(bob.bodies("+1")) == Counter(["one", "t1", "t2", "t3"])
+    bob.messenger.send_text("+1", "back")
+    await settle()
+    alice.messenger.send_text("+2", "after")
+    await settle()
+    assert alice.bodies("+2") == ["hi", "back"]
+    assert Counter(bob.bodies("+1")) == Counter(["one", "t1", "t2", "t3", "after"])
+    assert bob.notices("+1") == ["A message from +1 could not be decrypted; asked to resend it."]
+    assert alice.notices("+2") == ["Secure session with +2 restarted; message resent."]
+    conversation = next(c for c in bob.messenger.conversations() if c.number == "+1")
+    assert conversation.unread == 5 and conversation.last.kind == "text"
+    assert bob.messenger.count("+1") == 7  # five received, two sent; the notice not counted
+
+
+@pytest.mark.looptime
+async def test_a_forged_retry_for_a_message_that_is_not_ours_does_nothing(world):
+    from phone_tui.handset.messenger import RETRY
+
+    bus, clock, alice, bob = world
+    alice.messenger.send_text("+2", "mine")
+    bob.messenger.send_text("+1", "his")
+    await settle()
+    (ours,) = alice.store.execute("SELECT net_id FROM messages WHERE outgoing = 1").fetchone()
+    (theirs,) = bob.store.execute("SELECT net_id FROM messages WHERE outgoing = 1").fetchone()
+    sessions = alice.store.execute("SELECT state FROM sessions").fetchall()
+    sent = sends(alice)
+    forged = [("+2", E.token_bytes(16)), ("+2", bytes.fromhex(theirs)),
+              ("+3", bytes.fromhex(ours)), ("+2", bytes.fromhex(ours)[:15])]
+    for src, msg_id in forged:
+        bus.forge(src).send("+1", bytes([RETRY]) + msg_id)
+    await settle()
+    assert sent == [] and alice.notices("+2") == []
+    assert alice.store.execute("SELECT state FROM sessions").fetchall() == sessions
+
+
+@pytest.mark.looptime
+async def test_two_retries_for_the_same_message_resend_it_once(world):
+    from phone_tui.handset.messenger import RETRY
+
+    bus, clock, alice, bob = world
+    alice.messenger.send_text("+2", "hello")
+    await settle()
+    (net_id,) = alice.store.execute("SELECT net_id FROM messages WHERE outgoing = 1").fetchone()
+    sent = sends(alice)
+    for _ in range(2):
+        bus.forge("+2").send("+1", bytes([RETRY]) + bytes.fromhex(net_id))
+        await settle()
+    assert len(sent) == 1
+    assert bob.bodies("+1") == ["hello"]  # the resend kept once, by its uuid
+    assert alice.notices("+2") == ["Secure session with +2 restarted; message resent."]
+
+
+@pytest.mark.looptime
+async def test_a_first_message_in_flight_across_the_weekly_rotation_still_decrypts(world):
+    bus, clock, alice, bob = world
+    in_flight = first_message(alice, "sent before the rotation")
+    clock.advance(7 * 86400)
+    bob.messenger.maintain()
+    assert bob.identity.spk_id != 1
+    bob.messenger.on_envelope(envelope_from("+1", "+2", in_flight))
+    assert bob.bodies("+1") == ["sent before the rotation"]
+
+
+@pytest.mark.looptime
+async def test_a_replaced_signed_prekey_is_forgotten_after_its_grace_period(world):
+    bus, clock, alice, bob = world
+    in_flight = first_message(alice, "far too late")
+    clock.advance(7 * 86400)
+    bob.messenger.maintain()
+    clock.advance(30 * 86400)
+    bob.messenger.maintain()
+    assert bob.identity.signed_prekey(1) is None
+    assert 1 not in IdentityKeys.from_secrets(bob.identity.to_secrets()).old_spks
+    bob.messenger.on_envelope(envelope_from("+1", "+2", in_flight))
+    assert bob.bodies("+1") == []
+
+
+def test_a_schema_3_store_gains_notices_and_keeps_its_messages(tmp_path):
+    import sqlcipher3
+
+    from phone_tui.store import database
+
+    key = E.token_bytes(32)
+    path = tmp_path / "old.db"
+    db = sqlcipher3.connect(str(path), isolation_level=None)
+    db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    for step in (1, 2, 3):
+        for statement in database._MIGRATIONS[step]:
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 3")
+    db.execute("INSERT INTO contacts (number, name) VALUES ('+2', 'Bob')")
+    db.execute("INSERT INTO messages (uuid, number, outgoing, body, state, at) "
+               "VALUES ('u', '+2', 0, 'kept', 'received', 1.0)")
+    db.close()
+    store = PersonaStore(path, key)
+    assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 4
+    assert store.execute("SELECT body, kind, resent FROM messages").fetchall() == [
+        ("kept", "text", 0)]
+
+
+@pytest.mark.looptime
+async def test_after_the_receiver_lost_its_sessions_messages_heal(world):
+    bus, clock, alice, bob = world
+    alice.messenger.send_text("+2", "one")
+    await settle()
+    bob.messenger.send_text("+1", "hi")
+    await settle()
+    bob.store.execute("DELETE FROM sessions")  # restored from an old backup, say
+    alice.messenger.send_text("+2", "two")
+    await settle()
+    assert bob.bodies("+1") == ["one", "two"]
+    bob.messenger.send_text("+1", "back")
+    await settle()
+    assert alice.bodies("+2") == ["hi", "back"]

@@ -30,14 +30,14 @@ def session() -> tuple[Ratchet, Ratchet]:
     sk_a, ad_a, initial = initiate(alice, bundle, E)
     sk_b, ad_b = respond(bob, initial)
     assert sk_a == sk_b and ad_a == ad_b
-    assert 5 not in bob.opks  # the one-time prekey is gone
+    assert 5 in bob.opks  # respond() changes nothing: the messenger removes it after a decrypt
     return Ratchet.initiator(sk_a, ad_a, bundle.spk, E), Ratchet.responder(sk_b, ad_b, bob.spk)
 
 
 def test_x3dh_rejects_a_forged_signed_prekey():
     bob = IdentityKeys.generate(E, 0.0)
     bundle = bob.bundle()
-    forged = PrekeyBundle(bundle.identity_dh, bundle.identity_sign, bundle.spk_id,
+    forged = PrekeyBundle(bundle.identity_dh, bundle.spk_id,
                           IdentityKeys.generate(E, 0.0).bundle().spk, bundle.spk_signature)
     with pytest.raises(InvalidBundle):
         initiate(IdentityKeys.generate(E, 0.0), forged, E)

@@ -1,4 +1,5 @@
-"""X3DH key agreement (Signal's spec, with a separate Ed25519 signing key instead of XEdDSA).
+"""X3DH key agreement (Signal's spec: the signed prekey is verified under the identity key by
+XEdDSA).
 
 SK = HKDF(F ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4]) with F = 32 × 0xFF, salt = 32 zero bytes; the associated
 data that binds every later message to both identities is AD = IK_A ‖ IK_B.
@@ -24,7 +25,6 @@ class InitialMessage:
     """What the initiator sends with its first message so the responder can run X3DH too."""
 
     identity_dh: bytes
-    identity_sign: bytes
     ephemeral: bytes
     spk_id: int
     opk_id: int | None
@@ -49,24 +49,27 @@ def initiate(ours: IdentityKeys, bundle: PrekeyBundle,
                 + ephemeral.exchange(their_spk))
     if their_opk is not None:
         material += ephemeral.exchange(their_opk)
-    header = InitialMessage(ours.public_dh, ours.public_sign, raw_public(ephemeral.public_key()),
-                            bundle.spk_id, bundle.opk_id)
+    header = InitialMessage(ours.public_dh, raw_public(ephemeral.public_key()), bundle.spk_id,
+                            bundle.opk_id)
     return _kdf(material), ours.public_dh + bundle.identity_dh, header
 
 
 def respond(ours: IdentityKeys, header: InitialMessage) -> tuple[bytes, bytes]:
-    """Bob's side: returns (SK, AD) and consumes the one-time prekey used."""
-    if header.spk_id != ours.spk_id:
+    """Bob's side: returns (SK, AD). Changes nothing: the caller removes the one-time prekey
+    (``ours.opks``) only once the first message decrypted, as libsignal does, so garbage
+    claiming to be a first message cannot burn prekeys."""
+    spk = ours.signed_prekey(header.spk_id)
+    if spk is None:
         raise InvalidBundle(f"unknown signed prekey {header.spk_id}")
     try:
         their_identity = X25519PublicKey.from_public_bytes(header.identity_dh)
         ephemeral = X25519PublicKey.from_public_bytes(header.ephemeral)
     except ValueError:
         raise InvalidBundle("a public key in the initial message is malformed") from None
-    material = (ours.spk.exchange(their_identity) + ours.dh.exchange(ephemeral)
-                + ours.spk.exchange(ephemeral))
+    material = (spk.exchange(their_identity) + ours.dh.exchange(ephemeral)
+                + spk.exchange(ephemeral))
     if header.opk_id is not None:
-        opk = ours.opks.pop(header.opk_id, None)
+        opk = ours.opks.get(header.opk_id)
         if opk is None:
             raise InvalidBundle(f"one-time prekey {header.opk_id} was already used")
         material += opk.exchange(ephemeral)

@@ -46,6 +46,7 @@ from phone_tui.handset.persona import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK, KdfC
 from phone_tui.handset.pin_policy import check_pin
 
 if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off that path
+    from phone_tui.crypto.identity import IdentityKeys
     from phone_tui.handset.contacts import SeedContact
     from phone_tui.handset.messenger import Messenger
     from phone_tui.modem.bus import Modem, Network
@@ -243,17 +244,31 @@ class Handset:
 
     # ---- public keys, published before the first unlock ----------------------------------------
 
-    def _save_public_keys(self, persona: Persona) -> None:
+    def _save_public_keys(self, persona: Persona, keys: IdentityKeys | None = None) -> None:
         """Keep the new persona's public prekey bundle beside its keystore, so the network can
         offer it (and contacts can write) before the persona is unlocked in this run. Public
         material only: it is what the key directory publishes anyway."""
         from phone_tui.crypto.identity import raw_public
 
-        keys = persona.identity_keys(self.clock.now())
+        keys = keys or persona.identity_keys(self.clock.now())
         one_time = {str(key_id): raw_public(key.public_key()).hex()
                     for key_id, key in keys.opks.items()}
         atomic_write(persona.folder / "public.json", json.dumps(
             {"bundle": keys.bundle().encode().hex(), "one_time": one_time}).encode())
+
+    def _refresh_public_keys(self, keys: IdentityKeys) -> None:
+        """Rewrite public.json when its bundle is not the unlocked persona's current one (saved
+        before XEdDSA, or before a signed-prekey rotation). A damaged one is left as it is."""
+        path = self.persona.folder / "public.json"
+        try:
+            saved: bytes | None = _read_public_keys(path)[0]
+        except FileNotFoundError:
+            saved = None
+        except KeystoreCorrupt as problem:
+            log.warning("%s; left untouched", problem)
+            return
+        if saved != keys.bundle().encode():
+            self._save_public_keys(self.persona, keys)
 
     def publish_saved_keys(self) -> None:
         """Offer each persona's saved public bundle to the network, unless it has ours."""
@@ -271,6 +286,11 @@ class Handset:
                 # file is kept as it is until then.
                 log.warning("%s; persona %s publishes its keys at its next unlock", problem,
                             name)
+                continue
+            if b'"identity_sign"' in bundle:
+                # Saved before XEdDSA: contacts would refuse it. Rewritten at the next unlock.
+                log.info("public keys of persona %s are in the old format; published at unlock",
+                         name)
                 continue
             self.network.publish_keys(number, bundle, one_time)
 
@@ -412,6 +432,7 @@ class Handset:
             if self.messenger.contact(contact.number) is None:
                 self.messenger.add_contact(contact.number, contact.name, bot=contact.bot)
         self.messenger.publish_keys()
+        self._refresh_public_keys(self.messenger.identity)
         for record in self.persona.drain_spool():
             if record.get("kind") == "envelope":
                 self.messenger.on_envelope(Envelope.decode(bytes.fromhex(record["data"])))

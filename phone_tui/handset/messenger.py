@@ -6,9 +6,12 @@ size) and ciphertext, never the text. Messages, contacts and sessions live in th
 SQLCipher store; identity keys in its keystore.
 
 Wire body (inside the network envelope):
-    0x02 PREKEY  identity_dh 32 | identity_sign 32 | ephemeral 32 | spk_id u32 | opk_id u32
-                 | ratchet header 40 | ciphertext      (until the initiator hears back)
+    0x02 PREKEY  identity_dh 32 | ephemeral 32 | spk_id u32 | opk_id u32 | ratchet header 40
+                 | ciphertext      (until the initiator hears back; every byte is bound to the
+                 session: identity_dh through AD, the rest through SK)
     0x01 MESSAGE ratchet header 40 | ciphertext
+    0x03 RETRY   network msg_id 16  (unencrypted: "I could not decrypt your message with this
+                 id, start a new session and send it again"; see _on_retry for what it costs)
 Plaintext (padded, encrypted): JSON {"t": "text", "id", "body", "at", "expire"} or
 {"t": "read", "ids": [...]} (read receipts).
 """
@@ -19,6 +22,7 @@ import json
 import logging
 import struct
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,7 +37,14 @@ from phone_tui.crypto.identity import (
     PrekeyBundle,
     raw_public,
 )
-from phone_tui.crypto.ratchet import HEADER_SIZE, DuplicateMessage, Ratchet, RatchetError
+from phone_tui.crypto.ratchet import (
+    HEADER_SIZE,
+    MAX_SKIP,
+    DuplicateMessage,
+    Header,
+    Ratchet,
+    RatchetError,
+)
 from phone_tui.crypto.x3dh import InitialMessage, initiate, respond
 from phone_tui.handset.events import Event, EventStream
 
@@ -44,13 +55,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MESSAGE, PREKEY = 0x01, 0x02
-_INITIAL = struct.Struct(">32s32s32sII")
+MESSAGE, PREKEY, RETRY = 0x01, 0x02, 0x03
+_INITIAL = struct.Struct(">32s32sII")
 NO_OPK = 0xFFFFFFFF
 # Signal's disappearing-message presets, in seconds (0 = off).
 TIMER_PRESETS = (0, 30, 300, 3600, 8 * 3600, 86400, 7 * 86400, 28 * 86400)
 STATES = ("sending", "sent", "delivered", "read", "failed")
 ARCHIVED_SESSIONS = 3  # older sessions kept per contact, for messages still in flight
+# Healing (Signal's retry requests): how far back a retry may name one of our messages, how often
+# one message is resent, and how often a session is restarted / a retry asked, per contact.
+RETRY_WINDOW = 7 * 86400.0
+MAX_RESENDS = 1
+RESTART_EVERY = 60.0
+RETRY_BUCKET, RETRY_REFILL = 20, 10.0  # requests we send: 20 at once, then one per 10 s
+RETRY_CONTACTS = 256  # rate-limit state kept for at most this many numbers
+NOTICE_EVERY = 600.0  # "could not be decrypted" is said at most once per contact in this time
+_COLUMNS = "id, uuid, number, outgoing, body, state, reason, at, unread, expires_at, kind"
 
 
 class MessengerError(Exception):
@@ -84,6 +104,13 @@ class ContactVerified(Event):
     number: str
 
 
+class SessionNotice(Event):
+    """A one-line notice was added to a conversation (a session healed, a message resent)."""
+
+    number: str
+    text: str
+
+
 class SendBlocked(Event):
     """A message was not sent: the contact's safety number changed and was not accepted."""
 
@@ -102,6 +129,7 @@ class Message:
     at: float
     unread: bool
     expires_at: float | None
+    kind: str = "text"  # or "notice": one centred line the messenger wrote, not a message
 
 
 @dataclass(frozen=True)
@@ -143,6 +171,9 @@ class Messenger:
         self.events = events
         self._save_identity = save_identity
         self._net_ids: dict[bytes, str] = {}
+        self._retry_tokens: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._restarted: dict[str, tuple[float, int]] = {}  # number: (when, newest id then)
+        self._noticed: OrderedDict[str, float] = OrderedDict()  # number: when last told
 
     # ---- keys --------------------------------------------------------------------------------
 
@@ -165,10 +196,12 @@ class Messenger:
         expired = self.expire()
         left = self.network.one_time_keys_left(self.number)
         rotated = self.identity.rotate_signed_prekey(self.entropy, self.clock.now())
+        forgot = self.identity.forget_old_prekeys(self.clock.now())
         fresh = (self.identity.add_one_time(self.entropy, ONE_TIME_PREKEYS - left)
                  if left < REFILL_BELOW else [])
-        if rotated or fresh:
+        if rotated or fresh or forgot:
             self._save_identity(self.identity)
+        if rotated or fresh:
             self.publish_keys(only=fresh)
         return expired
 
@@ -237,8 +270,7 @@ class Messenger:
         message_id = str(uuid.UUID(bytes=self.entropy.token_bytes(16)))
         now = self.clock.now()
         expires = now + contact.timer if contact.timer else None
-        net_id = self._send_payload(number, {"t": "text", "id": message_id, "body": body,
-                                             "at": now, "expire": contact.timer})
+        net_id = self._send_payload(number, _text_payload(message_id, body, now, contact.timer))
         self.store.execute(
             "INSERT INTO messages (uuid, number, outgoing, body, state, at, expires_at, net_id) "
             "VALUES (?, ?, 1, ?, 'sending', ?, ?, ?)",
@@ -259,8 +291,8 @@ class Messenger:
         header, ciphertext = session.encrypt(json.dumps(payload).encode())
         if initial is not None:
             opk = initial.opk_id if initial.opk_id is not None else NO_OPK
-            body = (bytes([PREKEY]) + _INITIAL.pack(initial.identity_dh, initial.identity_sign,
-                                                     initial.ephemeral, initial.spk_id, opk)
+            body = (bytes([PREKEY]) + _INITIAL.pack(initial.identity_dh, initial.ephemeral,
+                                                     initial.spk_id, opk)
                     + header + ciphertext)
         else:
             body = bytes([MESSAGE]) + header + ciphertext
@@ -276,11 +308,10 @@ class Messenger:
         try:
             bundle = PrekeyBundle.decode(bundle_bytes)
             if one_time is not None:
-                bundle = PrekeyBundle(bundle.identity_dh, bundle.identity_sign, bundle.spk_id,
-                                      bundle.spk, bundle.spk_signature, *one_time)
+                bundle = bundle.with_one_time(*one_time)
             sk, ad, initial = initiate(self.identity, bundle, self.entropy)
         except InvalidBundle as problem:
-            raise MessengerError(f"{number}'s keys are not valid: {problem}") from None
+            raise MessengerError(f"{number}'s keys are refused: {problem}") from None
         self._check_identity(number, bundle.identity_dh)
         contact = self.contact(number)
         if contact is not None and contact.new_identity is not None:
@@ -294,11 +325,17 @@ class Messenger:
         """A message from the network. Garbage, replays and tampering are logged and dropped;
         the session stays usable."""
         sender, body = envelope.src, envelope.body
+        if body[:1] == bytes([RETRY]):
+            self._on_retry(sender, body[1:])
+            return
         try:
             payload = self._decrypt(sender, body)
         except (RatchetError, InvalidBundle, ValueError) as problem:
             kind = "a replayed" if isinstance(problem, DuplicateMessage) else "an unreadable"
             log.info("dropped %s message from %s: %s", kind, sender, type(problem).__name__)
+            if isinstance(problem, RatchetError | InvalidBundle) and not isinstance(
+                    problem, DuplicateMessage):
+                self._ask_resend(sender, envelope.msg_id, body[:1] == bytes([PREKEY]))
             return
         if payload.get("t") == "text":
             self._store_incoming(sender, payload)
@@ -312,35 +349,36 @@ class Messenger:
         kind, rest = body[0], body[1:]
         sessions = self._load_sessions(sender)
         new_identity: bytes | None = None
+        used_opk: int | None = None
         if kind == PREKEY:
             if len(rest) < _INITIAL.size + HEADER_SIZE:
                 raise ValueError("truncated initial message")
-            identity_dh, identity_sign, ephemeral, spk_id, opk_id = _INITIAL.unpack_from(rest)
+            identity_dh, ephemeral, spk_id, opk_id = _INITIAL.unpack_from(rest)
             rest = rest[_INITIAL.size:]
             record = next((r for r in sessions if r.peer_ephemeral == ephemeral), None)
             if record is None:
-                initial = InitialMessage(identity_dh, identity_sign, ephemeral, spk_id,
+                initial = InitialMessage(identity_dh, ephemeral, spk_id,
                                          None if opk_id == NO_OPK else opk_id)
                 sk, ad = respond(self.identity, initial)
-                record = SessionRecord(Ratchet.responder(sk, ad, self.identity.spk), None,
-                                       ephemeral)
-                # Trust (first use, or "changed") only once the message decrypts below: an
-                # unreadable one must not move it.
+                spk = self.identity.signed_prekey(spk_id)
+                assert spk is not None  # respond() refused an unknown one
+                record = SessionRecord(Ratchet.responder(sk, ad, spk), None, ephemeral)
+                # Trust (first use, or "changed") and the one-time prekey move only once the
+                # message decrypts below: an unreadable one must change nothing.
                 new_identity = identity_dh
-            candidates = [record]
+                used_opk = initial.opk_id
+            candidates = [(record, MAX_SKIP)]
         elif kind == MESSAGE:
             if not sessions:
-                raise ValueError("no session with this sender")
-            # Usually the current session; after both phones started a session at once, the
-            # peer may be using one we archived.
-            candidates = sessions
+                raise RatchetError("no session with this sender")
+            candidates = _candidates(sessions, Header.decode(rest[:HEADER_SIZE]).dh)
         else:
             raise ValueError(f"unknown message type {kind}")
         failure: RatchetError | None = None
-        for record in candidates:
+        for record, max_skip in candidates:
             try:
                 plaintext = record.ratchet.decrypt(rest[:HEADER_SIZE], rest[HEADER_SIZE:],
-                                                   self.entropy)
+                                                   self.entropy, max_skip=max_skip)
             except DuplicateMessage:
                 raise
             except RatchetError as problem:
@@ -353,11 +391,110 @@ class Messenger:
                 record.initial = None  # the peer answered: no more X3DH headers needed
             if new_identity is not None:
                 self._check_identity(sender, new_identity)
-                self._save_identity(self.identity)  # the one-time prekey is used up
             self._save_sessions(sender, [record] + [r for r in sessions if r is not record])
+            if used_opk is not None:
+                # Committed: only now is the one-time prekey used up (libsignal's order).
+                self.identity.opks.pop(used_opk, None)
+                self._save_identity(self.identity)
             return payload
         assert failure is not None
         raise failure
+
+    # ---- healing: retry requests (Signal's), a fresh session, the same message again --------
+
+    def _ask_resend(self, sender: str, msg_id: bytes, first_message: bool) -> None:
+        """A frame from ``sender`` did not decrypt: ask for it again (a RETRY frame naming its
+        network id), if it comes from a contact we had a session with or claims to start one.
+        Rate-limited per number, so garbage under a spoofed number costs little."""
+        if len(msg_id) != 16 or sender == self.number:
+            return
+        if not first_message:
+            contact = self.contact(sender)
+            if (contact is None or contact.identity is None) and not self._load_sessions(sender):
+                return  # a stranger's MESSAGE frame: nothing of ours to heal
+        if not self._take_retry_token(sender):
+            log.info("no retry request to %s: too many just now", sender)
+            return
+        self.modem.send(sender, bytes([RETRY]) + msg_id)
+        now = self.clock.now()
+        told = self._noticed.pop(sender, float("-inf"))
+        if now - told < NOTICE_EVERY:
+            self._noticed[sender] = told
+            return
+        self._noticed[sender] = now
+        while len(self._noticed) > RETRY_CONTACTS:
+            self._noticed.popitem(last=False)
+        self._add_notice(sender, f"A message from {self._name(sender)} could not be "
+                                 "decrypted; asked to resend it.")
+
+    def _take_retry_token(self, number: str) -> bool:
+        now = self.clock.now()
+        tokens, at = self._retry_tokens.pop(number, (float(RETRY_BUCKET), now))
+        tokens = min(float(RETRY_BUCKET), tokens + (now - at) / RETRY_REFILL)
+        granted = tokens >= 1
+        self._retry_tokens[number] = (tokens - 1 if granted else tokens, now)
+        while len(self._retry_tokens) > RETRY_CONTACTS:
+            self._retry_tokens.popitem(last=False)
+        return granted
+
+    def _on_retry(self, sender: str, rest: bytes) -> None:
+        """``sender`` could not decrypt one of our messages. Only a recent text message of ours
+        to that same number, resent fewer than MAX_RESENDS times, is sent again (anything else
+        costs one indexed lookup): in a fresh session (X3DH from a fresh bundle, the identity
+        check still applies) unless one was started since that message, at most once a minute;
+        same message uuid, so the receiver keeps it once."""
+        if len(rest) != 16:
+            return
+        row = self.store.execute(
+            "SELECT id, uuid, body, at, expires_at, resent FROM messages WHERE net_id = ? AND "
+            "number = ? AND outgoing = 1 AND kind = 'text'", (rest.hex(), sender)).fetchone()
+        if row is None or row[5] >= MAX_RESENDS or row[3] < self.clock.now() - RETRY_WINDOW:
+            log.info("ignored a retry request from %s", sender)
+            return
+        row_id, message_id, body, at, expires_at = row[:5]
+        contact = self.contact(sender)
+        if contact is None or contact.new_identity is not None:
+            return  # sending is blocked until the user accepts the new safety number
+        now = self.clock.now()
+        when, newest = self._restarted.get(sender, (float("-inf"), 0))
+        restart = row_id > newest and now - when >= RESTART_EVERY
+        try:
+            if restart:
+                record = self._start_session(sender)
+                self._save_sessions(sender, [record] + self._load_sessions(sender))
+                latest = self.store.execute("SELECT max(id) FROM messages").fetchone()[0]
+                self._restarted[sender] = (now, latest or 0)
+            expire = round(expires_at - at) if expires_at is not None else 0
+            net_id = self._send_payload(sender, _text_payload(message_id, body, at, expire))
+        except MessengerError as problem:  # a changed identity (now flagged) or no keys
+            log.info("could not resend to %s: %s", sender, problem)
+            return
+        self.store.execute("UPDATE messages SET net_id = ?, resent = resent + 1 WHERE id = ?",
+                           (net_id.hex(), row_id))
+        self._net_ids[net_id] = message_id
+        log.info("resent a message to %s%s", sender, " in a new session" if restart else "")
+        if restart:
+            self._add_notice(sender, f"Secure session with {self._name(sender)} restarted; "
+                                     "message resent.")
+
+    def _name(self, number: str) -> str:
+        contact = self.contact(number)
+        return contact.name if contact is not None else number
+
+    def _add_notice(self, number: str, text: str) -> None:
+        """One centred line in the chat; the same line twice in a row is written once."""
+        last = self.store.execute("SELECT kind, body FROM messages WHERE number = ? ORDER BY id "
+                                  "DESC LIMIT 1", (number,)).fetchone()
+        if last is not None and tuple(last) == ("notice", text):
+            return
+        if self.contact(number) is None:
+            return  # garbage under a stranger's number makes no conversation
+        self.store.execute(
+            "INSERT INTO messages (uuid, number, outgoing, body, state, at, unread, kind) "
+            "VALUES (?, ?, 0, ?, 'notice', ?, 0, 'notice')",
+            (str(uuid.UUID(bytes=self.entropy.token_bytes(16))), number, text,
+             self.clock.now()))
+        self.events.emit(SessionNotice(self.persona, number, text))
 
     def _store_incoming(self, sender: str, payload: dict[str, Any]) -> None:
         if self.contact(sender) is None:
@@ -404,7 +541,8 @@ class Messenger:
     def conversations(self) -> list[Conversation]:
         rows = self.store.execute(
             "SELECT c.number, c.name, (SELECT count(*) FROM messages m WHERE m.number = c.number"
-            " AND m.unread = 1), (SELECT max(id) FROM messages m WHERE m.number = c.number)"
+            " AND m.unread = 1), (SELECT max(id) FROM messages m WHERE m.number = c.number"
+            " AND m.kind = 'text')"
             " FROM contacts c ORDER BY 4 DESC NULLS LAST, c.name").fetchall()
         out = []
         for number, name, unread, last_id in rows:
@@ -416,16 +554,15 @@ class Messenger:
                 limit: int = 200) -> list[Message]:
         """Messages oldest first, ``limit`` at most, older than ``before_id`` when given."""
         rows = self.store.execute(
-            "SELECT * FROM (SELECT id, uuid, number, outgoing, body, state, reason, at, unread, "
-            "expires_at FROM messages WHERE number = ? AND id < ? ORDER BY id DESC LIMIT ?) "
+            f"SELECT * FROM (SELECT {_COLUMNS} "
+            "FROM messages WHERE number = ? AND id < ? ORDER BY id DESC LIMIT ?) "
             "ORDER BY id", (number, before_id if before_id is not None else 2**62, limit))
         return [_message(row) for row in rows]
 
     def history_after(self, number: str, after_id: int, limit: int = 200) -> list[Message]:
         """Messages newer than ``after_id``, oldest first, ``limit`` at most."""
         rows = self.store.execute(
-            "SELECT id, uuid, number, outgoing, body, state, reason, at, unread, expires_at "
-            "FROM messages WHERE number = ? AND id > ? ORDER BY id LIMIT ?",
+            f"SELECT {_COLUMNS} FROM messages WHERE number = ? AND id > ? ORDER BY id LIMIT ?",
             (number, after_id, limit))
         return [_message(row) for row in rows]
 
@@ -436,14 +573,15 @@ class Messenger:
         return None if low is None else (low, high)
 
     def count(self, number: str) -> int:
-        return self.store.execute("SELECT count(*) FROM messages WHERE number = ?",
-                                  (number,)).fetchone()[0]
+        """Messages in a conversation (its notices not counted)."""
+        return self.store.execute("SELECT count(*) FROM messages WHERE number = ? AND "
+                                  "kind = 'text'", (number,)).fetchone()[0]
 
     def search(self, number: str, text: str) -> list[Message]:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self.store.execute(
-            "SELECT id, uuid, number, outgoing, body, state, reason, at, unread, expires_at "
-            "FROM messages WHERE number = ? AND body LIKE ? ESCAPE '\\' ORDER BY id",
+            f"SELECT {_COLUMNS} FROM messages WHERE number = ? AND kind = 'text' "
+            "AND body LIKE ? ESCAPE '\\' ORDER BY id",
             (number, pattern))
         return [_message(row) for row in rows]
 
@@ -472,8 +610,7 @@ class Messenger:
 
     def _message_by_id(self, message_id: int) -> Message | None:
         row = self.store.execute(
-            "SELECT id, uuid, number, outgoing, body, state, reason, at, unread, expires_at "
-            "FROM messages WHERE id = ?", (message_id,)).fetchone()
+            f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
         return _message(row) if row else None
 
     # ---- identities and sessions -------------------------------------------------------------
@@ -523,7 +660,6 @@ class SessionRecord:
         initial = None
         if self.initial is not None:
             initial = {"identity_dh": self.initial.identity_dh.hex(),
-                       "identity_sign": self.initial.identity_sign.hex(),
                        "ephemeral": self.initial.ephemeral.hex(),
                        "spk_id": self.initial.spk_id, "opk_id": self.initial.opk_id}
         return {"ratchet": self.ratchet.to_dict(), "initial": initial,
@@ -531,15 +667,33 @@ class SessionRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionRecord:
-        raw = data.get("initial")
+        raw = data.get("initial")  # saved before XEdDSA, it also had "identity_sign": ignored
         initial = None if not raw else InitialMessage(
-            bytes.fromhex(raw["identity_dh"]), bytes.fromhex(raw["identity_sign"]),
-            bytes.fromhex(raw["ephemeral"]), raw["spk_id"], raw["opk_id"])
+            bytes.fromhex(raw["identity_dh"]), bytes.fromhex(raw["ephemeral"]), raw["spk_id"],
+            raw["opk_id"])
         peer = data.get("peer_ephemeral")
         return cls(Ratchet.from_dict(data["ratchet"]), initial,
                    bytes.fromhex(peer) if peer else None)
 
 
+def _candidates(sessions: list[SessionRecord],
+                ratchet_key: bytes) -> list[tuple[SessionRecord, int]]:
+    """The sessions to try for a MESSAGE frame, each with the message keys it may derive for
+    messages not received, so that one frame costs at most MAX_SKIP key derivations however
+    many sessions are stored: the session the header's ratchet key belongs to, and only it;
+    else the current one. Archived sessions are tried for a ratchet key none of them knows only
+    as the start of a new chain, skipping nothing (after both phones started a session at once
+    the peer may answer in one we archived)."""
+    owner = next((record for record in sessions if record.ratchet.owns(ratchet_key)), None)
+    if owner is not None:
+        return [(owner, MAX_SKIP)]
+    return [(sessions[0], MAX_SKIP)] + [(record, 0) for record in sessions[1:]]
+
+
 def _message(row: tuple[Any, ...]) -> Message:
     return Message(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7],
-                   bool(row[8]), row[9])
+                   bool(row[8]), row[9], row[10])
+
+
+def _text_payload(message_id: str, body: str, at: float, expire: int) -> dict[str, Any]:
+    return {"t": "text", "id": message_id, "body": body, "at": at, "expire": expire}

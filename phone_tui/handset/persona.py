@@ -175,7 +175,13 @@ class Persona:
 
         stored = keystore.secrets.get("identity")
         if stored is not None:
-            return IdentityKeys.from_secrets(stored)
+            keys = IdentityKeys.from_secrets(stored)
+            if keys.spk_signature is None or "sign" in stored:
+                # Saved before XEdDSA: the identity key itself now signs the prekey and the old
+                # Ed25519 key goes. The identity key, hence the safety number, is unchanged.
+                keys.sign_prekey(self.entropy)
+                self.save_identity(keys)
+            return keys
         keys = IdentityKeys.generate(self.entropy, now)
         self.save_identity(keys)
         return keys

@@ -14,7 +14,7 @@ from typing import Any
 from phone_tui.core.paths import make_private_dirs
 from phone_tui.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS = {
     1: [
@@ -36,6 +36,13 @@ _MIGRATIONS = {
     3: [
         # Unread messages are few; a partial index finds them without scanning the history.
         "CREATE INDEX messages_unread ON messages (number) WHERE unread = 1",
+    ],
+    4: [
+        # A notice is one line the messenger writes in a chat (a session healed); it is never
+        # unread and never a conversation's last message. resent: how often a retry request
+        # made us send the message again.
+        "ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text'",
+        "ALTER TABLE messages ADD COLUMN resent INTEGER NOT NULL DEFAULT 0",
     ],
 }
 

@@ -20,6 +20,7 @@ from phone_tui.handset.messenger import (
     MessageUpdated,
     Messenger,
     MessengerError,
+    SessionNotice,
 )
 from phone_tui.ui.views.base import PhoneView, format_duration, set_text
 from phone_tui.ui.widgets.chat_log import ChatLog
@@ -182,7 +183,8 @@ class ChatView(_MessengerView):
 
     def on_model_event(self, event: object) -> None:
         if isinstance(event, MessageReceived | MessageUpdated | IdentityChanged
-                      | ContactVerified) and getattr(event, "number", None) == self.number:
+                      | ContactVerified | SessionNotice) \
+                and getattr(event, "number", None) == self.number:
             self.reload()
 
     def reload(self) -> None:

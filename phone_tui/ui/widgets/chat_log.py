@@ -1,7 +1,8 @@
 """A conversation's history drawn with the line API: only the visible lines are rendered.
 
 Messages are laid out into lines once per width (bubbles wrapped at about three quarters of
-the width, ours on the right with a state tick); scrolling only picks lines out of that list.
+the width, ours on the right with a state tick; the messenger's notices as a centred dim line);
+scrolling only picks lines out of that list.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class ChatLog(ScrollView, can_focus=True):
     """The messages of one conversation, newest at the bottom."""
 
     COMPONENT_CLASSES = {"chat-log--ours", "chat-log--theirs", "chat-log--meta",
-                         "chat-log--read", "chat-log--failed"}
+                         "chat-log--read", "chat-log--failed", "chat-log--notice"}
     DEFAULT_CSS = """
     ChatLog { height: 1fr; background: $surface; }
     ChatLog > .chat-log--ours { background: $primary 30%; color: $text; }
@@ -34,6 +35,7 @@ class ChatLog(ScrollView, can_focus=True):
     ChatLog > .chat-log--meta { color: $text-muted; }
     ChatLog > .chat-log--read { color: $primary; }
     ChatLog > .chat-log--failed { color: $text-error; }
+    ChatLog > .chat-log--notice { color: $text-muted; text-style: dim; }
     """
 
     EDGE = 3  # lines from the top or bottom at which more history is asked for
@@ -98,6 +100,11 @@ class ChatLog(ScrollView, can_focus=True):
         bubble = max(8, width * 3 // 4)
         lines: list[tuple[str, str, int]] = []
         for index, message in enumerate(self._messages):
+            if message.kind == "notice":
+                for text in textwrap.wrap(message.body, width - 2) or [""]:
+                    lines.append((text.center(width).rstrip(), "notice", index))
+                lines.append(("", "gap", index))
+                continue
             kind = "ours" if message.outgoing else "theirs"
             wrapped = textwrap.wrap(message.body, bubble - 2, replace_whitespace=False,
                                     drop_whitespace=True) or [""]
@@ -126,6 +133,12 @@ class ChatLog(ScrollView, can_focus=True):
         message = self._messages[message_index]
         if kind == "gap" or not text:
             return Strip.blank(width, self.rich_style)
+        if kind == "notice":
+            text = text[:width]
+            style = self.get_component_rich_style("chat-log--notice")
+            lead = len(text) - len(text.lstrip())
+            return Strip([Segment(" " * lead, self.rich_style), Segment(text[lead:], style),
+                          Segment(" " * (width - len(text)), self.rich_style)], width)
         if kind == "meta":
             name = ("chat-log--failed" if message.state == "failed" else
                     "chat-log--read" if message.state == "read" else "chat-log--meta")
