@@ -10,7 +10,7 @@ Wire body (inside the network envelope):
                  | ratchet header 40 | ciphertext      (until the initiator hears back)
     0x01 MESSAGE ratchet header 40 | ciphertext
 Plaintext (padded, encrypted): JSON {"t": "text", "id", "body", "at", "expire"} or
-{"t": "read", "ids": [...]} (read receipts).
+{"t": "read", "ids": [...]} (read receipts), each checked against its schema (payloads.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,20 @@ from phone_tui.crypto.identity import (
 )
 from phone_tui.crypto.ratchet import HEADER_SIZE, DuplicateMessage, Ratchet, RatchetError
 from phone_tui.crypto.x3dh import InitialMessage, initiate, respond
+from phone_tui.errors import StoreError
 from phone_tui.handset.events import Event, EventStream
+from phone_tui.handset.payloads import (
+    MAX_READ_IDS,
+    TIMER_PRESETS,
+    Payload,
+    PayloadError,
+    ReadPayload,
+    TextPayload,
+    Unusable,
+    check_body,
+    is_message_id,
+)
+from phone_tui.handset.payloads import parse as parse_payload
 
 if TYPE_CHECKING:
     from phone_tui.modem.bus import Modem, Network
@@ -47,8 +60,6 @@ log = logging.getLogger(__name__)
 MESSAGE, PREKEY = 0x01, 0x02
 _INITIAL = struct.Struct(">32s32s32sII")
 NO_OPK = 0xFFFFFFFF
-# Signal's disappearing-message presets, in seconds (0 = off).
-TIMER_PRESETS = (0, 30, 300, 3600, 8 * 3600, 86400, 7 * 86400, 28 * 86400)
 STATES = ("sending", "sent", "delivered", "read", "failed")
 ARCHIVED_SESSIONS = 3  # older sessions kept per contact, for messages still in flight
 
@@ -234,11 +245,15 @@ class Messenger:
             self.add_contact(number, number)
             contact = self.contact(number)
         assert contact is not None
+        try:
+            check_body(body)  # what the recipient's schema would drop is refused here
+        except PayloadError as problem:
+            raise MessengerError(f"This message cannot be sent: it {problem.reason}.") from None
         message_id = str(uuid.UUID(bytes=self.entropy.token_bytes(16)))
         now = self.clock.now()
         expires = now + contact.timer if contact.timer else None
-        net_id = self._send_payload(number, {"t": "text", "id": message_id, "body": body,
-                                             "at": now, "expire": contact.timer})
+        net_id = self._send_payload(number, TextPayload(message_id, body, now,
+                                                        contact.timer).to_dict())
         self.store.execute(
             "INSERT INTO messages (uuid, number, outgoing, body, state, at, expires_at, net_id) "
             "VALUES (?, ?, 1, ?, 'sending', ?, ?, ?)",
@@ -291,8 +306,9 @@ class Messenger:
     # ---- receiving ---------------------------------------------------------------------------
 
     def on_envelope(self, envelope: Envelope) -> None:
-        """A message from the network. Garbage, replays and tampering are logged and dropped;
-        the session stays usable."""
+        """A message from the network. Garbage, replays, tampering and payloads that do not fit
+        their schema are logged and dropped; the session stays usable. Only a failure of this
+        phone's own store escapes (so the network is not told "delivered")."""
         sender, body = envelope.src, envelope.body
         try:
             payload = self._decrypt(sender, body)
@@ -300,13 +316,24 @@ class Messenger:
             kind = "a replayed" if isinstance(problem, DuplicateMessage) else "an unreadable"
             log.info("dropped %s message from %s: %s", kind, sender, type(problem).__name__)
             return
-        if payload.get("t") == "text":
+        except Exception as problem:
+            if _is_store_failure(problem):
+                raise
+            # A frame that reached a flaw we do not know of: it must not end the batch.
+            log.error("dropped a message from %s that could not be read: %s", sender,
+                      type(problem).__name__)
+            return
+        if isinstance(payload, Unusable):
+            error = payload.error
+            log.info("dropped a %s message from %s: %s", error.kind or "unknown-type", sender,
+                     error)
+        elif isinstance(payload, TextPayload):
             self._store_incoming(sender, payload)
-        elif payload.get("t") == "read":
-            for message_id in payload.get("ids", []):
-                self._update_state_by_uuid(str(message_id), "read", "")
+        else:
+            for message_id in payload.ids:
+                self._update_state_by_uuid(message_id, "read", "", number=sender)
 
-    def _decrypt(self, sender: str, body: bytes) -> dict[str, Any]:
+    def _decrypt(self, sender: str, body: bytes) -> Payload | Unusable:
         if not body:
             raise ValueError("empty message")
         kind, rest = body[0], body[1:]
@@ -346,9 +373,10 @@ class Messenger:
             except RatchetError as problem:
                 failure = failure or problem
                 continue
-            payload = json.loads(plaintext)
-            if not isinstance(payload, dict):
-                raise ValueError("message is not an object")
+            try:
+                payload: Payload | Unusable = parse_payload(plaintext)
+            except PayloadError as problem:
+                payload = Unusable(problem)  # received all the same: the session moves on
             if kind == MESSAGE:
                 record.initial = None  # the peer answered: no more X3DH headers needed
             if new_identity is not None:
@@ -359,19 +387,17 @@ class Messenger:
         assert failure is not None
         raise failure
 
-    def _store_incoming(self, sender: str, payload: dict[str, Any]) -> None:
+    def _store_incoming(self, sender: str, payload: TextPayload) -> None:
         if self.contact(sender) is None:
             self.add_contact(sender, sender)
-        message_id = str(payload.get("id") or uuid.uuid4())
         now = self.clock.now()
-        expire = int(payload.get("expire") or 0)
         cursor = self.store.execute(
             "INSERT OR IGNORE INTO messages (uuid, number, outgoing, body, state, at, unread, "
             "expires_at) VALUES (?, ?, 0, ?, 'received', ?, 1, ?)",
-            (message_id, sender, str(payload.get("body", "")), now,
-             now + expire if expire else None))
+            (payload.id, sender, payload.body, now,
+             now + payload.expire if payload.expire else None))
         if cursor.rowcount:
-            self.events.emit(MessageReceived(self.persona, sender, message_id))
+            self.events.emit(MessageReceived(self.persona, sender, payload.id))
 
     def on_state(self, net_id: bytes, state: str, reason: str) -> None:
         """The network's word on a message we sent: sent, delivered or failed."""
@@ -386,10 +412,13 @@ class Messenger:
             message_id = row[0]
         self._update_state_by_uuid(message_id, state, reason)
 
-    def _update_state_by_uuid(self, message_id: str, state: str, reason: str) -> None:
+    def _update_state_by_uuid(self, message_id: str, state: str, reason: str, *,
+                              number: str | None = None) -> None:
+        """Move a sent message on; with ``number``, only one sent to that number (a read
+        receipt speaks only for its sender's conversation)."""
         row = self.store.execute("SELECT number, state FROM messages WHERE uuid = ? AND "
                                  "outgoing = 1", (message_id,)).fetchone()
-        if row is None:
+        if row is None or (number is not None and row[0] != number):
             return
         number, current = row
         # States only move forward (a read receipt can overtake "delivered").
@@ -456,10 +485,15 @@ class Messenger:
         self.store.execute("UPDATE messages SET unread = 0 WHERE number = ? AND unread = 1",
                            (number,))
         ids = [row[0] for row in rows]
+        # Receipts carry only ids the schema accepts (a store may hold older, odd ones), at
+        # most MAX_READ_IDS in each.
+        receipted = [message_id for message_id in ids if is_message_id(message_id)]
         contact = self.contact(number)
         if contact is not None and contact.new_identity is None:
             try:
-                self._send_payload(number, {"t": "read", "ids": ids})
+                for start in range(0, len(receipted), MAX_READ_IDS):
+                    chunk = tuple(receipted[start:start + MAX_READ_IDS])
+                    self._send_payload(number, ReadPayload(chunk).to_dict())
             except MessengerError as problem:
                 log.info("no read receipt to %s: %s", number, problem)
         return len(ids)
@@ -538,6 +572,13 @@ class SessionRecord:
         peer = data.get("peer_ephemeral")
         return cls(Ratchet.from_dict(data["ratchet"]), initial,
                    bytes.fromhex(peer) if peer else None)
+
+
+def _is_store_failure(problem: Exception) -> bool:
+    """This phone's own storage failed (not the sender's doing): the message was not kept."""
+    import sqlcipher3  # loaded already: the store is open
+
+    return isinstance(problem, sqlcipher3.Error | StoreError | OSError)
 
 
 def _message(row: tuple[Any, ...]) -> Message:
