@@ -38,6 +38,7 @@ from phone_tui.crypto.x3dh import InitialMessage, initiate, respond
 from phone_tui.errors import StoreError
 from phone_tui.handset.events import Event, EventStream
 from phone_tui.handset.payloads import (
+    MAX_PLAINTEXT,
     MAX_READ_IDS,
     TIMER_PRESETS,
     Payload,
@@ -46,6 +47,7 @@ from phone_tui.handset.payloads import (
     TextPayload,
     Unusable,
     check_body,
+    encoded_size,
     is_message_id,
 )
 from phone_tui.handset.payloads import parse as parse_payload
@@ -252,8 +254,11 @@ class Messenger:
         message_id = str(uuid.UUID(bytes=self.entropy.token_bytes(16)))
         now = self.clock.now()
         expires = now + contact.timer if contact.timer else None
-        net_id = self._send_payload(number, TextPayload(message_id, body, now,
-                                                        contact.timer).to_dict())
+        payload = TextPayload(message_id, body, now, contact.timer)
+        if encoded_size(payload) > MAX_PLAINTEXT:
+            raise MessengerError(f"This message is too long to send ({len(body)} characters; "
+                                 "split it into several).")
+        net_id = self._send_payload(number, payload.to_dict())
         self.store.execute(
             "INSERT INTO messages (uuid, number, outgoing, body, state, at, expires_at, net_id) "
             "VALUES (?, ?, 1, ?, 'sending', ?, ?, ?)",

@@ -16,11 +16,12 @@ from typing import Any
 
 # Signal's disappearing-message presets, in seconds (0 = off).
 TIMER_PRESETS = (0, 30, 300, 3600, 8 * 3600, 86400, 7 * 86400, 28 * 86400)
-MAX_BODY_CHARS = 64 * 1024  # far above what one frame carries (the modem's 64 KiB limit)
+# One message travels in one hop frame (at most 64 KiB with the envelope, the X3DH and ratchet
+# headers, the padding and the tag): its JSON may take 60 KiB. Longer is refused before parsing,
+# and refused by send_text before sending; a body can hold no more characters than that.
+MAX_PLAINTEXT = 60 * 1024
+MAX_BODY_CHARS = MAX_PLAINTEXT
 MAX_READ_IDS = 256  # a read receipt for more is sent in several
-# The longest valid payload: a body of MAX_BODY_CHARS astral characters, each escaped as 12
-# bytes by json.dumps, plus the other fields. Anything longer is refused before parsing.
-MAX_PLAINTEXT = 12 * MAX_BODY_CHARS + 1024
 MAX_NUMBER_CHARS = 32  # digits of an "at" or "expire": enough for any real time, no 10**400
 MAX_AT = 1e11  # seconds since the epoch (the year 5138): a finite, sane timestamp
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -120,6 +121,11 @@ def check_body(body: object, *, kind: str | None = "text") -> str:
     if _CONTROL.search(body):
         raise PayloadError("holds control characters", kind=kind, field="body")
     return body
+
+
+def encoded_size(payload: Payload) -> int:
+    """The bytes ``payload`` takes as sent (JSON, before padding)."""
+    return len(json.dumps(payload.to_dict()).encode())
 
 
 def is_message_id(value: object) -> bool:

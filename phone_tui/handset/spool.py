@@ -67,6 +67,8 @@ def parse_record(line: bytes) -> SpoolRecord:
         raw = json.loads(line.decode("utf-8"), parse_constant=_refuse_constant)
     except RecursionError:
         raise SpoolError("the line is nested too deeply") from None
+    except SpoolError:
+        raise
     except ValueError:  # not UTF-8, not JSON
         raise SpoolError("the line is not JSON") from None
     if not isinstance(raw, dict):
@@ -155,7 +157,7 @@ class Spool:
 def _append(path: Path, lines: list[bytes], *, skip_present: bool = False) -> None:
     if skip_present:  # a replay interrupted after setting entries aside sets them aside again
         try:
-            present = set(path.read_bytes().splitlines(keepends=True))
+            present = {line + b"\n" for line in path.read_bytes().split(b"\n")}
         except FileNotFoundError:
             present = set()
         lines = [line for line in lines if line not in present]
