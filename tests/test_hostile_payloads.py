@@ -319,3 +319,16 @@ def test_any_payload_through_a_real_session_leaves_the_phone_reading(tmp_path_fa
         loop.run_until_complete(scenario())
     finally:
         loop.close()
+
+
+
+@pytest.mark.parametrize("reason", ["\x1b]52;c;AAAA\x07", "line\nbreak", "x" * 5000],
+                         ids=["terminal-escape", "newline", "5000-chars"])
+def test_a_delivery_report_whose_reason_is_not_short_plain_text_is_refused(reason):
+    # Any phone can send a report about a message it received; its reason is shown in the chat.
+    from phone_tui.modem.frames import FrameError, ReportStatus, parse_report, report_body
+
+    assert parse_report(report_body(ReportStatus.FAILED, "expired in store-and-forward")) == (
+        ReportStatus.FAILED, "expired in store-and-forward")
+    with pytest.raises(FrameError):
+        parse_report(report_body(ReportStatus.FAILED, reason))
