@@ -177,6 +177,35 @@ async def test_a_phone_that_cannot_store_a_message_reports_failed_and_takes_the_
     assert bob.bodies("+1") == ["hello", "later"]
 
 
+@pytest.mark.looptime
+async def test_a_read_receipt_speaks_only_for_its_senders_conversation(world, tmp_path):
+    bus, clock, alice, bob = world
+    (tmp_path / "carol").mkdir()
+    carol = Peer(bus, "+3", tmp_path / "carol", clock)
+    to_bob = alice.messenger.send_text("+2", "for bob")
+    alice.messenger.send_text("+3", "for carol")
+    await asyncio.sleep(30)
+    carol.send_raw("+1", json.dumps({"t": "read", "ids": [to_bob]}).encode())
+    await asyncio.sleep(30)
+    assert alice.messenger.history("+2")[0].state == "delivered"
+
+
+@pytest.mark.looptime
+async def test_reading_more_messages_than_one_receipt_holds_marks_them_all_read(world,
+                                                                              monkeypatch):
+    from phone_tui.handset import messenger, payloads
+
+    monkeypatch.setattr(payloads, "MAX_READ_IDS", 5)  # the receiver's bound, and the sender's
+    monkeypatch.setattr(messenger, "MAX_READ_IDS", 5)
+    bus, clock, alice, bob = world
+    for i in range(12):
+        alice.messenger.send_text("+2", f"m{i}")
+    await asyncio.sleep(30)
+    assert bob.messenger.mark_read("+1") == 12
+    await asyncio.sleep(30)
+    assert {m.state for m in alice.messenger.history("+2")} == {"read"}
+
+
 # ---- locked: the spool -------------------------------------------------------------------------
 
 
