@@ -320,7 +320,7 @@ PLAINTEXTS = (JSONISH.map(as_plaintext) | st.binary(max_size=300)
               | st.fixed_dictionaries({"t": st.just("read"), "ids": JSONISH}).map(as_plaintext))
 
 
-@settings(max_examples=50, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(plaintexts=st.lists(PLAINTEXTS, min_size=1, max_size=3), locked=st.booleans())
 def test_any_payload_through_a_real_session_leaves_the_phone_reading(tmp_path_factory,
