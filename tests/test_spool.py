@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 
 import pytest
@@ -152,3 +153,29 @@ def _unparsable(line: bytes) -> bool:
     except SpoolError:
         return True
     return False
+
+
+def test_an_unreadable_spool_is_left_untouched(tmp_path):
+    spool = Spool(tmp_path / "spool.jsonl")
+    spool.path.mkdir()  # EISDIR: as good as any read error
+    assert spool.replay(lambda _record: None).handled == 0
+    assert spool.path.is_dir()
+
+
+def test_when_entries_cannot_be_set_aside_the_spool_is_kept_whole(tmp_path, monkeypatch):
+    spool = Spool(tmp_path / "spool.jsonl")
+    spool.append("envelope", data="00")
+    with open(spool.path, "ab") as handle:
+        handle.write(b"garbage\n")
+    before = spool.path.read_bytes()
+    real_open = os.open
+
+    def full_disk(path, *args, **kwargs):
+        if str(path).endswith("spool.rejected.jsonl"):
+            raise OSError(28, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full_disk)
+    outcome = spool.replay(lambda _record: None)
+    assert (outcome.handled, outcome.rejected) == (1, 1)
+    assert spool.path.read_bytes() == before

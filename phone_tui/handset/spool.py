@@ -55,7 +55,7 @@ SpoolRecord = SpooledEnvelope | SpooledState
 
 @dataclass(frozen=True)
 class SpoolReplay:
-    """How a replay went: entries handled, and entries set aside."""
+    """How a replay went: entries handled, and entries that could not be (set aside)."""
 
     handled: int
     rejected: int
@@ -109,6 +109,10 @@ class Spool:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return SpoolReplay(0, 0)
+        except OSError as problem:
+            log.warning("%s: unreadable (%s); left untouched for the next unlock", self.path,
+                        problem.strerror or type(problem).__name__)
+            return SpoolReplay(0, 0)
         lines = data.split(b"\n")
         # After the last newline: nothing, or an entry cut short when the process stopped.
         torn = lines.pop()
@@ -130,9 +134,14 @@ class Spool:
             log.warning("%s: an unfinished last entry was set aside in %s", self.path,
                         REJECTED_NAME)
             rejected.append(torn + b"\n")
-        if rejected:
-            _append(self.rejected_path, rejected, skip_present=True)
-        self._remove_read(data)
+        try:
+            if rejected:
+                _append(self.rejected_path, rejected, skip_present=True)
+            self._remove_read(data)
+        except OSError as problem:  # the disk is full or read-only: keep the spool whole
+            log.warning("%s: could not set entries aside or remove the ones handled (%s); it "
+                        "is kept and replays again (harmlessly) at the next unlock", self.path,
+                        problem.strerror or type(problem).__name__)
         return SpoolReplay(handled, len(rejected))
 
     def _remove_read(self, data: bytes) -> None:
