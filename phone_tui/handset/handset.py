@@ -421,9 +421,10 @@ class Handset:
                 or self.persona.store is None:
             return
         from phone_tui.handset.messenger import Messenger
-        from phone_tui.modem.frames import Envelope
+        from phone_tui.handset.spool import SpooledState, SpoolError, SpoolRecord
+        from phone_tui.modem.frames import Envelope, EnvelopeKind
 
-        self.messenger = Messenger(
+        self.messenger = messenger = Messenger(
             number=self.sim_number, persona=self.persona.name, store=self.persona.store,
             identity=self.persona.identity_keys(self.clock.now()), network=self.network,
             modem=self.modem, entropy=self.entropy, clock=self.clock, events=self.events,
@@ -433,13 +434,23 @@ class Handset:
                 self.messenger.add_contact(contact.number, contact.name, bot=contact.bot)
         self.messenger.publish_keys()
         self._refresh_public_keys(self.messenger.identity)
-        for record in self.persona.drain_spool():
-            if record.get("kind") == "envelope":
-                self.messenger.on_envelope(Envelope.decode(bytes.fromhex(record["data"])))
-            elif record.get("kind") == "state":
-                self.messenger.on_state(bytes.fromhex(record["msg_id"]), record["state"],
-                                        record.get("reason", ""))
-        self.messenger.expire()
+
+        def replay(record: SpoolRecord) -> None:
+            # Entries come typed and shape-checked; one that still raises is set aside.
+            if isinstance(record, SpooledState):
+                messenger.on_state(record.msg_id, record.state, record.reason)
+                return
+            envelope = Envelope.decode(record.data)
+            if envelope.kind is not EnvelopeKind.MESSAGE:
+                raise SpoolError("key 'data' is not a message envelope")
+            messenger.on_envelope(envelope)
+
+        outcome = self.persona.replay_spool(replay)
+        if outcome.rejected:
+            log.warning("persona %s: %d spooled entr%s set aside in %s", self.persona.name,
+                        outcome.rejected, "y" if outcome.rejected == 1 else "ies",
+                        self.persona.rejected_spool_path)
+        messenger.expire()
 
     # ---- PIN operations: one at a time, each on the persona it was asked for -----------------
 

@@ -13,7 +13,7 @@ Wire body (inside the network envelope):
     0x03 RETRY   network msg_id 16  (unencrypted: "I could not decrypt your message with this
                  id, start a new session and send it again"; see _on_retry for what it costs)
 Plaintext (padded, encrypted): JSON {"t": "text", "id", "body", "at", "expire"} or
-{"t": "read", "ids": [...]} (read receipts).
+{"t": "read", "ids": [...]} (read receipts), each checked against its schema (payloads.py).
 """
 
 from __future__ import annotations
@@ -46,7 +46,22 @@ from phone_tui.crypto.ratchet import (
     RatchetError,
 )
 from phone_tui.crypto.x3dh import InitialMessage, initiate, respond
+from phone_tui.errors import StoreError
 from phone_tui.handset.events import Event, EventStream
+from phone_tui.handset.payloads import (
+    MAX_PLAINTEXT,
+    MAX_READ_IDS,
+    TIMER_PRESETS,
+    Payload,
+    PayloadError,
+    ReadPayload,
+    TextPayload,
+    Unusable,
+    check_body,
+    encoded_size,
+    is_message_id,
+)
+from phone_tui.handset.payloads import parse as parse_payload
 
 if TYPE_CHECKING:
     from phone_tui.modem.bus import Modem, Network
@@ -58,8 +73,6 @@ log = logging.getLogger(__name__)
 MESSAGE, PREKEY, RETRY = 0x01, 0x02, 0x03
 _INITIAL = struct.Struct(">32s32sII")
 NO_OPK = 0xFFFFFFFF
-# Signal's disappearing-message presets, in seconds (0 = off).
-TIMER_PRESETS = (0, 30, 300, 3600, 8 * 3600, 86400, 7 * 86400, 28 * 86400)
 STATES = ("sending", "sent", "delivered", "read", "failed")
 ARCHIVED_SESSIONS = 3  # older sessions kept per contact, for messages still in flight
 # Healing (Signal's retry requests): how far back a retry may name one of our messages, how often
@@ -267,10 +280,18 @@ class Messenger:
             self.add_contact(number, number)
             contact = self.contact(number)
         assert contact is not None
+        try:
+            check_body(body)  # what the recipient's schema would drop is refused here
+        except PayloadError as problem:
+            raise MessengerError(f"This message cannot be sent: it {problem.reason}.") from None
         message_id = str(uuid.UUID(bytes=self.entropy.token_bytes(16)))
         now = self.clock.now()
         expires = now + contact.timer if contact.timer else None
-        net_id = self._send_payload(number, _text_payload(message_id, body, now, contact.timer))
+        payload = TextPayload(message_id, body, now, contact.timer)
+        if encoded_size(payload) > MAX_PLAINTEXT:
+            raise MessengerError(f"This message is too long to send ({len(body)} characters; "
+                                 "split it into several).")
+        net_id = self._send_payload(number, payload.to_dict())
         self.store.execute(
             "INSERT INTO messages (uuid, number, outgoing, body, state, at, expires_at, net_id) "
             "VALUES (?, ?, 1, ?, 'sending', ?, ?, ?)",
@@ -322,8 +343,9 @@ class Messenger:
     # ---- receiving ---------------------------------------------------------------------------
 
     def on_envelope(self, envelope: Envelope) -> None:
-        """A message from the network. Garbage, replays and tampering are logged and dropped;
-        the session stays usable."""
+        """A message from the network. Garbage, replays, tampering and payloads that do not fit
+        their schema are logged and dropped; the session stays usable. Only a failure of this
+        phone's own store escapes (so the network is not told "delivered")."""
         sender, body = envelope.src, envelope.body
         if body[:1] == bytes([RETRY]):
             self._on_retry(sender, body[1:])
@@ -337,13 +359,24 @@ class Messenger:
                     problem, DuplicateMessage):
                 self._ask_resend(sender, envelope.msg_id, body[:1] == bytes([PREKEY]))
             return
-        if payload.get("t") == "text":
+        except Exception as problem:
+            if _is_store_failure(problem):
+                raise
+            # A frame that reached a flaw we do not know of: it must not end the batch.
+            log.error("dropped a message from %s that could not be read: %s", sender,
+                      type(problem).__name__)
+            return
+        if isinstance(payload, Unusable):
+            error = payload.error
+            log.info("dropped a %s message from %s: %s", error.kind or "unknown-type", sender,
+                     error)
+        elif isinstance(payload, TextPayload):
             self._store_incoming(sender, payload)
-        elif payload.get("t") == "read":
-            for message_id in payload.get("ids", []):
-                self._update_state_by_uuid(str(message_id), "read", "")
+        else:
+            for message_id in payload.ids:
+                self._update_state_by_uuid(message_id, "read", "", number=sender)
 
-    def _decrypt(self, sender: str, body: bytes) -> dict[str, Any]:
+    def _decrypt(self, sender: str, body: bytes) -> Payload | Unusable:
         if not body:
             raise ValueError("empty message")
         kind, rest = body[0], body[1:]
@@ -384,9 +417,10 @@ class Messenger:
             except RatchetError as problem:
                 failure = failure or problem
                 continue
-            payload = json.loads(plaintext)
-            if not isinstance(payload, dict):
-                raise ValueError("message is not an object")
+            try:
+                payload: Payload | Unusable = parse_payload(plaintext)
+            except PayloadError as problem:
+                payload = Unusable(problem)  # received all the same: the session moves on
             if kind == MESSAGE:
                 record.initial = None  # the peer answered: no more X3DH headers needed
             if new_identity is not None:
@@ -465,7 +499,7 @@ class Messenger:
                 latest = self.store.execute("SELECT max(id) FROM messages").fetchone()[0]
                 self._restarted[sender] = (now, latest or 0)
             expire = round(expires_at - at) if expires_at is not None else 0
-            net_id = self._send_payload(sender, _text_payload(message_id, body, at, expire))
+            net_id = self._send_payload(sender, TextPayload(message_id, body, at, expire).to_dict())
         except MessengerError as problem:  # a changed identity (now flagged) or no keys
             log.info("could not resend to %s: %s", sender, problem)
             return
@@ -496,19 +530,17 @@ class Messenger:
              self.clock.now()))
         self.events.emit(SessionNotice(self.persona, number, text))
 
-    def _store_incoming(self, sender: str, payload: dict[str, Any]) -> None:
+    def _store_incoming(self, sender: str, payload: TextPayload) -> None:
         if self.contact(sender) is None:
             self.add_contact(sender, sender)
-        message_id = str(payload.get("id") or uuid.uuid4())
         now = self.clock.now()
-        expire = int(payload.get("expire") or 0)
         cursor = self.store.execute(
             "INSERT OR IGNORE INTO messages (uuid, number, outgoing, body, state, at, unread, "
             "expires_at) VALUES (?, ?, 0, ?, 'received', ?, 1, ?)",
-            (message_id, sender, str(payload.get("body", "")), now,
-             now + expire if expire else None))
+            (payload.id, sender, payload.body, now,
+             now + payload.expire if payload.expire else None))
         if cursor.rowcount:
-            self.events.emit(MessageReceived(self.persona, sender, message_id))
+            self.events.emit(MessageReceived(self.persona, sender, payload.id))
 
     def on_state(self, net_id: bytes, state: str, reason: str) -> None:
         """The network's word on a message we sent: sent, delivered or failed."""
@@ -523,10 +555,13 @@ class Messenger:
             message_id = row[0]
         self._update_state_by_uuid(message_id, state, reason)
 
-    def _update_state_by_uuid(self, message_id: str, state: str, reason: str) -> None:
+    def _update_state_by_uuid(self, message_id: str, state: str, reason: str, *,
+                              number: str | None = None) -> None:
+        """Move a sent message on; with ``number``, only one sent to that number (a read
+        receipt speaks only for its sender's conversation)."""
         row = self.store.execute("SELECT number, state FROM messages WHERE uuid = ? AND "
                                  "outgoing = 1", (message_id,)).fetchone()
-        if row is None:
+        if row is None or (number is not None and row[0] != number):
             return
         number, current = row
         # States only move forward (a read receipt can overtake "delivered").
@@ -594,10 +629,15 @@ class Messenger:
         self.store.execute("UPDATE messages SET unread = 0 WHERE number = ? AND unread = 1",
                            (number,))
         ids = [row[0] for row in rows]
+        # Receipts carry only ids the schema accepts (a store may hold older, odd ones), at
+        # most MAX_READ_IDS in each.
+        receipted = [message_id for message_id in ids if is_message_id(message_id)]
         contact = self.contact(number)
         if contact is not None and contact.new_identity is None:
             try:
-                self._send_payload(number, {"t": "read", "ids": ids})
+                for start in range(0, len(receipted), MAX_READ_IDS):
+                    chunk = tuple(receipted[start:start + MAX_READ_IDS])
+                    self._send_payload(number, ReadPayload(chunk).to_dict())
             except MessengerError as problem:
                 log.info("no read receipt to %s: %s", number, problem)
         return len(ids)
@@ -690,10 +730,15 @@ def _candidates(sessions: list[SessionRecord],
     return [(sessions[0], MAX_SKIP)] + [(record, 0) for record in sessions[1:]]
 
 
+def _is_store_failure(problem: Exception) -> bool:
+    """This phone's own storage failed (not the sender's doing): the message was not kept."""
+    import sqlcipher3  # loaded already: the store is open
+
+    return isinstance(problem, sqlcipher3.Error | StoreError | OSError)
+
+
 def _message(row: tuple[Any, ...]) -> Message:
     return Message(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7],
                    bool(row[8]), row[9], row[10])
 
 
-def _text_payload(message_id: str, body: str, at: float, expire: int) -> dict[str, Any]:
-    return {"t": "text", "id": message_id, "body": body, "at": at, "expire": expire}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ from phone_tui.crypto.keystore import (
 )
 from phone_tui.crypto.throttle import Throttle
 from phone_tui.errors import KeystoreCorrupt, PinPolicyError, StoreError
+from phone_tui.handset.spool import REJECTED_NAME, Spool, SpoolRecord, SpoolReplay
 from phone_tui.store.database import PersonaStore
 
 if TYPE_CHECKING:  # pyca's key types load with the first unlock, not at start-up
@@ -194,28 +195,20 @@ class Persona:
     def spool_path(self) -> Path:
         return self.folder / "spool.jsonl"
 
+    @property
+    def rejected_spool_path(self) -> Path:
+        """Spool entries that could not be replayed, kept (never lost with the others)."""
+        return self.folder / REJECTED_NAME
+
     def spool(self, kind: str, **fields: str) -> None:
         """Keep something that arrived while locked (ciphertext or a delivery state) on disk
         until the next unlock."""
-        line = json.dumps({"kind": kind, **fields}) + "\n"
-        with open(self.spool_path, "a", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        Spool(self.spool_path).append(kind, **fields)
 
-    def drain_spool(self) -> list[dict[str, str]]:
-        """What the spool holds, oldest first; the spool is emptied."""
-        try:
-            lines = self.spool_path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
-        records = []
-        for line in lines:
-            with contextlib.suppress(ValueError):
-                records.append(json.loads(line))  # a torn last line from a crash is skipped
-        self.spool_path.unlink()
-        return records
+    def replay_spool(self, handle: Callable[[SpoolRecord], None]) -> SpoolReplay:
+        """Hand what the spool holds to ``handle``, oldest first; each entry leaves the spool
+        once handled, and one that cannot be is set aside in the rejected file."""
+        return Spool(self.spool_path).replay(handle)
 
     def lock(self) -> None:
         """Close the store and forget every key."""
@@ -229,7 +222,7 @@ class Persona:
         """Destroy the persona. Removing the keystore first makes the store unreadable at once."""
         self.lock()
         for path in (self.keystore_path, self.store_path, self.throttle.path, self.spool_path,
-                     self.policy_path, self.folder / "public.json"):
+                     self.rejected_spool_path, self.policy_path, self.folder / "public.json"):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         for leftover in self.folder.glob("store.db-*"):

@@ -379,7 +379,17 @@ class Modem:
         while len(self._seen) > DEDUP_WINDOW:
             self._seen.popitem(last=False)
         if envelope.kind is EnvelopeKind.MESSAGE:
-            self._on_message(envelope)
+            try:
+                self._on_message(envelope)
+            except Exception as problem:  # noqa: BLE001 - the rest of the batch still arrives
+                # The phone could not keep it (its storage failed): "delivered" would be a lie.
+                log.error("%s could not take a message from %s: %s", self.number, envelope.src,
+                          type(problem).__name__)
+                self._submit(Envelope(EnvelopeKind.REPORT, envelope.msg_id, self.number,
+                                      envelope.src, report_body(
+                                          ReportStatus.FAILED,
+                                          "the recipient's phone could not store it")).encode())
+                return
             self._submit(Envelope(EnvelopeKind.REPORT, envelope.msg_id, self.number, envelope.src,
                                   report_body(ReportStatus.DELIVERED)).encode())
         else:

@@ -114,8 +114,15 @@ def report_body(status: ReportStatus, reason: str = "") -> bytes:
     return bytes([status]) + reason.encode()
 
 
+MAX_REASON = 200  # a failure's reason is shown beside the message
+
+
 def parse_report(body: bytes) -> tuple[ReportStatus, str]:
+    """A delivery report. Any phone can send one, so its reason must be short, plain text."""
     try:
-        return ReportStatus(body[0]), body[1:].decode()
+        status, reason = ReportStatus(body[0]), body[1:].decode()
     except (IndexError, ValueError, UnicodeDecodeError):
         raise FrameError("malformed delivery report") from None
+    if len(reason) > MAX_REASON or not reason.isprintable():
+        raise FrameError("delivery report with a reason that is not short, plain text")
+    return status, reason
