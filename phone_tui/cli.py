@@ -191,10 +191,12 @@ def _run(args: argparse.Namespace, *, demo: bool = False) -> int:
             stage_app.run()
             for handset in stage_app.stage.handsets:
                 handset.lock("quit")
+            stage_app.stage.close()
             return 0
         app = build_app(args, data_dir)
         app.run()
         app.handset.lock("quit")
+        app.close_network()
         return 0
     finally:
         if scratch is not None:
@@ -401,7 +403,7 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
                          "(first run, a few seconds)…\n")
     asyncio.run(stage.prepare())
     setup_logging(paths.log_file, settings.log_level)
-    network = Bus(random.Random(7) if args.deterministic else None)
+    network = Bus(random.Random(7) if args.deterministic else None, folder=stage.carrier_folder)
     script = None
     if flow is not None:
         from phone_tui.ui.widgets.script_panel import ScriptPanel
@@ -433,6 +435,8 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
     if handset.persona.is_set_up:
         read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
     handset.throttle_wait()
+    carrier = paths.data_dir / "network"
+    _check_carrier(carrier)
     # Your own [profiles] are checked now (a mistake stops the app); the shipped ones are read
     # after the first frame, when the phone registers.
     profiles = None
@@ -441,11 +445,21 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
 
         profiles = load_profiles(settings.profiles, paths.settings_file)
     app = PhoneApp(handset, paths=paths, settings=settings, themes=themes, theme=args.theme,
-                   profiles=profiles,
+                   profiles=profiles, carrier_folder=carrier,
                    when_ready=partial(setup_logging, paths.log_file, settings.log_level))
     # Everything imported so far lives as long as the process: keep the collector off it.
     gc.freeze()
     return app
+
+
+def _check_carrier(folder: Path) -> None:
+    """Refuse to start on a damaged key directory or mailbox (the carrier reads them after
+    the first frame): say which file, touch nothing."""
+    from phone_tui.modem.directory import DIRECTORY_FILE, KeyDirectory
+    from phone_tui.modem.mailbox import MAILBOX_FILE, load_mailboxes
+
+    KeyDirectory(folder / DIRECTORY_FILE)
+    load_mailboxes(folder / MAILBOX_FILE)
 
 
 def _themes(paths: Paths, theme: str | None):  # noqa: ANN202 - ThemeCatalog

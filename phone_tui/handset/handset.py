@@ -160,6 +160,10 @@ class Handset:
                    "created_at": self.clock.now()}
         async with self._busy:
             await asyncio.to_thread(self.persona.create, pin, duress_pin or None, profile)
+        if self.network is not None:
+            # A new identity: what the key directory still holds for this number (a wiped
+            # persona's prekeys, kept across restarts) belongs to keys that no longer exist.
+            self.network.forget_keys(self.number)
         self._save_public_keys()
         log.info("persona %s set up", self.persona.name)
         self.touch()
@@ -376,6 +380,7 @@ class Handset:
                 self.messenger.on_state(bytes.fromhex(record["msg_id"]), record["state"],
                                         record.get("reason", ""))
         self.messenger.expire()
+        self.messenger.resume_outbox()
 
     async def unlock(self, pin: str) -> UnlockOutcome:
         """Try a PIN. Raises Throttled while a wait runs and WrongPin (with what is left) on a
