@@ -376,3 +376,54 @@ def test_fresh_deletes_the_stage_carrier_but_not_foreign_files(tmp_path):
     (root / "network" / "thesis.txt").unlink()
     remove_stage(root)
     assert not root.exists()
+
+
+def test_phone_tui_keeps_its_carrier_in_the_data_folder(tmp_path):
+    from phone_tui import cli
+
+    args = cli.parser().parse_args(["--data-dir", str(tmp_path), "--deterministic"])
+    assert cli.build_app(args, str(tmp_path)).carrier_folder == tmp_path / "data" / "network"
+
+
+async def test_the_app_runs_its_carrier_and_bots_from_the_carrier_folder(tmp_path):
+    from phone_tui.core.paths import resolve_paths
+    from phone_tui.testing import SIZE, settle
+    from phone_tui.ui.app import PhoneApp
+    from phone_tui.ui.themes import load_themes
+
+    carrier = tmp_path / "data" / "network"
+    handset = make_handset(tmp_path)
+    await set_up(handset, locked=False)
+    paths = resolve_paths(tmp_path)
+    app = PhoneApp(handset, paths=paths, settings=Settings(), themes=load_themes(tmp_path),
+                   profiles=PROFILES, carrier_folder=carrier)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert handset.network.folder == carrier and len(app.bots) == 3
+    handset.lock("quit")
+    app.close_network()
+    assert app.bots == []
+    directory = json.loads((carrier / "directory.json").read_text())["numbers"]
+    assert {handset.number, DUTY, DESK} <= set(directory)
+    assert sorted(p.name for p in (carrier / "bots").iterdir()) == [
+        "8619000000100.db", "8619000000110.db", "8619000000120.db"]
+
+
+async def test_a_damaged_carrier_key_leaves_the_phone_working_without_bots(tmp_path):
+    from phone_tui.core.paths import resolve_paths
+    from phone_tui.testing import SIZE, settle
+    from phone_tui.ui.app import PhoneApp
+    from phone_tui.ui.themes import load_themes
+
+    carrier = tmp_path / "data" / "network"
+    carrier.mkdir(parents=True)
+    (carrier / "carrier.key").write_bytes(b"short")
+    handset = make_handset(tmp_path)
+    await set_up(handset, locked=False)
+    app = PhoneApp(handset, paths=resolve_paths(tmp_path), settings=Settings(),
+                   themes=load_themes(tmp_path), profiles=PROFILES, carrier_folder=carrier)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.bots == [] and handset.modem is not None
+        assert any("carrier.key" in str(n.message) for n in app._notifications)
+    assert (carrier / "carrier.key").read_bytes() == b"short"
