@@ -236,10 +236,12 @@ def _run(args: argparse.Namespace, *, demo: bool = False) -> int:
             stage_app.run()
             for handset in stage_app.stage.handsets:
                 handset.lock("quit")
+            stage_app.stage.close()
             return 0
         app = build_app(args, data_dir)
         app.run()
         app.handset.lock("quit")
+        app.close_network()
         return 0
     finally:
         if scratch is not None:
@@ -452,7 +454,7 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
                          "(first run, a few seconds)…\n")
     asyncio.run(stage.prepare())
     setup_logging(paths.log_file, settings.log_level)
-    network = Bus(random.Random(7) if args.deterministic else None)
+    network = Bus(random.Random(7) if args.deterministic else None, folder=stage.carrier_folder)
     script = None
     if flow is not None:
         from phone_tui.ui.widgets.script_panel import ScriptPanel
@@ -485,13 +487,15 @@ def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
         read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
     handset.throttle_wait()
     _check_phone_files(handset)
+    carrier = paths.data_dir / "network"
+    _check_carrier(carrier)
     # The link profiles (shipped and your own [profiles]) are checked now: a mistake in either
     # stops the app before its first frame (about 2 ms), instead of when the phone registers.
     from phone_tui.modem.profiles import load_profiles
 
     profiles = load_profiles(settings.profiles, paths.settings_file)
     app = PhoneApp(handset, paths=paths, settings=settings, themes=themes, theme=args.theme,
-                   profiles=profiles,
+                   profiles=profiles, carrier_folder=carrier,
                    when_ready=partial(setup_logging, paths.log_file, settings.log_level))
     # Everything imported so far lives as long as the process: keep the collector off it.
     gc.freeze()
@@ -505,6 +509,16 @@ def _check_phone_files(handset) -> None:  # noqa: ANN001 - Handset
     for persona in handset.personas.values():
         persona.throttle.load()
         persona.wipe_after(handset.settings.wipe_after_failures)
+
+
+def _check_carrier(folder: Path) -> None:
+    """Refuse to start on a damaged key directory or mailbox (the carrier reads them after
+    the first frame): say which file, touch nothing."""
+    from phone_tui.modem.directory import DIRECTORY_FILE, KeyDirectory
+    from phone_tui.modem.mailbox import MAILBOX_FILE, load_mailboxes
+
+    KeyDirectory(folder / DIRECTORY_FILE)
+    load_mailboxes(folder / MAILBOX_FILE)
 
 
 def _themes(paths: Paths, theme: str | None):  # noqa: ANN202 - ThemeCatalog

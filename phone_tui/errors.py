@@ -103,6 +103,11 @@ class StoreError(PhoneTuiError):
         super().__init__(f"{self.path}: {message}")
 
 
+class CarrierStateError(StoreError):
+    """A file in the carrier's data folder (key directory, mailbox, carrier key) cannot be
+    read; it is left untouched."""
+
+
 class UsageError(PhoneTuiError):
     """A command-line argument is wrong."""
 

@@ -155,7 +155,9 @@ def app_factory(data_dir: Path, clock: ManualClock):  # noqa: ANN201
 @pytest.fixture
 def stage_factory(tmp_path: Path):  # noqa: ANN201
     """``await stage_factory(count=2, profile="full")``: a StageApp whose phones are set up
-    with the demo PINs (fast KDF) and locked; run it with ``app.run_test(size=(130, 45))``."""
+    with the demo PINs (fast KDF) and locked; run it with ``app.run_test(size=(130, 45))``.
+    Every call builds the stage from the same folder (its carrier and bots too), as a restart
+    does (``app.stage.close()`` first)."""
     async def build(count: int = 2, profile: str | None = "full"):  # noqa: ANN202
         import random
 
@@ -170,7 +172,8 @@ def stage_factory(tmp_path: Path):  # noqa: ANN201
                       kdf=FAST_KDF)
         await stage.prepare()
         return StageApp(stage, themes=load_themes(tmp_path / "themes"),
-                        profiles=load_profiles(), network=Bus(random.Random(7)))
+                        profiles=load_profiles(),
+                        network=Bus(random.Random(7), folder=stage.carrier_folder))
 
     return build
 

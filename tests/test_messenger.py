@@ -228,9 +228,9 @@ async def test_maintenance_refills_prekeys_and_rotates_the_signed_prekey(world):
     assert bus.one_time_keys_left("+1") == 95
     alice.messenger.maintain()
     assert bus.one_time_keys_left("+1") == 100
-    assert not handed_out & set(bus._one_time["+1"])  # never offered twice
+    assert not handed_out & bus.directory.one_time_ids("+1")  # never offered twice
     alice.messenger.publish_keys()  # as after an unlock: nothing handed out comes back
-    assert not handed_out & set(bus._one_time["+1"])
+    assert not handed_out & bus.directory.one_time_ids("+1")
     old = alice.messenger.identity.spk_id
     clock.advance(7 * 86400)
     alice.messenger.maintain()

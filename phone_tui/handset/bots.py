@@ -1,13 +1,16 @@
 """Bots: scripted phones on the same network, running the same end-to-end encryption.
 
-A bot has its own number, identity keys, in-memory encrypted store and messenger. It reads
-what it is sent after a delay (the sender sees "read") and answers by its rules (seeds).
+A bot has its own number, identity keys, encrypted store and messenger. It reads what it is
+sent after a delay (the sender sees "read") and answers by its rules (seeds). Given the
+carrier's folder, a bot keeps its store there (``bots/<digits>.db``, under the carrier key) and
+carries on after a restart with the same identity and sessions; without one it lives in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phone_tui.core.clock import Clock
@@ -29,24 +32,44 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+IDENTITY = "identity"  # the bot's identity keys, in its store's profile table
+
 
 class Bot:
-    """One scripted contact, attached to ``network``."""
+    """One scripted contact, attached to ``network``; its state in ``folder`` when given."""
 
     def __init__(self, seed: SeedContact, network: Network, profile: LinkProfile,
-                 entropy: Entropy, clock: Clock) -> None:
+                 entropy: Entropy, clock: Clock, folder: Path | None = None) -> None:
         self.seed = seed
         self.events = EventStream()
-        store = PersonaStore(None, entropy.token_bytes(32))
+        if folder is None:
+            store = PersonaStore(None, entropy.token_bytes(32))
+        else:
+            from phone_tui.handset.carrier import bot_store_path, carrier_key
+
+            store = PersonaStore(bot_store_path(folder, seed.number), carrier_key(folder))
+        self.store = store
+        stored = store.get("profile", IDENTITY)
+        if stored is not None:
+            identity = IdentityKeys.from_secrets(stored)
+        else:
+            identity = IdentityKeys.generate(entropy, clock.now())
+            if folder is not None:
+                self._save_identity(identity)
         self.modem = network.attach(seed.number, profile, on_message=self._on_envelope,
                                     on_state=self._on_state)
         self.messenger = Messenger(number=seed.number, persona="bot", store=store,
-                                   identity=IdentityKeys.generate(entropy, clock.now()),
-                                   network=network, modem=self.modem, entropy=entropy,
-                                   clock=clock, events=self.events,
-                                   save_identity=lambda _keys: None)
+                                   identity=identity, network=network, modem=self.modem,
+                                   entropy=entropy, clock=clock, events=self.events,
+                                   save_identity=self._save_identity if folder is not None
+                                   else lambda _keys: None)
         self.messenger.publish_keys()
         self.events.listen(self._on_event)
+        self.messenger.resume_outbox()
+        self._catch_up()
+
+    def _save_identity(self, keys: IdentityKeys) -> None:
+        self.store.put("profile", IDENTITY, keys.to_secrets())
 
     def _on_envelope(self, envelope: object) -> None:
         self.messenger.on_envelope(envelope)  # type: ignore[arg-type]
@@ -55,23 +78,37 @@ class Bot:
         self.messenger.on_state(net_id, state, reason)
 
     def forget_sessions(self) -> None:
-        """Forget every conversation partner (the phones were reset with new keys)."""
-        self.messenger.store.execute("DELETE FROM sessions")
-        self.messenger.store.execute("DELETE FROM contacts")
+        """Forget every conversation partner and what was said (the phones were reset with
+        new keys); the bot keeps its own identity."""
+        for table in ("sessions", "contacts", "messages"):
+            self.messenger.store.execute(f"DELETE FROM {table}")
+
+    def close(self) -> None:
+        """Close the store (phone-tui quits)."""
+        self.store.close()
+
+    def _catch_up(self) -> None:
+        """What arrived before a restart but was not read yet is read and answered now (the
+        timers that would have done it died with the old process)."""
+        rows = self.store.execute("SELECT number, uuid FROM messages WHERE outgoing = 0 AND "
+                                  "unread = 1 ORDER BY id").fetchall()
+        for number, message_id in rows:
+            self._answer(number, message_id)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, IdentityChanged):
             # A scripted service: it takes a phone's new key (after a wipe, say) as it comes.
             self.messenger.accept_identity(event.number)
             return
-        if not isinstance(event, MessageReceived):
-            return
+        if isinstance(event, MessageReceived):
+            self._answer(event.number, event.uuid)
+
+    def _answer(self, sender: str, message_id: str) -> None:
         loop = asyncio.get_running_loop()
-        sender = event.number
         loop.call_later(self.seed.read_delay, self.messenger.mark_read, sender)
-        text = next((m.body for m in reversed(self.messenger.history(sender, limit=5))
-                     if m.uuid == event.uuid), "")
-        reply = self.seed.reply_to(text)
+        row = self.store.execute("SELECT body FROM messages WHERE uuid = ?",
+                                 (message_id,)).fetchone()
+        reply = self.seed.reply_to(row[0] if row else "")
         if reply is not None:
             loop.call_later(self.seed.read_delay + self.seed.reply_delay, self._reply, sender,
                             reply)
@@ -84,7 +121,8 @@ class Bot:
 
 
 def start_bots(seeds: list[SeedContact], network: Network, profile: LinkProfile,
-               entropy: Entropy, clock: Clock) -> list[Bot]:
-    """Attach a bot for every seed contact marked as one (and not attached yet)."""
-    return [Bot(seed, network, profile, entropy, clock) for seed in seeds
+               entropy: Entropy, clock: Clock, folder: Path | None = None) -> list[Bot]:
+    """Attach a bot for every seed contact marked as one (and not attached yet); with
+    ``folder`` (the carrier's data folder) each keeps its state there."""
+    return [Bot(seed, network, profile, entropy, clock, folder) for seed in seeds
             if seed.bot and not network.is_attached(seed.number)]

@@ -188,6 +188,10 @@ class Handset:
             if persona.is_set_up:
                 raise PinPolicyError(f"The {persona.name} OS is already set up.")
             await asyncio.to_thread(persona.create, pin, duress_pin or None, profile)
+            if self.network is not None:
+                # A new identity: what the key directory still holds for this number (a wiped
+                # persona's prekeys, kept across restarts) belongs to keys that no longer exist.
+                self.network.forget_keys(self.line_number(persona.name))
             self._save_public_keys(persona)
             log.info("persona %s set up", persona.name)
             self.touch()
@@ -451,6 +455,7 @@ class Handset:
                         outcome.rejected, "y" if outcome.rejected == 1 else "ies",
                         self.persona.rejected_spool_path)
         messenger.expire()
+        messenger.resume_outbox()
 
     # ---- PIN operations: one at a time, each on the persona it was asked for -----------------
 

@@ -300,6 +300,37 @@ class Messenger:
         self.events.emit(MessageUpdated(self.persona, number, message_id, "sending", ""))
         return message_id
 
+    def resume_outbox(self) -> int:
+        """After a restart: send again, with the same id (the receiver keeps one copy per id),
+        each message still "sending" whose envelope died with the old process's outbox; one
+        that cannot be sent now is marked failed with the reason. Returns how many went."""
+        rows = self.store.execute(
+            "SELECT uuid, number, body, at, expires_at, net_id FROM messages "
+            "WHERE outgoing = 1 AND state = 'sending' ORDER BY id").fetchall()
+        resent = 0
+        for message_id, number, body, at, expires_at, net_id in rows:
+            if net_id and self.modem.has_outgoing(bytes.fromhex(net_id)):
+                continue  # sent in this run: still in the modem's outbox
+            contact = self.contact(number)
+            try:
+                if contact is not None and contact.new_identity is not None:
+                    raise IdentityChangedError(f"the safety number with {contact.name} changed")
+                timer = round(expires_at - at) if expires_at is not None else 0
+                new_id = self._send_payload(number, {"t": "text", "id": message_id,
+                                                     "body": body, "at": at, "expire": timer})
+            except MessengerError as problem:
+                self._update_state_by_uuid(
+                    message_id, "failed", f"not sent before phone-tui quit and not sent again "
+                                          f"({problem}); send it again")
+                continue
+            self.store.execute("UPDATE messages SET net_id = ? WHERE uuid = ?",
+                               (new_id.hex(), message_id))
+            self._net_ids[new_id] = message_id
+            resent += 1
+        if resent:
+            log.info("%d message(s) left unsent at the last quit sent again", resent)
+        return resent
+
     def _send_payload(self, number: str, payload: dict[str, Any]) -> bytes:
         """Encrypt ``payload`` for ``number`` and hand it to the modem; returns the network id."""
         sessions = self._load_sessions(number)

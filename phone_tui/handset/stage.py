@@ -2,7 +2,8 @@
 controls (link profiles, signal, airplane mode, a bot's message, a man in the middle, reset).
 
 Each handset lives in its own folder under the stage folder and is set up on first use with
-the demo PINs from seeds/stage.toml; the next run reuses them.
+the demo PINs from seeds/stage.toml; the next run reuses them. The stage's carrier (key
+directory, mailbox, the bots' stores) keeps its state in ``network/`` beside them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from phone_tui.modem.profiles import LinkProfile
 
 MIN_PHONES, MAX_PHONES = 2, 4
+CARRIER_DIR = "network"
 
 
 class StageError(PhoneTuiError):
@@ -92,10 +94,13 @@ class Stage:
 
     def __init__(self, root: Path, count: int, *, clock: Clock, device: DeviceInfo,
                  seeds: StageSeeds, deterministic: bool = False, profile: str | None = None,
-                 kdf: KdfConfig | None = None) -> None:
+                 kdf: KdfConfig | None = None, persist_carrier: bool = True) -> None:
+        """``persist_carrier``: the bots keep their state in ``root/network`` (False: in
+        memory, for runs that want the same bots' keys every time)."""
         if not MIN_PHONES <= count <= MAX_PHONES:
             raise StageError(f"A stage has {MIN_PHONES} to {MAX_PHONES} handsets, not {count}.")
         self.root = root
+        self.carrier_folder = root / CARRIER_DIR if persist_carrier else None
         self.clock = clock
         self.seeds = seeds
         self.phones = seeds.phones[:count]
@@ -151,7 +156,16 @@ class Stage:
                      if other_index != index]
             handset.seed_contacts = [*contacts, *peers]
             handset.attach(network, profiles)
-        self.bots = start_bots(contacts, network, profiles["full"], self.entropy, self.clock)
+        self.bots = start_bots(contacts, network, profiles["full"], self.entropy, self.clock,
+                               folder=self.carrier_folder)
+
+    def close(self) -> None:
+        """The demo quits: the bots close their stores, the carrier keeps its mailbox."""
+        for bot in self.bots:
+            bot.close()
+        self.bots = []
+        if self.network is not None:
+            self.network.close()
 
     def name_of(self, index: int) -> str:
         return self.phones[index].name

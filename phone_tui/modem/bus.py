@@ -8,6 +8,10 @@ network acknowledges it and *delivered* when the recipient's phone has it, which
 reports back. Messages for a phone that is not registered wait in store-and-forward (per
 recipient, in order, with a TTL and a cap), and so do those a phone had not acknowledged when
 it dropped off the network.
+
+Given a folder, the carrier keeps what must survive a restart there: the key directory's view
+(``directory.json``) and the mailbox (``mailbox.json``, saved once per loop tick after a change
+and, with what is still in flight, by ``close()``).
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Protocol
 
 from phone_tui.core.fanout import Fanout
+from phone_tui.core.paths import ensure_private_dir
 from phone_tui.modem.channel import Acked, ChannelEvent, Delivered, Failed, ReliableChannel
+from phone_tui.modem.directory import DIRECTORY_FILE, KeyDirectory
 from phone_tui.modem.frames import (
     Envelope,
     EnvelopeKind,
@@ -35,6 +43,7 @@ from phone_tui.modem.frames import (
     report_body,
 )
 from phone_tui.modem.impairment import LinkImpairment, flip_bits
+from phone_tui.modem.mailbox import MAILBOX_FILE, Mailboxes, load_mailboxes, save_mailboxes
 from phone_tui.modem.profiles import LinkProfile
 
 log = logging.getLogger(__name__)
@@ -298,6 +307,11 @@ class Modem:
         self._submit(Envelope(EnvelopeKind.MESSAGE, msg_id, self.number, dst, body).encode())
         return msg_id
 
+    def has_outgoing(self, msg_id: bytes) -> bool:
+        """True while a message sent in this run has not reached a final state (it is still
+        in this modem's outbox, or on its way)."""
+        return msg_id in self._outgoing
+
     def ping(self) -> None:
         """A keep-alive to the network (only while registered): keeps the RTT figure fresh."""
         if self._driver is not None and self._driver.channel.idle:
@@ -398,8 +412,12 @@ class Modem:
             except FrameError:
                 self.stats.garbled += 1
                 return
-            self._advance(envelope.msg_id,
-                          "delivered" if status is ReportStatus.DELIVERED else "failed", reason)
+            state = "delivered" if status is ReportStatus.DELIVERED else "failed"
+            if envelope.msg_id not in self._outgoing:
+                # Sent before a restart (this modem never saw it): the messenger knows it by id.
+                self._on_state(envelope.msg_id, state, reason)
+                return
+            self._advance(envelope.msg_id, state, reason)
 
     def _advance(self, msg_id: bytes, state: str, reason: str, *,
                  left_phone: bool = True) -> None:
@@ -463,8 +481,24 @@ class Bus:
     """The carrier's network: one cell, any number of phones."""
 
     def __init__(self, rng: random.Random | None = None, *, cell: str = "GovNet-0001",
-                 ttl: float = DEFAULT_TTL, store_cap: int = DEFAULT_STORE_CAP) -> None:
+                 ttl: float = DEFAULT_TTL, store_cap: int = DEFAULT_STORE_CAP,
+                 folder: Path | None = None, wall: Callable[[], float] = time.time) -> None:
+        """``folder``: keep the key directory and the mailbox there (None: in memory only).
+        A damaged file raises CarrierStateError naming it."""
         self.rng = rng or random.Random()
+        self.folder = folder
+        self._wall = wall
+        self._mailbox_path: Path | None = None
+        self._restored: Mailboxes = {}  # read from the file, not yet on loop time
+        self._offset: float | None = None  # wall-clock time minus loop time
+        self._save_pending: asyncio.Handle | None = None
+        if folder is not None:
+            ensure_private_dir(folder)
+            self.directory = KeyDirectory(folder / DIRECTORY_FILE)
+            self._mailbox_path = folder / MAILBOX_FILE
+            self._restored = load_mailboxes(self._mailbox_path)
+        else:
+            self.directory = KeyDirectory()
         self.cell = cell
         self.ttl = ttl
         self.store_cap = store_cap
@@ -472,13 +506,76 @@ class Bus:
         self.stats = BusStats()
         self._subscribers: dict[str, _Subscriber] = {}
         self._store: dict[str, deque[_Stored]] = {}
-        self._keys: dict[str, bytes] = {}
-        self._one_time: dict[str, dict[int, bytes]] = {}
         self._sweep: asyncio.TimerHandle | None = None
 
     @staticmethod
     def now() -> float:
         return asyncio.get_running_loop().time()
+
+    # ---- the mailbox on disk ------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        """Put what the file held back in the mailboxes, on this loop's time (once, at the
+        first attachment or routing inside the loop: the file may be read before it runs)."""
+        if self._offset is not None:
+            return
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            return  # attached before the loop runs: restored when it does
+        self._offset = self._wall() - now
+        restored, self._restored = self._restored, {}
+        for number, entries in restored.items():
+            queue = self._store.setdefault(number, deque())
+            queue.extendleft(_Stored(expires - self._offset, envelope)
+                             for expires, envelope in reversed(entries))
+        if restored:
+            log.info("store-and-forward: %d message(s) restored",
+                     sum(len(entries) for entries in restored.values()))
+            self._arm_sweep()
+        for number in restored:  # phones that registered before the loop ran
+            sub = self._subscribers.get(number)
+            if sub is not None and sub.driver is not None:
+                self._flush_store(sub)
+
+    def _mailbox_changed(self) -> None:
+        """Save the mailbox at the end of this loop tick (one write per burst of work)."""
+        if self._mailbox_path is None or self._save_pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the loop (a reset after it stopped): save now
+            self._save_mailbox()
+            return
+        self._save_pending = loop.call_soon(self._save_mailbox)
+
+    def _save_mailbox(self, *, in_flight: bool = False) -> None:
+        self._save_pending = None
+        if self._mailbox_path is None:
+            return
+        offset = self._offset or 0.0
+        boxes: Mailboxes = {number: list(entries) for number, entries in self._restored.items()}
+        for number, queue in self._store.items():
+            boxes.setdefault(number, []).extend(
+                (stored.expires + offset, stored.envelope) for stored in queue)
+        if in_flight:
+            # What the network was still carrying down to a phone goes first, in order.
+            expires = self._wall() + self.ttl
+            for number, sub in self._subscribers.items():
+                if sub.driver is not None:
+                    pending = [(expires, envelope) for envelope in sub.driver.channel.pending()]
+                    boxes[number] = pending + boxes.get(number, [])
+        save_mailboxes(self._mailbox_path, boxes)
+
+    def close(self) -> None:
+        """The carrier stops (phone-tui quits): keep the mailbox, with what is still in flight
+        to a phone, for the next run. Works with or without a running loop."""
+        if self._save_pending is not None:
+            self._save_pending.cancel()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        self._save_mailbox(in_flight=True)
 
     # ---- attachment and registration ----------------------------------------------------------
 
@@ -488,6 +585,7 @@ class Bus:
         registered until ``modem.set_powered(True)``."""
         if number in self._subscribers:
             raise ValueError(f"{number} is already attached")
+        self._restore()
         rng = random.Random(self.rng.getrandbits(64))
         modem = Modem(self, number, profile, rng, on_message, on_state)
         modem.powered = powered
@@ -509,6 +607,7 @@ class Bus:
         return sub is not None and sub.driver is not None
 
     def _update_registration(self, modem: Modem) -> None:
+        self._restore()
         sub = self._subscribers[modem.number]
         if modem.in_service and sub.driver is None:
             sub.session = (sub.session + 1) & 0xFFFF
@@ -527,6 +626,8 @@ class Bus:
             expires = self.now() + self.ttl
             queue.extendleft(_Stored(expires, envelope) for envelope in reversed(pending))
             self._arm_sweep()
+            if pending:
+                self._mailbox_changed()
             log.info("%s unregistered (%d frames back to store-and-forward)", modem.number,
                      len(pending))
 
@@ -608,6 +709,7 @@ class Bus:
         self._deliver_or_store(envelope.dst, payload, envelope)
 
     def _deliver_or_store(self, number: str, payload: bytes, envelope: Envelope) -> None:
+        self._restore()
         sub = self._subscribers[number]
         queue = self._store.get(number)
         if sub.driver is not None and not queue:
@@ -624,6 +726,7 @@ class Bus:
         self._store.setdefault(number, deque()).append(_Stored(self.now() + self.ttl, payload))
         self.stats.stored += 1
         self._arm_sweep()
+        self._mailbox_changed()
 
     def _arm_sweep(self) -> None:
         """One timer, at the earliest expiry among the mailboxes' oldest entries."""
@@ -643,6 +746,7 @@ class Bus:
         for queue in self._store.values():
             while queue and queue[0].expires <= now:
                 self._expired(queue.popleft())
+                self._mailbox_changed()
         self._arm_sweep()
 
     def _expired(self, stored: _Stored) -> None:
@@ -671,6 +775,7 @@ class Bus:
         queue = self._store.pop(sub.modem.number, None)
         if not queue:
             return
+        self._mailbox_changed()
         now = self.now()
         for stored in queue:
             if stored.expires <= now:
@@ -680,7 +785,7 @@ class Bus:
         sub.driver.kick()  # type: ignore[union-attr]
 
     def stored_for(self, number: str) -> int:
-        return len(self._store.get(number, ()))
+        return len(self._store.get(number, ())) + len(self._restored.get(number, ()))
 
     def forge(self, number: str) -> ForgedLine:
         return ForgedLine(self, number)
@@ -689,9 +794,11 @@ class Bus:
         """How many messages (not receipts) the network holds for ``number``: the count a
         carrier's message-waiting indicator gives, never their content."""
         count = 0
-        for stored in self._store.get(number, ()):
+        envelopes = [stored.envelope for stored in self._store.get(number, ())]
+        envelopes += [envelope for _, envelope in self._restored.get(number, ())]
+        for envelope in envelopes:
             with contextlib.suppress(FrameError):
-                count += Envelope.decode(stored.envelope).kind is EnvelopeKind.MESSAGE
+                count += Envelope.decode(envelope).kind is EnvelopeKind.MESSAGE
         return count
 
     # ---- key directory ------------------------------------------------------------------------
@@ -699,28 +806,23 @@ class Bus:
     def publish_keys(self, number: str, bundle: bytes,
                      one_time: dict[int, bytes] | None = None) -> None:
         """Store a phone's signed bundle (replacing the old one) and add one-time prekeys."""
-        self._keys[number] = bytes(bundle)
-        self._one_time.setdefault(number, {}).update(one_time or {})
+        self.directory.publish(number, bundle, one_time)
 
     def fetch_keys(self, number: str) -> tuple[bytes, tuple[int, bytes] | None] | None:
         """The bundle and one one-time prekey, handed out once (None when they ran out)."""
-        bundle = self._keys.get(number)
-        if bundle is None:
-            return None
-        pool = self._one_time.get(number, {})
-        one_time = pool.popitem() if pool else None
-        return bundle, one_time
+        return self.directory.fetch(number)
 
     def one_time_keys_left(self, number: str) -> int:
-        return len(self._one_time.get(number, {}))
+        return self.directory.one_time_left(number)
 
     def has_keys(self, number: str) -> bool:
-        return number in self._keys
+        return self.directory.has(number)
 
     def purge(self, number: str) -> None:
         """A wiped phone: drop what waits for it in store-and-forward and what its own outbox
         still holds (encrypted for keys that no longer exist)."""
-        self._store.pop(number, None)
+        if self._store.pop(number, None) or self._restored.pop(number, None):
+            self._mailbox_changed()
         sub = self._subscribers.get(number)
         if sub is not None:
             sub.modem._held.clear()
@@ -728,9 +830,8 @@ class Bus:
 
     def peek_bundle(self, number: str) -> bytes | None:
         """A number's signed bundle, without handing out a one-time prekey."""
-        return self._keys.get(number)
+        return self.directory.peek(number)
 
     def forget_keys(self, number: str) -> None:
         """Drop a number's bundle and one-time prekeys (its phone was wiped)."""
-        self._keys.pop(number, None)
-        self._one_time.pop(number, None)
+        self.directory.forget(number)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import events
@@ -12,7 +13,7 @@ from textual.widgets import Static
 from phone_tui.core.config import Settings
 from phone_tui.core.paths import Paths
 from phone_tui.core.resources import themes_dir
-from phone_tui.errors import ConfigError, ThemeError
+from phone_tui.errors import ConfigError, PhoneTuiError, ThemeError
 from phone_tui.handset.events import PersonaSwitched, Unlocked
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
@@ -21,6 +22,7 @@ from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog
 from phone_tui.ui.widgets.footer import PhoneFooter
 
 if TYPE_CHECKING:
+    from phone_tui.handset.bots import Bot
     from phone_tui.modem.bus import Network
     from phone_tui.modem.profiles import LinkProfile
 
@@ -47,7 +49,10 @@ class PhoneApp(App[None]):
     def __init__(self, handset: Handset, *, paths: Paths, settings: Settings,
                  themes: ThemeCatalog, theme: str | None = None,
                  profiles: dict[str, LinkProfile] | None = None, network: Network | None = None,
-                 when_ready: Callable[[], None] | None = None, side=None) -> None:  # noqa: ANN001
+                 when_ready: Callable[[], None] | None = None, side=None,  # noqa: ANN001
+                 carrier_folder: Path | None = None) -> None:
+        """``carrier_folder``: where the in-process carrier (built when ``network`` is None)
+        and the bots keep their state across restarts; None keeps it in memory."""
         super().__init__()
         self.side = side  # a widget beside the phone (the training coach)
         self.handset = handset
@@ -59,7 +64,8 @@ class PhoneApp(App[None]):
         self._when_ready = when_ready
         self._profiles = profiles
         self._network = network
-        self.bots: list[object] = []
+        self.carrier_folder = carrier_folder
+        self.bots: list[Bot] = []
         if not handset.entropy.secure:
             self.animation_level = "none"
         for theme_obj in themes.themes.values():
@@ -140,7 +146,9 @@ class PhoneApp(App[None]):
                                   key="link_profile")
             self.notify(f"{problem} — using lte.", title="Network", severity="warning",
                         timeout=10)
-        network = self._network or Bus(self.handset.entropy.rng("network"))
+        network = self._network or Bus(self.handset.entropy.rng("network"),
+                                       folder=self.carrier_folder)
+        self._network = network
         from phone_tui.handset.contacts import load_contacts
 
         try:
@@ -170,9 +178,22 @@ class PhoneApp(App[None]):
             return
         from phone_tui.handset.bots import start_bots
 
-        self.bots = start_bots(self.handset.seed_contacts, self.handset.network,
-                               self.handset.profiles["full"], self.handset.entropy,
-                               self.handset.clock)
+        try:
+            self.bots = start_bots(self.handset.seed_contacts, self.handset.network,
+                                   self.handset.profiles["full"], self.handset.entropy,
+                                   self.handset.clock, folder=self.carrier_folder)
+        except PhoneTuiError as problem:
+            self.notify(f"{problem} — no bots.", title="Bots", severity="error", timeout=15)
+
+    def close_network(self) -> None:
+        """phone-tui quits: the bots close their stores, the carrier keeps its mailbox."""
+        for bot in self.bots:
+            bot.close()
+        self.bots = []
+        from phone_tui.modem.bus import Bus
+
+        if isinstance(self._network, Bus):
+            self._network.close()
 
     def set_airplane(self, on: bool) -> None:
         self.query_one(HandsetView).set_airplane(on)

@@ -83,7 +83,7 @@ class FlowDriver:
         # Even one phone is a stage of one underneath: same set-up, PINs and controls.
         self.stage = Stage(data_dir / "flow", max(2, flow.handsets), clock=clock,
                            device=load_device(), seeds=self.seeds, deterministic=deterministic,
-                           profile=flow.profile)
+                           profile=flow.profile, persist_carrier=False)
         self.single = flow.handsets == 1
         self.app: App[None]
         network = Bus(random.Random(7))

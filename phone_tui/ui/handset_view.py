@@ -6,6 +6,8 @@ side. The view follows the model's events: Unlocked → Home, Locked → Lock, W
 
 from __future__ import annotations
 
+import weakref
+
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import Static
@@ -96,6 +98,10 @@ class HandsetView(Vertical, can_focus=True):
         self.booting = False
         self._reset_pending = False
         self._reset_notice: str | None = None
+        # Views on their way out, with the removal to wait for: one with the id of a view
+        # about to be mounted must be gone first.
+        self._leaving: weakref.WeakKeyDictionary[PhoneView, object] = \
+            weakref.WeakKeyDictionary()
         self._unlisten = handset.events.listen(self._on_model_event)
 
     def compose(self) -> ComposeResult:
@@ -167,15 +173,24 @@ class HandsetView(Vertical, can_focus=True):
     def reset_to(self, view: PhoneView) -> None:
         frame = self.query_one("#frame")
         old, self._stack = self._stack, [view]
-        removal = frame.remove_children([widget for widget in old if widget.parent is frame])
-        if any(widget.id == view.id for widget in old):
-            # Lock screen to lock screen (an OS switch): the old one must be gone before a
-            # widget with its id can be mounted.
+        leaving = [widget for widget in old if widget.parent is frame]
+        removal = frame.remove_children(leaving)
+        for widget in leaving:
+            self._leaving[widget] = removal
+        # Lock screen to lock screen (an OS switch), or to one still being removed after an
+        # earlier reset (a stage reset changes views in bursts): the old one must be gone
+        # before a widget with its id can be mounted.
+        clashing = [widget for widget in (*old, *frame.children)
+                    if widget.id == view.id and widget is not view]
+        if clashing:
             for widget in old:
                 widget.display = False
+            removals = {id(r): r for w in clashing if (r := self._leaving.get(w)) is not None}
 
             async def mount_when_removed() -> None:
                 await removal
+                for pending in removals.values():
+                    await pending  # type: ignore[misc]
                 if view in self._stack and not view.is_mounted:
                     await frame.mount(view)
                     self.call_after_refresh(self._focus_view, view)

@@ -191,7 +191,10 @@ class StageApp(App[None]):
             except PhoneTuiError as problem:
                 self.notify(f"{problem} — no bots.", title="Contacts", severity="error")
                 contacts = []
-        self.stage.attach(self._network, self._profiles, contacts)
+        try:
+            self.stage.attach(self._network, self._profiles, contacts)
+        except PhoneTuiError as problem:  # the bots' stores (the phones are on the network)
+            self.notify(f"{problem} — no bots.", title="Bots", severity="error", timeout=15)
         self.query_one(TapView).watch_tap(self._network.tap)
         if self.script is not None:
             from phone_tui.ui.flow_runner import FlowDriver
