@@ -44,8 +44,9 @@ def a_used_home(home):
     logger.propagate = True
     (paths.data_dir / "training").mkdir()
     (paths.data_dir / "training" / "alice.json").write_text("{}")
-    (paths.data_dir / "network" / "bots" / "duty").mkdir(parents=True)
-    (paths.data_dir / "network" / "bots" / "duty" / "store.db").write_bytes(b"x")
+    (paths.data_dir / "network" / "bots").mkdir(parents=True)
+    (paths.data_dir / "network" / "bots" / "8619000000110.db").write_bytes(b"x")
+    (paths.data_dir / "network" / "carrier.key").write_bytes(b"k" * 32)
     (paths.data_dir / "network" / "directory.json").write_text("{}")
     (paths.data_dir / "personas" / "secure" / ".keystore.bin.abc123.tmp").write_bytes(b"x")
     (home / "settings.toml").write_text('theme = "open"\n')
