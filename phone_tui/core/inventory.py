@@ -21,7 +21,8 @@ PERSONA_FILES = ["keystore.bin", "store.db", "store.db-wal", "store.db-shm", "st
                  "public.json"]
 
 # The carrier's folder (bots' state, key directory, mailbox); names as its module keeps them.
-NETWORK_FILES = ["network/carrier.key", "network/directory.json", "network/mailbox.json",
+NETWORK_FILES = ["network/carrier.key", "network/directory.json",
+                 *(f"network/mailbox.db{end}" for end in ("", "-journal", "-wal", "-shm")),
                  *(f"network/bots/[0-9]*.db{end}" for end in ("", "-journal", "-wal", "-shm"))]
 
 DATA_FILES: list[str] = [

@@ -10,7 +10,7 @@ recipient, in order, with a TTL and a cap), and so do those a phone had not ackn
 it dropped off the network.
 
 Given a folder, the carrier keeps what must survive a restart there: the key directory's view
-(``directory.json``) and the mailbox (``mailbox.json``, saved once per loop tick after a change
+(``directory.json``) and the mailbox (``mailbox.db``, one transaction per loop tick after a change
 and, with what is still in flight, by ``close()``).
 """
 
@@ -43,7 +43,7 @@ from phone_tui.modem.frames import (
     report_body,
 )
 from phone_tui.modem.impairment import LinkImpairment, flip_bits
-from phone_tui.modem.mailbox import MAILBOX_FILE, Mailboxes, load_mailboxes, save_mailboxes
+from phone_tui.modem.mailbox import MAILBOX_FILE, Mailboxes, MailboxFile
 from phone_tui.modem.profiles import LinkProfile
 
 log = logging.getLogger(__name__)
@@ -457,8 +457,10 @@ class ForgedLine:
 
 @dataclass
 class _Stored:
-    expires: float
+    expires: float  # loop time
     envelope: bytes
+    position: int = 0  # its place in its number's queue (the mailbox file's order)
+    row: int | None = None  # its row in the mailbox file, once written
 
 
 @dataclass
@@ -488,15 +490,28 @@ class Bus:
         self.rng = rng or random.Random()
         self.folder = folder
         self._wall = wall
-        self._mailbox_path: Path | None = None
+        self._mailbox: MailboxFile | None = None
         self._restored: Mailboxes = {}  # read from the file, not yet on loop time
+        self._rows: dict[str, set[int]] = {}  # the file's rows, by number
+        self._dirty: set[str] = set()  # numbers whose queue changed since the last save
         self._offset: float | None = None  # wall-clock time minus loop time
         self._save_pending: asyncio.Handle | None = None
+        self._back = self._front = 0  # next positions at the back and the front of a queue
         if folder is not None:
             ensure_private_dir(folder)
             self.directory = KeyDirectory(folder / DIRECTORY_FILE)
-            self._mailbox_path = folder / MAILBOX_FILE
-            self._restored = load_mailboxes(self._mailbox_path)
+            self._mailbox = MailboxFile(folder / MAILBOX_FILE)
+            try:
+                self._restored = self._mailbox.load()
+            except BaseException:
+                self._mailbox.close()
+                raise
+            positions = [entry.position for entries in self._restored.values()
+                         for entry in entries]
+            self._back, self._front = max(positions, default=-1) + 1, min(positions,
+                                                                          default=0) - 1
+            self._rows = {number: {entry.row for entry in entries}
+                          for number, entries in self._restored.items()}
         else:
             self.directory = KeyDirectory()
         self.cell = cell
@@ -527,8 +542,9 @@ class Bus:
         restored, self._restored = self._restored, {}
         for number, entries in restored.items():
             queue = self._store.setdefault(number, deque())
-            queue.extendleft(_Stored(expires - self._offset, envelope)
-                             for expires, envelope in reversed(entries))
+            queue.extendleft(_Stored(entry.expires - self._offset, entry.envelope,
+                                     entry.position, entry.row)
+                             for entry in reversed(entries))
         if restored:
             log.info("store-and-forward: %d message(s) restored",
                      sum(len(entries) for entries in restored.values()))
@@ -538,9 +554,13 @@ class Bus:
             if sub is not None and sub.driver is not None:
                 self._flush_store(sub)
 
-    def _mailbox_changed(self) -> None:
-        """Save the mailbox at the end of this loop tick (one write per burst of work)."""
-        if self._mailbox_path is None or self._save_pending is not None:
+    def _mailbox_changed(self, number: str) -> None:
+        """Save ``number``'s mailbox at the end of this loop tick (one transaction per burst of
+        work, writing only the envelopes that came and went)."""
+        if self._mailbox is None:
+            return
+        self._dirty.add(number)
+        if self._save_pending is not None:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -551,21 +571,39 @@ class Bus:
 
     def _save_mailbox(self, *, in_flight: bool = False) -> None:
         self._save_pending = None
-        if self._mailbox_path is None:
+        if self._mailbox is None:
             return
         offset = self._offset or 0.0
-        boxes: Mailboxes = {number: list(entries) for number, entries in self._restored.items()}
-        for number, queue in self._store.items():
-            boxes.setdefault(number, []).extend(
-                (stored.expires + offset, stored.envelope) for stored in queue)
+        inserts: list[tuple[str, int, float, bytes]] = []
+        new: list[_Stored] = []
+        deletes: list[int] = []
+        dirty, self._dirty = self._dirty, set()
+        for number in dirty:
+            queue = self._store.get(number, ())
+            live = {entry.row for entry in self._restored.get(number, ())}
+            live.update(stored.row for stored in queue if stored.row is not None)
+            deletes += self._rows.get(number, set()) - live
+            for stored in queue:
+                if stored.row is None:
+                    inserts.append((number, stored.position, stored.expires + offset,
+                                    stored.envelope))
+                    new.append(stored)
+            self._rows[number] = live
         if in_flight:
             # What the network was still carrying down to a phone goes first, in order.
             expires = self._wall() + self.ttl
             for number, sub in self._subscribers.items():
                 if sub.driver is not None:
-                    pending = [(expires, envelope) for envelope in sub.driver.channel.pending()]
-                    boxes[number] = pending + boxes.get(number, [])
-        save_mailboxes(self._mailbox_path, boxes)
+                    for envelope in reversed(sub.driver.channel.pending()):
+                        inserts.append((number, self._front, expires, envelope))
+                        self._front -= 1
+        if not inserts and not deletes:
+            return
+        rows = self._mailbox.apply(inserts, deletes)
+        # The queues' new envelopes were inserted first, in order (then what was in flight).
+        for (number, *_), stored, row in zip(inserts, new, rows, strict=False):
+            stored.row = row
+            self._rows.setdefault(number, set()).add(row)
 
     def close(self) -> None:
         """The carrier stops (phone-tui quits): keep the mailbox, with what is still in flight
@@ -576,6 +614,9 @@ class Bus:
             self._sweep.cancel()
             self._sweep = None
         self._save_mailbox(in_flight=True)
+        if self._mailbox is not None:
+            self._mailbox.close()
+            self._mailbox = None
 
     # ---- attachment and registration ----------------------------------------------------------
 
@@ -624,10 +665,12 @@ class Bus:
             modem._close()
             queue = self._store.setdefault(modem.number, deque())
             expires = self.now() + self.ttl
-            queue.extendleft(_Stored(expires, envelope) for envelope in reversed(pending))
+            for envelope in reversed(pending):
+                queue.appendleft(_Stored(expires, envelope, self._front))
+                self._front -= 1
             self._arm_sweep()
             if pending:
-                self._mailbox_changed()
+                self._mailbox_changed(modem.number)
             log.info("%s unregistered (%d frames back to store-and-forward)", modem.number,
                      len(pending))
 
@@ -723,10 +766,12 @@ class Bus:
         self._store_for(number, payload)
 
     def _store_for(self, number: str, payload: bytes) -> None:
-        self._store.setdefault(number, deque()).append(_Stored(self.now() + self.ttl, payload))
+        self._store.setdefault(number, deque()).append(
+            _Stored(self.now() + self.ttl, payload, self._back))
+        self._back += 1
         self.stats.stored += 1
         self._arm_sweep()
-        self._mailbox_changed()
+        self._mailbox_changed(number)
 
     def _arm_sweep(self) -> None:
         """One timer, at the earliest expiry among the mailboxes' oldest entries."""
@@ -743,10 +788,10 @@ class Bus:
     def _expire(self) -> None:
         self._sweep = None
         now = self.now()
-        for queue in self._store.values():
+        for number, queue in self._store.items():
             while queue and queue[0].expires <= now:
                 self._expired(queue.popleft())
-                self._mailbox_changed()
+                self._mailbox_changed(number)
         self._arm_sweep()
 
     def _expired(self, stored: _Stored) -> None:
@@ -775,7 +820,7 @@ class Bus:
         queue = self._store.pop(sub.modem.number, None)
         if not queue:
             return
-        self._mailbox_changed()
+        self._mailbox_changed(sub.modem.number)
         now = self.now()
         for stored in queue:
             if stored.expires <= now:
@@ -795,7 +840,7 @@ class Bus:
         carrier's message-waiting indicator gives, never their content."""
         count = 0
         envelopes = [stored.envelope for stored in self._store.get(number, ())]
-        envelopes += [envelope for _, envelope in self._restored.get(number, ())]
+        envelopes += [entry.envelope for entry in self._restored.get(number, ())]
         for envelope in envelopes:
             with contextlib.suppress(FrameError):
                 count += Envelope.decode(envelope).kind is EnvelopeKind.MESSAGE
@@ -821,8 +866,9 @@ class Bus:
     def purge(self, number: str) -> None:
         """A wiped phone: drop what waits for it in store-and-forward and what its own outbox
         still holds (encrypted for keys that no longer exist)."""
-        if self._store.pop(number, None) or self._restored.pop(number, None):
-            self._mailbox_changed()
+        held = self._store.pop(number, None)
+        if self._restored.pop(number, None) or held:
+            self._mailbox_changed(number)
         sub = self._subscribers.get(number)
         if sub is not None:
             sub.modem._held.clear()
