@@ -361,3 +361,55 @@ def test_a_delivery_report_whose_reason_is_not_short_plain_text_is_refused(reaso
         ReportStatus.FAILED, "expired in store-and-forward")
     with pytest.raises(FrameError):
         parse_report(report_body(ReportStatus.FAILED, reason))
+
+
+# Low-order X25519 points (all-zero shared secret): a hostile phone can sign such a signed
+# prekey with its own identity key, so the signature does not catch it.
+LOW_ORDER = [bytes(32), (1).to_bytes(32, "little"),
+             bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")]
+
+
+@pytest.mark.parametrize("point", LOW_ORDER, ids=["zero", "one", "order-8"])
+def test_a_signed_low_order_prekey_is_refused_with_a_reason_not_a_crash(tmp_path, point):
+    import os
+
+    from phone_tui.crypto.identity import PrekeyBundle, signed_prekey_message, xeddsa_sign
+    from phone_tui.handset.messenger import MessengerError
+
+    clock = ManualClock()
+    bus = Bus(random.Random(7))
+    evil, victim = Peer(bus, "+666", tmp_path, clock), Peer(bus, "+2", tmp_path, clock)
+    keys = evil.messenger.identity
+    bundle = PrekeyBundle(keys.public_dh, 77, point,
+                          xeddsa_sign(keys.dh, signed_prekey_message(point), os.urandom(32)))
+    bundle.verify()  # the signature is genuine
+    bus.publish_keys("+666", bundle.encode(), {})
+    with pytest.raises(MessengerError, match="low-order"):
+        victim.messenger.send_text("+666", "hello")
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("point", LOW_ORDER, ids=["zero", "one", "order-8"])
+async def test_a_low_order_key_in_a_frame_is_dropped_and_the_next_message_arrives(tmp_path,
+                                                                                    point):
+    import struct
+
+    from phone_tui.handset.messenger import _INITIAL, MESSAGE, PREKEY
+
+    clock = ManualClock()
+    bus = Bus(random.Random(7))
+    alice, bob = Peer(bus, "+1", tmp_path, clock), Peer(bus, "+2", tmp_path, clock)
+    alice.messenger.send_text("+2", "first")
+    await asyncio.sleep(5)
+    forged = bus.forge("+1")
+    spk_id = bob.messenger.identity.spk_id
+    # A first message whose identity and ephemeral keys are low-order, and a message whose
+    # ratchet key is.
+    forged.send("+2", bytes([PREKEY]) + _INITIAL.pack(point, point, spk_id, 0xFFFFFFFF)
+                + point + struct.pack(">II", 0, 0) + bytes(48))
+    forged.send("+2", bytes([MESSAGE]) + point + struct.pack(">II", 0, 0) + bytes(48))
+    await asyncio.sleep(5)
+    alice.messenger.send_text("+2", "second")
+    await asyncio.sleep(5)
+    texts = [m.body for m in bob.messenger.history("+1") if m.kind == "text"]
+    assert texts == ["first", "second"]

@@ -232,9 +232,12 @@ class Ratchet:
                 self.old_chains.popitem(last=False)
         self.pn, self.ns, self.nr = self.ns, 0, 0
         self.dhr = header.dh
-        self.rk, self.ckr = kdf_rk(self.rk, self.dhs.exchange(their))
-        self.dhs = X25519PrivateKey.from_private_bytes(entropy.token_bytes(32))
-        self.rk, self.cks = kdf_rk(self.rk, self.dhs.exchange(their))
+        try:
+            self.rk, self.ckr = kdf_rk(self.rk, self.dhs.exchange(their))
+            self.dhs = X25519PrivateKey.from_private_bytes(entropy.token_bytes(32))
+            self.rk, self.cks = kdf_rk(self.rk, self.dhs.exchange(their))
+        except ValueError:  # a low-order point: the shared secret would be all zeros
+            raise DecryptError("low-order ratchet key") from None
 
     # ---- persistence -------------------------------------------------------------------------
 

@@ -45,10 +45,15 @@ def initiate(ours: IdentityKeys, bundle: PrekeyBundle,
     except ValueError:
         raise InvalidBundle("a public key in the bundle is malformed") from None
     ephemeral = _new_key(entropy)
-    material = (ours.dh.exchange(their_spk) + ephemeral.exchange(their_identity)
-                + ephemeral.exchange(their_spk))
-    if their_opk is not None:
-        material += ephemeral.exchange(their_opk)
+    try:
+        material = (ours.dh.exchange(their_spk) + ephemeral.exchange(their_identity)
+                    + ephemeral.exchange(their_spk))
+        if their_opk is not None:
+            material += ephemeral.exchange(their_opk)
+    except ValueError:
+        # A low-order point (all-zero shared secret): pyca refuses it, and so do we. A peer
+        # can sign such a prekey with its own identity key, so the signature does not help.
+        raise InvalidBundle("a public key in the bundle is a low-order point") from None
     header = InitialMessage(ours.public_dh, raw_public(ephemeral.public_key()), bundle.spk_id,
                             bundle.opk_id)
     return _kdf(material), ours.public_dh + bundle.identity_dh, header
@@ -66,11 +71,16 @@ def respond(ours: IdentityKeys, header: InitialMessage) -> tuple[bytes, bytes]:
         ephemeral = X25519PublicKey.from_public_bytes(header.ephemeral)
     except ValueError:
         raise InvalidBundle("a public key in the initial message is malformed") from None
-    material = (spk.exchange(their_identity) + ours.dh.exchange(ephemeral)
-                + spk.exchange(ephemeral))
+    opk = None
     if header.opk_id is not None:
         opk = ours.opks.get(header.opk_id)
         if opk is None:
             raise InvalidBundle(f"one-time prekey {header.opk_id} was already used")
-        material += opk.exchange(ephemeral)
+    try:
+        material = (spk.exchange(their_identity) + ours.dh.exchange(ephemeral)
+                    + spk.exchange(ephemeral))
+        if opk is not None:
+            material += opk.exchange(ephemeral)
+    except ValueError:
+        raise InvalidBundle("a public key in the initial message is a low-order point") from None
     return _kdf(material), header.identity_dh + ours.public_dh
