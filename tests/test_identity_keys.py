@@ -165,3 +165,24 @@ async def test_an_old_keystore_migrates_keeping_its_identity_and_safety_number(t
     published.verify()
     rewritten = bytes.fromhex(json.loads(public.read_text())["bundle"])
     PrekeyBundle.decode(rewritten).verify()
+
+
+async def test_a_phone_draining_the_key_directory_cannot_grow_the_keystore_without_end(tmp_path):
+    from phone_tui.crypto.identity import MAX_ONE_TIME_KEPT
+
+    clock = ManualClock()
+    bus = Bus(random.Random(1))
+    phone = make_handset(tmp_path, clock=clock)
+    phone.attach(bus, load_profiles())
+    await set_up(phone, locked=False)
+    sizes = []
+    for _ in range(30):
+        while bus.fetch_keys(phone.number)[1] is not None:  # a hostile phone drains the pool
+            pass
+        phone.messenger.maintain()
+        sizes.append(phone.persona.keystore_path.stat().st_size)
+    keys = phone.messenger.identity
+    assert len(keys.opks) == MAX_ONE_TIME_KEPT
+    assert sizes[-1] < 1.05 * sizes[10]  # flat once the cap is reached (ids grow a digit)
+    # The newest ones are kept (they are the ones the directory offers now).
+    assert min(keys.opks) == keys.next_id - MAX_ONE_TIME_KEPT

@@ -22,6 +22,10 @@ from cryptography.hazmat.primitives.serialization import (
 from phone_tui.core.entropy import Entropy
 
 ONE_TIME_PREKEYS = 100
+# One-time prekeys kept, handed out or not. Anyone may fetch a bundle, so a phone that drains
+# the directory all day would otherwise grow the keystore without end; past this the oldest
+# go (a first message made with one of them fails, asks for a resend and heals).
+MAX_ONE_TIME_KEPT = 4 * ONE_TIME_PREKEYS
 REFILL_BELOW = 99
 SIGNED_PREKEY_LIFETIME = 7 * 24 * 3600.0
 # A replaced signed prekey still answers first messages for this long (libsignal keeps old ones
@@ -178,6 +182,8 @@ class IdentityKeys:
             self.opks[self.next_id] = x25519_private(entropy)
             ids.append(self.next_id)
             self.next_id += 1
+        for old in sorted(self.opks)[:max(0, len(self.opks) - MAX_ONE_TIME_KEPT)]:
+            del self.opks[old]
         return ids
 
     def signed_prekey(self, spk_id: int) -> X25519PrivateKey | None:
