@@ -40,6 +40,7 @@ from phone_tui.crypto.identity import (
 from phone_tui.crypto.ratchet import (
     HEADER_SIZE,
     MAX_SKIP,
+    MAX_STORED_KEYS,
     DuplicateMessage,
     Header,
     Ratchet,
@@ -712,7 +713,17 @@ class Messenger:
         return [SessionRecord.from_dict(item) for item in data["sessions"]]
 
     def _save_sessions(self, number: str, sessions: list[SessionRecord]) -> None:
-        data = {"sessions": [record.to_dict() for record in sessions[:1 + ARCHIVED_SESSIONS]]}
+        kept = sessions[:1 + ARCHIVED_SESSIONS]
+        # Skipped message keys are capped per contact, not per session: a peer that fills
+        # every stored session would otherwise make each later frame load and save four times
+        # as many. The current session keeps its newest first, the archived ones what is left.
+        budget = MAX_STORED_KEYS
+        for record in kept:
+            skipped = record.ratchet.skipped
+            while len(skipped) > budget:
+                skipped.popitem(last=False)
+            budget -= len(skipped)
+        data = {"sessions": [record.to_dict() for record in kept]}
         self.store.execute("INSERT INTO sessions (number, state) VALUES (?, ?) "
                            "ON CONFLICT(number) DO UPDATE SET state = excluded.state",
                            (number, json.dumps(data)))
