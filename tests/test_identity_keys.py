@@ -61,7 +61,7 @@ def tampered_bundle(real: PrekeyBundle) -> PrekeyBundle:
 
 @pytest.mark.parametrize("forge", [forged_bundle, tampered_bundle])
 def test_a_bundle_not_signed_by_its_identity_key_is_refused(tmp_path, forge):
-    from tests.test_messenger import Phone
+    from test_messenger import Phone
 
     clock = ManualClock()
     bus = Bus(random.Random(1))
@@ -88,7 +88,7 @@ def test_a_bundle_in_the_old_format_is_refused_with_its_reason():
 
 @pytest.mark.looptime
 async def test_every_byte_of_a_first_message_is_authenticated(tmp_path):
-    from tests.test_messenger import Phone, envelope_from, first_message
+    from test_messenger import Phone, envelope_from, first_message
 
     clock = ManualClock()
     bus = Bus(random.Random(1))
@@ -111,7 +111,7 @@ def old_format(secrets: dict) -> dict:
 
 
 def test_session_records_saved_before_xeddsa_still_load(tmp_path):
-    from tests.test_messenger import Capture, Phone
+    from test_messenger import Capture, Phone
 
     clock = ManualClock()
     bus = Bus(random.Random(1))
