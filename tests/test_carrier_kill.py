@@ -231,3 +231,46 @@ async def test_a_message_redelivered_after_a_carrier_restart_is_shown_once(tmp_p
     await asyncio.sleep(30)
     assert bob.texts("+1") == ["first", "second", "third"]
     bus.close()
+
+
+@pytest.mark.looptime
+async def test_a_phone_that_drops_off_mid_handover_gets_the_rest_in_order_from_the_same_rows(
+        tmp_path, monkeypatch):
+    """What was in flight goes back to the front of the queue as the rows it already was: no
+    envelope is written twice, and the phone gets every one, in order, once."""
+    inserted, deleted = [], []
+    apply = MailboxFile.apply
+
+    def counting(self, inserts, deletes):  # noqa: ANN001, ANN202
+        inserted.extend(envelope for *_, envelope in inserts)
+        deleted.extend(deletes)
+        return apply(self, inserts, deletes)
+
+    monkeypatch.setattr(MailboxFile, "apply", counting)
+    slow = LinkProfile("slow", "Slow", latency_ms=100, jitter_ms=0, loss=0, loss_burst=1,
+                       down_kbps=80, up_kbps=80)
+    bus = Bus(random.Random(1), folder=tmp_path / "network")
+    got = []
+    phone = bus.attach("+2", slow, on_message=got.append, on_state=lambda *_a: None,
+                       powered=False)
+    count = 20
+    for n in range(count):
+        envelope = Envelope(EnvelopeKind.MESSAGE, n.to_bytes(16, "big"), "+1", "+2", bytes(900))
+        bus._deliver_or_store("+2", envelope.encode(), envelope)
+    await asyncio.sleep(1)
+    phone.set_powered(True)
+    await asyncio.sleep(0.6)
+    assert 0 < len(got) < count
+    phone.set_powered(False)  # mid-handover
+    await asyncio.sleep(1)
+    # Back in the queue: all it had not acknowledged (one it took may not have been yet).
+    assert count - len(got) <= bus.stored_for("+2") < count
+    entries = load_mailboxes(tmp_path / "network" / MAILBOX_FILE)["+2"]
+    assert len(entries) == bus.stored_for("+2")
+    phone.set_powered(True)
+    await asyncio.sleep(30)
+    bus.close()
+    assert sorted({e.msg_id for e in got}) == [e.msg_id for e in got]  # in order...
+    assert len(got) == count  # ...each once (the modem de-duplicates a redelivery)
+    assert len(inserted) == len(set(inserted)) == count and len(deleted) == count
+    assert load_mailboxes(tmp_path / "network" / MAILBOX_FILE) == {}
