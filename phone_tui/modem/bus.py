@@ -10,8 +10,11 @@ recipient, in order, with a TTL and a cap), and so do those a phone had not ackn
 it dropped off the network.
 
 Given a folder, the carrier keeps what must survive a restart there: the key directory's view
-(``directory.json``) and the mailbox (``mailbox.db``, one transaction per loop tick after a change
-and, with what is still in flight, by ``close()``).
+(``directory.json``) and the mailbox (``mailbox.db``, one transaction per loop tick after a
+change). The mailbox is the carrier's durable queue: every envelope it sends down to a phone stays
+in the file, in flight, until that phone's hop acknowledges it, so a carrier killed at any point
+delivers it again after a restart (the phone de-duplicates) instead of losing what its sender was
+told was sent.
 """
 
 from __future__ import annotations
@@ -461,6 +464,7 @@ class _Stored:
     envelope: bytes
     position: int = 0  # its place in its number's queue (the mailbox file's order)
     row: int | None = None  # its row in the mailbox file, once written
+    gone: bool = False  # acknowledged, expired or purged: not to be written
 
 
 @dataclass
@@ -468,6 +472,9 @@ class _Subscriber:
     modem: Modem
     driver: _Driver | None = None
     session: int = 0
+    # Sent down to the phone and not acknowledged yet, by the network channel's seq: still
+    # rows in the mailbox file until the phone's hop acknowledges them.
+    in_flight: dict[int, _Stored] = field(default_factory=dict)
 
 
 @dataclass
@@ -492,11 +499,12 @@ class Bus:
         self._wall = wall
         self._mailbox: MailboxFile | None = None
         self._restored: Mailboxes = {}  # read from the file, not yet on loop time
-        self._rows: dict[str, set[int]] = {}  # the file's rows, by number
-        self._dirty: set[str] = set()  # numbers whose queue changed since the last save
+        # Since the last save: envelopes to write (by number) and rows to delete.
+        self._unsaved: list[tuple[str, _Stored]] = []
+        self._gone: list[int] = []
         self._offset: float | None = None  # wall-clock time minus loop time
         self._save_pending: asyncio.Handle | None = None
-        self._back = self._front = 0  # next positions at the back and the front of a queue
+        self._back = 0  # the next position at the back of a queue
         if folder is not None:
             ensure_private_dir(folder)
             self.directory = KeyDirectory(folder / DIRECTORY_FILE)
@@ -506,12 +514,8 @@ class Bus:
             except BaseException:
                 self._mailbox.close()
                 raise
-            positions = [entry.position for entries in self._restored.values()
-                         for entry in entries]
-            self._back, self._front = max(positions, default=-1) + 1, min(positions,
-                                                                          default=0) - 1
-            self._rows = {number: {entry.row for entry in entries}
-                          for number, entries in self._restored.items()}
+            self._back = max((entry.position for entries in self._restored.values()
+                              for entry in entries), default=-1) + 1
         else:
             self.directory = KeyDirectory()
         self.cell = cell
@@ -554,13 +558,27 @@ class Bus:
             if sub is not None and sub.driver is not None:
                 self._flush_store(sub)
 
-    def _mailbox_changed(self, number: str) -> None:
-        """Save ``number``'s mailbox at the end of this loop tick (one transaction per burst of
-        work, writing only the envelopes that came and went)."""
-        if self._mailbox is None:
-            return
-        self._dirty.add(number)
-        if self._save_pending is not None:
+    def _keep(self, number: str, stored: _Stored) -> None:
+        """A new envelope for ``number``'s queue or in flight to it: written at the end of this
+        loop tick."""
+        if self._mailbox is not None:
+            self._unsaved.append((number, stored))
+            self._schedule_save()
+
+    def _drop(self, stored: _Stored) -> None:
+        """An envelope the carrier is done with (acknowledged by its phone, expired, purged):
+        its row goes at the end of this loop tick (or it is never written)."""
+        stored.gone = True
+        if stored.row is not None:
+            self._gone.append(stored.row)
+            stored.row = None
+            self._schedule_save()
+
+    def _schedule_save(self) -> None:
+        """Save at the end of this loop tick: one transaction per burst of work, writing only
+        the envelopes that came and went. It runs before any callback scheduled later in the
+        tick, e.g. the acknowledgement that tells a sender its message was sent."""
+        if self._mailbox is None or self._save_pending is not None:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -569,51 +587,35 @@ class Bus:
             return
         self._save_pending = loop.call_soon(self._save_mailbox)
 
-    def _save_mailbox(self, *, in_flight: bool = False) -> None:
+    def _save_mailbox(self) -> None:
         self._save_pending = None
         if self._mailbox is None:
             return
         offset = self._offset or 0.0
         inserts: list[tuple[str, int, float, bytes]] = []
         new: list[_Stored] = []
-        deletes: list[int] = []
-        dirty, self._dirty = self._dirty, set()
-        for number in dirty:
-            queue = self._store.get(number, ())
-            live = {entry.row for entry in self._restored.get(number, ())}
-            live.update(stored.row for stored in queue if stored.row is not None)
-            deletes += self._rows.get(number, set()) - live
-            for stored in queue:
-                if stored.row is None:
-                    inserts.append((number, stored.position, stored.expires + offset,
-                                    stored.envelope))
-                    new.append(stored)
-            self._rows[number] = live
-        if in_flight:
-            # What the network was still carrying down to a phone goes first, in order.
-            expires = self._wall() + self.ttl
-            for number, sub in self._subscribers.items():
-                if sub.driver is not None:
-                    for envelope in reversed(sub.driver.channel.pending()):
-                        inserts.append((number, self._front, expires, envelope))
-                        self._front -= 1
+        unsaved, self._unsaved = self._unsaved, []
+        for number, stored in unsaved:
+            if not stored.gone and stored.row is None:
+                inserts.append((number, stored.position, stored.expires + offset,
+                                stored.envelope))
+                new.append(stored)
+        deletes, self._gone = self._gone, []
         if not inserts and not deletes:
             return
         rows = self._mailbox.apply(inserts, deletes)
-        # The queues' new envelopes were inserted first, in order (then what was in flight).
-        for (number, *_), stored, row in zip(inserts, new, rows, strict=False):
+        for stored, row in zip(new, rows, strict=True):
             stored.row = row
-            self._rows.setdefault(number, set()).add(row)
 
     def close(self) -> None:
         """The carrier stops (phone-tui quits): keep the mailbox, with what is still in flight
-        to a phone, for the next run. Works with or without a running loop."""
+        to a phone (rows already), for the next run. Works with or without a running loop."""
         if self._save_pending is not None:
             self._save_pending.cancel()
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
-        self._save_mailbox(in_flight=True)
+        self._save_mailbox()
         if self._mailbox is not None:
             self._mailbox.close()
             self._mailbox = None
@@ -659,18 +661,15 @@ class Bus:
             log.info("%s registered", modem.number)
             self._flush_store(sub)
         elif not modem.in_service and sub.driver is not None:
-            pending = sub.driver.channel.pending()
+            # What it had not acknowledged goes back to the front of its queue, in the order it
+            # was sent, as the same rows of the file.
+            pending = [sub.in_flight[seq] for seq in sorted(sub.in_flight)]
+            sub.in_flight.clear()
             sub.driver.close()
             sub.driver = None
             modem._close()
-            queue = self._store.setdefault(modem.number, deque())
-            expires = self.now() + self.ttl
-            for envelope in reversed(pending):
-                queue.appendleft(_Stored(expires, envelope, self._front))
-                self._front -= 1
+            self._store.setdefault(modem.number, deque()).extendleft(reversed(pending))
             self._arm_sweep()
-            if pending:
-                self._mailbox_changed(modem.number)
             log.info("%s unregistered (%d frames back to store-and-forward)", modem.number,
                      len(pending))
 
@@ -724,10 +723,24 @@ class Bus:
         for event in events:
             if isinstance(event, Delivered):
                 self._route(sub.modem.number, event.payload)
+            elif isinstance(event, Acked):
+                stored = sub.in_flight.pop(event.seq, None)
+                if stored is not None:
+                    self._drop(stored)  # the phone has it: it leaves the mailbox file
             elif isinstance(event, Failed) and sub.driver is not None:
                 log.warning("network → %s: %s; sending it again", sub.modem.number, event.reason)
-                sub.driver.channel.send(event.payload, self.now())
+                stored = sub.in_flight.pop(event.seq, None)
+                if stored is None:  # not one of ours (every envelope sent down is)
+                    stored = _Stored(self.now() + self.ttl, event.payload, self._back)
+                    self._back += 1
+                    self._keep(sub.modem.number, stored)
+                self._send_down(sub, stored)
                 sub.driver.kick()
+
+    def _send_down(self, sub: _Subscriber, stored: _Stored) -> None:
+        """Hand an envelope to ``sub``'s hop; it stays in the mailbox file until acknowledged."""
+        seq = sub.driver.channel.send(stored.envelope, self.now())  # type: ignore[union-attr]
+        sub.in_flight[seq] = stored
 
     def _route(self, from_number: str, payload: bytes) -> None:
         try:
@@ -756,7 +769,10 @@ class Bus:
         sub = self._subscribers[number]
         queue = self._store.get(number)
         if sub.driver is not None and not queue:
-            sub.driver.channel.send(payload, self.now())
+            stored = _Stored(self.now() + self.ttl, payload, self._back)
+            self._back += 1
+            self._keep(number, stored)  # written this tick, before the sender hears "sent"
+            self._send_down(sub, stored)
             sub.driver.kick()
             return
         if queue is not None and len(queue) >= self.store_cap:
@@ -766,12 +782,12 @@ class Bus:
         self._store_for(number, payload)
 
     def _store_for(self, number: str, payload: bytes) -> None:
-        self._store.setdefault(number, deque()).append(
-            _Stored(self.now() + self.ttl, payload, self._back))
+        stored = _Stored(self.now() + self.ttl, payload, self._back)
         self._back += 1
+        self._store.setdefault(number, deque()).append(stored)
         self.stats.stored += 1
         self._arm_sweep()
-        self._mailbox_changed(number)
+        self._keep(number, stored)
 
     def _arm_sweep(self) -> None:
         """One timer, at the earliest expiry among the mailboxes' oldest entries."""
@@ -788,14 +804,14 @@ class Bus:
     def _expire(self) -> None:
         self._sweep = None
         now = self.now()
-        for number, queue in self._store.items():
+        for queue in self._store.values():
             while queue and queue[0].expires <= now:
                 self._expired(queue.popleft())
-                self._mailbox_changed(number)
         self._arm_sweep()
 
     def _expired(self, stored: _Stored) -> None:
         self.stats.expired += 1
+        self._drop(stored)
         with contextlib.suppress(FrameError):
             self._report(Envelope.decode(stored.envelope), "expired in store-and-forward")
 
@@ -820,13 +836,12 @@ class Bus:
         queue = self._store.pop(sub.modem.number, None)
         if not queue:
             return
-        self._mailbox_changed(sub.modem.number)
         now = self.now()
         for stored in queue:
             if stored.expires <= now:
                 self._expired(stored)
                 continue
-            sub.driver.channel.send(stored.envelope, now)  # type: ignore[union-attr]
+            self._send_down(sub, stored)  # in flight: still in the file until acknowledged
         sub.driver.kick()  # type: ignore[union-attr]
 
     def stored_for(self, number: str) -> int:
@@ -866,9 +881,11 @@ class Bus:
     def purge(self, number: str) -> None:
         """A wiped phone: drop what waits for it in store-and-forward and what its own outbox
         still holds (encrypted for keys that no longer exist)."""
-        held = self._store.pop(number, None)
-        if self._restored.pop(number, None) or held:
-            self._mailbox_changed(number)
+        for stored in self._store.pop(number, ()):
+            self._drop(stored)
+        for entry in self._restored.pop(number, ()):
+            self._gone.append(entry.row)
+            self._schedule_save()
         sub = self._subscribers.get(number)
         if sub is not None:
             sub.modem._held.clear()
