@@ -247,8 +247,6 @@ class Spool:
     def _remove_read(self, data: bytes) -> bool:
         """Drop ``data`` from the start of the file, keeping anything appended since; False if
         the file no longer starts with it (then it is left as it is)."""
-        if not data:
-            return True
         try:
             now = self.path.read_bytes()
         except FileNotFoundError:
@@ -259,7 +257,8 @@ class Spool:
             return False
         rest = now[len(data):]
         if rest:
-            atomic_write(self.path, rest)
+            if data:
+                atomic_write(self.path, rest)
         else:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
