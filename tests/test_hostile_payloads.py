@@ -338,6 +338,22 @@ async def test_a_store_failure_at_unlock_keeps_the_message_and_the_rest_for_the_
 
 
 @pytest.mark.looptime
+async def test_a_first_message_that_fails_to_store_keeps_its_one_time_prekey(tmp_path):
+    clock = ManualClock()
+    bus = Bus(random.Random(16))
+    phone, _peer = await locked_phone_world(tmp_path, bus, clock)
+    stranger = Peer(bus, "+3", tmp_path, clock)
+    stranger.messenger.send_text(phone.number, "first contact")  # X3DH with a one-time prekey
+    await asyncio.sleep(30)
+    with fail_next_message_insert():
+        await phone.unlock(TEST_PIN)
+    assert [m.body for m in phone.messenger.history("+3")] == []
+    phone.lock()
+    await phone.unlock(TEST_PIN)
+    assert [m.body for m in phone.messenger.history("+3")] == ["first contact"]
+
+
+@pytest.mark.looptime
 async def test_a_store_failure_while_unlocked_reports_failed_and_the_frame_still_decrypts(
         tmp_path):
     clock = ManualClock()
