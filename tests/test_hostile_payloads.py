@@ -7,11 +7,13 @@ import asyncio
 import json
 import random
 import stat
+import time
 from contextlib import contextmanager
 from unittest import mock
 
 import looptime
 import pytest
+import sqlcipher3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -272,7 +274,7 @@ async def test_damaged_spool_entries_are_set_aside_and_the_others_replay(tmp_pat
 
 
 @pytest.mark.looptime
-async def test_a_spooled_entry_whose_handling_raises_is_set_aside_not_lost(tmp_path):
+async def test_a_spooled_entry_whose_handling_raises_a_bug_is_set_aside_not_lost(tmp_path):
     clock = ManualClock()
     bus = Bus(random.Random(10))
     phone, peer = await locked_phone_world(tmp_path, bus, clock)
@@ -286,7 +288,7 @@ async def test_a_spooled_entry_whose_handling_raises_is_set_aside_not_lost(tmp_p
     def on_envelope(self, envelope):
         calls.append(envelope)
         if len(calls) == 2:
-            raise OSError(28, "No space left on device")
+            raise RuntimeError("a flaw, not the storage: the entry is set aside")
         original(self, envelope)
 
     with mock.patch.object(Messenger, "on_envelope", on_envelope):
@@ -295,6 +297,170 @@ async def test_a_spooled_entry_whose_handling_raises_is_set_aside_not_lost(tmp_p
     assert not phone.persona.spool_path.exists()
     set_aside = phone.persona.rejected_spool_path.read_bytes().splitlines()
     assert set_aside == [line for line in lines if json.loads(line)["kind"] == "envelope"][1:2]
+
+
+def fail_next_message_insert(count: int = 1):  # noqa: ANN201
+    """The store's disk is full for the next ``count`` message inserts (then it is fine)."""
+    real = PersonaStore.execute
+    left = [count]
+
+    def execute(self, sql, params=()):
+        if sql.lstrip().startswith("INSERT OR IGNORE INTO messages") and left[0]:
+            left[0] -= 1
+            raise sqlcipher3.OperationalError("database or disk is full")
+        return real(self, sql, params)
+
+    return mock.patch.object(PersonaStore, "execute", execute)
+
+
+@pytest.mark.looptime
+async def test_a_store_failure_at_unlock_keeps_the_message_and_the_rest_for_the_next_unlock(
+        tmp_path):
+    clock = ManualClock()
+    bus = Bus(random.Random(12))
+    phone, peer = await locked_phone_world(tmp_path, bus, clock)
+    peer.messenger.send_text(phone.number, "the meeting moved to 9")
+    peer.messenger.send_text(phone.number, "bring the slides")
+    await asyncio.sleep(30)
+    assert {m.state for m in peer.messenger.history(phone.number) if m.outgoing} == {
+        "delivered"}  # kept in the spool: the phone has it
+    with fail_next_message_insert():
+        await phone.unlock(TEST_PIN)
+    assert received(phone) == ["hello"]
+    # Nothing set aside: the entry and the one after it wait, in order, in the spool.
+    assert not phone.persona.rejected_spool_path.exists()
+    assert len(phone.persona.spool_path.read_bytes().splitlines()) >= 2
+    phone.lock()
+    await phone.unlock(TEST_PIN)  # the disk is fine again
+    assert received(phone) == ["hello", "the meeting moved to 9", "bring the slides"]
+    assert not phone.persona.spool_path.exists()
+    assert not phone.persona.rejected_spool_path.exists()
+
+
+@pytest.mark.looptime
+async def test_a_first_message_that_fails_to_store_keeps_its_one_time_prekey(tmp_path):
+    clock = ManualClock()
+    bus = Bus(random.Random(16))
+    phone, _peer = await locked_phone_world(tmp_path, bus, clock)
+    stranger = Peer(bus, "+3", tmp_path, clock)
+    stranger.messenger.send_text(phone.number, "first contact")  # X3DH with a one-time prekey
+    await asyncio.sleep(30)
+    with fail_next_message_insert():
+        await phone.unlock(TEST_PIN)
+    assert [m.body for m in phone.messenger.history("+3")] == []
+    phone.lock()
+    await phone.unlock(TEST_PIN)
+    assert [m.body for m in phone.messenger.history("+3")] == ["first contact"]
+
+
+@pytest.mark.looptime
+async def test_a_store_failure_while_unlocked_reports_failed_and_the_frame_still_decrypts(
+        tmp_path):
+    clock = ManualClock()
+    bus = Bus(random.Random(13))
+    phone, peer = await locked_phone_world(tmp_path, bus, clock)
+    await phone.unlock(TEST_PIN)
+    frames: list[bytes] = []
+    send = peer.modem.send
+    with mock.patch.object(peer.modem, "send",
+                           lambda dst, body: frames.append(body) or send(dst, body)):
+        peer.messenger.send_text(phone.number, "the meeting moved to 9")
+    with fail_next_message_insert():
+        await asyncio.sleep(30)
+    assert [m.state for m in peer.messenger.history(phone.number) if m.outgoing][-1] == "failed"
+    assert received(phone) == ["hello"]
+    # The ratchet did not move: the very same frame (sent again under a new network id, as
+    # the carrier or a resend would) decrypts, and so does the next message.
+    again = Envelope(EnvelopeKind.MESSAGE, E.token_bytes(16), "+1", phone.number, frames[0])
+    phone.modem._deliver(again.encode())
+    peer.messenger.send_text(phone.number, "bring the slides")
+    await asyncio.sleep(30)
+    assert received(phone) == ["hello", "the meeting moved to 9", "bring the slides"]
+
+
+def garbage_first_message() -> bytes:
+    """A PREKEY frame that looks like a session start and decrypts to nothing."""
+    return (bytes([2]) + E.token_bytes(64) + (1).to_bytes(4, "big") + b"\xff" * 4
+            + E.token_bytes(32) + (0).to_bytes(4, "big") + (999).to_bytes(4, "big")
+            + E.token_bytes(200))
+
+
+@pytest.mark.looptime
+async def test_a_flood_past_the_spool_cap_is_refused_with_failed_reports(tmp_path):
+    clock = ManualClock()
+    bus = Bus(random.Random(14))
+    phone, peer = await locked_phone_world(tmp_path, bus, clock)
+    spool = phone.persona.spool_file
+    spool.max_entries = 20  # the real cap is 1000: a smaller one keeps the test quick
+    states: list[str] = []
+    hostile = bus.attach("+666", PROFILES["full"], on_message=lambda _envelope: None,
+                         on_state=lambda _msg_id, state, _reason: states.append(state))
+    for _ in range(30):
+        hostile.send(phone.number, garbage_first_message())
+    await asyncio.sleep(60)
+    assert states.count("delivered") + len(
+        phone.persona.spool_path.read_bytes().splitlines()) >= 20  # spooled: acknowledged
+    assert states.count("failed") >= 10 and states.count("delivered") <= 20
+    assert len(phone.persona.spool_path.read_bytes().splitlines()) <= 20
+    # A genuine message past the cap is refused too: its sender hears it, and sends again.
+    peer.messenger.send_text(phone.number, "refused")
+    await asyncio.sleep(30)
+    assert [m.state for m in peer.messenger.history(phone.number) if m.outgoing][-1] == "failed"
+    # The byte cap: a 60 KiB frame does not fit a spool of at most 64 KiB with entries in it.
+    spool.max_entries, spool.max_bytes = 1000, 64 * 1024
+    hostile.send(phone.number, garbage_first_message() + bytes(60_000))
+    await asyncio.sleep(30)
+    assert states[-1] == "failed"
+    assert phone.persona.spool_path.stat().st_size <= 64 * 1024
+    await phone.unlock(TEST_PIN)
+    assert received(phone) == ["hello"]
+    assert not phone.persona.spool_path.exists()
+
+
+@pytest.mark.looptime
+async def test_unlock_with_a_full_spool_keeps_every_loop_callback_short_and_the_order(tmp_path):
+    clock = ManualClock()
+    bus = Bus(random.Random(15))
+    phone, peer = await locked_phone_world(tmp_path, bus, clock)
+    modem = phone.modem
+    for index in range(5):  # genuine messages among 200 garbage first messages
+        peer.messenger.send_text(phone.number, f"m{index}")
+        await asyncio.sleep(30)
+        for _ in range(40):
+            modem._deliver(Envelope(EnvelopeKind.MESSAGE, E.token_bytes(16), "+666",
+                                    phone.number, garbage_first_message()).encode())
+    # One more arrives while the spool is being replayed: it must not overtake it.
+    frames: list[bytes] = []
+    with mock.patch.object(peer.modem, "send",
+                           lambda _dst, body: frames.append(body) or E.token_bytes(16)):
+        peer.messenger.send_text(phone.number, "live")
+    live = Envelope(EnvelopeKind.MESSAGE, E.token_bytes(16), "+1", phone.number, frames[0])
+    original = Messenger.on_envelope
+    handled = []
+
+    def on_envelope(self, envelope):
+        handled.append(envelope)
+        if len(handled) == 3:  # the replay is under way: the live frame arrives meanwhile
+            asyncio.get_running_loop().call_soon(modem._deliver, live.encode())
+        original(self, envelope)
+
+    longest = [0.0]
+    run = asyncio.events.Handle._run
+
+    def timed(handle):
+        started = time.thread_time()  # this thread's CPU: other processes do not count
+        try:
+            return run(handle)
+        finally:
+            longest[0] = max(longest[0], time.thread_time() - started)
+
+    with mock.patch.object(Messenger, "on_envelope", on_envelope), \
+            mock.patch.object(asyncio.events.Handle, "_run", timed):
+        await phone.unlock(TEST_PIN)
+    assert received(phone) == ["hello", "m0", "m1", "m2", "m3", "m4", "live"]
+    assert len(handled) >= 206
+    assert longest[0] < 0.05
+    assert not phone.persona.spool_path.exists()
 
 
 # ---- property: anything at all, then a normal message ------------------------------------------

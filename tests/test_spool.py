@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -11,10 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phone_tui.handset.spool import (
+    ReplayHalted,
     Spool,
     SpooledEnvelope,
     SpooledState,
     SpoolError,
+    SpoolFull,
     parse_record,
 )
 
@@ -179,3 +182,65 @@ def test_when_entries_cannot_be_set_aside_the_spool_is_kept_whole(tmp_path, monk
     outcome = spool.replay(lambda _record: None)
     assert (outcome.handled, outcome.rejected) == (1, 1)
     assert spool.path.read_bytes() == before
+
+
+def test_past_its_cap_the_spool_refuses_and_writes_nothing(tmp_path):
+    spool = Spool(tmp_path / "spool.jsonl", max_entries=3, max_bytes=1000)
+    for _ in range(3):
+        spool.append("envelope", data="00")
+    before = spool.path.read_bytes()
+    with pytest.raises(SpoolFull, match="spool is full"):
+        spool.append("envelope", data="00")
+    assert spool.path.read_bytes() == before
+    # A fresh object (another unlock) counts the file again.
+    with pytest.raises(SpoolFull):
+        Spool(spool.path, max_entries=3).append("envelope", data="00")
+    spool.replay(lambda _record: None)
+    spool.append("envelope", data="00")  # room again once replayed
+    big = Spool(tmp_path / "big.jsonl", max_bytes=200)
+    with pytest.raises(SpoolFull):
+        big.append("envelope", data="00" * 100)
+    assert not big.path.exists()
+
+
+def test_a_handler_that_halts_keeps_its_entry_and_the_rest_in_order(tmp_path):
+    spool = Spool(tmp_path / "spool.jsonl")
+    for data in ("01", "02", "03"):
+        spool.append("envelope", data=data)
+    lines = spool.path.read_bytes().splitlines(keepends=True)
+    seen = []
+
+    def handle(record):
+        if record.data == b"\x02":
+            raise ReplayHalted from OSError(28, "No space left on device")
+        seen.append(record.data)
+
+    outcome = spool.replay(handle)
+    assert outcome.halted and (outcome.handled, outcome.rejected) == (1, 0)
+    assert seen == [b"\x01"]
+    assert spool.path.read_bytes() == b"".join(lines[1:])
+    assert not spool.rejected_path.exists()
+
+
+async def test_an_async_replay_yields_between_slices_and_stops_writing_nothing(tmp_path):
+    spool = Spool(tmp_path / "spool.jsonl")
+    for index in range(10):
+        spool.append("envelope", data=f"{index:02x}")
+    before = spool.path.read_bytes()
+    ticks = iter(range(1000))  # a timer where every entry takes one slice
+    seen, went_on = [], []
+
+    async def other_work():
+        while True:
+            went_on.append(len(seen))
+            await asyncio.sleep(0)
+
+    other = asyncio.get_running_loop().create_task(other_work())
+    outcome = await spool.replay_async(seen.append, keep_going=lambda: len(seen) < 4,
+                                       slice_seconds=1, timer=lambda: next(ticks))
+    other.cancel()
+    assert len(seen) == 4 and outcome.halted
+    assert {1, 2, 3} <= set(went_on)  # the loop ran between the entries
+    assert spool.path.read_bytes() == before  # stopped (locked): nothing written
+    outcome = await spool.replay_async(seen.append)
+    assert outcome.handled == 10 and not spool.path.exists()

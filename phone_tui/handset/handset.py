@@ -44,6 +44,7 @@ from phone_tui.handset.events import (
 )
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK, KdfConfig, Persona
 from phone_tui.handset.pin_policy import check_pin
+from phone_tui.handset.spool import SpoolRecord, SpoolReplay
 
 if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off that path
     from phone_tui.crypto.identity import IdentityKeys
@@ -104,6 +105,7 @@ class Handset:
         self.received: list[Envelope] = []
         self.network: Network | None = None
         self.messenger: Messenger | None = None
+        self._catching_up: asyncio.Task[None] | None = None  # the spool's replay after unlock
         self.seed_contacts: list[SeedContact] = []
 
     # ---- state ---------------------------------------------------------------------------------
@@ -359,6 +361,9 @@ class Handset:
             save_settings(path, wanted)
 
     def _on_message(self, name: str, envelope: Envelope) -> None:
+        """A message for one of the lines. Kept (read now, or spooled) or refused: raising
+        makes the modem tell the sender "failed" rather than "delivered" (a full spool, a
+        failed store), so the sender knows it must send again."""
         if name != self.running:
             # A frame the other OS's line was still receiving as it switched off: it belongs to
             # that persona, whose keys are gone. Keep the ciphertext for its next unlock.
@@ -366,10 +371,11 @@ class Handset:
             return
         self.received.append(envelope)
         del self.received[:-256]
-        if self.messenger is not None:
+        if self.messenger is not None and (self._catching_up is None or envelope.src == "echo"):
             self.messenger.on_envelope(envelope)
         elif envelope.src != "echo":
             # Locked: the keys to read it are not in memory. Keep the ciphertext until unlock.
+            # Catching up on the spool: behind it, so nothing overtakes what came earlier.
             self._spool_for(self.persona, "envelope", data=envelope.encode().hex())
 
     def _on_message_state(self, name: str, msg_id: bytes, state: str, reason: str) -> None:
@@ -377,9 +383,14 @@ class Handset:
             self.events.emit(MessageStateChanged(name, msg_id, state, reason))
         if name == self.running and self.messenger is not None:
             self.messenger.on_state(msg_id, state, reason)
-        else:
+            return
+        from phone_tui.handset.spool import SpoolFull
+
+        try:
             self._spool_for(self.personas[name], "state", msg_id=msg_id.hex(), state=state,
                             reason=reason)
+        except SpoolFull:  # a report cannot be refused: this one is not kept
+            log.info("persona %s: a delivery state was not kept: the spool is full", name)
 
     @staticmethod
     def _spool_for(persona: Persona, kind: str, **fields: str) -> None:
@@ -425,8 +436,6 @@ class Handset:
                 or self.persona.store is None:
             return
         from phone_tui.handset.messenger import Messenger
-        from phone_tui.handset.spool import SpooledState, SpoolError, SpoolRecord
-        from phone_tui.modem.frames import Envelope, EnvelopeKind
 
         self.messenger = messenger = Messenger(
             number=self.sim_number, persona=self.persona.name, store=self.persona.store,
@@ -439,23 +448,89 @@ class Handset:
         self.messenger.publish_keys()
         self._refresh_public_keys(self.messenger.identity)
 
-        def replay(record: SpoolRecord) -> None:
-            # Entries come typed and shape-checked; one that still raises is set aside.
-            if isinstance(record, SpooledState):
-                messenger.on_state(record.msg_id, record.state, record.reason)
-                return
-            envelope = Envelope.decode(record.data)
-            if envelope.kind is not EnvelopeKind.MESSAGE:
-                raise SpoolError("key 'data' is not a message envelope")
-            messenger.on_envelope(envelope)
+        self._catch_up(messenger)
 
-        outcome = self.persona.replay_spool(replay)
+    def _catch_up(self, messenger: Messenger) -> None:
+        """Replay what the spool kept while locked, then resume the outbox. On the event loop
+        this is a task working in slices (the UI keeps drawing; ``caught_up`` waits for it),
+        and what arrives meanwhile is spooled behind, so it keeps its order."""
+        persona = self.persona
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (attach() before the app runs): at once
+            self._replay_passes(messenger, persona, persona.replay_spool)
+            self._finish_catch_up(messenger)
+            return
+
+        async def run() -> None:
+            try:
+                await self._replay_passes_async(messenger, persona)
+            finally:
+                if self._catching_up is task:
+                    self._catching_up = None
+            if self.messenger is messenger:
+                self._finish_catch_up(messenger)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._catching_up = task
+
+    async def _replay_passes_async(self, messenger: Messenger, persona: Persona) -> None:
+        current: Callable[[], bool] = lambda: self.messenger is messenger  # noqa: E731
+        handle = self._replay_handler(messenger)
+        while current():
+            outcome = await persona.spool_file.replay_async(handle, keep_going=current)
+            if not self._replay_went_on(persona, outcome):
+                return
+
+    def _replay_passes(self, messenger: Messenger, persona: Persona,
+                       replay: Callable[[Callable[[SpoolRecord], None]], SpoolReplay]) -> None:
+        handle = self._replay_handler(messenger)
+        while self._replay_went_on(persona, replay(handle)):
+            pass
+
+    @staticmethod
+    def _replay_went_on(persona: Persona, outcome: SpoolReplay) -> bool:
+        """Log a pass; True if another is due (entries may have been spooled behind it)."""
         if outcome.rejected:
-            log.warning("persona %s: %d spooled entr%s set aside in %s", self.persona.name,
+            log.warning("persona %s: %d spooled entr%s set aside in %s", persona.name,
                         outcome.rejected, "y" if outcome.rejected == 1 else "ies",
-                        self.persona.rejected_spool_path)
+                        persona.rejected_spool_path)
+        return not (outcome.halted or outcome.kept) and bool(outcome.handled or outcome.rejected)
+
+    @staticmethod
+    def _replay_handler(messenger: Messenger) -> Callable[[SpoolRecord], None]:
+        from phone_tui.handset.messenger import is_store_failure
+        from phone_tui.handset.spool import ReplayHalted, SpooledState, SpoolError
+        from phone_tui.modem.frames import Envelope, EnvelopeKind
+
+        def handle(record: SpoolRecord) -> None:
+            # Entries come typed and shape-checked; one that still raises is set aside, but a
+            # failure of this phone's own store stops the replay with the entry kept.
+            try:
+                if isinstance(record, SpooledState):
+                    messenger.on_state(record.msg_id, record.state, record.reason)
+                    return
+                envelope = Envelope.decode(record.data)
+                if envelope.kind is not EnvelopeKind.MESSAGE:
+                    raise SpoolError("key 'data' is not a message envelope")
+                messenger.on_envelope(envelope)
+            except Exception as problem:
+                if is_store_failure(problem):
+                    raise ReplayHalted from problem
+                raise
+
+        return handle
+
+    @staticmethod
+    def _finish_catch_up(messenger: Messenger) -> None:
         messenger.expire()
         messenger.resume_outbox()
+
+    async def caught_up(self) -> None:
+        """Wait until the spool replayed at the last unlock is done (at once if it is)."""
+        task = self._catching_up
+        if task is not None:
+            await asyncio.shield(task)
 
     # ---- PIN operations: one at a time, each on the persona it was asked for -----------------
 
@@ -523,7 +598,10 @@ class Handset:
                 self._reject_pin(persona)
             return outcome
 
-        return await self._exclusive("unlock", run)
+        outcome = await self._exclusive("unlock", run)
+        if outcome is UnlockOutcome.UNLOCKED:
+            await self.caught_up()  # the loop keeps running: the replay works in slices
+        return outcome
 
     def _reject_pin(self, persona: Persona) -> None:
         state = persona.throttle.record_failure(self.clock.now())
@@ -539,7 +617,8 @@ class Handset:
 
     def _wipe(self, persona: Persona, reason: str) -> None:
         if persona is self.persona:
-            self.messenger = None
+            self.messenger = None  # a replay under way stops, writing nothing more
+            self._catching_up = None
         persona.wipe()
         if reason == "duress":
             # Silent, and no trace: the lines that name this OS (or its number) leave the log,
@@ -559,7 +638,8 @@ class Handset:
             # A PIN change or check is using the keys in a thread: lock as soon as it ends.
             self._lock_after = reason
             return
-        self.messenger = None
+        self.messenger = None  # a replay under way stops at its next entry
+        self._catching_up = None
         self.persona.lock()
         log.info("persona %s locked (%s)", self.persona.name, reason)
         self.events.emit(Locked(self.persona.name, reason))

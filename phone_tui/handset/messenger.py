@@ -18,12 +18,13 @@ Plaintext (padded, encrypted): JSON {"t": "text", "id", "body", "at", "expire"} 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import struct
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,7 @@ from phone_tui.crypto.ratchet import (
     RatchetError,
 )
 from phone_tui.crypto.x3dh import InitialMessage, initiate, respond
-from phone_tui.errors import StoreError
+from phone_tui.errors import PhoneTuiError, StoreError
 from phone_tui.handset.events import Event, EventStream
 from phone_tui.handset.payloads import (
     MAX_PLAINTEXT,
@@ -188,6 +189,7 @@ class Messenger:
         self._retry_tokens: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._restarted: dict[str, tuple[float, int]] = {}  # number: (when, newest id then)
         self._noticed: OrderedDict[str, float] = OrderedDict()  # number: when last told
+        self._deferred: list[Event] | None = None  # events of the frame being stored
 
     # ---- keys --------------------------------------------------------------------------------
 
@@ -377,13 +379,20 @@ class Messenger:
     def on_envelope(self, envelope: Envelope) -> None:
         """A message from the network. Garbage, replays, tampering and payloads that do not fit
         their schema are logged and dropped; the session stays usable. Only a failure of this
-        phone's own store escapes (so the network is not told "delivered")."""
+        phone's own store escapes (so the network is not told "delivered").
+
+        What one frame changes (the ratchet step, the contact's identity, the message itself,
+        read states) is one store transaction: if any of it cannot be written, none of it is,
+        and the same frame decrypts again when it comes again (from the spool at the next
+        unlock, or resent). A one-time prekey it used is consumed only once that committed."""
         sender, body = envelope.src, envelope.body
         if body[:1] == bytes([RETRY]):
             self._on_retry(sender, body[1:])
             return
         try:
-            payload = self._decrypt(sender, body)
+            with self._frame():
+                payload, used_opk = self._decrypt(sender, body)
+                self._act_on(sender, payload)
         except (RatchetError, InvalidBundle, ValueError) as problem:
             kind = "a replayed" if isinstance(problem, DuplicateMessage) else "an unreadable"
             log.info("dropped %s message from %s: %s", kind, sender, type(problem).__name__)
@@ -392,12 +401,36 @@ class Messenger:
                 self._ask_resend(sender, envelope.msg_id, body[:1] == bytes([PREKEY]))
             return
         except Exception as problem:
-            if _is_store_failure(problem):
+            if is_store_failure(problem):
                 raise
             # A frame that reached a flaw we do not know of: it must not end the batch.
             log.error("dropped a message from %s that could not be read: %s", sender,
                       type(problem).__name__)
             return
+        if used_opk is not None:
+            self._consume_one_time_prekey(used_opk)
+
+    @contextlib.contextmanager
+    def _frame(self) -> Iterator[None]:
+        """One store transaction for one frame; the events it raised are told once it
+        committed (none if it rolled back)."""
+        events: list[Event] = []
+        self._deferred = events
+        try:
+            with self.store.transaction():
+                yield
+        finally:
+            self._deferred = None
+        for event in events:
+            self.events.emit(event)
+
+    def _emit(self, event: Event) -> None:
+        if self._deferred is not None:
+            self._deferred.append(event)
+        else:
+            self.events.emit(event)
+
+    def _act_on(self, sender: str, payload: Payload | Unusable) -> None:
         if isinstance(payload, Unusable):
             error = payload.error
             log.info("dropped a %s message from %s: %s", error.kind or "unknown-type", sender,
@@ -408,7 +441,19 @@ class Messenger:
             for message_id in payload.ids:
                 self._update_state_by_uuid(message_id, "read", "", number=sender)
 
-    def _decrypt(self, sender: str, body: bytes) -> Payload | Unusable:
+    def _consume_one_time_prekey(self, key_id: int) -> None:
+        """After the frame that used it committed: the one-time prekey is gone for good (in
+        memory at once; on disk now, or with the next identity save if this one fails)."""
+        self.identity.opks.pop(key_id, None)
+        try:
+            self._save_identity(self.identity)
+        except (OSError, PhoneTuiError) as problem:  # the message is kept; the key goes later
+            log.error("a used one-time prekey could not be removed from the keystore yet (%s); "
+                      "it is, with the next identity save", type(problem).__name__)
+
+    def _decrypt(self, sender: str, body: bytes) -> tuple[Payload | Unusable, int | None]:
+        """The frame's payload, and the one-time prekey it used (to consume once the frame's
+        transaction committed). Saves the ratchet step: call it inside that transaction."""
         if not body:
             raise ValueError("empty message")
         kind, rest = body[0], body[1:]
@@ -458,11 +503,7 @@ class Messenger:
             if new_identity is not None:
                 self._check_identity(sender, new_identity)
             self._save_sessions(sender, [record] + [r for r in sessions if r is not record])
-            if used_opk is not None:
-                # Committed: only now is the one-time prekey used up (libsignal's order).
-                self.identity.opks.pop(used_opk, None)
-                self._save_identity(self.identity)
-            return payload
+            return payload, used_opk
         assert failure is not None
         raise failure
 
@@ -560,7 +601,7 @@ class Messenger:
             "VALUES (?, ?, 0, ?, 'notice', ?, 0, 'notice')",
             (str(uuid.UUID(bytes=self.entropy.token_bytes(16))), number, text,
              self.clock.now()))
-        self.events.emit(SessionNotice(self.persona, number, text))
+        self._emit(SessionNotice(self.persona, number, text))
 
     def _store_incoming(self, sender: str, payload: TextPayload) -> None:
         if self.contact(sender) is None:
@@ -572,7 +613,7 @@ class Messenger:
             (payload.id, sender, payload.body, now,
              now + payload.expire if payload.expire else None))
         if cursor.rowcount:
-            self.events.emit(MessageReceived(self.persona, sender, payload.id))
+            self._emit(MessageReceived(self.persona, sender, payload.id))
 
     def on_state(self, net_id: bytes, state: str, reason: str) -> None:
         """The network's word on a message we sent: sent, delivered or failed."""
@@ -601,7 +642,7 @@ class Messenger:
             return
         self.store.execute("UPDATE messages SET state = ?, reason = ? WHERE uuid = ?",
                            (state, reason, message_id))
-        self.events.emit(MessageUpdated(self.persona, number, message_id, state, reason))
+        self._emit(MessageUpdated(self.persona, number, message_id, state, reason))
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -701,7 +742,7 @@ class Messenger:
             self.store.execute("UPDATE contacts SET new_identity = ?, verified = 0 "
                                "WHERE number = ?", (identity.hex(), number))
             log.warning("safety number with %s changed", number)
-            self.events.emit(IdentityChanged(self.persona, number))
+            self._emit(IdentityChanged(self.persona, number))
 
     def _load_sessions(self, number: str) -> list[SessionRecord]:
         """The current session first, then up to ``ARCHIVED_SESSIONS`` older ones."""
@@ -772,7 +813,7 @@ def _candidates(sessions: list[SessionRecord],
     return [(sessions[0], MAX_SKIP)] + [(record, 0) for record in sessions[1:]]
 
 
-def _is_store_failure(problem: Exception) -> bool:
+def is_store_failure(problem: Exception) -> bool:
     """This phone's own storage failed (not the sender's doing): the message was not kept."""
     import sqlcipher3  # loaded already: the store is open
 

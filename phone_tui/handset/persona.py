@@ -58,6 +58,7 @@ class Persona:
         self.kdf = kdf or KdfConfig()
         self.throttle = Throttle(folder / "throttle.json")
         self.keystore: Keystore | None = None
+        self._spool: Spool | None = None
         self.store: PersonaStore | None = None
 
     @property
@@ -200,15 +201,22 @@ class Persona:
         """Spool entries that could not be replayed, kept (never lost with the others)."""
         return self.folder / REJECTED_NAME
 
+    @property
+    def spool_file(self) -> Spool:
+        """The spool (one object per persona: it remembers its size, to check the cap)."""
+        if self._spool is None:
+            self._spool = Spool(self.spool_path)
+        return self._spool
+
     def spool(self, kind: str, **fields: str) -> None:
         """Keep something that arrived while locked (ciphertext or a delivery state) on disk
-        until the next unlock."""
-        Spool(self.spool_path).append(kind, **fields)
+        until the next unlock; raises SpoolFull past the spool's cap."""
+        self.spool_file.append(kind, **fields)
 
     def replay_spool(self, handle: Callable[[SpoolRecord], None]) -> SpoolReplay:
         """Hand what the spool holds to ``handle``, oldest first; each entry leaves the spool
         once handled, and one that cannot be is set aside in the rejected file."""
-        return Spool(self.spool_path).replay(handle)
+        return self.spool_file.replay(handle)
 
     def lock(self) -> None:
         """Close the store and forget every key."""

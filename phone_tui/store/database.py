@@ -6,6 +6,7 @@ it as a raw key (no SQLCipher KDF on top, the keystore already stretched the PIN
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -143,4 +144,21 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, value: object, tb: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is not None:
+            self._rollback()
+            return
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()  # a COMMIT that failed (disk full) can leave it open
+            raise
+
+    def _rollback(self) -> None:
+        """Undo what the transaction wrote; SQLite may have done so already (a full disk), and
+        a ROLLBACK that fails must not hide the error that caused it."""
+        if not self._db.in_transaction:
+            return
+        import sqlcipher3
+
+        with contextlib.suppress(sqlcipher3.Error):
+            self._db.execute("ROLLBACK")
