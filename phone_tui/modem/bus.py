@@ -399,7 +399,9 @@ class Modem:
             try:
                 self._on_message(envelope)
             except Exception as problem:  # noqa: BLE001 - the rest of the batch still arrives
-                # The phone could not keep it (its storage failed): "delivered" would be a lie.
+                # The phone could not keep it (its storage failed): "delivered" would be a lie,
+                # and it was not seen: the same envelope again is taken afresh.
+                self._seen.pop(key, None)
                 log.error("%s could not take a message from %s: %s", self.number, envelope.src,
                           type(problem).__name__)
                 self._submit(Envelope(EnvelopeKind.REPORT, envelope.msg_id, self.number,
