@@ -609,3 +609,21 @@ async def test_after_the_receiver_lost_its_sessions_messages_heal(world):
     bob.messenger.send_text("+1", "back")
     await settle()
     assert alice.bodies("+2") == ["hi", "back"]
+
+
+@pytest.mark.looptime
+async def test_after_the_receiver_forgot_the_sender_entirely_messages_heal(world):
+    """A phone that lost its sessions and its contact list (or a sender that came back on a new
+    number) gets a MESSAGE frame from someone it does not know: it still asks for a resend,
+    and the sender, for its own recent message only, starts again."""
+    bus, clock, alice, bob = world
+    alice.messenger.send_text("+2", "one")
+    await settle()
+    bob.messenger.send_text("+1", "hi")  # Alice's next frames are MESSAGE, not PREKEY
+    await settle()
+    bob.store.execute("DELETE FROM sessions")
+    bob.store.execute("DELETE FROM messages")
+    bob.store.execute("DELETE FROM contacts")
+    alice.messenger.send_text("+2", "two")
+    await settle()
+    assert bob.bodies("+1") == ["two"]

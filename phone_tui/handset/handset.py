@@ -217,7 +217,8 @@ class Handset:
         if self._numbers is not None:
             return self._numbers
         path = self.paths.data_dir / "sim.json"
-        advice = "it was left untouched. Remove it to get new numbers"
+        advice = ("it was left untouched. Remove it to get new numbers (contacts then see "
+                  "this phone as a new number)")
         try:
             raw = read_json(path, KeystoreCorrupt, advice)
         except FileNotFoundError:

@@ -398,7 +398,7 @@ class Messenger:
             log.info("dropped %s message from %s: %s", kind, sender, type(problem).__name__)
             if isinstance(problem, RatchetError | InvalidBundle) and not isinstance(
                     problem, DuplicateMessage):
-                self._ask_resend(sender, envelope.msg_id, body[:1] == bytes([PREKEY]))
+                self._ask_resend(sender, envelope.msg_id)
             return
         except Exception as problem:
             if is_store_failure(problem):
@@ -509,16 +509,14 @@ class Messenger:
 
     # ---- healing: retry requests (Signal's), a fresh session, the same message again --------
 
-    def _ask_resend(self, sender: str, msg_id: bytes, first_message: bool) -> None:
+    def _ask_resend(self, sender: str, msg_id: bytes) -> None:
         """A frame from ``sender`` did not decrypt: ask for it again (a RETRY frame naming its
-        network id), if it comes from a contact we had a session with or claims to start one.
-        Rate-limited per number, so garbage under a spoofed number costs little."""
+        network id), as Signal does for any frame it cannot read: from a stranger too, since a
+        phone that lost its state (or a sender back on a new number) cannot tell. The sender
+        acts only on a recent message of its own; the request is 17 bytes for one frame in,
+        rate-limited per number, so garbage under a spoofed number costs little."""
         if len(msg_id) != 16 or sender == self.number:
             return
-        if not first_message:
-            contact = self.contact(sender)
-            if (contact is None or contact.identity is None) and not self._load_sessions(sender):
-                return  # a stranger's MESSAGE frame: nothing of ours to heal
         if not self._take_retry_token(sender):
             log.info("no retry request to %s: too many just now", sender)
             return
