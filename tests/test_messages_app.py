@@ -170,3 +170,30 @@ async def test_a_notice_is_one_centred_dim_line_in_the_chat():
         y = lines.index(notice) - int(log.scroll_offset.y)
         strip = log.render_line(y)
         assert any(segment.text == text and segment.style.dim for segment in strip)
+
+
+async def test_the_highlight_stays_on_its_conversation_when_a_message_reorders_the_list(
+        data_dir, clock):
+    """Newest first: a reply moves its conversation to the top. The highlight follows the
+    conversation, not the row, so Enter opens the chat the user chose."""
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        messenger = handset.messenger
+        duty, desk = "+86 190 0000 0110", "+86 190 0000 0120"
+        messenger.send_text(duty, "first")
+        messenger.send_text(desk, "second")  # the desk's conversation is now on top
+        await open_app(pilot, "messages")
+        options = app.query_one(OptionList)
+        await wait_for(pilot, lambda: options.option_count > 2)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        options.highlighted = ids.index(duty)
+        messenger.send_text(desk, "third")  # the list refreshes; the desk stays on top
+        messenger.send_text(duty, "fourth")  # now the duty officer moves to the top
+        await wait_for(pilot, lambda: options.get_option_at_index(1).id == duty)
+        assert options.get_option_at_index(options.highlighted).id == duty
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(top(app), ChatView) and top(app).number == duty

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, OptionList, Static, TextArea
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from phone_tui.crypto.fingerprint import grouped
 from phone_tui.handset.messenger import (
@@ -70,7 +70,11 @@ class MessagesView(_MessengerView):
 
     def refresh_list(self) -> None:
         option_list = self.query_one(OptionList)
+        # The list is newest first, so a message reorders it: keep the highlight on the same
+        # conversation, not on the same row (Enter would open someone else's chat).
         highlighted = option_list.highlighted
+        chosen = (option_list.get_option_at_index(highlighted).id
+                  if highlighted is not None and highlighted < option_list.option_count else None)
         option_list.clear_options()
         messenger = self.messenger
         if messenger is None:
@@ -88,7 +92,12 @@ class MessagesView(_MessengerView):
                            f"{last.body[:28]}{'…' if len(last.body) > 28 else ''}[/]")
             option_list.add_option(Option(f"[b]{conversation.name}[/]{badge}{preview}",
                                           id=conversation.number))
-        if highlighted is not None:
+        if chosen is not None:
+            try:
+                option_list.highlighted = option_list.get_option_index(chosen)
+            except OptionDoesNotExist:
+                option_list.highlighted = min(highlighted or 0, option_list.option_count - 1)
+        elif highlighted is not None:
             option_list.highlighted = min(highlighted, option_list.option_count - 1)
 
     @on(OptionList.OptionSelected)
