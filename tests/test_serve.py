@@ -292,6 +292,8 @@ def test_the_lock_screen_in_a_real_browser_and_unlocking_there(served, tmp_path)
         screen: list[str] = []
         page.on("websocket", lambda ws: ws.on("framereceived", lambda data: screen.append(
             data if isinstance(data, str) else data.decode("utf-8", "replace"))))
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
         page.goto(served.url)
 
         def wait_for(text: str) -> None:
@@ -309,6 +311,12 @@ def test_the_lock_screen_in_a_real_browser_and_unlocking_there(served, tmp_path)
         page.keyboard.press("Enter")
         wait_for("Messages")  # unlocked: the home screen's app grid
         page.screenshot(path=str(tmp_path / "browser.png"))
+        # The page asks nothing of anyone but this server (textual-serve's template also asks
+        # Google for a font; the Content-Security-Policy stops it).
+        origin = served.url.split("/?")[0]
+        assert f"{origin}/static/css/xterm.css" in requested
+        assert requested and all(url.startswith((origin, origin.replace("http", "ws")))
+                                 for url in requested), requested
         browser.close()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import re
 import secrets
 import socket
 from typing import Any
@@ -24,6 +25,7 @@ log = logging.getLogger("phone_tui.serve")
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - names of the wildcard binds, not a bind
+_LINK = re.compile(r"<link[^>]*href=\"(?P<href>[^\"]*)\"[^>]*>", re.S)
 REFUSAL = "Refused: open the URL printed by phone-tui serve, with its token.\n"
 
 
@@ -119,7 +121,9 @@ class TokenServer(Server):
         elif name == "session_websocket":
             if not self._token_ok(request.match_info["token"]):
                 return self._refusal(request, "WebSocket without the right token")
-            origin = request.headers.get(hdrs.ORIGIN, "")
+            origin = request.headers.get(hdrs.ORIGIN)
+            if origin is None:
+                return self._refusal(request, "WebSocket without an Origin")
             if origin.lower() != f"http://{host}".lower():
                 return self._refusal(request, "WebSocket from another origin")
         elif name in ("websocket", "download"):
@@ -139,7 +143,16 @@ class TokenServer(Server):
             "application": {"name": self.title},
         }
         response = aiohttp_jinja2.render_template("app_index.html", request, context)
+        # textual-serve's page links a web font from Google: that would tell a third party
+        # that (and when) a secure-phone demo is served. The page uses its fallback fonts.
+        own = f"http://{host}/"
+        response.text = _LINK.sub(
+            lambda link: link[0] if link["href"].startswith(own) else "", response.text)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        # Nothing but this server, should a later textual-serve link anything else.
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; script-src 'self' 'unsafe-inline'; "
+            f"style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+            f"connect-src 'self' ws://{host}; frame-ancestors 'none'")
         return response
