@@ -55,3 +55,11 @@ def test_a_failure_stamped_in_the_future_ends_after_one_timeout(tmp_path):
     assert throttle.wait(1000.0) == 30
     assert throttle.wait(1020.0) == 10
     assert throttle.wait(1030.0) == 0
+
+
+def test_an_unknown_key_in_the_counter_is_named_and_the_file_kept(tmp_path):
+    path = tmp_path / "throttle.json"
+    path.write_text('{"failures": 2, "last_failure": 5.0, "x": 2}')
+    with pytest.raises(KeystoreCorrupt, match="key 'x'"):
+        Throttle(path).load()
+    assert path.read_text() == '{"failures": 2, "last_failure": 5.0, "x": 2}'

@@ -59,6 +59,9 @@ class Throttle:
             data = read_json(self.path, KeystoreCorrupt, advice)
         except FileNotFoundError:
             return ThrottleState()
+        unknown = sorted(set(data) - {"failures", "last_failure"})
+        if unknown:
+            raise KeystoreCorrupt(self.path, f"unknown key; {advice}", key=unknown[0][:40])
         failures, last = data.get("failures"), data.get("last_failure")
         if not is_int(failures, 0):
             raise KeystoreCorrupt(self.path, f"expected a count of failures ≥ 0; {advice}",
