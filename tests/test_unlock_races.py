@@ -178,14 +178,14 @@ async def test_a_lock_asked_for_during_a_pin_change_waits_for_it_to_finish(
 
     await set_up(handset, locked=False)
     entered, release = threading.Event(), threading.Event()
-    original = Keystore.change_pin
+    original = Keystore.derive_pin
 
-    def gated(keystore: Keystore, new_pin: str, **kwargs) -> None:  # noqa: ANN003
+    def gated(keystore: Keystore, new_pin: str) -> bytes:
         entered.set()
         release.wait(30)
-        original(keystore, new_pin, **kwargs)
+        return original(keystore, new_pin)
 
-    monkeypatch.setattr(Keystore, "change_pin", gated)
+    monkeypatch.setattr(Keystore, "derive_pin", gated)
     change = asyncio.ensure_future(handset.change_pin(TEST_PIN, "551203"))
     assert await asyncio.to_thread(entered.wait, 30)
     handset.lock("idle")  # the auto-lock fires while the keystore is being rewritten
@@ -195,4 +195,27 @@ async def test_a_lock_asked_for_during_a_pin_change_waits_for_it_to_finish(
     assert not handset.persona.is_unlocked
     kinds = [type(event) for event in handset.events.history[-2:]]
     assert kinds == [PinChanged, Locked]
+    assert await handset.unlock("551203") is UnlockOutcome.UNLOCKED
+
+
+
+async def test_the_keystore_is_written_only_on_the_loop_so_writers_never_race(
+        handset, monkeypatch):
+    """The messenger writes the keystore on the loop (a used one-time prekey, a rotation); a
+    PIN change or a new duress PIN used to write it from a worker thread at the same time, and
+    the last rename won: a write with the old PIN's wrapping could land after the new one."""
+    await set_up(handset, locked=False)
+    loop_thread = threading.get_ident()
+    writers = []
+    original = Keystore._write
+
+    def recording(keystore: Keystore) -> None:
+        writers.append(threading.get_ident())
+        original(keystore)
+
+    monkeypatch.setattr(Keystore, "_write", recording)
+    await handset.change_pin(TEST_PIN, "551203")
+    await handset.set_duress_pin("551203", "660314")
+    assert writers and set(writers) == {loop_thread}
+    handset.lock()
     assert await handset.unlock("551203") is UnlockOutcome.UNLOCKED

@@ -249,12 +249,21 @@ class Keystore:
             self._secrets.pop(name, None)
         self._write()
 
-    def change_pin(self, new_pin: str, *, keep_duress: bool = True,
-                   secrets: dict[str, Any] | None = None) -> None:
-        """Re-wrap the data-encryption key under a new PIN; ``secrets`` are added or replaced
-        in the same durable write (so a new PIN and a new store key land together)."""
+    def derive_pin(self, pin: str) -> bytes:
+        """Argon2id of ``pin`` with this keystore's salt and parameters: the slow half of a PIN
+        change, safe to run in a worker thread (it reads only the header). The write that
+        follows stays on the caller's thread, so two writers never race on the file."""
         self._require_open()
-        derived = derive(new_pin, self.header.salt, self.header.params)
+        return derive(pin, self.header.salt, self.header.params)
+
+    def change_pin(self, new_pin: str, *, keep_duress: bool = True,
+                   secrets: dict[str, Any] | None = None, derived: bytes | None = None) -> None:
+        """Re-wrap the data-encryption key under a new PIN; ``secrets`` are added or replaced
+        in the same durable write (so a new PIN and a new store key land together).
+        ``derived``: ``derive_pin(new_pin)``, computed beforehand."""
+        self._require_open()
+        if derived is None:
+            derived = derive(new_pin, self.header.salt, self.header.params)
         if hmac.compare_digest(derived[32:], self.header.duress_tag):
             from phone_tui.errors import PinPolicyError
 
@@ -267,11 +276,14 @@ class Keystore:
                                  self._entropy.token_bytes(32))
         self._write()
 
-    def set_duress_pin(self, duress_pin: str | None) -> None:
-        """Set, replace or (with None) clear the duress PIN."""
+    def set_duress_pin(self, duress_pin: str | None, *, derived: bytes | None = None) -> None:
+        """Set, replace or (with None) clear the duress PIN (``derived``: its
+        ``derive_pin``, computed beforehand)."""
         self._require_open()
-        tag = (derive(duress_pin, self.header.salt, self.header.params)[32:] if duress_pin
-               else self._entropy.token_bytes(32))
+        if duress_pin and derived is None:
+            derived = derive(duress_pin, self.header.salt, self.header.params)
+        tag = derived[32:] if duress_pin and derived is not None else \
+            self._entropy.token_bytes(32)
         self.header = Header(self.header.version, self.header.params, self.header.salt, tag)
         self._write()
 

@@ -686,7 +686,10 @@ class Handset:
 
         async def run() -> None:
             keystore = await self._verify(persona, current)
-            await asyncio.to_thread(keystore.set_duress_pin, duress)
+            # Argon2id in a thread; the write on the loop, where the messenger also writes
+            # the keystore (a used prekey, a rotation): one writer at a time.
+            derived = await asyncio.to_thread(keystore.derive_pin, duress)
+            keystore.set_duress_pin(duress, derived=derived)
             log.info("duress PIN set for persona %s", persona.name)
 
         await self._exclusive("duress", run)
@@ -710,7 +713,13 @@ class Handset:
             await self._verify(persona, current)
             if new == current:
                 raise PinPolicyError("The new PIN is the same as the current one.")
-            await asyncio.to_thread(persona.change_pin, new)
+            # Argon2id in a thread; the keystore write and the store's rekey on the loop, where
+            # the messenger also uses both: one writer at a time, never inside its transaction.
+            keystore = persona.keystore
+            if keystore is None:
+                raise PinPolicyError("Unlock the phone first.")
+            derived = await asyncio.to_thread(keystore.derive_pin, new)
+            persona.change_pin(new, derived=derived)
             persona.throttle.reset()
             log.info("PIN changed for persona %s", persona.name)
             self.events.emit(PinChanged(persona.name))

@@ -152,7 +152,7 @@ class Persona:
         keystore.forget(PREVIOUS_STORE_KEY)
         return store
 
-    def change_pin(self, new_pin: str) -> None:
+    def change_pin(self, new_pin: str, derived: bytes | None = None) -> None:
         """A new PIN and a new store key: an old copy of keystore.bin (with the old PIN) then
         opens nothing written since. Crash-safe at every step: the keystore first holds the
         new key and the previous one, the store is rekeyed, then the previous key goes."""
@@ -162,7 +162,7 @@ class Persona:
         previous = keystore.secret("store_key")
         new = self.entropy.token_bytes(32)
         keystore.change_pin(new_pin, secrets={"store_key": new.hex(),
-                                              PREVIOUS_STORE_KEY: previous})
+                                              PREVIOUS_STORE_KEY: previous}, derived=derived)
         store.rekey(new)
         keystore.forget(PREVIOUS_STORE_KEY)
 
