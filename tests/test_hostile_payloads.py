@@ -605,3 +605,30 @@ async def test_skipped_message_keys_are_capped_per_contact_not_per_session(tmp_p
     await asyncio.sleep(5)
     assert [m.body for m in bob.messenger.history("+1") if m.kind == "text"] == [
         "hello", "still here"]
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("error", [RuntimeError("a UI bug"), OSError(28, "No space left")])
+async def test_a_listener_that_fails_after_the_frame_is_kept_undoes_nothing(tmp_path, error):
+    """The frame committed: its one-time prekey is consumed, the sender hears "delivered"
+    (not "failed", which a storage-like error from a listener used to cause), the message is
+    there once."""
+    from phone_tui.handset.messenger import MessageReceived
+
+    clock = ManualClock()
+    bus = Bus(random.Random(7))
+    alice, bob = Peer(bus, "+1", tmp_path, clock), Peer(bus, "+2", tmp_path, clock)
+
+    def listener(event):  # noqa: ANN001, ANN202
+        if isinstance(event, MessageReceived):
+            raise error
+
+    bob.events.listen(listener)
+    before = set(bob.messenger.identity.opks)
+    net_id = alice.messenger.send_text("+2", "first contact")
+    await asyncio.sleep(30)
+    assert len(before - set(bob.messenger.identity.opks)) == 1
+    assert bob.bodies("+1") == ["first contact"]
+    row = alice.messenger.store.execute("SELECT state FROM messages WHERE uuid = ?",
+                                        (net_id,)).fetchone()
+    assert row[0] in ("delivered", "read")

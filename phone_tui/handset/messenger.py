@@ -389,8 +389,9 @@ class Messenger:
         if body[:1] == bytes([RETRY]):
             self._on_retry(sender, body[1:])
             return
+        events: list[Event] = []
         try:
-            with self._frame():
+            with self._frame(events):
                 payload, used_opk = self._decrypt(sender, body)
                 self._act_on(sender, payload)
         except (RatchetError, InvalidBundle, ValueError) as problem:
@@ -409,20 +410,24 @@ class Messenger:
             return
         if used_opk is not None:
             self._consume_one_time_prekey(used_opk)
+        # Told once the frame is kept and its prekey consumed; a listener that fails (the UI,
+        # a bot) cannot undo either, nor make the network hear "failed" for a kept message.
+        for event in events:
+            try:
+                self.events.emit(event)
+            except Exception:
+                log.exception("a listener failed on %s", type(event).__name__)
 
     @contextlib.contextmanager
-    def _frame(self) -> Iterator[None]:
-        """One store transaction for one frame; the events it raised are told once it
-        committed (none if it rolled back)."""
-        events: list[Event] = []
+    def _frame(self, events: list[Event]) -> Iterator[None]:
+        """One store transaction for one frame; the events it raises are collected in
+        ``events`` (for the caller to tell once it committed) instead of told at once."""
         self._deferred = events
         try:
             with self.store.transaction():
                 yield
         finally:
             self._deferred = None
-        for event in events:
-            self.events.emit(event)
 
     def _emit(self, event: Event) -> None:
         if self._deferred is not None:
