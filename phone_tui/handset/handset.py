@@ -368,7 +368,8 @@ class Handset:
         if name != self.running:
             # A frame the other OS's line was still receiving as it switched off: it belongs to
             # that persona, whose keys are gone. Keep the ciphertext for its next unlock.
-            self._spool_for(self.personas[name], "envelope", data=envelope.encode().hex())
+            self._spool_for(self.personas[name], "envelope", sender=envelope.src,
+                            data=envelope.encode().hex())
             return
         self.received.append(envelope)
         del self.received[:-256]
@@ -377,7 +378,8 @@ class Handset:
         elif envelope.src != "echo":
             # Locked: the keys to read it are not in memory. Keep the ciphertext until unlock.
             # Catching up on the spool: behind it, so nothing overtakes what came earlier.
-            self._spool_for(self.persona, "envelope", data=envelope.encode().hex())
+            self._spool_for(self.persona, "envelope", sender=envelope.src,
+                            data=envelope.encode().hex())
 
     def _on_message_state(self, name: str, msg_id: bytes, state: str, reason: str) -> None:
         if name == self.running:
@@ -394,9 +396,10 @@ class Handset:
             log.info("persona %s: a delivery state was not kept: the spool is full", name)
 
     @staticmethod
-    def _spool_for(persona: Persona, kind: str, **fields: str) -> None:
+    def _spool_for(persona: Persona, kind: str, *, sender: str | None = None,
+                   **fields: str) -> None:
         if persona.is_set_up:
-            persona.spool(kind, **fields)
+            persona.spool(kind, sender=sender, **fields)
 
     # ---- switching OS --------------------------------------------------------------------------
 

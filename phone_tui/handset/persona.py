@@ -208,10 +208,10 @@ class Persona:
             self._spool = Spool(self.spool_path)
         return self._spool
 
-    def spool(self, kind: str, **fields: str) -> None:
+    def spool(self, kind: str, *, sender: str | None = None, **fields: str) -> None:
         """Keep something that arrived while locked (ciphertext or a delivery state) on disk
-        until the next unlock; raises SpoolFull past the spool's cap."""
-        self.spool_file.append(kind, **fields)
+        until the next unlock; raises SpoolFull past the spool's cap or ``sender``'s share."""
+        self.spool_file.append(kind, sender=sender, **fields)
 
     def replay_spool(self, handle: Callable[[SpoolRecord], None]) -> SpoolReplay:
         """Hand what the spool holds to ``handle``, oldest first; each entry leaves the spool

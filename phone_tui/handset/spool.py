@@ -42,6 +42,7 @@ MAX_REASON = 1000
 # (64 KiB frames, written as hex), so a flood of big frames is bounded too.
 MAX_ENTRIES = 1000
 MAX_BYTES = 4 * 1024 * 1024
+SHARE = 4  # one sender may hold at most a quarter of the spool
 SLICE_SECONDS = 0.02  # work done between two yields to the event loop while replaying
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
 
@@ -131,29 +132,43 @@ class Spool:
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self._measured: tuple[int, int] | None = None  # (size, entries) when last seen
+        self._senders: dict[str, tuple[int, int]] = {}  # sender → (bytes, entries) then
 
-    def append(self, kind: str, **fields: str) -> None:
+    def append(self, kind: str, *, sender: str | None = None, **fields: str) -> None:
         """Keep one entry, durably, after those already there; raises SpoolFull (nothing
-        written) if the spool would pass its cap."""
+        written) if the spool would pass its cap, or ``sender``'s share of it (a quarter:
+        one number flooding a locked phone cannot fill it for everyone else)."""
         line = (json.dumps({"kind": kind, **fields}) + "\n").encode()
         size, entries = self._measure()
         if entries + 1 > self.max_entries or size + len(line) > self.max_bytes:
             raise SpoolFull(self.path, f"the spool is full ({entries} entries, {size} bytes; "
                                        f"at most {self.max_entries}, {self.max_bytes})")
+        if sender is not None:
+            used_bytes, used = self._senders.get(sender, (0, 0))
+            if used + 1 > self.max_entries // SHARE or \
+                    used_bytes + len(line) > self.max_bytes // SHARE:
+                raise SpoolFull(self.path, f"the spool holds as much from one sender as it "
+                                           f"takes ({used} entries, {used_bytes} bytes)")
         _append(self.path, [line])
         self._measured = (size + len(line), entries + 1)
+        if sender is not None:
+            used_bytes, used = self._senders.get(sender, (0, 0))
+            self._senders[sender] = (used_bytes + len(line), used + 1)
 
     def _measure(self) -> tuple[int, int]:
-        """Bytes and entries in the file; counted again only when its size is not the one this
-        object last wrote (a replay, a wipe or another writer changed it)."""
+        """Bytes and entries in the file (and each sender's share); counted again only when
+        its size is not the one this object last wrote (a replay, a wipe or another writer
+        changed it)."""
         try:
             size = self.path.stat().st_size
         except FileNotFoundError:
+            self._measured, self._senders = (0, 0), {}
             return 0, 0
         if self._measured is not None and self._measured[0] == size:
             return self._measured
         data = self.path.read_bytes()
         self._measured = (len(data), data.count(b"\n") + (not data.endswith(b"\n")))
+        self._senders = _shares(data)
         return self._measured
 
     def replay(self, handle: Callable[[SpoolRecord], None]) -> SpoolReplay:
@@ -264,6 +279,23 @@ class Spool:
                 self.path.unlink()
             fsync_dir(self.path.parent)
         return True
+
+
+def _shares(data: bytes) -> dict[str, tuple[int, int]]:
+    """Bytes and entries of each sender's envelopes in a spool file (damaged lines count for
+    nobody: the total cap still holds them)."""
+    from phone_tui.modem.frames import Envelope, FrameError
+
+    shares: dict[str, tuple[int, int]] = {}
+    for line in data.splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+            sender = Envelope.decode(bytes.fromhex(record["data"])).src
+        except (ValueError, KeyError, TypeError, RecursionError, FrameError):
+            continue
+        used_bytes, used = shares.get(sender, (0, 0))
+        shares[sender] = (used_bytes + len(line), used + 1)
+    return shares
 
 
 def _append(path: Path, lines: list[bytes], *, skip_present: bool = False) -> None:
