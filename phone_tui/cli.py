@@ -231,21 +231,29 @@ def _run(args: argparse.Namespace, *, demo: bool = False) -> int:
         scratch = tempfile.TemporaryDirectory(prefix="phone-tui-deterministic-")
         data_dir = scratch.name
     try:
-        if demo:
-            stage_app = build_stage(args, data_dir)
-            stage_app.run()
-            for handset in stage_app.stage.handsets:
-                handset.lock("quit")
-            stage_app.stage.close()
-            return 0
-        app = build_app(args, data_dir)
-        app.run()
-        app.handset.lock("quit")
-        app.close_network()
-        return 0
+        from phone_tui.core.instance import DEMO_LOCK_NAME, LOCK_NAME, only_instance
+
+        with only_instance(resolve_paths(data_dir).data_dir,
+                           DEMO_LOCK_NAME if demo else LOCK_NAME):
+            return _run_app(args, data_dir, demo=demo)
     finally:
         if scratch is not None:
             scratch.cleanup()
+
+
+def _run_app(args: argparse.Namespace, data_dir: str | None, *, demo: bool) -> int:
+    if demo:
+        stage_app = build_stage(args, data_dir)
+        stage_app.run()
+        for handset in stage_app.stage.handsets:
+            handset.lock("quit")
+        stage_app.stage.close()
+        return 0
+    app = build_app(args, data_dir)
+    app.run()
+    app.handset.lock("quit")
+    app.close_network()
+    return 0
 
 
 def find_flow(name: str) -> Path:

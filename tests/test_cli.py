@@ -138,3 +138,25 @@ def test_bad_link_settings_stop_the_app(capsys, tmp_path, text, pattern):
     (tmp_path / "settings.toml").write_text(text)
     code, _, err = run(capsys, "--data-dir", str(tmp_path))
     assert code == 2 and re.search(pattern, err), err
+
+
+def test_a_second_phone_tui_on_the_same_data_folder_is_refused(tmp_path, capsys, monkeypatch):
+    """Two processes on one folder would both write its keystores, stores and mailbox."""
+    from phone_tui.core.instance import DEMO_LOCK_NAME, LOCK_NAME, only_instance
+    from phone_tui.ui.app import PhoneApp
+    from phone_tui.ui.stage_app import StageApp
+
+    def never(_app):  # noqa: ANN001, ANN202
+        raise AssertionError("the UI must not start")
+
+    monkeypatch.setattr(PhoneApp, "run", never)
+    monkeypatch.setattr(StageApp, "run", never)
+    data = tmp_path / "data"
+    for name, argv in ((LOCK_NAME, []), (DEMO_LOCK_NAME, ["demo"])):
+        with only_instance(data, name):  # the first phone-tui, still running
+            assert main(["--data-dir", str(tmp_path), *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "in use by another phone-tui" in err
+    # The phone and the stage are separate: one of each may run on the same folder.
+    with only_instance(data, DEMO_LOCK_NAME), only_instance(data, LOCK_NAME):
+        pass

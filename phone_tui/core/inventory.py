@@ -27,6 +27,8 @@ NETWORK_FILES = ["network/carrier.key", "network/directory.json",
 
 DATA_FILES: list[str] = [
     "sim.json",
+    "phone-tui.lock",
+    "demo.lock",
     "training/*.json",
     *(f"personas/{persona}/{name}" for persona in PERSONAS for name in PERSONA_FILES),
     *NETWORK_FILES,
