@@ -7,7 +7,8 @@ registration (``ReliableChannel`` at both ends); every frame on it goes through 
 network acknowledges it and *delivered* when the recipient's phone has it, which the network
 reports back. Messages for a phone that is not registered wait in store-and-forward (per
 recipient, in order, with a TTL and a cap), and so do those a phone had not acknowledged when
-it dropped off the network.
+it dropped off the network; a registered phone has at most one hop window in flight, the rest
+waiting (cap and TTL included) until it acknowledges.
 
 Given a folder, the carrier keeps what must survive a restart there: the key directory's view
 (``directory.json``) and the mailbox (``mailbox.db``, one transaction per loop tick after a
@@ -774,6 +775,7 @@ class Bus:
                 stored = sub.in_flight.pop(event.seq, None)
                 if stored is not None:
                     self._drop(stored)  # the phone has it: it leaves the mailbox file
+                    self._flush_store(sub)  # room in the window: the next ones go down
             elif isinstance(event, Failed) and sub.driver is not None:
                 log.warning("network → %s: %s; sending it again", sub.modem.number, event.reason)
                 stored = sub.in_flight.pop(event.seq, None)
@@ -815,7 +817,7 @@ class Bus:
         self._restore()
         sub = self._subscribers[number]
         queue = self._store.get(number)
-        if sub.driver is not None and not queue:
+        if sub.driver is not None and not queue and len(sub.in_flight) < sub.driver.channel.window:
             stored = _Stored(self.now() + self.ttl, payload, self._back)
             self._back += 1
             self._keep(number, stored)  # written this tick, before the sender hears "sent"
@@ -851,7 +853,7 @@ class Bus:
     def _expire(self) -> None:
         self._sweep = None
         now = self.now()
-        for queue in self._store.values():
+        for queue in list(self._store.values()):  # a failed report may open a new queue
             while queue and queue[0].expires <= now:
                 self._expired(queue.popleft())
         self._arm_sweep()
@@ -880,16 +882,26 @@ class Bus:
         self._deliver_or_store(envelope.src, report.encode(), report)
 
     def _flush_store(self, sub: _Subscriber) -> None:
-        queue = self._store.pop(sub.modem.number, None)
-        if not queue:
+        """Send ``sub``'s queue down, oldest first, while its hop's window has room. At most a
+        window is in flight: the rest wait in store-and-forward (its cap and TTL apply, also to
+        a phone that is registered but slow), and go down as the phone acknowledges."""
+        driver = sub.driver
+        queue = self._store.get(sub.modem.number)
+        if driver is None or not queue:
             return
         now = self.now()
-        for stored in queue:
+        sent = False
+        while queue and len(sub.in_flight) < driver.channel.window:
+            stored = queue.popleft()
             if stored.expires <= now:
                 self._expired(stored)
                 continue
             self._send_down(sub, stored)  # in flight: still in the file until acknowledged
-        sub.driver.kick()  # type: ignore[union-attr]
+            sent = True
+        if not queue:
+            del self._store[sub.modem.number]
+        if sent:
+            driver.kick()
 
     def stored_for(self, number: str) -> int:
         return len(self._store.get(number, ())) + len(self._restored.get(number, ()))
