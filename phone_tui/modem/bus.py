@@ -7,7 +7,8 @@ registration (``ReliableChannel`` at both ends); every frame on it goes through 
 network acknowledges it and *delivered* when the recipient's phone has it, which the network
 reports back. Messages for a phone that is not registered wait in store-and-forward (per
 recipient, in order, with a TTL and a cap), and so do those a phone had not acknowledged when
-it dropped off the network.
+it dropped off the network; a registered phone has at most one hop window in flight, the rest
+waiting (cap and TTL included) until it acknowledges.
 
 Given a folder, the carrier keeps what must survive a restart there: the key directory's view
 (``directory.json``) and the mailbox (``mailbox.db``, one transaction per loop tick after a
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
@@ -54,6 +56,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL = 24 * 3600.0
 DEFAULT_STORE_CAP = 1000
 DEDUP_WINDOW = 4096
+SAVE_RETRY_FIRST = 0.5  # a failed mailbox save is tried again after this, doubling…
+SAVE_RETRY_MAX = 10.0  # …up to this
+CLOSE_ATTEMPTS = 4  # saves tried when the carrier stops (0.05 + 0.1 + 0.2 s between them)
 NETWORK = "network"
 ECHO_NUMBER = "echo"  # the network's test service: returns every message to its sender
 
@@ -505,7 +510,8 @@ class Bus:
         self._unsaved: list[tuple[str, _Stored]] = []
         self._gone: list[int] = []
         self._offset: float | None = None  # wall-clock time minus loop time
-        self._save_pending: asyncio.Handle | None = None
+        self._save_pending: asyncio.Handle | None = None  # a save this tick, or a retry
+        self._save_delay = SAVE_RETRY_FIRST  # the wait before retrying a failed save
         self._back = 0  # the next position at the back of a queue
         if folder is not None:
             ensure_private_dir(folder)
@@ -589,35 +595,75 @@ class Bus:
             return
         self._save_pending = loop.call_soon(self._save_mailbox)
 
-    def _save_mailbox(self) -> None:
+    def _save_mailbox(self) -> bool:
+        """Write what came and went since the last save; True when the file has it all. A
+        failed write (a full disk, the file locked by another process) keeps the batch and
+        tries again later, backing off: nothing the carrier holds is forgotten."""
         self._save_pending = None
         if self._mailbox is None:
-            return
+            return True
         offset = self._offset or 0.0
         inserts: list[tuple[str, int, float, bytes]] = []
         new: list[_Stored] = []
-        unsaved, self._unsaved = self._unsaved, []
-        for number, stored in unsaved:
+        for number, stored in self._unsaved:
             if not stored.gone and stored.row is None:
                 inserts.append((number, stored.position, stored.expires + offset,
                                 stored.envelope))
                 new.append(stored)
-        deletes, self._gone = self._gone, []
-        if not inserts and not deletes:
-            return
-        rows = self._mailbox.apply(inserts, deletes)
+        if not inserts and not self._gone:
+            self._unsaved.clear()
+            return True
+        try:
+            rows = self._mailbox.apply(inserts, self._gone)
+        except sqlite3.Error as problem:
+            self._save_failed(problem, len(inserts))
+            return False
+        # Only now is the batch in the file (apply runs on the loop: nothing was added since).
+        self._unsaved, self._gone = [], []
         for stored, row in zip(new, rows, strict=True):
             stored.row = row
+        if self._save_delay != SAVE_RETRY_FIRST:
+            log.warning("store-and-forward mailbox: saved again")
+            self._save_delay = SAVE_RETRY_FIRST
+        return True
+
+    def _save_failed(self, problem: sqlite3.Error, waiting: int) -> None:
+        """One warning per failed attempt (no content), and a retry after a growing delay."""
+        delay = self._save_delay
+        self._save_delay = min(delay * 2, SAVE_RETRY_MAX)
+        log.warning("store-and-forward mailbox %s: could not save %d envelope(s) (%s); "
+                    "trying again in %.1f s", self._mailbox.path if self._mailbox else "",
+                    waiting, type(problem).__name__, delay)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (close() retries itself): the batch waits for the next save
+        self._save_pending = loop.call_later(delay, self._save_mailbox)
 
     def close(self) -> None:
         """The carrier stops (phone-tui quits): keep the mailbox, with what is still in flight
-        to a phone (rows already), for the next run. Works with or without a running loop."""
+        to a phone (rows already), for the next run. Works with or without a running loop; a
+        file that stays busy is tried a few times (under a second in all), then given up with a
+        warning."""
         if self._save_pending is not None:
             self._save_pending.cancel()
+            self._save_pending = None
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
-        self._save_mailbox()
+        pause = 0.05
+        for attempt in range(CLOSE_ATTEMPTS):
+            if self._save_mailbox():
+                break
+            if self._save_pending is not None:
+                self._save_pending.cancel()
+                self._save_pending = None
+            if attempt + 1 < CLOSE_ATTEMPTS:
+                time.sleep(pause)
+                pause *= 2
+        else:
+            log.warning("store-and-forward mailbox: %d change(s) could not be saved and are lost",
+                        len(self._unsaved) + len(self._gone))
         if self._mailbox is not None:
             self._mailbox.close()
             self._mailbox = None
@@ -729,6 +775,7 @@ class Bus:
                 stored = sub.in_flight.pop(event.seq, None)
                 if stored is not None:
                     self._drop(stored)  # the phone has it: it leaves the mailbox file
+                    self._flush_store(sub)  # room in the window: the next ones go down
             elif isinstance(event, Failed) and sub.driver is not None:
                 log.warning("network → %s: %s; sending it again", sub.modem.number, event.reason)
                 stored = sub.in_flight.pop(event.seq, None)
@@ -770,7 +817,7 @@ class Bus:
         self._restore()
         sub = self._subscribers[number]
         queue = self._store.get(number)
-        if sub.driver is not None and not queue:
+        if sub.driver is not None and not queue and len(sub.in_flight) < sub.driver.channel.window:
             stored = _Stored(self.now() + self.ttl, payload, self._back)
             self._back += 1
             self._keep(number, stored)  # written this tick, before the sender hears "sent"
@@ -806,7 +853,7 @@ class Bus:
     def _expire(self) -> None:
         self._sweep = None
         now = self.now()
-        for queue in self._store.values():
+        for queue in list(self._store.values()):  # a failed report may open a new queue
             while queue and queue[0].expires <= now:
                 self._expired(queue.popleft())
         self._arm_sweep()
@@ -835,16 +882,26 @@ class Bus:
         self._deliver_or_store(envelope.src, report.encode(), report)
 
     def _flush_store(self, sub: _Subscriber) -> None:
-        queue = self._store.pop(sub.modem.number, None)
-        if not queue:
+        """Send ``sub``'s queue down, oldest first, while its hop's window has room. At most a
+        window is in flight: the rest wait in store-and-forward (its cap and TTL apply, also to
+        a phone that is registered but slow), and go down as the phone acknowledges."""
+        driver = sub.driver
+        queue = self._store.get(sub.modem.number)
+        if driver is None or not queue:
             return
         now = self.now()
-        for stored in queue:
+        sent = False
+        while queue and len(sub.in_flight) < driver.channel.window:
+            stored = queue.popleft()
             if stored.expires <= now:
                 self._expired(stored)
                 continue
             self._send_down(sub, stored)  # in flight: still in the file until acknowledged
-        sub.driver.kick()  # type: ignore[union-attr]
+            sent = True
+        if not queue:
+            del self._store[sub.modem.number]
+        if sent:
+            driver.kick()
 
     def stored_for(self, number: str) -> int:
         return len(self._store.get(number, ())) + len(self._restored.get(number, ()))

@@ -25,6 +25,9 @@ from phone_tui.errors import CarrierStateError
 FORMAT = 1
 MAILBOX_FILE = "mailbox.db"
 MAX_ENVELOPE = 1 << 17  # a hop frame carries at most 64 KiB; anything bigger is not ours
+# How long a write waits for another process holding the file (sqlite's default is 5 s): the
+# carrier writes on its event loop, so a busy file fails fast and the bus saves again later.
+BUSY_TIMEOUT = 0.05
 
 _SCHEMA = ("CREATE TABLE mailbox (row INTEGER PRIMARY KEY, number TEXT NOT NULL, "
            "position INTEGER NOT NULL, expires REAL NOT NULL, envelope BLOB NOT NULL)",
@@ -71,6 +74,8 @@ class MailboxFile:
                 self._db.execute("COMMIT")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
+            # Opening may wait (it happens once, before the carrier runs); writes may not.
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         except sqlite3.Error:
             self.close()
             raise self._damaged("(the whole file)") from None
@@ -125,7 +130,10 @@ class MailboxFile:
                 rows.append(cursor.lastrowid)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite may already have rolled back (a full disk): the original error is the one
+            # that counts.
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
             raise
         return rows
 
