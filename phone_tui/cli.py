@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import phone_tui
 from phone_tui.core.config import LOG_LEVELS, PERSONAS, Settings, load_settings, with_changes
 from phone_tui.core.paths import HOME_ENV, Paths, resolve_paths
+from phone_tui.core.words import count
 from phone_tui.errors import PhoneTuiError, UsageError
 
 if TYPE_CHECKING:
@@ -282,7 +283,8 @@ def _flow(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"{PROG}: error: {problem}\n")
                 failed += 1
             else:
-                print(f"ok  {flow.path}  ({flow.id}: {len(flow.steps)} steps, {flow.audience})")
+                print(f"ok  {flow.path}  ({flow.id}: {count(len(flow.steps), 'step')}, "
+                      f"{flow.audience})")
         return 2 if failed else 0
     flow = load_flow(find_flow(args.flow))
     import asyncio
@@ -329,7 +331,8 @@ def _train(args: argparse.Namespace) -> int:
         for flow in map(load_flow, shipped_flows()):
             if flow.audience == "training":
                 mark = f"best {best[flow.id]}/100" if flow.id in best else "not done yet"
-                print(f"  {flow.id:<28} {len(flow.steps)} steps  {mark:<14} {flow.title}")
+                print(f"  {flow.id:<28} {count(len(flow.steps), 'step'):<9} {mark:<14} "
+                      f"{flow.title}")
         return 0
     flow = load_flow(find_flow(args.flow))
     Progress(folder, args.trainee).attempts()  # a damaged progress file stops us here, kept
@@ -351,7 +354,8 @@ def _train(args: argparse.Namespace) -> int:
         coach.save()
     score = coach.score
     print(f"{flow.title}: {score.points}/100 ({'finished' if score.finished else 'stopped'}, "
-          f"{score.seconds:.0f} s, {score.hints} hint(s), {len(score.mistakes)} mistake(s))")
+          f"{score.seconds:.0f} s, {count(score.hints, 'hint')}, "
+          f"{count(len(score.mistakes), 'mistake')})")
     return 0
 
 

@@ -59,7 +59,8 @@ class HandsetCommands(CommandList):
                              "Leave the network; messages wait" if on else "Register again",
                              partial(view.set_airplane, on)))  # type: ignore[union-attr]
             for name, profile in view.handset.profiles.items():  # type: ignore[union-attr]
-                commands.append((f"Link profile: {profile.label}", f"Emulate {name} conditions",
+                commands.append((f"Link profile: {profile.label}",
+                                 f"Emulate {profile.label} conditions",
                                  partial(view.set_link_profile, name)))  # type: ignore[union-attr]
         for name in app.phone_theme_names():  # type: ignore[attr-defined]
             commands.append((f"Theme: {name}", "Switch the colour theme and remember it",

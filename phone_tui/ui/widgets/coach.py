@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import Static
 
+from phone_tui.core.words import count
 from phone_tui.flows.training import Progress, Score
 
 if TYPE_CHECKING:
@@ -130,8 +131,8 @@ class CoachPanel(Static):
         if self.finished:
             score = self.score
             lines += [f"[b $success]Done: {score.points}/100[/]",
-                      f"{score.seconds:.0f} s · {score.hints} hint(s) · "
-                      f"{len(score.mistakes)} mistake(s)"]
+                      f"{score.seconds:.0f} s · {count(score.hints, 'hint')} · "
+                      f"{count(len(score.mistakes), 'mistake')}"]
             lines += [f"[$text-error]✗ {m}[/]" for m in score.mistakes]
             if self.progress is not None:
                 lines += ["", f"Saved for {self.progress.trainee}. Ctrl+Q to quit."]
@@ -145,7 +146,7 @@ class CoachPanel(Static):
             done = [f"[$success]✓[/] {s.say}" for s in flow.steps[:self.index]]
             lines += done[-3:]
             if self.score.mistakes:
-                lines += ["", f"[$text-error]{len(self.score.mistakes)} mistake(s)[/]"]
+                lines += ["", f"[$text-error]{count(len(self.score.mistakes), 'mistake')}[/]"]
         if self.notice:
             lines += ["", self.notice]
         self.update("\n".join(lines))
