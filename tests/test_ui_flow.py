@@ -229,9 +229,7 @@ async def test_duress_pin_from_settings_and_wipe_this_persona(app_factory, hands
         await open_app(pilot, "settings")
         top(app).open_entry("duress_pin")
         await settle(pilot)
-        await enter_pin(pilot, "111222")  # wrong current PIN: counted
-        await enter_pin(pilot, "7391")
-        await enter_pin(pilot, "7391")
+        await enter_pin(pilot, "111222")  # wrong current PIN: refused at once, and counted
         assert "Wrong PIN" in text_of(app, "#pin-message") and handset.failures() == 1
         await enter_pin(pilot, TEST_PIN)
         await enter_pin(pilot, "7391")

@@ -13,7 +13,8 @@ Wire body (inside the network envelope):
     0x03 RETRY   network msg_id 16  (unencrypted: "I could not decrypt your message with this
                  id, start a new session and send it again"; see _on_retry for what it costs)
 Plaintext (padded, encrypted): JSON {"t": "text", "id", "body", "at", "expire"} or
-{"t": "read", "ids": [...]} (read receipts), each checked against its schema (payloads.py).
+{"t": "read", "ids": [...]} (read receipts) or {"t": "timer", "expire"} (the sender set the
+conversation's disappearing-message timer), each checked against its schema (payloads.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import struct
 import uuid
 from collections import OrderedDict
@@ -49,6 +51,7 @@ from phone_tui.crypto.ratchet import (
 )
 from phone_tui.crypto.x3dh import InitialMessage, initiate, respond
 from phone_tui.errors import PhoneTuiError, StoreError
+from phone_tui.handset.disappearing import timer_notice
 from phone_tui.handset.events import Event, EventStream
 from phone_tui.handset.payloads import (
     MAX_PLAINTEXT,
@@ -58,6 +61,7 @@ from phone_tui.handset.payloads import (
     PayloadError,
     ReadPayload,
     TextPayload,
+    TimerPayload,
     Unusable,
     check_body,
     encoded_size,
@@ -190,6 +194,7 @@ class Messenger:
         self._restarted: dict[str, tuple[float, int]] = {}  # number: (when, newest id then)
         self._noticed: OrderedDict[str, float] = OrderedDict()  # number: when last told
         self._deferred: list[Event] | None = None  # events of the frame being stored
+        self._next_expiry: float | None = None  # the soonest a message disappears (None: unknown)
 
     # ---- keys --------------------------------------------------------------------------------
 
@@ -256,9 +261,32 @@ class Messenger:
         self.events.emit(ContactVerified(self.persona, number))
 
     def set_timer(self, number: str, seconds: int) -> None:
+        """Set the conversation's disappearing-message timer: the chat says so, the contact is
+        told at once (a timer update), and every message either side sends from now carries
+        it. An update that cannot leave now is carried by the next message instead."""
         if seconds not in TIMER_PRESETS:
             raise MessengerError(f"Disappearing-message timers are {TIMER_PRESETS} seconds.")
+        contact = self.contact(number)
+        if contact is None or contact.timer == seconds:
+            return
         self.store.execute("UPDATE contacts SET timer = ? WHERE number = ?", (seconds, number))
+        self._add_notice(number, timer_notice(None, seconds))
+        if contact.new_identity is not None:
+            return  # nothing leaves for this contact until the new safety number is accepted
+        try:
+            self._send_payload(number, TimerPayload(seconds).to_dict())
+        except MessengerError as problem:
+            log.info("timer update to %s not sent now (%s); the next message carries it",
+                     number, problem)
+
+    def _adopt_timer(self, sender: str, seconds: int) -> None:
+        """A message or update from ``sender`` carries its timer: the conversation's timer
+        becomes it, with a line in the chat when that is a change."""
+        contact = self.contact(sender)
+        if contact is None or contact.timer == seconds:
+            return
+        self.store.execute("UPDATE contacts SET timer = ? WHERE number = ?", (seconds, sender))
+        self._add_notice(sender, timer_notice(contact.name, seconds))
 
     def safety_number(self, number: str) -> str | None:
         from phone_tui.crypto.fingerprint import safety_number
@@ -299,6 +327,7 @@ class Messenger:
             "INSERT INTO messages (uuid, number, outgoing, body, state, at, expires_at, net_id) "
             "VALUES (?, ?, 1, ?, 'sending', ?, ?, ?)",
             (message_id, number, body, now, expires, net_id.hex()))
+        self._expires(expires)
         self._net_ids[net_id] = message_id
         self.events.emit(MessageUpdated(self.persona, number, message_id, "sending", ""))
         return message_id
@@ -442,6 +471,8 @@ class Messenger:
                      error)
         elif isinstance(payload, TextPayload):
             self._store_incoming(sender, payload)
+        elif isinstance(payload, TimerPayload):
+            self._adopt_timer(sender, payload.expire)
         else:
             for message_id in payload.ids:
                 self._update_state_by_uuid(message_id, "read", "", number=sender)
@@ -609,12 +640,19 @@ class Messenger:
     def _store_incoming(self, sender: str, payload: TextPayload) -> None:
         if self.contact(sender) is None:
             self.add_contact(sender, sender)
+        if self.store.execute("SELECT 1 FROM messages WHERE uuid = ?",
+                              (payload.id,)).fetchone() is not None:
+            return  # a copy of one kept already (a resend): its old timer changes nothing
+        # The sender's timer is the conversation's from now (a change is said in the chat,
+        # above the message), and this message disappears that long after it arrived.
+        self._adopt_timer(sender, payload.expire)
         now = self.clock.now()
+        expires = now + payload.expire if payload.expire else None
         cursor = self.store.execute(
             "INSERT OR IGNORE INTO messages (uuid, number, outgoing, body, state, at, unread, "
             "expires_at) VALUES (?, ?, 0, ?, 'received', ?, 1, ?)",
-            (payload.id, sender, payload.body, now,
-             now + payload.expire if payload.expire else None))
+            (payload.id, sender, payload.body, now, expires))
+        self._expires(expires)
         if cursor.rowcount:
             self._emit(MessageReceived(self.persona, sender, payload.id))
 
@@ -718,11 +756,23 @@ class Messenger:
                 log.info("no read receipt to %s: %s", number, problem)
         return len(ids)
 
-    def expire(self) -> int:
-        """Delete messages whose disappearing timer ran out; returns how many."""
+    def expire(self, *, due_only: bool = False) -> int:
+        """Delete messages whose disappearing timer ran out; returns how many. With
+        ``due_only`` (the UI asks every second) the store is only searched once the soonest
+        known expiry has come."""
+        now = self.clock.now()
+        if due_only and self._next_expiry is not None and now < self._next_expiry:
+            return 0
         cursor = self.store.execute("DELETE FROM messages WHERE expires_at IS NOT NULL AND "
-                                    "expires_at <= ?", (self.clock.now(),))
+                                    "expires_at <= ?", (now,))
+        soonest = self.store.execute("SELECT min(expires_at) FROM messages").fetchone()[0]
+        self._next_expiry = soonest if soonest is not None else math.inf
         return cursor.rowcount
+
+    def _expires(self, at: float | None) -> None:
+        """A message that disappears at ``at`` was stored: expire() looks again by then."""
+        if at is not None and self._next_expiry is not None:
+            self._next_expiry = min(self._next_expiry, at)
 
     def _message_by_id(self, message_id: int) -> Message | None:
         row = self.store.execute(

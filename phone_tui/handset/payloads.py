@@ -63,7 +63,17 @@ class ReadPayload:
         return {"t": "read", "ids": list(self.ids)}
 
 
-Payload = TextPayload | ReadPayload
+@dataclass(frozen=True)
+class TimerPayload:
+    """The sender set the conversation's disappearing-message timer (Signal's timer update)."""
+
+    expire: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": "timer", "expire": self.expire}
+
+
+Payload = TextPayload | ReadPayload | TimerPayload
 
 
 @dataclass(frozen=True)
@@ -146,10 +156,18 @@ def _text(kind: str, document: dict[str, Any]) -> TextPayload:
         raise PayloadError(f"is a JSON {_json_type(at)}, not a number", kind=kind, field="at")
     if not (math.isfinite(at) and 0 <= at <= MAX_AT):
         raise PayloadError("is not a time", kind=kind, field="at")
+    return TextPayload(message_id, body, float(at), _expire(kind, document))
+
+
+def _expire(kind: str, document: dict[str, Any]) -> int:
     expire = document["expire"]
     if isinstance(expire, bool) or not isinstance(expire, int) or expire not in TIMER_PRESETS:
         raise PayloadError(f"is not one of {TIMER_PRESETS}", kind=kind, field="expire")
-    return TextPayload(message_id, body, float(at), expire)
+    return expire
+
+
+def _timer(kind: str, document: dict[str, Any]) -> TimerPayload:
+    return TimerPayload(_expire(kind, document))
 
 
 def _read(kind: str, document: dict[str, Any]) -> ReadPayload:
@@ -165,7 +183,8 @@ def _read(kind: str, document: dict[str, Any]) -> ReadPayload:
     return ReadPayload(tuple(dict.fromkeys(ids)))
 
 
-_SCHEMAS = {"text": (("id", "body", "at", "expire"), _text), "read": (("ids",), _read)}
+_SCHEMAS = {"text": (("id", "body", "at", "expire"), _text), "read": (("ids",), _read),
+            "timer": (("expire",), _timer)}
 
 
 # ---- the JSON parser's hooks: refuse what Python's json would otherwise let through -----------

@@ -277,9 +277,13 @@ class HandsetView(Vertical, can_focus=True):
         if self.handset.modem is not None and self._ticks % KEEPALIVE_SECONDS == 0:
             self.handset.modem.ping()
         messenger = self.handset.messenger
-        if messenger is not None and self._ticks % MAINTENANCE_SECONDS == 0 \
-                and messenger.maintain() and self.top is not None:
-            self.top.on_return()  # messages disappeared: redraw
+        if messenger is not None:
+            # Disappearing messages go on the second their timer ends (a 30 s timer must not
+            # leave them for a maintenance period more); the rest of the upkeep is less often.
+            expired = (messenger.maintain() if self._ticks % MAINTENANCE_SECONDS == 0
+                       else messenger.expire(due_only=True))
+            if expired and self.top is not None:
+                self.top.on_return()  # messages disappeared: redraw
         self.refresh_status()
         top = self.top
         if top is not None and top.is_mounted and top.is_attached:

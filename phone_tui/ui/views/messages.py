@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from phone_tui.crypto.fingerprint import grouped
+from phone_tui.handset.disappearing import timer_label
 from phone_tui.handset.messenger import (
     TIMER_PRESETS,
     ContactVerified,
@@ -22,7 +23,7 @@ from phone_tui.handset.messenger import (
     MessengerError,
     SessionNotice,
 )
-from phone_tui.ui.views.base import PhoneView, format_duration, set_text
+from phone_tui.ui.views.base import ChoiceView, PhoneView, set_text
 from phone_tui.ui.widgets.chat_log import ChatLog
 from phone_tui.ui.widgets.qr import QRCode
 
@@ -409,7 +410,7 @@ class ContactInfoView(_MessengerView):
                  "[b $success]verified[/]" if contact.verified else "not verified")
         set_text(self.query_one("#info-text", Static),
                  f"[b]{contact.name}[/]\n{contact.number}\nStatus: {state}\n"
-                 f"Disappearing messages: {format_duration(contact.timer)}\n\n"
+                 f"Disappearing messages: {timer_label(contact.timer)}\n\n"
                  "Compare these digits with the ones on their phone:")
         number = messenger.safety_number(self.number)
         groups = grouped(number) if number else []
@@ -436,6 +437,29 @@ class ContactInfoView(_MessengerView):
         contact = messenger.contact(self.number) if messenger else None
         if messenger is None or contact is None:
             return
-        following = TIMER_PRESETS[(TIMER_PRESETS.index(contact.timer) + 1) % len(TIMER_PRESETS)]
-        messenger.set_timer(self.number, following)
+        self.handset_view.push(DisappearingView(self.number))
+
+    def on_return(self) -> None:
         self.refresh_info()
+
+
+class DisappearingView(ChoiceView, _MessengerView):
+    """The conversation's disappearing-message timer, one of Signal's presets."""
+
+    TITLE = "Disappearing messages"
+    LIST_ID = "timer-list"
+
+    def __init__(self, number: str) -> None:
+        super().__init__(id="disappearing")
+        self.number = number
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(str(seconds), timer_label(seconds)) for seconds in TIMER_PRESETS]
+
+    def current(self) -> str:
+        contact = self.messenger.contact(self.number) if self.messenger else None
+        return str(contact.timer) if contact else ""
+
+    def choose(self, value: str) -> None:
+        if self.messenger is not None:
+            self.messenger.set_timer(self.number, int(value or 0))

@@ -9,7 +9,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 import phone_tui
-from phone_tui.errors import PhoneTuiError
+from phone_tui.errors import PhoneTuiError, PinPolicyError
 from phone_tui.handset.device import RADIOS
 from phone_tui.handset.handset import RADIO_NAMES
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES, WIPE_AFTER_CHOICES
@@ -143,12 +143,15 @@ class ChangePinView(PhoneView):
                "confirm": "Enter the new PIN again"}
     BUSY = "Re-wrapping the keystore…"
     DONE = "PIN changed."
+    SAME = "The new PIN is the same as the current one."
     WARNING = ""
 
     def __init__(self, id: str = "change-pin") -> None:
         super().__init__(id=id)
         self.step = "current"
         self._current = self._new = ""
+        self._checking = False
+        self._ahead: list[str] = []  # PINs submitted while the current one was being checked
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
@@ -168,30 +171,72 @@ class ChangePinView(PhoneView):
     @on(PinEntry.Submitted)
     def _submitted(self, event: PinEntry.Submitted) -> None:
         event.stop()
-        entry = event.entry
+        if self._checking:
+            # Typed ahead of the check (a fast typist, a paste): the new PIN's steps, taken
+            # once the current PIN proves right and dropped if it does not.
+            self._ahead.append(event.pin)
+            return
+        self._take(event.pin)
+
+    def _take(self, pin: str) -> None:
+        entry = self.query_one(PinEntry)
+        if self.step == "saving":
+            return  # the change is under way; the entry is about to be disabled
         if self.step == "current":
-            self._current = event.pin
+            self._current = pin
             if "new" in self.PROMPTS:
-                self._go("new")
+                self._checking = True
+                self._check_current()
             else:
+                self.step = "saving"
                 self._apply()
         elif self.step == "new":
             try:
-                check_pin(event.pin)
+                check_pin(pin)
+                if pin == self._current:
+                    raise PinPolicyError(self.SAME)
             except PhoneTuiError as problem:
                 entry.clear()
                 entry.set_message(str(problem))
                 return
-            self._new = event.pin
+            self._new = pin
             self._go("confirm")
-        elif event.pin != self._new:
+        elif pin != self._new:
             self._new = ""
             self._go("new", "The PINs did not match. Start again.")
         else:
+            self.step = "saving"
             self._apply()
 
     async def change(self, current: str, new: str) -> None:
+        # The handset checks the current PIN again inside the same PIN operation as the
+        # change: the check at the first step spares the user two entries after a wrong PIN,
+        # and nothing typed between the two can slip through.
         await self.handset.change_pin(current, new)
+
+    @work(exclusive=True, group="change-pin-check")
+    async def _check_current(self) -> None:
+        """Check the current PIN as soon as it is typed: a wrong one is refused at once (and
+        counted, with what is left); only a right one leads to the new PIN."""
+        entry = self.query_one(PinEntry)
+        entry.start_busy("Checking the PIN…")
+        try:
+            await self.handset.verify_pin(self._current)
+        except PhoneTuiError as problem:  # WrongPin and Throttled say what is left
+            self._current = ""
+            self._ahead.clear()
+            if self.is_attached:
+                entry.clear()
+                self._go("current", str(problem))
+        else:
+            if self.is_attached:
+                self._go("new")
+        finally:
+            self._checking = False
+        ahead, self._ahead = self._ahead, []
+        for pin in ahead:
+            if self.is_attached and self.step not in ("current", "saving"):
+                self._take(pin)
 
     @work(exclusive=True, group="change-pin")
     async def _apply(self) -> None:
@@ -221,6 +266,7 @@ class DuressPinView(ChangePinView):
                "confirm": "Enter the duress PIN again"}
     BUSY = "Saving…"
     DONE = "Duress PIN set."
+    SAME = "The duress PIN must differ from your PIN."
     WARNING = ("Typed at the lock screen, a duress PIN wipes this persona without a word. "
                "It must differ from your PIN.")
 
