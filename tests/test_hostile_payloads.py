@@ -472,7 +472,9 @@ async def test_unlock_with_a_full_spool_keeps_every_loop_callback_short_and_the_
         await phone.unlock(TEST_PIN)
     assert received(phone) == ["hello", "m0", "m1", "m2", "m3", "m4", "live"]
     assert len(handled) >= 206
-    assert longest[0] < 0.05
+    # One replay in one callback took 0.69 s of CPU here; slices take ~20 ms (up to ~70 ms of
+    # CPU seen on a loaded 2-core machine), so the bound leaves room for that.
+    assert longest[0] < 0.15
     assert not phone.persona.spool_path.exists()
 
 
