@@ -10,7 +10,7 @@ from textual.widgets import Button, Sparkline, Static, Switch
 
 from phone_tui.modem.monitor import LinkMonitor
 from phone_tui.ui.views.base import ChoiceView, PhoneView, set_text
-from phone_tui.ui.widgets.status_bar import network_label
+from phone_tui.ui.widgets.status_bar import network_label, signal_markup
 
 TEST_BURST = 20
 TEST_SIZE = 1024
@@ -94,7 +94,8 @@ class NetworkView(PhoneView):
         set_text(self.query_one("#net-profile", Static), profile.label)
         label = network_label(modem.registration, profile.network_type)
         set_text(self.query_one("#net-registration", Static), f"{modem.registration} · {label}")
-        set_text(self.query_one("#net-signal", Static), f"{modem.bars} of 4 bars")
+        set_text(self.query_one("#net-signal", Static),
+                 f"{signal_markup(modem.bars)}  {modem.bars} of 4 bars")
         switch = self.query_one("#net-airplane", Switch)
         if switch.value != modem.airplane:
             with switch.prevent(Switch.Changed):
