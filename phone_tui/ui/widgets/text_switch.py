@@ -18,8 +18,8 @@ class TextSwitch(Switch):
         color: $text-muted;
     }
     TextSwitch.-value-on { color: $success; text-style: bold; }
-    TextSwitch:focus { background: $block-cursor-background; color: $block-cursor-foreground;
-                       text-style: bold; }
+    /* Focus must not look like "on": a neutral tint, not the (green) block cursor. */
+    TextSwitch:focus { background: $foreground 15%; text-style: bold; }
     """
 
     def __init__(self, value: bool = False, *, id: str | None = None,  # noqa: A002
