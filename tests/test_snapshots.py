@@ -89,6 +89,20 @@ def test_status_bar_registration(snap_compare, tmp_path, registration):
     assert snap_compare(app, terminal_size=SIZE, run_before=switch)
 
 
+@pytest.mark.parametrize("bars", [0, 1, 2, 3, 4])
+def test_status_bar_signal(snap_compare, tmp_path, bars):
+    """One snapshot per bar count: unlit bars are dim (issue 12)."""
+    profile = {0: "no-service", 1: "gprs", 2: "edge", 3: "3g", 4: "lte"}[bars]
+    app = build(tmp_path, "secure", "home")
+
+    async def switch(pilot) -> None:
+        await settle(pilot)
+        pilot.app.handset.set_link_profile(profile)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=switch)
+
+
 def _chat_rows(handset) -> None:
     """A conversation with every tick state, written straight into the store."""
     store = handset.persona.store

@@ -18,7 +18,7 @@ from phone_tui.handset.events import PersonaSwitched, Unlocked
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
-from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog
+from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
 from phone_tui.ui.widgets.footer import PhoneFooter
 
 if TYPE_CHECKING:
@@ -95,6 +95,10 @@ class PhoneApp(App[None]):
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return {**super().get_theme_variable_defaults(), **VARIABLE_DEFAULTS}
+
+    def get_css_variables(self) -> dict[str, str]:
+        self.theme_variables = derived_variables(super().get_css_variables())
+        return self.theme_variables
 
     def compose(self) -> ComposeResult:
         if not self.handset.entropy.secure:

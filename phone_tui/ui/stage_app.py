@@ -19,7 +19,7 @@ from phone_tui.handset.stage import Stage
 from phone_tui.ui import bindings
 from phone_tui.ui.app import DETERMINISTIC_BANNER
 from phone_tui.ui.handset_view import FRAME_WIDTH, MIN_HEIGHT, HandsetView
-from phone_tui.ui.themes import VARIABLE_DEFAULTS, ThemeCatalog
+from phone_tui.ui.themes import VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
 from phone_tui.ui.widgets.footer import PhoneFooter
 from phone_tui.ui.widgets.tap_view import TapView
 
@@ -161,6 +161,10 @@ class StageApp(App[None]):
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return {**super().get_theme_variable_defaults(), **VARIABLE_DEFAULTS}
+
+    def get_css_variables(self) -> dict[str, str]:
+        self.theme_variables = derived_variables(super().get_css_variables())
+        return self.theme_variables
 
     def compose(self) -> ComposeResult:
         if self.stage.deterministic:

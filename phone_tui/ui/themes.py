@@ -17,6 +17,24 @@ COLOR_KEYS = ("primary", "secondary", "accent", "foreground", "background", "sur
               "success", "warning", "error", "boost")
 # Variables our stylesheet uses beyond Textual's, with the values a theme that omits them gets.
 VARIABLE_DEFAULTS = {"persona-secure": "#3FB68B", "persona-open": "#5A8DEE"}
+# Unlit signal bars: the panel moved this far toward the foreground, so they stay visible yet
+# always sit closer to the background than lit bars, on dark themes and light ones alike.
+UNLIT_BLEND = 0.3
+
+
+def derived_variables(variables: dict[str, str]) -> dict[str, str]:
+    """The theme's CSS variables plus those worked out from its own colours (``signal-unlit``),
+    unless the theme sets them itself."""
+    if "signal-unlit" in variables:
+        return variables
+    try:
+        panel = Color.parse(variables["panel"])
+        foreground = Color.parse(variables["foreground"])
+    except (KeyError, ColorParseError):
+        return {**variables, "signal-unlit": "ansi_bright_black"}
+    if panel.ansi is not None or foreground.ansi is not None:  # an ANSI theme: no blending
+        return {**variables, "signal-unlit": "ansi_bright_black"}
+    return {**variables, "signal-unlit": panel.blend(foreground, UNLIT_BLEND).hex}
 
 
 @dataclass

@@ -10,10 +10,12 @@ from textual.widgets import Button, Sparkline, Static, Switch
 
 from phone_tui.modem.monitor import LinkMonitor
 from phone_tui.ui.views.base import ChoiceView, PhoneView, set_text
-from phone_tui.ui.widgets.status_bar import network_label
+from phone_tui.ui.widgets.status_bar import network_label, signal_markup
+from phone_tui.ui.widgets.text_switch import TextSwitch
 
 TEST_BURST = 20
 TEST_SIZE = 1024
+GRAPHS = ("rtt", "rate", "loss")  # ids of the three graphs, in order
 
 
 def _rate(bps: float) -> str:
@@ -22,6 +24,14 @@ def _rate(bps: float) -> str:
     if bps >= 1000:
         return f"{bps / 1000:.0f} kbit/s"
     return f"{bps:.0f} bit/s"
+
+
+def _ms(ms: float | None) -> str:
+    return "—" if ms is None else f"{ms:.0f} ms"
+
+
+def _percent(percent: float) -> str:
+    return f"{percent:.1f} %"
 
 
 def _bytes(count: int) -> str:
@@ -40,10 +50,12 @@ class NetworkView(PhoneView):
     DEFAULT_CSS = """
     NetworkView #net-facts { height: auto; grid-size: 2; grid-columns: 13 1fr; grid-rows: 1; }
     NetworkView .net-name { text-style: bold; }
-    NetworkView #net-airplane-row { height: 3; }
-    NetworkView #net-airplane-row Static { width: 13; text-style: bold; padding-top: 1; }
+    NetworkView #net-airplane-row { height: 1; margin-top: 1; }
+    NetworkView #net-airplane-row Static { width: 13; text-style: bold; }
     NetworkView .spark-label { height: 1; margin-top: 1; }
-    NetworkView Sparkline { height: 2; }
+    NetworkView .spark-row { height: 2; }
+    NetworkView Sparkline { height: 2; width: 1fr; }
+    NetworkView .spark-scale { width: 12; height: 2; text-align: right; color: $text-muted; }
     NetworkView #net-counters { height: auto; color: $text-muted; margin-top: 1; }
     NetworkView #net-buttons { height: 1; margin-top: 1; }
     NetworkView #net-buttons Button { margin-right: 2; }
@@ -62,13 +74,12 @@ class NetworkView(PhoneView):
                 yield Static("", id=f"net-{key}")
         with Horizontal(id="net-airplane-row"):
             yield Static("Airplane")
-            yield Switch(self._modem_airplane(), id="net-airplane")
-        yield Static("", id="net-rtt-label", classes="spark-label")
-        yield Sparkline([], id="net-rtt")
-        yield Static("", id="net-rate-label", classes="spark-label")
-        yield Sparkline([], id="net-rate")
-        yield Static("", id="net-loss-label", classes="spark-label")
-        yield Sparkline([], id="net-loss")
+            yield TextSwitch(self._modem_airplane(), id="net-airplane")
+        for key in GRAPHS:
+            yield Static("", id=f"net-{key}-label", classes="spark-label")
+            with Horizontal(classes="spark-row"):
+                yield Sparkline([], id=f"net-{key}")
+                yield Static("", id=f"net-{key}-scale", classes="spark-scale")
         yield Static("", id="net-counters")
         with Horizontal(id="net-buttons"):
             yield Button("Profile…", id="net-profile-button", compact=True)
@@ -82,36 +93,56 @@ class NetworkView(PhoneView):
         self.tick()
 
     def on_return(self) -> None:
-        self.tick()
+        self._show_link()
 
     def tick(self) -> None:
+        """Once a second: a new sample of the link, then every figure redrawn from it."""
+        modem = self.handset.modem
+        if modem is not None:
+            self.monitor.sample(modem.stats, modem.bus.now(), in_service=modem.in_service)
+        self._show_link()
+
+    def _show_link(self) -> None:
         modem = self.handset.modem
         if modem is None:
             set_text(self.query_one("#net-registration", Static), "not attached yet")
             return
-        sample = self.monitor.sample(modem.stats, modem.bus.now())
         profile = modem.profile
         set_text(self.query_one("#net-profile", Static), profile.label)
         label = network_label(modem.registration, profile.network_type)
         set_text(self.query_one("#net-registration", Static), f"{modem.registration} · {label}")
-        set_text(self.query_one("#net-signal", Static), f"{modem.bars} of 4 bars")
-        switch = self.query_one("#net-airplane", Switch)
+        set_text(self.query_one("#net-signal", Static),
+                 f"{signal_markup(modem.bars)}  {modem.bars} of 4 bars")
+        switch = self.query_one("#net-airplane", TextSwitch)
         if switch.value != modem.airplane:
             with switch.prevent(Switch.Changed):
                 switch.value = modem.airplane
-        rtt = "—" if sample.rtt_ms is None else f"{sample.rtt_ms:.0f} ms"
-        set_text(self.query_one("#net-rtt-label", Static), f"Round trip  {rtt}")
-        set_text(self.query_one("#net-rate-label", Static),
-                 f"Throughput  {_rate(sample.throughput_bps)}")
-        set_text(self.query_one("#net-loss-label", Static),
-                 f"Loss        {sample.loss_percent:.1f} %")
-        self.query_one("#net-rtt", Sparkline).data = self.monitor.series("rtt_ms")
-        self.query_one("#net-rate", Sparkline).data = self.monitor.series("throughput_bps")
-        self.query_one("#net-loss", Sparkline).data = self.monitor.series("loss_percent")
+        self._show_graphs()
         stats = modem.stats
         set_text(self.query_one("#net-counters", Static),
                  f"frames {stats.frames_sent} · lost {stats.frames_lost} · garbled "
                  f"{stats.garbled}\n↑ {_bytes(stats.bytes_up)} · ↓ {_bytes(stats.bytes_down)}")
+
+    def _show_graphs(self) -> None:
+        """Each graph shows one column per sample, newest at the right; the headline is that
+        newest column and the scale beside it is the graph's own top and bottom."""
+        samples = self.monitor.samples
+        last = samples[-1] if samples else None
+        headlines = {
+            "rtt": f"Round trip  {_ms(last.rtt_ms if last else None)}",
+            "rate": f"Throughput  {_rate(last.throughput_bps if last else 0.0)}",
+            "loss": f"Loss        {_percent(last.loss_percent if last else 0.0)}",
+        }
+        fields = {"rtt": ("rtt_ms", _ms), "rate": ("throughput_bps", _rate),
+                  "loss": ("loss_percent", _percent)}
+        for key, (field, unit) in fields.items():
+            graph = self.query_one(f"#net-{key}", Sparkline)
+            width = graph.content_region.width or None
+            data = self.monitor.series(field, width)
+            graph.data = data
+            set_text(self.query_one(f"#net-{key}-label", Static), headlines[key])
+            set_text(self.query_one(f"#net-{key}-scale", Static),
+                     f"{unit(max(data, default=0.0))}\n{unit(min(data, default=0.0))}")
 
     # ---- actions -------------------------------------------------------------------------------
 
@@ -120,7 +151,7 @@ class NetworkView(PhoneView):
 
     def action_airplane(self) -> None:
         self.handset_view.set_airplane(not self._modem_airplane())
-        self.tick()
+        self._show_link()
 
     def action_test(self) -> None:
         """Send a burst to the network's echo service: traffic for the figures above."""
@@ -138,7 +169,7 @@ class NetworkView(PhoneView):
     def _airplane_switched(self, event: Switch.Changed) -> None:
         event.stop()
         self.handset_view.set_airplane(event.value)
-        self.tick()
+        self._show_link()
 
     @on(Button.Pressed, "#net-profile-button")
     def _profile_pressed(self) -> None:

@@ -43,6 +43,13 @@ def signal_glyphs(bars: int) -> tuple[str, str]:
     return BARS[:bars], BARS[bars:]
 
 
+def signal_markup(bars: int) -> str:
+    """The meter as markup: lit bars in the text colour, unlit ones in the theme's dim
+    ``$signal-unlit`` (``$text-muted`` lost its alpha in markup and came out brighter)."""
+    lit, unlit = signal_glyphs(bars)
+    return f"{lit}[$signal-unlit]{unlit}[/]" if unlit else lit
+
+
 def _line(width: int, left: tuple[str, str], middle: tuple[str, str],
           right: tuple[str, str]) -> str:
     """Lay out three (markup, plain) parts: left-aligned, centred, right-aligned."""
@@ -71,11 +78,10 @@ class StatusBar(Widget):
         if info is None:
             return Content("")
         width = self.content_region.width
-        lit, unlit = signal_glyphs(info.signal_bars)
         top = _line(
             width,
-            (f"{info.carrier} {lit}[$text-muted]{unlit}[/] {info.network_type}",
-             f"{info.carrier} {lit}{unlit} {info.network_type}"),
+            (f"{info.carrier} {signal_markup(info.signal_bars)} {info.network_type}",
+             f"{info.carrier} {BARS} {info.network_type}"),
             (f"[b]{info.clock}[/]", info.clock),
             (f"{info.battery_percent}%", f"{info.battery_percent}%"))
         badge = f"■ {info.persona_label.upper()}"
