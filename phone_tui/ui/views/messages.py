@@ -135,8 +135,11 @@ class NewConversationView(_MessengerView):
 class ChatView(_MessengerView):
     """One conversation: the history, the encryption banner, the compose box."""
 
+    # Not a priority binding: Ctrl+S then reaches the chat after the compose box has taken
+    # every key typed before it, however fast they came (a priority binding runs on arrival,
+    # ahead of the keys still queued for the box, and sent a line's first letter).
     BINDINGS = [
-        Binding("ctrl+s", "send", "Send", id="chat.send", priority=True),
+        Binding("ctrl+s", "send", "Send", id="chat.send"),
         Binding("ctrl+o", "info", "Contact info", id="chat.info"),
         Binding("ctrl+f", "search", "Search", id="chat.search"),
         Binding("ctrl+home", "top", "Oldest", id="chat.top"),
