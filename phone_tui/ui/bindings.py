@@ -66,6 +66,17 @@ PIN_ENTRY = [
       for digit in range(10)),
 ]
 
+# The phone's lists (Settings, Messages, the choices): OptionList's keys without Home, which
+# belongs to the phone. PageUp reaches the first entry.
+PHONE_LIST = [
+    Binding("up", "cursor_up", "Up", show=False, id="list.up"),
+    Binding("down", "cursor_down", "Down", show=False, id="list.down"),
+    Binding("pageup", "page_up", "Page up", show=False, id="list.page_up"),
+    Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down"),
+    Binding("end", "last", "Last", show=False, id="list.last"),
+    Binding("enter", "select", "Select", show=False, id="list.select"),
+]
+
 APP_GRID = [
     Binding("enter", "launch", "Open", id="home.open"),
     Binding("left", "move(-1, 0)", "Left", show=False, id="home.left"),
@@ -75,5 +86,5 @@ APP_GRID = [
 ]
 
 ALL = (APP + HANDSET + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS + BUTTON_ROW
-       + PIN_ENTRY + APP_GRID)
+       + PIN_ENTRY + PHONE_LIST + APP_GRID)
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from phone_tui.ui.widgets.phone_list import PhoneList
+
 if TYPE_CHECKING:
     from phone_tui.handset.handset import Handset
     from phone_tui.ui.handset_view import HandsetView
@@ -96,7 +98,7 @@ class ChoiceView(PhoneView):
     def compose(self) -> ComposeResult:
         yield self.title_label()
         current, choices = self.current(), self.choices()
-        option_list = OptionList(*[Option(f"{'● ' if value == current else '  '}{label}",
+        option_list = PhoneList(*[Option(f"{'● ' if value == current else '  '}{label}",
                                           id=value) for value, label in choices],
                                  id=self.LIST_ID)
         values = [value for value, _ in choices]

@@ -27,11 +27,15 @@ class LockView(PhoneView):
     LockView #lock-date { width: 100%; height: 2; text-align: center; margin-bottom: 1; }
     LockView #lock-countdown { width: 100%; text-align: center; color: $text-warning;
                                text-style: bold; height: 1; }
+    LockView #lock-problem { width: 100%; height: auto; text-align: center;
+                             color: $text-error; display: none; }
+    LockView #lock-problem.-shown { display: block; }
     """
 
     def __init__(self) -> None:
         super().__init__(id="lock")
         self._unlocking = False
+        self._unlock_problem = ""  # a damaged file met by the last unlock, until the next one
 
     def compose(self) -> ComposeResult:
         now = wall_time(self.handset.clock)
@@ -39,6 +43,9 @@ class LockView(PhoneView):
         yield Static(self._date_text(now), id="lock-date")
         yield PinEntry("Enter PIN", id="lock-pin")
         yield Static("", id="lock-countdown")
+        # A damaged file's message names file and key: too long for the PIN entry's two
+        # lines, so it has its own, wrapped, and the entry keeps saying what the PIN did.
+        yield Static("", id="lock-problem")
         yield SwitchHint()
 
     def _date_text(self, now: datetime) -> str:
@@ -74,8 +81,9 @@ class LockView(PhoneView):
         except PhoneTuiError as problem:
             entry.disabled = True
             set_text(countdown, "")
-            entry.set_message(str(problem))
+            self._show_problem(str(problem))
             return
+        self._show_problem(self._unlock_problem)
         if wait > 0:
             entry.disabled = True
             set_text(countdown, f"Try again in {math.ceil(wait)} s")
@@ -85,6 +93,17 @@ class LockView(PhoneView):
                 entry.set_message("")
                 entry.focus()
             set_text(countdown, "")
+
+    def _show_problem(self, text: str) -> None:
+        problem = self.query_one("#lock-problem", Static)
+        set_text(problem, text)
+        problem.set_class(bool(text), "-shown")
+
+    def _failures(self) -> int | None:
+        try:
+            return self.handset.failures()
+        except PhoneTuiError:
+            return None
 
     @on(PinEntry.Submitted)
     def _submitted(self, event: PinEntry.Submitted) -> None:
@@ -98,12 +117,19 @@ class LockView(PhoneView):
         self._unlocking = True
         entry.disabled = True
         entry.start_busy("Unlocking (Argon2id)…")
+        self._unlock_problem = ""
+        failures = self._failures()
         try:
             outcome = await self.handset.unlock(pin)
         except (WrongPin, Throttled) as refusal:
             entry.set_message(str(refusal).split(" Try again")[0])
         except PhoneTuiError as problem:
-            entry.set_message(str(problem))
+            self._unlock_problem = str(problem)
+            after = self._failures()
+            # The PIN was counted wrong before the damage was met (policy.json says how many
+            # are allowed): say so, though what is left cannot be known.
+            entry.set_message(f"Wrong PIN ({after} in a row)." if after is not None
+                              and failures is not None and after > failures else "")
         else:
             if outcome is UnlockOutcome.UNLOCKED:
                 return  # the HandsetView swaps this view for Home on the Unlocked event

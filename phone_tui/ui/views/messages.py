@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
@@ -24,7 +23,9 @@ from phone_tui.handset.messenger import (
     SessionNotice,
 )
 from phone_tui.ui.views.base import ChoiceView, PhoneView, set_text
+from phone_tui.ui.widgets.button_row import ButtonRow
 from phone_tui.ui.widgets.chat_log import ChatLog
+from phone_tui.ui.widgets.phone_list import PhoneList
 from phone_tui.ui.widgets.qr import QRCode
 
 _LIST_CSS = "{view} OptionList, {view} OptionList:focus {{ height: 1fr; }}"
@@ -57,7 +58,7 @@ class MessagesView(_MessengerView):
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
-        yield OptionList(id="conversation-list")
+        yield PhoneList(id="conversation-list")
 
     def on_mount(self) -> None:
         self.refresh_list()
@@ -100,6 +101,10 @@ class MessagesView(_MessengerView):
                 option_list.highlighted = min(highlighted or 0, option_list.option_count - 1)
         elif highlighted is not None:
             option_list.highlighted = min(highlighted, option_list.option_count - 1)
+        else:
+            # Opened: on the newest conversation (or "+ New conversation" when there is none),
+            # so Enter opens something straight away.
+            option_list.highlighted = min(1, option_list.option_count - 1)
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
@@ -121,7 +126,7 @@ class NewConversationView(_MessengerView):
         yield self.title_label()
         messenger = self.messenger
         contacts = messenger.contacts() if messenger else []
-        yield OptionList(*[Option(f"{c.name}\n[$text-muted]{c.number}[/]", id=c.number)
+        yield PhoneList(*[Option(f"{c.name}\n[$text-muted]{c.number}[/]", id=c.number)
                            for c in contacts], id="contact-list")
 
     @on(OptionList.OptionSelected)
@@ -136,8 +141,11 @@ class NewConversationView(_MessengerView):
 class ChatView(_MessengerView):
     """One conversation: the history, the encryption banner, the compose box."""
 
+    # Not a priority binding: Ctrl+S then reaches the chat after the compose box has taken
+    # every key typed before it, however fast they came (a priority binding runs on arrival,
+    # ahead of the keys still queued for the box, and sent a line's first letter).
     BINDINGS = [
-        Binding("ctrl+s", "send", "Send", id="chat.send", priority=True),
+        Binding("ctrl+s", "send", "Send", id="chat.send"),
         Binding("ctrl+o", "info", "Contact info", id="chat.info"),
         Binding("ctrl+f", "search", "Search", id="chat.search"),
         Binding("ctrl+home", "top", "Oldest", id="chat.top"),
@@ -154,6 +162,8 @@ class ChatView(_MessengerView):
     ChatView #chat-compose:focus { border: round $primary; }
     ChatView #chat-buttons { height: 1; }
     ChatView #chat-buttons Button { margin-right: 2; }
+    /* Three buttons at their usual 16 cells leave "Accept new number" 4: fit them to labels. */
+    ChatView.-identity-changed #chat-buttons Button { min-width: 0; }
     """
 
     def __init__(self, number: str) -> None:
@@ -175,7 +185,7 @@ class ChatView(_MessengerView):
         # A blinking cursor would make deterministic screens differ from run to run.
         compose.cursor_blink = self.handset.entropy.secure
         yield compose
-        with Horizontal(id="chat-buttons"):
+        with ButtonRow(id="chat-buttons"):
             yield Button("Send", id="chat-send", compact=True, variant="primary")
             yield Button("Info", id="chat-info", compact=True)
             yield Button("Accept new number", id="chat-accept", compact=True,
@@ -337,7 +347,7 @@ class SearchView(_MessengerView):
         yield self.title_label()
         yield Input(placeholder="words to find, then Enter", id="search-input")
         yield Static("", id="search-count")
-        yield OptionList(id="search-results")
+        yield PhoneList(id="search-results")
 
     @on(Input.Submitted)
     def _search(self, event: Input.Submitted) -> None:
@@ -390,7 +400,7 @@ class ContactInfoView(_MessengerView):
         yield Static("", id="info-text")
         yield Static("", id="info-number")
         yield QRCode(id="info-qr")
-        with Horizontal():
+        with ButtonRow(id="info-buttons"):
             yield Button("Mark verified", id="info-verify", compact=True, variant="success")
             yield Button("Timer", id="info-timer", compact=True)
 
@@ -417,6 +427,13 @@ class ContactInfoView(_MessengerView):
         text = ("\n".join(" ".join(groups[row:row + 4]) for row in range(0, len(groups), 4))
                 if groups else "No safety number yet: exchange a message first.")
         set_text(self.query_one("#info-number", Static), text)
+        verify = self.query_one("#info-verify", Button)
+        verified = contact.verified and contact.new_identity is None
+        if verified and verify.has_focus:
+            # A disabled button cannot hold the keyboard: Timer takes it (and Escape works).
+            self.screen.set_focus(self.query_one("#info-timer", Button))
+        verify.label = "✓ Verified" if verified else "Mark verified"
+        verify.disabled = verified
         # The same 60 digits on both phones: one can scan the other's code.
         self.query_one(QRCode).show(number or "")
 

@@ -15,6 +15,7 @@ from phone_tui.handset.handset import RADIO_NAMES
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES, WIPE_AFTER_CHOICES
 from phone_tui.handset.pin_policy import check_pin
 from phone_tui.ui.views.base import ChoiceView, PhoneView, format_duration
+from phone_tui.ui.widgets.phone_list import PhoneList
 from phone_tui.ui.widgets.pin_entry import PinEntry
 
 # Groups, separated by a rule: the phone, the lock, how it looks, the other OS, the end.
@@ -38,7 +39,7 @@ class SettingsView(PhoneView):
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
-        yield OptionList(*self._options(), id="settings-list")
+        yield PhoneList(*self._options(), id="settings-list")
 
     def _options(self) -> list[Option | None]:
         handset = self.handset
@@ -60,6 +61,10 @@ class SettingsView(PhoneView):
                 text = f"{label}  [$text-muted]{detail}[/]" if detail else label
                 options.append(Option(text, id=option_id))
         return options
+
+    def on_mount(self) -> None:
+        # Ctrl+T changes the theme from any view: the Theme row follows.
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_details())
 
     def on_return(self) -> None:
         self.refresh_details()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal
 from textual.widgets import Button, Static
 
 from phone_tui.errors import PhoneTuiError
 from phone_tui.handset.pin_policy import MAX_DIGITS, MIN_DIGITS, check_pin
-from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView
+from phone_tui.ui.widgets.button_row import ButtonRow
 from phone_tui.ui.widgets.pin_entry import PinEntry
 from phone_tui.ui.widgets.switch_hint import SwitchHint
 
@@ -20,12 +19,6 @@ STEPS = {
     "duress": "Choose a duress PIN",
     "duress_confirm": "Enter the duress PIN again",
 }
-
-
-class ButtonRow(Horizontal):
-    """Buttons side by side; the arrow keys move between them."""
-
-    BINDINGS = bindings.BUTTON_ROW
 
 
 class SetupView(PhoneView):

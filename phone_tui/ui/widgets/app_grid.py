@@ -81,7 +81,9 @@ class AppGrid(Grid):
             return
         index = self._index() + dx + dy * COLUMNS
         if 0 <= index < len(tiles):
-            tiles[index].focus()
+            # Now, not with focus() (which defers the change behind the queued keys): the
+            # next arrow of a burst must start from this tile.
+            self.screen.set_focus(tiles[index])
 
     def action_launch(self) -> None:
         tiles = list(self.query(AppTile))
