@@ -133,3 +133,27 @@ async def test_reset_starts_over_with_new_keys_and_the_bots_still_answer(tmp_pat
     await asyncio.sleep(10)
     assert [m.body for m in wang.messenger.history(li.number)] == ["after the reset"]
     assert any("fingerprint" in m.body for m in li.messenger.history(desk))
+
+
+@pytest.mark.looptime
+async def test_reset_reports_every_step_in_order_and_ends_done(tmp_path):
+    stage = await on_air(make_stage(tmp_path, 3))
+    steps = []
+    await stage.reset(progress=steps.append)
+    assert [step.text for step in steps] == [
+        "Wiping phone 1 of 3…", "Wiping phone 2 of 3…", "Wiping phone 3 of 3…",
+        *(f"Setting up phone {n} of 3: {os}…" for n in (1, 2, 3)
+          for os in ("Open OS", "Secure OS")),
+        "Back on the network: publishing keys…", "The stage is ready."]
+    assert [step.done for step in steps] == list(range(len(steps) - 1)) + [steps[0].total]
+    assert {step.total for step in steps} == {len(steps) - 1}
+
+
+@pytest.mark.looptime
+async def test_the_carrier_names_both_lines_of_each_phone_and_the_bots(tmp_path):
+    stage = await on_air(make_stage(tmp_path))
+    li = stage.handsets[0]
+    names = stage.name_directory()
+    assert names[li.line_number("secure").replace(" ", "")] == "Minister Li"
+    assert names[li.line_number("open").replace(" ", "")] == "Minister Li, Open OS"
+    assert names["+8619000000110"] == "Duty Officer"

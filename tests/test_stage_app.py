@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import random
+import re
 
 import pytest
 from textual.widgets import RichLog
@@ -260,3 +262,147 @@ def test_auto_needs_a_script(tmp_path, capsys):
 
     assert cli.main(["--data-dir", str(tmp_path), "demo", "--auto", "3"]) == 2
     assert "--auto needs --script" in capsys.readouterr().err
+
+
+# ---- issue 12: presenter keys on every view, the reset dialog, the tap's counter and names ----
+
+
+async def _open_chat(pilot, number: str) -> None:
+    from phone_tui.ui.views.messages import ChatView
+
+    app = pilot.app
+    app.active_handset_view().push(ChatView(number))
+    await settle(pilot)
+    assert app.focused is not None and app.focused.id == "chat-compose"
+
+
+async def test_every_presenter_key_works_while_a_chat_is_open(stage_factory):
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        li, wang = app.stage.handsets
+        await _open_chat(pilot, wang.number)
+        await pilot.press("f6")  # the compose box's TextArea selects a line on F6
+        assert li.modem.registration == "searching"
+        await pilot.press("f6")
+        await pilot.press("f7")  # ... and selects all on F7
+        assert li.modem.airplane
+        await pilot.press("f7")
+        assert not li.modem.airplane
+        await pilot.press("f4")
+        assert app.query_one(TapView).paused
+        await pilot.press("f4", "f5")
+        assert not app.query_one(TapView).paused and li.modem.profile.name != "full"
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmReset)
+        await pilot.press("escape")
+        await pilot.press("f3")
+        assert app.active == 1
+
+
+async def test_reset_dialog_takes_enter_at_once_and_the_stage_shows_behind_it(stage_factory):
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmReset)
+        assert app.focused is not None and app.focused.id == "reset-go"
+        assert app.screen.styles.background.a < 1  # dimmed, not an opaque screen
+        shot = html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace(
+            "\xa0", " ")
+        assert "Reset the stage?" in shot and "Minister Li" in shot and "OPERATOR" in shot
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_for(pilot, lambda: all(h.state is HandsetState.LOCKED
+                                          for h in app.stage.handsets))
+
+
+async def test_reset_shows_each_step_as_it_goes(stage_factory, monkeypatch):
+    from phone_tui.ui.stage_app import ResetProgressScreen
+
+    shown: list[tuple[str, float, bool]] = []
+    original = ResetProgressScreen.show_step
+
+    def spy(screen, step) -> None:  # noqa: ANN001
+        original(screen, step)
+        # What the presenter sees at that moment: the step line over the stage.
+        shown.append((str(screen.query_one("#reset-step").content),
+                      screen.query_one("#reset-bar").progress, screen.app.screen is screen))
+
+    monkeypatch.setattr(ResetProgressScreen, "show_step", spy)
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_for(pilot, lambda: not isinstance(app.screen, ResetProgressScreen))
+    texts = [text for text, _, _ in shown]
+    assert "Wiping phone 1 of 2…" in texts and "Wiping phone 2 of 2…" in texts
+    assert any(text.startswith("Setting up phone 2 of 2") for text in texts)
+    assert all(on_top for _, _, on_top in shown)
+    bars = [progress for _, progress, _ in shown]
+    assert bars == sorted(bars) and bars[0] < bars[-1]
+
+
+async def test_paused_tap_counts_the_frames_that_wait(stage_factory):
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        li, wang = app.stage.handsets
+        tap = app.query_one(TapView)
+        await pilot.press("f4")
+        for n in range(4):
+            li.messenger.send_text(wang.number, f"figures {n}")
+        await wait_for(pilot, lambda: len(wang.messenger.history(li.number)) == 4)
+        await wait_for(pilot, lambda: sum(r.content == "message" for r, _ in tap._held) >= 8)
+        await settle(pilot)
+        waiting = sum(tap._wanted(r) for r, _ in tap._held)
+        assert waiting >= 8
+        assert f"({waiting} waiting)" in str(app.query_one("#tap-state").content)
+        before = len(tap_lines(app))
+        await pilot.press("f4")
+        await settle(pilot)
+        assert len(tap_lines(app)) == before + waiting
+
+
+async def test_the_tap_names_each_phone_and_bot_the_carrier_knows(stage_factory):
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        li, wang = app.stage.handsets
+        li.messenger.send_text(wang.number, "hello")
+        await wait_for(pilot, lambda: len(wang.messenger.history(li.number)) == 1)
+        await wait_for(pilot, lambda: any("message" in line for line in tap_lines(app)))
+        assert any(f"Minister Li ({li.number})" in line and
+                   f"Director Wang ({wang.number})" in line for line in tap_lines(app))
+        await pilot.press("f8")  # the Duty Officer (a bot) writes to Minister Li
+        await wait_for(pilot, lambda: any("Duty Officer (+86 190 0000 0110)" in line
+                                          for line in tap_lines(app)))
+
+
+async def test_filtering_the_tap_by_a_name_keeps_only_that_phones_frames(stage_factory):
+    app = await stage_factory(3)
+    async with app.run_test(size=(190, 45)) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        li, wang, zhao = app.stage.handsets
+        li.messenger.send_text(wang.number, "to Wang")
+        wang.messenger.send_text(zhao.number, "to Zhao")
+        await wait_for(pilot, lambda: len(zhao.messenger.history(wang.number)) == 1)
+        await wait_for(pilot, lambda: sum("message" in line for line in tap_lines(app)) >= 4)
+        app.query_one("#tap-filter").value = "minister li"
+        await settle(pilot)
+        lines = tap_lines(app)
+        assert lines and all(li.number in line for line in lines)
+        assert not any(zhao.number in line for line in lines)
+        app.query_one("#tap-filter").value = "ZHAO"
+        await settle(pilot)
+        assert tap_lines(app) and all(zhao.number in line for line in tap_lines(app))

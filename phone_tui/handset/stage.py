@@ -8,6 +8,7 @@ directory, mailbox, the bots' stores) keeps its state in ``network/`` beside the
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,8 @@ from phone_tui.handset.persona import KdfConfig
 from phone_tui.handset.pin_policy import check_pin
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from phone_tui.handset.bots import Bot
     from phone_tui.modem.bus import Bus
     from phone_tui.modem.profiles import LinkProfile
@@ -43,6 +46,19 @@ class StagePhone:
     name: str
     pin: str
     open_pin: str
+
+
+@dataclass(frozen=True)
+class ResetStep:
+    """Where a reset is, for the presenter: ``text`` ("Wiping phone 2 of 4…") and ``done`` of
+    ``total`` steps (``done == total`` when it has finished)."""
+
+    text: str
+    done: int
+    total: int
+
+
+OS_LABELS = {"open": "Open OS", "secure": "Secure OS"}
 
 
 @dataclass(frozen=True)
@@ -121,14 +137,17 @@ class Stage:
         self.network: Bus | None = None
         self.profiles: dict[str, LinkProfile] = {}
         self.bots: list[Bot] = []
+        self.contacts: list[SeedContact] = []
         self._injected = 0
         self._dropped: dict[int, str] = {}  # phone index → profile before its signal dropped
 
     # ---- set-up ------------------------------------------------------------------------------
 
-    async def prepare(self, *, leave_first: bool = False) -> None:
+    async def prepare(self, *, leave_first: bool = False,
+                      step: Callable[[int, str], None] | None = None) -> None:
         """Set up, with the demo PINs, every persona not set up yet; leave all locked
-        (``leave_first``: phone 1 stays at its first-run setup)."""
+        (``leave_first``: phone 1 stays at its first-run setup). ``step(index, persona)`` is
+        told before each persona is set up (Argon2id: the slow part)."""
         # Folders an older phone-tui made 0755 become private again.
         ensure_private_dir(self.root)
         for index in range(len(self.handsets)):
@@ -139,6 +158,8 @@ class Stage:
             for persona, pin in (("open", phone.open_pin), ("secure", phone.pin)):
                 handset.switch_persona(persona)
                 if handset.state is HandsetState.SETUP:
+                    if step is not None:
+                        step(index, persona)
                     await handset.setup(pin)
                 handset.lock("stage")
 
@@ -156,8 +177,20 @@ class Stage:
                      if other_index != index]
             handset.seed_contacts = [*contacts, *peers]
             handset.attach(network, profiles)
+        self.contacts = list(contacts)
         self.bots = start_bots(contacts, network, profiles["full"], self.entropy, self.clock,
                                folder=self.carrier_folder)
+
+    def name_directory(self) -> dict[str, str]:
+        """What the carrier knows of each number it serves, as under real-name registration:
+        number (without spaces) → the subscriber's name. Each phone's two lines ("Minister
+        Li" for the secure OS, "Minister Li, Open OS") and the contacts attached (the bots)."""
+        names = {contact.number.replace(" ", ""): contact.name for contact in self.contacts}
+        for handset, phone in zip(self.handsets, self.phones, strict=True):
+            for persona in ("open", "secure"):
+                name = phone.name if persona == "secure" else f"{phone.name}, {OS_LABELS[persona]}"
+                names[handset.line_number(persona).replace(" ", "")] = name
+        return names
 
     def close(self) -> None:
         """The demo quits: the bots close their stores, the carrier keeps its mailbox."""
@@ -231,11 +264,23 @@ class Stage:
                              self.seeds.impostor_text, entropy=self.entropy, clock=self.clock)
         return self.name_of(contact)
 
-    async def reset(self) -> None:
+    async def reset(self, progress: Callable[[ResetStep], None] | None = None) -> None:
         """Start the demo over: every phone wiped and set up again with its demo PINs (new
-        keys, no conversations), back in the secure OS, locked, on the starting profile."""
+        keys, no conversations), back in the secure OS, locked, on the starting profile.
+        ``progress`` is told each step as it starts, and once more when all are done."""
         network = self.network
-        for handset in self.handsets:
+        count = len(self.handsets)
+        total = count * (1 + len(OS_LABELS)) + 1
+        done = 0
+
+        def report(text: str) -> None:
+            nonlocal done
+            if progress is not None:
+                progress(ResetStep(text, done, total))
+            done += 1
+
+        for index, handset in enumerate(self.handsets):
+            report(f"Wiping phone {index + 1} of {count}…")
             handset.lock("stage")
             for persona in list(handset.personas.values()):
                 persona.wipe()
@@ -243,11 +288,14 @@ class Stage:
                 for name in handset.personas:
                     network.forget_keys(handset.line_number(name))
                     network.purge(handset.line_number(name))
+            await asyncio.sleep(0)  # let the presenter's screen draw the step
         for bot in self.bots:
             bot.forget_sessions()
         self._dropped.clear()
         self._injected = 0
-        await self.prepare()
+        await self.prepare(step=lambda index, persona: report(
+            f"Setting up phone {index + 1} of {count}: {OS_LABELS[persona]}…"))
+        report("Back on the network: publishing keys…")
         for handset in self.handsets:
             handset.publish_saved_keys()
         for handset in self.handsets:
@@ -258,6 +306,8 @@ class Stage:
                     handset.set_link_profile(profile)
         if network is not None:
             network.tap.clear()
+        done = total
+        report("The stage is ready.")
 
 
 def bot_writes(bots: list[Bot], number: str, text: str) -> str:

@@ -16,16 +16,17 @@ HANDSET = [
     Binding("f2", "switch_os", "Switch OS", id="handset.switch_os"),
 ]
 
-# The demo stage: presenter controls, for the active phone (or all phones).
+# The demo stage: presenter controls, for the active phone (or all phones). Priority: they
+# work whatever the phone in front shows (a chat's TextArea binds F6 and F7 itself).
 STAGE = [
-    Binding("f3", "next_phone", "Next phone", id="stage.next_phone"),
-    Binding("f4", "toggle_tap", "Pause tap", id="stage.pause_tap"),
-    Binding("f5", "next_profile", "Profile (all)", id="stage.next_profile"),
-    Binding("f6", "drop_signal", "Signal", id="stage.drop_signal"),
-    Binding("f7", "airplane", "Airplane", id="stage.airplane"),
-    Binding("f8", "inject", "Bot message", id="stage.inject"),
-    Binding("f9", "impersonate", "MITM", id="stage.impersonate"),
-    Binding("ctrl+r", "reset_stage", "Reset", id="stage.reset"),
+    Binding("f3", "next_phone", "Next phone", id="stage.next_phone", priority=True),
+    Binding("f4", "toggle_tap", "Pause tap", id="stage.pause_tap", priority=True),
+    Binding("f5", "next_profile", "Profile (all)", id="stage.next_profile", priority=True),
+    Binding("f6", "drop_signal", "Signal", id="stage.drop_signal", priority=True),
+    Binding("f7", "airplane", "Airplane", id="stage.airplane", priority=True),
+    Binding("f8", "inject", "Bot message", id="stage.inject", priority=True),
+    Binding("f9", "impersonate", "MITM", id="stage.impersonate", priority=True),
+    Binding("ctrl+r", "reset_stage", "Reset", id="stage.reset", priority=True),
 ]
 
 # A scripted demo (phone-tui demo --script): presenter clickers send PageDown / PageUp.

@@ -11,11 +11,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Static
+from textual.widgets import Button, ProgressBar, Static
 
 from phone_tui.core.resources import themes_dir
 from phone_tui.errors import PhoneTuiError
-from phone_tui.handset.stage import Stage
+from phone_tui.handset.stage import ResetStep, Stage
 from phone_tui.ui import bindings
 from phone_tui.ui.app import DETERMINISTIC_BANNER
 from phone_tui.ui.handset_view import FRAME_WIDTH, MIN_HEIGHT, HandsetView
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from phone_tui.modem.profiles import LinkProfile
 
 SLOT_WIDTH = FRAME_WIDTH + 2
+PRESENTER_ACTIONS = frozenset(binding.action for binding in bindings.STAGE)
 WIDE = 120  # from this many columns, phones stand side by side; below, one at a time
 
 
@@ -89,7 +90,8 @@ class StageScreen(Screen[None]):
 
 
 class ConfirmReset(ModalScreen[bool]):
-    """Resetting wipes every demo phone: ask first."""
+    """Resetting wipes every demo phone: ask first. Over the stage, dimmed; Reset has the
+    focus (the presenter asked for it: Enter goes ahead, Escape does not)."""
 
     DEFAULT_CSS = """
     ConfirmReset { align: center middle; }
@@ -98,7 +100,9 @@ class ConfirmReset(ModalScreen[bool]):
     ConfirmReset Horizontal { height: auto; align-horizontal: center; margin-top: 1; }
     ConfirmReset Button { margin: 0 1; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="stage.reset_cancel")]
+    AUTO_FOCUS = "#reset-go"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="stage.reset_cancel"),
+                *bindings.BUTTON_ROW]
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -114,6 +118,30 @@ class ConfirmReset(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class ResetProgressScreen(ModalScreen[None]):
+    """The reset under way, over the dimmed stage: the step and a bar. It takes the keys
+    meanwhile, so none reach a phone that is being wiped."""
+
+    DEFAULT_CSS = """
+    ResetProgressScreen { align: center middle; }
+    ResetProgressScreen > Vertical { width: 56; height: auto; border: heavy $warning;
+                                     padding: 1 2; background: $surface; }
+    ResetProgressScreen #reset-step { width: 100%; height: 1; margin-top: 1; }
+    ResetProgressScreen ProgressBar { width: 100%; margin-top: 1; }
+    ResetProgressScreen Bar { width: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("[b]Resetting the stage[/]")
+            yield Static("Starting…", id="reset-step")
+            yield ProgressBar(id="reset-bar", show_eta=False)
+
+    def show_step(self, step: ResetStep) -> None:
+        self.query_one("#reset-step", Static).update(step.text)
+        self.query_one("#reset-bar", ProgressBar).update(total=step.total, progress=step.done)
 
 
 class StageApp(App[None]):
@@ -199,7 +227,7 @@ class StageApp(App[None]):
             self.stage.attach(self._network, self._profiles, contacts)
         except PhoneTuiError as problem:  # the bots' stores (the phones are on the network)
             self.notify(f"{problem} — no bots.", title="Bots", severity="error", timeout=15)
-        self.query_one(TapView).watch_tap(self._network.tap)
+        self.query_one(TapView).watch_tap(self._network.tap, names=self.stage.name_directory())
         if self.script is not None:
             from phone_tui.ui.flow_runner import FlowDriver
 
@@ -305,7 +333,9 @@ class StageApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("script_next", "script_back"):
             return self.script is not None
-        return True
+        # While the phones are being wiped and set up again, the presenter's keys wait.
+        return not (isinstance(self.screen, ResetProgressScreen)
+                    and action in PRESENTER_ACTIONS)
 
     def action_script_next(self) -> None:
         if self.script is not None:
@@ -325,7 +355,8 @@ class StageApp(App[None]):
                     "Messages and reports only.", title="Operator tap")
 
     def action_reset_stage(self) -> None:
-        self.push_screen(ConfirmReset(), self._reset_answer)
+        if not isinstance(self.screen, ConfirmReset | ResetProgressScreen):
+            self.push_screen(ConfirmReset(), self._reset_answer)
 
     def _reset_answer(self, yes: bool | None) -> None:
         if yes:
@@ -333,11 +364,21 @@ class StageApp(App[None]):
 
     @work(exclusive=True, group="stage-reset")
     async def _reset(self) -> None:
-        self.notify("Resetting the stage…", title="Stage")
-        await self.stage.reset()
-        self.query_one(TapView).clear()
-        for view in self.handset_views():
-            view.boot_finished()
+        # The slow parts (Argon2id for each persona) run in threads inside the model, so the
+        # screen keeps drawing the steps.
+        screen = ResetProgressScreen()
+        await self.push_screen(screen)
+        try:
+            await self.stage.reset(progress=screen.show_step)
+        except PhoneTuiError as problem:
+            self.notify(f"{problem}", title="Stage reset failed", severity="error", timeout=15)
+            return
+        finally:
+            self.query_one(TapView).clear()
+            for view in self.handset_views():
+                view.boot_finished()
+            if self.screen is screen:
+                self.pop_screen()
         self.notify("The stage is ready: every phone new and locked.", title="Stage")
 
     # ---- themes (for the whole stage) ----------------------------------------------------------

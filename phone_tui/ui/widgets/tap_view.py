@@ -2,7 +2,9 @@
 
 Time, cell, the radio link (↑ phone to network, ↓ network to phone), from → to, size and the
 first bytes of the body as hex. For a message that body is end-to-end ciphertext: the
-carrier sees who, when and how much, never what. A RichLog with a line cap keeps it bounded.
+carrier sees who, when and how much, never what. Where the carrier has a name for a number
+(real-name registration: every SIM is registered to a person) it shows it beside the number.
+A RichLog with a line cap keeps it bounded.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, RichLog, Static
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from phone_tui.core.clock import Clock
     from phone_tui.modem.bus import OperatorTap, TapRecord
 
@@ -28,8 +32,16 @@ MAX_LINES = 500
 HEX_BYTES = 12
 
 
-def describe(record: TapRecord, wall: float) -> Text:
-    """One frame as a line of the tap (``wall`` is its wall-clock time)."""
+def party(number: str, names: Mapping[str, str]) -> str:
+    """``number`` as the carrier knows it: ``Minister Li (+86 190 …)`` when it has a name."""
+    name = names.get(number.replace(" ", ""))
+    return f"{name} ({number})" if name else number
+
+
+def describe(record: TapRecord, wall: float, names: Mapping[str, str] | None = None) -> Text:
+    """One frame as a line of the tap (``wall`` is its wall-clock time; ``names`` maps numbers
+    without spaces to the subscribers' names)."""
+    names = names or {}
     stamp = datetime.fromtimestamp(wall, UTC)
     arrow = "↑" if record.direction == "up" else "↓"
     what = record.content or record.kind
@@ -39,7 +51,7 @@ def describe(record: TapRecord, wall: float) -> Text:
         (f"{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d} ", "dim"),
         (f"{record.cell} ", "dim"),
         (f"{arrow} ", "bold"),
-        f"{record.src} → {record.dst}  ",
+        f"{party(record.src, names)} → {party(record.dst, names)}  ",
         (f"{what:<7} ", "bold" if what == "message" else ""),
         f"{record.size:>5} B  ",
         (cipher, "italic"),
@@ -50,7 +62,7 @@ def describe(record: TapRecord, wall: float) -> Text:
 
 
 class TapView(Vertical):
-    """The tap pane: caption, a number filter, live/paused state and the log."""
+    """The tap pane: caption, a filter (a name or a number), live/paused state and the log."""
 
     DEFAULT_CSS = """
     TapView { height: 1fr; min-height: 5; border-top: heavy $warning; padding: 0 1; }
@@ -65,6 +77,7 @@ class TapView(Vertical):
         super().__init__(id=id)
         self.clock = clock
         self.tap: OperatorTap | None = None
+        self.names: Mapping[str, str] = {}
         self.paused = False
         self.all_frames = False
         self.shown = 0
@@ -74,16 +87,18 @@ class TapView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(CAPTION, id="tap-caption")
         with Horizontal(id="tap-head"):
-            yield Input(placeholder="filter by number", id="tap-filter", compact=True)
+            yield Input(placeholder="filter: name or number", id="tap-filter", compact=True)
             yield Static("", id="tap-state")
         yield RichLog(max_lines=MAX_LINES, wrap=False, markup=False, id="tap-log")
 
     def on_mount(self) -> None:
         self._show_state()
 
-    def watch_tap(self, tap: OperatorTap) -> None:
-        """Start reading ``tap`` (the network's)."""
+    def watch_tap(self, tap: OperatorTap, names: Mapping[str, str] | None = None) -> None:
+        """Start reading ``tap`` (the network's); ``names``: number (no spaces) → the name
+        the carrier has for it."""
         self.tap = tap
+        self.names = dict(names or {})
         # A task of its own, not a worker: it runs for the app's life, and workers are what
         # tests wait on to settle.
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -101,6 +116,8 @@ class TapView(Vertical):
             self._seen.append(entry)
             if self.paused:
                 self._held.append(entry)
+                if self._wanted(record):
+                    self._show_state()
             else:
                 self._write(*entry)
 
@@ -111,13 +128,19 @@ class TapView(Vertical):
     def _wanted(self, record: TapRecord) -> bool:
         if not self.all_frames and record.content not in ("message", "report"):
             return False
-        wanted = self.filter.replace(" ", "")
-        return not wanted or wanted in record.src.replace(" ", "") or \
-            wanted in record.dst.replace(" ", "")
+        wanted = self.filter.replace(" ", "").casefold()
+        return not wanted or any(self._matches(number, wanted)
+                                 for number in (record.src, record.dst))
+
+    def _matches(self, number: str, wanted: str) -> bool:
+        """``wanted`` (spaces removed, casefolded) is part of the number or of its name."""
+        bare = number.replace(" ", "")
+        name = self.names.get(bare, "")
+        return wanted in bare.casefold() or wanted in name.replace(" ", "").casefold()
 
     def _write(self, record: TapRecord, wall: float) -> None:
         if self._wanted(record):
-            line = describe(record, wall)
+            line = describe(record, wall, self.names)
             # Rendered at its own width (the log scrolls sideways), not cut to the pane's.
             self.query_one(RichLog).write(line, width=line.cell_len, shrink=False)
             self.shown += 1
@@ -127,7 +150,8 @@ class TapView(Vertical):
         log = self.query_one(RichLog)
         log.clear()
         self.shown = 0
-        for record, wall in self._seen:
+        # While paused the held frames wait for the resume, not in the log already.
+        for record, wall in list(self._seen)[:len(self._seen) - len(self._held)]:
             self._write(record, wall)
         self._show_state()
 
@@ -153,7 +177,8 @@ class TapView(Vertical):
         self._redraw()
 
     def _show_state(self) -> None:
-        state = (f"❚❚ paused ({len(self._held)} waiting)" if self.paused else "● live")
+        waiting = sum(self._wanted(record) for record, _ in self._held)
+        state = f"❚❚ paused ({waiting} waiting)" if self.paused else "● live"
         self.query_one("#tap-state", Static).update(f"{state} · {self.shown} shown")
 
     @on(Input.Changed, "#tap-filter")
