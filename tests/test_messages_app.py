@@ -197,3 +197,32 @@ async def test_the_highlight_stays_on_its_conversation_when_a_message_reorders_t
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(top(app), ChatView) and top(app).number == duty
+
+
+async def test_a_highlight_the_list_placed_stays_on_the_newest_conversation(data_dir, clock):
+    """Opened, the list sits on the newest conversation; a message that moves another one to
+    the top takes the highlight with it until the user moves it (Enter opens the newest)."""
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        messenger = handset.messenger
+        duty, desk = "+86 190 0000 0110", "+86 190 0000 0120"
+        messenger.send_text(desk, "first")
+        await open_app(pilot, "messages")
+        options = app.query_one(OptionList)
+        await wait_for(pilot, lambda: options.option_count > 2)
+        assert options.get_option_at_index(options.highlighted).id == desk
+        messenger.send_text(duty, "now the newest")
+        await wait_for(pilot, lambda: options.get_option_at_index(1).id == duty)
+        await pilot.pause()
+        assert options.highlighted == 1
+        # Moved by the user (down, then back up onto the same row), it follows its
+        # conversation again.
+        await pilot.press("down", "up")
+        await pilot.pause()
+        messenger.send_text(desk, "desk moves up")
+        await wait_for(pilot, lambda: options.get_option_at_index(1).id == desk)
+        await pilot.pause()
+        assert options.get_option_at_index(options.highlighted).id == duty

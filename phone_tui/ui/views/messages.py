@@ -55,6 +55,7 @@ class MessagesView(_MessengerView):
 
     def __init__(self) -> None:
         super().__init__(id="messages")
+        self._placed: int | None = None  # where the list put the highlight itself
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
@@ -72,11 +73,14 @@ class MessagesView(_MessengerView):
 
     def refresh_list(self) -> None:
         option_list = self.query_one(OptionList)
-        # The list is newest first, so a message reorders it: keep the highlight on the same
-        # conversation, not on the same row (Enter would open someone else's chat).
+        # The list is newest first, so a message reorders it: a highlight the user moved stays
+        # on its conversation, not on its row (Enter would open someone else's chat); one the
+        # list placed itself stays on the newest conversation, where it opened.
         highlighted = option_list.highlighted
+        placed = highlighted is not None and highlighted == self._placed
         chosen = (option_list.get_option_at_index(highlighted).id
-                  if highlighted is not None and highlighted < option_list.option_count else None)
+                  if highlighted is not None and highlighted < option_list.option_count
+                  and not placed else None)
         option_list.clear_options()
         messenger = self.messenger
         if messenger is None:
@@ -99,12 +103,19 @@ class MessagesView(_MessengerView):
                 option_list.highlighted = option_list.get_option_index(chosen)
             except OptionDoesNotExist:
                 option_list.highlighted = min(highlighted or 0, option_list.option_count - 1)
-        elif highlighted is not None:
+        elif highlighted is not None and not placed:
             option_list.highlighted = min(highlighted, option_list.option_count - 1)
         else:
             # Opened: on the newest conversation (or "+ New conversation" when there is none),
             # so Enter opens something straight away.
-            option_list.highlighted = min(1, option_list.option_count - 1)
+            option_list.highlighted = self._placed = min(1, option_list.option_count - 1)
+
+    @on(OptionList.OptionHighlighted)
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        # The user moved the highlight (ours only ever puts it on the newest): from now on it
+        # follows the conversation it is on.
+        if event.option_index != self._placed:
+            self._placed = None
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
