@@ -226,3 +226,60 @@ async def test_a_highlight_the_list_placed_stays_on_the_newest_conversation(data
         await wait_for(pilot, lambda: options.get_option_at_index(1).id == desk)
         await pilot.pause()
         assert options.get_option_at_index(options.highlighted).id == duty
+
+
+async def test_search_results_name_the_contact_cut_with_an_ellipsis_highlight_and_mark(
+        data_dir, clock):
+    """A result says who wrote it, shows the words around the match cut with "…" and the
+    match highlighted (a body's brackets are text, not markup); choosing it shows the message
+    in the chat, marked until the next key."""
+    from textual.content import Content
+
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        number = "+86 190 0000 0110"
+        name = handset.messenger.contact(number).name
+        store = handset.persona.store
+        long = "words before " * 6 + "[b]the[/] needle in it " + "and after it " * 6
+        with store.transaction():
+            for i in range(300):
+                body = long if i == 40 else f"message {i}"
+                store.execute("INSERT INTO messages (uuid, number, outgoing, body, state, at) "
+                              "VALUES (?, ?, 0, ?, 'read', ?)", (f"m{i}", number, body,
+                                                                 clock.now() + i))
+        app.query_one(HandsetView).push(ChatView(number))
+        await settle(pilot)
+        chat = top(app)
+        log = app.query_one(ChatLog)
+        await pilot.press("ctrl+f")
+        await settle(pilot)
+        await pilot.press(*"NEEDLE", "enter")
+        await settle(pilot)
+        results = app.query_one("#search-results", OptionList)
+        assert results.option_count == 1
+        prompt = str(results.get_option_at_index(0).prompt)
+        assert name in prompt and "Them" not in prompt
+        content = Content.from_markup(prompt)
+        plain = content.plain
+        assert plain.startswith("…", plain.index(name) + len(name) + 2) and plain.endswith("…")
+        assert "[b]the[/]" in plain  # the body's brackets shown as they were written
+        (needle,) = [span for span in content.spans if "reverse" in str(span.style)]
+        assert plain[needle.start:needle.end] == "needle"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert top(app) is chat
+        target = next(m for m in log.messages if m.body == long)
+        assert log.marked == target.id
+        lines = log.styled_text().splitlines()
+        first = next(i for i, line in enumerate(lines) if "[b]the[/]" in line)
+        y = first - int(log.scroll_offset.y)
+        assert 0 <= y < log.scrollable_content_region.height  # in view
+        assert any(segment.style and segment.style.reverse for segment in log.render_line(y))
+        await pilot.press("x")
+        await settle(pilot)
+        assert log.marked is None
+        assert not any(segment.style and segment.style.reverse
+                       for segment in log.render_line(y))

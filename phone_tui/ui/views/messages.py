@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from textual import on
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.markup import escape
 from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
@@ -35,6 +37,33 @@ NEW = "__new__"
 def _stamp(at: float, utc: bool) -> str:
     moment = datetime.fromtimestamp(at, tz=UTC) if utc else datetime.fromtimestamp(at).astimezone()
     return moment.strftime("%H:%M")
+
+
+def result_markup(body: str, words: str, width: int = 60) -> str:
+    """A search result's text: at most ``width`` characters around the first match of
+    ``words`` (case-insensitive, as the search is), cut with "…", the match highlighted and
+    everything else escaped (a body is the sender's, not markup)."""
+    flat = " ".join(body.split())
+    found = flat.lower().find(" ".join(words.split()).lower())
+    length = len(" ".join(words.split()))
+    if found < 0:
+        found, length = 0, 0
+    start = 0
+    if len(flat) > width:
+        # The match with some words before it in view (a third of the width), where possible.
+        start = max(0, min(found - width // 3, len(flat) - width))
+    end = min(len(flat), start + width)
+    head = "…" if start > 0 else ""
+    tail = "…" if end < len(flat) else ""
+    if start > 0:
+        start += 1  # room for the ellipsis
+    if end < len(flat):
+        end -= 1
+    match_end = min(found + length, end)
+    before, match, after = (flat[start:max(start, found)], flat[max(start, found):match_end],
+                            flat[max(start, match_end):end])
+    marked = f"[b reverse]{escape(match)}[/]" if match else ""
+    return f"{head}{escape(before)}{marked}{escape(after)}{tail}"
 
 
 class _MessengerView(PhoneView):
@@ -307,7 +336,17 @@ class ChatView(_MessengerView):
         self._at_newest = span is None or (bool(window) and window[-1].id == span[1])
         log = self.query_one(ChatLog)
         log.set_messages(window, keep_bottom=False)
-        log.scroll_to_message(message_id)
+        log.scroll_to_message(message_id, mark=True)
+
+    # A search result stays marked until the next key (the compose box takes printable keys
+    # and arrows itself, so its changes count as keys too).
+    def on_key(self, _event: events.Key) -> None:
+        self.query_one(ChatLog).unmark()
+
+    @on(TextArea.Changed)
+    @on(TextArea.SelectionChanged)
+    def _typed(self) -> None:
+        self.query_one(ChatLog).unmark()
 
     def action_send(self) -> None:
         compose = self.query_one(TextArea)
@@ -368,13 +407,17 @@ class SearchView(_MessengerView):
         results.clear_options()
         if messenger is None or not event.value.strip():
             return
-        found = messenger.search(self.number, event.value.strip())
+        words = event.value.strip()
+        found = messenger.search(self.number, words)
         set_text(self.query_one("#search-count", Static),
                  f"{len(found)} message{'s' if len(found) != 1 else ''}")
+        contact = messenger.contact(self.number)
+        name = escape(contact.name if contact else self.number)
         for message in found[-200:]:
-            who = "You" if message.outgoing else "Them"
+            who = "You" if message.outgoing else name
             results.add_option(Option(f"[$text-muted]{_stamp(message.at, self.utc)} {who}[/]  "
-                                      f"{message.body[:60]}", id=str(message.id)))
+                                      f"{result_markup(message.body, words)}",
+                                      id=str(message.id)))
         if found:
             results.highlighted = results.option_count - 1
             results.focus()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from rich.segment import Segment
+from rich.style import Style
 from textual.geometry import Size
 from textual.message import Message as TextualMessage
 from textual.scroll_view import ScrollView
@@ -54,6 +55,7 @@ class ChatLog(ScrollView, can_focus=True):
         self._laid_out_width = -1
         self._utc = utc
         self._follow = True
+        self._marked: int | None = None  # a message id shown reversed (a search result)
 
     @property
     def messages(self) -> Sequence[Message]:
@@ -62,6 +64,7 @@ class ChatLog(ScrollView, can_focus=True):
     def set_messages(self, messages: list[Message], *, keep_bottom: bool = True) -> None:
         self._messages = list(messages)
         self._follow = keep_bottom
+        self._marked = None
         self._layout(force=True)
 
     def _at_bottom(self) -> bool:
@@ -145,6 +148,8 @@ class ChatLog(ScrollView, can_focus=True):
             style = self.get_component_rich_style(name)
         else:
             style = self.get_component_rich_style(f"chat-log--{kind}")
+            if message.id == self._marked:
+                style += Style(reverse=True, bold=True)
         text = text[:width]
         pad = width - len(text)
         base = self.rich_style
@@ -152,12 +157,28 @@ class ChatLog(ScrollView, can_focus=True):
                     else [Segment(text, style), Segment(" " * pad, base)])
         return Strip(segments, width)
 
-    def scroll_to_message(self, message_id: int) -> None:
-        """Bring the message with this id to the top of the view (after layout)."""
+    @property
+    def marked(self) -> int | None:
+        """The id of the message shown marked (reversed), if any."""
+        return self._marked
+
+    def unmark(self) -> None:
+        if self._marked is not None:
+            self._marked = None
+            self.refresh()
+
+    def scroll_to_message(self, message_id: int, *, mark: bool = False) -> None:
+        """Bring the message with this id into view, a few lines below the top (after layout),
+        and with ``mark`` show it reversed until :meth:`unmark`."""
+        if mark and any(message.id == message_id for message in self._messages):
+            self._marked = message_id
+
         def go() -> None:
             for line, (_text, _kind, index) in enumerate(self._lines):
                 if self._messages[index].id == message_id:
-                    self.scroll_to(y=line, animate=False, immediate=True)
+                    context = max(0, min(3, self.scrollable_content_region.height // 4))
+                    self.scroll_to(y=max(0, line - context), animate=False, immediate=True)
+                    self.refresh()
                     return
 
         self.call_after_refresh(go)
