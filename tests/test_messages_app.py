@@ -283,3 +283,39 @@ async def test_search_results_name_the_contact_cut_with_an_ellipsis_highlight_an
         assert log.marked is None
         assert not any(segment.style and segment.style.reverse
                        for segment in log.render_line(y))
+
+
+async def test_a_changed_safety_number_is_said_where_it_changed_and_pinned_above_compose(
+        data_dir, clock):
+    """The chat says the safety number changed between the messages before and after the
+    change (as Signal does), and while it is unresolved the warning sits right above the
+    compose box, not at the top above older messages."""
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        messenger, desk = handset.messenger, "+86 190 0000 0120"
+        store = handset.persona.store
+
+        def say(body: str) -> None:
+            store.execute("INSERT INTO messages (uuid, number, outgoing, body, state, at) "
+                          "VALUES (?, ?, 0, ?, 'read', ?)", (body, desk, body, clock.now()))
+
+        messenger.know_identity(desk, b"\x01" * 32)
+        say("before the change")
+        messenger.know_identity(desk, b"\x42" * 32)  # a man in the middle's key
+        say("after the change")
+        app.query_one(HandsetView).push(ChatView(desk))
+        await settle(pilot)
+        log = app.query_one(ChatLog)
+        bodies = [m.body for m in log.messages]
+        (notice,) = [m for m in log.messages if m.kind == "notice"]
+        assert "safety number" in notice.body and messenger.contact(desk).name in notice.body
+        assert (bodies.index("before the change") < bodies.index(notice.body)
+                < bodies.index("after the change"))
+        warning = app.query_one("#chat-warning")
+        compose = app.query_one(TextArea)
+        assert warning.display and warning.region.height >= 1
+        assert log.region.bottom <= warning.region.y
+        assert warning.region.bottom == compose.region.y

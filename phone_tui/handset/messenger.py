@@ -795,6 +795,8 @@ class Messenger:
             self.store.execute("UPDATE contacts SET new_identity = ?, verified = 0 "
                                "WHERE number = ?", (identity.hex(), number))
             log.warning("safety number with %s changed", number)
+            # Said in the conversation where it happened, between the messages before and after.
+            self._add_notice(number, f"Your safety number with {contact.name} changed.")
             self._emit(IdentityChanged(self.persona, number))
 
     def _load_sessions(self, number: str) -> list[SessionRecord]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from textual import on
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.markup import escape
@@ -219,8 +218,10 @@ class ChatView(_MessengerView):
     def compose(self) -> ComposeResult:
         yield self.title_label()
         yield Static("🔒 end-to-end encrypted", id="chat-banner")
-        yield Static("", id="chat-warning")
         yield ChatLog(utc=self.utc, id="chat-log")
+        # Pinned above the compose box while the change is unresolved; the log has a notice
+        # at the point of the change.
+        yield Static("", id="chat-warning")
         compose = TextArea(id="chat-compose", soft_wrap=True, show_line_numbers=False)
         # A blinking cursor would make deterministic screens differ from run to run.
         compose.cursor_blink = self.handset.entropy.secure
