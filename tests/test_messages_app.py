@@ -274,7 +274,7 @@ async def test_search_results_name_the_contact_cut_with_an_ellipsis_highlight_an
         target = next(m for m in log.messages if m.body == long)
         assert log.marked == target.id
         lines = log.styled_text().splitlines()
-        first = next(i for i, line in enumerate(lines) if "[b]the[/]" in line)
+        first = next(i for i, line in enumerate(lines) if "needle" in line)
         y = first - int(log.scroll_offset.y)
         assert 0 <= y < log.scrollable_content_region.height  # in view
         assert any(segment.style and segment.style.reverse for segment in log.render_line(y))
@@ -319,3 +319,36 @@ async def test_a_changed_safety_number_is_said_where_it_changed_and_pinned_above
         assert warning.display and warning.region.height >= 1
         assert log.region.bottom <= warning.region.y
         assert warning.region.bottom == compose.region.y
+
+
+async def test_ticks_stay_in_their_column_when_the_scrollbar_appears():
+    """Our bubbles and their ticks are laid out against the same width whether or not the
+    history is long enough for a scrollbar (the gutter is kept from the start)."""
+    from textual.app import App
+
+    from phone_tui.handset.messenger import Message
+
+    class One(App):
+        def compose(self):
+            yield ChatLog()
+
+    def ours(i: int) -> Message:
+        return Message(i, f"u{i}", "+2", True, f"hello {i}", "read", "", 0.0, False, None)
+
+    def tick_column(log: ChatLog) -> int:
+        lines = log.styled_text().splitlines()
+        y = max(i for i, line in enumerate(lines) if "✓✓" in line) - int(log.scroll_offset.y)
+        text = "".join(segment.text for segment in log.render_line(y))
+        return len(text.rstrip()) + log.region.x
+
+    async with One().run_test(size=(60, 20)) as pilot:
+        log = pilot.app.query_one(ChatLog)
+        log.set_messages([ours(1)])
+        await pilot.pause()
+        assert log.max_scroll_y == 0  # no scrollbar needed yet
+        before = tick_column(log)
+        log.set_messages([ours(i) for i in range(1, 60)])
+        await pilot.pause()
+        await pilot.pause()
+        assert log.max_scroll_y > 0
+        assert tick_column(log) == before

@@ -30,7 +30,9 @@ class ChatLog(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"chat-log--ours", "chat-log--theirs", "chat-log--meta",
                          "chat-log--read", "chat-log--failed", "chat-log--notice"}
     DEFAULT_CSS = """
-    ChatLog { height: 1fr; background: $surface; }
+    /* The scrollbar's gutter is kept from the start: our bubbles and ticks, laid out against
+       the width beside it, stay put when a longer history brings the scrollbar. */
+    ChatLog { height: 1fr; background: $surface; scrollbar-gutter: stable; }
     ChatLog > .chat-log--ours { background: $primary 30%; color: $text; }
     ChatLog > .chat-log--theirs { background: $panel; color: $text; }
     ChatLog > .chat-log--meta { color: $text-muted; }
@@ -95,7 +97,10 @@ class ChatLog(ScrollView, can_focus=True):
 
     def _layout(self, force: bool = False) -> None:
         if not self.scrollable_content_region.width:
-            return  # not laid out on screen yet: on_resize comes with the real width
+            # Not on screen (yet, or hidden under another view): on_resize lays the messages
+            # out at the real width, whatever width they were laid out at before.
+            self._laid_out_width = -1
+            return
         width = max(10, self.scrollable_content_region.width)
         if width == self._laid_out_width and not force:
             return
