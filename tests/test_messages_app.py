@@ -352,3 +352,24 @@ async def test_ticks_stay_in_their_column_when_the_scrollbar_appears():
         await pilot.pause()
         assert log.max_scroll_y > 0
         assert tick_column(log) == before
+
+
+async def test_the_qr_code_in_contact_info_is_centred(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        desk = "+86 190 0000 0120"
+        handset.messenger.know_identity(desk, b"\x01" * 32)
+        app.query_one(HandsetView).push(ContactInfoView(desk))
+        await settle(pilot)
+        from phone_tui.ui.widgets.qr import QRCode, qr_lines
+
+        info = top(app)
+        qr = app.query_one(QRCode)
+        width = len(qr_lines(qr.data)[0])
+        row = "".join(segment.text for segment in qr.render_line(0))
+        left = qr.region.x + len(row) - len(row.lstrip(" "))
+        right = info.content_region.right - (left + width)
+        assert abs((left - info.content_region.x) - right) <= 1

@@ -441,7 +441,7 @@ class ContactInfoView(_MessengerView):
     ContactInfoView { overflow-y: auto; }
     ContactInfoView #info-text { height: auto; margin-bottom: 1; }
     ContactInfoView #info-number { height: auto; text-style: bold; margin-bottom: 1; }
-    ContactInfoView #info-qr { margin-bottom: 1; }
+    ContactInfoView #info-qr { width: 1fr; content-align-horizontal: center; margin-bottom: 1; }
     ContactInfoView Horizontal { height: 1; margin-bottom: 1; }
     ContactInfoView Button { margin-right: 2; }
     """
