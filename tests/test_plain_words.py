@@ -55,3 +55,19 @@ async def test_switch_cards_list_only_the_radios_that_are_on(data_dir, clock):
         handset.set_radio("wifi", False)
         await settle(pilot)
         assert "radios off" in card_text(app, "open")
+
+
+async def test_a_notice_quoting_a_settings_table_keeps_its_brackets(data_dir, clock):
+    """`[keymap]` in a notice is the table's name, not markup: it read `settings.toml:  has`."""
+    from textual.widgets._toast import Toast
+
+    settings = Settings(keymap={"no.such.binding": "f12"})
+    handset = make_handset(data_dir, clock=clock, settings=settings)
+    await set_up(handset)
+    app = make_app(data_dir, handset=handset, settings=settings)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        shown = [str(toast.render()) for toast in app.screen.query(Toast)]
+        assert any("settings.toml: [keymap] has unknown binding ids: no.such.binding" in text
+                   for text in shown), shown
+        assert not any(":  has" in text for text in shown)
