@@ -71,3 +71,73 @@ async def test_a_notice_quoting_a_settings_table_keeps_its_brackets(data_dir, cl
         assert any("settings.toml: [keymap] has unknown binding ids: no.such.binding" in text
                    for text in shown), shown
         assert not any(":  has" in text for text in shown)
+
+
+BROKEN_FLOW = '''[flow]
+id = "t"
+title = "T"
+audience = "party"
+
+[[step]]
+say = "Unlock."
+timeout = -1
+do = [{ unlock = 3 }]
+expect = [{ event = "Unlocked" }]
+
+[[step]]
+say = ""
+expect = [{ event = "Teleported" }]
+'''
+
+
+def test_a_flow_file_reports_every_mistake_each_at_its_keys_own_line(tmp_path):
+    from phone_tui.flows.model import FlowError, load_flow
+
+    path = tmp_path / "broken.toml"
+    path.write_text(BROKEN_FLOW, encoding="utf-8")
+    try:
+        load_flow(path)
+    except FlowError as problem:
+        found = [(p.line, p.key) for p in problem.problems]
+        lines = str(problem).splitlines()
+    else:
+        raise AssertionError("the broken flow loaded")
+    assert found == [(4, "flow.audience"), (8, "step 1.timeout"), (9, "step 1.do[0].unlock"),
+                     (13, "step 2.say"), (14, "step 2.expect[0].event")]
+    assert len(lines) == 5 and all(str(path) in line for line in lines)
+
+
+def test_a_missing_flow_key_points_at_the_flow_table(tmp_path):
+    from phone_tui.flows.model import FlowError, load_flow
+
+    path = tmp_path / "no-title.toml"
+    path.write_text(BROKEN_FLOW.replace('title = "T"\n', "").replace("party", "test")
+                    .replace("timeout = -1\n", "").replace("unlock = 3", "unlock = true")
+                    .replace('say = ""', 'say = "x"').replace("Teleported", "Locked"),
+                    encoding="utf-8")
+    try:
+        load_flow(path)
+    except FlowError as problem:
+        assert (problem.line, problem.key) == (1, "flow.title")
+    else:
+        raise AssertionError("a flow without a title loaded")
+
+
+def test_flow_check_prints_each_mistake_on_its_own_line_with_file_and_line(tmp_path, capsys):
+    from phone_tui import cli
+
+    path = tmp_path / "broken.toml"
+    path.write_text(BROKEN_FLOW, encoding="utf-8")
+    assert cli.main(["flow", "check", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"phone-tui: error: {path}:4: key 'flow.audience': expected one of demo, training, test",
+        f"phone-tui: error: {path}:8: key 'step 1.timeout': expected seconds, more than 0 "
+        "and at most 600",
+        f"phone-tui: error: {path}:9: key 'step 1.do[0].unlock': unlock: type the phone's PIN "
+        "(the demo PIN on a stage) and Enter",
+        f"phone-tui: error: {path}:13: key 'step 2.say': expected the text to show "
+        '(say = "...")',
+        f"phone-tui: error: {path}:14: key 'step 2.expect[0].event': unknown event (known: "
+        + ", ".join(__import__("phone_tui.flows.model", fromlist=["EVENTS"]).EVENTS) + ")",
+    ]
