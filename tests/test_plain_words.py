@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from textual.widgets import Static
 
+from phone_tui.core.clock import ManualClock
 from phone_tui.core.config import Settings
 from phone_tui.testing import SIZE, enter_pin, make_app, make_handset, open_app, set_up, settle
 from phone_tui.ui.handset_view import HandsetView
@@ -141,3 +145,53 @@ def test_flow_check_prints_each_mistake_on_its_own_line_with_file_and_line(tmp_p
         f"phone-tui: error: {path}:14: key 'step 2.expect[0].event': unknown event (known: "
         + ", ".join(__import__("phone_tui.flows.model", fromlist=["EVENTS"]).EVENTS) + ")",
     ]
+
+
+def _desk():
+    from phone_tui.handset.contacts import load_contacts
+
+    return next(c for c in load_contacts() if c.name == "IT Security Desk")
+
+
+@pytest.mark.parametrize(("question", "words"), [
+    ("why are there two OSes?", ["Secure OS", "Open OS", "only one runs at a time"]),
+    ("what is a duress PIN?", ["silently wipes this OS", "other OS is not touched"]),
+    ("can the carrier read this?", ["end-to-end encrypted", "metadata", "safety number"]),
+])
+def test_the_security_desk_answers_what_trainees_ask(question, words):
+    reply = _desk().reply_to(question)
+    assert reply is not None and all(word in reply for word in words), reply
+
+
+def test_the_security_desks_default_lists_what_it_can_explain():
+    reply = _desk().reply_to("lunch?")
+    assert reply is not None
+    for topic in ("two OSes", "safety numbers", "PIN", "duress PIN", "carrier"):
+        assert topic in reply
+
+
+@pytest.mark.looptime
+async def test_the_security_desk_answers_a_duress_question_over_the_network(tmp_path):
+    import random
+
+    from phone_tui.core.entropy import SystemEntropy
+    from phone_tui.handset.bots import start_bots
+    from phone_tui.handset.contacts import load_contacts
+    from phone_tui.modem.bus import Bus
+    from phone_tui.modem.profiles import load_profiles
+
+    clock = ManualClock()
+    profiles = load_profiles()
+    seeds = load_contacts()
+    bus = Bus(random.Random(3))
+    bots = start_bots(seeds, bus, profiles["full"], SystemEntropy(), clock)
+    phone = make_handset(tmp_path / "phone", clock=clock)
+    phone.seed_contacts = seeds
+    phone.attach(bus, profiles)
+    await set_up(phone, locked=False)
+    desk = next(s.number for s in seeds if s.name == "IT Security Desk")
+    phone.messenger.send_text(desk, "What is a duress PIN?")
+    await asyncio.sleep(30)  # looptime: the loop's fake clock, no real wait
+    replies = [m.body for m in phone.messenger.history(desk) if not m.outgoing]
+    assert replies and replies[0].startswith("A duress PIN is a second PIN")
+    assert bots
