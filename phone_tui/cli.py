@@ -272,13 +272,17 @@ def find_flow(name: str) -> Path:
 
 
 def _flow(args: argparse.Namespace) -> int:
-    from phone_tui.flows.model import load_flow
+    from phone_tui.flows.model import FlowError, load_flow
 
     if args.flow_command == "check":
         failed = 0
         for name in args.files:
             try:
                 flow = load_flow(find_flow(name))
+            except FlowError as problem:  # every mistake in the file, one line each
+                for each in problem.problems:
+                    sys.stderr.write(f"{PROG}: error: {each.located()}\n")
+                failed += 1
             except PhoneTuiError as problem:
                 sys.stderr.write(f"{PROG}: error: {problem}\n")
                 failed += 1

@@ -64,16 +64,19 @@ class KeystoreDowngrade(KeystoreError):
 
 
 class WrongPin(PhoneTuiError):
-    """The PIN did not unlock the keystore."""
+    """The PIN did not unlock the keystore. ``os_name`` names the OS a wipe would erase (only
+    that OS is wiped, never the whole phone)."""
 
-    def __init__(self, failures: int, attempts_left: int | None, wait_seconds: float) -> None:
+    def __init__(self, failures: int, attempts_left: int | None, wait_seconds: float,
+                 os_name: str | None = None) -> None:
         self.failures = failures
+        self.os_name = os_name
         self.attempts_left = attempts_left
         self.wait_seconds = wait_seconds
         parts = ["Wrong PIN."]
         if attempts_left is not None:
             parts.append(f"{attempts_left} attempt{'s' if attempts_left != 1 else ''} left "
-                         "before this phone is wiped.")
+                         f"before {f'the {os_name}' if os_name else 'this OS'} is wiped.")
         if wait_seconds > 0:
             parts.append(f"Try again in {int(round(wait_seconds))} s.")
         super().__init__(" ".join(parts))

@@ -38,7 +38,7 @@ def test_every_shipped_flow_passes_check(path):
 
 @pytest.mark.parametrize(("change", "message"), [
     (("audience = \"test\"", "audience = \"party\""), r"key 'flow.audience': expected one of"),
-    (("[[step]]\nsay = \"Unlock.\"", "[[step]]\nsay = \"\""), r"line 7, key 'step 1.say'"),
+    (("[[step]]\nsay = \"Unlock.\"", "[[step]]\nsay = \"\""), r"line 8, key 'step 1.say'"),
     (("unlock = true", "unlock = 3"), r"key 'step 1.do\[0\].unlock': unlock: type the phone"),
     (("unlock = true", "dance = true"), r"key 'step 1.do\[0\].dance': unknown action"),
     (("event = \"Unlocked\"", "event = \"Teleported\""), r"step 1.expect\[0\].event': unknown"),

@@ -2,20 +2,22 @@
 
 A flow is metadata plus steps. Each step has ``say`` (what the person is told), optional ``do``
 (actions on a phone or the network) and optional ``expect`` (domain events and/or text on a
-phone, within ``timeout`` seconds). Everything is checked when the file is read: a mistake is
-an error naming the file, the step and the key.
+phone, within ``timeout`` seconds). Everything is checked when the file is read: each mistake
+is an error naming the file, the key's line and the key, and every mistake in the file is
+reported at once (FlowErrors lists them, one per line).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from phone_tui.core.config import PERSONAS
-from phone_tui.core.documents import decode_toml, is_number, read_text
+from phone_tui.core.documents import decode_toml, is_number, line_of, read_text
 from phone_tui.core.resources import seeds_dir
-from phone_tui.errors import ConfigError
+from phone_tui.errors import ConfigError, PhoneTuiError
 
 AUDIENCES = ("demo", "training", "test")
 DEFAULT_TIMEOUT = 10.0
@@ -51,7 +53,40 @@ EVENTS = ("SetupCompleted", "Unlocked", "Locked", "PinRejected", "PinChanged", "
 
 
 class FlowError(ConfigError):
-    """A flow file that cannot be used; says which file, step and key."""
+    """A flow file that cannot be used; says which file, line, step and key."""
+
+    def __init__(self, path: Path | str, message: str, *, key: str | None = None,
+                 line: int | None = None) -> None:
+        self.detail = message
+        super().__init__(path, message, key=key, line=line)
+
+    @property
+    def problems(self) -> tuple[FlowError, ...]:
+        return (self,)
+
+    def located(self) -> str:
+        """``FILE:LINE: key 'K': message`` (as compilers write it; editors jump to it)."""
+        where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+        if self.key is not None:
+            shown = (self.key if self.key.isprintable()
+                     else self.key.encode("unicode_escape").decode("ascii"))
+            where += f": key '{shown if len(shown) <= 80 else shown[:79] + '…'}'"
+        return f"{where}: {self.detail}"
+
+
+class FlowErrors(FlowError):
+    """Every mistake found in one flow file: one FlowError each, listed one per line."""
+
+    def __init__(self, problems: list[FlowError]) -> None:
+        self._problems = tuple(problems)
+        first = self._problems[0]
+        self.path, self.key, self.line, self.detail = first.path, first.key, first.line, \
+            first.detail
+        PhoneTuiError.__init__(self, "\n".join(str(problem) for problem in self._problems))
+
+    @property
+    def problems(self) -> tuple[FlowError, ...]:
+        return self._problems
 
 
 @dataclass(frozen=True)
@@ -103,8 +138,36 @@ class Flow:
     steps: tuple[Step, ...] = ()
 
 
-def _fail(path: Path, message: str, key: str, line: int | None = None) -> FlowError:
-    return FlowError(path, message, key=key, line=line)
+class _Problems:
+    """The mistakes found so far in one flow file, each at its key's own line."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+        self.found: list[FlowError] = []
+
+    def add(self, message: str, key: str) -> None:
+        self.found.append(FlowError(self.path, message, key=key, line=self.line(key)))
+
+    def line(self, key: str) -> int | None:
+        """The line that sets ``key`` ("flow.audience", "step 2.do[0].press"): the key's own
+        line, else the nearest key above it that is found, else its table's header."""
+        head, _, rest = key.partition(".")
+        step = re.fullmatch(r"step (\d+)", head)
+        table = f"step[{int(step.group(1)) - 1}]" if step else head
+        parts = [re.sub(r"\[\d+\]$", "", part) for part in rest.split(".")] if rest else []
+        for cut in range(len(parts), 0, -1):
+            found = line_of(self.text, ".".join([table, *parts[:cut]]))
+            if found is not None:
+                return found
+        return _line_of_step(self.text, int(step.group(1))) if step else \
+            _line_of_header(self.text, head)
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise FlowErrors(self.found)
 
 
 def _line_of_step(text: str, number: int) -> int | None:
@@ -118,125 +181,152 @@ def _line_of_step(text: str, number: int) -> int | None:
     return None
 
 
+def _line_of_header(text: str, table: str) -> int | None:
+    """The line of a ``[table]`` or ``[[table]]`` header, for error messages."""
+    header = re.compile(rf"^\s*\[\[?\s*\"?{re.escape(table)}\"?\s*\]")
+    return next((index for index, line in enumerate(text.splitlines(), start=1)
+                 if header.match(line)), None)
+
+
 def load_flow(path: Path) -> Flow:
-    """Read and check a flow file; raise FlowError naming the file, step and key."""
+    """Read and check a flow file; raise FlowError naming the file, line, step and key (or
+    FlowErrors listing every mistake when there are several)."""
     text = read_text(path, FlowError)
     raw = decode_toml(text, path, FlowError)
     return parse_flow(raw, path, text)
 
 
 def parse_flow(raw: dict[str, Any], path: Path, text: str = "") -> Flow:
-    unknown = sorted(set(raw) - {"flow", "step"})
-    if unknown:
-        raise _fail(path, "unknown table (a flow has [flow] and [[step]] tables)", unknown[0])
+    problems = _Problems(path, text)
+    fail = problems.add
+    for name in sorted(set(raw) - {"flow", "step"}):
+        fail("unknown table (a flow has [flow] and [[step]] tables)", name)
     meta = raw.get("flow")
     if not isinstance(meta, dict):
-        raise _fail(path, "missing the [flow] table (id, title, audience)", "flow")
+        fail("missing the [flow] table (id, title, audience)", "flow")
+        meta = {}
     known_meta = {"id", "title", "audience", "persona", "profile", "handsets", "description",
                   "theme", "start", "hint_after"}
     for key in meta:
         if key not in known_meta:
-            raise _fail(path, f"unknown key (known: {', '.join(sorted(known_meta))})",
-                        f"flow.{key}")
+            fail(f"unknown key (known: {', '.join(sorted(known_meta))})", f"flow.{key}")
     values: dict[str, Any] = {}
     for key in ("id", "title", "audience"):
         value = meta.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise _fail(path, "expected a non-empty string", f"flow.{key}")
+        if isinstance(raw.get("flow"), dict) and (not isinstance(value, str)
+                                                  or not value.strip()):
+            fail("expected a non-empty string", f"flow.{key}")
         values[key] = value
-    if values["audience"] not in AUDIENCES:
-        raise _fail(path, f"expected one of {', '.join(AUDIENCES)}", "flow.audience")
+    if isinstance(values["audience"], str) and values["audience"].strip() and \
+            values["audience"] not in AUDIENCES:
+        fail(f"expected one of {', '.join(AUDIENCES)}", "flow.audience")
     persona = meta.get("persona", "secure")
     if persona not in PERSONAS:
-        raise _fail(path, f"expected one of {', '.join(PERSONAS)}", "flow.persona")
+        fail(f"expected one of {', '.join(PERSONAS)}", "flow.persona")
     profile = meta.get("profile", "lte")
     if not isinstance(profile, str) or not profile:
-        raise _fail(path, "expected a link profile name", "flow.profile")
+        fail("expected a link profile name", "flow.profile")
     handsets = meta.get("handsets", 1)
     if isinstance(handsets, bool) or not isinstance(handsets, int) or not 1 <= handsets <= 4:
-        raise _fail(path, "expected 1 (one handset) or 2 to 4 (a stage)", "flow.handsets")
+        fail("expected 1 (one handset) or 2 to 4 (a stage)", "flow.handsets")
+        handsets = 4  # the steps are checked against the largest stage meanwhile
     description = meta.get("description", "")
     if not isinstance(description, str):
-        raise _fail(path, "expected a string", "flow.description")
+        fail("expected a string", "flow.description")
     theme = meta.get("theme")
     if theme is not None and (not isinstance(theme, str) or not theme):
-        raise _fail(path, "expected a theme name", "flow.theme")
+        fail("expected a theme name", "flow.theme")
     start = meta.get("start", "locked")
     if start not in ("locked", "setup") or (start == "setup" and handsets != 1):
-        raise _fail(path, 'expected "locked", or "setup" (one handset, at its first run)',
-                    "flow.start")
+        fail('expected "locked", or "setup" (one handset, at its first run)', "flow.start")
     hint_after = meta.get("hint_after", 20.0)
     if isinstance(hint_after, bool) or not isinstance(hint_after, int | float) or \
             not 0 <= hint_after <= MAX_TIMEOUT:
-        raise _fail(path, f"expected seconds from 0 to {MAX_TIMEOUT:g}", "flow.hint_after")
+        fail(f"expected seconds from 0 to {MAX_TIMEOUT:g}", "flow.hint_after")
     entries = raw.get("step")
     if not isinstance(entries, list) or not entries:
-        raise _fail(path, "a flow needs at least one [[step]]", "step")
-    steps = tuple(_parse_step(path, text, index + 1, entry, handsets)
+        fail("a flow needs at least one [[step]]", "step")
+        entries = []
+    steps = tuple(_parse_step(problems, index + 1, entry, handsets)
                   for index, entry in enumerate(entries))
+    problems.raise_any()
     return Flow(path=path, persona=persona, profile=profile, handsets=handsets,
                 description=description, theme=theme, start=start,
                 hint_after=float(hint_after), steps=steps, **values)
 
 
-def _parse_step(path: Path, text: str, number: int, entry: object, handsets: int) -> Step:
+def _parse_step(problems: _Problems, number: int, entry: object, handsets: int) -> Step:
+    """One [[step]]; each mistake is added to ``problems`` (the Step is then unused)."""
+    fail = problems.add
     where = f"step {number}"
-    line = _line_of_step(text, number)
     if not isinstance(entry, dict):
-        raise _fail(path, "expected a table", where, line)
+        fail("expected a table", where)
+        entry = {}
     known = {"say", "do", "expect", "timeout", "hint", "mistake", "shot", "solution"}
     for key in entry:
         if key not in known:
-            raise _fail(path, f"unknown key (known: {', '.join(sorted(known))})",
-                        f"{where}.{key}", line)
+            fail(f"unknown key (known: {', '.join(sorted(known))})", f"{where}.{key}")
     say = entry.get("say")
     if not isinstance(say, str) or not say.strip():
-        raise _fail(path, "expected the text to show (say = \"...\")", f"{where}.say", line)
+        fail("expected the text to show (say = \"...\")", f"{where}.say")
     timeout = entry.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or \
             not 0 < timeout <= MAX_TIMEOUT:
-        raise _fail(path, f"expected seconds, more than 0 and at most {MAX_TIMEOUT:g}",
-                    f"{where}.timeout", line)
+        fail(f"expected seconds, more than 0 and at most {MAX_TIMEOUT:g}", f"{where}.timeout")
+        timeout = DEFAULT_TIMEOUT
     hint = entry.get("hint")
     if hint is not None and (not isinstance(hint, str) or not hint.strip()):
-        raise _fail(path, "expected a string", f"{where}.hint", line)
+        fail("expected a string", f"{where}.hint")
     shot = entry.get("shot")
     if shot is not None and (not isinstance(shot, str) or not shot.replace("-", "").isalnum()):
-        raise _fail(path, "expected a file name of letters, digits and dashes", f"{where}.shot",
-                    line)
-    actions = tuple(_parse_action(path, f"{where}.do[{i}]", item, handsets, line)
-                    for i, item in enumerate(_as_list(entry.get("do", []))))
-    expects = tuple(_parse_expect(path, f"{where}.expect[{i}]", item, handsets, line)
-                    for i, item in enumerate(_as_list(entry.get("expect", []))))
-    solution = tuple(_parse_action(path, f"{where}.solution[{i}]", item, handsets, line)
-                     for i, item in enumerate(_as_list(entry.get("solution", []))))
-    mistakes = tuple(_parse_expect(path, f"{where}.mistake[{i}]", item, handsets, line)
-                     for i, item in enumerate(_as_list(entry.get("mistake", []))))
-    return Step(number, say, actions, expects, float(timeout), hint, mistakes, shot, solution)
+        fail("expected a file name of letters, digits and dashes", f"{where}.shot")
+
+    def each(key: str, parse: Any) -> tuple[Any, ...]:
+        parsed = []
+        for i, item in enumerate(_as_list(entry.get(key, []))):
+            try:
+                parsed.append(parse(f"{where}.{key}[{i}]", item, handsets))
+            except _Bad as bad:
+                fail(bad.message, bad.key)
+        return tuple(parsed)
+
+    actions = each("do", _parse_action)
+    expects = each("expect", _parse_expect)
+    solution = each("solution", _parse_action)
+    mistakes = each("mistake", _parse_expect)
+    return Step(number, str(say), actions, expects, float(timeout), hint, mistakes, shot,
+                solution)
+
+
+class _Bad(Exception):  # noqa: N818 - internal: one mistake in one action or expectation
+    """The first mistake in one inline table (the rest of that table is not checked)."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
 
 
 def _as_list(value: object) -> list[object]:
     return value if isinstance(value, list) else [value]
 
 
-def _phone(path: Path, key: str, item: dict[str, Any], handsets: int, line: int | None) -> int:
+def _phone(key: str, item: dict[str, Any], handsets: int) -> int:
     phone = item.get("phone", 1)
     if isinstance(phone, bool) or not isinstance(phone, int) or not 1 <= phone <= handsets:
-        raise _fail(path, f"expected a phone number from 1 to {handsets}", f"{key}.phone", line)
+        raise _Bad(f"expected a phone number from 1 to {handsets}", f"{key}.phone")
     return phone
 
 
-def _parse_action(path: Path, key: str, item: object, handsets: int,
-                  line: int | None) -> Action:
+def _parse_action(key: str, item: object, handsets: int) -> Action:
     if not isinstance(item, dict):
-        raise _fail(path, "expected a table such as { press = \"enter\" }", key, line)
+        raise _Bad("expected a table such as { press = \"enter\" }", key)
     kinds = [name for name in item if name in ACTIONS]
     extra = [name for name in item if name not in ACTIONS and name not in ACTION_OPTIONS]
     if extra:
-        raise _fail(path, f"unknown action (known: {', '.join(ACTIONS)})", f"{key}.{extra[0]}",
-                    line)
+        raise _Bad(f"unknown action (known: {', '.join(ACTIONS)})", f"{key}.{extra[0]}")
     if len(kinds) != 1:
-        raise _fail(path, "expected exactly one action per table", key, line)
+        raise _Bad("expected exactly one action per table", key)
     kind = kinds[0]
     value = item[kind]
     shape = ACTIONS[kind][0]
@@ -251,47 +341,44 @@ def _parse_action(path: Path, key: str, item: object, handsets: int,
         and 0 <= value <= MAX_TIMEOUT,
     }[shape]
     if not ok:
-        raise _fail(path, f"{kind}: {ACTIONS[kind][1]}", f"{key}.{kind}", line)
+        raise _Bad(f"{kind}: {ACTIONS[kind][1]}", f"{key}.{kind}")
     if kind == "press" and isinstance(value, str):
         value = [value]
     to = item.get("to")
     if kind == "send" and (not isinstance(to, str | int) or isinstance(to, bool)):
-        raise _fail(path, "send needs to = a phone (1-4) or a contact's name", f"{key}.to", line)
+        raise _Bad("send needs to = a phone (1-4) or a contact's name", f"{key}.to")
     everyone = item.get("all", False)
     if not isinstance(everyone, bool):
-        raise _fail(path, "expected true or false", f"{key}.all", line)
-    return Action(kind, value, _phone(path, key, item, handsets, line),
-                  None if to is None else str(to), everyone)
+        raise _Bad("expected true or false", f"{key}.all")
+    return Action(kind, value, _phone(key, item, handsets), None if to is None else str(to),
+                  everyone)
 
 
-def _parse_expect(path: Path, key: str, item: object, handsets: int,
-                  line: int | None) -> Expectation:
+def _parse_expect(key: str, item: object, handsets: int) -> Expectation:
     if not isinstance(item, dict):
-        raise _fail(path, "expected a table such as { event = \"Unlocked\" } or "
-                          "{ text = \"Messages\" }", key, line)
+        raise _Bad("expected a table such as { event = \"Unlocked\" } or "
+                   "{ text = \"Messages\" }", key)
     known = {"event", "where", "text", "absent", "phone"}
     for name in item:
         if name not in known:
-            raise _fail(path, f"unknown key (known: {', '.join(sorted(known))})",
-                        f"{key}.{name}", line)
+            raise _Bad(f"unknown key (known: {', '.join(sorted(known))})", f"{key}.{name}")
     event, text = item.get("event"), item.get("text")
     if (event is None) == (text is None):
-        raise _fail(path, "expected either event = \"...\" or text = \"...\"", key, line)
+        raise _Bad("expected either event = \"...\" or text = \"...\"", key)
     if event is not None and event not in EVENTS:
-        raise _fail(path, f"unknown event (known: {', '.join(EVENTS)})", f"{key}.event", line)
+        raise _Bad(f"unknown event (known: {', '.join(EVENTS)})", f"{key}.event")
     if text is not None and (not isinstance(text, str) or not text):
-        raise _fail(path, "expected the text to look for", f"{key}.text", line)
+        raise _Bad("expected the text to look for", f"{key}.text")
     where = item.get("where", {})
     if not isinstance(where, dict):
-        raise _fail(path, "expected a table of field = value", f"{key}.where", line)
+        raise _Bad("expected a table of field = value", f"{key}.where")
     for name, value in where.items():
         if not isinstance(value, str | bool) and not is_number(value):
-            raise _fail(path, "expected a string, a number or true/false",
-                        f"{key}.where.{name}", line)
+            raise _Bad("expected a string, a number or true/false", f"{key}.where.{name}")
     absent = item.get("absent", False)
     if not isinstance(absent, bool) or (absent and text is None):
-        raise _fail(path, "absent = true goes with text = \"...\"", f"{key}.absent", line)
-    return Expectation(_phone(path, key, item, handsets, line), event, where, text, absent)
+        raise _Bad("absent = true goes with text = \"...\"", f"{key}.absent")
+    return Expectation(_phone(key, item, handsets), event, where, text, absent)
 
 
 def shipped_flows() -> list[Path]:

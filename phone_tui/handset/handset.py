@@ -612,12 +612,13 @@ class Handset:
         wipe_after = persona.wipe_after(self.settings.wipe_after_failures)
         left = wipe_after - state.failures if wipe_after else None
         log.info("wrong PIN for persona %s (%d in a row)", persona.name, state.failures)
+        os_name = self.device.personas[persona.name].os_name
         if left is not None and left <= 0:
             self._wipe(persona, "failures")
-            raise WrongPin(state.failures, 0, 0)
+            raise WrongPin(state.failures, 0, 0, os_name)
         wait = state.wait(self.clock.now())
         self.events.emit(PinRejected(persona.name, state.failures, left, wait))
-        raise WrongPin(state.failures, left, wait)
+        raise WrongPin(state.failures, left, wait, os_name)
 
     def _wipe(self, persona: Persona, reason: str) -> None:
         if persona is self.persona:

@@ -22,6 +22,8 @@ from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog, 
 from phone_tui.ui.widgets.footer import PhoneFooter
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from phone_tui.handset.bots import Bot
     from phone_tui.modem.bus import Network
     from phone_tui.modem.profiles import LinkProfile
@@ -114,6 +116,12 @@ class PhoneApp(App[None]):
                 yield view
                 yield self.side
         yield PhoneFooter()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications are plain text unless asked: they quote files and errors, whose
+        brackets ("[keymap]", a key's name) are words, not markup to drop."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_mount(self) -> None:
         for problem in self.catalog.problems:

@@ -26,6 +26,8 @@ from phone_tui.ui.widgets.tap_view import TapView
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from textual.notifications import SeverityLevel
+
     from phone_tui.modem.bus import Bus
     from phone_tui.modem.profiles import LinkProfile
 
@@ -207,6 +209,12 @@ class StageApp(App[None]):
                 yield StageSlot(index, caption, HandsetView(handset, id=f"handset-{index + 1}"))
         yield TapView(self.stage.clock, id="tap")
         yield PhoneFooter()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications are plain text unless asked: they quote files and errors, whose
+        brackets ("[keymap]", a key's name) are words, not markup to drop."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_mount(self) -> None:
         self.query_one("#stage-phones").styles.height = MIN_HEIGHT + 1

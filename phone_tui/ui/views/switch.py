@@ -99,10 +99,7 @@ class SwitchView(PhoneView):
             lines = [f"[b]{info.os_name} {info.os_version}[/]",
                      f"{'● running' if running else '○ not running'} · {state}",
                      f"[$text-muted]{handset.line_number(name)}[/]"]
-            removed = [RADIO_NAMES[r] for r in RADIOS if r in info.removed_radios]
-            lines.append("[$text-muted]radios: cellular only[/]" if len(removed) == len(RADIOS)
-                         else "[$text-muted]radios: cellular, " + ", ".join(
-                             RADIO_NAMES[r] for r in RADIOS if r not in removed) + "[/]")
+            lines.append(f"[$text-muted]{self._radios_line(running)}[/]")
             if not running:
                 if not show_count:
                     lines.append("[$text-muted]waiting messages: hidden[/]")
@@ -114,6 +111,18 @@ class SwitchView(PhoneView):
             set_text(card, "\n".join(lines))
             card.set_class(running, "-running")
             card.border_title = "running" if running else "switch to"
+
+    def _radios_line(self, running: bool) -> str:
+        """The radios that are on, as the status bar shows them: the cellular line unless in
+        airplane mode, then each radio switched on. An OS that is not running has none on
+        (its line stays off while the other OS runs)."""
+        handset = self.handset
+        if not running:
+            return "radios off"
+        modem = handset.modem
+        on = [] if modem is None or modem.airplane else ["cellular"]
+        on += [RADIO_NAMES[radio] for radio in RADIOS if handset.radio_on(radio)]
+        return f"radios: {', '.join(on)}" if on else "radios off"
 
     @on(OsCard.Chosen)
     def _chosen(self, event: OsCard.Chosen) -> None:
