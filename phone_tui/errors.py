@@ -101,9 +101,12 @@ class RadioRemoved(PhoneTuiError):
 class StoreError(PhoneTuiError):
     """The encrypted store cannot be opened or read."""
 
-    def __init__(self, path: Path | str, message: str) -> None:
+    def __init__(self, path: Path | str, message: str, *, key: str | None = None,
+                 line: int | None = None) -> None:
         self.path = Path(path)
-        super().__init__(f"{self.path}: {message}")
+        self.key = key
+        self.line = line
+        super().__init__(f"{_where(self.path, key, line)}: {message}")
 
 
 class CarrierStateError(StoreError):

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from phone_tui.core.atomic import atomic_write
+from phone_tui.core.documents import read_json
 from phone_tui.errors import CarrierStateError
 
 FORMAT = 1
@@ -75,17 +76,16 @@ class KeyDirectory:
         atomic_write(self.path, json.dumps({"format": FORMAT, "numbers": numbers}).encode())
 
 
+ADVICE = ("it was left untouched. Remove it (phones publish their keys again at the next "
+          "unlock)")
+
+
 def _read(path: Path) -> tuple[dict[str, bytes], dict[str, dict[int, bytes]]]:
     def damaged(key: str) -> CarrierStateError:
-        return CarrierStateError(path, f"the key directory is damaged at {key!r}; it was left "
-                                       "untouched. Remove it (phones publish their keys again "
-                                       "at the next unlock)")
+        return CarrierStateError(path, f"the key directory is damaged; {ADVICE}", key=key)
 
-    try:
-        raw = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
-        raise damaged("(the whole file)") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+    raw = read_json(path, CarrierStateError, ADVICE)
+    if raw.get("format") != FORMAT:
         raise damaged("format")
     numbers = raw.get("numbers")
     if not isinstance(numbers, dict):
