@@ -28,10 +28,13 @@ from phone_tui.ui.widgets.status_bar import StatusBar, StatusInfo, network_label
 
 # Views are imported where first needed: only the lock screen is on the start-up path.
 
-# The phone frame, border included. Below this the view says what size it needs.
+# The phone frame, border included: 44 × 34 cells is about 400 × 650 pixels in a common
+# terminal font, a phone's proportions. A taller terminal gets the room outside the frame (it
+# stays centred); a shorter one shrinks it down to MIN_HEIGHT, below which the view says what
+# size it needs.
 FRAME_WIDTH = 44
+FRAME_HEIGHT = 34
 MIN_HEIGHT = 30
-MAX_HEIGHT = 38
 
 
 def _app_view(app_id: str) -> PhoneView:
@@ -78,7 +81,7 @@ class HandsetView(Vertical, can_focus=True):
 
     DEFAULT_CSS = f"""
     HandsetView {{ width: 1fr; height: 1fr; align: center middle; }}
-    HandsetView #frame {{ width: {FRAME_WIDTH}; height: 100%; max-height: {MAX_HEIGHT};
+    HandsetView #frame {{ width: {FRAME_WIDTH}; height: {FRAME_HEIGHT}; max-height: 100%;
                           border: round $primary; background: $surface; }}
     HandsetView.persona-secure #frame {{ border: round $persona-secure; }}
     HandsetView.persona-open #frame {{ border: round $persona-open; }}

@@ -1,13 +1,14 @@
-"""The home screen: the greeting and the grid of apps that exist."""
+"""The home screen: a clock, the OS and number, and the grid of apps that exist."""
 
 from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Center
-from textual.widgets import Static
+from textual.widgets import Digits, Static
 
-from phone_tui.ui.views.base import PhoneView, format_duration
+from phone_tui.core.clock import wall_time
+from phone_tui.ui.views.base import PhoneView, format_duration, set_text
 from phone_tui.ui.widgets.app_grid import AppGrid, AppSpec
 
 APPS = [AppSpec("messages", "Messages", "✉"), AppSpec("network", "Network", "▂▄▆█"),
@@ -20,9 +21,13 @@ class HomeView(PhoneView):
 
     DEFAULT_CSS = """
     HomeView { align-horizontal: center; }
+    HomeView Digits { width: 100%; height: 3; text-align: center; margin-top: 1; }
+    HomeView #home-date { width: 100%; text-align: center; }
     HomeView #home-greeting { width: 100%; text-align: center; text-style: bold; margin-top: 1; }
-    HomeView #home-number { width: 100%; text-align: center; color: $text-muted;
-                            margin-bottom: 2; }
+    HomeView #home-number { width: 100%; text-align: center; color: $text-muted; }
+    /* A phone's home screen: the clock widget on top, the apps below it, the rows a taller
+       frame has spread evenly around the grid. */
+    HomeView .home-gap { width: 100%; height: 1fr; min-height: 1; }
     HomeView #home-hint { width: 100%; text-align: center; color: $text-muted; dock: bottom; }
     """
 
@@ -31,12 +36,17 @@ class HomeView(PhoneView):
 
     def compose(self) -> ComposeResult:
         info = self.handset.persona_info
+        now = wall_time(self.handset.clock)
+        yield Digits(now.strftime("%H:%M"), id="home-clock")
+        yield Static(now.strftime("%A %-d %B"), id="home-date")
         yield Static(f"{info.os_name} {info.os_version}", id="home-greeting")
         yield Static(self.handset.number or "", id="home-number")
+        yield Static(classes="home-gap")
         # Only the apps that exist here: no Camera or Maps where policy removed their radio.
         apps = [a for a in APPS if a.radio is None or self.handset.radio_present(a.radio)]
         with Center():
             yield AppGrid(apps, id="home-apps")
+        yield Static(classes="home-gap")
         yield Static("", id="home-hint")
 
     def on_mount(self) -> None:
@@ -49,11 +59,16 @@ class HomeView(PhoneView):
         self.query_one(AppGrid).focus_first()
 
     def tick(self) -> None:
+        now = wall_time(self.handset.clock)
+        clock = self.query_one("#home-clock", Digits)
+        if clock.value != now.strftime("%H:%M"):  # an update re-lays out: only on a change
+            clock.update(now.strftime("%H:%M"))
+        set_text(self.query_one("#home-date", Static), now.strftime("%A %-d %B"))
         timeout = self.handset.auto_lock_seconds
         hint = "arrows + Enter open an app"
         if timeout:
             hint += f"\nlocks after {format_duration(timeout)} idle"
-        self.query_one("#home-hint", Static).update(hint)
+        set_text(self.query_one("#home-hint", Static), hint)
 
     @on(AppGrid.Launch)
     def _launch(self, event: AppGrid.Launch) -> None:

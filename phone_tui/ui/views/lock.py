@@ -25,6 +25,8 @@ class LockView(PhoneView):
     DEFAULT_CSS = """
     LockView Digits { width: 100%; height: 3; text-align: center; margin-top: 1; }
     LockView #lock-date { width: 100%; height: 2; text-align: center; margin-bottom: 1; }
+    /* A phone's lock screen: the clock at the top, the pad low where the thumb is. */
+    LockView .lock-gap { width: 100%; height: 1fr; }
     LockView #lock-countdown { width: 100%; text-align: center; color: $text-warning;
                                text-style: bold; height: 1; }
     LockView #lock-problem { width: 100%; height: auto; text-align: center;
@@ -41,6 +43,7 @@ class LockView(PhoneView):
         now = wall_time(self.handset.clock)
         yield Digits(now.strftime("%H:%M"), id="lock-clock")
         yield Static(self._date_text(now), id="lock-date")
+        yield Static(classes="lock-gap")
         yield PinEntry("Enter PIN", id="lock-pin")
         yield Static("", id="lock-countdown")
         # A damaged file's message names file and key: too long for the PIN entry's two

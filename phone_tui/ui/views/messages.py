@@ -441,7 +441,7 @@ class ContactInfoView(_MessengerView):
     ContactInfoView { overflow-y: auto; }
     ContactInfoView #info-text { height: auto; margin-bottom: 1; }
     ContactInfoView #info-number { height: auto; text-style: bold; margin-bottom: 1; }
-    ContactInfoView #info-qr { width: 1fr; content-align-horizontal: center; margin-bottom: 1; }
+    ContactInfoView #info-qr { width: 1fr; content-align-horizontal: center; }
     ContactInfoView Horizontal { height: 1; margin-bottom: 1; }
     ContactInfoView Button { margin-right: 2; }
     """
@@ -454,10 +454,12 @@ class ContactInfoView(_MessengerView):
         yield self.title_label()
         yield Static("", id="info-text")
         yield Static("", id="info-number")
-        yield QRCode(id="info-qr")
+        # The buttons before the code: in the phone's height they stay in view, the code
+        # below them is for the other phone's camera.
         with ButtonRow(id="info-buttons"):
             yield Button("Mark verified", id="info-verify", compact=True, variant="success")
             yield Button("Timer", id="info-timer", compact=True)
+        yield QRCode(id="info-qr")
 
     def on_mount(self) -> None:
         self.refresh_info()
@@ -474,8 +476,8 @@ class ContactInfoView(_MessengerView):
         state = ("[b $text-error]safety number changed[/]" if contact.new_identity else
                  "[b $success]verified[/]" if contact.verified else "not verified")
         set_text(self.query_one("#info-text", Static),
-                 f"[b]{contact.name}[/]\n{contact.number}\nStatus: {state}\n"
-                 f"Disappearing messages: {timer_label(contact.timer)}\n\n"
+                 f"[b]{contact.name}[/] · {contact.number}\nStatus: {state}\n"
+                 f"Disappearing messages: {timer_label(contact.timer)}\n"
                  "Compare these digits with the ones on their phone:")
         number = messenger.safety_number(self.number)
         groups = grouped(number) if number else []

@@ -45,7 +45,8 @@ class PinPad(Widget):
             cells = []
             for key in row:
                 label = LABELS.get(key, key).center(KEY_WIDTH)
-                style = "reverse $primary" if key == "ok" else "b"
+                # Keys drawn as keys (a filled cell), as on a phone's keypad.
+                style = "reverse $primary" if key == "ok" else "b on $panel"
                 cells.append(f"[{style}]{label}[/]")
             lines.append(indent + (" " * GAP).join(cells))
             lines.append("")
