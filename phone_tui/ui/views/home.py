@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Center
 from textual.widgets import Static
 
+from phone_tui.handset.messenger import MessageReceived
 from phone_tui.ui.views.base import PhoneView, format_duration
 from phone_tui.ui.widgets.app_grid import AppGrid, AppSpec
 
@@ -44,6 +45,20 @@ class HomeView(PhoneView):
             return  # replaced before it was shown
         self.query_one(AppGrid).focus_first()
         self.tick()
+        self.show_unread()
+
+    def on_return(self) -> None:
+        self.show_unread()  # a chat above may have been read
+
+    def on_model_event(self, event: object) -> None:
+        if isinstance(event, MessageReceived):
+            self.show_unread()
+
+    def show_unread(self) -> None:
+        """The Messages tile's badge: how many messages are unread."""
+        messenger = self.handset.messenger
+        unread = sum(c.unread for c in messenger.conversations()) if messenger else 0
+        self.query_one(AppGrid).set_badge("messages", unread)
 
     def focus_default(self) -> None:
         self.query_one(AppGrid).focus_first()
