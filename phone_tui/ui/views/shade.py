@@ -14,6 +14,7 @@ from phone_tui.ui.widgets.notice_banner import banner_lines
 from phone_tui.ui.widgets.phone_list import PhoneList
 
 EMPTY = "No notifications"
+FULL_LINES = 12  # the banner cuts a notice at three lines; the shade shows it whole
 STYLE = {"warning": "$text-warning", "error": "$text-error"}
 
 
@@ -60,7 +61,7 @@ class NoticeShade(PhoneView):
                                      f"bold {STYLE.get(notice.severity, '')}".strip()),
                                     ("  " + when, "$text-muted"))
             listing.add_option(Option(Content("\n").join(
-                [head, *banner_lines(notice, width)]), id=f"notice-{index}"))
+                [head, *banner_lines(notice, width, FULL_LINES)]), id=f"notice-{index}"))
         self.query_one("#shade-empty", Static).update(EMPTY if not notices else "")
         self.query_one("#shade-empty").display = not notices
         listing.display = bool(notices)
