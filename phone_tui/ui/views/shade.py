@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from textual.app import ComposeResult
@@ -61,7 +62,8 @@ class NoticeShade(PhoneView):
                                      f"bold {STYLE.get(notice.severity, '')}".strip()),
                                     ("  " + when, "$text-muted"))
             listing.add_option(Option(Content("\n").join(
-                [head, *banner_lines(notice, width, FULL_LINES)]), id=f"notice-{index}"))
+                [head, *banner_lines(replace(notice, one_line=False), width, FULL_LINES)]),
+                id=f"notice-{index}"))
         self.query_one("#shade-empty", Static).update(EMPTY if not notices else "")
         self.query_one("#shade-empty").display = not notices
         listing.display = bool(notices)
