@@ -4,7 +4,7 @@ Installed with phone-tui, the plugin gives any test suite these fixtures: ``cloc
 ManualClock), ``entropy``, ``data_dir``, ``handset`` (deterministic, set up with nothing),
 ``app_factory`` (a PhoneApp around it), ``stage_factory`` (a prepared demo stage of N phones)
 and ``flow_runner`` (play a flow file headless). Helpers: ``set_up``, ``enter_pin``,
-``open_app``, ``send``, ``settle``, ``wait_for``.
+``open_app``, ``send``, ``settle``, ``wait_for``, ``notifications``.
 
 ``FAST_KDF`` makes Argon2id cheap so a test suite can unlock hundreds of times. It is only ever
 used when passed explicitly, as these helpers do; the app itself always uses RFC 9106 defaults.
@@ -105,6 +105,15 @@ async def wait_for(pilot, predicate, rounds: int = 500) -> None:  # noqa: ANN001
             return
         await pilot.pause(0.02)
     raise AssertionError("condition not met")
+
+
+def notifications(app) -> list[str]:  # noqa: ANN001 - a PhoneApp or a StageApp
+    """Every notification's text still to be seen: each phone's (its shade's history, newest
+    first), then the app's own toasts (a stage's presenter messages)."""
+    from phone_tui.ui.handset_view import HandsetView
+
+    texts = [notice.message for view in app.query(HandsetView) for notice in view.notices.history]
+    return texts + [str(toast.message) for toast in app._notifications]
 
 
 def send(handset: Handset, to: str, text: str) -> str:

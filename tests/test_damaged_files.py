@@ -215,7 +215,7 @@ def test_other_wrong_contact_values_are_refused(tmp_path, entry):
 
 async def test_a_damaged_shipped_contacts_file_is_a_notice_in_the_app(app_factory, tmp_path,
                                                                       monkeypatch):
-    from phone_tui.testing import settle
+    from phone_tui.testing import notifications, settle
 
     seeds = copied_seeds(tmp_path, monkeypatch, "phone_tui.handset.contacts")
     contacts = seeds / "contacts.toml"
@@ -223,8 +223,8 @@ async def test_a_damaged_shipped_contacts_file_is_a_notice_in_the_app(app_factor
     app = app_factory()
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
-        assert any(f"{contacts}, line 4, key 'contact[0].rule'" in n.message
-                   for n in app._notifications), [n.message for n in app._notifications]
+        assert any(f"{contacts}, line 4, key 'contact[0].rule'" in text
+                   for text in notifications(app)), notifications(app)
     assert contacts.read_bytes() == before
 
 

@@ -7,7 +7,15 @@ from dataclasses import replace
 from textual.widgets import OptionList, TextArea
 
 from phone_tui.core.config import Settings
-from phone_tui.testing import SIZE, make_app, make_handset, open_app, set_up, settle
+from phone_tui.testing import (
+    SIZE,
+    make_app,
+    make_handset,
+    notifications,
+    open_app,
+    set_up,
+    settle,
+)
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.views.messages import ChatView, ContactInfoView, MessagesView
 from phone_tui.ui.widgets.chat_log import ChatLog
@@ -86,7 +94,7 @@ async def test_changed_safety_number_blocks_sending_until_accepted(data_dir, clo
         app.query_one(TextArea).text = "secret plans"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert any("safety number" in n.message for n in app._notifications)
+        assert any("safety number" in text for text in notifications(app))
         assert app.query_one(TextArea).text == "secret plans"  # nothing lost
         await pilot.click("#chat-info")
         await settle(pilot)

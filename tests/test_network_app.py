@@ -10,7 +10,15 @@ from textual.widgets import OptionList, Switch
 from phone_tui.core.config import load_settings
 from phone_tui.handset.events import LinkProfileChanged, RegistrationChanged
 from phone_tui.modem.profiles import load_profiles
-from phone_tui.testing import SIZE, make_app, make_handset, open_app, set_up, settle
+from phone_tui.testing import (
+    SIZE,
+    make_app,
+    make_handset,
+    notifications,
+    open_app,
+    set_up,
+    settle,
+)
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.views.network import NetworkView
 from phone_tui.ui.widgets.status_bar import StatusBar
@@ -109,5 +117,5 @@ async def test_unknown_link_profile_in_settings_falls_back_to_lte_with_a_notice(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert handset.modem.profile.name == "lte"
-        assert any("unknown link profile 'carrier-pigeon'" in n.message
-                   for n in app._notifications)
+        assert any("unknown link profile 'carrier-pigeon'" in text
+                   for text in notifications(app))

@@ -9,7 +9,16 @@ from textual.widgets import Static
 
 from phone_tui.core.clock import ManualClock
 from phone_tui.core.config import Settings
-from phone_tui.testing import SIZE, enter_pin, make_app, make_handset, open_app, set_up, settle
+from phone_tui.testing import (
+    SIZE,
+    enter_pin,
+    make_app,
+    make_handset,
+    notifications,
+    open_app,
+    set_up,
+    settle,
+)
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.views.lock import LockView
 from phone_tui.ui.views.switch import SwitchView
@@ -63,15 +72,14 @@ async def test_switch_cards_list_only_the_radios_that_are_on(data_dir, clock):
 
 async def test_a_notice_quoting_a_settings_table_keeps_its_brackets(data_dir, clock):
     """`[keymap]` in a notice is the table's name, not markup: it read `settings.toml:  has`."""
-    from textual.widgets._toast import Toast
-
     settings = Settings(keymap={"no.such.binding": "f12"})
     handset = make_handset(data_dir, clock=clock, settings=settings)
     await set_up(handset)
     app = make_app(data_dir, handset=handset, settings=settings)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(pilot)
-        shown = [str(toast.render()) for toast in app.screen.query(Toast)]
+        # In the phone's banner, in full in its shade.
+        shown = [str(app.query_one("#notice-banner").render()), *notifications(app)]
         assert any("settings.toml: [keymap] has unknown binding ids: no.such.binding" in text
                    for text in shown), shown
         assert not any(":  has" in text for text in shown)

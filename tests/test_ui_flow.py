@@ -6,7 +6,15 @@ from textual.widgets import OptionList, Static
 
 from phone_tui.core.config import load_settings
 from phone_tui.handset.handset import HandsetState
-from phone_tui.testing import SIZE, TEST_PIN, enter_pin, open_app, set_up, settle
+from phone_tui.testing import (
+    SIZE,
+    TEST_PIN,
+    enter_pin,
+    notifications,
+    open_app,
+    set_up,
+    settle,
+)
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.views.home import HomeView
 from phone_tui.ui.views.lock import LockView
@@ -147,7 +155,7 @@ async def test_duress_pin_at_lock_screen_returns_to_setup_without_a_word(app_fac
         await enter_pin(pilot, "7391")
         assert isinstance(top(app), SetupView)
         assert "wiped" not in str(app.query_one("#setup-intro").render()).lower()
-        assert not app._notifications
+        assert not notifications(app)
 
 
 async def test_palette_lock_command(app_factory, handset):
@@ -176,7 +184,7 @@ async def test_keymap_from_settings_remaps_lock(app_factory, handset):
         await pilot.press("ctrl+k")
         await settle(pilot)
         assert handset.state is HandsetState.LOCKED
-        assert any("nope.nothing" in n.message for n in app._notifications)
+        assert any("nope.nothing" in text for text in notifications(app))
 
 
 async def test_unknown_theme_in_settings_falls_back_with_a_notice(app_factory):
@@ -186,7 +194,7 @@ async def test_unknown_theme_in_settings_falls_back_with_a_notice(app_factory):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.theme == "secure"
-        assert any("unknown theme 'neon'" in n.message for n in app._notifications)
+        assert any("unknown theme 'neon'" in text for text in notifications(app))
 
 
 async def test_tiny_terminals_do_not_crash(app_factory):

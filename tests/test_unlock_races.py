@@ -11,7 +11,16 @@ import pytest
 from phone_tui.crypto.keystore import Keystore, UnlockOutcome
 from phone_tui.errors import HandsetBusy, Throttled, WrongPin
 from phone_tui.handset.persona import Persona
-from phone_tui.testing import SIZE, TEST_PIN, make_app, make_handset, set_up, settle, wait_for
+from phone_tui.testing import (
+    SIZE,
+    TEST_PIN,
+    make_app,
+    make_handset,
+    notifications,
+    set_up,
+    settle,
+    wait_for,
+)
 
 OPEN_PIN = "731956"
 WRONG = "555111"
@@ -139,16 +148,8 @@ async def test_ui_switch_os_mid_unlock_counts_every_wrong_pin_on_the_secure_os(
 
     handset = await both_set_up(data_dir, clock)
     app = make_app(data_dir, handset=handset, clock=clock)
-    notices = []
     rounds = 4
     async with app.run_test(size=SIZE) as pilot:
-        original_notify = app.notify
-
-        def notify(message, **kwargs):  # noqa: ANN001, ANN003, ANN202
-            notices.append(str(message))
-            return original_notify(message, **kwargs)
-
-        monkeypatch.setattr(app, "notify", notify)
         await settle(pilot)
         for done in range(rounds):
             gate = Gate(monkeypatch)
@@ -168,6 +169,7 @@ async def test_ui_switch_os_mid_unlock_counts_every_wrong_pin_on_the_secure_os(
                            and not app.query_one("#lock-pin").disabled)
             assert handset.running == "secure"
             assert handset.personas["secure"].throttle.load().failures == done + 1
+        notices = notifications(app)
     assert handset.personas["open"].throttle.load().failures == 0
     assert sum("unlock" in notice.lower() for notice in notices) == rounds
 

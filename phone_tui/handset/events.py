@@ -130,6 +130,11 @@ class LinkProfileChanged(Event):
     profile: str
 
 
+class MessageWaiting(Event):
+    """A message arrived while locked and was kept, encrypted, until the next unlock. Nothing
+    about it is known yet (the keys to read it are not in memory), not even its sender."""
+
+
 class MessageStateChanged(Event):
     msg_id: bytes
     state: str  # sent, delivered, failed

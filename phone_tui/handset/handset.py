@@ -32,6 +32,7 @@ from phone_tui.handset.events import (
     LinkProfileChanged,
     Locked,
     MessageStateChanged,
+    MessageWaiting,
     PersonaSwitched,
     PinChanged,
     PinRejected,
@@ -380,6 +381,8 @@ class Handset:
             # Catching up on the spool: behind it, so nothing overtakes what came earlier.
             self._spool_for(self.persona, "envelope", sender=envelope.src,
                             data=envelope.encode().hex())
+            if self.messenger is None and self.persona.is_set_up:
+                self.events.emit(MessageWaiting(self.persona.name))
 
     def _on_message_state(self, name: str, msg_id: bytes, state: str, reason: str) -> None:
         if name == self.running:

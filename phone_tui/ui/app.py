@@ -119,9 +119,15 @@ class PhoneApp(App[None]):
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
-        """Notifications are plain text unless asked: they quote files and errors, whose
-        brackets ("[keymap]", a key's name) are words, not markup to drop."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        """In the phone's banner, under its status bar (a toast would cover the PIN pad).
+        Plain text unless asked: they quote files and errors, whose brackets ("[keymap]", a
+        key's name) are words, not markup to drop."""
+        view = next(iter(self.query(HandsetView)), None)
+        if view is None:  # not composed yet, or gone
+            super().notify(message, title=title, severity=severity, timeout=timeout,
+                           markup=markup)
+            return
+        view.notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_mount(self) -> None:
         for problem in self.catalog.problems:

@@ -14,6 +14,9 @@ HANDSET = [
     Binding("home", "home", "Home", id="handset.home"),
     Binding("escape", "back", "Back", id="handset.back"),
     Binding("f2", "switch_os", "Switch OS", id="handset.switch_os"),
+    # Off the footer (it is full at 100 columns): a click on the status bar opens it too.
+    Binding("ctrl+n", "notifications", "Notifications", show=False,
+            id="handset.notifications"),
 ]
 
 # The demo stage: presenter controls, for the active phone (or all phones). Priority: they

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import weakref
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import Static
@@ -23,7 +24,9 @@ from phone_tui.handset.events import (
 )
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
+from phone_tui.ui.notices import Notice, NoticeBoard, notice_for_event
 from phone_tui.ui.views.base import PhoneView
+from phone_tui.ui.widgets.notice_banner import NoticeBanner
 from phone_tui.ui.widgets.status_bar import StatusBar, StatusInfo, network_label
 
 # Views are imported where first needed: only the lock screen is on the start-up path.
@@ -90,6 +93,7 @@ class HandsetView(Vertical, can_focus=True):
                               content-align: center middle; text-align: center;
                               color: $text-warning; }}
     HandsetView.-too-small #frame {{ display: none; }}
+    HandsetView #frame {{ layers: default notices; }}
     """
 
     def __init__(self, handset: Handset, *, id: str | None = None) -> None:
@@ -105,6 +109,9 @@ class HandsetView(Vertical, can_focus=True):
         # about to be mounted must be gone first.
         self._leaving: weakref.WeakKeyDictionary[PhoneView, object] = \
             weakref.WeakKeyDictionary()
+        self.notices = NoticeBoard()  # the banner's and the shade's notifications
+        self._waiting = 0  # messages kept while locked, since the last unlock
+        self._shown_version: int | None = None  # the board's version the banner shows
         self._unlisten = handset.events.listen(self._on_model_event)
 
     def compose(self) -> ComposeResult:
@@ -112,12 +119,14 @@ class HandsetView(Vertical, can_focus=True):
         self._stack = [first]
         with Container(id="frame"):
             yield StatusBar(id="status")
+            yield NoticeBanner(id="notice-banner")
             yield first
 
     def on_mount(self) -> None:
         frame = self.query_one("#frame")
         frame.border_title = self.handset.device.model
         self.refresh_status()
+        self._show_notices()
         self.set_interval(1.0, self.tick)
 
     def on_unmount(self) -> None:
@@ -251,6 +260,7 @@ class HandsetView(Vertical, can_focus=True):
     # ---- model events --------------------------------------------------------------------------
 
     def _on_model_event(self, event: Event) -> None:
+        self._notice_event(event)
         if isinstance(event, PersonaSwitched):
             self.set_class(False, f"persona-{event.previous}")
             self.set_class(True, f"persona-{event.persona}")
@@ -288,6 +298,8 @@ class HandsetView(Vertical, can_focus=True):
             if expired and self.top is not None:
                 self.top.on_return()  # messages disappeared: redraw
         self.refresh_status()
+        self.notices.expire(self.handset.clock.now())
+        self._show_notices()
         top = self.top
         if top is not None and top.is_mounted and top.is_attached:
             top.tick()
@@ -346,8 +358,8 @@ class HandsetView(Vertical, can_focus=True):
         try:
             self.handset.remember(**changes)
         except PhoneTuiError as problem:
-            self.app.notify(f"{problem} — not saved.", title="Settings", severity="error",
-                            timeout=10)
+            self.notify(f"{problem} — not saved.", title="Settings", severity="error",
+                        timeout=10)
 
     def set_airplane(self, on: bool) -> None:
         self.handset.set_airplane(on)
@@ -374,7 +386,7 @@ class HandsetView(Vertical, can_focus=True):
             self.handset.switch_persona(target)
         except HandsetBusy as busy:
             self.booting = False
-            self.app.notify(str(busy), title="Switch OS", severity="warning")
+            self.notify(str(busy), title="Switch OS", severity="warning")
             # Back to the view whose PIN work is running (the switch views sit on top of it).
             while len(self._stack) > 1 and self.top is not None \
                     and self.top.id in ("switch", "switch-confirm"):
@@ -390,3 +402,68 @@ class HandsetView(Vertical, can_focus=True):
     def boot_finished(self) -> None:
         self.booting = False
         self._reset_for_state()
+
+    # ---- notifications: the banner under the status bar, the shade -----------------------------
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Show a notification in this phone's banner (not a toast over the terminal: on a
+        stage it must land in this phone). Plain text unless asked: messages quote files and
+        keys whose brackets are words."""
+        self.post_notice(Notice(title, str(message), severity=severity,
+                                timeout=timeout or 0.0, markup=markup))
+
+    def post_notice(self, notice: Notice) -> None:
+        self.notices.post(notice, self.handset.clock.now())
+        self._show_notices()
+
+    def _show_notices(self) -> None:
+        if self._shown_version == self.notices.version or not self.is_mounted:
+            return
+        self._shown_version = self.notices.version
+        self.query_one(NoticeBanner).show(self.notices.current, self.notices.hidden)
+
+    def _notice_event(self, event: Event) -> None:
+        """What the banner says about a model event; what the shade forgets."""
+        from phone_tui.handset.events import MessageWaiting
+
+        if isinstance(event, Locked):
+            self.notices.forget(private=True)  # message texts leave memory with the keys
+            self._waiting = 0
+        elif isinstance(event, Unlocked):
+            self.notices.forget(key="waiting")  # now read: their own notifications follow
+            self._waiting = 0
+        elif isinstance(event, Wiped | PersonaSwitched):
+            self.notices.forget()  # no notification crosses between OSes
+            self._waiting = 0
+        elif isinstance(event, MessageWaiting):
+            self._waiting += 1
+        # A chat (or its info, search, timer) on screen needs no banner for its messages.
+        looking_at = getattr(self.top, "number", None)
+        notice = notice_for_event(self.handset, event, looking_at=looking_at,
+                                  waiting=self._waiting)
+        if notice is not None:
+            self.notices.post(notice, self.handset.clock.now())
+        self._show_notices()
+
+    @on(NoticeBanner.Dismissed)
+    def _banner_dismissed(self, event: NoticeBanner.Dismissed) -> None:
+        event.stop()
+        self.notices.dismiss()
+        self._show_notices()
+
+    @on(StatusBar.Pressed)
+    def _status_pressed(self, event: StatusBar.Pressed) -> None:
+        event.stop()
+        self.action_notifications()
+
+    def action_notifications(self) -> None:
+        """Open the shade (or close it, when it is open)."""
+        from phone_tui.ui.views.shade import NoticeShade
+
+        if self.top is not None and self.top.id == "notice-shade":
+            self.pop()
+            return
+        self.notices.dismiss()
+        self._show_notices()
+        self.push(NoticeShade())

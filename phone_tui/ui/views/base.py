@@ -45,6 +45,19 @@ class PhoneView(Vertical):
     def handset(self) -> Handset:
         return self.handset_view.handset
 
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """In this phone's banner (on a stage, the phone this view is in)."""
+        from textual.css.query import NoMatches
+
+        try:
+            view = self.handset_view
+        except NoMatches:  # no longer in a phone
+            self.app.notify(message, title=title, severity=severity,  # type: ignore[arg-type]
+                            timeout=timeout, markup=markup)
+            return
+        view.notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     def focus_default(self) -> None:
         """Give the keyboard to this view's main control."""
         for widget in self.query("*"):

@@ -8,6 +8,7 @@ from textual.containers import Center
 from textual.widgets import Digits, Static
 
 from phone_tui.core.clock import wall_time
+from phone_tui.handset.messenger import MessageReceived
 from phone_tui.ui.views.base import PhoneView, format_duration, set_text
 from phone_tui.ui.widgets.app_grid import AppGrid, AppSpec
 
@@ -54,6 +55,20 @@ class HomeView(PhoneView):
             return  # replaced before it was shown
         self.query_one(AppGrid).focus_first()
         self.tick()
+        self.show_unread()
+
+    def on_return(self) -> None:
+        self.show_unread()  # a chat above may have been read
+
+    def on_model_event(self, event: object) -> None:
+        if isinstance(event, MessageReceived):
+            self.show_unread()
+
+    def show_unread(self) -> None:
+        """The Messages tile's badge: how many messages are unread."""
+        messenger = self.handset.messenger
+        unread = sum(c.unread for c in messenger.conversations()) if messenger else 0
+        self.query_one(AppGrid).set_badge("messages", unread)
 
     def focus_default(self) -> None:
         self.query_one(AppGrid).focus_first()

@@ -358,7 +358,7 @@ class ChatView(_MessengerView):
         try:
             messenger.send_text(self.number, text)
         except MessengerError as problem:
-            self.app.notify(str(problem), title="Not sent", severity="error")
+            self.notify(str(problem), title="Not sent", severity="error")
             return
         compose.text = ""
         self.reload()

@@ -162,8 +162,8 @@ class NetworkView(PhoneView):
 
         for index in range(TEST_BURST):
             modem.send(ECHO_NUMBER, bytes([index % 256]) * TEST_SIZE)
-        self.app.notify(f"Sent {TEST_BURST} × {TEST_SIZE} bytes to the echo service.",
-                        title="Network")
+        self.notify(f"Sent {TEST_BURST} × {TEST_SIZE} bytes to the echo service.",
+                    title="Network")
 
     @on(Switch.Changed, "#net-airplane")
     def _airplane_switched(self, event: Switch.Changed) -> None:

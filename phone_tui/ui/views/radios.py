@@ -58,7 +58,7 @@ class RadiosView(PhoneView):
         try:
             self.handset.set_radio(radio, event.value)
         except PhoneTuiError as problem:
-            self.app.notify(str(problem), severity="error")
+            self.notify(str(problem), severity="error")
 
 
 class _RadioApp(PhoneView):

@@ -253,7 +253,7 @@ class ChangePinView(PhoneView):
         except PhoneTuiError as problem:  # WrongPin and Throttled say what is left
             self._go("current", str(problem))
         else:
-            self.app.notify(self.DONE, title="Settings")
+            self.notify(self.DONE, title="Settings")
             if self.is_attached and self.handset_view.top is self:
                 self.handset_view.pop()
         finally:

@@ -129,7 +129,7 @@ class SwitchView(PhoneView):
         event.stop()
         if event.persona == self.handset.running:
             info = self.handset.persona_info
-            self.app.notify(f"{info.os_name} is already running.", title="Switch OS")
+            self.notify(f"{info.os_name} is already running.", title="Switch OS")
             return
         self.handset_view.push(SwitchConfirmView(event.persona))
 

@@ -31,6 +31,8 @@ class AppTile(Static, can_focus=True):
               border: round $panel-lighten-2; }
     AppTile:focus { border: round $primary; background: $boost; text-style: bold; }
     AppTile:hover { background: $boost; }
+    AppTile { border-title-align: right; border-title-color: $text;
+              border-title-background: $error; border-title-style: bold; }
     """
 
     def __init__(self, spec: AppSpec) -> None:
@@ -40,6 +42,13 @@ class AppTile(Static, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         event.stop()
         self.post_message(AppGrid.Launch(self.spec.app_id))
+
+    def set_badge(self, count: int) -> None:
+        """A count in the tile's top border (unread messages); nothing when zero."""
+        text = "" if count <= 0 else f"{count}" if count < 100 else "99+"
+        wanted = f" {text} " if text else None
+        if self.border_title != wanted:
+            self.border_title = wanted
 
 
 class AppGrid(Grid):
@@ -64,6 +73,11 @@ class AppGrid(Grid):
     def compose(self) -> ComposeResult:
         for spec in self._apps:
             yield AppTile(spec)
+
+    def set_badge(self, app_id: str, count: int) -> None:
+        for tile in self.query(AppTile):
+            if tile.spec.app_id == app_id:
+                tile.set_badge(count)
 
     def focus_first(self) -> None:
         tiles = list(self.query(AppTile))

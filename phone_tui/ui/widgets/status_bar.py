@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.cells import cell_len
+from textual import events
 from textual.content import Content
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -69,6 +71,13 @@ class StatusBar(Widget):
     """
 
     info: reactive[StatusInfo | None] = reactive(None)
+
+    class Pressed(Message):
+        """A click on the status bar: pull down the notification shade."""
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.post_message(self.Pressed())
 
     def show(self, info: StatusInfo) -> None:
         self.info = info

@@ -1,0 +1,129 @@
+"""One phone's notifications: the banner under its status bar and the shade's history.
+
+The board is plain Python driven by the handset's clock (``now`` comes in as an argument), so
+a banner's timeout is as deterministic as the clock a test holds. The HandsetView owns one
+board, turns model events into notices (``notice_for_event``) and shows the board in its
+NoticeBanner and NoticeShade.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from phone_tui.handset.events import Event, MessageWaiting
+
+if TYPE_CHECKING:
+    from phone_tui.handset.handset import Handset
+
+DEFAULT_TIMEOUT = 5.0  # Textual's toasts stay as long
+HISTORY = 20  # what the shade keeps
+PREVIEW = 80  # characters of a message kept for its notification (one line is shown)
+SEVERITIES = ("information", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notification. ``private`` ones quote a message (its sender or text): they go when the
+    phone locks and when the message disappears (``forget_at``). Notices with the same ``key``
+    replace one another (the lock screen's count of waiting messages)."""
+
+    title: str
+    message: str
+    severity: str = "information"
+    timeout: float = DEFAULT_TIMEOUT
+    markup: bool = False
+    private: bool = False
+    one_line: bool = False  # each line of ``message`` cut to one line of the banner
+    key: str | None = None
+    at: float = 0.0
+    forget_at: float | None = None
+
+
+class NoticeBoard:
+    """The banner shows the newest notice until its timeout, and counts the ones that came
+    meanwhile; the history keeps the last ``HISTORY`` for the shade, newest first."""
+
+    def __init__(self, history: int = HISTORY) -> None:
+        self.history: deque[Notice] = deque(maxlen=history)
+        self.current: Notice | None = None
+        self.hidden = 0  # notices that came while the banner was up, behind the newest
+        self._until = 0.0
+        self.version = 0  # changes whenever what the banner shows changes
+
+    def post(self, notice: Notice, now: float) -> None:
+        notice = replace(notice, at=now)
+        if notice.key is not None:
+            kept = [n for n in self.history if n.key != notice.key]
+            self.history.clear()
+            self.history.extend(kept)
+        self.history.appendleft(notice)
+        if self.current is not None and not (notice.key is not None
+                                             and notice.key == self.current.key):
+            self.hidden += 1
+        self.current = notice
+        self._until = now + (notice.timeout if notice.timeout and notice.timeout > 0
+                             else DEFAULT_TIMEOUT)
+        self.version += 1
+
+    def dismiss(self) -> None:
+        """Take the banner down (what it counted stays in the shade)."""
+        if self.current is not None:
+            self.current, self.hidden = None, 0
+            self.version += 1
+
+    def expire(self, now: float) -> None:
+        """The banner goes at its timeout; a private notice goes with its message."""
+        if self.current is not None and now >= self._until:
+            self.dismiss()
+        self._keep(lambda n: n.forget_at is None or n.forget_at > now)
+
+    def forget(self, *, private: bool = False, key: str | None = None) -> None:
+        """Drop private notices (the phone locked) or those with ``key``; everything when
+        neither is given (the persona was wiped or is no longer running)."""
+        if not private and key is None:
+            self.history.clear()
+            self.dismiss()
+            return
+        self._keep(lambda n: not ((private and n.private) or (key is not None and n.key == key)))
+
+    def _keep(self, wanted) -> None:  # noqa: ANN001
+        if all(wanted(n) for n in self.history):
+            return
+        kept = [n for n in self.history if wanted(n)]
+        self.history.clear()
+        self.history.extend(kept)
+        if self.current is not None and not wanted(self.current):
+            self.dismiss()
+
+
+def waiting_text(count: int) -> str:
+    """The lock screen's words for messages that wait: no sender, no text. While locked the
+    phone cannot tell a text from a read receipt (both are ciphertext), so it says what it
+    knows: encrypted messages are waiting."""
+    return f"{count} encrypted message{'s' if count != 1 else ''} waiting\nUnlock to read."
+
+
+def notice_for_event(handset: Handset, event: Event, *, looking_at: str | None,
+                     waiting: int) -> Notice | None:
+    """The notification a model event makes, if any. ``looking_at``: the number whose chat
+    is on screen (its messages need none); ``waiting``: messages kept while locked so far."""
+    if isinstance(event, MessageWaiting):
+        return Notice("Messages", waiting_text(waiting), key="waiting")
+    messenger = handset.messenger
+    if messenger is None:
+        return None  # locked: no message can be read (nor is the messenger loaded)
+    from phone_tui.handset.messenger import MessageReceived
+
+    if not isinstance(event, MessageReceived) or event.number == looking_at:
+        return None
+    contact = messenger.contact(event.number)
+    name = contact.name if contact is not None and contact.name else event.number
+    recent = messenger.history(event.number, limit=8)
+    message = next((m for m in recent if m.uuid == event.uuid), None)
+    if message is None:
+        return None  # gone already (a timer of a few seconds, a wipe)
+    preview = " ".join(message.body.split())[:PREVIEW]
+    return Notice("New message", f"{name}\n{preview}", private=True, one_line=True,
+                  forget_at=message.expires_at)
