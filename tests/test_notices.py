@@ -107,14 +107,33 @@ async def test_on_the_lock_screen_the_banner_has_neither_name_nor_text(data_dir,
         await ready(pilot)
         handset.messenger.send_text(ECHO, "secret plans")
         handset.lock()  # the reply (and the read receipt before it) arrive while locked
-        await wait_for(pilot, lambda: "2 encrypted messages waiting" in shown(app))
-        text = shown(app)
+        await wait_for(pilot, lambda: "2 encrypted messages waiting" in "".join(
+            str(w.content) for w in app.query("#lock-waiting")))
+        waiting = app.query_one("#lock-waiting")
+        text = str(waiting.content) + shown(app)
         assert "Echo" not in text and ECHO not in text and "secret" not in text
+        # The lock screen says it in its own rows, under the clock, not in a banner over it.
+        assert shown(app) == ""
+        assert waiting.region.y > app.query_one("#lock-date").region.bottom
+        assert waiting.region.bottom <= app.query_one("#lock-pin").region.y
         # Unlocked: the messages are read, and the reply's notification names the sender.
         await enter_pin(pilot, TEST_PIN)
         await wait_for(pilot, lambda: "Echo" in shown(app))
         assert "secret plans" in shown(app) and "waiting" not in shown(app)
         assert not any("waiting" in n.message for n in app.query_one(HandsetView).notices.history)
+
+
+async def test_a_banner_on_the_lock_screen_sits_below_the_clock(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset)
+    app = make_app(data_dir, handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.notify("policy.json: damaged", title="Policy", severity="error")
+        await settle(pilot)
+        up = banner(app).region
+        assert up.y >= app.query_one("#lock-clock").region.bottom
+        assert up.bottom <= app.query_one("#lock-pin").region.y
 
 
 async def test_the_messages_tile_shows_the_unread_count_until_the_chat_is_opened(

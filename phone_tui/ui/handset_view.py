@@ -38,6 +38,9 @@ from phone_tui.ui.widgets.status_bar import StatusBar, StatusInfo, network_label
 FRAME_WIDTH = 44
 FRAME_HEIGHT = 34
 MIN_HEIGHT = 30
+# Where a banner sits on the lock screen: under the status bar (2), the clock (1 + 3) and the
+# date (2 + 1), in the rows the lock screen keeps for notifications.
+LOCK_BANNER_TOP = 9
 
 
 def _app_view(app_id: str) -> PhoneView:
@@ -94,6 +97,7 @@ class HandsetView(Vertical, can_focus=True):
                               color: $text-warning; }}
     HandsetView.-too-small #frame {{ display: none; }}
     HandsetView #frame {{ layers: default notices; }}
+    HandsetView.-on-lock NoticeBanner {{ margin-top: {LOCK_BANNER_TOP}; }}
     """
 
     def __init__(self, handset: Handset, *, id: str | None = None) -> None:
@@ -170,6 +174,7 @@ class HandsetView(Vertical, can_focus=True):
         self.query_one("#frame").mount(view)
         self.call_after_refresh(self._focus_view, view)
         self.refresh_bindings()
+        self._show_notices()
 
     def pop(self) -> None:
         if len(self._stack) <= 1:
@@ -181,6 +186,7 @@ class HandsetView(Vertical, can_focus=True):
             top.on_return()
             self._focus_view(top)
         self.refresh_bindings()
+        self._show_notices()
 
     def reset_to(self, view: PhoneView) -> None:
         frame = self.query_one("#frame")
@@ -213,6 +219,7 @@ class HandsetView(Vertical, can_focus=True):
             self.call_after_refresh(self._focus_view, view)
         self.refresh_status()
         self.refresh_bindings()
+        self._show_notices()
 
     def _focus_view(self, view: PhoneView) -> None:
         """Give ``view`` the keyboard, unless it was replaced in the meantime (a burst of
@@ -417,8 +424,18 @@ class HandsetView(Vertical, can_focus=True):
         self.notices.post(notice, self.handset.clock.now())
         self._show_notices()
 
+    @property
+    def waiting(self) -> int:
+        """Messages the network delivered while this OS was locked (still encrypted)."""
+        return self._waiting
+
     def _show_notices(self) -> None:
-        if self._shown_version == self.notices.version or not self.is_mounted:
+        if not self.is_mounted:
+            return
+        # On the lock screen the banner drops below the clock, into the space the lock screen
+        # keeps for notifications, so the time stays in view.
+        self.set_class(self.top is not None and self.top.id == "lock", "-on-lock")
+        if self._shown_version == self.notices.version:
             return
         self._shown_version = self.notices.version
         self.query_one(NoticeBanner).show(self.notices.current, self.notices.hidden)
@@ -443,7 +460,11 @@ class HandsetView(Vertical, can_focus=True):
         notice = notice_for_event(self.handset, event, looking_at=looking_at,
                                   waiting=self._waiting)
         if notice is not None:
-            self.notices.post(notice, self.handset.clock.now())
+            # The lock screen lists what waits in its own space below the clock, as a phone's
+            # lock screen does: a banner over the clock would say it a second time.
+            on_lock = self.top is not None and self.top.id == "lock"
+            self.notices.post(notice, self.handset.clock.now(),
+                              banner=not (on_lock and notice.key == "waiting"))
         self._show_notices()
 
     @on(NoticeBanner.Dismissed)

@@ -52,13 +52,20 @@ class NoticeBoard:
         self._until = 0.0
         self.version = 0  # changes whenever what the banner shows changes
 
-    def post(self, notice: Notice, now: float) -> None:
+    def post(self, notice: Notice, now: float, *, banner: bool = True) -> None:
+        """Keep ``notice`` for the shade and, unless ``banner`` is False (the view on screen
+        shows it itself), put it up in the banner."""
         notice = replace(notice, at=now)
         if notice.key is not None:
             kept = [n for n in self.history if n.key != notice.key]
             self.history.clear()
             self.history.extend(kept)
         self.history.appendleft(notice)
+        if not banner:
+            if self.current is not None and notice.key is not None \
+                    and self.current.key == notice.key:
+                self.dismiss()
+            return
         if self.current is not None and not (notice.key is not None
                                              and notice.key == self.current.key):
             self.hidden += 1

@@ -26,7 +26,8 @@ class LockView(PhoneView):
     LockView Digits { width: 100%; height: 3; text-align: center; margin-top: 1; }
     LockView #lock-date { width: 100%; height: 2; text-align: center; margin-bottom: 1; }
     /* A phone's lock screen: the clock at the top, the pad low where the thumb is. */
-    LockView .lock-gap { width: 100%; height: 1fr; }
+    LockView #lock-waiting { width: 100%; height: 1fr; content-align: center middle;
+                             text-align: center; color: $text-muted; }
     LockView #lock-countdown { width: 100%; text-align: center; color: $text-warning;
                                text-style: bold; height: 1; }
     LockView #lock-problem { width: 100%; height: auto; text-align: center;
@@ -43,7 +44,9 @@ class LockView(PhoneView):
         now = wall_time(self.handset.clock)
         yield Digits(now.strftime("%H:%M"), id="lock-clock")
         yield Static(self._date_text(now), id="lock-date")
-        yield Static(classes="lock-gap")
+        # The lock screen's notifications: only a count, no sender or text (a secure handset
+        # shows nothing of a message before the PIN, and it is still encrypted anyway).
+        yield Static("", id="lock-waiting")
         yield PinEntry("Enter PIN", id="lock-pin")
         yield Static("", id="lock-countdown")
         # A damaged file's message names file and key: too long for the PIN entry's two
@@ -60,7 +63,21 @@ class LockView(PhoneView):
         if not self.is_attached or not self.query(PinEntry):
             return  # replaced (and emptied) before it was ever shown
         self._show_throttle()
+        self._show_waiting()
         self.query_one(PinEntry).focus()
+
+    def on_model_event(self, event: object) -> None:
+        from phone_tui.handset.events import MessageWaiting
+
+        if isinstance(event, MessageWaiting):
+            self._show_waiting()
+
+    def _show_waiting(self) -> None:
+        from phone_tui.ui.notices import waiting_text
+
+        count = self.handset_view.waiting
+        set_text(self.query_one("#lock-waiting", Static),
+                 f"✉ {waiting_text(count)}" if count else "")
 
     def focus_default(self) -> None:
         self.query_one(PinEntry).focus()
