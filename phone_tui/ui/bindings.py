@@ -52,8 +52,9 @@ STAGE = [
             tooltip="Wipe and set up every demo phone again (asks first)"),
 ]
 # On the stage the footer shows the presenter's keys (and help); the phone's own keys are in
-# the help screen: a phone's keys and eight presenter keys do not fit one line.
-STAGE_FOOTER = frozenset({*(binding.id for binding in STAGE), "app.keys"})
+# the help screen: a phone's keys and eight presenter keys do not fit one line. In this order
+# (a chat's compose box binds F6 and F7 itself, which would put them first).
+STAGE_FOOTER = (*(binding.id for binding in STAGE), "app.keys")
 
 # A scripted demo (phone-tui demo --script): presenter clickers send PageDown / PageUp.
 # Space and Backspace only reach the script when the phone in front does not use them (a
@@ -90,8 +91,8 @@ BUTTON_ROW = [
 PIN_ENTRY = [
     Binding("enter", "submit", "OK", id="pin.submit"),
     Binding("backspace", "delete", "Delete", id="pin.delete", tooltip="Delete a digit"),
-    *(Binding(str(digit), f"digit('{digit}')", str(digit), show=False, id=f"pin.digit{digit}")
-      for digit in range(10)),
+    *(Binding(str(digit), f"digit('{digit}')", str(digit), show=False, id=f"pin.digit{digit}",
+              tooltip="Type a digit") for digit in range(10)),
 ]
 
 # The phone's lists (Settings, Messages, the choices): OptionList's keys without Home, which

@@ -8,8 +8,7 @@ from collections.abc import Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.content import Content
+from textual.containers import Grid, VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
@@ -47,18 +46,29 @@ def key_groups(screen: Screen) -> list[KeyGroup]:
         return -depth.get(id(entry.node), 0) if _group_of(entry.node, entry.binding) \
             == "This screen" else 0
 
-    rows: dict[str, dict[tuple[int, str], tuple[list[str], str]]] = {g: {} for g in GROUPS}
+    # One row per thing to do: keys for the same action, or with the same description (the
+    # PIN pad's ten digits), share it.
+    rows: dict[str, dict[str, list[str]]] = {group: {} for group in GROUPS}
+    actions: dict[tuple[str, str], str] = {}
     for entry in sorted(active, key=order):
         binding = entry.binding
         group = _group_of(entry.node, binding)
-        keys, description = rows[group].setdefault(
-            (id(entry.node) if group == "This screen" else 0, binding.action),
-            ([], binding.tooltip or binding.description or binding.action))
+        text = actions.setdefault((group, binding.action),
+                                  binding.tooltip or binding.description or binding.action)
+        keys = rows[group].setdefault(text, [])
         shown = app.get_key_display(binding)
         if shown not in keys:
             keys.append(shown)
-    return [(group, [(" ".join(keys), text) for keys, text in rows[group].values()])
+    return [(group, [(_joined(keys), text) for text, keys in rows[group].items()])
             for group in GROUPS if rows[group]]
+
+
+def _joined(keys: list[str]) -> str:
+    """``0 1 2 … 9`` as ``0–9``: a run of three or more consecutive characters."""
+    codes = [ord(key) for key in keys if len(key) == 1]
+    if len(codes) == len(keys) >= 3 and codes == list(range(codes[0], codes[0] + len(codes))):
+        return f"{keys[0]}–{keys[-1]}"
+    return " ".join(keys)
 
 
 class KeysScreen(ModalScreen[None]):
@@ -69,7 +79,11 @@ class KeysScreen(ModalScreen[None]):
     KeysScreen #keys { width: 76; max-width: 100%; height: auto; max-height: 90%;
                        border: heavy $primary; border-title-color: $text;
                        background: $surface; padding: 0 1; }
-    KeysScreen .keys-group { width: 100%; height: auto; margin-top: 1; }
+    KeysScreen .keys-title { width: 100%; margin-top: 1; text-style: bold; color: $text-accent; }
+    KeysScreen .keys-group { width: 100%; height: auto; grid-size: 2; grid-rows: auto;
+                             grid-gutter: 0 2; }
+    KeysScreen .keys-key { width: 100%; text-align: right; text-style: bold; color: $accent; }
+    KeysScreen .keys-text { width: 100%; }
     KeysScreen #keys-close { width: 100%; color: $text-muted; margin-top: 1; }
     """
     BINDINGS = bindings.KEYS_SCREEN
@@ -82,10 +96,12 @@ class KeysScreen(ModalScreen[None]):
         width = max((len(keys) for _, rows in self.groups for keys, _ in rows), default=4)
         with VerticalScroll(id="keys"):
             for title, rows in self.groups:
-                lines = [Content.styled(title, "bold $text-accent")]
-                lines += [Content.assemble((keys.rjust(width), "bold $accent"), "  ", text)
-                          for keys, text in rows]
-                yield Static(Content("\n").join(lines), classes="keys-group")
+                yield Static(title, classes="keys-title")
+                with Grid(classes="keys-group") as grid:
+                    grid.styles.grid_columns = f"{width} 1fr"
+                    for keys, text in rows:
+                        yield Static(keys, classes="keys-key", markup=False)
+                        yield Static(text, classes="keys-text", markup=False)
             yield Static("Escape, ? or q closes this.", id="keys-close")
 
     def on_mount(self) -> None:

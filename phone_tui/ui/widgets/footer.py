@@ -4,8 +4,9 @@ Textual's Footer recomposes (one widget per key, each styled anew) on every focu
 change; a screen that mounts, focuses and refreshes its bindings in one go paid for three
 recomposes. Coalescing them makes the first frame cheaper (benchmarks/startup.py).
 
-On the stage the footer shows only the presenter's keys (``only``: binding ids); every other
-key is in the help screen. The phone's bindings have no groups, so keys are drawn one by one.
+On the stage the footer shows only the presenter's keys (``only``: binding ids, in the order
+shown); every other key is in the help screen. The phone's bindings have no groups, so keys
+are drawn one by one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from textual.widgets._footer import FooterKey
 class PhoneFooter(Footer):
     _recompose_pending = False
 
-    def __init__(self, *, only: frozenset[str] | None = None) -> None:
+    def __init__(self, *, only: tuple[str, ...] | None = None) -> None:
         super().__init__()
         self.only = only
 
@@ -40,11 +41,14 @@ class PhoneFooter(Footer):
             return
         app = self.app
         active = self.screen.active_bindings
+        entries = list(active.values())
+        if self.only is not None:
+            order = {binding_id: index for index, binding_id in enumerate(self.only)}
+            entries = sorted((e for e in entries if e.binding.id in order),
+                             key=lambda e: order[e.binding.id])
         shown: set[str] = set()
-        for _namespace, binding, enabled, tooltip in active.values():
+        for _namespace, binding, enabled, tooltip in entries:
             if not binding.show or binding.action in shown:
-                continue
-            if self.only is not None and binding.id not in self.only:
                 continue
             shown.add(binding.action)
             yield FooterKey(binding.key, app.get_key_display(binding), binding.description,
