@@ -18,6 +18,7 @@ from phone_tui.handset.events import PersonaSwitched, Unlocked
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
+from phone_tui.ui.keys_screen import KeysHelp
 from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
 from phone_tui.ui.widgets.footer import PhoneFooter
 
@@ -37,12 +38,13 @@ def _handset_commands():  # noqa: ANN202 - loaded when the palette first opens
     return HandsetCommands
 
 
-class PhoneApp(App[None]):
+class PhoneApp(KeysHelp, App[None]):
     """The handset app. Built by the CLI (or by tests) from a Handset and settings."""
 
     TITLE = "phone-tui"
     CSS_PATH = str(themes_dir() / "handset.tcss")
-    BINDINGS = bindings.APP + bindings.COACH
+    # The coach's F1 (Hint) before the help screen's F1: it wins while there is a coach.
+    BINDINGS = bindings.APP + bindings.COACH + bindings.KEYS
     COMMANDS = App.COMMANDS | {_handset_commands}
     # Each view focuses its own main control; auto-focus would first pick the phone frame and
     # restyle the screen twice before the first frame.

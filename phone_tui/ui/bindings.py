@@ -1,11 +1,18 @@
-"""Every key binding, as data: one place to read them, and the ids users remap in [keymap]."""
+"""Every key binding, as data: one place to read them, and the ids users remap in [keymap].
+
+The footer must fit 100 columns on every view: descriptions are short labels, and the less
+used keys are hidden from it (``show=False``). Every key, hidden or not, is listed with its
+``tooltip`` (the longer description, when the label is terse) in the help screen (``?``/F1)
+and reachable from the command palette.
+"""
 
 from __future__ import annotations
 
 from textual.binding import Binding
 
 APP = [
-    Binding("ctrl+t", "next_theme", "Theme", id="app.next_theme"),
+    Binding("ctrl+t", "next_theme", "Theme", show=False, id="app.next_theme",
+            tooltip="Next colour theme"),
     Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
 ]
 
@@ -13,31 +20,52 @@ HANDSET = [
     Binding("ctrl+l", "lock", "Lock", id="handset.lock"),
     Binding("home", "home", "Home", id="handset.home"),
     Binding("escape", "back", "Back", id="handset.back"),
-    Binding("f2", "switch_os", "Switch OS", id="handset.switch_os"),
+    Binding("f2", "switch_os", "OS", id="handset.switch_os",
+            tooltip="Switch OS (lock this one, boot the other)"),
     # Off the footer (it is full at 100 columns): a click on the status bar opens it too.
     Binding("ctrl+n", "notifications", "Notifications", show=False,
-            id="handset.notifications"),
+            id="handset.notifications", tooltip="The notification shade (recent notices)"),
 ]
+
+# The help screen. F1 is the training coach's Hint where there is one: the coach's binding
+# comes first in PhoneApp.BINDINGS and wins F1 while its check_action allows it. A compose box
+# takes "?" as a character first (a non-priority binding), so F1 opens help there.
+KEYS = [Binding("question_mark,f1", "keys", "Keys", id="app.keys",
+                tooltip="Every key of this screen, the phone and the app")]
+KEYS_SCREEN = [Binding("escape,question_mark,q,f1", "close", "Close", id="keys.close")]
 
 # The demo stage: presenter controls, for the active phone (or all phones). Priority: they
 # work whatever the phone in front shows (a chat's TextArea binds F6 and F7 itself).
 STAGE = [
-    Binding("f3", "next_phone", "Next phone", id="stage.next_phone", priority=True),
-    Binding("f4", "toggle_tap", "Pause tap", id="stage.pause_tap", priority=True),
-    Binding("f5", "next_profile", "Profile (all)", id="stage.next_profile", priority=True),
-    Binding("f6", "drop_signal", "Signal", id="stage.drop_signal", priority=True),
-    Binding("f7", "airplane", "Airplane", id="stage.airplane", priority=True),
-    Binding("f8", "inject", "Bot message", id="stage.inject", priority=True),
-    Binding("f9", "impersonate", "MITM", id="stage.impersonate", priority=True),
-    Binding("ctrl+r", "reset_stage", "Reset", id="stage.reset", priority=True),
+    Binding("f3", "next_phone", "Phone", id="stage.next_phone", priority=True,
+            tooltip="Next phone: the keys go to it"),
+    Binding("f4", "toggle_tap", "Tap", id="stage.pause_tap", priority=True,
+            tooltip="Pause or resume the operator tap"),
+    Binding("f5", "next_profile", "Profile", id="stage.next_profile", priority=True,
+            tooltip="Every phone to the next link profile"),
+    Binding("f6", "drop_signal", "Signal", id="stage.drop_signal", priority=True,
+            tooltip="Drop this phone's signal, or give it back"),
+    Binding("f7", "airplane", "Air", id="stage.airplane", priority=True,
+            tooltip="Airplane mode on this phone, on or off"),
+    Binding("f8", "inject", "Bot", id="stage.inject", priority=True,
+            tooltip="A bot writes to this phone"),
+    Binding("f9", "impersonate", "MITM", id="stage.impersonate", priority=True,
+            tooltip="Man in the middle: the carrier writes as a contact, from a new key"),
+    Binding("ctrl+r", "reset_stage", "Reset", id="stage.reset", priority=True,
+            tooltip="Wipe and set up every demo phone again (asks first)"),
 ]
+# On the stage the footer shows the presenter's keys (and help); the phone's own keys are in
+# the help screen: a phone's keys and eight presenter keys do not fit one line. In this order
+# (a chat's compose box binds F6 and F7 itself, which would put them first).
+STAGE_FOOTER = (*(binding.id for binding in STAGE), "app.keys")
 
 # A scripted demo (phone-tui demo --script): presenter clickers send PageDown / PageUp.
 # Space and Backspace only reach the script when the phone in front does not use them (a
 # chat's compose box types spaces); PageDown / PageUp always do.
 SCRIPT = [
-    Binding("space", "script_next", "Next step", id="script.next"),
-    Binding("backspace", "script_back", "Step back", id="script.back"),
+    # The script panel says these keys itself.
+    Binding("space", "script_next", "Next step", show=False, id="script.next"),
+    Binding("backspace", "script_back", "Step back", show=False, id="script.back"),
     Binding("pagedown", "script_next", "Next step", show=False, priority=True,
             id="script.next_clicker"),
     Binding("pageup", "script_back", "Step back", show=False, priority=True,
@@ -65,9 +93,9 @@ BUTTON_ROW = [
 # were typed, Enter included, however fast they come.
 PIN_ENTRY = [
     Binding("enter", "submit", "OK", id="pin.submit"),
-    Binding("backspace", "delete", "Delete digit", id="pin.delete"),
-    *(Binding(str(digit), f"digit('{digit}')", str(digit), show=False, id=f"pin.digit{digit}")
-      for digit in range(10)),
+    Binding("backspace", "delete", "Delete", id="pin.delete", tooltip="Delete a digit"),
+    *(Binding(str(digit), f"digit('{digit}')", str(digit), show=False, id=f"pin.digit{digit}",
+              tooltip="Type a digit") for digit in range(10)),
 ]
 
 # The phone's lists (Settings, Messages, the choices): OptionList's keys without Home, which
@@ -89,6 +117,26 @@ APP_GRID = [
     Binding("down", "move(0, 1)", "Down", show=False, id="home.down"),
 ]
 
-ALL = (APP + HANDSET + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS + BUTTON_ROW
-       + PIN_ENTRY + PHONE_LIST + APP_GRID)
+# A chat: not priority bindings (see ChatView). Oldest / Newest are in the help screen.
+CHAT = [
+    Binding("ctrl+s", "send", "Send", id="chat.send"),
+    Binding("ctrl+o", "info", "Info", id="chat.info", tooltip="Contact info"),
+    Binding("ctrl+f", "search", "Search", id="chat.search", tooltip="Search this chat"),
+    Binding("ctrl+home", "top", "Oldest", show=False, id="chat.top",
+            tooltip="Go to the oldest message"),
+    Binding("ctrl+end", "bottom", "Newest", show=False, id="chat.bottom",
+            tooltip="Go to the newest message"),
+]
+
+# The Network app: its buttons offer the test burst (and the profile) too.
+NETWORK = [
+    Binding("p", "profiles", "Profile", id="network.profile", tooltip="Choose a link profile"),
+    Binding("a", "airplane", "Airplane", id="network.airplane",
+            tooltip="Airplane mode on or off"),
+    Binding("t", "test", "Test burst", show=False, id="network.test",
+            tooltip="Send a test burst and watch the figures"),
+]
+
+ALL = (APP + HANDSET + KEYS + KEYS_SCREEN + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS
+       + BUTTON_ROW + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + NETWORK)
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

@@ -19,6 +19,7 @@ from phone_tui.handset.stage import ResetStep, Stage
 from phone_tui.ui import bindings
 from phone_tui.ui.app import DETERMINISTIC_BANNER
 from phone_tui.ui.handset_view import FRAME_WIDTH, MIN_HEIGHT, HandsetView
+from phone_tui.ui.keys_screen import KeysHelp
 from phone_tui.ui.themes import VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
 from phone_tui.ui.widgets.footer import PhoneFooter
 from phone_tui.ui.widgets.tap_view import TapView
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 SLOT_WIDTH = FRAME_WIDTH + 2
 PRESENTER_ACTIONS = frozenset(binding.action for binding in bindings.STAGE)
 WIDE = 120  # from this many columns, phones stand side by side; below, one at a time
+# Below this many columns the presenter's footer (eight keys) is cut and the tap's lines too.
+MIN_WIDTH = 100
+TAP_MIN_HEIGHT = 5  # TapView's min-height: its caption, filter and a few frames
 
 
 def _stage_commands():  # noqa: ANN202 - loaded when the palette first opens
@@ -146,7 +150,7 @@ class ResetProgressScreen(ModalScreen[None]):
         self.query_one("#reset-bar", ProgressBar).update(total=step.total, progress=step.done)
 
 
-class StageApp(App[None]):
+class StageApp(KeysHelp, App[None]):
     """The demo stage. Built by ``phone-tui demo`` (or tests) from a prepared Stage."""
 
     TITLE = "phone-tui demo"
@@ -156,8 +160,13 @@ class StageApp(App[None]):
     #stage-switcher { height: 1; width: 100%; text-align: center; display: none;
                       background: $panel; }
     StageApp.-narrow #stage-switcher { display: block; }
+    #stage-too-small { width: 100%; height: 1fr; content-align: center middle;
+                       text-align: center; color: $text-warning; display: none; }
+    StageApp.-too-small #stage-too-small { display: block; }
+    StageApp.-too-small #stage-phones, StageApp.-too-small #stage-switcher,
+    StageApp.-too-small #tap { display: none; }
     """
-    BINDINGS = bindings.APP + bindings.STAGE + bindings.SCRIPT
+    BINDINGS = bindings.APP + bindings.STAGE + bindings.SCRIPT + bindings.KEYS
     COMMANDS = App.COMMANDS | {_stage_commands, _handset_commands}
     AUTO_FOCUS = None
 
@@ -208,7 +217,8 @@ class StageApp(App[None]):
                 caption = f"{index + 1} {phone.name} · PIN {phone.pin} · open {phone.open_pin}"
                 yield StageSlot(index, caption, HandsetView(handset, id=f"handset-{index + 1}"))
         yield TapView(self.stage.clock, id="tap")
-        yield PhoneFooter()
+        yield Static("", id="stage-too-small")
+        yield PhoneFooter(only=bindings.STAGE_FOOTER)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -285,6 +295,27 @@ class StageApp(App[None]):
             f"[reverse] {i + 1} {phone.name} [/]" if i == self.active else f"{i + 1} {phone.name}"
             for i, phone in enumerate(self.stage.phones))
         self.query_one("#stage-switcher", Static).update(f"F3 next phone:  {names}")
+        self._say_if_too_small(narrow)
+
+    def minimum_size(self, narrow: bool) -> tuple[int, int]:
+        """What the stage needs: a phone (the others one at a time behind the switcher), the
+        tap, the footer, and the banner and script when shown."""
+        height = MIN_HEIGHT + 1 + TAP_MIN_HEIGHT + 1 + (1 if narrow else 0)
+        if self.stage.deterministic:
+            height += 1
+        if self.script is not None:
+            height += self.script.outer_size.height + self.script.styles.margin.height
+        return max(MIN_WIDTH, SLOT_WIDTH), height
+
+    def _say_if_too_small(self, narrow: bool) -> None:
+        need_width, need_height = self.minimum_size(narrow)
+        width, height = self.size
+        small = width < need_width or height < need_height
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#stage-too-small", Static).update(
+                f"Terminal too small for the stage\nneed {need_width}×{need_height}, "
+                f"have {width}×{height}")
 
     def action_next_phone(self) -> None:
         self.set_active((self.active + 1) % len(self.stage.handsets), focus=True)

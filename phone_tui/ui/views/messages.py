@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.markup import escape
 from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option, OptionDoesNotExist
@@ -23,6 +22,7 @@ from phone_tui.handset.messenger import (
     MessengerError,
     SessionNotice,
 )
+from phone_tui.ui import bindings
 from phone_tui.ui.views.base import ChoiceView, PhoneView, set_text
 from phone_tui.ui.widgets.button_row import ButtonRow
 from phone_tui.ui.widgets.chat_log import ChatLog
@@ -183,13 +183,7 @@ class ChatView(_MessengerView):
     # Not a priority binding: Ctrl+S then reaches the chat after the compose box has taken
     # every key typed before it, however fast they came (a priority binding runs on arrival,
     # ahead of the keys still queued for the box, and sent a line's first letter).
-    BINDINGS = [
-        Binding("ctrl+s", "send", "Send", id="chat.send"),
-        Binding("ctrl+o", "info", "Contact info", id="chat.info"),
-        Binding("ctrl+f", "search", "Search", id="chat.search"),
-        Binding("ctrl+home", "top", "Oldest", id="chat.top"),
-        Binding("ctrl+end", "bottom", "Newest", id="chat.bottom"),
-    ]
+    BINDINGS = bindings.CHAT
     PAGE = 200  # messages fetched at a time
     WINDOW = 1000  # messages held at most; the rest stay in the store until scrolled to
     DEFAULT_CSS = """

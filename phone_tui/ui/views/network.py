@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.widgets import Button, Sparkline, Static, Switch
 
 from phone_tui.modem.monitor import LinkMonitor
+from phone_tui.ui import bindings
 from phone_tui.ui.views.base import ChoiceView, PhoneView, set_text
 from phone_tui.ui.widgets.status_bar import network_label, signal_markup
 from phone_tui.ui.widgets.text_switch import TextSwitch
@@ -42,11 +42,7 @@ class NetworkView(PhoneView):
     """Shows what the modem sees, and lets the user change the profile or go airplane."""
 
     TITLE = "Network"
-    BINDINGS = [
-        Binding("p", "profiles", "Profile", id="network.profile"),
-        Binding("a", "airplane", "Airplane", id="network.airplane"),
-        Binding("t", "test", "Test burst", id="network.test"),
-    ]
+    BINDINGS = bindings.NETWORK
     DEFAULT_CSS = """
     NetworkView #net-facts { height: auto; grid-size: 2; grid-columns: 13 1fr; grid-rows: 1; }
     NetworkView .net-name { text-style: bold; }

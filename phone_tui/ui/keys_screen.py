@@ -1,0 +1,133 @@
+"""The help screen: every key of the current view, the phone, the stage and the app, with the
+key as the app displays it (a [keymap] remap shows its new key). ``?`` or F1 opens it, and
+the command palette's "Keys"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Grid, VerticalScroll
+from textual.dom import DOMNode
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+from phone_tui.ui import bindings
+
+GROUPS = ("This screen", "Phone", "Stage", "Training", "App")
+# A group of keys: its title, and (keys as displayed, description) rows.
+KeyGroup = tuple[str, list[tuple[str, str]]]
+
+
+def _group_of(namespace: DOMNode, binding: Binding) -> str:
+    from phone_tui.ui.handset_view import HandsetView
+
+    if isinstance(namespace, App):
+        prefix = (binding.id or "").partition(".")[0]
+        return {"stage": "Stage", "script": "Stage", "coach": "Training"}.get(prefix, "App")
+    if isinstance(namespace, HandsetView):
+        return "Phone"
+    if isinstance(namespace, Screen) and not namespace.is_modal:
+        return "App"  # Tab between controls, copying selected text
+    return "This screen"
+
+
+def key_groups(screen: Screen) -> list[KeyGroup]:
+    """The keys that work on ``screen`` now, in groups. The view's own keys come before those
+    of the control in it that has the focus (a chat's Send before the compose box's)."""
+    app = screen.app
+    chain = [node for node, _ in screen._modal_binding_chain]  # focused widget → app
+    active = [entry for entry in screen.active_bindings.values() if not entry.binding.system]
+    # This screen: outermost first; the other groups keep the order their bindings list.
+    depth = {id(node): index for index, node in enumerate(chain)}
+
+    def order(entry) -> int:  # noqa: ANN001 - an ActiveBinding
+        return -depth.get(id(entry.node), 0) if _group_of(entry.node, entry.binding) \
+            == "This screen" else 0
+
+    # One row per thing to do: keys for the same action, or with the same description (the
+    # PIN pad's ten digits), share it.
+    rows: dict[str, dict[str, list[str]]] = {group: {} for group in GROUPS}
+    actions: dict[tuple[str, str], str] = {}
+    for entry in sorted(active, key=order):
+        binding = entry.binding
+        group = _group_of(entry.node, binding)
+        text = actions.setdefault((group, binding.action),
+                                  binding.tooltip or binding.description or binding.action)
+        keys = rows[group].setdefault(text, [])
+        shown = app.get_key_display(binding)
+        if shown not in keys:
+            keys.append(shown)
+    return [(group, [(_joined(keys), text) for text, keys in rows[group].items()])
+            for group in GROUPS if rows[group]]
+
+
+def _joined(keys: list[str]) -> str:
+    """``0 1 2 … 9`` as ``0–9``: a run of three or more consecutive characters."""
+    codes = [ord(key) for key in keys if len(key) == 1]
+    if len(codes) == len(keys) >= 3 and codes == list(range(codes[0], codes[0] + len(codes))):
+        return f"{keys[0]}–{keys[-1]}"
+    return " ".join(keys)
+
+
+class KeysScreen(ModalScreen[None]):
+    """Every key, in groups; it scrolls when long. Escape, ``?`` or q closes it."""
+
+    DEFAULT_CSS = """
+    KeysScreen { align: center middle; }
+    KeysScreen #keys { width: 76; max-width: 100%; height: auto; max-height: 90%;
+                       border: heavy $primary; border-title-color: $text;
+                       background: $surface; padding: 0 1; }
+    KeysScreen .keys-title { width: 100%; margin-top: 1; text-style: bold; color: $text-accent; }
+    KeysScreen .keys-group { width: 100%; height: auto; grid-size: 2; grid-rows: auto;
+                             grid-gutter: 0 2; }
+    KeysScreen .keys-key { width: 100%; text-align: right; text-style: bold; color: $accent; }
+    KeysScreen .keys-text { width: 100%; }
+    KeysScreen #keys-close { width: 100%; color: $text-muted; margin-top: 1; }
+    """
+    BINDINGS = bindings.KEYS_SCREEN
+
+    def __init__(self, groups: list[KeyGroup]) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def compose(self) -> ComposeResult:
+        width = max((len(keys) for _, rows in self.groups for keys, _ in rows), default=4)
+        with VerticalScroll(id="keys"):
+            for title, rows in self.groups:
+                yield Static(title, classes="keys-title")
+                with Grid(classes="keys-group") as grid:
+                    grid.styles.grid_columns = f"{width} 1fr"
+                    for keys, text in rows:
+                        yield Static(keys, classes="keys-key", markup=False)
+                        yield Static(text, classes="keys-text", markup=False)
+            yield Static("Escape, ? or q closes this.", id="keys-close")
+
+    def on_mount(self) -> None:
+        self.query_one("#keys").border_title = "Keys"
+        self.query_one("#keys").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class KeysHelp:
+    """For an App: ``action_keys`` opens the help screen, and the palette's "Keys" opens it
+    (instead of Textual's key panel, which a phone frame has no room for)."""
+
+    def action_keys(self: App) -> None:  # type: ignore[misc]
+        from textual.command import CommandPalette
+
+        screens = [s for s in self.screen_stack if not isinstance(s, CommandPalette)]
+        if screens and not isinstance(screens[-1], KeysScreen):
+            self.push_screen(KeysScreen(key_groups(screens[-1])))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):  # type: ignore[misc]
+            if command.title == "Keys":
+                yield SystemCommand("Keys", "Every key of this screen, the phone and the app",
+                                    self.action_keys)  # type: ignore[attr-defined]
+            else:
+                yield command
+
