@@ -32,6 +32,9 @@ from phone_tui.ui.widgets.status_bar import StatusBar, StatusInfo, network_label
 FRAME_WIDTH = 44
 MIN_HEIGHT = 30
 MAX_HEIGHT = 38
+# The frame's height, centred in the view: whatever sits level with the phone (the training
+# coach) takes the same rule, centred in the same height.
+FRAME_HEIGHT_CSS = f"height: 100%; max-height: {MAX_HEIGHT};"
 
 
 def _app_view(app_id: str) -> PhoneView:
@@ -78,7 +81,7 @@ class HandsetView(Vertical, can_focus=True):
 
     DEFAULT_CSS = f"""
     HandsetView {{ width: 1fr; height: 1fr; align: center middle; }}
-    HandsetView #frame {{ width: {FRAME_WIDTH}; height: 100%; max-height: {MAX_HEIGHT};
+    HandsetView #frame {{ width: {FRAME_WIDTH}; {FRAME_HEIGHT_CSS}
                           border: round $primary; background: $surface; }}
     HandsetView.persona-secure #frame {{ border: round $persona-secure; }}
     HandsetView.persona-open #frame {{ border: round $persona-open; }}
