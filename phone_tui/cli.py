@@ -97,9 +97,12 @@ def parser() -> _Parser:
     train.add_argument("--report", action="store_true", help="print every trainee's results")
     train.add_argument("--format", choices=("table", "csv", "md"), default="table",
                        help="with --report (default: table)")
-    shots = sub.add_parser("screenshots", help="render every main view (deterministic) as SVG")
+    shots = sub.add_parser("screenshots", help="render every main view (deterministic) as SVG "
+                           "and, through headless Chromium, as PNG")
     shots.add_argument("--out", metavar="DIR", type=Path, default=Path("screenshots"),
-                       help="where to write NAME.svg (default: screenshots/)")
+                       help="where to write NAME.svg and NAME.png (default: screenshots/)")
+    shots.add_argument("--svg-only", action="store_true",
+                       help="write the SVGs only (no Chromium needed)")
     flow = sub.add_parser("flow", help="check or run flows (demo scripts, training, snapshot "
                                         "checks)")
     flow_sub = flow.add_subparsers(dest="flow_command", metavar="ACTION", required=True,
@@ -147,7 +150,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "flow":
             return _flow(args)
         if args.command == "screenshots":
-            return _screenshots(args.out)
+            return _screenshots(args.out, svg_only=args.svg_only)
         if args.command == "train":
             return _train(args)
         return _run(args)
@@ -363,11 +366,14 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _screenshots(out: Path) -> int:
-    """Play the shipped flows whose steps name a `shot`, saving those steps as SVG."""
+def _screenshots(out: Path, *, svg_only: bool = False) -> int:
+    """Play the shipped flows whose steps name a `shot`, saving those steps as SVG, then (unless
+    ``svg_only``) each SVG as PNG through headless Chromium."""
     import asyncio
 
+    from phone_tui.errors import PngError
     from phone_tui.flows.model import load_flow, shipped_flows
+    from phone_tui.ui import png
     from phone_tui.ui.flow_runner import run_flow
 
     flows = [flow for flow in map(load_flow, shipped_flows())
@@ -383,6 +389,13 @@ def _screenshots(out: Path) -> int:
                              f"({'; '.join(step.missing)}); screenshots after it not written")
         written += [path for path in report.written if path.suffix == ".svg"]
     for path in written:
+        print(path)
+    if svg_only:
+        return 0
+    browser = png.find_browser()
+    if browser is None:
+        raise PngError(png.missing_browser_message())
+    for path in png.render_pngs(written, browser):
         print(path)
     return 0
 

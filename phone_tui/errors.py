@@ -118,5 +118,9 @@ class UsageError(PhoneTuiError):
     """A command-line argument is wrong."""
 
 
+class PngError(PhoneTuiError):
+    """The PNGs of the screenshots could not be written (no browser, or it failed)."""
+
+
 class HandsetBusy(PhoneTuiError):
     """A PIN operation (unlock, setup, PIN change) is running; switching OS must wait for it."""

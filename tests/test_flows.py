@@ -110,30 +110,6 @@ def test_flow_run_check_passes_on_its_own_output_and_fails_on_a_changed_screen(t
     assert "step 2 now" in report and "Radios" in report
 
 
-def _shot_names() -> set[str]:
-    return {step.shot for path in shipped_flows() for step in load_flow(path).steps
-            if step.shot}
-
-
-def test_the_repository_screenshots_are_the_current_set():
-    root = Path(__file__).resolve().parent.parent / "screenshots"
-    if not root.exists():
-        pytest.skip("not run from a checkout")
-    assert {path.stem for path in root.glob("*.svg")} == _shot_names()
-
-
-def test_screenshots_command_writes_every_named_view(tmp_path, capsys):
-    assert cli.main(["screenshots", "--out", str(tmp_path)]) == 0
-    assert {path.stem for path in tmp_path.glob("*.svg")} == _shot_names()
-    assert "DETERMINISTIC" in (tmp_path / "lock-secure.svg").read_text(encoding="utf-8")
-    # Deterministic: the same bytes as the set in the repository (when run from a checkout).
-    root = Path(__file__).resolve().parent.parent / "screenshots"
-    if root.exists():
-        changed = [path.name for path in tmp_path.glob("*.svg")
-                   if path.read_bytes() != (root / path.name).read_bytes()]
-        assert changed == [], "run `phone-tui screenshots` and commit screenshots/"
-
-
 async def test_the_flow_runner_fixture_plays_a_flow_file(flow_runner, tmp_path):
     path = write(tmp_path, MINIMAL.replace('audience = "test"', 'audience = "test"\n'
                                            'profile = "full"') + '''

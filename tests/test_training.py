@@ -111,3 +111,42 @@ def test_train_lists_the_scenarios_and_refuses_others(tmp_path, capsys):
     assert cli.main(["--data-dir", str(tmp_path), "train", "demo-os-switch"]) == 2
     assert "not a training flow" in capsys.readouterr().err
     assert cli.main(["--data-dir", str(tmp_path), "train", "--trainee", "../x"]) == 2
+
+
+async def _coach_on_first_step(flow, data_dir: Path, size: tuple[int, int]):
+    """The coach and the phone frame as the trainee first sees them (no hint asked)."""
+    coach = CoachPanel(replace(flow, hint_after=600.0), None)
+    driver = FlowDriver(flow, data_dir, side=coach)
+    await driver.prepare_phones()
+    driver.listen()
+    driver.on_ready.append(lambda: coach.attach(driver))
+    async with driver.app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: coach.driver is not None and not coach._acting,
+                       rounds=1500)
+        await settle(pilot)
+        frame = driver.app.query_one("#frame").region
+        return coach, frame, coach.region, str(coach.content), driver.seeds.phones[0]
+
+
+@pytest.mark.parametrize("size", [(100, 40), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_coach_sits_level_with_the_phone_frame(size, tmp_path):
+    flow = load_flow(next(p for p in TRAINING if p.stem == "train-poor-link"))
+    _, frame, panel, _, _ = asyncio.run(_coach_on_first_step(flow, tmp_path, size))
+    assert (panel.y, panel.height) == (frame.y, frame.height)
+    assert panel.x >= frame.right  # beside it, not over it
+
+
+@pytest.mark.parametrize("path", [p for p in TRAINING if load_flow(p).start != "setup"],
+                         ids=lambda p: p.stem)
+def test_coach_tells_the_training_pin_on_the_first_step_before_any_hint(path, tmp_path):
+    flow = load_flow(path)
+    coach, _, _, text, seed = asyncio.run(_coach_on_first_step(flow, tmp_path, (100, 40)))
+    assert coach.index == 0 and not coach.hint_shown and coach.score.hints == 0
+    assert "Hint:" not in text
+    # The PIN the trainee unlocks with first: the Secure OS's unless the flow has them
+    # unlock the Open OS (switch-before-reading must not: that is its mistake).
+    first_unlock = next(e.where.get("persona", flow.persona) for s in flow.steps
+                        for e in s.expect if e.event == "Unlocked")
+    pin = seed.pin if first_unlock == "secure" else seed.open_pin
+    assert pin in text

@@ -14,16 +14,41 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from phone_tui.core.atomic import atomic_write
 from phone_tui.core.documents import is_int, is_number, read_json
 from phone_tui.core.paths import ensure_private_dir
 from phone_tui.errors import ConfigError
 
+if TYPE_CHECKING:
+    from phone_tui.flows.model import Flow
+
 HINT_COST, MISTAKE_COST = 10, 20
 STEP_ALLOWANCE, SECONDS_PER_POINT = 60.0, 10.0
 FORMATS = ("table", "csv", "md")
 TRAINEE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def pins_needed(flow: Flow) -> tuple[str, ...]:
+    """The OSes (``"secure"``, ``"open"``) whose PIN the trainee unlocks phone 1 with, in the
+    order the flow needs them, so the coach can say each PIN before a hint must. Follows the OS
+    through the steps: an expected ``PersonaSwitched`` changes it. A flow that starts at the
+    first run needs none (the trainee chooses the PIN); a ``mistake`` unlock is no need."""
+    if flow.start == "setup":
+        return ()
+    running, needed = flow.persona, []
+    for step in flow.steps:
+        unlocks = [e.where.get("persona", running) for e in step.expect
+                   if e.phone == 1 and e.event == "Unlocked"]
+        switched = [e.where.get("persona") for e in step.expect
+                    if e.phone == 1 and e.event == "PersonaSwitched"]
+        if not unlocks and any(a.kind == "unlock" and a.phone == 1 for a in step.solution):
+            # Unlocked as part of the step's work: after the step's switch, if any.
+            unlocks = [next((p for p in switched if p), running)]
+        needed += [p for p in unlocks if p not in needed]
+        running = next((p for p in switched if p), running)
+    return tuple(needed)
 
 
 class ProgressError(ConfigError):

@@ -110,13 +110,16 @@ class PhoneApp(KeysHelp, App[None]):
         if self.side is None:
             yield HandsetView(self.handset, id="handset")
         else:
-            from textual.containers import Horizontal
+            from textual.containers import Horizontal, Vertical
 
             with Horizontal(id="handsets"):
                 view = HandsetView(self.handset, id="handset")
                 view.styles.width = 46  # the phone keeps its size; the side panel takes the rest
                 yield view
-                yield self.side
+                # Centred in the same height as the frame is in the view: level with the phone.
+                with Vertical(id="beside") as column:
+                    column.styles.align_vertical = "middle"
+                    yield self.side
         yield PhoneFooter()
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",

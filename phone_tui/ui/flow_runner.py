@@ -160,6 +160,11 @@ class FlowDriver:
         """The step's `mistake` events that happened since ``since``."""
         return [describe(e) for e in step.mistakes if e.event is not None and self._met(e, since)]
 
+    def pin(self, persona: str, phone: int = 1) -> str:
+        """The PIN the flow set phone ``phone``'s ``persona`` up with (from seeds/stage.toml)."""
+        seed = self.seeds.phones[phone - 1]
+        return seed.pin if persona == "secure" else seed.open_pin
+
     def view(self, phone: int) -> HandsetView:
         return self.app.query_one("#handset" if self.single else f"#handset-{phone}",
                                   HandsetView)
@@ -193,9 +198,7 @@ class FlowDriver:
         elif kind == "type":
             await pilot.press(*["space" if ch == " " else ch for ch in value])
         elif kind == "unlock":
-            phone_seed = self.seeds.phones[phone - 1]
-            pin = phone_seed.pin if handset.running == "secure" else phone_seed.open_pin
-            await pilot.press(*pin, "enter")
+            await pilot.press(*self.pin(handset.running, phone), "enter")
         elif kind == "open":
             view.action_home()
             view.open_app(value)

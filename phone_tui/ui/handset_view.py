@@ -41,6 +41,9 @@ MIN_HEIGHT = 30
 # Where a banner sits on the lock screen: under the status bar (2), the clock (1 + 3) and the
 # date (2 + 1), in the rows the lock screen keeps for notifications.
 LOCK_BANNER_TOP = 9
+# The frame's height, centred in the view: whatever sits level with the phone (the training
+# coach) takes the same rule, centred in the same height.
+FRAME_HEIGHT_CSS = f"height: {FRAME_HEIGHT}; max-height: 100%;"
 
 
 def _app_view(app_id: str) -> PhoneView:
@@ -87,7 +90,7 @@ class HandsetView(Vertical, can_focus=True):
 
     DEFAULT_CSS = f"""
     HandsetView {{ width: 1fr; height: 1fr; align: center middle; }}
-    HandsetView #frame {{ width: {FRAME_WIDTH}; height: {FRAME_HEIGHT}; max-height: 100%;
+    HandsetView #frame {{ width: {FRAME_WIDTH}; {FRAME_HEIGHT_CSS}
                           border: round $primary; background: $surface; }}
     HandsetView.persona-secure #frame {{ border: round $persona-secure; }}
     HandsetView.persona-open #frame {{ border: round $persona-open; }}

@@ -211,7 +211,7 @@ class ChatView(_MessengerView):
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
-        yield Static("🔒 end-to-end encrypted", id="chat-banner")
+        yield Static("end-to-end encrypted", id="chat-banner")
         yield ChatLog(utc=self.utc, id="chat-log")
         # Pinned above the compose box while the change is unresolved; the log has a notice
         # at the point of the change.

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from textual.widgets import Static
 
 from phone_tui.core.words import count
-from phone_tui.flows.training import Progress, Score
+from phone_tui.flows.training import Progress, Score, pins_needed
+from phone_tui.handset.stage import OS_LABELS
+from phone_tui.ui.handset_view import FRAME_HEIGHT_CSS
 
 if TYPE_CHECKING:
     from phone_tui.flows.model import Flow
@@ -22,9 +24,10 @@ class CoachPanel(Static):
     """Plays a training flow: each step's `do` runs, then the trainee acts; the step is done
     when its expectations hold. F1 shows the hint at once (a hint costs points)."""
 
-    DEFAULT_CSS = """
-    CoachPanel { width: 1fr; max-width: 60; min-width: 28; height: 100%;
-                 border: round $accent; padding: 0 1; background: $surface; }
+    # Level with the phone: the frame's height rule, centred as the frame is (app.py).
+    DEFAULT_CSS = f"""
+    CoachPanel {{ width: 1fr; max-width: 60; min-width: 28; {FRAME_HEIGHT_CSS}
+                 border: round $accent; padding: 0 1; background: $surface; }}
     """
     TICK = 0.25
 
@@ -128,6 +131,10 @@ class CoachPanel(Static):
     def _draw(self) -> None:
         flow, total = self.flow, len(self.flow.steps)
         lines = [f"[b]COACH[/] · {flow.title}", ""]
+        if not self.finished and self.driver is not None and (needed := pins_needed(flow)):
+            # Said from the start: a trainee should not need a hint (which costs) for the PIN.
+            pins = " · ".join(f"{OS_LABELS[p]} [b]{self.driver.pin(p)}[/]" for p in needed)
+            lines += [f"Training PIN{'s' if len(needed) > 1 else ''}: {pins}", ""]
         if self.finished:
             score = self.score
             lines += [f"[b $success]Done: {score.points}/100[/]",

@@ -17,7 +17,7 @@ from phone_tui.handset.pin_policy import MAX_DIGITS
 from phone_tui.ui import bindings
 from phone_tui.ui.widgets.pin_pad import PinPad
 
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+SPINNER = "◐◓◑◒"  # quarter circles: DejaVu Sans Mono has them (it has no Braille)
 
 
 class PinEntry(Vertical, can_focus=True):
