@@ -99,6 +99,26 @@ async def test_a_message_arriving_while_settings_is_open_shows_a_banner_naming_t
         assert isinstance(app.query_one(HandsetView).top, SettingsView)  # nothing moved
 
 
+async def test_opening_the_conversation_clears_its_notifications(data_dir, clock):
+    from phone_tui.ui.views.messages import ChatView
+
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        view = app.query_one(HandsetView)
+        view.notify("kept", title="Other")
+        handset.messenger.send_text(ECHO, "ping")
+        await wait_for(pilot, lambda: "Echo" in shown(app))
+        view.push(ChatView(ECHO))
+        await settle(pilot)
+        # Read now: neither the banner nor the shade keeps it (the frozen test clock would
+        # otherwise hold the banner over the chat's title for good).
+        assert shown(app) == ""
+        assert [n.message for n in view.notices.history] == ["kept"]
+
+
 async def test_on_the_lock_screen_the_banner_has_neither_name_nor_text(data_dir, clock):
     handset = make_handset(data_dir, clock=clock, settings=FULL)
     await set_up(handset, locked=False)

@@ -438,6 +438,11 @@ class HandsetView(Vertical, can_focus=True):
         # On the lock screen the banner drops below the clock, into the space the lock screen
         # keeps for notifications, so the time stays in view.
         self.set_class(self.top is not None and self.top.id == "lock", "-on-lock")
+        # A conversation on screen (its chat, info, search) is read: its notices go, from the
+        # banner and the shade, as a phone's do.
+        looking_at = getattr(self.top, "number", None)
+        if isinstance(looking_at, str):
+            self.notices.forget(number=looking_at)
         if self._shown_version == self.notices.version:
             return
         self._shown_version = self.notices.version

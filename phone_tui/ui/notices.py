@@ -37,6 +37,7 @@ class Notice:
     private: bool = False
     one_line: bool = False  # each line of ``message`` cut to one line of the banner
     key: str | None = None
+    number: str | None = None  # the conversation it is about: opening it clears it
     at: float = 0.0
     forget_at: float | None = None
 
@@ -86,9 +87,14 @@ class NoticeBoard:
             self.dismiss()
         self._keep(lambda n: n.forget_at is None or n.forget_at > now)
 
-    def forget(self, *, private: bool = False, key: str | None = None) -> None:
-        """Drop private notices (the phone locked) or those with ``key``; everything when
-        neither is given (the persona was wiped or is no longer running)."""
+    def forget(self, *, private: bool = False, key: str | None = None,
+               number: str | None = None) -> None:
+        """Drop private notices (the phone locked), those with ``key``, or those about the
+        conversation with ``number`` (it was opened); everything when none is given (the
+        persona was wiped or is no longer running)."""
+        if number is not None:
+            self._keep(lambda n: n.number != number)
+            return
         if not private and key is None:
             self.history.clear()
             self.dismiss()
@@ -133,4 +139,4 @@ def notice_for_event(handset: Handset, event: Event, *, looking_at: str | None,
         return None  # gone already (a timer of a few seconds, a wipe)
     preview = " ".join(message.body.split())[:PREVIEW]
     return Notice("New message", f"{name}\n{preview}", private=True, one_line=True,
-                  forget_at=message.expires_at)
+                  number=event.number, forget_at=message.expires_at)
