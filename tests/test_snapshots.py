@@ -244,8 +244,13 @@ async def _boot(pilot) -> None:
 
 
 async def _landed(pilot) -> None:
+    from phone_tui.testing import wait_for
+    from phone_tui.ui.handset_view import HandsetView
+
     await _switch_confirm(pilot)
     await pilot.press("enter")
+    # The three held messages come in after the boot: the lock screen counts them.
+    await wait_for(pilot, lambda: pilot.app.query_one(HandsetView).waiting == 3)
     await settle(pilot)
 
 

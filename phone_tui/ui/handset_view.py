@@ -468,11 +468,11 @@ class HandsetView(Vertical, can_focus=True):
         notice = notice_for_event(self.handset, event, looking_at=looking_at,
                                   waiting=self._waiting)
         if notice is not None:
-            # The lock screen lists what waits in its own space below the clock, as a phone's
-            # lock screen does: a banner over the clock would say it a second time.
-            on_lock = self.top is not None and self.top.id == "lock"
+            # Messages wait only while locked, and the lock screen lists them in its own
+            # rows below the clock, as a phone's does: no banner says it a second time (nor
+            # one over the boot screen that comes before the lock screen).
             self.notices.post(notice, self.handset.clock.now(),
-                              banner=not (on_lock and notice.key == "waiting"))
+                              banner=notice.key != "waiting")
         self._show_notices()
 
     @on(NoticeBanner.Dismissed)
