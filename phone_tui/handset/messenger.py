@@ -53,6 +53,7 @@ from phone_tui.crypto.x3dh import InitialMessage, initiate, respond
 from phone_tui.errors import PhoneTuiError, StoreError
 from phone_tui.handset.disappearing import timer_notice
 from phone_tui.handset.events import Event, EventStream
+from phone_tui.handset.numbers import is_number
 from phone_tui.handset.payloads import (
     MAX_PLAINTEXT,
     MAX_READ_IDS,
@@ -415,6 +416,12 @@ class Messenger:
         and the same frame decrypts again when it comes again (from the spool at the next
         unlock, or resent). A one-time prekey it used is consumed only once that committed."""
         sender, body = envelope.src, envelope.body
+        if not is_number(sender):
+            # The network writes the sender: a "number" with a newline or an escape sequence
+            # would become a contact's name on every screen. Not a number: not a message.
+            log.info("dropped a message whose sender is not a number (%d characters)",
+                     len(sender))
+            return
         if body[:1] == bytes([RETRY]):
             self._on_retry(sender, body[1:])
             return
@@ -686,6 +693,10 @@ class Messenger:
         self._emit(MessageUpdated(self.persona, number, message_id, state, reason))
 
     # ---- reading -----------------------------------------------------------------------------
+
+    def unread_count(self) -> int:
+        """Unread messages in all conversations: one indexed count (the home tile's badge)."""
+        return self.store.execute("SELECT count(*) FROM messages WHERE unread = 1").fetchone()[0]
 
     def conversations(self) -> list[Conversation]:
         rows = self.store.execute(

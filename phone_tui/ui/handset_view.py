@@ -299,6 +299,8 @@ class HandsetView(Vertical, can_focus=True):
         self._ticks += 1
         if self.handset.modem is not None and self._ticks % KEEPALIVE_SECONDS == 0:
             self.handset.modem.ping()
+        # Before the redraw below: a notice that quotes a message that disappears goes too.
+        self.notices.expire(self.handset.clock.now())
         messenger = self.handset.messenger
         if messenger is not None:
             # Disappearing messages go on the second their timer ends (a 30 s timer must not
@@ -308,7 +310,6 @@ class HandsetView(Vertical, can_focus=True):
             if expired and self.top is not None:
                 self.top.on_return()  # messages disappeared: redraw
         self.refresh_status()
-        self.notices.expire(self.handset.clock.now())
         self._show_notices()
         top = self.top
         if top is not None and top.is_mounted and top.is_attached:
@@ -453,7 +454,10 @@ class HandsetView(Vertical, can_focus=True):
         from phone_tui.handset.events import MessageWaiting
 
         if isinstance(event, Locked):
-            self.notices.forget(private=True)  # message texts leave memory with the keys
+            # Whoever holds the locked phone reads nothing of the OS's notices: not the
+            # message texts (they leave memory with the keys), nor what a view said about a
+            # contact ("The safety number with Echo changed"). Notices during the lock stay.
+            self.notices.forget()
             self._waiting = 0
         elif isinstance(event, Unlocked):
             self.notices.forget(key="waiting")  # now read: their own notifications follow

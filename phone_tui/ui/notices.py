@@ -8,6 +8,7 @@ NoticeBanner and NoticeShade.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -52,11 +53,13 @@ class NoticeBoard:
         self.hidden = 0  # notices that came while the banner was up, behind the newest
         self._until = 0.0
         self.version = 0  # changes whenever what the banner shows changes
+        self.revision = 0  # changes whenever the history changes (the shade redraws)
 
     def post(self, notice: Notice, now: float, *, banner: bool = True) -> None:
         """Keep ``notice`` for the shade and, unless ``banner`` is False (the view on screen
         shows it itself), put it up in the banner."""
         notice = replace(notice, at=now)
+        self.revision += 1
         if notice.key is not None:
             kept = [n for n in self.history if n.key != notice.key]
             self.history.clear()
@@ -97,6 +100,7 @@ class NoticeBoard:
             return
         if not private and key is None:
             self.history.clear()
+            self.revision += 1
             self.dismiss()
             return
         self._keep(lambda n: not ((private and n.private) or (key is not None and n.key == key)))
@@ -107,8 +111,28 @@ class NoticeBoard:
         kept = [n for n in self.history if wanted(n)]
         self.history.clear()
         self.history.extend(kept)
+        self.revision += 1
         if self.current is not None and not wanted(self.current):
             self.dismiss()
+
+
+# Characters that draw nothing yet are not whitespace to str.split(): a sender could pad a
+# line with them until the shade wraps its tail into what looks like a line of its own.
+BLANKS = {"\u2800", "\u3164", "\u115f", "\u1160", "\uffa0"}
+NAME_LENGTH = 40
+
+
+def plain_line(text: str, limit: int) -> str:
+    """``text`` as one line of at most ``limit`` characters: control, format (bidi, zero
+    width) and line-separator characters go, blanks of any kind become one space."""
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char in BLANKS or category in ("Zs", "Zl", "Zp") or char in "\t\n\r":
+            kept.append(" ")
+        elif category not in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            kept.append(char)
+    return " ".join("".join(kept).split())[:limit]
 
 
 def waiting_text(count: int) -> str:
@@ -132,11 +156,12 @@ def notice_for_event(handset: Handset, event: Event, *, looking_at: str | None,
     if not isinstance(event, MessageReceived) or event.number == looking_at:
         return None
     contact = messenger.contact(event.number)
-    name = contact.name if contact is not None and contact.name else event.number
+    name = plain_line(contact.name if contact is not None and contact.name else "",
+                      NAME_LENGTH) or event.number
     recent = messenger.history(event.number, limit=8)
     message = next((m for m in recent if m.uuid == event.uuid), None)
     if message is None:
         return None  # gone already (a timer of a few seconds, a wipe)
-    preview = " ".join(message.body.split())[:PREVIEW]
+    preview = plain_line(message.body, PREVIEW)
     return Notice("New message", f"{name}\n{preview}", private=True, one_line=True,
                   number=event.number, forget_at=message.expires_at)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -86,7 +87,7 @@ def format_duration(seconds: int) -> str:
     return f"{seconds // 60} min"
 
 
-def set_text(label: Static, text: str) -> None:
+def set_text(label: Static, text: str | Content) -> None:
     """Update a label only when its text changes: every update costs a layout pass."""
     if label.content != text:
         label.update(text)

@@ -34,6 +34,7 @@ class HomeView(PhoneView):
 
     def __init__(self) -> None:
         super().__init__(id="home")
+        self._count_pending = False
 
     def compose(self) -> ComposeResult:
         info = self.handset.persona_info
@@ -61,13 +62,20 @@ class HomeView(PhoneView):
         self.show_unread()  # a chat above may have been read
 
     def on_model_event(self, event: object) -> None:
-        if isinstance(event, MessageReceived):
+        # A burst of messages (a flood) counts once, after it, not once per message.
+        if isinstance(event, MessageReceived) and not self._count_pending:
+            self._count_pending = True
+            self.call_after_refresh(self._count_after_burst)
+
+    def _count_after_burst(self) -> None:
+        self._count_pending = False
+        if self.is_attached and self.query(AppGrid):
             self.show_unread()
 
     def show_unread(self) -> None:
         """The Messages tile's badge: how many messages are unread."""
         messenger = self.handset.messenger
-        unread = sum(c.unread for c in messenger.conversations()) if messenger else 0
+        unread = messenger.unread_count() if messenger else 0
         self.query_one(AppGrid).set_badge("messages", unread)
 
     def focus_default(self) -> None:

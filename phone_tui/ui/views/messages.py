@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.markup import escape
+from textual.content import Content
 from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
@@ -38,10 +38,10 @@ def _stamp(at: float, utc: bool) -> str:
     return moment.strftime("%H:%M")
 
 
-def result_markup(body: str, words: str, width: int = 60) -> str:
+def result_content(body: str, words: str, width: int = 60) -> Content:
     """A search result's text: at most ``width`` characters around the first match of
-    ``words`` (case-insensitive, as the search is), cut with "…", the match highlighted and
-    everything else escaped (a body is the sender's, not markup)."""
+    ``words`` (case-insensitive, as the search is), cut with "…", the match highlighted. It is
+    Content, not markup: a body is the sender's words, and any "[" in it is a bracket."""
     flat = " ".join(body.split())
     found = flat.lower().find(" ".join(words.split()).lower())
     length = len(" ".join(words.split()))
@@ -61,8 +61,7 @@ def result_markup(body: str, words: str, width: int = 60) -> str:
     match_end = min(found + length, end)
     before, match, after = (flat[start:max(start, found)], flat[max(start, found):match_end],
                             flat[max(start, match_end):end])
-    marked = f"[b reverse]{escape(match)}[/]" if match else ""
-    return f"{head}{escape(before)}{marked}{escape(after)}{tail}"
+    return Content.assemble(head, before, (match, "bold reverse"), after, tail)
 
 
 class _MessengerView(PhoneView):
@@ -117,15 +116,18 @@ class MessagesView(_MessengerView):
             return
         option_list.add_option(Option("[b]+ New conversation[/]", id=NEW))
         for conversation in messenger.conversations():
-            badge = f" [reverse $primary] {conversation.unread} [/]" if conversation.unread else ""
+            # Names and bodies are words, not markup: built as Content, a "[" in them (even
+            # one cut in half by the preview's length) is a bracket.
+            parts: list[tuple[str, str] | str] = [(conversation.name, "bold")]
+            if conversation.unread:
+                parts += [" ", (f" {conversation.unread} ", "reverse $primary")]
             last = conversation.last
-            preview = ""
             if last is not None:
                 who = "You: " if last.outgoing else ""
-                preview = (f"\n[$text-muted]{_stamp(last.at, self.utc)}  {who}"
-                           f"{last.body[:28]}{'…' if len(last.body) > 28 else ''}[/]")
-            option_list.add_option(Option(f"[b]{conversation.name}[/]{badge}{preview}",
-                                          id=conversation.number))
+                body = " ".join(last.body.split())
+                parts.append((f"\n{_stamp(last.at, self.utc)}  {who}{body[:28]}"
+                              f"{'…' if len(body) > 28 else ''}", "$text-muted"))
+            option_list.add_option(Option(Content.assemble(*parts), id=conversation.number))
         if chosen is not None:
             try:
                 option_list.highlighted = option_list.get_option_index(chosen)
@@ -165,7 +167,8 @@ class NewConversationView(_MessengerView):
         yield self.title_label()
         messenger = self.messenger
         contacts = messenger.contacts() if messenger else []
-        yield PhoneList(*[Option(f"{c.name}\n[$text-muted]{c.number}[/]", id=c.number)
+        yield PhoneList(*[Option(Content.assemble(c.name, (f"\n{c.number}", "$text-muted")),
+                                 id=c.number)
                            for c in contacts], id="contact-list")
 
     @on(OptionList.OptionSelected)
@@ -407,12 +410,12 @@ class SearchView(_MessengerView):
         set_text(self.query_one("#search-count", Static),
                  f"{len(found)} message{'s' if len(found) != 1 else ''}")
         contact = messenger.contact(self.number)
-        name = escape(contact.name if contact else self.number)
+        name = contact.name if contact else self.number
         for message in found[-200:]:
             who = "You" if message.outgoing else name
-            results.add_option(Option(f"[$text-muted]{_stamp(message.at, self.utc)} {who}[/]  "
-                                      f"{result_markup(message.body, words)}",
-                                      id=str(message.id)))
+            results.add_option(Option(Content.assemble(
+                (f"{_stamp(message.at, self.utc)} {who}", "$text-muted"), "  ",
+                result_content(message.body, words)), id=str(message.id)))
         if found:
             results.highlighted = results.option_count - 1
             results.focus()
@@ -469,10 +472,11 @@ class ContactInfoView(_MessengerView):
             return
         state = ("[b $text-error]safety number changed[/]" if contact.new_identity else
                  "[b $success]verified[/]" if contact.verified else "not verified")
-        set_text(self.query_one("#info-text", Static),
-                 f"[b]{contact.name}[/] · {contact.number}\nStatus: {state}\n"
-                 f"Disappearing messages: {timer_label(contact.timer)}\n"
-                 "Compare these digits with the ones on their phone:")
+        set_text(self.query_one("#info-text", Static), Content.assemble(
+            (contact.name, "bold"), f" · {contact.number}\nStatus: ",
+            Content.from_markup(state),
+            f"\nDisappearing messages: {timer_label(contact.timer)}\n"
+            "Compare these digits with the ones on their phone:"))
         number = messenger.safety_number(self.number)
         groups = grouped(number) if number else []
         text = ("\n".join(" ".join(groups[row:row + 4]) for row in range(0, len(groups), 4))

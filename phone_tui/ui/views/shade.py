@@ -38,6 +38,7 @@ class NoticeShade(PhoneView):
 
     def __init__(self) -> None:
         super().__init__(id="notice-shade")
+        self._revision = -1
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
@@ -48,7 +49,15 @@ class NoticeShade(PhoneView):
         self.on_return()
 
     def on_return(self) -> None:
-        self.show(self.handset_view.notices.history)
+        board = self.handset_view.notices
+        self._revision = board.revision
+        self.show(board.history)
+
+    def tick(self) -> None:
+        # A notice that came, or went with its message (a disappearing timer), since the
+        # last redraw: the shade shows the board as it is now, not as it was.
+        if self.handset_view.notices.revision != self._revision:
+            self.on_return()
 
     def show(self, notices) -> None:  # noqa: ANN001 - an iterable of Notice
         notices = list(notices)
