@@ -241,3 +241,40 @@ async def test_a_stage_below_its_minimum_size_says_so_and_comes_back(stage_facto
         assert app.query_one("#stage-phones").display and app.query_one("#tap").display
         frame = app.active_handset_view().query_one("#frame")
         assert frame.display and frame.region.height >= 20
+
+
+def closing_hint(app) -> str:
+    return str(app.screen.query_one("#keys-close", Static).render())
+
+
+async def test_the_help_names_the_keys_that_close_it_as_remapped(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset, locked=False)
+    settings = Settings(link_profile="full", keymap={"keys.close": "x"})
+    app = phone_app(data_dir, handset, settings=settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, KeysScreen)
+        assert closing_hint(app) == "x closes this."
+        await pilot.press("escape", "q")  # no longer bound to close it
+        await settle(pilot)
+        assert isinstance(app.screen, KeysScreen)
+        await pilot.press("x")
+        await settle(pilot)
+        assert not isinstance(app.screen, KeysScreen)
+
+
+async def test_the_help_names_every_default_key_that_closes_it(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset, locked=False)
+    app = phone_app(data_dir, handset)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert closing_hint(app) == "esc, ?, q or f1 closes this."
+        await pilot.press("f1")
+        await settle(pilot)
+        assert not isinstance(app.screen, KeysScreen)

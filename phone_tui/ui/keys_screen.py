@@ -72,7 +72,8 @@ def _joined(keys: list[str]) -> str:
 
 
 class KeysScreen(ModalScreen[None]):
-    """Every key, in groups; it scrolls when long. Escape, ``?`` or q closes it."""
+    """Every key, in groups; it scrolls when long. The keys of ``keys.close`` (Escape, ``?``,
+    q, F1 unless remapped) close it, and the last line says which."""
 
     DEFAULT_CSS = """
     KeysScreen { align: center middle; }
@@ -102,11 +103,23 @@ class KeysScreen(ModalScreen[None]):
                     for keys, text in rows:
                         yield Static(keys, classes="keys-key", markup=False)
                         yield Static(text, classes="keys-text", markup=False)
-            yield Static("Escape, ? or q closes this.", id="keys-close")
+            yield Static("", id="keys-close", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#keys").border_title = "Keys"
         self.query_one("#keys").focus()
+        self.query_one("#keys-close", Static).update(self.closing_hint())
+
+    def closing_hint(self) -> str:
+        """Which keys close this, as bound now: a [keymap] remap of ``keys.close`` shows its
+        keys, and a key the focused list takes for itself is not named."""
+        keys = [self.app.get_key_display(entry.binding)
+                for entry in self.active_bindings.values()
+                if entry.node is self and entry.binding.id == "keys.close"]
+        if not keys:
+            return ""
+        listed = keys[0] if len(keys) == 1 else f"{', '.join(keys[:-1])} or {keys[-1]}"
+        return f"{listed} closes this."
 
     def action_close(self) -> None:
         self.dismiss(None)

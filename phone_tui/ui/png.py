@@ -7,13 +7,18 @@ the README shows PNGs made here. Chromium is a program we run, not a library we 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from phone_tui.errors import PngError
@@ -50,30 +55,108 @@ def svg_size(svg: Path) -> tuple[int, int]:
     return width, height
 
 
-def render_png(svg: Path, browser: str, *, scale: int = SCALE) -> Path:
-    """Draw ``svg`` as NAME.png beside it: the window is the viewBox, so no margin, no clip."""
-    width, height = svg_size(svg)
+def render_png(svg: Path, browser: str, *, scale: int = SCALE,
+               timeout: float | None = None) -> Path:
+    """Draw ``svg`` as NAME.png beside it: the window is the viewBox, so no margin, no clip.
+    ``timeout`` (default ``TIMEOUT``) bounds the browser's run; every failure is a PngError
+    naming the file, and nothing the browser started outlives the call."""
+    timeout = TIMEOUT if timeout is None else timeout
+    try:
+        width, height = svg_size(svg)
+    except OSError as problem:
+        raise PngError(f"{svg}: cannot read it: {problem.strerror}") from None
     png = svg.with_suffix(".png")
-    png.unlink(missing_ok=True)  # a stale picture must not pass for a new one
+    try:
+        png.unlink(missing_ok=True)  # a stale picture must not pass for a new one
+    except OSError as problem:
+        raise PngError(f"{png}: cannot replace it: {problem.strerror}") from None
     # A profile of its own: two Chromiums on one profile wait for each other's lock.
-    with tempfile.TemporaryDirectory(prefix="phone-tui-chromium-") as profile:
-        command = [browser, *FLAGS, f"--user-data-dir={profile}",
-                   f"--force-device-scale-factor={scale}", f"--window-size={width},{height}",
-                   f"--screenshot={png}", svg.resolve().as_uri()]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
-                                  check=False)
-        except subprocess.TimeoutExpired:
-            raise PngError(f"{svg}: {browser} took over {TIMEOUT:.0f} s to draw it") from None
-        except OSError as problem:
-            raise PngError(f"{svg}: cannot run {browser}: {problem.strerror}") from None
-    if done.returncode != 0 or not png.is_file():
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise PngError(f"{svg}: {browser} wrote no PNG (exit {done.returncode}: {last})")
+    try:
+        profile = Path(tempfile.mkdtemp(prefix="phone-tui-chromium-"))
+    except OSError as problem:
+        raise PngError(f"{svg}: no folder for {browser}'s profile in "
+                       f"{tempfile.gettempdir()}: {problem.strerror}") from None
+    command = [browser, *FLAGS, f"--user-data-dir={profile}",
+               f"--force-device-scale-factor={scale}", f"--window-size={width},{height}",
+               f"--screenshot={png}", svg.resolve().as_uri()]
+    try:
+        code, last = _run(command, timeout)
+    except subprocess.TimeoutExpired:
+        failure = f"{svg}: {browser} took over {timeout:g} s to draw it"
+    except OSError as problem:
+        failure = f"{svg}: cannot run {browser}: {problem.strerror or problem}"
+    else:
+        failure = None if code == 0 and png.is_file() else \
+            f"{svg}: {browser} wrote no PNG (exit {code}: {last})"
+    finally:
+        left = _remove(profile)
+    if failure is not None:
+        raise PngError(failure + (f"; {left}" if left else ""))
+    if left:
+        raise PngError(f"{svg}: {left}")
     return png
 
 
-def render_pngs(svgs: Sequence[Path], browser: str, *, jobs: int = JOBS) -> list[Path]:
-    """A PNG beside each SVG, ``jobs`` at a time; the first failure is raised."""
+def _run(command: list[str], timeout: float) -> tuple[int, str]:
+    """Run the browser in a process group of its own, and kill that whole group when its main
+    process ends or ``timeout`` passes (Chromium's helpers outlive a killed main process, and
+    keep writing to the profile). The exit code and the last line of its stderr."""
+    with tempfile.TemporaryFile() as log:  # not a pipe: a helper holding it open would hang us
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=log, start_new_session=True)
+        try:
+            code = proc.wait(timeout)
+        finally:
+            _kill_group(proc)
+        log.seek(0)
+        text = log.read()[-4096:].decode("utf-8", "replace")
+    return code, (text.strip().splitlines() or ["no output"])[-1].strip()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL every process of ``proc``'s group (the session it leads), then reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _remove(profile: Path, *, tries: int = 20) -> str | None:
+    """Remove the browser's profile folder; None, or why it is left behind. A killed helper
+    may still be on its way out for a moment: a few tries, a little apart."""
+    for attempt in range(tries):
+        shutil.rmtree(profile, ignore_errors=True)
+        if not profile.exists():
+            return None
+        time.sleep(0.01 * (attempt + 1))
+    try:
+        shutil.rmtree(profile)
+    except OSError as problem:
+        return f"cannot remove the browser profile {profile}: {problem.strerror or problem}"
+    return None
+
+
+def render_pngs(svgs: Sequence[Path], browser: str, *, jobs: int = JOBS,
+                timeout: float | None = None) -> list[Path]:
+    """A PNG beside each SVG, ``jobs`` at a time. The first failure is raised, once the
+    pictures under way end; the ones not yet started are not drawn."""
+    failed = threading.Event()  # set by the failing job itself: no next job slips in
+
+    def job(svg: Path) -> Path | None:
+        if failed.is_set():
+            return None
+        try:
+            return render_png(svg, browser, timeout=timeout)
+        except BaseException:
+            failed.set()
+            raise
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda svg: render_png(svg, browser), svgs))
+        futures = [pool.submit(job, svg) for svg in svgs]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return [path for future in futures if (path := future.result()) is not None]
