@@ -242,3 +242,18 @@ def test_a_long_notice_wraps_to_three_lines_with_an_ellipsis():
     assert all(line.cell_length <= 20 for line in lines)
     one_line = banner_lines(Notice("New message", "Echo\n" + "x" * 50, one_line=True), 20)
     assert [line.plain for line in one_line] == ["Echo", "x" * 19 + "…"]
+
+
+async def test_messages_spooled_before_a_restart_are_counted_on_the_lock_screen(
+        data_dir, clock):
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset)
+    for _ in range(2):  # what a locked phone kept before it quit
+        handset.persona.spool("envelope", sender=ECHO, data="00" * 40)
+    handset.persona.spool("state", msg_id="00" * 16, state="delivered", reason="")
+    again = make_handset(data_dir, clock=clock)  # a new process over the same folder
+    app = make_app(data_dir, handset=again)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        waiting = app.query_one("#lock-waiting")
+        assert "2 encrypted messages waiting" in str(waiting.content)

@@ -63,11 +63,11 @@ async def test_switch_cards_list_only_the_radios_that_are_on(data_dir, clock):
         assert isinstance(top(app), SwitchView)
         assert "radios: cellular, Wi-Fi" in card_text(app, "open")
         assert "GPS" not in card_text(app, "open") and "camera" not in card_text(app, "open")
-        assert "radios off" in card_text(app, "secure")  # not running: its line is off
+        assert "radios: off" in card_text(app, "secure")  # not running: its line is off
         app.query_one(HandsetView).set_airplane(True)
         handset.set_radio("wifi", False)
         await settle(pilot)
-        assert "radios off" in card_text(app, "open")
+        assert "radios: off" in card_text(app, "open")
 
 
 async def test_a_notice_quoting_a_settings_table_keeps_its_brackets(data_dir, clock):

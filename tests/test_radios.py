@@ -86,3 +86,20 @@ async def test_open_os_camera_and_maps_follow_their_radios(data_dir, clock):
         handset.set_radio("gps", False)
         await settle(pilot)
         assert "GPS is off" in str(app.query_one("#gps-screen").render())
+
+
+async def test_the_camera_viewfinder_sits_in_the_middle_of_the_screen(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock, settings=OPEN)
+    await set_up(handset, locked=False)
+    handset.set_radio("camera", True)
+    app = make_app(data_dir, handset=handset, settings=OPEN)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await open_app(pilot, "camera")
+        screen = app.query_one("#camera-screen")
+        strips = app.screen._compositor.render_strips()
+        region = screen.content_region
+        top = next(strips[y].crop(region.x, region.right).text for y in range(region.y,
+                   region.bottom) if "┌" in strips[y].text)
+        left, right = len(top) - len(top.lstrip()), len(top) - len(top.rstrip())
+        assert abs(left - right) <= 1, (left, right)

@@ -75,8 +75,23 @@ async def test_unlit_signal_bars_are_dimmer_than_lit_ones(handset, data_dir, the
     assert_meter_shows(text, cells, bars)
 
 
-@pytest.mark.parametrize("theme", THEMES)
-async def test_airplane_mode_lights_no_signal_bar(handset, data_dir, theme):
-    shown, text, cells = await render_meter(handset, data_dir, theme, None)
-    assert shown == 0
-    assert_meter_shows(text, cells, 0)
+async def test_airplane_mode_shows_the_plane_instead_of_a_carrier_and_its_meter(
+        handset, data_dir):
+    from phone_tui.ui.widgets.status_bar import StatusBar
+
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        bar = app.query_one(StatusBar)
+        assert handset.device.carrier in bar.render().plain
+        handset.set_airplane(True)
+        app.query_one("#handset").refresh_status()
+        await settle(pilot)
+        top = bar.render().plain.splitlines()[0]
+        assert top.startswith("✈ Airplane mode")
+        assert handset.device.carrier not in top and not set(BARS) & set(top)
+        handset.set_airplane(False)
+        app.query_one("#handset").refresh_status()
+        await settle(pilot)
+        assert handset.device.carrier in bar.render().plain

@@ -213,6 +213,10 @@ class Persona:
         until the next unlock; raises SpoolFull past the spool's cap or ``sender``'s share."""
         self.spool_file.append(kind, sender=sender, **fields)
 
+    def spooled_messages(self) -> int:
+        """Messages that arrived while locked and wait, encrypted, for the next unlock."""
+        return self.spool_file.envelopes() if self.is_set_up else 0
+
     def replay_spool(self, handle: Callable[[SpoolRecord], None]) -> SpoolReplay:
         """Hand what the spool holds to ``handle``, oldest first; each entry leaves the spool
         once handled, and one that cannot be is set aside in the rejected file."""

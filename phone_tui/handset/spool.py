@@ -171,6 +171,21 @@ class Spool:
         self._senders = _shares(data)
         return self._measured
 
+    def envelopes(self) -> int:
+        """How many messages (envelopes, not delivery states) the spool holds; a damaged
+        line counts as none. Bounded: the spool is capped."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        counted = 0
+        for line in data.splitlines():
+            try:
+                counted += isinstance(parse_record(line), SpooledEnvelope)
+            except SpoolError:
+                continue
+        return counted
+
     def replay(self, handle: Callable[[SpoolRecord], None]) -> SpoolReplay:
         """Hand each entry to ``handle``, oldest first; then remove what was handled and set
         aside what could not be. Nothing is removed that was not read here."""

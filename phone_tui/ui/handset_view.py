@@ -117,7 +117,9 @@ class HandsetView(Vertical, can_focus=True):
         self._leaving: weakref.WeakKeyDictionary[PhoneView, object] = \
             weakref.WeakKeyDictionary()
         self.notices = NoticeBoard()  # the banner's and the shade's notifications
-        self._waiting = 0  # messages kept while locked, since the last unlock
+        # Messages kept while locked, since the last unlock: what the spool already holds
+        # (they came before a restart) and one more for each MessageWaiting.
+        self._waiting = self._spooled() if handset.state is HandsetState.LOCKED else 0
         self._shown_version: int | None = None  # the board's version the banner shows
         self._unlisten = handset.events.listen(self._on_model_event)
 
@@ -334,6 +336,7 @@ class HandsetView(Vertical, can_focus=True):
             persona_label=info.os_name,
             locked=handset.state is not HandsetState.UNLOCKED,
             radios=tuple(RADIO_ICONS[radio] for radio in RADIO_ICONS if handset.radio_on(radio)),
+            airplane=modem is not None and modem.airplane,
         ))
 
     # ---- actions -------------------------------------------------------------------------------
@@ -428,6 +431,15 @@ class HandsetView(Vertical, can_focus=True):
         self.notices.post(notice, self.handset.clock.now())
         self._show_notices()
 
+    def _spooled(self) -> int:
+        """What the running OS's spool holds for its next unlock (after a restart too)."""
+        from phone_tui.errors import PhoneTuiError
+
+        try:
+            return self.handset.persona.spooled_messages()
+        except (OSError, PhoneTuiError):
+            return 0  # the count is a courtesy: an unreadable spool is reported at unlock
+
     @property
     def waiting(self) -> int:
         """Messages the network delivered while this OS was locked (still encrypted)."""
@@ -458,13 +470,13 @@ class HandsetView(Vertical, can_focus=True):
             # message texts (they leave memory with the keys), nor what a view said about a
             # contact ("The safety number with Echo changed"). Notices during the lock stay.
             self.notices.forget()
-            self._waiting = 0
+            self._waiting = self._spooled()
         elif isinstance(event, Unlocked):
             self.notices.forget(key="waiting")  # now read: their own notifications follow
             self._waiting = 0
         elif isinstance(event, Wiped | PersonaSwitched):
             self.notices.forget()  # no notification crosses between OSes
-            self._waiting = 0
+            self._waiting = self._spooled()
         elif isinstance(event, MessageWaiting):
             self._waiting += 1
         # A chat (or its info, search, timer) on screen needs no banner for its messages.

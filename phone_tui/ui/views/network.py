@@ -64,7 +64,7 @@ class NetworkView(PhoneView):
     def compose(self) -> ComposeResult:
         yield self.title_label()
         with Grid(id="net-facts"):
-            for key, name in (("profile", "Profile"), ("registration", "Registration"),
+            for key, name in (("profile", "Link profile"), ("registration", "Registration"),
                               ("signal", "Signal")):
                 yield Static(name, classes="net-name")
                 yield Static("", id=f"net-{key}")
@@ -78,7 +78,7 @@ class NetworkView(PhoneView):
                 yield Static("", id=f"net-{key}-scale", classes="spark-scale")
         yield Static("", id="net-counters")
         with Horizontal(id="net-buttons"):
-            yield Button("Profile…", id="net-profile-button", compact=True)
+            yield Button("Link profile…", id="net-profile-button", compact=True)
             yield Button("Test burst", id="net-test-button", compact=True, variant="primary")
 
     def _modem_airplane(self) -> bool:

@@ -93,6 +93,11 @@ class _RadioApp(PhoneView):
 class CameraView(_RadioApp):
     TITLE = "Camera"
     RADIO = "camera"
+    # The viewfinder in the middle of the screen, as a camera app's is (its lines are all
+    # one width, so centring each line centres the box).
+    DEFAULT_CSS = """
+    CameraView #camera-screen { width: 100%; text-align: center; }
+    """
 
     def __init__(self) -> None:
         super().__init__(id="camera")

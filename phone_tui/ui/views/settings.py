@@ -20,7 +20,7 @@ from phone_tui.ui.widgets.pin_entry import PinEntry
 
 # Groups, separated by a rule: the phone, the lock, how it looks, the other OS, the end.
 ENTRIES = [
-    [("about", "About this phone"), ("radios", "Radios"), ("network", "Network profile")],
+    [("about", "About this phone"), ("radios", "Radios"), ("network", "Link profile")],
     [("auto_lock", "Auto-lock"), ("lock_now", "Lock now"), ("change_pin", "Change PIN"),
      ("duress_pin", "Duress PIN"), ("wipe_after", "Wipe after wrong PINs")],
     [("theme", "Theme")],

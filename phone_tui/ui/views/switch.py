@@ -118,11 +118,11 @@ class SwitchView(PhoneView):
         (its line stays off while the other OS runs)."""
         handset = self.handset
         if not running:
-            return "radios off"
+            return "radios: off"
         modem = handset.modem
         on = [] if modem is None or modem.airplane else ["cellular"]
         on += [RADIO_NAMES[radio] for radio in RADIOS if handset.radio_on(radio)]
-        return f"radios: {', '.join(on)}" if on else "radios off"
+        return "radios: " + (", ".join(on) if on else "off")
 
     @on(OsCard.Chosen)
     def _chosen(self, event: OsCard.Chosen) -> None:

@@ -25,6 +25,7 @@ class StatusInfo:
     persona_label: str
     locked: bool
     radios: tuple[str, ...] = ()  # short names of the radios that are on
+    airplane: bool = False  # no radio transmits: no carrier, no signal meter
 
 
 def network_label(registration: str, network_type: str) -> str:
@@ -87,10 +88,13 @@ class StatusBar(Widget):
         if info is None:
             return Content("")
         width = self.content_region.width
+        # In airplane mode a phone shows the plane, not a carrier it is not talking to.
+        network = (("✈ Airplane mode", "✈ Airplane mode") if info.airplane else
+                   (f"{info.carrier} {signal_markup(info.signal_bars)} {info.network_type}",
+                    f"{info.carrier} {BARS} {info.network_type}"))
         top = _line(
             width,
-            (f"{info.carrier} {signal_markup(info.signal_bars)} {info.network_type}",
-             f"{info.carrier} {BARS} {info.network_type}"),
+            network,
             (f"[b]{info.clock}[/]", info.clock),
             (f"{info.battery_percent}%", f"{info.battery_percent}%"))
         badge = f"■ {info.persona_label.upper()}"
