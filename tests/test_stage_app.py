@@ -406,3 +406,42 @@ async def test_filtering_the_tap_by_a_name_keeps_only_that_phones_frames(stage_f
         app.query_one("#tap-filter").value = "ZHAO"
         await settle(pilot)
         assert tap_lines(app) and all(zhao.number in line for line in tap_lines(app))
+
+
+@pytest.mark.parametrize(("start", "then"), [(100, 160), (160, 100)])
+async def test_every_tap_line_fits_the_pane_and_shows_kind_size_and_ciphertext(
+        stage_factory, start, then):
+    from rich.cells import cell_len
+
+    app = await stage_factory()
+    async with app.run_test(size=(start, 45)) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        li, wang = app.stage.handsets
+        li.messenger.send_text(wang.number, "Budget figures: 4.2 million")
+        await wait_for(pilot, lambda: len(wang.messenger.history(li.number)) == 1)
+        await wait_for(pilot, lambda: sum("message" in line for line in tap_lines(app)) >= 2)
+        for width in (start, then):
+            if width != start:
+                await pilot.resize_terminal(width, 45)
+                await settle(pilot)
+                await pilot.pause()
+            log = app.query_one("#tap-log", RichLog)
+            room = log.scrollable_content_region.width
+            assert room >= width - 4
+            lines = tap_lines(app)
+            assert lines
+            for line in lines:
+                assert cell_len(line) <= room, (width, line)
+                # A report's body is a byte or two; a message shows several words of hex.
+                hex_words = r"[0-9a-f]{2}" if " report " in line else r"[0-9a-f]{4} [0-9a-f]{4}"
+                assert re.search(rf"\b(message|report)\s+\d+ B\s.*\b{hex_words}", line), \
+                    (width, line)
+            assert log.virtual_size.width <= room and not log.show_horizontal_scrollbar
+        # The filter still goes by name or number, whatever the line shows of them.
+        app.query_one("#tap-filter").value = "director wang"
+        await settle(pilot)
+        assert tap_lines(app) and app.query_one(TapView).shown == len(tap_lines(app))
+        app.query_one("#tap-filter").value = "nobody here"
+        await settle(pilot)
+        assert tap_lines(app) == []
