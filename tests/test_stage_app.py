@@ -445,3 +445,34 @@ async def test_every_tap_line_fits_the_pane_and_shows_kind_size_and_ciphertext(
         app.query_one("#tap-filter").value = "nobody here"
         await settle(pilot)
         assert tap_lines(app) == []
+
+
+async def test_presenter_keys_answer_in_the_status_line_not_in_toasts_over_the_tap(
+        stage_factory):
+    app = await stage_factory()
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        status = app.query_one("#stage-status")
+        tap = app.query_one(TapView)
+        await pilot.press("f5")
+        await settle(pilot)
+        assert status.text.startswith("Link profile · All phones: ")
+        assert status.text in str(status.render())
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: "Duty Officer wrote to Minister Li." in status.text)
+        await pilot.pause()
+        assert list(app.screen.query("Toast")) == [] and not app._notifications
+        assert status.region.area > 0 and not status.region.overlaps(tap.region)
+        assert status.region.bottom <= tap.region.y
+        # It fades on the stage's clock; an error stays until something replaces it.
+        app.stage.clock.advance(6)
+        status.tick()
+        assert status.text == ""
+        app.notify("policy.json: damaged", title="Bots", severity="error")
+        app.stage.clock.advance(600)
+        status.tick()
+        assert status.text == "Bots · policy.json: damaged" and status.has_class("-error")
+        await pilot.press("f6")
+        assert status.text == "Signal · Minister Li: signal dropped"
+        assert not app.has_class("-too-small")
