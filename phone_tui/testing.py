@@ -109,11 +109,13 @@ async def wait_for(pilot, predicate, rounds: int = 500) -> None:  # noqa: ANN001
 
 def notifications(app) -> list[str]:  # noqa: ANN001 - a PhoneApp or a StageApp
     """Every notification's text still to be seen: each phone's (its shade's history, newest
-    first), then the app's own toasts (a stage's presenter messages)."""
+    first), then the app's own toasts and a stage's presenter status line (newest first)."""
     from phone_tui.ui.handset_view import HandsetView
 
     texts = [notice.message for view in app.query(HandsetView) for notice in view.notices.history]
-    return texts + [str(toast.message) for toast in app._notifications]
+    status = getattr(app, "presenter_status", None)
+    presenter = list(status.history) if status is not None else []
+    return texts + [str(toast.message) for toast in app._notifications] + presenter
 
 
 def send(handset: Handset, to: str, text: str) -> str:

@@ -157,3 +157,40 @@ async def test_the_carrier_names_both_lines_of_each_phone_and_the_bots(tmp_path)
     assert names[li.line_number("secure").replace(" ", "")] == "Minister Li"
     assert names[li.line_number("open").replace(" ", "")] == "Minister Li, Open OS"
     assert names["+8619000000110"] == "Duty Officer"
+
+
+@pytest.mark.looptime
+async def test_stage_phones_do_not_lock_themselves_unless_the_stage_says_so(tmp_path):
+    from dataclasses import replace
+
+    from phone_tui.core.resources import seeds_dir
+    from phone_tui.errors import ConfigError
+
+    assert SEEDS.auto_lock == 0
+    stage = await on_air(make_stage(tmp_path / "default"))
+    li = stage.handsets[0]
+    assert [handset.auto_lock_seconds for handset in stage.handsets] == [0, 0]
+    li.clock.advance(3600)
+    assert not li.check_idle() and li.state is HandsetState.UNLOCKED
+    li.lock("user")  # Ctrl+L still locks
+    assert li.state is HandsetState.LOCKED
+    li.switch_persona("open")
+    assert await li.unlock(stage.phones[0].open_pin)
+    assert li.auto_lock_seconds == 0
+    # The stage's config can ask for an auto-lock; a phone's own Settings still change it.
+    timed = await on_air(Stage(tmp_path / "timed", 2, clock=ManualClock(), device=load_device(),
+                               seeds=replace(SEEDS, auto_lock=60), deterministic=True,
+                               kdf=FAST_KDF))
+    wang = timed.handsets[1]
+    assert wang.auto_lock_seconds == 60
+    wang.clock.advance(61)
+    assert wang.check_idle() and wang.state is HandsetState.LOCKED
+    assert await wang.unlock(timed.phones[1].pin)
+    wang.set_auto_lock(0)
+    wang.clock.advance(3600)
+    assert not wang.check_idle()
+    seeds = tmp_path / "stage.toml"
+    seeds.write_text((seeds_dir() / "stage.toml").read_text().replace("auto_lock = 0",
+                                                                      "auto_lock = 45"))
+    with pytest.raises(ConfigError, match="auto_lock"):
+        load_stage_seeds(seeds)

@@ -406,3 +406,73 @@ async def test_filtering_the_tap_by_a_name_keeps_only_that_phones_frames(stage_f
         app.query_one("#tap-filter").value = "ZHAO"
         await settle(pilot)
         assert tap_lines(app) and all(zhao.number in line for line in tap_lines(app))
+
+
+@pytest.mark.parametrize(("start", "then"), [(100, 160), (160, 100)])
+async def test_every_tap_line_fits_the_pane_and_shows_kind_size_and_ciphertext(
+        stage_factory, start, then):
+    from rich.cells import cell_len
+
+    app = await stage_factory()
+    async with app.run_test(size=(start, 45)) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        li, wang = app.stage.handsets
+        li.messenger.send_text(wang.number, "Budget figures: 4.2 million")
+        await wait_for(pilot, lambda: len(wang.messenger.history(li.number)) == 1)
+        await wait_for(pilot, lambda: sum("message" in line for line in tap_lines(app)) >= 2)
+        for width in (start, then):
+            if width != start:
+                await pilot.resize_terminal(width, 45)
+                await settle(pilot)
+                await pilot.pause()
+            log = app.query_one("#tap-log", RichLog)
+            room = log.scrollable_content_region.width
+            assert room >= width - 4
+            lines = tap_lines(app)
+            assert lines
+            for line in lines:
+                assert cell_len(line) <= room, (width, line)
+                # A report's body is a byte or two; a message shows several words of hex.
+                hex_words = r"[0-9a-f]{2}" if " report " in line else r"[0-9a-f]{4} [0-9a-f]{4}"
+                assert re.search(rf"\b(message|report)\s+\d+ B\s.*\b{hex_words}", line), \
+                    (width, line)
+            assert log.virtual_size.width <= room and not log.show_horizontal_scrollbar
+        # The filter still goes by name or number, whatever the line shows of them.
+        app.query_one("#tap-filter").value = "director wang"
+        await settle(pilot)
+        assert tap_lines(app) and app.query_one(TapView).shown == len(tap_lines(app))
+        app.query_one("#tap-filter").value = "nobody here"
+        await settle(pilot)
+        assert tap_lines(app) == []
+
+
+async def test_presenter_keys_answer_in_the_status_line_not_in_toasts_over_the_tap(
+        stage_factory):
+    app = await stage_factory()
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        status = app.query_one("#stage-status")
+        tap = app.query_one(TapView)
+        await pilot.press("f5")
+        await settle(pilot)
+        assert status.text.startswith("Link profile · All phones: ")
+        assert status.text in str(status.render())
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: "Duty Officer wrote to Minister Li." in status.text)
+        await pilot.pause()
+        assert list(app.screen.query("Toast")) == [] and not app._notifications
+        assert status.region.area > 0 and not status.region.overlaps(tap.region)
+        assert status.region.bottom <= tap.region.y
+        # It fades on the stage's clock; an error stays until something replaces it.
+        app.stage.clock.advance(6)
+        status.tick()
+        assert status.text == ""
+        app.notify("policy.json: damaged", title="Bots", severity="error")
+        app.stage.clock.advance(600)
+        status.tick()
+        assert status.text == "Bots · policy.json: damaged" and status.has_class("-error")
+        await pilot.press("f6")
+        assert status.text == "Signal · Minister Li: signal dropped"
+        assert not app.has_class("-too-small")

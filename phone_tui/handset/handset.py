@@ -76,8 +76,14 @@ class Handset:
     """One emulated phone. Async methods run Argon2id in a thread and emit events on the loop."""
 
     def __init__(self, paths: Paths, settings: Settings, *, clock: Clock, entropy: Entropy,
-                 device: DeviceInfo, kdf: KdfConfig | None = None) -> None:
+                 device: DeviceInfo, kdf: KdfConfig | None = None,
+                 auto_lock: int = DEFAULT_AUTO_LOCK) -> None:
+        """``auto_lock``: the auto-lock (seconds, 0 = never) an OS starts with at setup; its
+        Settings change it afterwards (the demo stage's phones start with none)."""
+        if auto_lock not in AUTO_LOCK_CHOICES:
+            raise PinPolicyError(f"Auto-lock must be one of {AUTO_LOCK_CHOICES} seconds.")
         self.paths = paths
+        self.default_auto_lock = auto_lock
         self.settings = settings
         self.clock = clock
         self.entropy = entropy
@@ -190,7 +196,8 @@ class Handset:
         async def run() -> None:
             if persona.is_set_up:
                 raise PinPolicyError(f"The {persona.name} OS is already set up.")
-            await asyncio.to_thread(persona.create, pin, duress_pin or None, profile)
+            await asyncio.to_thread(persona.create, pin, duress_pin or None, profile,
+                                    self.default_auto_lock)
             if self.network is not None:
                 # A new identity: what the key directory still holds for this number (a wiped
                 # persona's prekeys, kept across restarts) belongs to keys that no longer exist.
@@ -764,7 +771,7 @@ class Handset:
     @property
     def auto_lock_seconds(self) -> int:
         store = self.persona.store
-        return store.get("settings", "auto_lock_seconds", DEFAULT_AUTO_LOCK) if store else 0
+        return store.get("settings", "auto_lock_seconds", self.default_auto_lock) if store else 0
 
     def set_auto_lock(self, seconds: int) -> None:
         if seconds not in AUTO_LOCK_CHOICES:

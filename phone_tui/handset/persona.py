@@ -102,8 +102,10 @@ class Persona:
     def is_unlocked(self) -> bool:
         return self.keystore is not None
 
-    def create(self, pin: str, duress_pin: str | None, profile: dict[str, object]) -> None:
-        """First-run setup: a new keystore holding a fresh store key, and the store itself."""
+    def create(self, pin: str, duress_pin: str | None, profile: dict[str, object],
+               auto_lock: int = DEFAULT_AUTO_LOCK) -> None:
+        """First-run setup: a new keystore holding a fresh store key, and the store itself
+        (its auto-lock set to ``auto_lock`` seconds, 0 = never)."""
         for folder in (self.folder.parent.parent, self.folder.parent, self.folder):
             ensure_private_dir(folder)
         store_key = self.entropy.token_bytes(32)
@@ -116,7 +118,7 @@ class Persona:
         with store.transaction():
             for key, value in profile.items():
                 store.put("profile", key, value)
-            store.put("settings", "auto_lock_seconds", DEFAULT_AUTO_LOCK)
+            store.put("settings", "auto_lock_seconds", auto_lock)
         self.throttle.reset()
         self.keystore, self.store = keystore, store
 

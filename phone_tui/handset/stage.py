@@ -23,7 +23,7 @@ from phone_tui.errors import ConfigError, PhoneTuiError
 from phone_tui.handset.contacts import SeedContact
 from phone_tui.handset.device import DeviceInfo
 from phone_tui.handset.handset import Handset, HandsetState
-from phone_tui.handset.persona import KdfConfig
+from phone_tui.handset.persona import AUTO_LOCK_CHOICES, KdfConfig
 from phone_tui.handset.pin_policy import check_pin
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ class StageSeeds:
     phones: tuple[StagePhone, ...]
     injects: tuple[str, ...]
     impostor_text: str
+    auto_lock: int = 0  # seconds an unused phone waits before it locks (0 = never)
 
 
 def load_stage_seeds(path: Path | None = None) -> StageSeeds:
@@ -102,7 +103,11 @@ def load_stage_seeds(path: Path | None = None) -> StageSeeds:
     impostor = raw.get("impostor_text")
     if not isinstance(impostor, str) or not impostor:
         raise ConfigError(path, "expected a string", key="impostor_text")
-    return StageSeeds(tuple(phones), tuple(injects), impostor)
+    auto_lock = raw.get("auto_lock", 0)
+    if isinstance(auto_lock, bool) or auto_lock not in AUTO_LOCK_CHOICES:
+        raise ConfigError(path, "expected seconds, one of "
+                          f"{', '.join(map(str, AUTO_LOCK_CHOICES))} (0 = never)", key="auto_lock")
+    return StageSeeds(tuple(phones), tuple(injects), impostor, auto_lock)
 
 
 class Stage:
@@ -129,8 +134,11 @@ class Stage:
             settings = load_settings(paths.settings_file) if paths.settings_file.exists() \
                 else None
             entropy = DeterministicEntropy(101 + index) if deterministic else SystemEntropy()
+            # A presenter talks between taps: the phones do not lock on their own unless
+            # seeds/stage.toml says so (each OS's Settings can still set an auto-lock).
             handset = Handset(paths, settings or Settings(), clock=clock,
-                              entropy=entropy, device=device, kdf=kdf)
+                              entropy=entropy, device=device, kdf=kdf,
+                              auto_lock=seeds.auto_lock)
             if profile:
                 handset.settings = replace(handset.settings, link_profile=profile)
             self.handsets.append(handset)

@@ -22,6 +22,7 @@ from phone_tui.ui.handset_view import FRAME_WIDTH, MIN_HEIGHT, HandsetView
 from phone_tui.ui.keys_screen import KeysHelp
 from phone_tui.ui.themes import VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
 from phone_tui.ui.widgets.footer import PhoneFooter
+from phone_tui.ui.widgets.presenter_status import PresenterStatus
 from phone_tui.ui.widgets.tap_view import TapView
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ WIDE = 120  # from this many columns, phones stand side by side; below, one at a
 # Below this many columns the presenter's footer (eight keys) is cut and the tap's lines too.
 MIN_WIDTH = 100
 TAP_MIN_HEIGHT = 5  # TapView's min-height: its caption, filter and a few frames
+STATUS_HEIGHT = 1  # the presenter status line between the phones and the tap
 
 
 def _stage_commands():  # noqa: ANN202 - loaded when the palette first opens
@@ -164,7 +166,7 @@ class StageApp(KeysHelp, App[None]):
                        text-align: center; color: $text-warning; display: none; }
     StageApp.-too-small #stage-too-small { display: block; }
     StageApp.-too-small #stage-phones, StageApp.-too-small #stage-switcher,
-    StageApp.-too-small #tap { display: none; }
+    StageApp.-too-small #stage-status, StageApp.-too-small #tap { display: none; }
     """
     BINDINGS = bindings.APP + bindings.STAGE + bindings.SCRIPT + bindings.KEYS
     COMMANDS = App.COMMANDS | {_stage_commands, _handset_commands}
@@ -182,6 +184,8 @@ class StageApp(KeysHelp, App[None]):
         self._contacts = contacts
         self.active = 0
         self.phones_shown = len(stage.handsets)
+        # Stage-level messages (presenter keys, reset, bots) go here, not into toasts.
+        self.presenter_status: PresenterStatus | None = None
         if stage.deterministic:
             self.animation_level = "none"
         for theme_obj in themes.themes.values():
@@ -216,15 +220,23 @@ class StageApp(KeysHelp, App[None]):
                 phone = self.stage.phones[index]
                 caption = f"{index + 1} {phone.name} · PIN {phone.pin} · open {phone.open_pin}"
                 yield StageSlot(index, caption, HandsetView(handset, id=f"handset-{index + 1}"))
+        self.presenter_status = PresenterStatus(self.stage.clock, id="stage-status")
+        yield self.presenter_status
         yield TapView(self.stage.clock, id="tap")
         yield Static("", id="stage-too-small")
         yield PhoneFooter(only=bindings.STAGE_FOOTER)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
-        """Notifications are plain text unless asked: they quote files and errors, whose
-        brackets ("[keymap]", a key's name) are words, not markup to drop."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        """Stage-level messages go to the presenter status line, not a toast over the tap.
+        Plain text unless asked: they quote files and errors, whose brackets ("[keymap]", a
+        key's name) are words, not markup to drop."""
+        if self.presenter_status is not None and self.presenter_status.is_mounted:
+            self.presenter_status.show(message, title=title, severity=severity,
+                                       timeout=timeout, markup=markup)
+        else:  # before the stage is on screen, or after it has gone
+            super().notify(message, title=title, severity=severity, timeout=timeout,
+                           markup=markup)
 
     def on_mount(self) -> None:
         self.query_one("#stage-phones").styles.height = MIN_HEIGHT + 1
@@ -299,8 +311,8 @@ class StageApp(KeysHelp, App[None]):
 
     def minimum_size(self, narrow: bool) -> tuple[int, int]:
         """What the stage needs: a phone (the others one at a time behind the switcher), the
-        tap, the footer, and the banner and script when shown."""
-        height = MIN_HEIGHT + 1 + TAP_MIN_HEIGHT + 1 + (1 if narrow else 0)
+        presenter status line, the tap, the footer, and the banner and script when shown."""
+        height = MIN_HEIGHT + 1 + STATUS_HEIGHT + TAP_MIN_HEIGHT + 1 + (1 if narrow else 0)
         if self.stage.deterministic:
             height += 1
         if self.script is not None:

@@ -1,10 +1,11 @@
 """The operator tap on stage: every frame the carrier carries, as the carrier sees it.
 
-Time, cell, the radio link (↑ phone to network, ↓ network to phone), from → to, size and the
-first bytes of the body as hex. For a message that body is end-to-end ciphertext: the
-carrier sees who, when and how much, never what. Where the carrier has a name for a number
-(real-name registration: every SIM is registered to a person) it shows it beside the number.
-A RichLog with a line cap keeps it bounded.
+Time, the radio link (↑ phone to network, ↓ network to phone), kind, size, from → to and the
+first bytes of the body as hex, each line cut to the pane's width (the cell and the parties'
+numbers go first when it is narrow, then hex bytes). For a message that body is end-to-end
+ciphertext: the carrier sees who, when and how much, never what. Where the carrier has a name
+for a number (real-name registration: every SIM is registered to a person) it shows it beside
+the number. A RichLog with a line cap keeps it bounded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, RichLog, Static
@@ -32,30 +33,65 @@ MAX_LINES = 500
 HEX_BYTES = 12
 
 
-def party(number: str, names: Mapping[str, str]) -> str:
-    """``number`` as the carrier knows it: ``Minister Li (+86 190 …)`` when it has a name."""
+MIN_HEX_BYTES = 4  # the least ciphertext a line shows: less says nothing
+FALLBACK_WIDTH = 200  # before the log has a size: wide enough for the fullest layout
+
+
+def party(number: str, names: Mapping[str, str], *, with_number: bool = True) -> str:
+    """``number`` as the carrier knows it: ``Minister Li (+86 190 …)`` when it has a name
+    (only the name when ``with_number`` is False), else the number."""
     name = names.get(number.replace(" ", ""))
-    return f"{name} ({number})" if name else number
+    if not name:
+        return number
+    return f"{name} ({number})" if with_number else name
 
 
-def describe(record: TapRecord, wall: float, names: Mapping[str, str] | None = None) -> Text:
-    """One frame as a line of the tap (``wall`` is its wall-clock time; ``names`` maps numbers
-    without spaces to the subscribers' names)."""
+def _hex(body: bytes, count: int) -> str:
+    return body[:count].hex(" ", -2) + (" …" if len(body) > count else "")
+
+
+def _cipher(body: bytes, room: int) -> str | None:
+    """As much of ``body`` as hex as fits ``room`` cells (cut with …), at least MIN_HEX_BYTES;
+    None when even that does not fit."""
+    for count in range(min(len(body), HEX_BYTES), min(len(body), MIN_HEX_BYTES) - 1, -1):
+        text = _hex(body, count)
+        if len(text) <= room:
+            return text
+    return None
+
+
+def describe(record: TapRecord, wall: float, names: Mapping[str, str] | None = None,
+             width: int | None = None) -> Text:
+    """One frame as a line of the tap, at most ``width`` cells (None: no limit). ``wall`` is
+    its wall-clock time; ``names`` maps numbers without spaces to the subscribers' names.
+
+    What matters comes first: time, direction, kind, size, from → to, then as much of the
+    ciphertext as fits. Room permitting, the cell and each party's number are shown too."""
     names = names or {}
     stamp = datetime.fromtimestamp(wall, UTC)
     arrow = "↑" if record.direction == "up" else "↓"
     what = record.content or record.kind
     body = record.body if record.content else b""
-    cipher = body[:HEX_BYTES].hex(" ", 2) + (" …" if len(body) > HEX_BYTES else "")
-    line = Text.assemble(
-        (f"{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d} ", "dim"),
-        (f"{record.cell} ", "dim"),
-        (f"{arrow} ", "bold"),
-        f"{party(record.src, names)} → {party(record.dst, names)}  ",
-        (f"{what:<7} ", "bold" if what == "message" else ""),
-        f"{record.size:>5} B  ",
-        (cipher, "italic"),
-    )
+    head = [(f"{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d} ", "dim")]
+    tail = [(f"{arrow} ", "bold"), (f"{what:<7} ", "bold" if what == "message" else ""),
+            f"{record.size:>5} B  "]
+    line = None
+    # From the fullest layout to the leanest; the first that leaves room for some ciphertext.
+    for with_cell, with_number in ((True, True), (False, True), (False, False)):
+        parties = (f"{party(record.src, names, with_number=with_number)} → "
+                   f"{party(record.dst, names, with_number=with_number)}  ")
+        start = Text.assemble(*head, *([(f"{record.cell} ", "dim")] if with_cell else []),
+                              *tail, parties)
+        room = (width - start.cell_len) if width is not None else HEX_BYTES * 3
+        cipher = _cipher(body, room)
+        if cipher is not None:
+            line = Text.assemble(start, (cipher, "italic"))
+            break
+    if line is None:  # narrower than any layout: the leanest, cut
+        line = Text.assemble(start, (_hex(body, MIN_HEX_BYTES), "italic"))
+    line.rstrip()
+    if width is not None and line.cell_len > width:
+        line.truncate(width, overflow="ellipsis")
     line.no_wrap = True
     line.overflow = "ellipsis"
     return line
@@ -70,7 +106,8 @@ class TapView(Vertical):
     TapView #tap-head { height: 1; }
     TapView #tap-state { width: auto; height: 1; margin-left: 2; text-style: bold; }
     TapView #tap-filter { width: 28; height: 1; border: none; padding: 0; }
-    TapView RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
+    TapView RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1;
+                      overflow-x: hidden; }
     """
 
     def __init__(self, clock: Clock, *, id: str | None = None) -> None:
@@ -81,6 +118,7 @@ class TapView(Vertical):
         self.paused = False
         self.all_frames = False
         self.shown = 0
+        self._width = 0
         self._held: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
         self._seen: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
 
@@ -140,11 +178,26 @@ class TapView(Vertical):
 
     def _write(self, record: TapRecord, wall: float) -> None:
         if self._wanted(record):
-            line = describe(record, wall, self.names)
-            # Rendered at its own width (the log scrolls sideways), not cut to the pane's.
-            self.query_one(RichLog).write(line, width=line.cell_len, shrink=False)
+            log = self.query_one(RichLog)
+            self._width = self._line_width()
+            line = describe(record, wall, self.names, width=self._width)
+            # Each line fits the pane (no sideways scrolling): a resize lays them out again.
+            log.write(line, width=self._width, shrink=False)
             self.shown += 1
             self._show_state()
+
+    def _line_width(self) -> int:
+        """The cells a line may take: the log's width inside its scrollbar."""
+        width = self.query_one(RichLog).scrollable_content_region.width
+        return width if width > 0 else FALLBACK_WIDTH
+
+    def on_resize(self, event: events.Resize) -> None:
+        # After the log has its new size (the pane's padding and the scrollbar come off).
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self.is_mounted and self._line_width() != self._width:
+            self._redraw()
 
     def _redraw(self) -> None:
         log = self.query_one(RichLog)
