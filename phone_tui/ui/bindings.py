@@ -78,9 +78,12 @@ BOOT = [Binding("space,enter,escape", "skip", "Skip", id="boot.skip")]
 
 OS_CARD = [Binding("enter", "choose", "Switch to it", id="switch.choose")]
 
+# The arrows move between the two cards only (focus_next would leave them for the phone).
 SWITCH_CARDS = [
-    Binding("up", "app.focus_previous", "Previous", show=False, id="switch.up"),
-    Binding("down", "app.focus_next", "Next", show=False, id="switch.down"),
+    Binding("up", "move_card(-1)", "Previous", show=False, id="switch.up",
+            tooltip="The OS card above"),
+    Binding("down", "move_card(1)", "Next", show=False, id="switch.down",
+            tooltip="The OS card below"),
 ]
 
 # Rows of buttons (setup, the switch confirmation): the arrow keys move between them.

@@ -80,7 +80,19 @@ class SwitchView(PhoneView):
         self.refresh_cards()
 
     def focus_default(self) -> None:
-        self.query_one(f"#os-{self.handset.other}", OsCard).focus()
+        # At once, not after the queued keys (Widget.focus waits its turn): the arrows of a
+        # burst that returns here (Escape from the confirmation) act on the cards.
+        self.screen.set_focus(self.query_one(f"#os-{self.handset.other}", OsCard))
+
+    def action_move_card(self, step: int) -> None:
+        """Focus the card above or below the focused one; the arrows never leave the cards
+        (at either end they stay), so Enter always has a card to act on."""
+        cards = list(self.query(OsCard))
+        focused = self.screen.focused
+        index = cards.index(focused) if focused in cards else cards.index(
+            self.query_one(f"#os-{self.handset.other}", OsCard))
+        # set_focus at once: the next arrow of a burst starts from this card.
+        self.screen.set_focus(cards[max(0, min(len(cards) - 1, index + step))])
 
     def tick(self) -> None:
         self.refresh_cards()
