@@ -150,3 +150,36 @@ def test_coach_tells_the_training_pin_on_the_first_step_before_any_hint(path, tm
                         for e in s.expect if e.event == "Unlocked")
     pin = seed.pin if first_unlock == "secure" else seed.open_pin
     assert pin in text
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.stem)
+async def test_no_step_the_trainee_must_do_ticks_itself_off_while_they_wait(path, tmp_path):
+    """At each step with a trainee's part, nobody touches the phone for two minutes of fake
+    time (every bot reads and answers, the slow link delivers): the coach stays on that step.
+    Then the trainee does it, and the scenario still finishes."""
+    flow = replace(load_flow(path), hint_after=600.0)
+    coach = CoachPanel(flow, None)
+    driver = FlowDriver(flow, tmp_path, side=coach)
+    await driver.prepare_phones()
+    driver.listen()
+    driver.on_ready.append(lambda: coach.attach(driver))
+    async with driver.app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        for index, step in enumerate(flow.steps):
+            await wait_for(pilot, lambda i=index: coach.index == i and not coach._acting,
+                           rounds=1500)
+            if step.solution:
+                await asyncio.sleep(120)
+                await pilot.pause()
+                assert (coach.index, coach.finished) == (index, False), \
+                    f"step {step.number} passed with nobody at the phone: {step.say}"
+            for action in step.solution:
+                await driver.act(pilot, action)
+            try:
+                await wait_for(pilot, lambda i=index: coach.finished or coach.index > i,
+                               rounds=1500)
+            except AssertionError:
+                raise AssertionError(f"step {step.number} not passed: "
+                                     f"{driver.pending(step, coach.since)}") from None
+        assert coach.finished and "Done:" in str(coach.content)

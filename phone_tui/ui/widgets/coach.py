@@ -38,6 +38,11 @@ class CoachPanel(Static):
         self.driver: FlowDriver | None = None
         self.index = 0
         self.step_started = 0.0
+        # Events from this moment count for the current step: when the step before was done
+        # (by its events), not when a later tick noticed it, so a quick answer (a bot that
+        # reads at once) between the two is not lost.
+        self.since = 0.0
+        self._last_check = 0.0
         self.started = 0.0
         self.hint_shown = False
         self.score = Score(flow.id, flow.title, len(flow.steps))
@@ -49,7 +54,7 @@ class CoachPanel(Static):
 
     def attach(self, driver: FlowDriver) -> None:
         self.driver = driver
-        self.started = time.monotonic()
+        self.started = self.since = time.monotonic()
         self._start_step()
         self.set_interval(self.TICK, self.check)
 
@@ -92,14 +97,16 @@ class CoachPanel(Static):
         if self.driver is None or self.finished or self._acting:
             return
         step = self.flow.steps[self.index]
-        for mistake in self.driver.mistakes(step, self.step_started):
+        for mistake in self.driver.mistakes(step, self.since):
             if mistake not in self._seen_mistakes:
                 self._seen_mistakes.add(mistake)
                 self.score.mistakes.append(f"step {step.number}: {mistake}")
         if not self.hint_shown and step.hint and \
                 time.monotonic() - self.step_started >= self.flow.hint_after:
             self.show_hint()
-        if not self.driver.pending(step, self.step_started):
+        checked, self._last_check = self._last_check, time.monotonic()
+        if not self.driver.pending(step, self.since):
+            self.since = self.driver.done_at(step, self.since, checked)
             self.score.steps_done = self.index + 1
             if self.index + 1 < len(self.flow.steps):
                 self.index += 1
