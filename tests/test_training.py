@@ -45,6 +45,8 @@ async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool,
                            rounds=1500)
         await settle(pilot)
         assert give_up or (coach.finished and "Done:" in str(coach.content))
+        if not give_up:  # the default name reads as a name, not a placeholder
+            assert f'Saved for trainee "{progress.trainee}".' in str(coach.content)
     coach.save()  # what `phone-tui train` does when the app closes
     return coach
 
@@ -105,6 +107,8 @@ def test_scores_progress_and_reports(tmp_path, capsys):
 def test_train_lists_the_scenarios_and_refuses_others(tmp_path, capsys):
     assert cli.main(["--data-dir", str(tmp_path), "train", "--trainee", "ana"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith('Training scenarios for trainee "ana" (phone-tui train ID --trainee '
+                          'NAME):\n'), out
     for path in TRAINING:
         assert path.stem in out
     assert "not done yet" in out

@@ -149,7 +149,7 @@ class CoachPanel(Static):
                       f"{count(len(score.mistakes), 'mistake')}"]
             lines += [f"[$text-error]✗ {m}[/]" for m in score.mistakes]
             if self.progress is not None:
-                lines += ["", f"Saved for {self.progress.trainee}. Ctrl+Q to quit."]
+                lines += ["", f'Saved for trainee "{self.progress.trainee}". Ctrl+Q to quit.']
         else:
             step = flow.steps[self.index]
             lines += [f"[b]Step {self.index + 1} of {total}[/]", step.say, ""]
