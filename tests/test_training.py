@@ -139,6 +139,9 @@ def test_coach_sits_level_with_the_phone_frame(size, tmp_path):
     _, frame, panel, _, _ = asyncio.run(_coach_on_first_step(flow, tmp_path, size))
     assert (panel.y, panel.height) == (frame.y, frame.height)
     assert panel.x >= frame.right  # beside it, not over it
+    # The pair is centred: as many empty columns left of the phone as right of the coach.
+    left, right = frame.x, size[0] - panel.right
+    assert abs(left - right) <= 2, (left, right)
 
 
 @pytest.mark.parametrize("path", [p for p in TRAINING if load_flow(p).start != "setup"],

@@ -24,9 +24,10 @@ class CoachPanel(Static):
     """Plays a training flow: each step's `do` runs, then the trainee acts; the step is done
     when its expectations hold. F1 shows the hint at once (a hint costs points)."""
 
+    MAX_WIDTH = 60  # the column beside the phone is no wider (app.py centres the pair)
     # Level with the phone: the frame's height rule, centred as the frame is (app.py).
     DEFAULT_CSS = f"""
-    CoachPanel {{ width: 1fr; max-width: 60; min-width: 28; {FRAME_HEIGHT_CSS}
+    CoachPanel {{ width: 1fr; max-width: {MAX_WIDTH}; min-width: 28; {FRAME_HEIGHT_CSS}
                  border: round $accent; padding: 0 1; background: $surface; }}
     """
     TICK = 0.25
