@@ -92,6 +92,10 @@ BUTTON_ROW = [
     Binding("right", "app.focus_next", "Next", show=False, id="buttons.next"),
 ]
 
+# The focused button of a dialog or a row (Button's own Enter is hidden from the footer).
+ROW_BUTTON = [Binding("enter", "press", "Choose", id="buttons.choose",
+                      tooltip="Choose the highlighted button")]
+
 # Digits are bindings too, not an on_key handler: keys then reach the entry in the order they
 # were typed, Enter included, however fast they come.
 PIN_ENTRY = [
@@ -141,5 +145,5 @@ NETWORK = [
 ]
 
 ALL = (APP + HANDSET + KEYS + KEYS_SCREEN + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS
-       + BUTTON_ROW + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + NETWORK)
+       + BUTTON_ROW + ROW_BUTTON + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + NETWORK)
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

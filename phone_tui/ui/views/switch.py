@@ -15,6 +15,7 @@ from phone_tui.handset.device import RADIOS
 from phone_tui.handset.handset import RADIO_NAMES, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView, set_text
+from phone_tui.ui.widgets.button_row import RowButton
 
 STATE_LABELS = {HandsetState.UNLOCKED: "unlocked", HandsetState.LOCKED: "locked",
                 HandsetState.SETUP: "not set up"}
@@ -175,8 +176,8 @@ class SwitchConfirmView(PhoneView):
         yield self.title_label()
         yield Static(text, id="switch-warning")
         with Horizontal():
-            yield Button("Switch", id="switch-go", variant="warning")
-            yield Button("Cancel", id="switch-cancel")
+            yield RowButton("Switch", id="switch-go", variant="warning")
+            yield RowButton("Cancel", id="switch-cancel")
 
     def focus_default(self) -> None:
         self.query_one("#switch-go", Button).focus()
