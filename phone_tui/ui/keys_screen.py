@@ -24,7 +24,7 @@ ORDER = {binding.id: index for index, binding in enumerate(bindings.ALL) if bind
 # A text box's own keys that are not listed one by one: cursor motion and selection do what
 # they do in any text box (one row, CURSOR, says so).
 UNLISTED = ("cursor", "select", "word", "page")
-CURSOR = "Move the cursor (Home, End and the page keys too; Shift selects)"
+CURSOR = "Move the cursor (Home, End, page keys; Shift selects)"
 
 
 def _group_of(namespace: DOMNode, binding: Binding) -> str:
