@@ -334,7 +334,8 @@ def _train(args: argparse.Namespace) -> int:
         best: dict[str, int] = {}
         for score in Progress(folder, args.trainee).attempts():
             best[score.flow] = max(best.get(score.flow, 0), score.points)
-        print(f"Training scenarios (phone-tui train ID --trainee {args.trainee}):")
+        print(f'Training scenarios for trainee "{args.trainee}" '
+              f"(phone-tui train ID --trainee NAME):")
         for flow in map(load_flow, shipped_flows()):
             if flow.audience == "training":
                 mark = f"best {best[flow.id]}/100" if flow.id in best else "not done yet"

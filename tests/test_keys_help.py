@@ -153,9 +153,9 @@ async def test_the_help_lists_the_chats_keys_and_a_remapped_one(data_dir, clock)
         groups = listed(app)
         assert list(groups)[:2] == ["This screen", "Phone"]
         here = groups["This screen"]
-        assert here[0] == ("^s", "Send")  # the chat's own keys before the compose box's
+        assert here[0] == ("^s", "Send the message in the compose box")
         assert ("^home", "Go to the oldest message") in here
-        assert ("f12", "Lock") in groups["Phone"]
+        assert ("f12", "Lock the phone now (its keys leave memory)") in groups["Phone"]
         assert any(keys == "^q" and "Quit" in text for keys, text in groups["App"])
         text = " ".join(str(static.render()) for static in app.screen.query(Static))
         assert "Go to the newest message" in text and "f12" in text
@@ -197,7 +197,7 @@ async def test_f1_is_the_coachs_hint_in_training_and_question_mark_the_help(data
         assert app.side.hints == 1 and not isinstance(app.screen, KeysScreen)
         await pilot.press("question_mark")
         await settle(pilot)
-        assert ("f1", "Hint") in listed(app)["Training"]
+        assert ("f1", "Show the step's hint (costs 10 points)") in listed(app)["Training"]
 
 
 async def test_the_palettes_keys_entry_opens_the_help(data_dir, clock):
@@ -224,7 +224,7 @@ async def test_the_help_on_stage_lists_the_presenter_keys(stage_factory):
         stage = dict(groups["Stage"])
         assert stage["f9"].startswith("Man in the middle")
         assert "f3" in stage and "^r" in stage
-        assert ("⏎", "OK") in groups["This screen"]
+        assert ("⏎", "Enter the PIN typed so far") in groups["This screen"]
 
 
 async def test_a_stage_below_its_minimum_size_says_so_and_comes_back(stage_factory):
@@ -278,3 +278,49 @@ async def test_the_help_names_every_default_key_that_closes_it(data_dir, clock):
         await pilot.press("f1")
         await settle(pilot)
         assert not isinstance(app.screen, KeysScreen)
+
+
+async def test_the_help_in_a_chat_lists_our_keys_first_and_the_text_box_last_on_one_page(
+        data_dir, clock):
+    from phone_tui.ui import bindings
+
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset, locked=False)
+    app = phone_app(data_dir, handset)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        _chat(app.query_one(HandsetView))
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        groups = listed(app)
+        assert list(groups) == ["This screen", "Phone", "App", "Text box"]
+        # The chat's keys in the order bindings.py gives them, each with its long description.
+        assert groups["This screen"] == [(app.get_key_display(b), b.tooltip)
+                                         for b in bindings.CHAT]
+        assert groups["Phone"][0] == ("^l", "Lock the phone now (its keys leave memory)")
+        words = " ".join(text for rows in groups.values() for _, text in rows).lower()
+        assert "select" not in words.replace("shift selects", "") and " word" not in words
+        assert len(groups["Text box"]) <= 12
+        # Everything above the text box's group shows on the first page.
+        title = next(s for s in app.screen.query(".keys-title").results(Static)
+                     if str(s.render()) == "Text box")
+        box = app.screen.query_one("#keys")
+        assert title.region.bottom <= box.region.bottom - 1, (title.region, box.region)
+
+
+async def test_the_stage_keys_are_listed_f3_to_f9_then_ctrl_r_with_a_chat_in_front(
+        stage_factory):
+    from test_stage_app import _open_chat, unlock_all
+
+    app = await stage_factory()
+    async with app.run_test(size=(130, 45)) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        await _open_chat(pilot, app.stage.handsets[1].number)
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        stage = listed(app)["Stage"]
+        assert [keys for keys, _ in stage] == ["f3", "f4", "f5", "f6", "f7", "f8", "f9", "^r"]
+        assert stage[0] == ("f3", "Next phone: the keys go to it")

@@ -311,6 +311,9 @@ async def test_reset_dialog_takes_enter_at_once_and_the_stage_shows_behind_it(st
         await settle(pilot)
         assert isinstance(app.screen, ConfirmReset)
         assert app.focused is not None and app.focused.id == "reset-go"
+        # Flat one-line buttons, as in the phones' dialogs.
+        assert all(button.compact and button.size.height == 1
+                   for button in app.screen.query("Button"))
         assert app.screen.styles.background.a < 1  # dimmed, not an opaque screen
         shot = html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace(
             "\xa0", " ")

@@ -11,6 +11,7 @@ from phone_tui.testing import (
     enter_pin,
     make_app,
     make_handset,
+    notifications,
     open_app,
     set_up,
     settle,
@@ -287,3 +288,56 @@ async def test_a_damaged_keystore_in_the_other_os_is_named_not_a_crash(data_dir,
         await settle(pilot)
         await enter_pin(pilot, TEST_PIN)
         assert isinstance(top(app), HomeView) and handset.running == "secure"
+
+
+def footer_keys(app) -> str:
+    from textual.widgets._footer import FooterKey
+
+    return "  ".join(f"{key.key_display} {key.description}"
+                     for key in app.screen.query(FooterKey))
+
+
+async def test_up_and_down_move_between_the_two_cards_and_enter_works_on_either(data_dir,
+                                                                               clock):
+    handset = await both_set_up(data_dir, clock)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        cards = {persona: app.query_one(f"#os-{persona}") for persona in ("secure", "open")}
+        assert app.focused is cards["open"]
+        for key, expected in [("down", "open"), ("up", "secure"), ("up", "secure"),
+                              ("down", "open"), ("down", "open"), ("up", "secure")]:
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.focused is cards[expected], (key, app.focused)
+            assert "Switch to it" in footer_keys(app) or expected == "secure"
+        # Enter on the running OS's card says so and stays.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(top(app), SwitchView)
+        assert any("already running" in text for text in notifications(app))
+        await pilot.press("down")
+        await settle(pilot)
+        assert "⏎ Switch to it" in footer_keys(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(top(app), SwitchConfirmView)
+
+
+async def test_down_down_enter_in_one_burst_asks_to_switch(data_dir, clock):
+    from test_key_bursts import burst
+
+    handset = await both_set_up(data_dir, clock)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burst(app, ["f2"])
+        await settle(pilot)
+        burst(app, ["down", "down", "enter"])
+        await settle(pilot)
+        assert isinstance(top(app), SwitchConfirmView), top(app)
+        burst(app, ["escape", "up", "up", "down", "enter"])
+        await settle(pilot)
+        assert isinstance(top(app), SwitchConfirmView), top(app)

@@ -45,6 +45,8 @@ async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool,
                            rounds=1500)
         await settle(pilot)
         assert give_up or (coach.finished and "Done:" in str(coach.content))
+        if not give_up:  # the default name reads as a name, not a placeholder
+            assert f'Saved for trainee "{progress.trainee}".' in str(coach.content)
     coach.save()  # what `phone-tui train` does when the app closes
     return coach
 
@@ -105,6 +107,8 @@ def test_scores_progress_and_reports(tmp_path, capsys):
 def test_train_lists_the_scenarios_and_refuses_others(tmp_path, capsys):
     assert cli.main(["--data-dir", str(tmp_path), "train", "--trainee", "ana"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith('Training scenarios for trainee "ana" (phone-tui train ID --trainee '
+                          'NAME):\n'), out
     for path in TRAINING:
         assert path.stem in out
     assert "not done yet" in out
@@ -135,6 +139,9 @@ def test_coach_sits_level_with_the_phone_frame(size, tmp_path):
     _, frame, panel, _, _ = asyncio.run(_coach_on_first_step(flow, tmp_path, size))
     assert (panel.y, panel.height) == (frame.y, frame.height)
     assert panel.x >= frame.right  # beside it, not over it
+    # The pair is centred: as many empty columns left of the phone as right of the coach.
+    left, right = frame.x, size[0] - panel.right
+    assert abs(left - right) <= 2, (left, right)
 
 
 @pytest.mark.parametrize("path", [p for p in TRAINING if load_flow(p).start != "setup"],
@@ -150,3 +157,36 @@ def test_coach_tells_the_training_pin_on_the_first_step_before_any_hint(path, tm
                         for e in s.expect if e.event == "Unlocked")
     pin = seed.pin if first_unlock == "secure" else seed.open_pin
     assert pin in text
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.stem)
+async def test_no_step_the_trainee_must_do_ticks_itself_off_while_they_wait(path, tmp_path):
+    """At each step with a trainee's part, nobody touches the phone for two minutes of fake
+    time (every bot reads and answers, the slow link delivers): the coach stays on that step.
+    Then the trainee does it, and the scenario still finishes."""
+    flow = replace(load_flow(path), hint_after=600.0)
+    coach = CoachPanel(flow, None)
+    driver = FlowDriver(flow, tmp_path, side=coach)
+    await driver.prepare_phones()
+    driver.listen()
+    driver.on_ready.append(lambda: coach.attach(driver))
+    async with driver.app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        for index, step in enumerate(flow.steps):
+            await wait_for(pilot, lambda i=index: coach.index == i and not coach._acting,
+                           rounds=1500)
+            if step.solution:
+                await asyncio.sleep(120)
+                await pilot.pause()
+                assert (coach.index, coach.finished) == (index, False), \
+                    f"step {step.number} passed with nobody at the phone: {step.say}"
+            for action in step.solution:
+                await driver.act(pilot, action)
+            try:
+                await wait_for(pilot, lambda i=index: coach.finished or coach.index > i,
+                               rounds=1500)
+            except AssertionError:
+                raise AssertionError(f"step {step.number} not passed: "
+                                     f"{driver.pending(step, coach.since)}") from None
+        assert coach.finished and "Done:" in str(coach.content)

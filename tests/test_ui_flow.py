@@ -264,3 +264,50 @@ async def test_wipe_this_persona_needs_the_pin(app_factory, handset):
         assert isinstance(top(app), SetupView)
         assert "wiped" in str(app.query_one("#setup-intro").render())
         assert not handset.persona.store_path.exists()
+
+
+def _footer_text(app) -> str:
+    from textual.widgets._footer import FooterKey
+
+    return "  ".join(f"{key.key_display} {key.description}"
+                     for key in app.screen.query(FooterKey))
+
+
+async def test_the_duress_offer_shows_which_button_has_the_focus_and_offers_enter(
+        app_factory):
+    from textual.widgets import Button
+
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await enter_pin(pilot, TEST_PIN)
+        await enter_pin(pilot, TEST_PIN)
+        skip, offer = app.query_one("#duress-skip", Button), app.query_one("#duress-set", Button)
+        assert app.focused is skip
+        assert "⏎ Choose" in _footer_text(app)
+        # The focused one is drawn in reverse; the other is not.
+        assert skip.styles.text_style.reverse and not offer.styles.text_style.reverse
+        await pilot.press("right")
+        await settle(pilot)
+        assert app.focused is offer and offer.styles.text_style.reverse
+        assert not skip.styles.text_style.reverse and "⏎ Choose" in _footer_text(app)
+        assert skip.size.height == offer.size.height == 1  # flat, one line
+
+
+async def test_the_switch_confirmation_has_flat_one_line_buttons(data_dir, clock):
+    from textual.widgets import Button
+
+    from phone_tui.core.config import Settings
+    from phone_tui.testing import make_app, make_handset
+    from phone_tui.ui.views.switch import SwitchConfirmView
+
+    handset = make_handset(data_dir, clock=clock, settings=Settings(link_profile="full"))
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=Settings(link_profile="full"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.query_one(HandsetView).push(SwitchConfirmView("open"))
+        await settle(pilot)
+        buttons = list(app.query("#switch-confirm Button").results(Button))
+        assert [b.id for b in buttons] == ["switch-go", "switch-cancel"]
+        assert all(b.compact and b.size.height == 1 for b in buttons)
+        assert "⏎ Choose" in _footer_text(app)

@@ -49,7 +49,7 @@ ACTION_OPTIONS = {"phone", "to", "all"}
 EVENTS = ("SetupCompleted", "Unlocked", "Locked", "PinRejected", "PinChanged", "Wiped",
           "SendBlocked", "SettingChanged", "RegistrationChanged", "RadioChanged",
           "LinkProfileChanged", "MessageStateChanged", "PersonaSwitched", "MessageReceived",
-          "MessageUpdated", "IdentityChanged", "ContactVerified")
+          "MessageUpdated", "IdentityChanged", "ContactVerified", "ViewShown")
 
 
 class FlowError(ConfigError):

@@ -130,6 +130,16 @@ class LinkProfileChanged(Event):
     profile: str
 
 
+class ViewShown(Event):
+    """The person holding the phone now sees ``view`` (an app or one of its screens: "home",
+    "messages", "chat", "settings", "radios"...); ``conversation`` is the number a chat or a
+    contact's info shows, else "". The UI reports it through the model so training and flows
+    can tell what the trainee opened without looking at widgets."""
+
+    view: str
+    conversation: str
+
+
 class MessageWaiting(Event):
     """A message arrived while locked and was kept, encrypted, until the next unlock. Nothing
     about it is known yet (the keys to read it are not in memory), not even its sender."""

@@ -41,6 +41,7 @@ from phone_tui.handset.events import (
     SettingChanged,
     SetupCompleted,
     Unlocked,
+    ViewShown,
     Wiped,
 )
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK, KdfConfig, Persona
@@ -345,6 +346,10 @@ class Handset:
         if state != self._registration:
             self._registration = state
             self.events.emit(RegistrationChanged(self.persona.name, *state))
+
+    def shown(self, view: str, conversation: str = "") -> None:
+        """The UI shows ``view`` now (see ViewShown)."""
+        self.events.emit(ViewShown(self.persona.name, view, conversation))
 
     def set_link_profile(self, name: str) -> None:
         if self.modem is None or name not in self.profiles:

@@ -112,13 +112,17 @@ class PhoneApp(KeysHelp, App[None]):
         else:
             from textual.containers import Horizontal, Vertical
 
-            with Horizontal(id="handsets"):
+            # The phone and the panel as one pair, centred across a wide terminal.
+            with Horizontal(id="handsets") as pair:
+                pair.styles.align_horizontal = "center"
                 view = HandsetView(self.handset, id="handset")
                 view.styles.width = 46  # the phone keeps its size; the side panel takes the rest
                 yield view
                 # Centred in the same height as the frame is in the view: level with the phone.
+                # No wider than the panel, so no empty column is left right of it.
                 with Vertical(id="beside") as column:
                     column.styles.align_vertical = "middle"
+                    column.styles.max_width = getattr(self.side, "MAX_WIDTH", None)
                     yield self.side
         yield PhoneFooter()
 

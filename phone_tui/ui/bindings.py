@@ -13,13 +13,17 @@ from textual.binding import Binding
 APP = [
     Binding("ctrl+t", "next_theme", "Theme", show=False, id="app.next_theme",
             tooltip="Next colour theme"),
-    Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
+            tooltip="Quit phone-tui"),
 ]
 
 HANDSET = [
-    Binding("ctrl+l", "lock", "Lock", id="handset.lock"),
-    Binding("home", "home", "Home", id="handset.home"),
-    Binding("escape", "back", "Back", id="handset.back"),
+    Binding("ctrl+l", "lock", "Lock", id="handset.lock",
+            tooltip="Lock the phone now (its keys leave memory)"),
+    Binding("home", "home", "Home", id="handset.home",
+            tooltip="Back to the home screen"),
+    Binding("escape", "back", "Back", id="handset.back",
+            tooltip="Back one screen"),
     Binding("f2", "switch_os", "OS", id="handset.switch_os",
             tooltip="Switch OS (lock this one, boot the other)"),
     # Off the footer (it is full at 100 columns): a click on the status bar opens it too.
@@ -32,7 +36,8 @@ HANDSET = [
 # takes "?" as a character first (a non-priority binding), so F1 opens help there.
 KEYS = [Binding("question_mark,f1", "keys", "Keys", id="app.keys",
                 tooltip="Every key of this screen, the phone and the app")]
-KEYS_SCREEN = [Binding("escape,question_mark,q,f1", "close", "Close", id="keys.close")]
+KEYS_SCREEN = [Binding("escape,question_mark,q,f1", "close", "Close", id="keys.close",
+                       tooltip="Close this help")]
 
 # The demo stage: presenter controls, for the active phone (or all phones). Priority: they
 # work whatever the phone in front shows (a chat's TextArea binds F6 and F7 itself).
@@ -64,35 +69,52 @@ STAGE_FOOTER = (*(binding.id for binding in STAGE), "app.keys")
 # chat's compose box types spaces); PageDown / PageUp always do.
 SCRIPT = [
     # The script panel says these keys itself.
-    Binding("space", "script_next", "Next step", show=False, id="script.next"),
-    Binding("backspace", "script_back", "Step back", show=False, id="script.back"),
+    Binding("space", "script_next", "Next step", show=False, id="script.next",
+            tooltip="Play the next step of the script"),
+    Binding("backspace", "script_back", "Step back", show=False, id="script.back",
+            tooltip="Go back one step of the script"),
     Binding("pagedown", "script_next", "Next step", show=False, priority=True,
-            id="script.next_clicker"),
+            id="script.next_clicker",
+            tooltip="Play the next step (a presenter clicker)"),
     Binding("pageup", "script_back", "Step back", show=False, priority=True,
-            id="script.back_clicker"),
+            id="script.back_clicker",
+            tooltip="Go back one step (a presenter clicker)"),
 ]
 
-COACH = [Binding("f1", "hint", "Hint", id="coach.hint")]
+COACH = [Binding("f1", "hint", "Hint", id="coach.hint",
+                 tooltip="Show the step's hint (costs 10 points)")]
 
-BOOT = [Binding("space,enter,escape", "skip", "Skip", id="boot.skip")]
+BOOT = [Binding("space,enter,escape", "skip", "Skip", id="boot.skip",
+                tooltip="Skip the boot sequence")]
 
-OS_CARD = [Binding("enter", "choose", "Switch to it", id="switch.choose")]
+OS_CARD = [Binding("enter", "choose", "Switch to it", id="switch.choose",
+                   tooltip="Switch to this OS (asks first)")]
 
+# The arrows move between the two cards only (focus_next would leave them for the phone).
 SWITCH_CARDS = [
-    Binding("up", "app.focus_previous", "Previous", show=False, id="switch.up"),
-    Binding("down", "app.focus_next", "Next", show=False, id="switch.down"),
+    Binding("up", "move_card(-1)", "Previous", show=False, id="switch.up",
+            tooltip="The OS card above"),
+    Binding("down", "move_card(1)", "Next", show=False, id="switch.down",
+            tooltip="The OS card below"),
 ]
 
 # Rows of buttons (setup, the switch confirmation): the arrow keys move between them.
 BUTTON_ROW = [
-    Binding("left", "app.focus_previous", "Previous", show=False, id="buttons.previous"),
-    Binding("right", "app.focus_next", "Next", show=False, id="buttons.next"),
+    Binding("left", "app.focus_previous", "Previous", show=False, id="buttons.previous",
+            tooltip="The button on the left"),
+    Binding("right", "app.focus_next", "Next", show=False, id="buttons.next",
+            tooltip="The button on the right"),
 ]
+
+# The focused button of a dialog or a row (Button's own Enter is hidden from the footer).
+ROW_BUTTON = [Binding("enter", "press", "Choose", id="buttons.choose",
+                      tooltip="Choose the highlighted button")]
 
 # Digits are bindings too, not an on_key handler: keys then reach the entry in the order they
 # were typed, Enter included, however fast they come.
 PIN_ENTRY = [
-    Binding("enter", "submit", "OK", id="pin.submit"),
+    Binding("enter", "submit", "OK", id="pin.submit",
+            tooltip="Enter the PIN typed so far"),
     Binding("backspace", "delete", "Delete", id="pin.delete", tooltip="Delete a digit"),
     *(Binding(str(digit), f"digit('{digit}')", str(digit), show=False, id=f"pin.digit{digit}",
               tooltip="Type a digit") for digit in range(10)),
@@ -101,25 +123,37 @@ PIN_ENTRY = [
 # The phone's lists (Settings, Messages, the choices): OptionList's keys without Home, which
 # belongs to the phone. PageUp reaches the first entry.
 PHONE_LIST = [
-    Binding("up", "cursor_up", "Up", show=False, id="list.up"),
-    Binding("down", "cursor_down", "Down", show=False, id="list.down"),
-    Binding("pageup", "page_up", "Page up", show=False, id="list.page_up"),
-    Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down"),
-    Binding("end", "last", "Last", show=False, id="list.last"),
-    Binding("enter", "select", "Select", show=False, id="list.select"),
+    Binding("up", "cursor_up", "Up", show=False, id="list.up",
+            tooltip="The entry above"),
+    Binding("down", "cursor_down", "Down", show=False, id="list.down",
+            tooltip="The entry below"),
+    Binding("pageup", "page_up", "Page up", show=False, id="list.page_up",
+            tooltip="A page up (the first entry at the top)"),
+    Binding("pagedown", "page_down", "Page down", show=False, id="list.page_down",
+            tooltip="A page down"),
+    Binding("end", "last", "Last", show=False, id="list.last",
+            tooltip="The last entry"),
+    Binding("enter", "select", "Select", show=False, id="list.select",
+            tooltip="Open the highlighted entry"),
 ]
 
 APP_GRID = [
-    Binding("enter", "launch", "Open", id="home.open"),
-    Binding("left", "move(-1, 0)", "Left", show=False, id="home.left"),
-    Binding("right", "move(1, 0)", "Right", show=False, id="home.right"),
-    Binding("up", "move(0, -1)", "Up", show=False, id="home.up"),
-    Binding("down", "move(0, 1)", "Down", show=False, id="home.down"),
+    Binding("enter", "launch", "Open", id="home.open",
+            tooltip="Open the highlighted app"),
+    Binding("left", "move(-1, 0)", "Left", show=False, id="home.left",
+            tooltip="The app on the left"),
+    Binding("right", "move(1, 0)", "Right", show=False, id="home.right",
+            tooltip="The app on the right"),
+    Binding("up", "move(0, -1)", "Up", show=False, id="home.up",
+            tooltip="The app above"),
+    Binding("down", "move(0, 1)", "Down", show=False, id="home.down",
+            tooltip="The app below"),
 ]
 
 # A chat: not priority bindings (see ChatView). Oldest / Newest are in the help screen.
 CHAT = [
-    Binding("ctrl+s", "send", "Send", id="chat.send"),
+    Binding("ctrl+s", "send", "Send", id="chat.send",
+            tooltip="Send the message in the compose box"),
     Binding("ctrl+o", "info", "Info", id="chat.info", tooltip="Contact info"),
     Binding("ctrl+f", "search", "Search", id="chat.search", tooltip="Search this chat"),
     Binding("ctrl+home", "top", "Oldest", show=False, id="chat.top",
@@ -138,5 +172,5 @@ NETWORK = [
 ]
 
 ALL = (APP + HANDSET + KEYS + KEYS_SCREEN + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS
-       + BUTTON_ROW + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + NETWORK)
+       + BUTTON_ROW + ROW_BUTTON + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + NETWORK)
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

@@ -156,6 +156,17 @@ class FlowDriver:
         """The expectations of ``step`` not met since ``since`` (monotonic time)."""
         return [describe(e) for e in step.expect if not self._met(e, since)]
 
+    def done_at(self, step: Step, since: float, checked: float) -> float:
+        """When ``step``, now done, was done: the latest of the first events that met its
+        event expectations since ``since``; a text on screen was met after the check before
+        this one (``checked``), at the earliest."""
+        times = [next((at for phone, event, at in self.events
+                       if at >= since and matches(e, phone, event)), since)
+                 for e in step.expect if e.event is not None]
+        if not times or any(e.text is not None for e in step.expect):
+            times.append(checked)
+        return max(since, *times)
+
     def mistakes(self, step: Step, since: float) -> list[str]:
         """The step's `mistake` events that happened since ``since``."""
         return [describe(e) for e in step.mistakes if e.event is not None and self._met(e, since)]

@@ -20,6 +20,7 @@ from phone_tui.handset.events import (
     PersonaSwitched,
     SetupCompleted,
     Unlocked,
+    ViewShown,
     Wiped,
 )
 from phone_tui.handset.handset import Handset, HandsetState
@@ -180,6 +181,7 @@ class HandsetView(Vertical, can_focus=True):
         self.call_after_refresh(self._focus_view, view)
         self.refresh_bindings()
         self._show_notices()
+        self._announce(view)
 
     def pop(self) -> None:
         if len(self._stack) <= 1:
@@ -190,6 +192,7 @@ class HandsetView(Vertical, can_focus=True):
             top.display = True
             top.on_return()
             self._focus_view(top)
+            self._announce(top)
         self.refresh_bindings()
         self._show_notices()
 
@@ -225,15 +228,22 @@ class HandsetView(Vertical, can_focus=True):
         self.refresh_status()
         self.refresh_bindings()
         self._show_notices()
+        self._announce(view)
+
+    def _announce(self, view: PhoneView) -> None:
+        """Tell the model what the phone shows now (a ViewShown event): the coach and flows
+        follow the trainee through events, never through these widgets."""
+        self.handset.shown(*view.shown_as)
 
     def _focus_view(self, view: PhoneView) -> None:
-        """Give ``view`` the keyboard, unless it was replaced in the meantime (a burst of
-        events can swap a view out before its children are mounted)."""
+        """Give ``view`` the keyboard, unless it was replaced or covered in the meantime (a
+        burst of events can swap a view out before its children are mounted; Home then an
+        app queues both views' turns, and the covered one must not take the keys back)."""
         import contextlib
 
         from textual.css.query import NoMatches
 
-        if view.is_attached and view in self._stack:
+        if view.is_attached and view is self.top:
             with contextlib.suppress(NoMatches):
                 view.focus_default()
 
@@ -272,6 +282,8 @@ class HandsetView(Vertical, can_focus=True):
     # ---- model events --------------------------------------------------------------------------
 
     def _on_model_event(self, event: Event) -> None:
+        if isinstance(event, ViewShown):
+            return  # this view's own report
         self._notice_event(event)
         if isinstance(event, PersonaSwitched):
             self.set_class(False, f"persona-{event.previous}")

@@ -15,14 +15,25 @@ from textual.widgets import Static
 
 from phone_tui.ui import bindings
 
-GROUPS = ("This screen", "Phone", "Stage", "Training", "App")
+TEXT_BOX = "Text box"
+GROUPS = ("This screen", "Phone", "Stage", "Training", "App", TEXT_BOX)
 # A group of keys: its title, and (keys as displayed, description) rows.
 KeyGroup = tuple[str, list[tuple[str, str]]]
+# Our keys in the order bindings.py defines them (the Stage group F3…F9, Ctrl+R).
+ORDER = {binding.id: index for index, binding in enumerate(bindings.ALL) if binding.id}
+# A text box's own keys that are not listed one by one: cursor motion and selection do what
+# they do in any text box (one row, CURSOR, says so).
+UNLISTED = ("cursor", "select", "word", "page")
+CURSOR = "Move the cursor (Home, End, page keys; Shift selects)"
 
 
 def _group_of(namespace: DOMNode, binding: Binding) -> str:
+    from textual.widgets import Input, TextArea
+
     from phone_tui.ui.handset_view import HandsetView
 
+    if binding.id not in ORDER and isinstance(namespace, TextArea | Input):
+        return TEXT_BOX  # Textual's own editing keys
     if isinstance(namespace, App):
         prefix = (binding.id or "").partition(".")[0]
         return {"stage": "Stage", "script": "Stage", "coach": "Training"}.get(prefix, "App")
@@ -34,31 +45,30 @@ def _group_of(namespace: DOMNode, binding: Binding) -> str:
 
 
 def key_groups(screen: Screen) -> list[KeyGroup]:
-    """The keys that work on ``screen`` now, in groups. The view's own keys come before those
-    of the control in it that has the focus (a chat's Send before the compose box's)."""
+    """The keys that work on ``screen`` now, in groups: ours first, in the order bindings.py
+    defines them, each with its longer description (the tooltip); Textual's own after ours,
+    a text box's editing keys in a last group of their own."""
     app = screen.app
-    chain = [node for node, _ in screen._modal_binding_chain]  # focused widget → app
     active = [entry for entry in screen.active_bindings.values() if not entry.binding.system]
-    # This screen: outermost first; the other groups keep the order their bindings list.
-    depth = {id(node): index for index, node in enumerate(chain)}
-
-    def order(entry) -> int:  # noqa: ANN001 - an ActiveBinding
-        return -depth.get(id(entry.node), 0) if _group_of(entry.node, entry.binding) \
-            == "This screen" else 0
-
+    # Sorted is stable: Textual's keys (no id of ours) keep their own order, after ours.
+    ours_first = sorted(active, key=lambda entry: ORDER.get(entry.binding.id, len(ORDER)))
     # One row per thing to do: keys for the same action, or with the same description (the
     # PIN pad's ten digits), share it.
     rows: dict[str, dict[str, list[str]]] = {group: {} for group in GROUPS}
     actions: dict[tuple[str, str], str] = {}
-    for entry in sorted(active, key=order):
+    for entry in ours_first:
         binding = entry.binding
         group = _group_of(entry.node, binding)
-        text = actions.setdefault((group, binding.action),
-                                  binding.tooltip or binding.description or binding.action)
+        described = binding.tooltip or binding.description or binding.action
+        if group == TEXT_BOX and any(word in described.lower() for word in UNLISTED):
+            continue
+        text = actions.setdefault((group, binding.action), described)
         keys = rows[group].setdefault(text, [])
         shown = app.get_key_display(binding)
         if shown not in keys:
             keys.append(shown)
+    if rows[TEXT_BOX]:
+        rows[TEXT_BOX] = {CURSOR: ["↑↓←→"], **rows[TEXT_BOX]}
     return [(group, [(_joined(keys), text) for text, keys in rows[group].items()])
             for group in GROUPS if rows[group]]
 

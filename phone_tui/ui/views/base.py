@@ -77,6 +77,12 @@ class PhoneView(Vertical):
     def on_model_event(self, event: object) -> None:
         """Called with every handset event while this view is on top."""
 
+    @property
+    def shown_as(self) -> tuple[str, str]:
+        """What flows and the coach hear when this view comes on top (a ViewShown event):
+        its name (the id: "home", "messages", "radios"...) and the conversation it shows."""
+        return (self.id or type(self).__name__, "")
+
 
 def format_duration(seconds: int) -> str:
     """15 → "15 s", 120 → "2 min"; 0 → "never"."""

@@ -54,7 +54,8 @@ class HomeView(PhoneView):
     def on_mount(self) -> None:
         if not self.query(AppGrid):
             return  # replaced before it was shown
-        self.query_one(AppGrid).focus_first()
+        if self.handset_view.top is self:  # not when an app was opened over it at once
+            self.query_one(AppGrid).focus_first()
         self.tick()
         self.show_unread()
 

@@ -208,6 +208,10 @@ class ChatView(_MessengerView):
         self._at_newest = True
 
     @property
+    def shown_as(self) -> tuple[str, str]:
+        return ("chat", self.number)
+
+    @property
     def TITLE(self) -> str:  # type: ignore[override]  # noqa: N802 - a per-instance title
         contact = self.messenger.contact(self.number) if self.messenger else None
         return contact.name if contact else self.number
@@ -446,6 +450,10 @@ class ContactInfoView(_MessengerView):
     def __init__(self, number: str) -> None:
         super().__init__(id="contact-info")
         self.number = number
+
+    @property
+    def shown_as(self) -> tuple[str, str]:
+        return ("contact-info", self.number)
 
     def compose(self) -> ComposeResult:
         yield self.title_label()

@@ -9,7 +9,7 @@ from textual.widgets import Button, Static
 from phone_tui.errors import PhoneTuiError
 from phone_tui.handset.pin_policy import MAX_DIGITS, MIN_DIGITS, check_pin
 from phone_tui.ui.views.base import PhoneView
-from phone_tui.ui.widgets.button_row import ButtonRow
+from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.pin_entry import PinEntry
 from phone_tui.ui.widgets.switch_hint import SwitchHint
 
@@ -53,8 +53,8 @@ class SetupView(PhoneView):
         yield Static("A duress PIN, typed at the lock screen, silently wipes this persona. "
                      "Set one now? You can skip this.", id="duress-offer")
         with ButtonRow(id="duress-buttons"):
-            yield Button("Skip", id="duress-skip", compact=True)
-            yield Button("Set duress PIN", id="duress-set", variant="warning", compact=True)
+            yield RowButton("Skip", id="duress-skip")
+            yield RowButton("Set duress PIN", id="duress-set", variant="warning")
         yield SwitchHint()
 
     def on_mount(self) -> None:

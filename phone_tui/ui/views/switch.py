@@ -15,6 +15,7 @@ from phone_tui.handset.device import RADIOS
 from phone_tui.handset.handset import RADIO_NAMES, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView, set_text
+from phone_tui.ui.widgets.button_row import RowButton
 
 STATE_LABELS = {HandsetState.UNLOCKED: "unlocked", HandsetState.LOCKED: "locked",
                 HandsetState.SETUP: "not set up"}
@@ -80,7 +81,19 @@ class SwitchView(PhoneView):
         self.refresh_cards()
 
     def focus_default(self) -> None:
-        self.query_one(f"#os-{self.handset.other}", OsCard).focus()
+        # At once, not after the queued keys (Widget.focus waits its turn): the arrows of a
+        # burst that returns here (Escape from the confirmation) act on the cards.
+        self.screen.set_focus(self.query_one(f"#os-{self.handset.other}", OsCard))
+
+    def action_move_card(self, step: int) -> None:
+        """Focus the card above or below the focused one; the arrows never leave the cards
+        (at either end they stay), so Enter always has a card to act on."""
+        cards = list(self.query(OsCard))
+        focused = self.screen.focused
+        index = cards.index(focused) if focused in cards else cards.index(
+            self.query_one(f"#os-{self.handset.other}", OsCard))
+        # set_focus at once: the next arrow of a burst starts from this card.
+        self.screen.set_focus(cards[max(0, min(len(cards) - 1, index + step))])
 
     def tick(self) -> None:
         self.refresh_cards()
@@ -163,8 +176,8 @@ class SwitchConfirmView(PhoneView):
         yield self.title_label()
         yield Static(text, id="switch-warning")
         with Horizontal():
-            yield Button("Switch", id="switch-go", variant="warning")
-            yield Button("Cancel", id="switch-cancel")
+            yield RowButton("Switch", id="switch-go", variant="warning")
+            yield RowButton("Cancel", id="switch-cancel")
 
     def focus_default(self) -> None:
         self.query_one("#switch-go", Button).focus()

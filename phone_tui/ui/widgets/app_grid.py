@@ -82,7 +82,9 @@ class AppGrid(Grid):
     def focus_first(self) -> None:
         tiles = list(self.query(AppTile))
         if tiles:
-            tiles[0].focus()
+            # At once, as the arrows do: a deferred focus() would land after a view pushed
+            # over the home screen in the same turn (Home, then an app) took the keys.
+            self.screen.set_focus(tiles[0])
 
     def _index(self) -> int:
         tiles = list(self.query(AppTile))

@@ -24,9 +24,10 @@ class CoachPanel(Static):
     """Plays a training flow: each step's `do` runs, then the trainee acts; the step is done
     when its expectations hold. F1 shows the hint at once (a hint costs points)."""
 
+    MAX_WIDTH = 60  # the column beside the phone is no wider (app.py centres the pair)
     # Level with the phone: the frame's height rule, centred as the frame is (app.py).
     DEFAULT_CSS = f"""
-    CoachPanel {{ width: 1fr; max-width: 60; min-width: 28; {FRAME_HEIGHT_CSS}
+    CoachPanel {{ width: 1fr; max-width: {MAX_WIDTH}; min-width: 28; {FRAME_HEIGHT_CSS}
                  border: round $accent; padding: 0 1; background: $surface; }}
     """
     TICK = 0.25
@@ -38,6 +39,11 @@ class CoachPanel(Static):
         self.driver: FlowDriver | None = None
         self.index = 0
         self.step_started = 0.0
+        # Events from this moment count for the current step: when the step before was done
+        # (by its events), not when a later tick noticed it, so a quick answer (a bot that
+        # reads at once) between the two is not lost.
+        self.since = 0.0
+        self._last_check = 0.0
         self.started = 0.0
         self.hint_shown = False
         self.score = Score(flow.id, flow.title, len(flow.steps))
@@ -49,7 +55,7 @@ class CoachPanel(Static):
 
     def attach(self, driver: FlowDriver) -> None:
         self.driver = driver
-        self.started = time.monotonic()
+        self.started = self.since = time.monotonic()
         self._start_step()
         self.set_interval(self.TICK, self.check)
 
@@ -92,14 +98,16 @@ class CoachPanel(Static):
         if self.driver is None or self.finished or self._acting:
             return
         step = self.flow.steps[self.index]
-        for mistake in self.driver.mistakes(step, self.step_started):
+        for mistake in self.driver.mistakes(step, self.since):
             if mistake not in self._seen_mistakes:
                 self._seen_mistakes.add(mistake)
                 self.score.mistakes.append(f"step {step.number}: {mistake}")
         if not self.hint_shown and step.hint and \
                 time.monotonic() - self.step_started >= self.flow.hint_after:
             self.show_hint()
-        if not self.driver.pending(step, self.step_started):
+        checked, self._last_check = self._last_check, time.monotonic()
+        if not self.driver.pending(step, self.since):
+            self.since = self.driver.done_at(step, self.since, checked)
             self.score.steps_done = self.index + 1
             if self.index + 1 < len(self.flow.steps):
                 self.index += 1
@@ -142,7 +150,7 @@ class CoachPanel(Static):
                       f"{count(len(score.mistakes), 'mistake')}"]
             lines += [f"[$text-error]✗ {m}[/]" for m in score.mistakes]
             if self.progress is not None:
-                lines += ["", f"Saved for {self.progress.trainee}. Ctrl+Q to quit."]
+                lines += ["", f'Saved for trainee "{self.progress.trainee}". Ctrl+Q to quit.']
         else:
             step = flow.steps[self.index]
             lines += [f"[b]Step {self.index + 1} of {total}[/]", step.say, ""]
