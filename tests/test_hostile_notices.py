@@ -10,7 +10,17 @@ import pytest
 from phone_tui.core.config import Settings
 from phone_tui.core.entropy import DeterministicEntropy
 from phone_tui.handset.numbers import is_number
-from phone_tui.testing import SIZE, make_app, make_handset, open_app, set_up, settle, wait_for
+from phone_tui.testing import (
+    SIZE,
+    TEST_PIN,
+    enter_pin,
+    make_app,
+    make_handset,
+    open_app,
+    set_up,
+    settle,
+    wait_for,
+)
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.notices import plain_line
 from phone_tui.ui.views.shade import NoticeShade
@@ -118,6 +128,15 @@ async def test_locking_leaves_no_notice_of_the_unlocked_os_on_the_lock_screen(da
         assert isinstance(view.top, NoticeShade)
         assert list(view.notices.history) == []
         assert not app.query_one("#shade-list").display
+        # What is said while locked names nothing inside the OS: it outlives the next lock.
+        await pilot.press("escape")
+        view.notify("policy.json: damaged", title="Policy")
+        await settle(pilot)
+        await enter_pin(pilot, TEST_PIN)
+        await settle(pilot)
+        handset.lock()
+        await settle(pilot)
+        assert [n.message for n in view.notices.history] == ["policy.json: damaged"]
 
 
 async def test_the_open_shade_drops_a_message_that_disappears(data_dir, clock):

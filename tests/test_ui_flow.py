@@ -178,13 +178,14 @@ async def test_keymap_from_settings_remaps_lock(app_factory, handset):
     app = app_factory(handset=handset, settings=Settings(keymap={"handset.lock": "ctrl+k",
                                                                  "nope.nothing": "x"}))
     async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any("nope.nothing" in text for text in notifications(app))
         await pilot.press("ctrl+l")
         await settle(pilot)
         assert handset.state is HandsetState.UNLOCKED
         await pilot.press("ctrl+k")
         await settle(pilot)
         assert handset.state is HandsetState.LOCKED
-        assert any("nope.nothing" in text for text in notifications(app))
 
 
 async def test_unknown_theme_in_settings_falls_back_with_a_notice(app_factory):

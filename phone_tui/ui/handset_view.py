@@ -7,6 +7,7 @@ side. The view follows the model's events: Unlocked → Home, Locked → Lock, W
 from __future__ import annotations
 
 import weakref
+from dataclasses import replace
 
 from textual import on
 from textual.app import ComposeResult
@@ -440,6 +441,7 @@ class HandsetView(Vertical, can_focus=True):
                                 timeout=timeout or 0.0, markup=markup))
 
     def post_notice(self, notice: Notice) -> None:
+        notice = replace(notice, unlocked=self.handset.state is HandsetState.UNLOCKED)
         self.notices.post(notice, self.handset.clock.now())
         self._show_notices()
 
@@ -478,10 +480,11 @@ class HandsetView(Vertical, can_focus=True):
         from phone_tui.handset.events import MessageWaiting
 
         if isinstance(event, Locked):
-            # Whoever holds the locked phone reads nothing of the OS's notices: not the
+            # Whoever holds the locked phone reads nothing the OS said while unlocked: not the
             # message texts (they leave memory with the keys), nor what a view said about a
-            # contact ("The safety number with Echo changed"). Notices during the lock stay.
-            self.notices.forget()
+            # contact ("The safety number with Echo changed"). Notices from while it was
+            # locked (a damaged file met at start-up) say nothing of its content: they stay.
+            self.notices.forget(unlocked=True)
             self._waiting = self._spooled()
         elif isinstance(event, Unlocked):
             self.notices.forget(key="waiting")  # now read: their own notifications follow

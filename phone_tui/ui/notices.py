@@ -39,6 +39,7 @@ class Notice:
     one_line: bool = False  # each line of ``message`` cut to one line of the banner
     key: str | None = None
     number: str | None = None  # the conversation it is about: opening it clears it
+    unlocked: bool = False  # posted while the OS was unlocked: it may name what is in it
     at: float = 0.0
     forget_at: float | None = None
 
@@ -91,12 +92,15 @@ class NoticeBoard:
         self._keep(lambda n: n.forget_at is None or n.forget_at > now)
 
     def forget(self, *, private: bool = False, key: str | None = None,
-               number: str | None = None) -> None:
-        """Drop private notices (the phone locked), those with ``key``, or those about the
-        conversation with ``number`` (it was opened); everything when none is given (the
-        persona was wiped or is no longer running)."""
+               number: str | None = None, unlocked: bool = False) -> None:
+        """Drop private notices, those with ``key``, those about the conversation with
+        ``number`` (it was opened), or those posted while unlocked (the phone locked);
+        everything when none is given (the persona was wiped or is no longer running)."""
         if number is not None:
             self._keep(lambda n: n.number != number)
+            return
+        if unlocked:
+            self._keep(lambda n: not (n.unlocked or n.private))
             return
         if not private and key is None:
             self.history.clear()
