@@ -56,7 +56,10 @@ class ChatLog(ScrollView, can_focus=True):
         self._lines: list[tuple[str, str, int]] = []  # (text, kind, message index)
         self._laid_out_width = -1
         self._utc = utc
+        # At the bottom, the log stays there when messages come or the width changes; not at
+        # the bottom, the line at the top stays put (``_keep``: a message id and a line in it).
         self._follow = True
+        self._keep: tuple[int, int] | None = None
         self._marked: int | None = None  # a message id shown reversed (a search result)
 
     @property
@@ -64,10 +67,32 @@ class ChatLog(ScrollView, can_focus=True):
         return self._messages
 
     def set_messages(self, messages: list[Message], *, keep_bottom: bool = True) -> None:
+        """Show ``messages`` from scratch: at the newest, or (``keep_bottom=False``) where the
+        caller scrolls next."""
         self._messages = list(messages)
         self._follow = keep_bottom
+        self._keep = None
         self._marked = None
         self._layout(force=True)
+
+    def update_messages(self, messages: list[Message]) -> None:
+        """The same conversation with messages added, changed or gone: at the bottom the log
+        stays at the bottom (a new message is in view), elsewhere the lines read stay put."""
+        if not self._follow:
+            self._keep = self._keep or self._top_line()
+        self._messages = list(messages)
+        if self._marked is not None and not any(m.id == self._marked for m in messages):
+            self._marked = None
+        self._layout(force=True)
+
+    def _top_line(self) -> tuple[int, int] | None:
+        """The message at the top of the view and which of its lines is there."""
+        top = int(self.scroll_y)
+        if not 0 <= top < len(self._lines):
+            return None
+        index = self._lines[top][2]
+        first = next(line for line, entry in enumerate(self._lines) if entry[2] == index)
+        return self._messages[index].id, top - first
 
     def _at_bottom(self) -> bool:
         return self.scroll_y >= self.max_scroll_y - 1
@@ -81,13 +106,17 @@ class ChatLog(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        if self._laid_out_width > 0 and self._keep is None:
+            # Scrolled (by the user or to a message): following again only at the bottom.
+            self._follow = self._at_bottom()
         if new <= self.EDGE and old > new:
             self.post_message(self.NearEdge("top"))
         elif new >= self.max_scroll_y - self.EDGE and new > old:
             self.post_message(self.NearEdge("bottom"))
 
     def on_resize(self) -> None:
-        self._follow = self._follow or self._at_bottom()
+        if not self._follow and self._laid_out_width > 0:
+            self._keep = self._keep or self._top_line()
         self._layout()
 
     def _time(self, at: float) -> str:
@@ -127,10 +156,27 @@ class ChatLog(ScrollView, can_focus=True):
             lines.append(("", "gap", index))
         self._lines = lines
         self.virtual_size = Size(width, len(lines))
+        # Now, and with force: the scrollbar a longer history brings is only shown at the next
+        # layout, and until then a plain scroll does nothing (the chat opened on its oldest
+        # lines). The new virtual size already bounds the offset.
         if self._follow:
-            # Newest at the bottom, once the new size has been applied.
-            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
+            self._scroll_now(self.max_scroll_y)
+        elif self._keep is not None:
+            message_id, offset = self._keep
+            self._keep = None
+            line = self._first_line(message_id)
+            if line is not None:
+                self._scroll_now(line + offset)
         self.refresh()
+
+    def _scroll_now(self, y: float) -> None:
+        self.scroll_to(y=y, animate=False, immediate=True, force=True)
+
+    def _first_line(self, message_id: int) -> int | None:
+        for line, (_text, _kind, index) in enumerate(self._lines):
+            if self._messages[index].id == message_id:
+                return line
+        return None
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -179,14 +225,31 @@ class ChatLog(ScrollView, can_focus=True):
             self._marked = message_id
 
         def go() -> None:
-            for line, (_text, _kind, index) in enumerate(self._lines):
-                if self._messages[index].id == message_id:
-                    context = max(0, min(3, self.scrollable_content_region.height // 4))
-                    self.scroll_to(y=max(0, line - context), animate=False, immediate=True)
-                    self.refresh()
-                    return
+            line = self._first_line(message_id)
+            if line is not None:
+                self._follow = False
+                self._scroll_now(max(0, line - self._lines_above()))
+                self.refresh()
 
         self.call_after_refresh(go)
+
+    def open_at(self, messages: list[Message], message_id: int | None) -> None:
+        """Show ``messages`` with the message ``message_id`` (the first unread) near the top
+        and the ones before it above, or at the newest when it is None (as Signal opens a
+        chat). Few unread ones that fit below the older lines leave the log at the bottom."""
+        if message_id is None or not any(m.id == message_id for m in messages):
+            self.set_messages(messages)
+            return
+        self._messages = list(messages)
+        self._marked = None
+        self._follow = False
+        self._keep = (message_id, -self._lines_above())
+        self._layout(force=True)
+
+    def _lines_above(self) -> int:
+        """Lines shown above a message scrolled to: the end of the one before it."""
+        height = self.scrollable_content_region.height
+        return max(0, min(3, height // 4)) if height else 3
 
     def styled_text(self) -> str:
         """Every line as plain text (for tests and screen readers)."""
