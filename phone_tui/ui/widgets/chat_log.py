@@ -1,7 +1,7 @@
 """A conversation's history drawn with the line API: only the visible lines are rendered.
 
-Messages are laid out into lines once per width (bubbles wrapped at about three quarters of
-the width, ours on the right with a state tick; the messenger's notices as a centred dim line);
+Messages are laid out into lines once per width (bubbles wrapped at four fifths of the
+width, ours on the right with a state tick; the messenger's notices as a centred dim line);
 scrolling only picks lines out of that list.
 """
 
@@ -32,7 +32,14 @@ class ChatLog(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     /* The scrollbar's gutter is kept from the start: our bubbles and ticks, laid out against
        the width beside it, stay put when a longer history brings the scrollbar. */
-    ChatLog { height: 1fr; background: $surface; scrollbar-gutter: stable; }
+    ChatLog { height: 1fr; background: $surface; scrollbar-gutter: stable;
+              /* One column, a track and a thumb in the theme's colours: it reads as a
+                 scrollbar, not as glyphs after the ticks. */
+              scrollbar-size-vertical: 1;
+              scrollbar-background: $panel; scrollbar-background-hover: $panel;
+              scrollbar-background-active: $panel;
+              scrollbar-color: $foreground-muted; scrollbar-color-hover: $primary;
+              scrollbar-color-active: $primary; }
     ChatLog > .chat-log--ours { background: $primary 30%; color: $text; }
     ChatLog > .chat-log--theirs { background: $panel; color: $text; }
     ChatLog > .chat-log--meta { color: $text-muted; }
@@ -134,7 +141,7 @@ class ChatLog(ScrollView, can_focus=True):
         if width == self._laid_out_width and not force:
             return
         self._laid_out_width = width
-        bubble = max(8, width * 3 // 4)
+        bubble = max(8, width * 4 // 5)  # as Signal: a bubble takes up to four fifths
         lines: list[tuple[str, str, int]] = []
         for index, message in enumerate(self._messages):
             if message.kind == "notice":
@@ -143,8 +150,10 @@ class ChatLog(ScrollView, can_focus=True):
                 lines.append(("", "gap", index))
                 continue
             kind = "ours" if message.outgoing else "theirs"
+            # Words whole: "Wi-Fi" is not cut at its hyphen (a word longer than the bubble
+            # still is, at its width).
             wrapped = textwrap.wrap(message.body, bubble - 2, replace_whitespace=False,
-                                    drop_whitespace=True) or [""]
+                                    drop_whitespace=True, break_on_hyphens=False) or [""]
             inner = max(len(line) for line in wrapped)
             for text in wrapped:
                 lines.append((f" {text.ljust(inner)} ", kind, index))
