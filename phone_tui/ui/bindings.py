@@ -83,10 +83,13 @@ SWITCH_CARDS = [
     Binding("down", "app.focus_next", "Next", show=False, id="switch.down"),
 ]
 
-# Rows of buttons (setup, the switch confirmation): the arrow keys move between them.
+# Rows of buttons (setup's duress offer, a chat, contact info): the arrow keys move among the
+# row's enabled buttons and stop at its ends.
 BUTTON_ROW = [
-    Binding("left", "app.focus_previous", "Previous", show=False, id="buttons.previous"),
-    Binding("right", "app.focus_next", "Next", show=False, id="buttons.next"),
+    Binding("left", "move(-1)", "Previous", show=False, id="buttons.previous",
+            tooltip="The button to the left in a row of buttons"),
+    Binding("right", "move(1)", "Next", show=False, id="buttons.next",
+            tooltip="The button to the right in a row of buttons"),
 ]
 
 # Digits are bindings too, not an on_key handler: keys then reach the entry in the order they

@@ -488,6 +488,10 @@ class ContactInfoView(_MessengerView):
     ContactInfoView #info-qr { width: 1fr; content-align-horizontal: center; }
     ContactInfoView Horizontal { height: 1; margin-bottom: 1; }
     ContactInfoView Button { margin-right: 2; }
+    /* Done, not unavailable: "✓ Verified" in the theme's success colour at full strength
+       (a disabled button is drawn at 60 %, dark green on dark teal). */
+    ContactInfoView #info-verify.-done:disabled { color: $text-success; background: $surface;
+                                                  text-opacity: 100%; text-style: bold; }
     """
 
     def __init__(self, number: str) -> None:
@@ -531,11 +535,14 @@ class ContactInfoView(_MessengerView):
         set_text(self.query_one("#info-number", Static), text)
         verify = self.query_one("#info-verify", Button)
         verified = contact.verified and contact.new_identity is None
-        if verified and verify.has_focus:
-            # A disabled button cannot hold the keyboard: Timer takes it (and Escape works).
-            self.screen.set_focus(self.query_one("#info-timer", Button))
         verify.label = "✓ Verified" if verified else "Mark verified"
         verify.disabled = verified
+        verify.set_class(verified, "-done")
+        row = self.query_one(ButtonRow)
+        if self.screen.focused is None or self.screen.focused is verify:
+            # A disabled button cannot hold the keyboard: its neighbour in the row takes it,
+            # so the arrows, Enter and Escape go on working.
+            row.focus_button()
         # The same 60 digits on both phones: one can scan the other's code.
         self.query_one(QRCode).show(number or "")
 
@@ -557,6 +564,10 @@ class ContactInfoView(_MessengerView):
         if messenger is None or contact is None:
             return
         self.handset_view.push(DisappearingView(self.number))
+
+    def focus_default(self) -> None:
+        # Back from the timer: on the button that opened it.
+        self.query_one(ButtonRow).focus_button()
 
     def on_return(self) -> None:
         self.refresh_info()
