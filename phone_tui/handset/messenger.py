@@ -745,6 +745,11 @@ class Messenger:
             (number, pattern))
         return [_message(row) for row in rows]
 
+    def first_unread_id(self, number: str) -> int | None:
+        """The id of the oldest unread message of a conversation (None when all are read)."""
+        return self.store.execute("SELECT min(id) FROM messages WHERE number = ? AND unread = 1",
+                                  (number,)).fetchone()[0]
+
     def mark_read(self, number: str) -> int:
         """Mark a conversation read and tell the sender (an encrypted read receipt)."""
         rows = self.store.execute("SELECT uuid FROM messages WHERE number = ? AND unread = 1",

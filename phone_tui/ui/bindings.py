@@ -98,12 +98,13 @@ SWITCH_CARDS = [
             tooltip="The OS card below"),
 ]
 
-# Rows of buttons (setup, the switch confirmation): the arrow keys move between them.
+# Rows of buttons (setup's duress offer, a chat, contact info): the arrow keys move among the
+# row's enabled buttons and stop at its ends.
 BUTTON_ROW = [
-    Binding("left", "app.focus_previous", "Previous", show=False, id="buttons.previous",
-            tooltip="The button on the left"),
-    Binding("right", "app.focus_next", "Next", show=False, id="buttons.next",
-            tooltip="The button on the right"),
+    Binding("left", "move(-1)", "Previous", show=False, id="buttons.previous",
+            tooltip="The button to the left in a row of buttons"),
+    Binding("right", "move(1)", "Next", show=False, id="buttons.next",
+            tooltip="The button to the right in a row of buttons"),
 ]
 
 # The focused button of a dialog or a row (Button's own Enter is hidden from the footer).

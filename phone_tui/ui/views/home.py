@@ -80,7 +80,7 @@ class HomeView(PhoneView):
         self.query_one(AppGrid).set_badge("messages", unread)
 
     def focus_default(self) -> None:
-        self.query_one(AppGrid).focus_first()
+        self.query_one(AppGrid).focus_chosen()
 
     def tick(self) -> None:
         now = wall_time(self.handset.clock)

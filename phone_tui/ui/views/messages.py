@@ -234,28 +234,75 @@ class ChatView(_MessengerView):
                          variant="warning")
 
     def on_mount(self) -> None:
-        self.reload()
+        self.open()
         self.query_one(TextArea).focus()
 
     def focus_default(self) -> None:
         self.query_one(TextArea).focus()
 
     def on_return(self) -> None:
-        self.reload()
+        self.refresh_messages()
 
     def on_model_event(self, event: object) -> None:
         if isinstance(event, MessageReceived | MessageUpdated | IdentityChanged
                       | ContactVerified | SessionNotice) \
                 and getattr(event, "number", None) == self.number:
-            self.reload()
+            self.refresh_messages()
+
+    def open(self) -> None:
+        """As Signal opens a chat: at the first unread message (the ones before it above),
+        else at the newest; then the conversation is read."""
+        messenger = self.messenger
+        if messenger is None:
+            return
+        first_unread = messenger.first_unread_id(self.number)
+        newest = messenger.history(self.number, limit=self.PAGE)
+        log = self.query_one(ChatLog)
+        if first_unread is None or any(m.id == first_unread for m in newest):
+            log.open_at(newest, first_unread)
+            self._at_newest = True
+        else:
+            # More unread than a page: a page from the first unread, a few before it.
+            window = (messenger.history(self.number, before_id=first_unread, limit=10)
+                      + messenger.history_after(self.number, first_unread - 1, self.PAGE))
+            span = messenger.id_range(self.number)
+            self._at_newest = span is None or window[-1].id == span[1]
+            log.open_at(window, first_unread)
+        self._after_load()
 
     def reload(self) -> None:
-        """Show the newest page (and mark the conversation read)."""
+        """Show the newest page at the bottom (and mark the conversation read)."""
         messenger = self.messenger
         if messenger is None:
             return
         self.query_one(ChatLog).set_messages(messenger.history(self.number, limit=self.PAGE))
         self._at_newest = True
+        self._after_load()
+
+    def refresh_messages(self) -> None:
+        """The loaded messages again, with what came or changed since: the log keeps its
+        place (at the bottom it shows what came)."""
+        messenger = self.messenger
+        if messenger is None:
+            return
+        log = self.query_one(ChatLog)
+        loaded = list(log.messages)
+        if not loaded:
+            messages = messenger.history(self.number, limit=self.PAGE)
+        elif self._at_newest:
+            messages = messenger.history_after(self.number, loaded[0].id - 1, self.WINDOW)
+            span = messenger.id_range(self.number)
+            self._at_newest = (len(messages) < self.WINDOW or span is None
+                               or messages[-1].id == span[1])
+        else:
+            messages = messenger.history_after(self.number, loaded[0].id - 1, len(loaded))
+        log.update_messages(messages)
+        self._after_load()
+
+    def _after_load(self) -> None:
+        messenger = self.messenger
+        if messenger is None:
+            return
         messenger.mark_read(self.number)
         contact = messenger.contact(self.number)
         changed = contact is not None and contact.new_identity is not None
@@ -445,6 +492,10 @@ class ContactInfoView(_MessengerView):
     ContactInfoView #info-qr { width: 1fr; content-align-horizontal: center; }
     ContactInfoView Horizontal { height: 1; margin-bottom: 1; }
     ContactInfoView Button { margin-right: 2; }
+    /* Done, not unavailable: "✓ Verified" in the theme's success colour at full strength
+       (a disabled button is drawn at 60 %, dark green on dark teal). */
+    ContactInfoView #info-verify.-done:disabled { color: $text-success; background: $surface;
+                                                  text-opacity: 100%; text-style: bold; }
     """
 
     def __init__(self, number: str) -> None:
@@ -492,11 +543,14 @@ class ContactInfoView(_MessengerView):
         set_text(self.query_one("#info-number", Static), text)
         verify = self.query_one("#info-verify", Button)
         verified = contact.verified and contact.new_identity is None
-        if verified and verify.has_focus:
-            # A disabled button cannot hold the keyboard: Timer takes it (and Escape works).
-            self.screen.set_focus(self.query_one("#info-timer", Button))
         verify.label = "✓ Verified" if verified else "Mark verified"
         verify.disabled = verified
+        verify.set_class(verified, "-done")
+        row = self.query_one(ButtonRow)
+        if self.screen.focused is None or self.screen.focused is verify:
+            # A disabled button cannot hold the keyboard: its neighbour in the row takes it,
+            # so the arrows, Enter and Escape go on working.
+            row.focus_button()
         # The same 60 digits on both phones: one can scan the other's code.
         self.query_one(QRCode).show(number or "")
 
@@ -518,6 +572,10 @@ class ContactInfoView(_MessengerView):
         if messenger is None or contact is None:
             return
         self.handset_view.push(DisappearingView(self.number))
+
+    def focus_default(self) -> None:
+        # Back from the timer: on the button that opened it.
+        self.query_one(ButtonRow).focus_button()
 
     def on_return(self) -> None:
         self.refresh_info()

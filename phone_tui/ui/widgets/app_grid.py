@@ -41,6 +41,7 @@ class AppTile(Static, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         event.stop()
+        self.focus()  # the tile to come back to
         self.post_message(AppGrid.Launch(self.spec.app_id))
 
     def set_badge(self, count: int) -> None:
@@ -69,6 +70,7 @@ class AppGrid(Grid):
     def __init__(self, apps: list[AppSpec], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._apps = apps
+        self._chosen: str | None = None  # the app id of the tile last selected
 
     def compose(self) -> ComposeResult:
         for spec in self._apps:
@@ -85,6 +87,19 @@ class AppGrid(Grid):
             # At once, as the arrows do: a deferred focus() would land after a view pushed
             # over the home screen in the same turn (Home, then an app) took the keys.
             self.screen.set_focus(tiles[0])
+
+    def focus_chosen(self) -> None:
+        """Select the tile selected last (the app just left, as a phone does), else the first."""
+        tiles = list(self.query(AppTile))
+        chosen = next((tile for tile in tiles if tile.spec.app_id == self._chosen), None)
+        if chosen is not None:
+            chosen.focus()
+        else:
+            self.focus_first()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, AppTile):
+            self._chosen = event.widget.spec.app_id
 
     def _index(self) -> int:
         tiles = list(self.query(AppTile))
