@@ -93,7 +93,7 @@ class AppGrid(Grid):
         tiles = list(self.query(AppTile))
         chosen = next((tile for tile in tiles if tile.spec.app_id == self._chosen), None)
         if chosen is not None:
-            chosen.focus()
+            self.screen.set_focus(chosen)  # at once, for the reason focus_first gives
         else:
             self.focus_first()
 
