@@ -49,6 +49,7 @@ class ButtonRow(Horizontal):
         if isinstance(event.widget, Button):
             self._chosen = event.widget.id
 
+
 class RowButton(Button):
     """A flat one-line button of a dialog or a row: the focused one is drawn in reverse (a
     compact button's own focus style is a faint tint), and the footer offers ⏎ for it."""
