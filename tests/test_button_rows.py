@@ -31,6 +31,9 @@ async def test_contact_info_keeps_the_keyboard_on_its_buttons(data_dir, clock):
         await settle(pilot)
         assert isinstance(top(app), ContactInfoView)
         assert focused_id(app) == "info-verify"
+        from test_ui_flow import _footer_text
+
+        assert "⏎ Choose" in _footer_text(app)  # the footer offers Enter for the button
         await pilot.press("left")  # the row's first button: it stays there
         assert focused_id(app) == "info-verify"
         await pilot.press("enter")

@@ -125,6 +125,9 @@ async def test_a_chat_without_unread_opens_at_the_newest_on_every_visit(data_dir
             assert log.max_scroll_y > 0
             assert log.scroll_y == log.max_scroll_y, (log.scroll_y, log.max_scroll_y)
             assert any("old message 29 " in line for line in visible(log))
+            # The scrollbar's thumb says so too (it sat at the top when the chat opened).
+            assert log.show_vertical_scrollbar
+            assert log.vertical_scrollbar.position == log.scroll_y
             log.scroll_to(y=5, animate=False, immediate=True)  # the user reads older ones
             await pilot.pause()
             await pilot.press("escape")

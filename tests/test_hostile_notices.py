@@ -106,7 +106,8 @@ def test_padding_and_control_characters_leave_one_plain_line():
     padded = "hi" + "\u2800" * 33 + "IT Security Desk" + "\u3164" * 5 + "reset"
     assert plain_line(padded, 80) == "hi IT Security Desk reset"
     assert plain_line("a\u200bb\u202ec\x1b[2Jd\n\ne\u2028f", 80) == "abc[2Jd e f"
-    assert plain_line("x" * 500, 80) == "x" * 80
+    assert plain_line("x" * 500, 80) == "x" * 79 + "…"  # cut, and says so
+    assert plain_line("x" * 80, 80) == "x" * 80
 
 
 async def test_locking_leaves_no_notice_of_the_unlocked_os_on_the_lock_screen(data_dir, clock):

@@ -315,6 +315,10 @@ async def test_reset_dialog_takes_enter_at_once_and_the_stage_shows_behind_it(st
         assert all(button.compact and button.size.height == 1
                    for button in app.screen.query("Button"))
         assert app.screen.styles.background.a < 1  # dimmed, not an opaque screen
+        await pilot.press("right")
+        assert app.focused.id == "reset-cancel"
+        await pilot.press("left")
+        assert app.focused.id == "reset-go"
         shot = html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace(
             "\xa0", " ")
         assert "Reset the stage?" in shot and "Minister Li" in shot and "OPERATOR" in shot

@@ -57,13 +57,25 @@ def test_each_training_flow_failed_once_with_the_hint_then_completed(path, tmp_p
     progress = Progress(tmp_path / "training", "ana")
     stuck = asyncio.run(_train(flow, tmp_path / "first", progress, idle_first=True,
                                give_up=True))
-    assert not stuck.finished and stuck.score.points == 0 and stuck.score.hints == 1
+    # The hint came on its own after hint_after: free (the waiting costs time, not a hint).
+    assert not stuck.finished and stuck.score.points == 0 and stuck.score.hints == 0
     coach = asyncio.run(_train(flow, tmp_path / "second", progress, idle_first=True))
-    assert coach.score.hints == 1 and coach.score.mistakes == []
-    assert coach.score.points == 90
+    assert coach.score.hints == 0 and coach.score.mistakes == []
+    assert coach.score.points == 100
     failed, passed = progress.attempts()
     assert (failed.finished, failed.steps_done) == (False, 0)
-    assert passed.flow == flow.id and passed.finished and passed.hints == 1
+    assert passed.flow == flow.id and passed.finished and passed.hints == 0
+
+
+def test_a_hint_asked_for_costs_ten_points_and_one_that_came_on_its_own_nothing():
+    from phone_tui.ui.widgets.coach import CoachPanel
+
+    flow = load_flow(TRAINING[0])
+    asked, waited = CoachPanel(flow, None), CoachPanel(flow, None)
+    asked.show_hint()
+    waited.show_hint(asked=False)
+    assert asked.hint_shown and waited.hint_shown
+    assert (asked.score.hints, waited.score.hints) == (1, 0)
 
 
 def test_a_mistake_is_noticed_and_costs_points(tmp_path):

@@ -312,3 +312,9 @@ async def test_the_switch_confirmation_has_flat_one_line_buttons(data_dir, clock
         assert [b.id for b in buttons] == ["switch-go", "switch-cancel"]
         assert all(b.compact and b.size.height == 1 for b in buttons)
         assert "⏎ Choose" in _footer_text(app)
+        # The arrows move between the two buttons, a burst included.
+        assert app.focused.id == "switch-go"
+        await pilot.press("right")
+        assert app.focused.id == "switch-cancel"
+        await pilot.press("left", "right", "left")
+        assert app.focused.id == "switch-go"

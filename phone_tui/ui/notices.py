@@ -127,8 +127,9 @@ NAME_LENGTH = 40
 
 
 def plain_line(text: str, limit: int) -> str:
-    """``text`` as one line of at most ``limit`` characters: control, format (bidi, zero
-    width) and line-separator characters go, blanks of any kind become one space."""
+    """``text`` as one line of at most ``limit`` characters, ending in "…" when cut: control,
+    format (bidi, zero width) and line-separator characters go, blanks of any kind become
+    one space."""
     kept = []
     for char in text:
         category = unicodedata.category(char)
@@ -136,7 +137,8 @@ def plain_line(text: str, limit: int) -> str:
             kept.append(" ")
         elif category not in ("Cc", "Cf", "Cs", "Co", "Cn"):
             kept.append(char)
-    return " ".join("".join(kept).split())[:limit]
+    line = " ".join("".join(kept).split())
+    return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
 
 
 def waiting_text(count: int) -> str:

@@ -21,7 +21,7 @@ from phone_tui.ui.app import DETERMINISTIC_BANNER
 from phone_tui.ui.handset_view import FRAME_WIDTH, MIN_HEIGHT, HandsetView
 from phone_tui.ui.keys_screen import KeysHelp
 from phone_tui.ui.themes import VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
-from phone_tui.ui.widgets.button_row import RowButton
+from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.footer import PhoneFooter
 from phone_tui.ui.widgets.presenter_status import PresenterStatus
 from phone_tui.ui.widgets.tap_view import TapView
@@ -110,14 +110,13 @@ class ConfirmReset(ModalScreen[bool]):
     ConfirmReset Button { margin: 0 1; }
     """
     AUTO_FOCUS = "#reset-go"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="stage.reset_cancel"),
-                *bindings.BUTTON_ROW]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="stage.reset_cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("[b]Reset the stage?[/]\n\nEvery demo phone is wiped and set up again "
                          "with its demo PINs: new keys, no conversations, the tap cleared.")
-            with Horizontal():
+            with ButtonRow():
                 yield RowButton("Reset", id="reset-go", variant="error")
                 yield RowButton("Cancel", id="reset-cancel")
 

@@ -24,7 +24,7 @@ from phone_tui.handset.messenger import (
 )
 from phone_tui.ui import bindings
 from phone_tui.ui.views.base import ChoiceView, PhoneView, set_text
-from phone_tui.ui.widgets.button_row import ButtonRow
+from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.chat_log import ChatLog
 from phone_tui.ui.widgets.phone_list import PhoneList
 from phone_tui.ui.widgets.qr import QRCode
@@ -513,8 +513,8 @@ class ContactInfoView(_MessengerView):
         # The buttons before the code: in the phone's height they stay in view, the code
         # below them is for the other phone's camera.
         with ButtonRow(id="info-buttons"):
-            yield Button("Mark verified", id="info-verify", compact=True, variant="success")
-            yield Button("Timer", id="info-timer", compact=True)
+            yield RowButton("Mark verified", id="info-verify", variant="success")
+            yield RowButton("Timer", id="info-timer")
         yield QRCode(id="info-qr")
 
     def on_mount(self) -> None:

@@ -6,7 +6,6 @@ import math
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Static
 
@@ -15,7 +14,7 @@ from phone_tui.handset.device import RADIOS
 from phone_tui.handset.handset import RADIO_NAMES, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView, set_text
-from phone_tui.ui.widgets.button_row import RowButton
+from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 
 STATE_LABELS = {HandsetState.UNLOCKED: "unlocked", HandsetState.LOCKED: "locked",
                 HandsetState.SETUP: "not set up"}
@@ -151,7 +150,6 @@ class SwitchConfirmView(PhoneView):
     """Say what switching does, then do it (or not)."""
 
     TITLE = "Switch OS?"
-    BINDINGS = bindings.BUTTON_ROW
     DEFAULT_CSS = """
     SwitchConfirmView #switch-warning { height: auto; margin-bottom: 1; }
     SwitchConfirmView Horizontal { height: auto; align-horizontal: center; }
@@ -175,7 +173,7 @@ class SwitchConfirmView(PhoneView):
                 f"with its own PIN.")
         yield self.title_label()
         yield Static(text, id="switch-warning")
-        with Horizontal():
+        with ButtonRow():
             yield RowButton("Switch", id="switch-go", variant="warning")
             yield RowButton("Cancel", id="switch-cancel")
 

@@ -181,6 +181,13 @@ class ChatLog(ScrollView, can_focus=True):
     def _scroll_now(self, y: float) -> None:
         self.scroll_to(y=y, animate=False, immediate=True, force=True)
 
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        # Textual moves the scrollbar's thumb only while the scrollbar is shown: the one a
+        # longer history brings appears at the next layout, after the scroll, with its thumb
+        # at the top (the chat showed its newest lines beside a thumb on its oldest).
+        if shown:
+            self.vertical_scrollbar.position = self.scroll_y
+
     def _first_line(self, message_id: int) -> int | None:
         for line, (_text, _kind, index) in enumerate(self._lines):
             if self._messages[index].id == message_id:

@@ -84,13 +84,16 @@ class CoachPanel(Static):
             self._acting = False
         self._draw()
 
-    def show_hint(self) -> None:
-        """Show the current step's hint now (it counts as a hint used)."""
+    def show_hint(self, *, asked: bool = True) -> None:
+        """Show the current step's hint now. Asked for (F1), it counts as a hint used; shown
+        on its own after ``hint_after`` seconds it is free: the time already costs points,
+        and a trainee who waited for a slow link did not ask for help."""
         step = self.flow.steps[self.index] if not self.finished else None
         if step is None or self.hint_shown or step.hint is None:
             return
         self.hint_shown = True
-        self.score.hints += 1
+        if asked:
+            self.score.hints += 1
         self._draw()
 
     def check(self) -> None:
@@ -104,7 +107,7 @@ class CoachPanel(Static):
                 self.score.mistakes.append(f"step {step.number}: {mistake}")
         if not self.hint_shown and step.hint and \
                 time.monotonic() - self.step_started >= self.flow.hint_after:
-            self.show_hint()
+            self.show_hint(asked=False)
         checked, self._last_check = self._last_check, time.monotonic()
         if not self.driver.pending(step, self.since):
             self.since = self.driver.done_at(step, self.since, checked)
