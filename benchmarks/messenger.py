@@ -150,12 +150,12 @@ async def chat(world: World, each: int, window: int) -> dict[str, float]:
     stops = [handset.events.listen(listener) for handset in handsets]
     frames_before = sum(modem.stats.frames_sent for modem in modems)
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for index in range(len(handsets)):
             for _ in range(window):
                 send(index)
         await asyncio.wait_for(done, TIMEOUT)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         # The last acknowledgements and reports belong to these messages too: count them once
         # the link is quiet (no frame for 50 ms).
         frames = -1
@@ -170,6 +170,8 @@ async def chat(world: World, each: int, window: int) -> dict[str, float]:
         "p50_ms": 1000 * latencies[len(latencies) // 2],
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "frames_per_message": (frames - frames_before) / max(1, len(latencies)),
+        "cpu_ms_per_message": 1000 * cpu / max(1, len(latencies)),
+        "cpu_share": cpu / elapsed,
         "failed": failed[0],
         "messages": len(latencies),
     }
@@ -263,6 +265,9 @@ async def main() -> None:
             "p99_latency_ms": spread([r["p99_ms"] for r in runs], 2),
             "hop_frames_per_message": spread([r["frames_per_message"] for r in runs], 2),
             "ratio_to_bare_ratchet": spread(ratios[count], 4),
+            # CPU time of this process over wall time: well under 1 means it waits (on disk).
+            "cpu_ms_per_message": spread([r["cpu_ms_per_message"] for r in runs], 3),
+            "cpu_share_of_one_core": spread([r["cpu_share"] for r in runs], 3),
             "failed": sum(r["failed"] for r in runs),
             "rss_kib_per_idle_unlocked_handset": round(worlds[count].rss_per_handset / 1024),
             "set_up_seconds": round(worlds[count].build_seconds, 2),
