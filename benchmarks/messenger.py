@@ -62,6 +62,17 @@ BODY = "Meeting moved to 15:00, room 4B. Bring the signed copy of the draft."
 TIMEOUT = 120.0  # seconds one measurement may take before the run is called broken
 
 
+def filesystem(path: Path) -> str:
+    """The type of the file system ``path`` is on (tmpfs would make every fsync free)."""
+    best, kind = "", "unknown"
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            _device, point, fs_type, *_ = line.split()
+            if str(path).startswith(point) and len(point) > len(best):
+                best, kind = point, fs_type
+    return kind
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -214,6 +225,8 @@ async def main() -> None:
                         help="messages each phone keeps in flight (default 1)")
     parser.add_argument("--ratchet-messages", type=int,
                         help="messages per bare-ratchet run (default 5000; 500 with --quick)")
+    parser.add_argument("--folder", type=Path,
+                        help="where the phones' data folders go (default: the temp folder)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small and short")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
@@ -225,8 +238,9 @@ async def main() -> None:
     ratchet_messages = args.ratchet_messages or (500 if args.quick else 5000)
     profiles = load_profiles()
 
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
+    with tempfile.TemporaryDirectory(dir=args.folder) as folder:
+        root = Path(folder).resolve()
+        stores_on = f"{root.parent} ({filesystem(root)})"
         # A first phone pays for the imports and libraries (SQLCipher) that every later one
         # shares; it is not counted in anyone's RSS.
         priming = await build_world(root / "priming", 2, profiles)
@@ -285,6 +299,7 @@ async def main() -> None:
                   "entropy, SystemClock; sessions started (X3DH) before the rounds",
         "delivered_means": "the sender's messenger reports state 'delivered' (the recipient's "
                            "report); latency from send_text to that event",
+        "stores_on": stores_on,
         "full_stack": per_count,
         "bare_ratchet_one_way_per_second": spread(bare, 0),
         "bare_ratchet_messages_per_run": ratchet_messages,
