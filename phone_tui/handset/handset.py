@@ -789,8 +789,9 @@ class Handset:
 
     def _put_setting(self, store: Any, key: str, value: Any) -> None:
         store.put("settings", key, value)
-        if self._settings_of is store:
-            self._settings[key] = value
+        if self._settings_of is not store:
+            self._settings_of, self._settings = store, {}
+        self._settings[key] = value
 
     @property
     def auto_lock_seconds(self) -> int:
