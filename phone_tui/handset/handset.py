@@ -144,9 +144,11 @@ class Handset:
 
     def state_of(self, name: str) -> HandsetState:
         persona = self.personas[name]
-        if not persona.is_set_up:
-            return HandsetState.SETUP
-        return HandsetState.UNLOCKED if persona.is_unlocked else HandsetState.LOCKED
+        # Keys in memory came from its keystore: no need to look for the file (the UI asks
+        # every second, and a stat is a system call).
+        if persona.is_unlocked:
+            return HandsetState.UNLOCKED
+        return HandsetState.LOCKED if persona.is_set_up else HandsetState.SETUP
 
     def waiting_for(self, name: str) -> int:
         """Messages the network holds for a persona's number (a count; content stays
