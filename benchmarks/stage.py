@@ -17,7 +17,7 @@ Headless, in this process, with the default (RFC 9106) KDF and the real clock:
            filled, and at the end. Growth beyond the bounds would show as the difference; what
            remains is the phones' own message stores (SQLite pages) and caches.
 
-    python benchmarks/stage.py [--idle-seconds 10] [--rounds 5] [--frames 20000]
+    python benchmarks/stage.py [--idle-seconds 10] [--rounds 5] [--frames 20000]  (0: no traffic)
 """
 
 from __future__ import annotations
