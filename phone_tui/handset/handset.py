@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from phone_tui.core.atomic import atomic_write
 from phone_tui.core.clock import Clock
@@ -97,6 +97,11 @@ class Handset:
         self.running = settings.persona
         self.last_activity = clock.now()
         self._booted_at = clock.now()
+        # The running OS's settings as last read from or written to its store (the UI asks for
+        # the auto-lock and the radios every second); tied to the store object they came from,
+        # so a lock, a switch or a wipe (another store, or none) starts afresh.
+        self._settings_of: object | None = None
+        self._settings: dict[str, Any] = {}
         # PIN operations (setup, unlock, PIN checks and changes, wipes) run one at a time, each
         # bound to the persona it was asked for; while any is pending the OS does not switch.
         self._busy = asyncio.Lock()
@@ -139,9 +144,11 @@ class Handset:
 
     def state_of(self, name: str) -> HandsetState:
         persona = self.personas[name]
-        if not persona.is_set_up:
-            return HandsetState.SETUP
-        return HandsetState.UNLOCKED if persona.is_unlocked else HandsetState.LOCKED
+        # Keys in memory came from its keystore: no need to look for the file (the UI asks
+        # every second, and a stat is a system call).
+        if persona.is_unlocked:
+            return HandsetState.UNLOCKED
+        return HandsetState.LOCKED if persona.is_set_up else HandsetState.SETUP
 
     def waiting_for(self, name: str) -> int:
         """Messages the network holds for a persona's number (a count; content stays
@@ -757,9 +764,7 @@ class Handset:
         return radio in RADIOS and radio not in self.persona_info.removed_radios
 
     def radio_on(self, radio: str) -> bool:
-        store = self.persona.store
-        return (self.radio_present(radio) and store is not None
-                and bool(store.get("settings", f"radio.{radio}", False)))
+        return self.radio_present(radio) and bool(self._setting(f"radio.{radio}", False))
 
     def set_radio(self, radio: str, on: bool) -> None:
         if not self.radio_present(radio):
@@ -768,15 +773,33 @@ class Handset:
         store = self.persona.store
         if store is None:
             raise PinPolicyError("Unlock the phone first.")
-        store.put("settings", f"radio.{radio}", bool(on))
+        self._put_setting(store, f"radio.{radio}", bool(on))
         self.events.emit(RadioChanged(self.persona.name, radio, bool(on)))
 
     # ---- persona settings (in the encrypted store) ---------------------------------------------
 
+    def _setting(self, key: str, default: Any) -> Any:
+        """A setting of the running OS (``default`` while locked), read from its store once."""
+        store = self.persona.store
+        if store is None:
+            return default
+        if self._settings_of is not store:
+            self._settings_of, self._settings = store, {}
+        if key not in self._settings:
+            self._settings[key] = store.get("settings", key, default)
+        return self._settings[key]
+
+    def _put_setting(self, store: Any, key: str, value: Any) -> None:
+        store.put("settings", key, value)
+        if self._settings_of is not store:
+            self._settings_of, self._settings = store, {}
+        self._settings[key] = value
+
     @property
     def auto_lock_seconds(self) -> int:
-        store = self.persona.store
-        return store.get("settings", "auto_lock_seconds", self.default_auto_lock) if store else 0
+        if self.persona.store is None:
+            return 0
+        return self._setting("auto_lock_seconds", self.default_auto_lock)
 
     def set_auto_lock(self, seconds: int) -> None:
         if seconds not in AUTO_LOCK_CHOICES:
@@ -784,7 +807,7 @@ class Handset:
         store = self.persona.store
         if store is None:
             raise PinPolicyError("Unlock the phone first.")
-        store.put("settings", "auto_lock_seconds", seconds)
+        self._put_setting(store, "auto_lock_seconds", seconds)
         self.events.emit(SettingChanged(self.persona.name, "auto_lock_seconds", seconds))
 
     def touch(self) -> None:

@@ -214,8 +214,9 @@ class Messenger:
 
     def maintain(self) -> int:
         """Periodic upkeep: expire disappearing messages, rotate the signed prekey weekly,
-        refill one-time prekeys when the directory runs low. Returns messages expired."""
-        expired = self.expire()
+        refill one-time prekeys when the directory runs low. Returns messages expired. The
+        store is searched only when a message is due: every stored one told ``_expires``."""
+        expired = self.expire(due_only=True)
         left = self.network.one_time_keys_left(self.number)
         rotated = self.identity.rotate_signed_prekey(self.entropy, self.clock.now())
         forgot = self.identity.forget_old_prekeys(self.clock.now())

@@ -124,12 +124,14 @@ class HandsetView(Vertical, can_focus=True):
         self._waiting = self._spooled() if handset.state is HandsetState.LOCKED else 0
         self._shown_version: int | None = None  # the board's version the banner shows
         self._unlisten = handset.events.listen(self._on_model_event)
+        # Kept, not looked up: the status is refreshed every second and after every event.
+        self._status_bar = StatusBar(id="status")
 
     def compose(self) -> ComposeResult:
         first = self._view_for_state()
         self._stack = [first]
         with Container(id="frame"):
-            yield StatusBar(id="status")
+            yield self._status_bar
             yield NoticeBanner(id="notice-banner")
             yield first
 
@@ -339,7 +341,7 @@ class HandsetView(Vertical, can_focus=True):
         else:
             registration = "airplane" if modem.airplane else modem.registration
             bars, network = modem.bars, network_label(registration, modem.profile.network_type)
-        self.query_one(StatusBar).show(StatusInfo(
+        self._status_bar.show(StatusInfo(
             carrier=handset.device.carrier,
             signal_bars=bars,
             network_type=network,

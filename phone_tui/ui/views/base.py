@@ -38,9 +38,15 @@ class PhoneView(Vertical):
 
     @property
     def handset_view(self) -> HandsetView:
+        """The phone this view is in: looked up once (a view never moves to another phone),
+        not on every tick."""
         from phone_tui.ui.handset_view import HandsetView
 
-        return self.query_ancestor(HandsetView)
+        found = self.__dict__.get("_handset_view")
+        if found is None or self.parent is None:  # not yet found, or removed since: ask
+            found = self.query_ancestor(HandsetView)
+            self.__dict__["_handset_view"] = found
+        return found
 
     @property
     def handset(self) -> Handset:

@@ -35,6 +35,8 @@ class HomeView(PhoneView):
     def __init__(self) -> None:
         super().__init__(id="home")
         self._count_pending = False
+        self._minute: str | None = None  # what the clock shows (None: not drawn yet)
+        self._hint: str | None = None
 
     def compose(self) -> ComposeResult:
         info = self.handset.persona_info
@@ -83,16 +85,30 @@ class HomeView(PhoneView):
         self.query_one(AppGrid).focus_chosen()
 
     def tick(self) -> None:
+        """Once a second: only what changed is updated (each update costs a layout pass), and
+        the labels are kept, not looked up, so an idle phone does next to nothing here."""
         now = wall_time(self.handset.clock)
+        minute = now.strftime("%H:%M")
+        if minute == self._minute:
+            hint = self._hint_text()
+            if hint != self._hint:
+                self._hint = hint
+                set_text(self.query_one("#home-hint", Static), hint)
+            return
+        self._minute = minute
         clock = self.query_one("#home-clock", Digits)
-        if clock.value != now.strftime("%H:%M"):  # an update re-lays out: only on a change
-            clock.update(now.strftime("%H:%M"))
+        if clock.value != minute:
+            clock.update(minute)
         set_text(self.query_one("#home-date", Static), now.strftime("%A %-d %B"))
-        timeout = self.handset.auto_lock_seconds
+        self._hint = self._hint_text()
+        set_text(self.query_one("#home-hint", Static), self._hint)
+
+    def _hint_text(self) -> str:
+        timeout = self.handset.auto_lock_seconds  # kept by the model: no store read
         hint = "arrows + Enter open an app"
         if timeout:
             hint += f"\nlocks after {format_duration(timeout)} idle"
-        set_text(self.query_one("#home-hint", Static), hint)
+        return hint
 
     @on(AppGrid.Launch)
     def _launch(self, event: AppGrid.Launch) -> None:

@@ -39,10 +39,16 @@ class LockView(PhoneView):
         super().__init__(id="lock")
         self._unlocking = False
         self._unlock_problem = ""  # a damaged file met by the last unlock, until the next one
+        self._minute: str | None = None  # what the clock shows (None: not drawn yet)
+        # The PIN counter file is read again each second only while something on screen
+        # depends on it (a countdown, a damaged file, the entry held off): an idle lock screen
+        # reads nothing. An attempt reads it anyway.
+        self._watch_throttle = True
 
     def compose(self) -> ComposeResult:
         now = wall_time(self.handset.clock)
-        yield Digits(now.strftime("%H:%M"), id="lock-clock")
+        self._minute = now.strftime("%H:%M")
+        yield Digits(self._minute, id="lock-clock")
         yield Static(self._date_text(now), id="lock-date")
         # The lock screen's notifications: only a count, no sender or text (a secure handset
         # shows nothing of a message before the PIN, and it is still encrypted anyway).
@@ -84,12 +90,15 @@ class LockView(PhoneView):
 
     def tick(self) -> None:
         now = wall_time(self.handset.clock)
-        clock, date = now.strftime("%H:%M"), self._date_text(now)
-        digits = self.query_one("#lock-clock", Digits)
-        if digits.value != clock:  # an update re-lays out the screen: only when it changed
-            digits.update(clock)
-        set_text(self.query_one("#lock-date", Static), date)
-        self._show_throttle()
+        clock = now.strftime("%H:%M")
+        if clock != self._minute:  # an update re-lays out the screen: only when it changed
+            self._minute = clock
+            digits = self.query_one("#lock-clock", Digits)
+            if digits.value != clock:
+                digits.update(clock)
+            set_text(self.query_one("#lock-date", Static), self._date_text(now))
+        if self._watch_throttle:
+            self._show_throttle()
 
     def _show_throttle(self) -> None:
         if not self.query(PinEntry):
@@ -102,8 +111,10 @@ class LockView(PhoneView):
             entry.disabled = True
             set_text(countdown, "")
             self._show_problem(str(problem))
+            self._watch_throttle = True
             return
         self._show_problem(self._unlock_problem)
+        self._watch_throttle = wait > 0 or bool(self._unlock_problem) or self._unlocking
         if wait > 0:
             entry.disabled = True
             set_text(countdown, f"Try again in {math.ceil(wait)} s")
