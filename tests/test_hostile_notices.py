@@ -3,11 +3,9 @@ in names and bodies, padding characters; notices leave with the lock and with th
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
+from test_notices import ECHO, FULL, ready, shown
 
-from phone_tui.core.config import Settings
 from phone_tui.core.entropy import DeterministicEntropy
 from phone_tui.handset.numbers import is_number
 from phone_tui.testing import (
@@ -24,21 +22,6 @@ from phone_tui.testing import (
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.notices import plain_line
 from phone_tui.ui.views.shade import NoticeShade
-from phone_tui.ui.widgets.notice_banner import NoticeBanner
-
-FULL = Settings(link_profile="full")
-ECHO = "+86 190 0000 0100"
-
-
-def shown(app) -> str:
-    widget = app.query_one("#handset #notice-banner", NoticeBanner)
-    return widget.text if widget.display and widget.notice is not None else ""
-
-
-async def ready(pilot) -> None:
-    await settle(pilot)
-    for bot in pilot.app.bots:
-        bot.seed = replace(bot.seed, reply_delay=0.0, read_delay=0.0)
 
 
 def forge(app, handset, src: str, text: str) -> None:
