@@ -9,9 +9,10 @@ taken per round before its median and min–max.
    the 99 % binomial interval over all rounds' frames and, for bursty profiles, the interval
    widened for a Gilbert-Elliott chain's correlation).
 2. Per profile, latency through the real thing: a Bus and two Modems, A sends B 160-byte
-   messages spaced so none queues; from ``Modem.send`` to the message reaching B (A's reliable
-   hop up, the network, B's hop down, retransmissions after loss included) and to A hearing B's
-   delivery report; p50 and p99, beside the model's two one-way hops (2 × latency).
+   messages at a person's pace (the next once the last would have arrived: latency + jitter);
+   from ``Modem.send`` to the message reaching B (A's reliable hop up, the network, B's hop
+   down, retransmissions after loss included) and to A hearing B's delivery report; p50 and
+   p99 per round and over all rounds' messages, beside the model's two one-way hops.
 3. Bus + reliable transport on `full` with 2 and with 30 handsets: end-to-end messages per
    second (arrived at the recipient's modem) and hop frames per second (every frame the links
    carried, acknowledgements and delivery reports included, counted once the links are quiet),
@@ -178,9 +179,9 @@ async def bus_throughput(handsets: int, messages_each: int,
             "frames_per_message": frames / total, "cpu_us_per_message": 1e6 * cpu / total}
 
 
-async def bus_latency(profile: LinkProfile, messages: int, seed: int) -> dict[str, float]:
+async def bus_latency(profile: LinkProfile, messages: int, seed: int) -> dict[str, object]:
     """Two phones on one bus, on ``profile``: A sends B ``messages`` 160-byte messages, spaced
-    so none queues behind another. Latency from ``Modem.send`` to the message reaching B's
+    by ``latency_spacing``. Latency from ``Modem.send`` to the message reaching B's
     modem (the reliable hop up, the network, the reliable hop down: retransmissions included)
     and to A's modem hearing B's delivery report."""
     loop = asyncio.get_running_loop()
@@ -201,10 +202,7 @@ async def bus_latency(profile: LinkProfile, messages: int, seed: int) -> dict[st
 
     sender = bus.attach("+1", profile, on_message=lambda _e: None, on_state=on_state)
     bus.attach("+2", profile, on_message=on_message, on_state=lambda *_: None)
-    slowest = min(rate for rate in (profile.rate_bps("up"), profile.rate_bps("down"),
-                                    math.inf) if rate)
-    # A message and its report cross each link about once each way, with their acknowledgements.
-    spacing = max(0.01, 4 * FRAME_BYTES * 8 / slowest)
+    spacing = latency_spacing(profile)
     for _ in range(messages):
         msg_id = sender.send("+2", bytes(160))
         sent[msg_id] = loop.time()
@@ -214,11 +212,23 @@ async def bus_latency(profile: LinkProfile, messages: int, seed: int) -> dict[st
         bus.detach(modem_number)
     one_way.sort()
     reported.sort()
-    return {"one_way_p50_ms": 1000 * percentile(one_way, 0.5),
+    return {"one_way": one_way, "reported": reported,
+            "one_way_p50_ms": 1000 * percentile(one_way, 0.5),
             "one_way_p99_ms": 1000 * percentile(one_way, 0.99),
             "delivered_report_p50_ms": 1000 * percentile(reported, 0.5),
             "delivered_report_p99_ms": 1000 * percentile(reported, 0.99),
             "spacing_ms": 1000 * spacing, "messages": messages}
+
+
+def latency_spacing(profile: LinkProfile) -> float:
+    """Time between two messages in the latency run: a person's pace, not a burst. The next
+    message leaves once the last one would have arrived (one-way latency plus jitter), so a
+    message rarely waits behind another's retransmission (the hop delivers in order), and
+    never behind another's serialization."""
+    slowest = min(rate for rate in (profile.rate_bps("up"), profile.rate_bps("down"),
+                                    math.inf) if rate)
+    return max(0.01, 4 * FRAME_BYTES * 8 / slowest,
+               (profile.latency_ms + profile.jitter_ms) / 1000)
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -291,9 +301,9 @@ async def main() -> None:
     rounds = args.rounds or (2 if quick else 5)
     frames = args.frames or (60 if quick else 400)
     bus_messages = args.bus_messages or (10 if quick else 100)
-    burst = 0.1 if quick else 0.5
+    burst = 0.05 if quick else 0.5
     hand_off_items = 5_000 if quick else 100_000
-    each = {2: 100 if quick else 1000, 30: 5 if quick else 100}
+    each = {2: 50 if quick else 1000, 30: 3 if quick else 100}
     full = profiles["full"]
 
     latency: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
@@ -309,10 +319,7 @@ async def main() -> None:
             rate[name].append(await model_throughput(profile, frames, seed + 2, burst))
             lost[name].append(model_losses(profile, 10 * frames, seed + 3))
             # At most about 3 s of sending per profile and round (gprs spaces them widely).
-            slowest = min(r for r in (profile.rate_bps("up"), profile.rate_bps("down"),
-                                      math.inf) if r)
-            spacing = max(0.01, 4 * FRAME_BYTES * 8 / slowest)
-            count = max(5, min(bus_messages, int(3.0 / spacing)))
+            count = max(5, min(bus_messages, int(3.0 / latency_spacing(profile))))
             through_bus[name].append(await bus_latency(profile, count, seed + 4))
         for kind in rotated(list(bus), round_index):
             if kind == "hand_off":
@@ -341,6 +348,8 @@ async def main() -> None:
                           "ok": abs(statistics.median(bps) - target) <= 0.05 * target}
         runs = through_bus[name]
         two_hops = 2 * profile.latency_ms
+        pooled = sorted(t for r in runs for t in r["one_way"])
+        pooled_reports = sorted(t for r in runs for t in r["reported"])
         per_profile[name] = {
             "model_latency": {
                 "configured_ms": round(configured * 1000, 2),
@@ -350,7 +359,12 @@ async def main() -> None:
             "model_loss": judge_loss(profile, lost[name], 10 * frames),
             "through_bus": {
                 "messages_per_round": int(runs[0]["messages"]),
+                "spacing_ms": round(runs[0]["spacing_ms"], 1),
                 "model_two_hops_ms": two_hops,
+                "all_rounds_one_way_p50_ms": round(1000 * percentile(pooled, 0.5), 2),
+                "all_rounds_one_way_p99_ms": round(1000 * percentile(pooled, 0.99), 2),
+                "all_rounds_delivered_report_p99_ms": round(
+                    1000 * percentile(pooled_reports, 0.99), 2),
                 "one_way_p50_ms": spread([r["one_way_p50_ms"] for r in runs], 2),
                 "one_way_p99_ms": spread([r["one_way_p99_ms"] for r in runs], 2),
                 "delivered_report_p50_ms": spread([r["delivered_report_p50_ms"] for r in runs],
