@@ -132,24 +132,6 @@ def test_sacked_frames_stay_until_the_cumulative_ack_and_go_back_to_the_store():
     assert a.pending() == [b"\x00", b"\x01", b"\x02"]  # a registration lost now resends all
 
 
-def test_with_ack_on_confirm_only_confirmed_frames_are_acknowledged_cumulatively():
-    a, b = ReliableChannel(1), ReliableChannel(1, ack_on_confirm=True)
-    a.send(b"m0", 0.0)
-    a.send(b"m1", 0.0)
-    for frame in a.transmit():
-        b.receive(frame, 0.1)
-    b.send(b"report", 0.1)  # data before the store committed: the ack rides as sack only
-    [report] = decoded(b.transmit())
-    assert (report.ack, report.sack) == (0, 0b1)
-    assert [e for e in a.receive(report.encode(), 0.2) if isinstance(e, Acked)] == []
-    b.confirm(0.3)
-    assert b.next_deadline() == pytest.approx(0.3 + ACK_DELAY)
-    b.on_timeout(0.3 + ACK_DELAY)
-    [ack] = decoded(b.transmit())
-    assert (ack.ack, ack.sack) == (2, 0)
-    assert [e.seq for e in a.receive(ack.encode(), 0.4) if isinstance(e, Acked)] == [0, 1]
-
-
 # ---- hostile acknowledgements -------------------------------------------------------------------
 
 

@@ -79,13 +79,13 @@ class ChannelStats:
 class ReliableChannel:
     """One end of a hop. Both the phone and the network keep one per attached phone.
 
-    ``ack_on_confirm``: frames are acknowledged cumulatively only once the owner calls
-    ``confirm`` (it made what was delivered durable); until then they are only selectively
-    acknowledged, which keeps the peer from retransmitting them but not from keeping them."""
+    A data frame counts as taken once ``receive`` has returned it: an ack (standalone or on a
+    data frame) leaves only from ``transmit``, so the owner acts on it first (the phone commits
+    it to its store) and calls ``transmit`` after."""
 
     def __init__(self, session: int = 0, *, window: int = 32, rto_initial: float = 1.0,
                  rto_min: float = 0.2, rto_max: float = 16.0, max_retries: int = 24,
-                 ack_delay: float = ACK_DELAY, ack_on_confirm: bool = False) -> None:
+                 ack_delay: float = ACK_DELAY) -> None:
         self.session = session
         self.window = window
         self.rto = rto_initial
@@ -93,7 +93,6 @@ class ReliableChannel:
         self.rto_max = rto_max
         self.max_retries = max_retries
         self.ack_delay = ack_delay
-        self.ack_on_confirm = ack_on_confirm
         self._srtt: float | None = None
         self._rttvar = 0.0
         # Sending: seqs below _sent_upto have been on the wire; _in_flight in seq order.
@@ -103,9 +102,8 @@ class ReliableChannel:
         self._in_flight: dict[int, _InFlight] = {}
         self._rtx_floor: float | None = None  # no retransmission is due before it
         self._outbox: list[int] = []  # seqs of data frames to put on the wire
-        # Receiving: everything below _expected is delivered, below _confirmed acknowledged.
+        # Receiving: everything below _expected is delivered.
         self._expected = 0
-        self._confirmed = 0
         self._early: dict[int, bytes] = {}
         self._unacked = 0  # frames taken since the peer was last told
         self._ack_deadline: float | None = None  # a standalone ack is owed by then
@@ -221,17 +219,9 @@ class ReliableChannel:
         while self._expected in self._early:
             events.append(Delivered(self._early.pop(self._expected)))
             self._expected += 1
-        if not self.ack_on_confirm:
-            self._confirmed = self._expected
         self._unacked += 1
         self._owe_ack(now, at_once=not in_order or self._unacked >= ACK_EVERY)
         return events
-
-    def confirm(self, now: float) -> None:
-        """(``ack_on_confirm``) What was delivered so far is safe: acknowledge it."""
-        if self._confirmed != self._expected:
-            self._confirmed = self._expected
-            self._owe_ack(now, at_once=self._unacked >= ACK_EVERY)
 
     def _owe_ack(self, now: float, *, at_once: bool) -> None:
         deadline = now if at_once else now + min(self.ack_delay, self.rto / 4)
@@ -240,13 +230,11 @@ class ReliableChannel:
 
     def _ack_fields(self) -> tuple[int, int]:
         """The cumulative ack and the selective-ack bits to send (bit i: seq ack + 1 + i)."""
-        ack = self._confirmed
-        if ack == self._expected and not self._early:
+        ack, early = self._expected, self._early
+        if not early:
             return ack, 0
-        held = min(self._expected - ack - 1, SACK_BITS)  # delivered, not confirmed yet
-        sack = (1 << held) - 1 if held > 0 else 0
+        sack = 0
         last = ack + SACK_BITS
-        early = self._early
         seqs = early if len(early) <= SACK_BITS else range(ack + 1, last + 1)
         for seq in seqs:
             if ack < seq <= last and seq in early:
