@@ -16,7 +16,7 @@ from test_modem import Phone
 
 from phone_tui.core.clock import ManualClock
 from phone_tui.handset.messenger import MessageUpdated
-from phone_tui.modem.bus import Bus
+from phone_tui.modem.bus import Bus, _Driver
 from phone_tui.modem.channel import ACK_DELAY, Acked, Delivered, ReliableChannel
 from phone_tui.modem.frames import MAGIC, VERSION, FrameError, HopFrame, HopKind
 from phone_tui.modem.profiles import load_profiles
@@ -247,6 +247,25 @@ async def test_the_driver_sends_a_delayed_ack_on_its_own_timer():
     assert [t for _, t in alice.modem.stats.rtt] == [pytest.approx(ACK_DELAY)]
     assert [r.kind for r in bus.tap.recent] == ["data", "ack"]
     assert alice.modem.stats.frames_sent == 2
+
+
+@pytest.mark.looptime
+async def test_an_ack_owed_behind_a_retransmission_timer_goes_after_the_delay_not_the_rto():
+    loop = asyncio.get_running_loop()
+    wire: list[bytes] = []
+    channel = ReliableChannel(1)
+    driver = _Driver(channel, wire.append, lambda events: None)
+    channel.send(b"mine", loop.time())
+    driver.kick()  # its retransmission timer: one RTO (1 s) away
+    peer = ReliableChannel(1)
+    peer.send(b"theirs", 0.0)
+    channel.receive(peer.transmit()[0], loop.time())
+    driver.kick()
+    await asyncio.sleep(ACK_DELAY * 1.5)
+    assert [(f.kind, f.ack) for f in decoded(wire)] == [(HopKind.DATA, 0), (HopKind.ACK, 1)]
+    await asyncio.sleep(1.0)
+    assert len(wire) == 3 and channel.stats.retransmissions == 1  # the timer still runs
+    driver.close()
 
 
 async def _quiet(modems, step: float = 1.0) -> int:
