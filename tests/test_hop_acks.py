@@ -7,6 +7,7 @@ import asyncio
 import random
 import struct
 import zlib
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -241,12 +242,25 @@ def test_both_ways_at_30_percent_loss_every_payload_arrives_once_in_order_and_is
 @pytest.mark.looptime
 async def test_the_driver_sends_a_delayed_ack_on_its_own_timer():
     bus = Bus(random.Random(3))
-    alice = Phone(bus, "+1", PROFILES["full"])
-    alice.modem.ping()  # the network answers a keep-alive with nothing but its ack
+    alice, bob = Phone(bus, "+1", PROFILES["full"]), Phone(bus, "+2", PROFILES["full"])
+    bob.modem.set_airplane(True)
+    msg = alice.modem.send("+2", b"for later")  # stored: nothing comes back to ride on
     await asyncio.sleep(1.0)
-    assert [t for _, t in alice.modem.stats.rtt] == [pytest.approx(ACK_DELAY)]
+    assert alice.states[msg] == ["sent"]
+    assert [t for _, t in alice.modem.stats.rtt] == [pytest.approx(ACK_DELAY)]  # it counts
     assert [r.kind for r in bus.tap.recent] == ["data", "ack"]
-    assert alice.modem.stats.frames_sent == 2
+
+
+@pytest.mark.looptime
+async def test_a_keep_alive_is_acknowledged_at_once_so_its_rtt_is_the_link_s():
+    bus = Bus(random.Random(3))
+    steady = replace(PROFILES["3g"], jitter_ms=0, loss=0.0, loss_burst=1.0)
+    alice = Phone(bus, "+1", steady)
+    alice.modem.ping()
+    await asyncio.sleep(5.0)
+    [(_, rtt)] = alice.modem.stats.rtt
+    assert rtt == pytest.approx(2 * 0.150, abs=0.005)  # 150 ms each way (+ serialization)
+    assert [r.kind for r in bus.tap.recent] == ["data", "ack"]
 
 
 @pytest.mark.looptime

@@ -223,6 +223,12 @@ class ReliableChannel:
         self._owe_ack(now, at_once=not in_order or self._unacked >= ACK_EVERY)
         return events
 
+    def ack_soon(self, now: float) -> None:
+        """Nothing will ride on the ack owed (a keep-alive was all the peer sent): it goes on
+        the next loop turn instead of after the delay."""
+        if self._ack_deadline is not None:
+            self._ack_deadline = min(self._ack_deadline, now)
+
     def _owe_ack(self, now: float, *, at_once: bool) -> None:
         deadline = now if at_once else now + min(self.ack_delay, self.rto / 4)
         if self._ack_deadline is None or deadline < self._ack_deadline:
