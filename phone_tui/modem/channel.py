@@ -15,7 +15,8 @@ not yet acknowledged, on a frame out of order or filling a gap, and on a duplica
 recovery is not slowed. Only the cumulative ack releases a frame (``Acked``); a selectively
 acknowledged one is just not retransmitted. RTT samples are taken at a frame's first
 acknowledgement, from frames never retransmitted, and include the ack delay (as TCP's do;
-nothing is subtracted, so the RTO stays above what an ack can take).
+nothing is subtracted, so the RTO stays above what an ack can take). An owner that knows no
+data will follow (the network, for a keep-alive) asks for the ack at once (``ack_soon``).
 """
 
 from __future__ import annotations
