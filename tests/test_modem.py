@@ -164,6 +164,7 @@ def test_channel_delivers_in_order_exactly_once_over_a_bad_simulated_link():
             events = receiver.receive(frame, now)
             received += [e.payload.decode() for e in events if isinstance(e, Delivered)]
         a.on_timeout(now)
+        b.on_timeout(now)  # its delayed acknowledgements
     assert received == [f"m{i}" for i in range(300)]
     assert a.stats.retransmissions > 0 and b.stats.duplicates > 0
 

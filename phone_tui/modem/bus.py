@@ -202,7 +202,8 @@ class ModemStats:
 
 
 class _Driver:
-    """Runs a sans-IO channel on the loop: sends what it wants sent, arms its timer."""
+    """Runs a sans-IO channel on the loop: sends what it wants sent, arms its timer (for
+    retransmissions and for delayed acknowledgements)."""
 
     def __init__(self, channel: ReliableChannel, send: Callable[[bytes], None],
                  on_events: Callable[[list[ChannelEvent]], None]) -> None:
@@ -220,14 +221,19 @@ class _Driver:
         self._arm()
 
     def _arm(self) -> None:
-        # An armed timer stays: deadlines only move later as frames are acknowledged or sent,
-        # and a timer that fires early just re-arms. (Re-arming on every frame was the hot
-        # path's largest cost.)
-        if self._timer is not None:
-            return
+        # An armed timer stays unless the channel now needs it sooner (an acknowledgement owed,
+        # a new frame behind a backed-off one): one that fires early just re-arms. (Re-arming
+        # on every frame was the hot path's largest cost.) An ack owed "at once" is due now: it
+        # goes on the next loop turn, after the rest of a burst that arrived together.
         deadline = self.channel.next_deadline()
-        if deadline is not None and not self.closed:
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._timeout)
+        if deadline is None or self.closed:
+            return
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(deadline, self._timeout)
 
     def _timeout(self) -> None:
         self._timer = None
@@ -798,7 +804,13 @@ class Bus:
             self.stats.garbled += 1
             return
         if envelope.kind is EnvelopeKind.PING:
-            return  # its hop acknowledgement was the point
+            # Its hop acknowledgement is the point: nothing will ride on it, so it goes at once
+            # and the round trip the phone measures is the link's, without the ack delay.
+            sub = self._subscribers.get(from_number)
+            if sub is not None and sub.driver is not None:
+                sub.driver.channel.ack_soon(self.now())
+                sub.driver.kick()
+            return
         if envelope.src != from_number:
             self.stats.rejected += 1
             log.warning("dropped an envelope from %s claiming to be from %s", from_number,

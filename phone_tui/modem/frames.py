@@ -1,12 +1,19 @@
 """Wire formats: hop frames (what crosses the radio link) and envelopes (what they carry).
 
-Hop frame:  "PT" | version u8 | kind u8 | session u16 | seq u32 | length u16 | payload | CRC-32
+Hop frame:  "PT" | version u8 | kind u8 | session u16 | seq u32 | ack u32 | sack u64
+            | length u16 | payload | CRC-32
             (the session changes at every registration, so frames from before it are ignored)
+            Every frame, DATA or ACK, carries the sender's acknowledgement state for the other
+            direction: ``ack`` is the next seq it expects (all below it are received), bit i of
+            ``sack`` says that seq ack + 1 + i was received beyond the gap (RFC 2018 style,
+            advisory: only ``ack`` releases a frame). A DATA frame's seq numbers it; an ACK
+            carries no payload and its seq is 0.
 Envelope:   kind u8 | message id 16 | src length u8 | src | dst length u8 | dst | body
 
 The CRC catches corruption on the link (the transport then retransmits); the envelope's body is
 opaque to the network (later: Double Ratchet ciphertext). A frame that fails to parse raises
-FrameError with the reason, and is counted and dropped by whoever received it.
+FrameError with the reason, and is counted and dropped by whoever received it. Version 2 added
+the ack fields (version 1 acknowledged each DATA frame with an ACK frame of its seq).
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 MAGIC = b"PT"
-VERSION = 1
-_HOP = struct.Struct(">2sBBHIH")
+VERSION = 2
+_HOP = struct.Struct(">2sBBHIIQH")
+_CRC = struct.Struct(">I")
+SACK_BITS = 64  # seqs beyond the cumulative ack that one frame can acknowledge
 MAX_PAYLOAD = 0xFFFF
 
 
@@ -42,19 +51,27 @@ class ReportStatus(IntEnum):
     FAILED = 2
 
 
+def encode_hop(kind: HopKind, session: int, seq: int, payload: bytes, ack: int,
+               sack: int) -> bytes:
+    """A hop frame's bytes (what ``HopFrame.encode`` gives, without building the object: the
+    channel encodes one per frame it sends)."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    body = _HOP.pack(MAGIC, VERSION, kind, session, seq, ack, sack, len(payload)) + payload
+    return body + _CRC.pack(zlib.crc32(body))
+
+
 @dataclass(frozen=True)
 class HopFrame:
     kind: HopKind
     session: int
     seq: int
     payload: bytes = b""
+    ack: int = 0  # the next seq the sender of this frame expects from its peer
+    sack: int = 0  # bit i: seq ack + 1 + i received too
 
     def encode(self) -> bytes:
-        if len(self.payload) > MAX_PAYLOAD:
-            raise ValueError(f"payload of {len(self.payload)} bytes exceeds {MAX_PAYLOAD}")
-        head = _HOP.pack(MAGIC, VERSION, self.kind, self.session, self.seq, len(self.payload))
-        body = head + self.payload
-        return body + struct.pack(">I", zlib.crc32(body))
+        return encode_hop(self.kind, self.session, self.seq, self.payload, self.ack, self.sack)
 
     @classmethod
     def decode(cls, data: bytes) -> HopFrame:
@@ -63,7 +80,7 @@ class HopFrame:
         body, (crc,) = data[:-4], struct.unpack(">I", data[-4:])
         if zlib.crc32(body) != crc:
             raise FrameError("checksum mismatch (corrupted on the link)")
-        magic, version, kind, session, seq, length = _HOP.unpack_from(body)
+        magic, version, kind, session, seq, ack, sack, length = _HOP.unpack_from(body)
         if magic != MAGIC:
             raise FrameError("bad magic bytes")
         if version != VERSION:
@@ -74,7 +91,9 @@ class HopFrame:
             hop_kind = HopKind(kind)
         except ValueError:
             raise FrameError(f"unknown frame kind {kind}") from None
-        return cls(hop_kind, session, seq, body[_HOP.size:])
+        if hop_kind is HopKind.ACK and (length or seq):
+            raise FrameError("an acknowledgement with a payload or a seq")
+        return cls(hop_kind, session, seq, body[_HOP.size:], ack, sack)
 
 
 @dataclass(frozen=True)
