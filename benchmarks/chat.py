@@ -4,10 +4,11 @@ The path a user pays for: each sample is a fresh process that starts phone-tui (
 100x40) on a data folder prepared once, with the conversation already in its SQLCipher store on
 disk, types the PIN on the lock screen (the store opens cold, as after a restart), then times
 pushing the chat view until the screen is idle ("open"), and Ctrl+Home (the oldest message)
-until idle ("jump"); the unlock before it is timed too (Argon2id with test parameters, so
-what the history costs it shows). Memory is the process's VmRSS (which counts SQLCipher's page
-cache, unlike tracemalloc) just before the chat opens and after it opened; a separate traced
-sample of each gives tracemalloc's peak too. The garbage collector runs as in real use.
+until idle ("jump"), in wall and CPU time; the unlock before it is timed too (Argon2id with
+test parameters, so what the history costs it shows). Memory is the process's VmRSS (which
+counts SQLCipher's page cache, unlike tracemalloc) just before the chat opens and after it
+opened; a separate traced sample of each gives tracemalloc's peak too. The garbage collector
+runs as in real use.
 
 The two conversations run interleaved, the order alternating each round; every figure is the
 median and min–max over the rounds (ratios per round). Targets: open ≤ 1.5× the empty
@@ -54,6 +55,10 @@ async def main():
         await settle(pilot)
         unlocked = time.perf_counter() - start
         assert handset.messenger is not None, "not unlocked"
+        # What the unlock starts in the background (the spool's replay, expiry, the outbox)
+        # ends before the chat is timed; the unlock's own figure is above.
+        await asyncio.sleep(0.5)
+        await settle(pilot)
         from phone_tui.ui.handset_view import HandsetView
         from phone_tui.ui.views.messages import ChatView
 
@@ -61,20 +66,21 @@ async def main():
         before = rss_kib()
         if trace:
             tracemalloc.start()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         app.query_one(HandsetView).push(ChatView(number))
         await settle(pilot)
         await pilot.pause()
-        opened = time.perf_counter() - start
+        opened, opened_cpu = time.perf_counter() - start, time.process_time() - cpu
         after_open = rss_kib()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await pilot.press("ctrl+home")
         await settle(pilot)
         await pilot.pause()
-        jumped = time.perf_counter() - start
+        jumped, jumped_cpu = time.perf_counter() - start, time.process_time() - cpu
         peak = tracemalloc.get_traced_memory()[1] if trace else 0
         shown = len(app.query_one("#chat-log").messages)
         print(json.dumps({"open_s": opened, "jump_s": jumped, "unlock_s": unlocked,
+                          "open_cpu_s": opened_cpu, "jump_cpu_s": jumped_cpu,
                           "rss_before_kib": before,
                           "rss_after_open_kib": after_open, "rss_after_jump_kib": rss_kib(),
                           "hwm_kib": rss_kib("VmHWM"), "traced_peak_bytes": peak,
@@ -162,8 +168,12 @@ def main() -> None:
         "messages_loaded": {kind: rounds[-1][kind]["loaded"] for kind in folders},
         "seconds": {kind: {"open": figure(kind, "open_s"), "jump_to_top": figure(kind, "jump_s"),
                            "unlock_before_it": figure(kind, "unlock_s")} for kind in folders},
+        "cpu_seconds": {kind: {"open": figure(kind, "open_cpu_s"),
+                               "jump_to_top": figure(kind, "jump_cpu_s")} for kind in folders},
         "open_ratio": ratio("open_s"),
         "jump_ratio": ratio("jump_s"),
+        "open_cpu_ratio": ratio("open_cpu_s"),
+        "jump_cpu_ratio": ratio("jump_cpu_s"),
         "unlock_ratio": ratio("unlock_s"),
         "time_target": 1.5,
         "rss_kib_after_open": {kind: figure(kind, "rss_after_open_kib", 0) for kind in folders},
