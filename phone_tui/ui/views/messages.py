@@ -16,6 +16,7 @@ from phone_tui.handset.messenger import (
     TIMER_PRESETS,
     ContactVerified,
     IdentityChanged,
+    Message,
     MessageReceived,
     MessageUpdated,
     Messenger,
@@ -265,8 +266,7 @@ class ChatView(_MessengerView):
             # More unread than a page: a page from the first unread, a few before it.
             window = (messenger.history(self.number, before_id=first_unread, limit=10)
                       + messenger.history_after(self.number, first_unread - 1, self.PAGE))
-            span = messenger.id_range(self.number)
-            self._at_newest = span is None or window[-1].id == span[1]
+            self._at_newest = self._ends_at_newest(window)
             log.open_at(window, first_unread)
         self._after_load()
 
@@ -291,13 +291,19 @@ class ChatView(_MessengerView):
             messages = messenger.history(self.number, limit=self.PAGE)
         elif self._at_newest:
             messages = messenger.history_after(self.number, loaded[0].id - 1, self.WINDOW)
-            span = messenger.id_range(self.number)
-            self._at_newest = (len(messages) < self.WINDOW or span is None
-                               or messages[-1].id == span[1])
+            self._at_newest = len(messages) < self.WINDOW or self._ends_at_newest(messages)
         else:
             messages = messenger.history_after(self.number, loaded[0].id - 1, len(loaded))
         log.update_messages(messages)
         self._after_load()
+
+    def _ends_at_newest(self, messages: list[Message]) -> bool:
+        """Whether ``messages`` (oldest first) reach the conversation's newest message: one
+        indexed look-up for a newer one. (``id_range``, a min and a max together, walked the
+        whole conversation: 21 ms of a jump to the top of 100 000 messages.)"""
+        messenger = self.messenger
+        return (not messages or messenger is None
+                or not messenger.history_after(self.number, messages[-1].id, 1))
 
     def _after_load(self) -> None:
         messenger = self.messenger
@@ -361,8 +367,7 @@ class ChatView(_MessengerView):
         if messenger is None:
             return
         first_page = messenger.history_after(self.number, 0, self.PAGE)
-        span = messenger.id_range(self.number)
-        self._at_newest = span is None or (bool(first_page) and first_page[-1].id == span[1])
+        self._at_newest = self._ends_at_newest(first_page)
         log = self.query_one(ChatLog)
         log.set_messages(first_page, keep_bottom=False)
         log.scroll_home(animate=False, immediate=True)
@@ -381,8 +386,7 @@ class ChatView(_MessengerView):
         half = self.PAGE // 2
         window = (messenger.history(self.number, before_id=message_id + 1, limit=half)
                   + messenger.history_after(self.number, message_id, half))
-        span = messenger.id_range(self.number)
-        self._at_newest = span is None or (bool(window) and window[-1].id == span[1])
+        self._at_newest = self._ends_at_newest(window)
         log = self.query_one(ChatLog)
         log.set_messages(window, keep_bottom=False)
         log.scroll_to_message(message_id, mark=True)

@@ -61,6 +61,11 @@ class NoticeBanner(Widget):
         self.hidden = 0
 
     def show(self, notice: Notice | None, hidden: int = 0) -> None:
+        if notice is None and self.notice is None:
+            # Still nothing to show (the phone's first notices check, after the first frame):
+            # a layout refresh here would reflow the whole screen for no change.
+            self.hidden = hidden
+            return
         self.notice, self.hidden = notice, hidden
         self.set_class(notice is not None, "-shown")
         for severity in SEVERITIES[1:]:

@@ -1,0 +1,55 @@
+"""What start-up leaves unimported: the lock screen needs no cryptography (Argon2id and the
+store key come with the PIN), no SQLCipher, no messenger, no other views, no flows, and none
+of Textual's heavy widgets (benchmarks/startup.py measures what each costs)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+from phone_tui.core.clock import SystemClock
+from phone_tui.core.config import Settings
+from phone_tui.core.entropy import SystemEntropy
+from phone_tui.core.paths import resolve_paths
+from phone_tui.handset.device import load_device
+from phone_tui.handset.handset import Handset
+
+# Loaded only once the PIN is typed, a view is opened or a command runs.
+LATER = ("cryptography", "sqlcipher3", "xeddsa", "phone_tui.handset.messenger",
+         "phone_tui.handset.bots", "phone_tui.crypto.ratchet", "phone_tui.flows",
+         "phone_tui.ui.views.home", "phone_tui.ui.views.messages", "phone_tui.ui.commands",
+         "phone_tui.ui.stage_app", "textual.widgets._text_area", "textual.widgets._markdown",
+         "pygments", "markdown_it")
+
+CHILD = r'''
+import asyncio, sys
+from phone_tui.cli import build_app, parser
+
+app = build_app(parser().parse_args(["--data-dir", sys.argv[1]]), sys.argv[1])
+
+async def idle(pilot):
+    for _ in range(20):  # the first frame, on_ready (the network attached), the footer's keys
+        await pilot.pause()
+    print(type(pilot.app.screen.focused).__name__)
+    print(" ".join(sorted(sys.modules)))
+    pilot.app.exit()
+
+app.run(headless=True, size=(100, 40), auto_pilot=idle)
+'''
+
+
+def test_the_lock_screen_starts_without_what_only_an_unlocked_phone_needs(tmp_path):
+    # A set-up, locked phone with the default KDF, as phone-tui refuses weaker parameters.
+    handset = Handset(resolve_paths(tmp_path), Settings(), clock=SystemClock(),
+                      entropy=SystemEntropy(), device=load_device())
+    asyncio.run(handset.setup("482916"))
+    handset.lock()
+    done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True,
+                          text=True, check=True, timeout=60)
+    focused, modules = done.stdout.splitlines()[-2:]
+    assert focused == "PinEntry"
+    loaded = set(modules.split())
+    assert {"phone_tui.ui.views.lock", "phone_tui.modem.bus"} <= loaded  # it did start
+    early = sorted(m for m in loaded if any(m == p or m.startswith(p + ".") for p in LATER))
+    assert early == []
