@@ -127,6 +127,7 @@ class PersonaStore:
         return default if row is None else json.loads(row[0])
 
     def put(self, table: str, key: str, value: Any) -> None:
+        self._check_open()
         self._db.execute(f"INSERT INTO {_table(table)} (key, value) VALUES (?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                          (key, json.dumps(value)))
@@ -137,7 +138,14 @@ class PersonaStore:
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run one statement (for the messenger's tables); returns the cursor."""
+        self._check_open()
         return self._db.execute(sql, params)
+
+    def _check_open(self) -> None:
+        """A batch whose transaction SQLite rolled back must not go on in autocommit (half of
+        it kept): every statement fails until it ends."""
+        if self._broken:
+            raise _lost(self.path)
 
     def rekey(self, key: bytes) -> None:
         """Re-encrypt every page under ``key`` (SQLCipher's PRAGMA rekey: one transaction, so
@@ -157,6 +165,11 @@ def _table(name: str) -> str:
     return name
 
 
+def _lost(path: Path) -> StoreError:
+    return StoreError(path, "the store's transaction was lost (its disk failed); nothing of "
+                            "this batch was kept")
+
+
 class _Transaction:
     def __init__(self, store: PersonaStore) -> None:
         self._store = store
@@ -167,8 +180,7 @@ class _Transaction:
         store = self._store
         if self._db.in_transaction:
             if store._broken:
-                raise StoreError(store.path, "the store's transaction was lost (its disk "
-                                             "failed); nothing of this batch was kept")
+                raise _lost(store.path)
             store._depth += 1
             self._savepoint = f"sp{store._depth}"
             self._db.execute(f"SAVEPOINT {self._savepoint}")
@@ -186,8 +198,7 @@ class _Transaction:
             return
         if self._store._broken:
             self._rollback()
-            raise StoreError(self._store.path, "the store's transaction was lost (its disk "
-                                               "failed); nothing of this batch was kept")
+            raise _lost(self._store.path)
         try:
             self._db.execute("COMMIT")
         except BaseException:
