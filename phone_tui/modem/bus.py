@@ -534,8 +534,11 @@ class ForgedLine:
         self.bus = bus
         self.number = number
 
-    def send(self, dst: str, body: bytes) -> bytes:
-        msg_id = self.bus.rng.randbytes(16)
+    def new_id(self) -> bytes:
+        return self.bus.rng.randbytes(16)
+
+    def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None) -> bytes:
+        msg_id = msg_id or self.new_id()
         envelope = Envelope(EnvelopeKind.MESSAGE, msg_id, self.number, dst, body)
         if dst in self.bus._subscribers:
             self.bus._deliver_or_store(dst, envelope.encode(), envelope)
