@@ -4,7 +4,6 @@ sessions written once per batch, memory and disk in step after a rollback, nothi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 from unittest import mock
@@ -271,3 +270,18 @@ def test_settings_and_messages_survive_a_reopen_in_wal_mode(tmp_path):
     again.close()
 
 
+
+
+@pytest.mark.looptime
+async def test_a_refused_send_keeps_the_changed_identity_it_found(pair, tmp_path):
+    """Sending to a number whose published identity changed is refused, and the change (the
+    contact flagged, the event, the notice) is kept: a refusal is not a failure of the batch."""
+    from phone_tui.handset.messenger import IdentityChanged, IdentityChangedError
+
+    bus, alice, bob = pair
+    alice.messenger.know_identity("+2", E.token_bytes(32))  # met under another key
+    with pytest.raises(IdentityChangedError):
+        alice.messenger.send_text("+2", "blocked")
+    assert alice.messenger.contact("+2").new_identity == bob.identity.public_dh
+    assert any(isinstance(e, IdentityChanged) for e in alice.events.history)
+    assert alice.notices("+2") and alice.messenger.history("+2")[-1].kind == "notice"

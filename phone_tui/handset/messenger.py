@@ -240,9 +240,15 @@ class Messenger:
             yield
             return
         batch = self._batch = _Batch()
+        refusal: MessengerError | None = None
         try:
             with self.store.transaction():
-                yield
+                try:
+                    yield
+                except MessengerError as refused:
+                    # What the user asked cannot be done, but what was learnt on the way (a
+                    # contact's changed identity, flagged) is kept, with the rest of the batch.
+                    refusal = refused
                 for number in batch.dirty:
                     self._write_sessions(number, self._sessions[number])
         except BaseException:
@@ -253,6 +259,8 @@ class Messenger:
             self._batch = None
         self._trim_cache()
         self._after_commit(batch)
+        if refusal is not None:
+            raise refusal
 
     def _after_commit(self, batch: _Batch) -> None:
         for dst, body, net_id in batch.outgoing:
