@@ -267,6 +267,7 @@ class Modem:
         self._seq_to_msg: dict[int, bytes] = {}
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._newly_seen: list[bytes] = []  # marked seen in the batch open now
+        self._inbox: list[bytes] = []  # frames off the link this loop tick, not taken yet
         self._outgoing: dict[bytes, str] = {}  # message id → last state told, until final
         self.listeners: list[Callable[[Modem], None]] = []
         # The phone's store transaction for a burst of frames (its messenger's batch): what
@@ -367,16 +368,28 @@ class Modem:
         self.bus._carry(self, frame, "up")
 
     def _receive(self, data: bytes) -> None:
+        """A frame off the radio link. The frames that arrive in one loop tick are taken
+        together, as one batch of the phone's store (one transaction for the burst)."""
+        if self._driver is None:
+            return  # arrived after we dropped off the network: the network still holds it
+        if not self._inbox:
+            asyncio.get_running_loop().call_soon(self._drain)
+        self._inbox.append(data)
+
+    def _drain(self) -> None:
+        inbox, self._inbox = self._inbox, []
         driver = self._driver
         if driver is None:
-            return  # arrived after we dropped off the network: the network still holds it
-        try:
-            events = driver.channel.receive(data, self.bus.now())
-        except FrameError as problem:
-            self.stats.garbled += 1
-            log.debug("%s dropped a garbled frame: %s", self.number, problem)
-            return
-        # The hop acknowledgement of a data frame leaves only after what it carried is in the
+            return  # dropped off the network meanwhile: the network still holds them
+        events: list[ChannelEvent] = []
+        now = self.bus.now()
+        for data in inbox:
+            try:
+                events += driver.channel.receive(data, now)
+            except FrameError as problem:
+                self.stats.garbled += 1
+                log.debug("%s dropped a garbled frame: %s", self.number, problem)
+        # The hop acknowledgements of these frames leave only after what they carried is in the
         # phone's store (committed in _on_channel): the network drops its copy on that ack.
         self._on_channel(events)
         driver.kick()

@@ -187,7 +187,10 @@ class _Transaction:
             return
         store._broken = False
         store._depth = 0
-        self._db.execute("BEGIN IMMEDIATE")
+        # Deferred: a batch that only reads (an ack with nothing to update) writes nothing and
+        # its commit costs nothing; one connection per store, so the write lock is never
+        # contended.
+        self._db.execute("BEGIN")
 
     def __exit__(self, kind: object, value: object, tb: object) -> None:
         if self._savepoint is not None:
