@@ -266,7 +266,10 @@ class Modem:
         self._driver: _Driver | None = None
         self._seq_to_msg: dict[int, bytes] = {}
         self._seen: OrderedDict[bytes, None] = OrderedDict()
-        self._newly_seen: list[bytes] = []  # marked seen in the batch open now
+        # What the batch open now changed in memory, to undo if it is not kept: envelopes
+        # marked seen, and states told (message id, the state before).
+        self._newly_seen: list[bytes] = []
+        self._told: list[tuple[bytes, str]] = []
         self._inbox: list[bytes] = []  # frames off the link this loop tick, not taken yet
         self._outgoing: dict[bytes, str] = {}  # message id → last state told, until final
         self.listeners: list[Callable[[Modem], None]] = []
@@ -400,38 +403,36 @@ class Modem:
         again event by event, so one failure does not cost the others."""
         if not events:
             return
-        outgoing = dict(self._outgoing)
-        self._newly_seen = []
+        self._newly_seen, self._told = [], []
         try:
             with self.batch():
                 reports = [report for event in events for report in self._on_event(event)]
         except Exception as problem:  # noqa: BLE001 - the store failed: none of it was kept
             log.error("%s could not keep a burst of %d frame(s) (%s); taking them one by one",
                       self.number, len(events), type(problem).__name__)
-            self._outgoing = outgoing
-            self._unsee()
+            self._undo()
             reports = []
             for event in events:
-                outgoing = dict(self._outgoing)
                 try:
                     with self.batch():
                         taken = self._on_event(event)
                 except Exception as again:  # noqa: BLE001
-                    self._outgoing = outgoing
-                    self._unsee()
+                    self._undo()
                     taken = self._refused(event, again)
                 reports.extend(taken)
-                self._newly_seen = []
-        self._newly_seen = []
+                self._newly_seen, self._told = [], []
+        self._newly_seen, self._told = [], []
         for report in reports:
             self._submit(report)
 
-    def _unsee(self) -> None:
-        """Forget the envelopes marked seen in a batch that was not kept: taken afresh when
-        they come again."""
+    def _undo(self) -> None:
+        """Forget what a batch that was not kept changed here: its envelopes are taken afresh
+        when they come again, its states told again."""
         for key in self._newly_seen:
             self._seen.pop(key, None)
-        self._newly_seen = []
+        for msg_id, last in reversed(self._told):
+            self._outgoing[msg_id] = last
+        self._newly_seen, self._told = [], []
 
     def _refused(self, event: ChannelEvent, problem: Exception) -> list[bytes]:
         """A frame whose batch could not commit on its own: a message is reported failed."""
@@ -529,6 +530,7 @@ class Modem:
         if state != "sent" and last == "sending" and left_phone:
             self._on_state(msg_id, "sent", "")
         self._on_state(msg_id, state, reason)
+        self._told.append((msg_id, last))
         if state == "sent":
             self._outgoing[msg_id] = state
         else:
