@@ -104,6 +104,7 @@ def build(folder: Path, skipped: int) -> tuple[Messenger, Messenger]:
     bob = phone("+2", folder, directory, clock)
     for index in range(4):
         alice.store.execute("DELETE FROM sessions WHERE number = '+2'")
+        alice.forget_sessions_in_memory()
         alice.send_text("+2", f"session {index}")
         deliver(bob, "+1", last_sent(alice))
         bob.send_text("+1", "reply")

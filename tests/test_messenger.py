@@ -313,8 +313,11 @@ class Capture:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
 
-    def send(self, dst: str, body: bytes) -> bytes:
-        msg_id = E.token_bytes(16)
+    def new_id(self) -> bytes:
+        return E.token_bytes(16)
+
+    def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None) -> bytes:
+        msg_id = msg_id or self.new_id()
         self.sent.append((dst, body, msg_id))
         return msg_id
 
@@ -403,6 +406,7 @@ async def sessions_with_archive(bus, alice: Phone, bob: Phone, count: int = 4) -
     """Bob holds ``count`` sessions with Alice: she lost hers and started again each time."""
     for i in range(count):
         alice.store.execute("DELETE FROM sessions WHERE number = '+2'")
+        alice.messenger.forget_sessions_in_memory()
         alice.messenger.send_text("+2", f"session {i}")
         await settle()
         bob.messenger.send_text("+1", f"reply {i}")
@@ -472,9 +476,9 @@ def sends(phone: Phone) -> list[bytes]:
     sent: list[bytes] = []
     real = phone.modem.send
 
-    def send(dst: str, body: bytes) -> bytes:
+    def send(dst: str, body: bytes, **kwargs: bytes) -> bytes:
         sent.append(body)
-        return real(dst, body)
+        return real(dst, body, **kwargs)
 
     phone.modem.send = send
     return sent
@@ -603,6 +607,7 @@ async def test_after_the_receiver_lost_its_sessions_messages_heal(world):
     bob.messenger.send_text("+1", "hi")
     await settle()
     bob.store.execute("DELETE FROM sessions")  # restored from an old backup, say
+    bob.messenger.forget_sessions_in_memory()
     alice.messenger.send_text("+2", "two")
     await settle()
     assert bob.bodies("+1") == ["one", "two"]
@@ -622,6 +627,7 @@ async def test_after_the_receiver_forgot_the_sender_entirely_messages_heal(world
     bob.messenger.send_text("+1", "hi")  # Alice's next frames are MESSAGE, not PREKEY
     await settle()
     bob.store.execute("DELETE FROM sessions")
+    bob.messenger.forget_sessions_in_memory()
     bob.store.execute("DELETE FROM messages")
     bob.store.execute("DELETE FROM contacts")
     alice.messenger.send_text("+2", "two")

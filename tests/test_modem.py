@@ -329,6 +329,7 @@ async def test_garbled_frames_are_counted_and_dropped():
     bus._network_receive("+1", b"\x00garbage")
     bus._network_receive("+1", HopFrame(HopKind.DATA, 1, 0, b"\x09bad").encode()[:-2])
     alice.modem._receive(b"PT\x01\x01junk")
+    await asyncio.sleep(0)  # the frames of a loop tick are taken together, at its end
     assert bus.stats.garbled == 2 and alice.modem.stats.garbled == 1
     alice.modem.send("+2", b"still works")
     await wait_until(lambda: bob.inbox == [b"still works"])

@@ -168,6 +168,10 @@ class Ratchet:
         return (ratchet_key == self.dhr or ratchet_key in self.old_chains
                 or any(dh == ratchet_key for dh, _n in self.skipped))
 
+    def copy(self) -> Ratchet:
+        """An independent copy of the state (a snapshot to go back to)."""
+        return self._copy()
+
     def _copy(self) -> Ratchet:
         clone = Ratchet.__new__(Ratchet)
         clone.__dict__.update(self.__dict__)

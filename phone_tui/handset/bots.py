@@ -63,6 +63,7 @@ class Bot:
                                    entropy=entropy, clock=clock, events=self.events,
                                    save_identity=self._save_identity if folder is not None
                                    else lambda _keys: None)
+        self.modem.batch = self.messenger.batch  # a burst of frames: one transaction
         self.messenger.publish_keys()
         self.events.listen(self._on_event)
         self.messenger.resume_outbox()
@@ -82,6 +83,7 @@ class Bot:
         new keys); the bot keeps its own identity."""
         for table in ("sessions", "contacts", "messages"):
             self.messenger.store.execute(f"DELETE FROM {table}")
+        self.messenger.forget_sessions_in_memory()
 
     def close(self) -> None:
         """Close the store (phone-tui quits)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -331,6 +332,7 @@ class Handset:
                 on_message=lambda envelope, name=name: self._on_message(name, envelope),
                 on_state=lambda *state, name=name: self._on_message_state(name, *state))
             modem.airplane = self.settings.airplane
+            modem.batch = lambda name=name: self._store_batch(name)
             modem.listeners.append(self._on_modem_change)
             self.modems[name] = modem
         modem = self.modems[self.running]
@@ -380,6 +382,13 @@ class Handset:
         wanted = replace(on_disk, **changes)
         if wanted != on_disk:
             save_settings(path, wanted)
+
+    def _store_batch(self, name: str) -> contextlib.AbstractContextManager[object]:
+        """A burst of frames for line ``name``: one batch of the running messenger (its store
+        commits before the network hears "delivered"); spooled frames are kept one by one."""
+        if name == self.running and self.messenger is not None and self._catching_up is None:
+            return self.messenger.batch()
+        return contextlib.nullcontext()
 
     def _on_message(self, name: str, envelope: Envelope) -> None:
         """A message for one of the lines. Kept (read now, or spooled) or refused: raising

@@ -20,6 +20,7 @@ conversation's disappearing-message timer), each checked against its schema (pay
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -27,8 +28,8 @@ import struct
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from phone_tui.core.clock import Clock
 from phone_tui.core.entropy import Entropy
@@ -90,6 +91,7 @@ RESTART_EVERY = 60.0
 RETRY_BUCKET, RETRY_REFILL = 20, 10.0  # requests we send: 20 at once, then one per 10 s
 RETRY_CONTACTS = 256  # rate-limit state kept for at most this many numbers
 NOTICE_EVERY = 600.0  # "could not be decrypted" is said at most once per contact in this time
+SESSION_CACHE = 256  # contacts whose sessions stay in memory beyond those of the open batch
 _COLUMNS = "id, uuid, number, outgoing, body, state, reason, at, unread, expires_at, kind"
 
 
@@ -173,6 +175,30 @@ class Contact:
 
 # ---- the service -------------------------------------------------------------------------------
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _batched(method: Callable[P, R]) -> Callable[P, R]:
+    """The method is one batch of work (or part of the batch already open)."""
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with args[0].batch():  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return run
+
+
+@dataclass
+class _Batch:
+    """What a batch of work holds back until its transaction commits."""
+
+    events: list[Event] = field(default_factory=list)
+    outgoing: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # dst, body, net id
+    opks: list[int] = field(default_factory=list)  # one-time prekeys to consume
+    dirty: set[str] = field(default_factory=set)  # numbers whose sessions changed
+    touched: set[str] = field(default_factory=set)  # numbers whose sessions were loaded
+
 
 class Messenger:
     """One persona's messenger. Its methods run on the event loop (crypto is fast enough)."""
@@ -194,8 +220,100 @@ class Messenger:
         self._retry_tokens: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._restarted: dict[str, tuple[float, int]] = {}  # number: (when, newest id then)
         self._noticed: OrderedDict[str, float] = OrderedDict()  # number: when last told
-        self._deferred: list[Event] | None = None  # events of the frame being stored
+        self._batch: _Batch | None = None  # the batch of work open now
+        # The live sessions, by contact, as in the store plus the open batch's changes (written
+        # once, when it commits).
+        self._sessions: OrderedDict[str, list[SessionRecord]] = OrderedDict()
         self._next_expiry: float | None = None  # the soonest a message disappears (None: unknown)
+
+    # ---- batches of work ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One store transaction for a batch of work (a burst of frames, a loop tick of sends
+        and state updates); nested batches join the open one. The sessions it changed are
+        written once, at its end. Only once it committed are its envelopes handed to the modem
+        (a ciphertext never leaves before the ratchet state that made it is on disk: a crash
+        would reuse its message key for another text), its one-time prekeys consumed and its
+        events told. If it fails, nothing of it is kept, on disk or in memory."""
+        if self._batch is not None:
+            yield
+            return
+        batch = self._batch = _Batch()
+        refusal: MessengerError | None = None
+        try:
+            with self.store.transaction():
+                try:
+                    yield
+                except MessengerError as refused:
+                    # What the user asked cannot be done, but what was learnt on the way (a
+                    # contact's changed identity, flagged) is kept, with the rest of the batch.
+                    refusal = refused
+                for number in batch.dirty:
+                    self._write_sessions(number, self._sessions[number])
+        except BaseException:
+            for number in batch.touched | batch.dirty:  # read again from the store when needed
+                self._sessions.pop(number, None)
+            raise
+        finally:
+            self._batch = None
+        self._trim_cache()
+        self._after_commit(batch)
+        if refusal is not None:
+            raise refusal
+
+    def _after_commit(self, batch: _Batch) -> None:
+        for dst, body, net_id in batch.outgoing:
+            self.modem.send(dst, body, msg_id=net_id)
+        for key_id in batch.opks:
+            self._consume_one_time_prekey(key_id)
+        # Told once the batch is kept and its prekeys consumed; a listener that fails (the UI,
+        # a bot) cannot undo either, nor make the network hear "failed" for a kept message.
+        for event in batch.events:
+            try:
+                self.events.emit(event)
+            except Exception:
+                log.exception("a listener failed on %s", type(event).__name__)
+
+    @contextlib.contextmanager
+    def _frame(self, sender: str) -> Iterator[None]:
+        """What one frame changes (inside the open batch) is all or nothing: a savepoint in the
+        store, and in memory its events, its envelopes and the sessions as they were."""
+        batch = self._batch
+        assert batch is not None
+        marks = len(batch.events), len(batch.outgoing), len(batch.opks)
+        saved = self._sessions.get(sender)
+        snapshot = None if saved is None else [record.copy() for record in saved]
+        dirty, touched = set(batch.dirty), set(batch.touched)
+        try:
+            with self.store.transaction():
+                yield
+        except BaseException:
+            del batch.events[marks[0]:], batch.outgoing[marks[1]:], batch.opks[marks[2]:]
+            for number in (batch.dirty | batch.touched) - dirty - touched - {sender}:
+                self._sessions.pop(number, None)  # not changed before the frame: the store's
+            if snapshot is None:
+                self._sessions.pop(sender, None)
+            else:
+                self._sessions[sender] = snapshot
+            batch.dirty, batch.touched = dirty, touched | {sender}
+            raise
+
+    def _send_later(self, number: str, body: bytes) -> bytes:
+        """Queue an envelope for the modem, handed over when the batch commits; its id now."""
+        assert self._batch is not None
+        net_id = self.modem.new_id()
+        self._batch.outgoing.append((number, body, net_id))
+        return net_id
+
+    def _pending(self, net_id: bytes) -> bool:
+        return self._batch is not None and any(
+            queued == net_id for _dst, _body, queued in self._batch.outgoing)
+
+    def forget_sessions_in_memory(self) -> None:
+        """Drop the live sessions: read again from the store (changed behind our back, as a
+        backup put back or a bot reset does)."""
+        self._sessions.clear()
 
     # ---- keys --------------------------------------------------------------------------------
 
@@ -230,6 +348,7 @@ class Messenger:
 
     # ---- contacts ----------------------------------------------------------------------------
 
+    @_batched
     def add_contact(self, number: str, name: str, *, bot: bool = False) -> None:
         self.store.execute(
             "INSERT INTO contacts (number, name, bot) VALUES (?, ?, ?) "
@@ -248,20 +367,24 @@ class Messenger:
         rows = self.store.execute("SELECT number FROM contacts ORDER BY name").fetchall()
         return [c for (number,) in rows if (c := self.contact(number)) is not None]
 
+    @_batched
     def accept_identity(self, number: str) -> None:
         """The user accepts a changed safety number: sending is possible again, unverified."""
         self.store.execute("UPDATE contacts SET identity = new_identity, new_identity = NULL, "
                            "verified = 0 WHERE number = ? AND new_identity IS NOT NULL",
                            (number,))
 
+    @_batched
     def know_identity(self, number: str, identity: bytes) -> None:
         """Record a contact's identity key as if met before (trust on first use)."""
         self._check_identity(number, identity)
 
+    @_batched
     def mark_verified(self, number: str) -> None:
         self.store.execute("UPDATE contacts SET verified = 1 WHERE number = ?", (number,))
-        self.events.emit(ContactVerified(self.persona, number))
+        self._emit(ContactVerified(self.persona, number))
 
+    @_batched
     def set_timer(self, number: str, seconds: int) -> None:
         """Set the conversation's disappearing-message timer: the chat says so, the contact is
         told at once (a timer update), and every message either side sends from now carries
@@ -302,6 +425,7 @@ class Messenger:
 
     # ---- sending -----------------------------------------------------------------------------
 
+    @_batched
     def send_text(self, number: str, body: str) -> str:
         """Encrypt and send; returns the message's id. Its state follows in MessageUpdated."""
         contact = self.contact(number)
@@ -331,9 +455,10 @@ class Messenger:
             (message_id, number, body, now, expires, net_id.hex()))
         self._expires(expires)
         self._net_ids[net_id] = message_id
-        self.events.emit(MessageUpdated(self.persona, number, message_id, "sending", ""))
+        self._emit(MessageUpdated(self.persona, number, message_id, "sending", ""))
         return message_id
 
+    @_batched
     def resume_outbox(self) -> int:
         """After a restart: send again, with the same id (the receiver keeps one copy per id),
         each message still "sending" whose envelope died with the old process's outbox; one
@@ -343,7 +468,8 @@ class Messenger:
             "WHERE outgoing = 1 AND state = 'sending' ORDER BY id").fetchall()
         resent = 0
         for message_id, number, body, at, expires_at, net_id in rows:
-            if net_id and self.modem.has_outgoing(bytes.fromhex(net_id)):
+            if net_id and (self.modem.has_outgoing(bytes.fromhex(net_id))
+                           or self._pending(bytes.fromhex(net_id))):
                 continue  # sent in this run: still in the modem's outbox
             contact = self.contact(number)
             try:
@@ -365,8 +491,10 @@ class Messenger:
             log.info("%d message(s) left unsent at the last quit sent again", resent)
         return resent
 
+    @_batched
     def _send_payload(self, number: str, payload: dict[str, Any]) -> bytes:
-        """Encrypt ``payload`` for ``number`` and hand it to the modem; returns the network id."""
+        """Encrypt ``payload`` for ``number``; it goes to the modem once the batch committed.
+        Returns the network id."""
         sessions = self._load_sessions(number)
         if sessions and sessions[0].ratchet.cks is not None:
             record = sessions[0]
@@ -383,7 +511,7 @@ class Messenger:
         else:
             body = bytes([MESSAGE]) + header + ciphertext
         self._save_sessions(number, sessions)
-        return self.modem.send(number, body)
+        return self._send_later(number, body)
 
     def _start_session(self, number: str) -> SessionRecord:
         """X3DH from the number's prekey bundle: a new session as the initiator."""
@@ -413,9 +541,10 @@ class Messenger:
         phone's own store escapes (so the network is not told "delivered").
 
         What one frame changes (the ratchet step, the contact's identity, the message itself,
-        read states) is one store transaction: if any of it cannot be written, none of it is,
-        and the same frame decrypts again when it comes again (from the spool at the next
-        unlock, or resent). A one-time prekey it used is consumed only once that committed."""
+        read states) is all or nothing, inside the batch it is part of (a burst of frames is
+        one transaction, ``batch``): if any of it cannot be written, none of it is, and the
+        same frame decrypts again when it comes again (from the spool at the next unlock, or
+        resent). A one-time prekey it used is consumed only once the batch committed."""
         sender, body = envelope.src, envelope.body
         if not is_number(sender):
             # The network writes the sender: a "number" with a newline or an escape sequence
@@ -423,12 +552,17 @@ class Messenger:
             log.info("dropped a message whose sender is not a number (%d characters)",
                      len(sender))
             return
-        if body[:1] == bytes([RETRY]):
-            self._on_retry(sender, body[1:])
-            return
-        events: list[Event] = []
+        with self.batch():
+            self._on_frame(sender, envelope.msg_id, body)
+
+    def _on_frame(self, sender: str, msg_id: bytes, body: bytes) -> None:
+        assert self._batch is not None
+        used_opk: int | None = None
         try:
-            with self._frame(events):
+            with self._frame(sender):
+                if body[:1] == bytes([RETRY]):
+                    self._on_retry(sender, body[1:])
+                    return
                 payload, used_opk = self._decrypt(sender, body)
                 self._act_on(sender, payload)
         except (RatchetError, InvalidBundle, ValueError) as problem:
@@ -436,7 +570,7 @@ class Messenger:
             log.info("dropped %s message from %s: %s", kind, sender, type(problem).__name__)
             if isinstance(problem, RatchetError | InvalidBundle) and not isinstance(
                     problem, DuplicateMessage):
-                self._ask_resend(sender, envelope.msg_id)
+                self._ask_resend(sender, msg_id)
             return
         except Exception as problem:
             if is_store_failure(problem):
@@ -446,29 +580,11 @@ class Messenger:
                       type(problem).__name__)
             return
         if used_opk is not None:
-            self._consume_one_time_prekey(used_opk)
-        # Told once the frame is kept and its prekey consumed; a listener that fails (the UI,
-        # a bot) cannot undo either, nor make the network hear "failed" for a kept message.
-        for event in events:
-            try:
-                self.events.emit(event)
-            except Exception:
-                log.exception("a listener failed on %s", type(event).__name__)
-
-    @contextlib.contextmanager
-    def _frame(self, events: list[Event]) -> Iterator[None]:
-        """One store transaction for one frame; the events it raises are collected in
-        ``events`` (for the caller to tell once it committed) instead of told at once."""
-        self._deferred = events
-        try:
-            with self.store.transaction():
-                yield
-        finally:
-            self._deferred = None
+            self._batch.opks.append(used_opk)
 
     def _emit(self, event: Event) -> None:
-        if self._deferred is not None:
-            self._deferred.append(event)
+        if self._batch is not None:
+            self._batch.events.append(event)
         else:
             self.events.emit(event)
 
@@ -564,7 +680,8 @@ class Messenger:
         if not self._take_retry_token(sender):
             log.info("no retry request to %s: too many just now", sender)
             return
-        self.modem.send(sender, bytes([RETRY]) + msg_id)
+        with self.batch():
+            self._send_later(sender, bytes([RETRY]) + msg_id)
         now = self.clock.now()
         told = self._noticed.pop(sender, float("-inf"))
         if now - told < NOTICE_EVERY:
@@ -664,6 +781,7 @@ class Messenger:
         if cursor.rowcount:
             self._emit(MessageReceived(self.persona, sender, payload.id))
 
+    @_batched
     def on_state(self, net_id: bytes, state: str, reason: str) -> None:
         """The network's word on a message we sent: sent, delivered or failed."""
         # Final network states end the in-memory mapping (the store keeps net_id for later).
@@ -751,6 +869,7 @@ class Messenger:
         return self.store.execute("SELECT min(id) FROM messages WHERE number = ? AND unread = 1",
                                   (number,)).fetchone()[0]
 
+    @_batched
     def mark_read(self, number: str) -> int:
         """Mark a conversation read and tell the sender (an encrypted read receipt)."""
         rows = self.store.execute("SELECT uuid FROM messages WHERE number = ? AND unread = 1",
@@ -780,6 +899,10 @@ class Messenger:
         now = self.clock.now()
         if due_only and self._next_expiry is not None and now < self._next_expiry:
             return 0
+        with self.batch():
+            return self._expire(now)
+
+    def _expire(self, now: float) -> int:
         cursor = self.store.execute("DELETE FROM messages WHERE expires_at IS NOT NULL AND "
                                     "expires_at <= ?", (now,))
         soonest = self.store.execute("SELECT min(expires_at) FROM messages").fetchone()[0]
@@ -817,15 +940,24 @@ class Messenger:
             self._emit(IdentityChanged(self.persona, number))
 
     def _load_sessions(self, number: str) -> list[SessionRecord]:
-        """The current session first, then up to ``ARCHIVED_SESSIONS`` older ones."""
-        row = self.store.execute("SELECT state FROM sessions WHERE number = ?",
-                                 (number,)).fetchone()
-        if row is None:
-            return []
-        data = json.loads(row[0])
-        return [SessionRecord.from_dict(item) for item in data["sessions"]]
+        """The current session first, then up to ``ARCHIVED_SESSIONS`` older ones: the live
+        ones in memory, read from the store the first time (a new list; its records are the
+        live ones, so a change to one is followed by ``_save_sessions``)."""
+        cached = self._sessions.get(number)
+        if cached is None:
+            row = self.store.execute("SELECT state FROM sessions WHERE number = ?",
+                                     (number,)).fetchone()
+            cached = [] if row is None else [
+                SessionRecord.from_dict(item) for item in json.loads(row[0])["sessions"]]
+            self._sessions[number] = cached
+        else:
+            self._sessions.move_to_end(number)
+        if self._batch is not None:
+            self._batch.touched.add(number)
+        return list(cached)
 
     def _save_sessions(self, number: str, sessions: list[SessionRecord]) -> None:
+        """The live sessions of ``number`` changed: written when the batch commits."""
         kept = sessions[:1 + ARCHIVED_SESSIONS]
         # Skipped message keys are capped per contact, not per session: a peer that fills
         # every stored session would otherwise make each later frame load and save four times
@@ -836,10 +968,24 @@ class Messenger:
             while len(skipped) > budget:
                 skipped.popitem(last=False)
             budget -= len(skipped)
-        data = {"sessions": [record.to_dict() for record in kept]}
+        self._sessions[number] = kept
+        self._sessions.move_to_end(number)
+        if self._batch is not None:
+            self._batch.dirty.add(number)
+        else:
+            self._write_sessions(number, kept)
+
+    def _write_sessions(self, number: str, sessions: list[SessionRecord]) -> None:
+        data = {"sessions": [record.to_dict() for record in sessions]}
         self.store.execute("INSERT INTO sessions (number, state) VALUES (?, ?) "
                            "ON CONFLICT(number) DO UPDATE SET state = excluded.state",
                            (number, json.dumps(data)))
+
+    def _trim_cache(self) -> None:
+        """Keep the sessions of the last SESSION_CACHE contacts in memory (no batch is open:
+        nothing in it is unwritten)."""
+        while len(self._sessions) > SESSION_CACHE:
+            self._sessions.popitem(last=False)
 
 
 @dataclass
@@ -850,6 +996,9 @@ class SessionRecord:
     ratchet: Ratchet
     initial: InitialMessage | None
     peer_ephemeral: bytes | None
+
+    def copy(self) -> SessionRecord:
+        return SessionRecord(self.ratchet.copy(), self.initial, self.peer_ephemeral)
 
     def to_dict(self) -> dict[str, Any]:
         initial = None

@@ -112,8 +112,10 @@ class Persona:
         keystore = Keystore.create(self.keystore_path, pin, entropy=self.entropy,
                                    secrets={"store_key": store_key.hex()},
                                    duress_pin=duress_pin, params=self.kdf.params)
-        with contextlib.suppress(FileNotFoundError):
-            self.store_path.unlink()  # a store left by an interrupted setup has no key any more
+        # A store left by an interrupted setup has no key any more (nor its write-ahead log).
+        for path in (self.store_path, *self.folder.glob("store.db-*")):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         store = PersonaStore(self.store_path, store_key)
         with store.transaction():
             for key, value in profile.items():

@@ -28,6 +28,7 @@ import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -271,8 +272,17 @@ class Modem:
         self._driver: _Driver | None = None
         self._seq_to_msg: dict[int, bytes] = {}
         self._seen: OrderedDict[bytes, None] = OrderedDict()
+        # What the batch open now changed in memory, to undo if it is not kept: envelopes
+        # marked seen, and states told (message id, the state before).
+        self._newly_seen: list[bytes] = []
+        self._told: list[tuple[bytes, str]] = []
+        self._inbox: list[bytes] = []  # frames off the link this loop tick, not taken yet
         self._outgoing: dict[bytes, str] = {}  # message id → last state told, until final
         self.listeners: list[Callable[[Modem], None]] = []
+        # The phone's store transaction for a burst of frames (its messenger's batch): what
+        # they carried is committed before their delivery reports and hop acknowledgements
+        # leave. The default leaves it to ``on_message`` (which commits before it returns).
+        self.batch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
 
     # ---- state --------------------------------------------------------------------------------
 
@@ -314,9 +324,15 @@ class Modem:
 
     # ---- sending ------------------------------------------------------------------------------
 
-    def send(self, dst: str, body: bytes) -> bytes:
-        """Queue a message to ``dst``; returns its id. States follow through ``on_state``."""
-        msg_id = self._rng.randbytes(16)
+    def new_id(self) -> bytes:
+        """A fresh message id, for a message handed to ``send`` later."""
+        return self._rng.randbytes(16)
+
+    def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None) -> bytes:
+        """Queue a message to ``dst`` (with ``msg_id`` from ``new_id``, or a fresh one);
+        returns its id. States follow through ``on_state``."""
+        if msg_id is None:
+            msg_id = self.new_id()
         self._outgoing[msg_id] = "sending"
         self._submit(Envelope(EnvelopeKind.MESSAGE, msg_id, self.number, dst, body).encode())
         return msg_id
@@ -361,49 +377,128 @@ class Modem:
         self.bus._carry(self, frame, "up")
 
     def _receive(self, data: bytes) -> None:
+        """A frame off the radio link. The frames that arrive in one loop tick are taken
+        together, as one batch of the phone's store (one transaction for the burst)."""
+        if self._driver is None:
+            return  # arrived after we dropped off the network: the network still holds it
+        if not self._inbox:
+            asyncio.get_running_loop().call_soon(self._drain)
+        self._inbox.append(data)
+
+    def _drain(self) -> None:
+        inbox, self._inbox = self._inbox, []
         driver = self._driver
         if driver is None:
-            return  # arrived after we dropped off the network: the network still holds it
-        try:
-            events = driver.channel.receive(data, self.bus.now())
-        except FrameError as problem:
-            self.stats.garbled += 1
-            log.debug("%s dropped a garbled frame: %s", self.number, problem)
-            return
-        driver.kick()
+            return  # dropped off the network meanwhile: the network still holds them
+        events: list[ChannelEvent] = []
+        now = self.bus.now()
+        for data in inbox:
+            try:
+                events += driver.channel.receive(data, now)
+            except FrameError as problem:
+                self.stats.garbled += 1
+                log.debug("%s dropped a garbled frame: %s", self.number, problem)
+        # The hop acknowledgements of these frames leave only after what they carried is in the
+        # phone's store (committed in _on_channel): the network drops its copy on that ack.
         self._on_channel(events)
+        driver.kick()
 
     def _on_channel(self, events: list[ChannelEvent]) -> None:
-        for event in events:
-            if isinstance(event, Acked):
-                envelope = self._seq_to_msg.pop(event.seq, None)
-                if event.rtt is not None:
-                    self.stats.rtt.append((self.bus.now(), event.rtt))
-                if envelope is not None and envelope[0] == EnvelopeKind.MESSAGE:
-                    self._advance(Envelope.decode(envelope).msg_id, "sent", "")
-            elif isinstance(event, Failed):
-                # The network never acknowledged it (the link is that bad): the user is told
-                # and may send it again. Reports and keep-alives are given up quietly.
-                self._seq_to_msg.pop(event.seq, None)
-                log.warning("%s: %s", self.number, event.reason)
-                if event.payload[:1] == bytes([EnvelopeKind.MESSAGE]):
-                    self._advance(Envelope.decode(event.payload).msg_id, "failed",
-                                  f"the network did not answer ({event.reason})",
-                                  left_phone=False)
-            elif isinstance(event, Delivered):
-                self._deliver(event.payload)
+        """A burst of channel events: one batch of the phone's store for all of them; the
+        reports they call for are sent once it committed. A batch that cannot commit is done
+        again event by event, so one failure does not cost the others."""
+        if not events:
+            return
+        self._newly_seen, self._told = [], []
+        try:
+            with self.batch():
+                reports = [report for event in events for report in self._on_event(event)]
+        except Exception as problem:  # noqa: BLE001 - the store failed: none of it was kept
+            log.error("%s could not keep a burst of %d frame(s) (%s); taking them one by one",
+                      self.number, len(events), type(problem).__name__)
+            self._undo()
+            reports = []
+            for event in events:
+                try:
+                    with self.batch():
+                        taken = self._on_event(event)
+                except Exception as again:  # noqa: BLE001
+                    self._undo()
+                    taken = self._refused(event, again)
+                reports.extend(taken)
+                self._newly_seen, self._told = [], []
+        self._newly_seen, self._told = [], []
+        for report in reports:
+            self._submit(report)
+
+    def _undo(self) -> None:
+        """Forget what a batch that was not kept changed here: its envelopes are taken afresh
+        when they come again, its states told again."""
+        for key in self._newly_seen:
+            self._seen.pop(key, None)
+        for msg_id, last in reversed(self._told):
+            self._outgoing[msg_id] = last
+        self._newly_seen, self._told = [], []
+
+    def _refused(self, event: ChannelEvent, problem: Exception) -> list[bytes]:
+        """A frame whose batch could not commit on its own: a message is reported failed."""
+        if not isinstance(event, Delivered):
+            log.error("%s lost a state update: %s", self.number, type(problem).__name__)
+            return []
+        try:
+            envelope = Envelope.decode(event.payload)
+        except FrameError:
+            return []
+        if envelope.kind is not EnvelopeKind.MESSAGE:
+            return []
+        return [self._failed_report(envelope)]
+
+    def _failed_report(self, envelope: Envelope) -> bytes:
+        log.error("%s could not take a message from %s", self.number, envelope.src)
+        return Envelope(EnvelopeKind.REPORT, envelope.msg_id, self.number, envelope.src,
+                        report_body(ReportStatus.FAILED,
+                                    "the recipient's phone could not store it")).encode()
+
+    def _on_event(self, event: ChannelEvent) -> list[bytes]:
+        """Act on one channel event; returns the reports to send once the batch committed."""
+        if isinstance(event, Acked):
+            envelope = self._seq_to_msg.pop(event.seq, None)
+            if event.rtt is not None:
+                self.stats.rtt.append((self.bus.now(), event.rtt))
+            if envelope is not None and envelope[0] == EnvelopeKind.MESSAGE:
+                self._advance(Envelope.decode(envelope).msg_id, "sent", "")
+        elif isinstance(event, Failed):
+            # The network never acknowledged it (the link is that bad): the user is told
+            # and may send it again. Reports and keep-alives are given up quietly.
+            self._seq_to_msg.pop(event.seq, None)
+            log.warning("%s: %s", self.number, event.reason)
+            if event.payload[:1] == bytes([EnvelopeKind.MESSAGE]):
+                self._advance(Envelope.decode(event.payload).msg_id, "failed",
+                              f"the network did not answer ({event.reason})",
+                              left_phone=False)
+        elif isinstance(event, Delivered):
+            report = self._take(event.payload)
+            if report is not None:
+                return [report]
+        return []
 
     def _deliver(self, payload: bytes) -> None:
+        """One envelope, as if it came alone off the hop (its report sent once kept)."""
+        self._on_channel([Delivered(payload)])
+
+    def _take(self, payload: bytes) -> bytes | None:
+        """Take one envelope; returns the report to send for it (once the batch committed)."""
         try:
             envelope = Envelope.decode(payload)
         except FrameError as problem:
             self.stats.garbled += 1
             log.debug("%s dropped a malformed envelope: %s", self.number, problem)
-            return
+            return None
         key = bytes([envelope.kind]) + envelope.msg_id
         if key in self._seen:
-            return  # delivered before, under an earlier registration
+            return None  # delivered before, under an earlier registration
         self._seen[key] = None
+        self._newly_seen.append(key)
         while len(self._seen) > DEDUP_WINDOW:
             self._seen.popitem(last=False)
         if envelope.kind is EnvelopeKind.MESSAGE:
@@ -415,25 +510,21 @@ class Modem:
                 self._seen.pop(key, None)
                 log.error("%s could not take a message from %s: %s", self.number, envelope.src,
                           type(problem).__name__)
-                self._submit(Envelope(EnvelopeKind.REPORT, envelope.msg_id, self.number,
-                                      envelope.src, report_body(
-                                          ReportStatus.FAILED,
-                                          "the recipient's phone could not store it")).encode())
-                return
-            self._submit(Envelope(EnvelopeKind.REPORT, envelope.msg_id, self.number, envelope.src,
-                                  report_body(ReportStatus.DELIVERED)).encode())
-        else:
-            try:
-                status, reason = parse_report(envelope.body)
-            except FrameError:
-                self.stats.garbled += 1
-                return
-            state = "delivered" if status is ReportStatus.DELIVERED else "failed"
-            if envelope.msg_id not in self._outgoing:
-                # Sent before a restart (this modem never saw it): the messenger knows it by id.
-                self._on_state(envelope.msg_id, state, reason)
-                return
-            self._advance(envelope.msg_id, state, reason)
+                return self._failed_report(envelope)
+            return Envelope(EnvelopeKind.REPORT, envelope.msg_id, self.number, envelope.src,
+                            report_body(ReportStatus.DELIVERED)).encode()
+        try:
+            status, reason = parse_report(envelope.body)
+        except FrameError:
+            self.stats.garbled += 1
+            return None
+        state = "delivered" if status is ReportStatus.DELIVERED else "failed"
+        if envelope.msg_id not in self._outgoing:
+            # Sent before a restart (this modem never saw it): the messenger knows it by id.
+            self._on_state(envelope.msg_id, state, reason)
+            return None
+        self._advance(envelope.msg_id, state, reason)
+        return None
 
     def _advance(self, msg_id: bytes, state: str, reason: str, *,
                  left_phone: bool = True) -> None:
@@ -445,6 +536,7 @@ class Modem:
         if state != "sent" and last == "sending" and left_phone:
             self._on_state(msg_id, "sent", "")
         self._on_state(msg_id, state, reason)
+        self._told.append((msg_id, last))
         if state == "sent":
             self._outgoing[msg_id] = state
         else:
@@ -463,8 +555,11 @@ class ForgedLine:
         self.bus = bus
         self.number = number
 
-    def send(self, dst: str, body: bytes) -> bytes:
-        msg_id = self.bus.rng.randbytes(16)
+    def new_id(self) -> bytes:
+        return self.bus.rng.randbytes(16)
+
+    def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None) -> bytes:
+        msg_id = msg_id or self.new_id()
         envelope = Envelope(EnvelopeKind.MESSAGE, msg_id, self.number, dst, body)
         if dst in self.bus._subscribers:
             self.bus._deliver_or_store(dst, envelope.encode(), envelope)

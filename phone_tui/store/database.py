@@ -1,7 +1,15 @@
-"""SQLCipher store for one persona: profile and settings now, messages later.
+"""SQLCipher store for one persona: profile, settings, contacts, sessions and messages.
 
 The 256-bit key is random and lives only in the persona's keystore; the database is opened with
 it as a raw key (no SQLCipher KDF on top, the keystore already stretched the PIN).
+
+Journal: WAL with ``synchronous = NORMAL``. A commit is appended to the write-ahead log without
+an fsync (the log is synced at each checkpoint), so a committed transaction survives the
+process being killed at any point (the log is in the OS's page cache, and the next open
+replays it); a power loss or kernel crash can lose the last transactions committed since the
+previous checkpoint (never half of one: the store stays consistent). Writers group their work
+in one transaction per batch (``transaction()``; nested calls are savepoints inside it), not
+one per statement.
 """
 
 from __future__ import annotations
@@ -69,6 +77,10 @@ class PersonaStore:
             self._db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
             self._db.execute("PRAGMA cipher_memory_security = ON")
             self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            if path is not None:
+                # See the module docstring for what this keeps across a kill and a power loss.
+                self._db.execute("PRAGMA journal_mode = WAL").fetchone()
+                self._db.execute("PRAGMA synchronous = NORMAL")
         except sqlcipher3.DatabaseError:
             self._close_quietly()
             raise StoreError(self.path, "the encrypted store does not open with this persona's key "
@@ -76,6 +88,9 @@ class PersonaStore:
                                    "copy); it was left untouched") from None
         if not existed and path is not None:
             os.chmod(path, 0o600)
+        self.commits = 0  # transactions committed (batches), for tests and benchmarks
+        self._broken = False  # SQLite rolled the open transaction back under a savepoint
+        self._depth = 0  # savepoints open inside it
         self._migrate()
 
     def _close_quietly(self) -> None:
@@ -95,8 +110,14 @@ class PersonaStore:
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {step}")
 
-    def transaction(self):  # noqa: ANN201 - sqlite3's context manager
-        return _Transaction(self._db)
+    def transaction(self) -> _Transaction:
+        """One transaction: all or nothing. Inside an open one it is a savepoint: what it wrote
+        is undone if it fails, and the outer transaction goes on with the rest."""
+        return _Transaction(self)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
 
     # ---- profile and settings: small JSON values by key --------------------------------------
 
@@ -106,6 +127,7 @@ class PersonaStore:
         return default if row is None else json.loads(row[0])
 
     def put(self, table: str, key: str, value: Any) -> None:
+        self._check_open()
         self._db.execute(f"INSERT INTO {_table(table)} (key, value) VALUES (?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                          (key, json.dumps(value)))
@@ -116,7 +138,14 @@ class PersonaStore:
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run one statement (for the messenger's tables); returns the cursor."""
+        self._check_open()
         return self._db.execute(sql, params)
+
+    def _check_open(self) -> None:
+        """A batch whose transaction SQLite rolled back must not go on in autocommit (half of
+        it kept): every statement fails until it ends."""
+        if self._broken:
+            raise _lost(self.path)
 
     def rekey(self, key: bytes) -> None:
         """Re-encrypt every page under ``key`` (SQLCipher's PRAGMA rekey: one transaction, so
@@ -136,26 +165,73 @@ def _table(name: str) -> str:
     return name
 
 
+def _lost(path: Path) -> StoreError:
+    return StoreError(path, "the store's transaction was lost (its disk failed); nothing of "
+                            "this batch was kept")
+
+
 class _Transaction:
-    def __init__(self, db: Any) -> None:
-        self._db = db
+    def __init__(self, store: PersonaStore) -> None:
+        self._store = store
+        self._db = store._db
+        self._savepoint: str | None = None
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        store = self._store
+        if self._db.in_transaction:
+            if store._broken:
+                raise _lost(store.path)
+            store._depth += 1
+            self._savepoint = f"sp{store._depth}"
+            self._db.execute(f"SAVEPOINT {self._savepoint}")
+            return
+        store._broken = False
+        store._depth = 0
+        # Deferred: a batch that only reads (an ack with nothing to update) writes nothing and
+        # its commit costs nothing; one connection per store, so the write lock is never
+        # contended.
+        self._db.execute("BEGIN")
 
     def __exit__(self, kind: object, value: object, tb: object) -> None:
+        if self._savepoint is not None:
+            self._exit_savepoint(kind)
+            return
         if kind is not None:
             self._rollback()
             return
+        if self._store._broken:
+            self._rollback()
+            raise _lost(self._store.path)
         try:
             self._db.execute("COMMIT")
         except BaseException:
             self._rollback()  # a COMMIT that failed (disk full) can leave it open
             raise
+        self._store.commits += 1
+
+    def _exit_savepoint(self, kind: object) -> None:
+        import sqlcipher3
+
+        store = self._store
+        store._depth -= 1
+        if not self._db.in_transaction:
+            # SQLite rolled the whole transaction back (a full disk, an I/O error): the batch
+            # is lost; every later savepoint and the commit say so.
+            store._broken = True
+            return
+        try:
+            if kind is not None:
+                self._db.execute(f"ROLLBACK TO {self._savepoint}")
+            self._db.execute(f"RELEASE {self._savepoint}")
+        except sqlcipher3.Error:
+            store._broken = True
+            if kind is None:
+                raise
 
     def _rollback(self) -> None:
         """Undo what the transaction wrote; SQLite may have done so already (a full disk), and
         a ROLLBACK that fails must not hide the error that caused it."""
+        self._store._broken = False
         if not self._db.in_transaction:
             return
         import sqlcipher3
