@@ -74,9 +74,12 @@ class Outbox:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
 
-    def send(self, dst: str, body: bytes) -> bytes:
-        self.sent.append(body)
+    def new_id(self) -> bytes:
         return E.token_bytes(16)
+
+    def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None) -> bytes:
+        self.sent.append(body)
+        return msg_id or E.token_bytes(16)
 
 
 def phone(number: str, folder: Path, directory: Directory, clock: ManualClock) -> Messenger:

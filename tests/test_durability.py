@@ -182,10 +182,19 @@ async def scenario(folder, spec):
             return
         if modem is not bob.modem or direction != "up":
             return
-        if mode == "ack" and hop.kind is HopKind.ACK:
-            payload = down.get((hop.session, hop.seq))
-            if payload is not None and payload[0] == EnvelopeKind.MESSAGE:
-                fire({"net_id": Envelope.decode(payload).msg_id.hex()})
+        if mode == "ack":
+            # Any frame up carries bob's acknowledgement (cumulative, plus selective bits): an
+            # ACK frame, or a data frame (his report) it rides on. The first that covers a
+            # message frame down is the ack to kill after.
+            for (session, seq), payload in list(down.items()):
+                covered = seq < hop.ack or (
+                    seq > hop.ack and hop.sack >> (seq - hop.ack - 1) & 1)
+                if session != hop.session or not covered:
+                    continue
+                del down[(session, seq)]
+                if payload[0] == EnvelopeKind.MESSAGE:
+                    fire({"net_id": Envelope.decode(payload).msg_id.hex()})
+                    return
         elif mode == "report" and hop.kind is HopKind.DATA:
             envelope = Envelope.decode(hop.payload)
             if envelope.kind is EnvelopeKind.REPORT and \
