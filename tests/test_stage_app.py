@@ -228,7 +228,7 @@ def test_demo_sets_phones_up_once_and_reuses_them(tmp_path, capsys):
     assert keystore.read_bytes() != first
 
 
-def test_a_scripted_demo_plays_step_by_step_and_goes_back(tmp_path):
+def test_a_scripted_demo_plays_step_by_step_and_goes_back(tmp_path, fast_kdf):
     import asyncio
 
     from phone_tui import cli
