@@ -2,12 +2,14 @@
 
 Installed with phone-tui, the plugin gives any test suite these fixtures: ``clock`` (a
 ManualClock), ``entropy``, ``data_dir``, ``handset`` (deterministic, set up with nothing),
-``app_factory`` (a PhoneApp around it), ``stage_factory`` (a prepared demo stage of N phones)
+``app_factory`` (a PhoneApp around it), ``fast_kdf`` (the CLI's personas on FAST_KDF for one
+test), ``stage_factory`` (a prepared demo stage of N phones)
 and ``flow_runner`` (play a flow file headless). Helpers: ``set_up``, ``enter_pin``,
 ``open_app``, ``send``, ``settle``, ``wait_for``, ``notifications``.
 
 ``FAST_KDF`` makes Argon2id cheap so a test suite can unlock hundreds of times. It is only ever
-used when passed explicitly, as these helpers do; the app itself always uses RFC 9106 defaults.
+used when passed explicitly, as these helpers do, or for one test by the ``fast_kdf`` fixture;
+the app itself always uses RFC 9106 defaults.
 """
 
 from __future__ import annotations
@@ -148,6 +150,16 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> KdfConfig:
+    """For this test, a persona made without a KdfConfig (by the CLI, a flow run, a stage)
+    gets ``FAST_KDF`` instead of RFC 9106's: the same Argon2id, cheap parameters."""
+    from phone_tui.handset import persona
+
+    monkeypatch.setattr(persona, "DEFAULT_KDF", FAST_KDF)
+    return FAST_KDF
+
+
+@pytest.fixture
 def handset(data_dir: Path, clock: ManualClock) -> Handset:
     """A deterministic handset at its first run (``await set_up(handset)`` to set it up)."""
     return make_handset(data_dir, clock=clock)
@@ -190,9 +202,10 @@ def stage_factory(tmp_path: Path):  # noqa: ANN201
 
 
 @pytest.fixture
-def flow_runner(tmp_path: Path):  # noqa: ANN201
-    """``await flow_runner(path, snapshots=None, check=None)`` plays a flow file headless and
-    returns its report (``report.passed``, ``report.results``, ``report.differing``)."""
+def flow_runner(tmp_path: Path, fast_kdf: KdfConfig):  # noqa: ANN201
+    """``await flow_runner(path, snapshots=None, check=None)`` plays a flow file headless (its
+    phones set up with the fast KDF) and returns its report (``report.passed``,
+    ``report.results``, ``report.differing``)."""
     async def run(path: Path, **kwargs):  # noqa: ANN003, ANN202
         from phone_tui.flows.model import load_flow
         from phone_tui.ui.flow_runner import run_flow

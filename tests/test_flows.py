@@ -79,14 +79,14 @@ def test_event_expectations_match_class_phone_and_fields():
 
 
 @pytest.mark.parametrize("path", shipped_flows(), ids=lambda p: p.stem)
-def test_every_shipped_flow_completes_headless(path, capsys):
+def test_every_shipped_flow_completes_headless(path, capsys, fast_kdf):
     assert cli.main(["flow", "run", str(path)]) == 0
     out = capsys.readouterr().out
     assert "passed" in out and "✗" not in out
 
 
 def test_flow_run_check_passes_on_its_own_output_and_fails_on_a_changed_screen(tmp_path,
-                                                                                capsys):
+                                                                                capsys, fast_kdf):
     flow = next(p for p in shipped_flows() if p.stem == "demo-os-switch")
     baseline, again, changed = tmp_path / "base", tmp_path / "again", tmp_path / "changed"
     assert cli.main(["flow", "run", str(flow), "--snapshots", str(baseline)]) == 0

@@ -129,7 +129,12 @@ async def test_on_the_lock_screen_the_banner_has_neither_name_nor_text(data_dir,
         handset.lock()  # the reply (and the read receipt before it) arrive while locked
         await wait_for(pilot, lambda: "2 encrypted messages waiting" in "".join(
             str(w.content) for w in app.query("#lock-waiting")))
+        # ... and laid out: on a loaded machine the rows' content can be there a refresh
+        # before their regions are (a pause returns when the process looks idle, not when the
+        # screen has caught up).
         waiting = app.query_one("#lock-waiting")
+        await wait_for(pilot, lambda: waiting.region.height > 0
+                       and app.query_one("#lock-date").region.height > 0)
         text = str(waiting.content) + shown(app)
         assert "Echo" not in text and ECHO not in text and "secret" not in text
         # The lock screen says it in its own rows, under the clock, not in a banner over it.

@@ -19,6 +19,7 @@ import pytest
 
 from phone_tui import cli
 from phone_tui.flows.model import load_flow, shipped_flows
+from phone_tui.testing import FAST_KDF
 from phone_tui.ui import png
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,7 @@ def shots(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(err), \
             contextlib.redirect_stdout(io.StringIO()):
         patch.setenv("PATH", str(empty))
+        patch.setattr("phone_tui.handset.persona.DEFAULT_KDF", FAST_KDF)  # no screen shows it
         code = cli.main(["screenshots", "--out", str(out)])
     return code, err.getvalue(), out
 
@@ -55,7 +57,7 @@ def test_screenshots_without_a_browser_write_the_svgs_then_say_what_is_missing(s
     assert "--svg-only" in err
 
 
-def test_screenshots_svg_only_needs_no_browser(tmp_path, monkeypatch, capsys):
+def test_screenshots_svg_only_needs_no_browser(tmp_path, monkeypatch, capsys, fast_kdf):
     first_run = [p for p in shipped_flows() if p.stem == "screenshots-first-run"]
     monkeypatch.setattr("phone_tui.flows.model.shipped_flows", lambda: first_run)
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -228,7 +228,7 @@ def test_demo_sets_phones_up_once_and_reuses_them(tmp_path, capsys):
     assert keystore.read_bytes() != first
 
 
-def test_a_scripted_demo_plays_step_by_step_and_goes_back(tmp_path):
+def test_a_scripted_demo_plays_step_by_step_and_goes_back(tmp_path, fast_kdf):
     import asyncio
 
     from phone_tui import cli
@@ -483,3 +483,25 @@ async def test_presenter_keys_answer_in_the_status_line_not_in_toasts_over_the_t
         await pilot.press("f6")
         assert status.text == "Signal · Minister Li: signal dropped"
         assert not app.has_class("-too-small")
+
+
+# ---- issue 13: the fast_kdf fixture reaches what the CLI builds, and only in that test ----
+
+
+def _demo_keystore_params(tmp_path):  # noqa: ANN001, ANN202
+    from phone_tui import cli
+    from phone_tui.crypto.keystore import read_header
+
+    args = cli.parser().parse_args(["--data-dir", str(tmp_path), "demo", "--deterministic"])
+    handset = cli.build_stage(args, str(tmp_path)).stage.handsets[0]
+    return read_header(handset.persona.keystore_path, handset.persona.kdf.policy).params
+
+
+def test_the_cli_sets_the_demo_up_with_rfc_9106_argon2id(tmp_path):
+    from phone_tui.crypto.keystore import DEFAULT_PARAMS
+
+    assert _demo_keystore_params(tmp_path) == DEFAULT_PARAMS
+
+
+def test_fast_kdf_makes_the_cli_set_the_demo_up_with_the_fast_kdf(tmp_path, fast_kdf):
+    assert _demo_keystore_params(tmp_path) == fast_kdf.params

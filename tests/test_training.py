@@ -52,7 +52,8 @@ async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool,
 
 
 @pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.stem)
-def test_each_training_flow_failed_once_with_the_hint_then_completed(path, tmp_path):
+def test_each_training_flow_failed_once_with_the_hint_then_completed(path, tmp_path,
+                                                                     fast_kdf):
     flow = replace(load_flow(path), hint_after=0.3)  # the trainee waits on step 1
     progress = Progress(tmp_path / "training", "ana")
     stuck = asyncio.run(_train(flow, tmp_path / "first", progress, idle_first=True,
@@ -78,7 +79,7 @@ def test_a_hint_asked_for_costs_ten_points_and_one_that_came_on_its_own_nothing(
     assert (asked.score.hints, waited.score.hints) == (1, 0)
 
 
-def test_a_mistake_is_noticed_and_costs_points(tmp_path):
+def test_a_mistake_is_noticed_and_costs_points(tmp_path, fast_kdf):
     path = next(p for p in TRAINING if p.stem == "train-switch-before-reading")
     flow = load_flow(path)
     # This trainee unlocks the Open OS first (the mistake), then does it right.
@@ -146,7 +147,7 @@ async def _coach_on_first_step(flow, data_dir: Path, size: tuple[int, int]):
 
 
 @pytest.mark.parametrize("size", [(100, 40), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
-def test_coach_sits_level_with_the_phone_frame(size, tmp_path):
+def test_coach_sits_level_with_the_phone_frame(size, tmp_path, fast_kdf):
     flow = load_flow(next(p for p in TRAINING if p.stem == "train-poor-link"))
     _, frame, panel, _, _ = asyncio.run(_coach_on_first_step(flow, tmp_path, size))
     assert (panel.y, panel.height) == (frame.y, frame.height)
@@ -158,7 +159,8 @@ def test_coach_sits_level_with_the_phone_frame(size, tmp_path):
 
 @pytest.mark.parametrize("path", [p for p in TRAINING if load_flow(p).start != "setup"],
                          ids=lambda p: p.stem)
-def test_coach_tells_the_training_pin_on_the_first_step_before_any_hint(path, tmp_path):
+def test_coach_tells_the_training_pin_on_the_first_step_before_any_hint(path, tmp_path,
+                                                                        fast_kdf):
     flow = load_flow(path)
     coach, _, _, text, seed = asyncio.run(_coach_on_first_step(flow, tmp_path, (100, 40)))
     assert coach.index == 0 and not coach.hint_shown and coach.score.hints == 0
@@ -173,7 +175,8 @@ def test_coach_tells_the_training_pin_on_the_first_step_before_any_hint(path, tm
 
 @pytest.mark.looptime
 @pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.stem)
-async def test_no_step_the_trainee_must_do_ticks_itself_off_while_they_wait(path, tmp_path):
+async def test_no_step_the_trainee_must_do_ticks_itself_off_while_they_wait(path, tmp_path,
+                                                                            fast_kdf):
     """At each step with a trainee's part, nobody touches the phone for two minutes of fake
     time (every bot reads and answers, the slow link delivers): the coach stays on that step.
     Then the trainee does it, and the scenario still finishes."""

@@ -47,6 +47,11 @@ class KdfConfig:
     policy: KdfPolicy = DEFAULT_POLICY
 
 
+# What a persona made without a KdfConfig uses (the CLI's and the app's only choice). A test of
+# the CLI in-process, which has no way to pass one, swaps it with the ``fast_kdf`` fixture.
+DEFAULT_KDF = KdfConfig()
+
+
 class Persona:
     """Files and, while unlocked, keys of one persona."""
 
@@ -55,7 +60,7 @@ class Persona:
         self.name = name
         self.folder = folder
         self.entropy = entropy
-        self.kdf = kdf or KdfConfig()
+        self.kdf = kdf or DEFAULT_KDF
         self.throttle = Throttle(folder / "throttle.json")
         self.keystore: Keystore | None = None
         self._spool: Spool | None = None
