@@ -341,3 +341,22 @@ async def test_down_down_enter_in_one_burst_asks_to_switch(data_dir, clock):
         burst(app, ["escape", "up", "up", "down", "enter"])
         await settle(pilot)
         assert isinstance(top(app), SwitchConfirmView), top(app)
+
+
+async def test_keys_typed_before_the_switch_view_has_the_focus_reach_it_in_order(data_dir, clock):
+    """F2 and the keys after it in one burst: the view F2 opens is mounted and focused a
+    refresh later, and the keys that came before then are held for it, not lost."""
+    from test_key_bursts import burst
+
+    handset = await both_set_up(data_dir, clock)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burst(app, ["f2", "down", "down", "enter"])
+        await settle(pilot)
+        assert isinstance(top(app), SwitchConfirmView), top(app)
+        # In order: Escape goes back to the cards before Enter asks again (Enter first would
+        # have pressed "Switch" and switched).
+        burst(app, ["escape", "enter"])
+        await settle(pilot)
+        assert isinstance(top(app), SwitchConfirmView), top(app)

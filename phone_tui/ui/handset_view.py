@@ -9,8 +9,9 @@ from __future__ import annotations
 import weakref
 from dataclasses import replace
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.containers import Container, Vertical
 from textual.widgets import Static
 
@@ -85,6 +86,9 @@ WIPE_NOTICES = {
 }
 
 
+MAX_HELD_KEYS = 256  # a burst longer than this, typed before a view took the focus, is cut
+
+
 class HandsetView(Vertical, can_focus=True):
     """A phone frame: status bar on top, the top view of the stack below."""
 
@@ -126,6 +130,18 @@ class HandsetView(Vertical, can_focus=True):
         self._unlisten = handset.events.listen(self._on_model_event)
         # Kept, not looked up: the status is refreshed every second and after every event.
         self._status_bar = StatusBar(id="status")
+        # A view pushed and not yet focused (it takes the keyboard a refresh later), and the
+        # keys typed meanwhile: held here, in order, and handed to it once it has the focus.
+        self._awaiting: PhoneView | None = None
+        self._held_keys: list[events.Key] = []
+
+    class _ViewReady(Message):
+        """In this widget's own queue, behind every key forwarded to it before: the view may
+        take the focus now."""
+
+        def __init__(self, view: PhoneView) -> None:
+            super().__init__()
+            self.view = view
 
     def compose(self) -> ComposeResult:
         first = self._view_for_state()
@@ -178,21 +194,43 @@ class HandsetView(Vertical, can_focus=True):
                 while len(self._stack) > index + 1:
                     self.pop()
                 return
-        # Keys typed before the new view takes focus must not reach the one it covers.
-        self.screen.set_focus(None)
+        # Keys typed before the new view takes focus must not reach the one it covers: they
+        # wait here for it (on_key).
+        self._hold_keys_for(view)
         if self.top is not None:
             self.top.display = False
         self._stack.append(view)
-        self.query_one("#frame").mount(view)
-        self.call_after_refresh(self._focus_view, view)
+        self._mount_when_free(view)
         self.refresh_bindings()
         self._show_notices()
         self._announce(view)
 
+    def _mount_when_free(self, view: PhoneView) -> None:
+        """Mount ``view``, after the removal of one with its id that is still on its way out
+        (Back then the same view again, in one burst of keys)."""
+        frame = self.query_one("#frame")
+        removals = [removal for widget in frame.children
+                    if widget.id == view.id and widget is not view
+                    and (removal := self._leaving.get(widget)) is not None]
+        if not removals:
+            frame.mount(view)
+            self._focus_when_ready(view)
+            return
+
+        async def mount_when_removed() -> None:
+            for removal in removals:
+                await removal  # type: ignore[misc]
+            if view in self._stack and not view.is_mounted:
+                await frame.mount(view)
+                self._focus_when_ready(view)
+
+        self.call_later(mount_when_removed)
+
     def pop(self) -> None:
         if len(self._stack) <= 1:
             return
-        self._stack.pop().remove()
+        leaving = self._stack.pop()
+        self._leaving[leaving] = leaving.remove()
         top = self.top
         if top is not None:
             top.display = True
@@ -204,6 +242,7 @@ class HandsetView(Vertical, can_focus=True):
 
     def reset_to(self, view: PhoneView) -> None:
         frame = self.query_one("#frame")
+        self._hold_keys_for(view)
         old, self._stack = self._stack, [view]
         leaving = [widget for widget in old if widget.parent is frame]
         removal = frame.remove_children(leaving)
@@ -225,12 +264,12 @@ class HandsetView(Vertical, can_focus=True):
                     await pending  # type: ignore[misc]
                 if view in self._stack and not view.is_mounted:
                     await frame.mount(view)
-                    self.call_after_refresh(self._focus_view, view)
+                    self._focus_when_ready(view)
 
             self.call_later(mount_when_removed)
         else:
             frame.mount(view)
-            self.call_after_refresh(self._focus_view, view)
+            self._focus_when_ready(view)
         self.refresh_status()
         self.refresh_bindings()
         self._show_notices()
@@ -240,6 +279,60 @@ class HandsetView(Vertical, can_focus=True):
         """Tell the model what the phone shows now (a ViewShown event): the coach and flows
         follow the trainee through events, never through these widgets."""
         self.handset.shown(*view.shown_as)
+
+    def _hold_keys_for(self, view: PhoneView) -> None:
+        """Until ``view`` has the focus, this phone has it: keys typed meanwhile wait here (a
+        burst such as F2, Down, Enter), not at the screen, which would drop them, nor at
+        another phone of the stage, where the focus could move as the old view goes."""
+        self._awaiting = view
+        if self.is_attached:
+            self.screen.set_focus(self, scroll_visible=False)  # now: Widget.focus() waits
+
+    def _focus_when_ready(self, view: PhoneView) -> None:
+        self.call_after_refresh(self.post_message, HandsetView._ViewReady(view))
+
+    async def on_key(self, event: events.Key) -> None:
+        if self._awaiting is None:
+            # This phone's own keys (F2, Home, Back...) act as they pass, on their way up:
+            # Textual runs a binding once the key has bubbled to the app, by when the keys
+            # after it in a burst were handed to the view this one is about to cover.
+            active = self.screen.active_bindings.get(event.key)
+            if active is not None and active.node is self and active.enabled:
+                event.stop()
+                event.prevent_default()
+                await self.run_action(active.binding.action)
+            return
+        focused = self.screen.focused
+        if focused is self:
+            if len(self._held_keys) < MAX_HELD_KEYS:
+                self._held_keys.append(self._copy_key(event))
+        elif focused is not None and self in focused.ancestors:
+            # Forwarded here before the view took the focus, handled after: on to it.
+            focused._forward_event(self._copy_key(event))
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    def _copy_key(self, event: events.Key) -> events.Key:
+        """The key again, as the app hands it on: from the app (a message bubbles until its
+        sender; one sent from here would stop below this widget, short of the app's bindings)."""
+        key = events.Key(event.key, event.character)
+        key._sender = self.app
+        return key
+
+    def _on_handset_view__view_ready(self, message: HandsetView._ViewReady) -> None:
+        view = message.view
+        self._focus_view(view)
+        if view is not self._awaiting:
+            return  # replaced or covered meanwhile: the newest view gets the keys
+        self._awaiting = None
+        held, self._held_keys = self._held_keys, []
+        focused = self.screen.focused
+        target = focused if focused is not None and view in (focused, *focused.ancestors) \
+            else view
+        for key in held:
+            target._forward_event(key)
 
     def _focus_view(self, view: PhoneView) -> None:
         """Give ``view`` the keyboard, unless it was replaced or covered in the meantime (a
