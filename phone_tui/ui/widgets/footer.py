@@ -81,6 +81,12 @@ class PhoneFooter(Footer):
     def compose(self) -> ComposeResult:
         self._shown_keys = self._keys()
         for key, display, description, action, enabled, tooltip, classes in self._shown_keys:
+            # Born with the compactness it shows (the footer's; the palette key's is always
+            # compact, as in Textual's Footer): FooterKey's default is compact, and toggling
+            # its "-compact" class on mount restyled each key twice more before the first frame.
+            compact = bool(classes) or self.compact
             widget = FooterKey(key, display, description, action, disabled=not enabled,
-                               tooltip=tooltip, classes=classes)
+                               tooltip=tooltip, classes=f"{classes} -compact" if compact
+                               else classes)
+            widget.set_reactive(FooterKey.compact, compact)
             yield widget if classes else widget.data_bind(compact=Footer.compact)
