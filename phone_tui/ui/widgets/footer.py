@@ -3,7 +3,8 @@
 Textual's Footer recomposes (one widget per key, each styled anew) on every focus or binding
 change; a screen that mounts, focuses and refreshes its bindings in one go paid for three
 recomposes. Coalescing them, and skipping a recompose that would draw the same keys, makes
-start-up cheaper (benchmarks/startup.py).
+start-up cheaper (benchmarks/startup.py). Each key is made with the compactness it shows, so
+none is restyled on mount to toggle it.
 
 On the stage the footer shows only the presenter's keys (``only``: binding ids, in the order
 shown); every other key is in the help screen. The phone's bindings have no groups, so keys
