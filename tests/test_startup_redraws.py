@@ -60,3 +60,39 @@ async def test_the_lock_screen_asks_for_no_layout_after_its_first_frame_for_an_e
     finally:
         HandsetView.compose = compose
     assert "-on-lock" in classes_at_compose[0]
+
+
+async def test_footer_keys_are_born_with_their_compactness_and_not_restyled_for_it(
+        data_dir, clock):
+    """FooterKey's default is compact and the footer's is not: a key bound to the footer's
+    value after it was made toggled "-compact" on and off, restyling every key twice before
+    the first frame (benchmarks/startup.py, about 25 M instructions). The keys still look as
+    Textual's Footer draws them: compact only for the command palette's key."""
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset)
+    app = make_app(data_dir, handset=handset, clock=clock)
+    restyled: list[FooterKey] = []
+    update_styles = type(app).update_styles
+
+    def recording(self, node, animate=True):  # noqa: ANN001, ANN202
+        if isinstance(node, FooterKey):
+            restyled.append(node)
+        return update_styles(self, node, animate)
+
+    type(app).update_styles = recording
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            keys = list(app.screen.query(FooterKey))
+            assert len(keys) > 3
+            assert restyled == []
+            palette = [key for key in keys if key.has_class("-command-palette")]
+            assert len(palette) == 1 and palette[0].compact and palette[0].has_class("-compact")
+            others = [key for key in keys if key not in palette]
+            assert not any(key.compact or key.has_class("-compact") for key in others)
+            footer = app.screen.query_one("PhoneFooter")
+            footer.compact = True  # still bound: the keys follow the footer
+            await pilot.pause()
+            assert all(key.compact and key.has_class("-compact") for key in others)
+    finally:
+        type(app).update_styles = update_styles

@@ -3,7 +3,8 @@
 Textual's Footer recomposes (one widget per key, each styled anew) on every focus or binding
 change; a screen that mounts, focuses and refreshes its bindings in one go paid for three
 recomposes. Coalescing them, and skipping a recompose that would draw the same keys, makes
-start-up cheaper (benchmarks/startup.py).
+start-up cheaper (benchmarks/startup.py). Each key is made with the compactness it shows, so
+none is restyled on mount to toggle it.
 
 On the stage the footer shows only the presenter's keys (``only``: binding ids, in the order
 shown); every other key is in the help screen. The phone's bindings have no groups, so keys
@@ -81,6 +82,12 @@ class PhoneFooter(Footer):
     def compose(self) -> ComposeResult:
         self._shown_keys = self._keys()
         for key, display, description, action, enabled, tooltip, classes in self._shown_keys:
+            # Born with the compactness it shows (the footer's; the palette key's is always
+            # compact, as in Textual's Footer): FooterKey's default is compact, and toggling
+            # its "-compact" class on mount restyled each key twice more before the first frame.
+            compact = bool(classes) or self.compact
             widget = FooterKey(key, display, description, action, disabled=not enabled,
-                               tooltip=tooltip, classes=classes)
+                               tooltip=tooltip, classes=f"{classes} -compact" if compact
+                               else classes)
+            widget.set_reactive(FooterKey.compact, compact)
             yield widget if classes else widget.data_bind(compact=Footer.compact)
