@@ -6,7 +6,7 @@ It takes bytes and times and returns bytes to send and events; the asyncio bus d
 sends what ``transmit`` gives and calls ``on_timeout`` at ``next_deadline``).
 Retransmission timeouts follow RFC 6298 (smoothed RTT and variance, Karn's rule).
 
-Acknowledgements work as TCP's (RFC 9293, RFC 1122 §4.2.3.2, RFC 2018): every frame carries
+Acknowledgements work as TCP's (RFC 9293, RFC 1122 section 4.2.3.2, RFC 2018): every frame carries
 the next seq this end expects (all below it are received) and a 64-bit map of the frames it
 holds beyond it. A DATA frame carries them too, so an end with data to send acknowledges with
 it; with nothing to send, a standalone ACK goes after a short delay (``ack_delay``, at most a
