@@ -336,3 +336,74 @@ async def test_two_messengers_chatting_pay_about_four_hop_frames_per_message(tmp
     assert set(alice.states("+2")) == set(bob.states("+1")) == {"delivered"}
     # 4 per message (message and report, up and down), and the last reports' 3 standalone acks
     assert frames == 4 * 2 * each + 3
+
+
+# ---- a selective ack is advisory; a frame given up on does not wedge the hop --------------------
+
+
+def test_a_forged_map_of_every_frame_does_not_hold_the_uplink():
+    """One forged ACK (ack 0, all 64 bits: anyone on the link can write one, hop frames are not
+    authenticated) claims the network holds frames it never got: they go again once the
+    longest backoff passes without the cumulative ack, and every one arrives."""
+    phone, net, now = ReliableChannel(session=7, max_retries=5), ReliableChannel(session=7), 0.0
+    for index in range(40):
+        phone.send(b"m%d" % index, now)
+    first = phone.transmit()
+    net.receive(first[0], now)  # a fake cell passes only seq 0 on
+    phone.receive(HopFrame(HopKind.ACK, 7, 0, b"", ack=0, sack=(1 << 64) - 1).encode(), now)
+    acked, delivered = [], []
+    for _ in range(400):
+        now += 2.0
+        events = phone.on_timeout(now)
+        for frame in phone.transmit():
+            delivered += [e.payload for e in net.receive(frame, now) if isinstance(e, Delivered)]
+        net.on_timeout(now)
+        for frame in net.transmit():
+            events += phone.receive(frame, now)
+        acked += [e.seq for e in events if isinstance(e, Acked)]
+    assert sorted(acked) == list(range(40)) and phone.idle
+    assert delivered == [b"m%d" % index for index in range(1, 40)]
+
+
+def test_frames_held_behind_one_given_up_on_are_given_up_on_too_not_kept_for_ever():
+    phone, net, now = ReliableChannel(session=1, max_retries=5), ReliableChannel(session=1), 0.0
+    for index in range(10):
+        phone.send(b"m%d" % index, now)
+    failed = []
+    for _ in range(3000):
+        for frame in phone.transmit():
+            if HopFrame.decode(frame).seq != 0:  # seq 0 is lost every time
+                net.receive(frame, now)
+        net.on_timeout(now)
+        for frame in net.transmit():
+            phone.receive(frame, now)
+        now += 1.0
+        failed += [event.seq for event in phone.on_timeout(now) if hasattr(event, "reason")]
+    assert failed == list(range(10)) and phone.idle
+
+
+@pytest.mark.looptime
+async def test_a_frame_the_network_gave_up_on_goes_again_in_a_new_session_with_what_follows():
+    """The network gives up on the first frame down (lost on every try): the phone, which takes
+    frames in order, would wait for its seq for good. A new session carries it and the rest."""
+    from test_modem import wait_until
+
+    bus = Bus(random.Random(5))
+    lte = load_profiles()["lte"]
+    alice, bob = Phone(bus, "+1", replace(lte, loss=0.0)), Phone(bus, "+2", replace(lte, loss=0.0))
+    first_session = bus._subscribers["+2"].session
+    carry = bus._carry
+
+    def losing(modem, frame, direction):  # noqa: ANN001
+        hop = HopFrame.decode(frame)
+        if modem is bob.modem and direction == "down" and hop.kind is HopKind.DATA and \
+                hop.session == first_session and hop.seq == 0:
+            return  # lost on the air, every time
+        carry(modem, frame, direction)
+
+    bus._carry = losing
+    ids = [alice.modem.send("+2", b"%d" % index) for index in range(5)]
+    await wait_until(lambda: len(bob.inbox) >= 5, timeout=3600)
+    assert bob.inbox == [b"%d" % index for index in range(5)]
+    assert bus._subscribers["+2"].session != first_session
+    await wait_until(lambda: all(alice.states.get(i) == ["sent", "delivered"] for i in ids))

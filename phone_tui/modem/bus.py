@@ -472,6 +472,7 @@ class Modem:
             # and may send it again. Reports and keep-alives are given up quietly.
             self._seq_to_msg.pop(event.seq, None)
             log.warning("%s: %s", self.number, event.reason)
+            self.bus._restart_session_soon(self.number)
             if event.payload[:1] == bytes([EnvelopeKind.MESSAGE]):
                 self._advance(Envelope.decode(event.payload).msg_id, "failed",
                               f"the network did not answer ({event.reason})",
@@ -633,6 +634,7 @@ class Bus:
         self.tap = OperatorTap()
         self.stats = BusStats()
         self._subscribers: dict[str, _Subscriber] = {}
+        self._restarting: set[str] = set()  # lines whose session restarts on the next turn
         self._store: dict[str, deque[_Stored]] = {}
         self._sweep: asyncio.TimerHandle | None = None
 
@@ -798,6 +800,27 @@ class Bus:
         sub = self._subscribers.get(number)
         return sub is not None and sub.driver is not None
 
+    def _restart_session_soon(self, number: str) -> None:
+        """A hop gave up on a frame (no ack after every retry): its receiver delivers in order
+        and would wait for that seq for good, taking nothing sent after it. So the line starts
+        a new session, as a phone that drops off and registers again does: what either end had
+        not had acknowledged goes again in it, in order (the frame given up on too, if the
+        network sent it; the phone told its user "failed" for its own)."""
+        if number in self._restarting:
+            return
+        self._restarting.add(number)
+
+        def restart() -> None:
+            self._restarting.discard(number)
+            sub = self._subscribers.get(number)
+            if sub is None or sub.driver is None:
+                return  # dropped off meanwhile: the next registration is a new session anyway
+            log.info("%s: new session after a frame was given up on", number)
+            self._unregister(sub, sub.modem)
+            self._update_registration(sub.modem)
+
+        asyncio.get_running_loop().call_soon(restart)
+
     def _update_registration(self, modem: Modem) -> None:
         self._restore()
         sub = self._subscribers[modem.number]
@@ -810,6 +833,10 @@ class Bus:
             log.info("%s registered", modem.number)
             self._flush_store(sub)
         elif not modem.in_service and sub.driver is not None:
+            self._unregister(sub, modem)
+
+    def _unregister(self, sub: _Subscriber, modem: Modem) -> None:
+        if sub.driver is not None:
             # What it had not acknowledged goes back to the front of its queue, in the order it
             # was sent, as the same rows of the file.
             pending = [sub.in_flight[seq] for seq in sorted(sub.in_flight)]
@@ -878,14 +905,16 @@ class Bus:
                     self._drop(stored)  # the phone has it: it leaves the mailbox file
                     self._flush_store(sub)  # room in the window: the next ones go down
             elif isinstance(event, Failed) and sub.driver is not None:
+                # Sent again in a new session, first (it stays in sub.in_flight, which goes
+                # back to the front of the phone's queue): in this one the phone would wait
+                # for its seq for good and take nothing after it.
                 log.warning("network → %s: %s; sending it again", sub.modem.number, event.reason)
-                stored = sub.in_flight.pop(event.seq, None)
-                if stored is None:  # not one of ours (every envelope sent down is)
+                if event.seq not in sub.in_flight:  # not one of ours (every envelope sent is)
                     stored = _Stored(self.now() + self.ttl, event.payload, self._back)
                     self._back += 1
                     self._keep(sub.modem.number, stored)
-                self._send_down(sub, stored)
-                sub.driver.kick()
+                    sub.in_flight[event.seq] = stored
+                self._restart_session_soon(sub.modem.number)
 
     def _send_down(self, sub: _Subscriber, stored: _Stored) -> None:
         """Hand an envelope to ``sub``'s hop; it stays in the mailbox file until acknowledged."""

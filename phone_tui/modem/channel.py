@@ -13,10 +13,12 @@ it; with nothing to send, a standalone ACK goes after a short delay (``ack_delay
 quarter of the RTO), or at once (the next loop turn, so a burst gets one) on the second frame
 not yet acknowledged, on a frame out of order or filling a gap, and on a duplicate, so that loss
 recovery is not slowed. Only the cumulative ack releases a frame (``Acked``); a selectively
-acknowledged one is just not retransmitted. RTT samples are taken at a frame's first
-acknowledgement, from frames never retransmitted, and include the ack delay (as TCP's do;
-nothing is subtracted, so the RTO stays above what an ack can take). An owner that knows no
-data will follow (the network, for a keep-alive) asks for the ack at once (``ack_soon``).
+acknowledged one is not retransmitted until the longest backoff (``rto_max``) passes without
+the cumulative ack (a selective ack is advisory: RFC 2018 section 8). RTT samples are taken at
+a frame's first acknowledgement, from frames never retransmitted, and include the ack delay (as
+TCP's do; nothing is subtracted, so the RTO stays above what an ack can take). An owner that
+knows no data will follow (the network, for a keep-alive) asks for the ack at once
+(``ack_soon``).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class _InFlight:
     first_sent: float
     deadline: float
     retries: int = 0
-    sacked: bool = False  # the peer holds it (selective ack): not retransmitted
+    sacked: bool = False  # the peer says it holds it (selective ack): not retransmitted yet
     acked_once: bool = False  # its RTT was sampled, or could not be (Karn)
     rtt: float | None = None
 
@@ -164,8 +166,12 @@ class ReliableChannel:
             return events
         floor: float | None = None
         for seq, item in list(self._in_flight.items()):
-            if item.sacked:
-                continue  # the peer has it; the cumulative ack will follow when the gap fills
+            if item.sacked and item.deadline <= now:
+                # The peer said it holds it, but the cumulative ack has not come by the time it
+                # would: a selective ack is advisory (RFC 2018 section 8: the receiver may
+                # renege, and it is unauthenticated). Sent again, and counted, like any other;
+                # a forged map can delay a frame by one such wait, never hold it for good.
+                item.sacked = False
             if item.deadline <= now:
                 item.retries += 1
                 if item.retries > self.max_retries:
@@ -273,6 +279,9 @@ class ReliableChannel:
                 item = in_flight.get(ack + low.bit_length())
                 if item is not None and not item.sacked:
                     item.sacked = True
+                    # Not retransmitted while the gap before it is repaired; if the cumulative
+                    # ack still has not come after the longest backoff, it is (on_timeout).
+                    item.deadline = max(item.deadline, now + self.rto_max)
                     self._sample(item, now)
         if events:
             self._fill_window(now)

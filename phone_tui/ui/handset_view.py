@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.message import Message
 from textual.containers import Container, Vertical
+from textual.message import Message
 from textual.widgets import Static
 
 from phone_tui.core.clock import wall_time
