@@ -76,7 +76,7 @@ def burst(bodies: list[bytes], src: str = "+1", dst: str = "+2") -> list[Deliver
 def test_a_store_on_disk_uses_a_write_ahead_log_synced_at_checkpoints(tmp_path):
     store = PersonaStore(tmp_path / "s.db", E.token_bytes(32))
     assert store.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert store.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: synced at commit
     store.close()
 
 

@@ -3,13 +3,13 @@
 The 256-bit key is random and lives only in the persona's keystore; the database is opened with
 it as a raw key (no SQLCipher KDF on top, the keystore already stretched the PIN).
 
-Journal: WAL with ``synchronous = NORMAL``. A commit is appended to the write-ahead log without
-an fsync (the log is synced at each checkpoint), so a committed transaction survives the
-process being killed at any point (the log is in the OS's page cache, and the next open
-replays it); a power loss or kernel crash can lose the last transactions committed since the
-previous checkpoint (never half of one: the store stays consistent). Writers group their work
-in one transaction per batch (``transaction()``; nested calls are savepoints inside it), not
-one per statement.
+Journal: WAL with ``synchronous = FULL``: each commit syncs the write-ahead log to disk before
+it returns, so what a phone tells the network after a commit (a message is "delivered"; a
+ciphertext leaves, whose ratchet step is in the commit) holds across a power loss or kernel
+crash too, not only a kill. NORMAL (no sync at commit) would let a power cut roll a committed
+ratchet back, and the next message would reuse a message key for another plaintext. The price
+is one sync per batch: writers group their work in one transaction per batch
+(``transaction()``; nested calls are savepoints inside it), not one per statement.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class PersonaStore:
             if path is not None:
                 # See the module docstring for what this keeps across a kill and a power loss.
                 self._db.execute("PRAGMA journal_mode = WAL").fetchone()
-                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._db.execute("PRAGMA synchronous = FULL")
         except sqlcipher3.DatabaseError:
             self._close_quietly()
             raise StoreError(self.path, "the encrypted store does not open with this persona's key "
