@@ -59,3 +59,24 @@ async def test_two_identical_arrows_in_one_burst_move_the_home_grid_two_tiles(ap
         burst(app, ["down", "left", "left", "up"])
         await settle(pilot)
         assert app.focused is tiles[0]
+
+
+async def test_a_view_closed_before_it_took_the_keys_hands_them_to_the_view_below(
+        app_factory, handset):
+    """Pushed and popped before it was ready (the shade opened and closed in one go): no
+    crash, and the keys held for it go to the view on top, once each."""
+    from phone_tui.ui.views.shade import NoticeShade
+
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        phone = app.query_one(HandsetView)
+        tiles = list(app.query(AppTile))
+        phone.push(NoticeShade())
+        burst(app, ["right"])
+        phone.pop()
+        burst(app, ["right"])
+        await settle(pilot)
+        assert isinstance(top(app), HomeView) and phone._awaiting is None
+        assert app.focused is tiles[2], app.focused

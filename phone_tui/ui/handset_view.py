@@ -236,6 +236,8 @@ class HandsetView(Vertical, can_focus=True):
             top.display = True
             top.on_return()
             self._focus_view(top)
+            if self._awaiting is leaving:  # gone before it took the keys: they are top's
+                self._release_held_keys(top)
             self._announce(top)
         self.refresh_bindings()
         self._show_notices()
@@ -292,6 +294,8 @@ class HandsetView(Vertical, can_focus=True):
         self.call_after_refresh(self.post_message, HandsetView._ViewReady(view))
 
     async def on_key(self, event: events.Key) -> None:
+        if getattr(event, "replayed", False):
+            return  # one this phone handed on: on its way up to the app's bindings
         if self._awaiting is None:
             # This phone's own keys (F2, Home, Back...) act as they pass, on their way up:
             # Textual runs a binding once the key has bubbled to the app, by when the keys
@@ -319,6 +323,7 @@ class HandsetView(Vertical, can_focus=True):
         sender; one sent from here would stop below this widget, short of the app's bindings)."""
         key = events.Key(event.key, event.character)
         key._sender = self.app
+        key.replayed = True  # type: ignore[attr-defined]
         return key
 
     def _on_handset_view__view_ready(self, message: HandsetView._ViewReady) -> None:
@@ -326,6 +331,10 @@ class HandsetView(Vertical, can_focus=True):
         self._focus_view(view)
         if view is not self._awaiting:
             return  # replaced or covered meanwhile: the newest view gets the keys
+        self._release_held_keys(view)
+
+    def _release_held_keys(self, view: PhoneView) -> None:
+        """The keys held for the view now on top go to it (its focused widget), in order."""
         self._awaiting = None
         held, self._held_keys = self._held_keys, []
         focused = self.screen.focused

@@ -61,7 +61,9 @@ class NoticeShade(PhoneView):
 
     def show(self, notices) -> None:  # noqa: ANN001 - an iterable of Notice
         notices = list(notices)
-        listing = self.query_one("#shade-list", PhoneList)
+        listing = next(iter(self.query("#shade-list").results(PhoneList)), None)
+        if listing is None:
+            return  # closed again before its list was mounted (pushed and popped in one go)
         listing.clear_options()
         width = max(10, (listing.content_region.width or 38) - 1)
         clock = self.handset.clock
