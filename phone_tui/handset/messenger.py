@@ -92,6 +92,8 @@ RETRY_BUCKET, RETRY_REFILL = 20, 10.0  # requests we send: 20 at once, then one 
 RETRY_CONTACTS = 256  # rate-limit state kept for at most this many numbers
 NOTICE_EVERY = 600.0  # "could not be decrypted" is said at most once per contact in this time
 SESSION_CACHE = 256  # contacts whose sessions stay in memory beyond those of the open batch
+CONTACT_CACHE = 256  # contacts (or numbers that are none) remembered between store writes
+_UNKNOWN = object()
 _COLUMNS = "id, uuid, number, outgoing, body, state, reason, at, unread, expires_at, kind"
 
 
@@ -198,6 +200,9 @@ class _Batch:
     opks: list[int] = field(default_factory=list)  # one-time prekeys to consume
     dirty: set[str] = field(default_factory=set)  # numbers whose sessions changed
     touched: set[str] = field(default_factory=set)  # numbers whose sessions were loaded
+    # Sent messages' new states, by uuid: (number, state, reason), written once at the end
+    # ("sent" and "delivered" often come in one burst: one UPDATE).
+    states: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
 
 class Messenger:
@@ -225,6 +230,10 @@ class Messenger:
         # once, when it commits).
         self._sessions: OrderedDict[str, list[SessionRecord]] = OrderedDict()
         self._next_expiry: float | None = None  # the soonest a message disappears (None: unknown)
+        # Contacts as read from the store (None: no such contact), while its contacts_version
+        # is the one they were read at.
+        self._contacts: OrderedDict[str, Contact | None] = OrderedDict()
+        self._contacts_version = -1
 
     # ---- batches of work ---------------------------------------------------------------------
 
@@ -249,6 +258,7 @@ class Messenger:
                     # What the user asked cannot be done, but what was learnt on the way (a
                     # contact's changed identity, flagged) is kept, with the rest of the batch.
                     refusal = refused
+                self._flush_states()
                 for number in batch.dirty:
                     self._write_sessions(number, self._sessions[number])
         except BaseException:
@@ -282,6 +292,7 @@ class Messenger:
         batch = self._batch
         assert batch is not None
         marks = len(batch.events), len(batch.outgoing), len(batch.opks)
+        states = dict(batch.states)
         saved = self._sessions.get(sender)
         snapshot = None if saved is None else [record.copy() for record in saved]
         dirty, touched = set(batch.dirty), set(batch.touched)
@@ -290,6 +301,7 @@ class Messenger:
                 yield
         except BaseException:
             del batch.events[marks[0]:], batch.outgoing[marks[1]:], batch.opks[marks[2]:]
+            batch.states = states
             for number in (batch.dirty | batch.touched) - dirty - touched - {sender}:
                 self._sessions.pop(number, None)  # not changed before the frame: the store's
             if snapshot is None:
@@ -314,6 +326,7 @@ class Messenger:
         """Drop the live sessions: read again from the store (changed behind our back, as a
         backup put back or a bot reset does)."""
         self._sessions.clear()
+        self._contacts.clear()
 
     # ---- keys --------------------------------------------------------------------------------
 
@@ -356,12 +369,24 @@ class Messenger:
             (number, name, int(bot)))
 
     def contact(self, number: str) -> Contact | None:
+        """The contact (None: not one), from memory while the store's contacts are unchanged
+        (every message looks its sender or recipient up two or three times)."""
+        if self._contacts_version != self.store.contacts_version:
+            self._contacts.clear()
+            self._contacts_version = self.store.contacts_version
+        cached = self._contacts.get(number, _UNKNOWN)
+        if cached is not _UNKNOWN:
+            self._contacts.move_to_end(number)
+            return cached  # type: ignore[return-value]
         row = self.store.execute("SELECT number, name, identity, verified, new_identity, bot, "
                                  "timer FROM contacts WHERE number = ?", (number,)).fetchone()
-        if row is None:
-            return None
-        return Contact(row[0], row[1], bytes.fromhex(row[2]) if row[2] else None, bool(row[3]),
-                       bytes.fromhex(row[4]) if row[4] else None, bool(row[5]), row[6])
+        contact = None if row is None else Contact(
+            row[0], row[1], bytes.fromhex(row[2]) if row[2] else None, bool(row[3]),
+            bytes.fromhex(row[4]) if row[4] else None, bool(row[5]), row[6])
+        self._contacts[number] = contact
+        while len(self._contacts) > CONTACT_CACHE:
+            self._contacts.popitem(last=False)
+        return contact
 
     def contacts(self) -> list[Contact]:
         rows = self.store.execute("SELECT number FROM contacts ORDER BY name").fetchall()
@@ -463,6 +488,7 @@ class Messenger:
         """After a restart: send again, with the same id (the receiver keeps one copy per id),
         each message still "sending" whose envelope died with the old process's outbox; one
         that cannot be sent now is marked failed with the reason. Returns how many went."""
+        self._flush_states()
         rows = self.store.execute(
             "SELECT uuid, number, body, at, expires_at, net_id FROM messages "
             "WHERE outgoing = 1 AND state = 'sending' ORDER BY id").fetchall()
@@ -799,17 +825,32 @@ class Messenger:
                               number: str | None = None) -> None:
         """Move a sent message on; with ``number``, only one sent to that number (a read
         receipt speaks only for its sender's conversation)."""
-        row = self.store.execute("SELECT number, state FROM messages WHERE uuid = ? AND "
-                                 "outgoing = 1", (message_id,)).fetchone()
+        batch = self._batch
+        assert batch is not None  # its callers are batches
+        pending = batch.states.get(message_id)
+        if pending is not None:
+            row: tuple[str, str] | None = pending[:2]
+        else:
+            row = self.store.execute("SELECT number, state FROM messages WHERE uuid = ? AND "
+                                     "outgoing = 1", (message_id,)).fetchone()
         if row is None or (number is not None and row[0] != number):
             return
         number, current = row
         # States only move forward (a read receipt can overtake "delivered").
         if state != "failed" and STATES.index(state) <= STATES.index(current):
             return
-        self.store.execute("UPDATE messages SET state = ?, reason = ? WHERE uuid = ?",
-                           (state, reason, message_id))
+        batch.states[message_id] = (number, state, reason)  # written once, at the batch's end
         self._emit(MessageUpdated(self.persona, number, message_id, state, reason))
+
+    def _flush_states(self) -> None:
+        """Write the open batch's state changes (before its end, for a query reading them)."""
+        batch = self._batch
+        if batch is None or not batch.states:
+            return
+        states, batch.states = batch.states, {}
+        for message_id, (_number, state, reason) in states.items():
+            self.store.execute("UPDATE messages SET state = ?, reason = ? WHERE uuid = ?",
+                               (state, reason, message_id))
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -832,6 +873,7 @@ class Messenger:
     def history(self, number: str, *, before_id: int | None = None,
                 limit: int = 200) -> list[Message]:
         """Messages oldest first, ``limit`` at most, older than ``before_id`` when given."""
+        self._flush_states()
         rows = self.store.execute(
             f"SELECT * FROM (SELECT {_COLUMNS} "
             "FROM messages WHERE number = ? AND id < ? ORDER BY id DESC LIMIT ?) "
@@ -840,6 +882,7 @@ class Messenger:
 
     def history_after(self, number: str, after_id: int, limit: int = 200) -> list[Message]:
         """Messages newer than ``after_id``, oldest first, ``limit`` at most."""
+        self._flush_states()
         rows = self.store.execute(
             f"SELECT {_COLUMNS} FROM messages WHERE number = ? AND id > ? ORDER BY id LIMIT ?",
             (number, after_id, limit))
@@ -857,6 +900,7 @@ class Messenger:
                                   "kind = 'text'", (number,)).fetchone()[0]
 
     def search(self, number: str, text: str) -> list[Message]:
+        self._flush_states()
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self.store.execute(
             f"SELECT {_COLUMNS} FROM messages WHERE number = ? AND kind = 'text' "
@@ -915,6 +959,7 @@ class Messenger:
             self._next_expiry = min(self._next_expiry, at)
 
     def _message_by_id(self, message_id: int) -> Message | None:
+        self._flush_states()
         row = self.store.execute(
             f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
         return _message(row) if row else None

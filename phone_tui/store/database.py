@@ -89,6 +89,9 @@ class PersonaStore:
         if not existed and path is not None:
             os.chmod(path, 0o600)
         self.commits = 0  # transactions committed (batches), for tests and benchmarks
+        # Bumped by every statement that may write the contacts table and by every rollback:
+        # a cache of contacts rows is valid while it has not changed.
+        self.contacts_version = 0
         self._broken = False  # SQLite rolled the open transaction back under a savepoint
         self._depth = 0  # savepoints open inside it
         self._migrate()
@@ -139,6 +142,8 @@ class PersonaStore:
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run one statement (for the messenger's tables); returns the cursor."""
         self._check_open()
+        if "contacts" in sql and not sql.lstrip()[:6].upper() == "SELECT":
+            self.contacts_version += 1
         return self._db.execute(sql, params)
 
     def _check_open(self) -> None:
@@ -218,9 +223,11 @@ class _Transaction:
             # SQLite rolled the whole transaction back (a full disk, an I/O error): the batch
             # is lost; every later savepoint and the commit say so.
             store._broken = True
+            store.contacts_version += 1
             return
         try:
             if kind is not None:
+                store.contacts_version += 1
                 self._db.execute(f"ROLLBACK TO {self._savepoint}")
             self._db.execute(f"RELEASE {self._savepoint}")
         except sqlcipher3.Error:
@@ -232,6 +239,7 @@ class _Transaction:
         """Undo what the transaction wrote; SQLite may have done so already (a full disk), and
         a ROLLBACK that fails must not hide the error that caused it."""
         self._store._broken = False
+        self._store.contacts_version += 1
         if not self._db.in_transaction:
             return
         import sqlcipher3
