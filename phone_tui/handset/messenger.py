@@ -890,8 +890,11 @@ class Messenger:
 
     def id_range(self, number: str) -> tuple[int, int] | None:
         """The oldest and newest message ids of a conversation (None when empty)."""
-        low, high = self.store.execute("SELECT min(id), max(id) FROM messages WHERE number = ?",
-                                       (number,)).fetchone()
+        # Two subqueries: each is one step down the conversation index (min and max in one
+        # SELECT walk every row of the conversation).
+        low, high = self.store.execute(
+            "SELECT (SELECT min(id) FROM messages WHERE number = ?), "
+            "(SELECT max(id) FROM messages WHERE number = ?)", (number, number)).fetchone()
         return None if low is None else (low, high)
 
     def count(self, number: str) -> int:
@@ -949,7 +952,8 @@ class Messenger:
     def _expire(self, now: float) -> int:
         cursor = self.store.execute("DELETE FROM messages WHERE expires_at IS NOT NULL AND "
                                     "expires_at <= ?", (now,))
-        soonest = self.store.execute("SELECT min(expires_at) FROM messages").fetchone()[0]
+        soonest = self.store.execute("SELECT min(expires_at) FROM messages "
+                                     "WHERE expires_at IS NOT NULL").fetchone()[0]
         self._next_expiry = soonest if soonest is not None else math.inf
         return cursor.rowcount
 

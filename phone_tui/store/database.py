@@ -23,7 +23,7 @@ from typing import Any
 from phone_tui.core.paths import make_private_dirs
 from phone_tui.errors import StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS = {
     1: [
@@ -52,6 +52,12 @@ _MIGRATIONS = {
         # made us send the message again.
         "ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text'",
         "ALTER TABLE messages ADD COLUMN resent INTEGER NOT NULL DEFAULT 0",
+    ],
+    5: [
+        # The unlock asks for the soonest expiry and the messages still being sent: without
+        # these (few rows each) it scans the whole history, ~60 ms for 100 000 messages.
+        "CREATE INDEX messages_expiring ON messages (expires_at) WHERE expires_at IS NOT NULL",
+        "CREATE INDEX messages_sending ON messages (id) WHERE outgoing = 1 AND state = 'sending'",
     ],
 }
 
@@ -142,7 +148,7 @@ class PersonaStore:
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run one statement (for the messenger's tables); returns the cursor."""
         self._check_open()
-        if "contacts" in sql and not sql.lstrip()[:6].upper() == "SELECT":
+        if "contacts" in sql and sql.lstrip()[:6].upper() != "SELECT":
             self.contacts_version += 1
         return self._db.execute(sql, params)
 

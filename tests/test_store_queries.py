@@ -1,0 +1,132 @@
+"""Schema 5's partial indexes (the unlock's look-ups) and the messenger's cheap repeats: its
+contacts read from memory while unchanged, a burst's state changes written once."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from test_messenger import E, Phone, settle
+
+from phone_tui.core.clock import ManualClock
+from phone_tui.modem.bus import Bus
+from phone_tui.store import database
+from phone_tui.store.database import PersonaStore
+
+
+def traced(store: PersonaStore) -> list[str]:
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    return statements
+
+
+def plan(store: PersonaStore, sql: str) -> str:
+    """EXPLAIN QUERY PLAN with the statement's literals as SQLite saw them."""
+    return " | ".join(row[3] for row in store._db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+
+@pytest.fixture
+def pair(tmp_path):
+    clock = ManualClock()
+    bus = Bus(random.Random(1))
+    return clock, Phone(bus, "+1", tmp_path, clock), Phone(bus, "+2", tmp_path, clock)
+
+
+@pytest.mark.looptime
+async def test_the_unlock_queries_use_an_index_not_a_scan_of_the_history(pair):
+    _clock, alice, _bob = pair
+    alice.messenger.send_text("+2", "hi")
+    await settle()
+    statements = traced(alice.store)
+    alice.messenger.expire()
+    alice.messenger.resume_outbox()
+    assert alice.messenger.id_range("+2") is not None
+    asked = [s for s in statements if s.startswith("SELECT") or s.startswith("DELETE")]
+    assert len(asked) == 4, asked  # the soonest expiry, the outbox, the range (and the delete)
+    plans = {sql: plan(alice.store, sql) for sql in asked}
+    for sql, how in plans.items():
+        # Every step reads an index (a partial one holds only the few rows asked for); none
+        # walks the table or the conversation index from end to end.
+        for step in how.split(" | "):
+            if step == "SCAN CONSTANT ROW":
+                continue
+            assert step.startswith("SCALAR SUBQUERY") or "INDEX" in step, (sql, how)
+            assert "SCAN" not in step or "messages_sending" in step, (sql, how)
+    joined = " ".join(plans.values())
+    assert "messages_expiring" in joined and "messages_sending" in joined
+    assert "messages_by_conversation" in joined
+
+
+def test_a_schema_4_store_on_disk_gains_the_indexes_and_keeps_its_messages(tmp_path):
+    import sqlcipher3
+
+    key = E.token_bytes(32)
+    path = tmp_path / "v4.db"
+    db = sqlcipher3.connect(str(path), isolation_level=None)
+    db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    for step in (1, 2, 3, 4):
+        for statement in database._MIGRATIONS[step]:
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 4")
+    db.execute("INSERT INTO messages (uuid, number, outgoing, body, state, at, expires_at) "
+               "VALUES ('a', '+2', 1, 'out', 'sending', 1.0, 50.0), "
+               "('b', '+2', 0, 'in', 'received', 2.0, NULL)")
+    db.close()
+    store = PersonaStore(path, key)
+    assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 5
+    indexes = {name for (name,) in store.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"messages_expiring", "messages_sending"} <= indexes
+    assert store.execute("SELECT uuid FROM messages INDEXED BY messages_sending "
+                         "WHERE outgoing = 1 AND state = 'sending'").fetchall() == [("a",)]
+    assert store.execute("SELECT min(expires_at) FROM messages INDEXED BY messages_expiring "
+                         "WHERE expires_at IS NOT NULL").fetchone() == (50.0,)
+    store.close()
+
+
+@pytest.mark.looptime
+async def test_a_message_costs_one_contact_lookup_at_most_while_contacts_are_unchanged(pair):
+    _clock, alice, bob = pair
+    alice.messenger.send_text("+2", "first")
+    await settle()
+    sent, received = traced(alice.store), traced(bob.store)
+    for n in range(3):
+        alice.messenger.send_text("+2", f"again {n}")
+        await settle()
+    lookups = [s for s in sent + received if "FROM contacts" in s]
+    assert lookups == []
+    assert bob.bodies("+1") == ["first", "again 0", "again 1", "again 2"]
+
+
+@pytest.mark.looptime
+async def test_a_contact_written_behind_the_cache_or_rolled_back_is_read_again(pair):
+    _clock, alice, _bob = pair
+    alice.messenger.send_text("+2", "first")
+    await settle()
+    assert alice.messenger.contact("+2").timer == 0
+    alice.store.execute("UPDATE contacts SET timer = 3600 WHERE number = '+2'")
+    assert alice.messenger.contact("+2").timer == 3600
+    with pytest.raises(RuntimeError), alice.messenger.batch():
+        alice.messenger.set_timer("+2", 0)
+        assert alice.messenger.contact("+2").timer == 0
+        raise RuntimeError("the batch fails")
+    assert alice.messenger.contact("+2").timer == 3600  # the store's, rolled back
+
+
+@pytest.mark.looptime
+async def test_sent_and_delivered_in_one_burst_are_one_update_and_both_told(pair):
+    _clock, alice, _bob = pair
+    alice.messenger.send_text("+2", "first")
+    await settle()
+    told: list[str] = []
+    alice.events.listen(lambda event: told.append(getattr(event, "state", "")))
+    statements = traced(alice.store)
+    message_id = alice.messenger.send_text("+2", "second")
+    net_id = next(n for n, u in alice.messenger._net_ids.items() if u == message_id)
+    with alice.messenger.batch():  # as the modem does when the report overtakes the ack
+        alice.messenger.on_state(net_id, "sent", "")
+        alice.messenger.on_state(net_id, "delivered", "")
+    updates = [s for s in statements if s.startswith("UPDATE messages SET state")]
+    assert len(updates) == 1 and "'delivered'" in updates[0]
+    assert told == ["sending", "sent", "delivered"]
+    assert alice.states("+2") == ["delivered", "delivered"]
