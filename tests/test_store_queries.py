@@ -130,3 +130,24 @@ async def test_sent_and_delivered_in_one_burst_are_one_update_and_both_told(pair
     assert len(updates) == 1 and "'delivered'" in updates[0]
     assert told == ["sending", "sent", "delivered"]
     assert alice.states("+2") == ["delivered", "delivered"]
+
+
+def test_a_nested_part_first_in_its_transaction_is_undone_without_a_savepoint(tmp_path):
+    key = E.token_bytes(32)
+    store = PersonaStore(tmp_path / "s.db", key)
+    statements = traced(store)
+    with store.transaction():
+        with pytest.raises(RuntimeError), store.transaction():  # first: nothing before it
+            store.put("settings", "a", 1)
+            raise RuntimeError("this part fails")
+        with store.transaction():  # first again (the failed part left nothing)
+            store.put("settings", "b", 2)
+        with pytest.raises(RuntimeError), store.transaction():  # after a write: a savepoint
+            store.put("settings", "c", 3)
+            raise RuntimeError("this part fails too")
+        store.put("settings", "d", 4)
+    assert store.items("settings") == {"b": 2, "d": 4}
+    assert [s for s in statements if "sp1" in s] == [
+        "SAVEPOINT sp1", "ROLLBACK TO sp1", "RELEASE sp1"]
+    store.close()
+    assert PersonaStore(tmp_path / "s.db", key).items("settings") == {"b": 2, "d": 4}

@@ -100,6 +100,8 @@ class PersonaStore:
         self.contacts_version = 0
         self._broken = False  # SQLite rolled the open transaction back under a savepoint
         self._depth = 0  # savepoints open inside it
+        self._writes = 0  # statements other than SELECTs run through execute() and put()
+        self._writes_at_begin = 0  # _writes when the open transaction began
         self._migrate()
 
     def _close_quietly(self) -> None:
@@ -137,6 +139,7 @@ class PersonaStore:
 
     def put(self, table: str, key: str, value: Any) -> None:
         self._check_open()
+        self._writes += 1
         self._db.execute(f"INSERT INTO {_table(table)} (key, value) VALUES (?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                          (key, json.dumps(value)))
@@ -148,8 +151,10 @@ class PersonaStore:
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         """Run one statement (for the messenger's tables); returns the cursor."""
         self._check_open()
-        if "contacts" in sql and sql.lstrip()[:6].upper() != "SELECT":
-            self.contacts_version += 1
+        if sql.lstrip()[:6].upper() != "SELECT":
+            self._writes += 1
+            if "contacts" in sql:
+                self.contacts_version += 1
         return self._db.execute(sql, params)
 
     def _check_open(self) -> None:
@@ -186,24 +191,35 @@ class _Transaction:
         self._store = store
         self._db = store._db
         self._savepoint: str | None = None
+        self._restart = False  # nested, nothing written before it: undone by a restart
 
     def __enter__(self) -> None:
         store = self._store
         if self._db.in_transaction:
             if store._broken:
                 raise _lost(store.path)
+            if store._writes == store._writes_at_begin:
+                # Nothing written in the transaction yet (a batch's first frame): undoing this
+                # part is undoing the transaction and beginning again, no savepoint needed
+                # (its RELEASE alone costs about as much as the frame's message insert).
+                self._restart = True
+                return
             store._depth += 1
             self._savepoint = f"sp{store._depth}"
             self._db.execute(f"SAVEPOINT {self._savepoint}")
             return
         store._broken = False
         store._depth = 0
+        store._writes_at_begin = store._writes
         # Deferred: a batch that only reads (an ack with nothing to update) writes nothing and
         # its commit costs nothing; one connection per store, so the write lock is never
         # contended.
         self._db.execute("BEGIN")
 
     def __exit__(self, kind: object, value: object, tb: object) -> None:
+        if self._restart:
+            self._exit_restart(kind)
+            return
         if self._savepoint is not None:
             self._exit_savepoint(kind)
             return
@@ -219,6 +235,25 @@ class _Transaction:
             self._rollback()  # a COMMIT that failed (disk full) can leave it open
             raise
         self._store.commits += 1
+
+    def _exit_restart(self, kind: object) -> None:
+        store = self._store
+        if not self._db.in_transaction:
+            store._broken = True  # SQLite rolled it back itself (see _exit_savepoint)
+            store.contacts_version += 1
+            return
+        if kind is None:
+            return
+        import sqlcipher3
+
+        store.contacts_version += 1
+        try:
+            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN")
+        except sqlcipher3.Error:
+            store._broken = True
+            return
+        store._writes_at_begin = store._writes
 
     def _exit_savepoint(self, kind: object) -> None:
         import sqlcipher3
