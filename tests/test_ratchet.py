@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -136,6 +137,41 @@ def test_state_survives_serialization():
     assert bob.decrypt(*pending, E) == b"skipped for now"
     alice = Ratchet.from_dict(alice.to_dict())
     assert alice.decrypt(*bob.encrypt(b"three"), E) == b"three"
+
+
+def test_state_survives_the_binary_form_as_it_does_json():
+    alice, bob = session()
+    bob.decrypt(*alice.encrypt(b"one"), E)
+    for turn in range(5):  # old chains on both sides
+        alice.decrypt(*bob.encrypt(b"back %d" % turn), E)
+        bob.decrypt(*alice.encrypt(b"forth %d" % turn), E)
+    pending = alice.encrypt(b"skipped for now")
+    later = alice.encrypt(b"two")
+    assert bob.decrypt(*later, E) == b"two"
+    for side in (alice, bob):
+        again = Ratchet.from_bytes(side.to_bytes())
+        assert again.to_dict() == side.to_dict()
+        assert again.to_bytes() == side.to_bytes()
+    bob = Ratchet.from_bytes(bob.to_bytes())
+    assert len(bob.skipped) == 1 and len(bob.old_chains) == 5
+    assert bob.decrypt(*pending, E) == b"skipped for now"
+    alice = Ratchet.from_bytes(alice.to_bytes())
+    assert alice.decrypt(*bob.encrypt(b"three"), E) == b"three"
+    assert len(bob.to_bytes()) * 2 < len(json.dumps(bob.to_dict()))
+
+
+def test_a_damaged_binary_state_is_a_value_error_never_a_state():
+    alice, bob = session()
+    bob.decrypt(*alice.encrypt(b"one"), E)
+    alice.encrypt(b"skipped")
+    bob.decrypt(*alice.encrypt(b"two"), E)
+    data = bob.to_bytes()
+    for end in range(len(data)):  # every truncation
+        with pytest.raises(ValueError):
+            Ratchet.from_bytes(data[:end])
+    for bad in (data + b"\x00", b"\x02" + data[1:]):
+        with pytest.raises(ValueError):
+            Ratchet.from_bytes(bad)
 
 
 def test_deterministic_entropy_gives_the_same_session():

@@ -3,6 +3,7 @@ contacts read from memory while unchanged, a burst's state changes written once.
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -151,3 +152,24 @@ def test_a_nested_part_first_in_its_transaction_is_undone_without_a_savepoint(tm
         "SAVEPOINT sp1", "ROLLBACK TO sp1", "RELEASE sp1"]
     store.close()
     assert PersonaStore(tmp_path / "s.db", key).items("settings") == {"b": 2, "d": 4}
+
+
+@pytest.mark.looptime
+async def test_sessions_saved_as_json_by_an_older_version_load_and_are_rewritten_compact(pair):
+    from phone_tui.handset.messenger import decode_sessions
+
+    _clock, alice, bob = pair
+    alice.messenger.send_text("+2", "first")
+    await settle()
+    (state,) = alice.store.execute("SELECT state FROM sessions WHERE number = '+2'").fetchone()
+    assert isinstance(state, bytes)
+    old = json.dumps({"sessions": [record.to_dict() for record in decode_sessions(state)]})
+    alice.store.execute("UPDATE sessions SET state = ? WHERE number = '+2'", (old,))
+    alice.messenger.forget_sessions_in_memory()
+    alice.messenger.send_text("+2", "second")
+    await settle()
+    assert bob.bodies("+1") == ["first", "second"]
+    (state,) = alice.store.execute("SELECT state FROM sessions WHERE number = '+2'").fetchone()
+    assert isinstance(state, bytes) and len(state) * 2 < len(old)
+    with pytest.raises(ValueError):
+        decode_sessions(state[:-1])

@@ -996,8 +996,7 @@ class Messenger:
         if cached is None:
             row = self.store.execute("SELECT state FROM sessions WHERE number = ?",
                                      (number,)).fetchone()
-            cached = [] if row is None else [
-                SessionRecord.from_dict(item) for item in json.loads(row[0])["sessions"]]
+            cached = [] if row is None else decode_sessions(row[0])
             self._sessions[number] = cached
         else:
             self._sessions.move_to_end(number)
@@ -1025,10 +1024,9 @@ class Messenger:
             self._write_sessions(number, kept)
 
     def _write_sessions(self, number: str, sessions: list[SessionRecord]) -> None:
-        data = {"sessions": [record.to_dict() for record in sessions]}
         self.store.execute("INSERT INTO sessions (number, state) VALUES (?, ?) "
                            "ON CONFLICT(number) DO UPDATE SET state = excluded.state",
-                           (number, json.dumps(data)))
+                           (number, encode_sessions(sessions)))
 
     def _trim_cache(self) -> None:
         """Keep the sessions of the last SESSION_CACHE contacts in memory (no batch is open:
@@ -1067,6 +1065,63 @@ class SessionRecord:
         peer = data.get("peer_ephemeral")
         return cls(Ratchet.from_dict(data["ratchet"]), initial,
                    bytes.fromhex(peer) if peer else None)
+
+
+_SESSIONS_V1 = b"\x01"  # the binary form's first byte (the JSON form is text: '{"sessions"…')
+_RECORD = struct.Struct(">BI")  # flags (1: an X3DH header, 2: the peer's ephemeral), ratchet size
+_EPHEMERAL = struct.Struct(">32s")
+
+
+def encode_sessions(records: list[SessionRecord]) -> bytes:
+    """A contact's sessions as one blob (the store's ``sessions.state``): compact binary, a
+    third of the JSON form, and written several times faster (once per batch and contact)."""
+    out = bytearray(_SESSIONS_V1)
+    out += len(records).to_bytes(2, "big")
+    for record in records:
+        ratchet = record.ratchet.to_bytes()
+        initial, peer = record.initial, record.peer_ephemeral
+        out += _RECORD.pack((initial is not None) | (peer is not None) << 1, len(ratchet))
+        if initial is not None:
+            out += _INITIAL.pack(initial.identity_dh, initial.ephemeral, initial.spk_id,
+                                 NO_OPK if initial.opk_id is None else initial.opk_id)
+        if peer is not None:
+            out += _EPHEMERAL.pack(peer)
+        out += ratchet
+    return bytes(out)
+
+
+def decode_sessions(state: bytes | str) -> list[SessionRecord]:
+    """The sessions ``encode_sessions`` wrote, or the JSON form older versions wrote (read the
+    same; written back in the binary form with the next change). ValueError if neither."""
+    if isinstance(state, str):
+        return [SessionRecord.from_dict(item) for item in json.loads(state)["sessions"]]
+    data = memoryview(state)
+    if data[:1] != _SESSIONS_V1 or len(data) < 3:
+        raise ValueError("not a sessions blob")
+    count, at, records = int.from_bytes(data[1:3], "big"), 3, []
+    try:
+        for _ in range(count):
+            flags, size = _RECORD.unpack_from(data, at)
+            at += _RECORD.size
+            initial = peer = None
+            if flags & 1:
+                identity_dh, ephemeral, spk_id, opk_id = _INITIAL.unpack_from(data, at)
+                at += _INITIAL.size
+                initial = InitialMessage(identity_dh, ephemeral, spk_id,
+                                         None if opk_id == NO_OPK else opk_id)
+            if flags & 2:
+                (peer,) = _EPHEMERAL.unpack_from(data, at)
+                at += _EPHEMERAL.size
+            if at + size > len(data):
+                raise ValueError("truncated sessions blob")
+            records.append(SessionRecord(Ratchet.from_bytes(bytes(data[at:at + size])),
+                                         initial, peer))
+            at += size
+    except struct.error:
+        raise ValueError("truncated sessions blob") from None
+    if at != len(data):
+        raise ValueError("trailing bytes after the sessions")
+    return records
 
 
 def _candidates(sessions: list[SessionRecord],
