@@ -789,14 +789,19 @@ class Messenger:
         self._emit(SessionNotice(self.persona, number, text))
 
     def _store_incoming(self, sender: str, payload: TextPayload) -> None:
-        if self.contact(sender) is None:
+        contact = self.contact(sender)
+        if contact is None:
             self.add_contact(sender, sender)
-        if self.store.execute("SELECT 1 FROM messages WHERE uuid = ?",
-                              (payload.id,)).fetchone() is not None:
-            return  # a copy of one kept already (a resend): its old timer changes nothing
-        # The sender's timer is the conversation's from now (a change is said in the chat,
-        # above the message), and this message disappears that long after it arrived.
-        self._adopt_timer(sender, payload.expire)
+            contact = self.contact(sender)
+        # A timer that changes is said in the chat above the message, so the copy check comes
+        # first; the usual message (same timer) leaves it to INSERT OR IGNORE below.
+        if contact is None or contact.timer != payload.expire:
+            if self.store.execute("SELECT 1 FROM messages WHERE uuid = ?",
+                                  (payload.id,)).fetchone() is not None:
+                return  # a copy of one kept already (a resend): its old timer changes nothing
+            # The sender's timer is the conversation's from now, and this message disappears
+            # that long after it arrived.
+            self._adopt_timer(sender, payload.expire)
         now = self.clock.now()
         expires = now + payload.expire if payload.expire else None
         cursor = self.store.execute(
