@@ -127,7 +127,8 @@ class PersonaStore:
 
     def transaction(self) -> _Transaction:
         """One transaction: all or nothing. Inside an open one it is a savepoint: what it wrote
-        is undone if it fails, and the outer transaction goes on with the rest."""
+        is undone if it fails, and the outer transaction goes on with the rest (when nothing
+        was written before it, no savepoint is needed: the transaction restarts)."""
         return _Transaction(self)
 
     @property
