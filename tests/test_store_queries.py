@@ -103,6 +103,26 @@ async def test_a_message_costs_one_contact_lookup_at_most_while_contacts_are_unc
     lookups = [s for s in sent + received if "FROM contacts" in s]
     assert lookups == []
     assert bob.bodies("+1") == ["first", "again 0", "again 1", "again 2"]
+    # The timer is the conversation's: INSERT OR IGNORE alone keeps the message once.
+    assert [s for s in received if s.startswith("SELECT 1 FROM messages")] == []
+
+
+@pytest.mark.looptime
+async def test_a_copy_of_a_message_kept_already_is_kept_once_timer_or_not(pair):
+    from phone_tui.handset.payloads import TextPayload
+
+    clock, alice, bob = pair
+    alice.messenger.send_text("+2", "first")
+    await settle()
+    for timer in (0, 3600):  # the same as the conversation's; a change (checked for a copy)
+        payload = TextPayload(f"00000000-0000-4000-8000-00000000000{timer % 7}", "twice",
+                              clock.now(), timer).to_dict()
+        for _ in range(2):  # a resend: the same id again, in a new ratchet message
+            with alice.messenger.batch():
+                alice.messenger._send_payload("+2", payload)
+            await settle()
+    assert bob.bodies("+1") == ["first", "twice", "twice"]
+    assert bob.messenger.contact("+1").timer == 3600
 
 
 @pytest.mark.looptime
