@@ -210,3 +210,30 @@ def test_decrypt_error_for_truncation():
         bob.decrypt(header[:-1], ciphertext, E)
     with pytest.raises(DecryptError):
         bob.decrypt(header, ciphertext[:-1], E)
+
+
+class CountingEntropy:
+    def __init__(self) -> None:
+        self.draws = 0
+
+    def token_bytes(self, n: int) -> bytes:
+        self.draws += 1
+        return E.token_bytes(n)
+
+
+def test_a_frame_that_fails_in_a_dh_step_draws_no_new_ratchet_key():
+    """The sending half of a DH ratchet step waits for an authentic message: a frame tried in
+    the wrong session (both sides started one at once) costs one exchange, not a key too."""
+    alice, bob = session()
+    other_alice, other_bob = session()
+    bob.decrypt(*alice.encrypt(b"one"), E)
+    other_bob.decrypt(*other_alice.encrypt(b"one"), E)
+    wrong = other_bob.encrypt(b"for the other session")  # a new ratchet key for alice
+    counting = CountingEntropy()
+    before = alice.to_dict()
+    with pytest.raises(DecryptError):
+        alice.decrypt(*wrong, counting)
+    assert counting.draws == 0 and alice.to_dict() == before
+    assert alice.decrypt(*bob.encrypt(b"right"), counting) == b"right"
+    assert counting.draws == 1  # the step, once the message is authentic
+    assert bob.decrypt(*alice.encrypt(b"and back"), E) == b"and back"

@@ -192,6 +192,7 @@ class Ratchet:
     def _decrypt(self, header: Header, header_bytes: bytes, ciphertext: bytes,
                  entropy: Entropy, max_skip: int) -> bytes:
         mk = self.skipped.pop((header.dh, header.n), None)
+        their: X25519PublicKey | None = None  # the peer's new ratchet key (a DH ratchet step)
         if mk is None:
             if header.dh == self.dhr:
                 if header.n < self.nr:
@@ -203,7 +204,7 @@ class Ratchet:
                 rest_of_old = max(0, header.pn - self.nr) if self.ckr is not None else 0
                 _check_skip(rest_of_old + header.n, max_skip)
                 self._skip_to(header.pn)
-                self._dh_ratchet(header, entropy)
+                their = self._dh_ratchet(header)
             self._skip_to(header.n)
             if self.ckr is None:  # a forged header naming the peer's signed prekey
                 raise DecryptError("no receiving chain for this ratchet key")
@@ -214,7 +215,13 @@ class Ratchet:
             padded = AESGCM(key).decrypt(nonce, ciphertext, self.ad + header_bytes)
         except InvalidTag:
             raise DecryptError("authentication failed: garbled or tampered message") from None
-        return unpad(padded)
+        plaintext = unpad(padded)
+        if their is not None:
+            # The sending half of the step only once the message is authentic: a frame tried
+            # in the wrong session (after both sides started one at once) or forged costs one
+            # X25519 exchange, not two and a key generation.
+            self._send_step(their, entropy)
+        return plaintext
 
     def _skip_to(self, until: int) -> None:
         if self.ckr is None:
@@ -226,7 +233,8 @@ class Ratchet:
             if len(self.skipped) > MAX_STORED_KEYS:
                 self.skipped.popitem(last=False)
 
-    def _dh_ratchet(self, header: Header, entropy: Entropy) -> None:
+    def _dh_ratchet(self, header: Header) -> X25519PublicKey:
+        """The receiving half of a DH ratchet step: the peer's new chain."""
         try:
             their = X25519PublicKey.from_public_bytes(header.dh)
         except ValueError:
@@ -239,9 +247,16 @@ class Ratchet:
         self.dhr = header.dh
         try:
             self.rk, self.ckr = kdf_rk(self.rk, self.dhs.exchange(their))
-            self.dhs = X25519PrivateKey.from_private_bytes(entropy.token_bytes(32))
-            self.rk, self.cks = kdf_rk(self.rk, self.dhs.exchange(their))
         except ValueError:  # a low-order point: the shared secret would be all zeros
+            raise DecryptError("low-order ratchet key") from None
+        return their
+
+    def _send_step(self, their: X25519PublicKey, entropy: Entropy) -> None:
+        """The sending half: a new ratchet key of ours and the chain it starts."""
+        self.dhs = X25519PrivateKey.from_private_bytes(entropy.token_bytes(32))
+        try:
+            self.rk, self.cks = kdf_rk(self.rk, self.dhs.exchange(their))
+        except ValueError:  # cannot happen once the receiving half accepted the key
             raise DecryptError("low-order ratchet key") from None
 
     # ---- persistence -------------------------------------------------------------------------
