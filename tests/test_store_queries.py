@@ -53,8 +53,7 @@ async def test_the_unlock_queries_use_an_index_not_a_scan_of_the_history(pair):
                 continue
             assert step.startswith("SCALAR SUBQUERY") or "INDEX" in step, (sql, how)
             assert "SCAN" not in step or "messages_sending" in step, (sql, how)
-    # A sent message's network id (the report after a restart, a retry request): the partial
-    # index holds only sent messages, and "net_id = ?" finds them in it.
+    # A sent message's network id (the report after a restart, a retry request).
     for sql in ("SELECT uuid FROM messages WHERE net_id = 'ab'",
                 "SELECT id, uuid, body, at, expires_at, resent FROM messages WHERE net_id = 'ab' "
                 "AND number = '+2' AND outgoing = 1 AND kind = 'text'"):

@@ -58,10 +58,6 @@ _MIGRATIONS = {
         # these (few rows each) it scans the whole history, ~60 ms for 100 000 messages.
         "CREATE INDEX messages_expiring ON messages (expires_at) WHERE expires_at IS NOT NULL",
         "CREATE INDEX messages_sending ON messages (id) WHERE outgoing = 1 AND state = 'sending'",
-        # Only sent messages have a network id: received ones (NULL) need no entry, and their
-        # insert one page less to encrypt at the commit. "net_id = ?" implies NOT NULL.
-        "DROP INDEX messages_by_net_id",
-        "CREATE INDEX messages_by_net_id ON messages (net_id) WHERE net_id IS NOT NULL",
     ],
 }
 
