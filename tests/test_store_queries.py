@@ -198,3 +198,36 @@ async def test_sessions_saved_as_json_by_an_older_version_load_and_are_rewritten
     assert isinstance(state, bytes) and len(state) * 2 < len(old)
     with pytest.raises(ValueError):
         decode_sessions(state[:-1])
+
+
+@pytest.mark.looptime
+async def test_a_sent_message_moves_on_without_reading_its_state_back(pair):
+    _clock, alice, _bob = pair
+    alice.messenger.send_text("+2", "first")
+    await settle()
+    statements = traced(alice.store)
+    for n in range(3):
+        alice.messenger.send_text("+2", f"again {n}")
+        await settle()
+    assert [s for s in statements if s.startswith("SELECT number, state")] == []
+    assert alice.states("+2") == ["delivered"] * 4
+
+
+@pytest.mark.looptime
+async def test_a_remembered_state_is_forgotten_when_messages_are_deleted_or_rolled_back(pair):
+    _clock, alice, _bob = pair
+    told: list[str] = []
+    alice.events.listen(lambda event: told.append(getattr(event, "state", "")))
+    message_id = alice.messenger.send_text("+2", "first")
+    net_id = next(n for n, u in alice.messenger._net_ids.items() if u == message_id)
+    alice.store.execute("DELETE FROM messages")  # gone behind the messenger's back
+    alice.messenger.on_state(net_id, "sent", "")
+    assert told == ["sending"]  # no word on a message that is not there
+    other = alice.messenger.send_text("+2", "second")
+    other_net = next(n for n, u in alice.messenger._net_ids.items() if u == other)
+    with pytest.raises(RuntimeError), alice.messenger.batch():
+        alice.messenger.on_state(other_net, "sent", "")
+        raise RuntimeError("the batch fails")
+    alice.messenger.on_state(other_net, "sent", "")  # told again: the first was undone
+    assert told == ["sending", "sending", "sent"]  # the failed batch told nothing
+    assert alice.states("+2") == ["sent"]

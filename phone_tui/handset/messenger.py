@@ -93,6 +93,7 @@ RETRY_CONTACTS = 256  # rate-limit state kept for at most this many numbers
 NOTICE_EVERY = 600.0  # "could not be decrypted" is said at most once per contact in this time
 SESSION_CACHE = 256  # contacts whose sessions stay in memory beyond those of the open batch
 CONTACT_CACHE = 256  # contacts (or numbers that are none) remembered between store writes
+SENT_CACHE = 1024  # sent messages whose state is remembered (those not delivered yet)
 _UNKNOWN = object()
 _COLUMNS = "id, uuid, number, outgoing, body, state, reason, at, unread, expires_at, kind"
 
@@ -203,6 +204,8 @@ class _Batch:
     # Sent messages' new states, by uuid: (number, state, reason), written once at the end
     # ("sent" and "delivered" often come in one burst: one UPDATE).
     states: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # Sent messages' states as this batch wrote them (number, state): remembered once it commits.
+    written: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Messenger:
@@ -234,6 +237,10 @@ class Messenger:
         # is the one they were read at.
         self._contacts: OrderedDict[str, Contact | None] = OrderedDict()
         self._contacts_version = -1
+        # Recent sent messages' states as committed (number, state), while the store's
+        # deletes_version is the one they were read at: a state update needs no SELECT.
+        self._sent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._sent_version = -1
 
     # ---- batches of work ---------------------------------------------------------------------
 
@@ -273,6 +280,8 @@ class Messenger:
             raise refusal
 
     def _after_commit(self, batch: _Batch) -> None:
+        if batch.written:
+            self._remember_sent(batch.written)
         for dst, body, net_id in batch.outgoing:
             self.modem.send(dst, body, msg_id=net_id)
         for key_id in batch.opks:
@@ -292,7 +301,7 @@ class Messenger:
         batch = self._batch
         assert batch is not None
         marks = len(batch.events), len(batch.outgoing), len(batch.opks)
-        states = dict(batch.states)
+        states, written = dict(batch.states), dict(batch.written)
         saved = self._sessions.get(sender)
         snapshot = None if saved is None else [record.copy() for record in saved]
         dirty, touched = set(batch.dirty), set(batch.touched)
@@ -301,7 +310,7 @@ class Messenger:
                 yield
         except BaseException:
             del batch.events[marks[0]:], batch.outgoing[marks[1]:], batch.opks[marks[2]:]
-            batch.states = states
+            batch.states, batch.written = states, written
             for number in (batch.dirty | batch.touched) - dirty - touched - {sender}:
                 self._sessions.pop(number, None)  # not changed before the frame: the store's
             if snapshot is None:
@@ -327,6 +336,7 @@ class Messenger:
         backup put back or a bot reset does)."""
         self._sessions.clear()
         self._contacts.clear()
+        self._sent.clear()
 
     # ---- keys --------------------------------------------------------------------------------
 
@@ -480,6 +490,8 @@ class Messenger:
             (message_id, number, body, now, expires, net_id.hex()))
         self._expires(expires)
         self._net_ids[net_id] = message_id
+        assert self._batch is not None
+        self._batch.written[message_id] = (number, "sending")
         self._emit(MessageUpdated(self.persona, number, message_id, "sending", ""))
         return message_id
 
@@ -835,6 +847,8 @@ class Messenger:
         pending = batch.states.get(message_id)
         if pending is not None:
             row: tuple[str, str] | None = pending[:2]
+        elif (known := self._sent_state(message_id)) is not None:
+            row = known
         else:
             row = self.store.execute("SELECT number, state FROM messages WHERE uuid = ? AND "
                                      "outgoing = 1", (message_id,)).fetchone()
@@ -853,9 +867,29 @@ class Messenger:
         if batch is None or not batch.states:
             return
         states, batch.states = batch.states, {}
-        for message_id, (_number, state, reason) in states.items():
+        for message_id, (number, state, reason) in states.items():
             self.store.execute("UPDATE messages SET state = ?, reason = ? WHERE uuid = ?",
                                (state, reason, message_id))
+            batch.written[message_id] = (number, state)
+
+    def _sent_state(self, message_id: str) -> tuple[str, str] | None:
+        """A sent message's (number, state) as committed, if remembered and still valid."""
+        if self._sent_version != self.store.deletes_version:
+            self._sent.clear()
+            self._sent_version = self.store.deletes_version
+            return None
+        return self._sent.get(message_id)
+
+    def _remember_sent(self, written: dict[str, tuple[str, str]]) -> None:
+        if self._sent_version != self.store.deletes_version:
+            self._sent.clear()
+            self._sent_version = self.store.deletes_version
+        for message_id, (number, state) in written.items():
+            self._sent.pop(message_id, None)
+            if state in ("sending", "sent"):  # later ones are rare: asked from the store
+                self._sent[message_id] = (number, state)
+        while len(self._sent) > SENT_CACHE:
+            self._sent.popitem(last=False)
 
     # ---- reading -----------------------------------------------------------------------------
 

@@ -98,6 +98,9 @@ class PersonaStore:
         # Bumped by every statement that may write the contacts table and by every rollback:
         # a cache of contacts rows is valid while it has not changed.
         self.contacts_version = 0
+        # Bumped by every DELETE and every rollback: a cache of rows (their states) that only
+        # its owner's own UPDATEs change is valid while it has not changed.
+        self.deletes_version = 0
         self._broken = False  # SQLite rolled the open transaction back under a savepoint
         self._depth = 0  # savepoints open inside it
         self._writes = 0  # statements other than SELECTs run through execute() and put()
@@ -156,7 +159,14 @@ class PersonaStore:
             self._writes += 1
             if "contacts" in sql:
                 self.contacts_version += 1
+            if sql.lstrip()[:6].upper() == "DELETE":
+                self.deletes_version += 1
         return self._db.execute(sql, params)
+
+    def rolled_back(self) -> None:
+        """Some of what this connection wrote was undone: caches of rows read since are stale."""
+        self.contacts_version += 1
+        self.deletes_version += 1
 
     def _check_open(self) -> None:
         """A batch whose transaction SQLite rolled back must not go on in autocommit (half of
@@ -241,13 +251,13 @@ class _Transaction:
         store = self._store
         if not self._db.in_transaction:
             store._broken = True  # SQLite rolled it back itself (see _exit_savepoint)
-            store.contacts_version += 1
+            store.rolled_back()
             return
         if kind is None:
             return
         import sqlcipher3
 
-        store.contacts_version += 1
+        store.rolled_back()
         try:
             self._db.execute("ROLLBACK")
             self._db.execute("BEGIN")
@@ -265,11 +275,11 @@ class _Transaction:
             # SQLite rolled the whole transaction back (a full disk, an I/O error): the batch
             # is lost; every later savepoint and the commit say so.
             store._broken = True
-            store.contacts_version += 1
+            store.rolled_back()
             return
         try:
             if kind is not None:
-                store.contacts_version += 1
+                store.rolled_back()
                 self._db.execute(f"ROLLBACK TO {self._savepoint}")
             self._db.execute(f"RELEASE {self._savepoint}")
         except sqlcipher3.Error:
@@ -281,7 +291,7 @@ class _Transaction:
         """Undo what the transaction wrote; SQLite may have done so already (a full disk), and
         a ROLLBACK that fails must not hide the error that caused it."""
         self._store._broken = False
-        self._store.contacts_version += 1
+        self._store.rolled_back()
         if not self._db.in_transaction:
             return
         import sqlcipher3
