@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -138,6 +139,41 @@ def test_state_survives_serialization():
     assert alice.decrypt(*bob.encrypt(b"three"), E) == b"three"
 
 
+def test_state_survives_the_binary_form_as_it_does_json():
+    alice, bob = session()
+    bob.decrypt(*alice.encrypt(b"one"), E)
+    for turn in range(5):  # old chains on both sides
+        alice.decrypt(*bob.encrypt(b"back %d" % turn), E)
+        bob.decrypt(*alice.encrypt(b"forth %d" % turn), E)
+    pending = alice.encrypt(b"skipped for now")
+    later = alice.encrypt(b"two")
+    assert bob.decrypt(*later, E) == b"two"
+    for side in (alice, bob):
+        again = Ratchet.from_bytes(side.to_bytes())
+        assert again.to_dict() == side.to_dict()
+        assert again.to_bytes() == side.to_bytes()
+    bob = Ratchet.from_bytes(bob.to_bytes())
+    assert len(bob.skipped) == 1 and len(bob.old_chains) == 5
+    assert bob.decrypt(*pending, E) == b"skipped for now"
+    alice = Ratchet.from_bytes(alice.to_bytes())
+    assert alice.decrypt(*bob.encrypt(b"three"), E) == b"three"
+    assert len(bob.to_bytes()) * 2 < len(json.dumps(bob.to_dict()))
+
+
+def test_a_damaged_binary_state_is_a_value_error_never_a_state():
+    alice, bob = session()
+    bob.decrypt(*alice.encrypt(b"one"), E)
+    alice.encrypt(b"skipped")
+    bob.decrypt(*alice.encrypt(b"two"), E)
+    data = bob.to_bytes()
+    for end in range(len(data)):  # every truncation
+        with pytest.raises(ValueError):
+            Ratchet.from_bytes(data[:end])
+    for bad in (data + b"\x00", b"\x02" + data[1:]):
+        with pytest.raises(ValueError):
+            Ratchet.from_bytes(bad)
+
+
 def test_deterministic_entropy_gives_the_same_session():
     def run():
         entropy = DeterministicEntropy(5)
@@ -174,3 +210,30 @@ def test_decrypt_error_for_truncation():
         bob.decrypt(header[:-1], ciphertext, E)
     with pytest.raises(DecryptError):
         bob.decrypt(header, ciphertext[:-1], E)
+
+
+class CountingEntropy:
+    def __init__(self) -> None:
+        self.draws = 0
+
+    def token_bytes(self, n: int) -> bytes:
+        self.draws += 1
+        return E.token_bytes(n)
+
+
+def test_a_frame_that_fails_in_a_dh_step_draws_no_new_ratchet_key():
+    """The sending half of a DH ratchet step waits for an authentic message: a frame tried in
+    the wrong session (both sides started one at once) costs one exchange, not a key too."""
+    alice, bob = session()
+    other_alice, other_bob = session()
+    bob.decrypt(*alice.encrypt(b"one"), E)
+    other_bob.decrypt(*other_alice.encrypt(b"one"), E)
+    wrong = other_bob.encrypt(b"for the other session")  # a new ratchet key for alice
+    counting = CountingEntropy()
+    before = alice.to_dict()
+    with pytest.raises(DecryptError):
+        alice.decrypt(*wrong, counting)
+    assert counting.draws == 0 and alice.to_dict() == before
+    assert alice.decrypt(*bob.encrypt(b"right"), counting) == b"right"
+    assert counting.draws == 1  # the step, once the message is authentic
+    assert bob.decrypt(*alice.encrypt(b"and back"), E) == b"and back"

@@ -111,7 +111,8 @@ def unpad(padded: bytes) -> bytes:
 
 @dataclass
 class Ratchet:
-    """One session's state. Keep it encrypted at rest (``to_dict`` / ``from_dict``)."""
+    """One session's state. Keep it encrypted at rest (``to_bytes`` / ``from_bytes``, compact;
+    ``to_dict`` / ``from_dict``, the JSON form older stores hold)."""
 
     ad: bytes
     dhs: X25519PrivateKey
@@ -191,6 +192,7 @@ class Ratchet:
     def _decrypt(self, header: Header, header_bytes: bytes, ciphertext: bytes,
                  entropy: Entropy, max_skip: int) -> bytes:
         mk = self.skipped.pop((header.dh, header.n), None)
+        their: X25519PublicKey | None = None  # the peer's new ratchet key (a DH ratchet step)
         if mk is None:
             if header.dh == self.dhr:
                 if header.n < self.nr:
@@ -202,7 +204,7 @@ class Ratchet:
                 rest_of_old = max(0, header.pn - self.nr) if self.ckr is not None else 0
                 _check_skip(rest_of_old + header.n, max_skip)
                 self._skip_to(header.pn)
-                self._dh_ratchet(header, entropy)
+                their = self._dh_ratchet(header)
             self._skip_to(header.n)
             if self.ckr is None:  # a forged header naming the peer's signed prekey
                 raise DecryptError("no receiving chain for this ratchet key")
@@ -213,7 +215,13 @@ class Ratchet:
             padded = AESGCM(key).decrypt(nonce, ciphertext, self.ad + header_bytes)
         except InvalidTag:
             raise DecryptError("authentication failed: garbled or tampered message") from None
-        return unpad(padded)
+        plaintext = unpad(padded)
+        if their is not None:
+            # The sending half of the step only once the message is authentic: a frame tried
+            # in the wrong session (after both sides started one at once) or forged costs one
+            # X25519 exchange, not two and a key generation.
+            self._send_step(their, entropy)
+        return plaintext
 
     def _skip_to(self, until: int) -> None:
         if self.ckr is None:
@@ -225,7 +233,8 @@ class Ratchet:
             if len(self.skipped) > MAX_STORED_KEYS:
                 self.skipped.popitem(last=False)
 
-    def _dh_ratchet(self, header: Header, entropy: Entropy) -> None:
+    def _dh_ratchet(self, header: Header) -> X25519PublicKey:
+        """The receiving half of a DH ratchet step: the peer's new chain."""
         try:
             their = X25519PublicKey.from_public_bytes(header.dh)
         except ValueError:
@@ -238,9 +247,16 @@ class Ratchet:
         self.dhr = header.dh
         try:
             self.rk, self.ckr = kdf_rk(self.rk, self.dhs.exchange(their))
-            self.dhs = X25519PrivateKey.from_private_bytes(entropy.token_bytes(32))
-            self.rk, self.cks = kdf_rk(self.rk, self.dhs.exchange(their))
         except ValueError:  # a low-order point: the shared secret would be all zeros
+            raise DecryptError("low-order ratchet key") from None
+        return their
+
+    def _send_step(self, their: X25519PublicKey, entropy: Entropy) -> None:
+        """The sending half: a new ratchet key of ours and the chain it starts."""
+        self.dhs = X25519PrivateKey.from_private_bytes(entropy.token_bytes(32))
+        try:
+            self.rk, self.cks = kdf_rk(self.rk, self.dhs.exchange(their))
+        except ValueError:  # cannot happen once the receiving half accepted the key
             raise DecryptError("low-order ratchet key") from None
 
     # ---- persistence -------------------------------------------------------------------------
@@ -258,6 +274,49 @@ class Ratchet:
             "old_chains": [dh.hex() for dh in self.old_chains],
         }
 
+    def to_bytes(self) -> bytes:
+        """The state in a compact binary form (a version byte, then length-prefixed fields):
+        a third of the JSON form's size and several times faster to write."""
+        out = bytearray(b"\x01")
+        for value in (self.ad, self.dhs.private_bytes(Encoding.Raw, PrivateFormat.Raw,
+                                                      NoEncryption()),
+                      self.dhr, self.rk, self.cks, self.ckr):
+            _put(out, value)
+        out += _COUNTS.pack(self.ns, self.nr, self.pn, len(self.skipped), len(self.old_chains))
+        for (dh, n), mk in self.skipped.items():
+            _put(out, dh)
+            out += _INDEX.pack(n)
+            _put(out, mk)
+        # The old chains' ratchet keys (all 32 bytes) in one field, without a length each.
+        chains = b"".join(self.old_chains)
+        if len(chains) != 32 * len(self.old_chains):
+            raise ValueError("an old chain's ratchet key is not 32 bytes")
+        _put(out, chains)
+        return bytes(out)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Ratchet:
+        """The state ``to_bytes`` wrote; ValueError if it is not one."""
+        reader = _Reader(data)
+        if reader.take(1) != b"\x01":
+            raise ValueError("not a ratchet state (unknown format)")
+        ad, dhs, dhr, rk, cks, ckr = (reader.value() for _ in range(6))
+        ns, nr, pn, skipped_count, old_count = reader.unpack(_COUNTS)
+        skipped: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
+        for _ in range(skipped_count):
+            dh = reader.value()
+            (n,) = reader.unpack(_INDEX)
+            skipped[(dh or b"", n)] = reader.value() or b""
+        chains = reader.value() or b""
+        if len(chains) != 32 * old_count:
+            raise ValueError("not a ratchet state (its old chains do not add up)")
+        old = OrderedDict((chains[at:at + 32], None) for at in range(0, len(chains), 32))
+        reader.end()
+        if ad is None or dhs is None or rk is None:
+            raise ValueError("not a ratchet state (a key is missing)")
+        return cls(ad=ad, dhs=X25519PrivateKey.from_private_bytes(dhs), dhr=dhr, rk=rk,
+                   cks=cks, ckr=ckr, ns=ns, nr=nr, pn=pn, skipped=skipped, old_chains=old)
+
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Ratchet:
         def bx(value: object) -> bytes | None:
@@ -272,3 +331,43 @@ class Ratchet:
                    dhr=bx(data["dhr"]), rk=bytes.fromhex(str(data["rk"])), cks=bx(data["cks"]),
                    ckr=bx(data["ckr"]), ns=int(str(data["ns"])), nr=int(str(data["nr"])),
                    pn=int(str(data["pn"])), skipped=skipped, old_chains=old)
+
+
+_NONE = 0xFFFF  # the length that says "no value"
+_LENGTH = struct.Struct(">H")
+_INDEX = struct.Struct(">Q")
+_COUNTS = struct.Struct(">QQQII")
+
+
+def _put(out: bytearray, value: bytes | None) -> None:
+    """A field: its length (2 bytes; _NONE for None), then its bytes."""
+    if value is None:
+        out += _LENGTH.pack(_NONE)
+    else:
+        out += _LENGTH.pack(len(value))
+        out += value
+
+
+class _Reader:
+    """Reads fields written by ``_put`` and fixed structs; ValueError past the end."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._at = data, 0
+
+    def take(self, size: int) -> bytes:
+        end = self._at + size
+        if end > len(self._data):
+            raise ValueError("truncated state")
+        chunk, self._at = self._data[self._at:end], end
+        return chunk
+
+    def unpack(self, shape: struct.Struct) -> tuple[int, ...]:
+        return shape.unpack(self.take(shape.size))
+
+    def value(self) -> bytes | None:
+        (size,) = self.unpack(_LENGTH)
+        return None if size == _NONE else self.take(size)
+
+    def end(self) -> None:
+        if self._at != len(self._data):
+            raise ValueError("trailing bytes after the state")

@@ -34,6 +34,9 @@ class Event:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         names = self.fields
+        if not kwargs and len(args) == len(names):  # every field, in order: the usual case
+            object.__setattr__(self, "_values", args)
+            return
         if len(args) > len(names):
             raise TypeError(f"{type(self).__name__} takes {len(names)} fields, got {len(args)}")
         values = dict(zip(names, args, strict=False))
