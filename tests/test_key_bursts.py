@@ -80,3 +80,20 @@ async def test_a_view_closed_before_it_took_the_keys_hands_them_to_the_view_belo
         await settle(pilot)
         assert isinstance(top(app), HomeView) and phone._awaiting is None
         assert app.focused is tiles[2], app.focused
+
+
+async def test_text_typed_after_ctrl_s_in_one_burst_is_the_next_message(data_dir, clock):
+    """"one" Ctrl+S "two" Ctrl+S in one burst: two messages, each with what was typed before
+    its Ctrl+S (the characters after a Ctrl+S were in the box before its binding ran)."""
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.query_one(HandsetView).push(ChatView(ECHO))
+        await settle(pilot)
+        burst(app, ["o", "n", "e", "ctrl+s", "t", "w", "o", "ctrl+s", "x"])
+        await settle(pilot)
+        outgoing = [m.body for m in handset.messenger.history(ECHO, limit=10) if m.outgoing]
+        assert outgoing == ["one", "two"]
+        assert app.query_one(TextArea).text == "x"

@@ -181,6 +181,23 @@ class NewConversationView(_MessengerView):
         view.push(ChatView(number))
 
 
+class ComposeArea(TextArea):
+    """The chat's compose box. It takes the chat's Send key (Ctrl+S, or what the keymap made
+    it) itself, in the order keys come: Textual runs a binding only once its key has bubbled up
+    to the app, by when the characters typed after it in a burst are in the box already, and
+    "one" Ctrl+S "two" Ctrl+S went as one message "onetwo"."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        active = self.screen.active_bindings.get(event.key)
+        if active is not None and active.binding.action == "send" and active.enabled \
+                and isinstance(active.node, ChatView):
+            event.stop()
+            event.prevent_default()
+            active.node.action_send()  # reads the box now, before the keys after this one
+            return
+        await super()._on_key(event)
+
+
 class ChatView(_MessengerView):
     """One conversation: the history, the encryption banner, the compose box."""
 
@@ -224,7 +241,7 @@ class ChatView(_MessengerView):
         # Pinned above the compose box while the change is unresolved; the log has a notice
         # at the point of the change.
         yield Static("", id="chat-warning")
-        compose = TextArea(id="chat-compose", soft_wrap=True, show_line_numbers=False)
+        compose = ComposeArea(id="chat-compose", soft_wrap=True, show_line_numbers=False)
         # A blinking cursor would make deterministic screens differ from run to run.
         compose.cursor_blink = self.handset.entropy.secure
         yield compose
