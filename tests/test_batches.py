@@ -289,3 +289,18 @@ async def test_a_refused_send_keeps_the_changed_identity_it_found(pair, tmp_path
     assert alice.messenger.contact("+2").new_identity == bob.identity.public_dh
     assert any(isinstance(e, IdentityChanged) for e in alice.events.history)
     assert alice.notices("+2") and alice.messenger.history("+2")[-1].kind == "notice"
+
+
+@pytest.mark.looptime
+async def test_keep_alives_cost_an_idle_phone_no_store_transaction(pair):
+    """An idle phone pings the network every few seconds; the acknowledgement has nothing for
+    the store, and must not cost an empty BEGIN/COMMIT (stage.py counted 0.4 a second)."""
+    _bus, alice, _bob = pair
+    await settle(1)
+    statements: list[str] = []
+    alice.store._db.set_trace_callback(statements.append)
+    for _ in range(5):
+        alice.modem.ping()
+        await settle(1)
+    alice.store._db.set_trace_callback(None)
+    assert alice.modem.stats.rtt and statements == []
