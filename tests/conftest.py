@@ -20,12 +20,3 @@ def _restore_phone_tui_logger():
     logger.setLevel(level)
     logger.propagate = propagate
 
-
-def pytest_xdist_auto_num_workers(config):  # noqa: ARG001 - pytest-xdist's hook signature
-    """`-n auto` (pyproject's addopts): two workers per core. Most of a UI or flow test's time
-    is waiting (Pilot's idle checks, the link's latency, Chromium), not computing, so twice as
-    many workers as cores finish the suite sooner (on 2 cores: 2 min 31 s – 3 min 06 s with 4
-    workers, 3 min 35 s – 3 min 47 s with 2)."""
-    import os
-
-    return min(8, 2 * (os.cpu_count() or 1))
