@@ -210,6 +210,11 @@ class FlowDriver:
             await pilot.press(*["space" if ch == " " else ch for ch in value])
         elif kind == "unlock":
             await pilot.press(*self.pin(handset.running, phone), "enter")
+            # As a person does: the next step waits for the unlock (Argon2id in a worker) to
+            # end. Pilot's idle check can return while the worker still runs on a busy machine,
+            # and an "open" then went to the lock screen, covered by Home once the unlock ended.
+            await self.app.workers.wait_for_complete()
+            await pilot.pause()
         elif kind == "open":
             view.action_home()
             view.open_app(value)
