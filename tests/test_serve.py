@@ -133,20 +133,28 @@ class Served:
         self.output: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                assert self.process.poll() is None, "".join(self.output)
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-        found = re.search(r"http://\S+", "".join(self.output))
-        assert found, f"no URL printed: {self.output}"
+        try:
+            found = self._wait_until_serving(time.monotonic() + 30)
+        except BaseException:
+            self.stop()  # a server that did not come up must not outlive the test
+            raise
         self.url = found.group(0)
         self.token = parse_qs(urlsplit(self.url).query).get("token", [""])[0]
         self.origin = f"http://127.0.0.1:{self.port}"
+
+    def _wait_until_serving(self, deadline: float) -> re.Match[str]:
+        """The port answers and the URL was read from the output (by the reader thread, which
+        on a busy machine can come after the port opens, though serve prints it first)."""
+        while True:
+            found = re.search(r"http://\S+", "".join(self.output))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                if found:
+                    return found
+            except OSError:
+                assert self.process.poll() is None, "".join(self.output)
+            assert time.monotonic() < deadline, f"the server did not start: {self.output}"
+            time.sleep(0.2)
 
     def _read(self) -> None:
         for line in self.process.stdout:
