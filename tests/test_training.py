@@ -18,15 +18,22 @@ from phone_tui.ui.widgets.coach import CoachPanel
 TRAINING = [p for p in shipped_flows() if load_flow(p).audience == "training"]
 
 
+async def _coached(flow, data_dir: Path, coach: CoachPanel) -> FlowDriver:
+    """A flow driver with ``coach`` beside it, its phones prepared, the coach attached once the
+    app is ready."""
+    driver = FlowDriver(flow, data_dir, side=coach)
+    await driver.prepare_phones()
+    driver.listen()
+    driver.on_ready.append(lambda: coach.attach(driver))
+    return driver
+
+
 async def _train(flow, data_dir: Path, progress: Progress, *, idle_first: bool,
                  give_up: bool = False):
     """A scripted trainee: (optionally) waits on step 1 until the hint shows, then does each
     step's solution (or, with ``give_up``, quits there); returns the coach."""
     coach = CoachPanel(flow, progress)
-    driver = FlowDriver(flow, data_dir, side=coach)
-    await driver.prepare_phones()
-    driver.listen()
-    driver.on_ready.append(lambda: coach.attach(driver))
+    driver = await _coached(flow, data_dir, coach)
     async with driver.app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
         for index, step in enumerate(flow.steps):
@@ -133,10 +140,7 @@ def test_train_lists_the_scenarios_and_refuses_others(tmp_path, capsys):
 async def _coach_on_first_step(flow, data_dir: Path, size: tuple[int, int]):
     """The coach and the phone frame as the trainee first sees them (no hint asked)."""
     coach = CoachPanel(replace(flow, hint_after=600.0), None)
-    driver = FlowDriver(flow, data_dir, side=coach)
-    await driver.prepare_phones()
-    driver.listen()
-    driver.on_ready.append(lambda: coach.attach(driver))
+    driver = await _coached(flow, data_dir, coach)
     async with driver.app.run_test(size=size) as pilot:
         await settle(pilot)
         await wait_for(pilot, lambda: coach.driver is not None and not coach._acting,
@@ -182,10 +186,7 @@ async def test_no_step_the_trainee_must_do_ticks_itself_off_while_they_wait(path
     Then the trainee does it, and the scenario still finishes."""
     flow = replace(load_flow(path), hint_after=600.0)
     coach = CoachPanel(flow, None)
-    driver = FlowDriver(flow, tmp_path, side=coach)
-    await driver.prepare_phones()
-    driver.listen()
-    driver.on_ready.append(lambda: coach.attach(driver))
+    driver = await _coached(flow, tmp_path, coach)
     async with driver.app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
         for index, step in enumerate(flow.steps):
