@@ -82,18 +82,145 @@ async def test_a_view_closed_before_it_took_the_keys_hands_them_to_the_view_belo
         assert app.focused is tiles[2], app.focused
 
 
-async def test_text_typed_after_ctrl_s_in_one_burst_is_the_next_message(data_dir, clock):
-    """"one" Ctrl+S "two" Ctrl+S in one burst: two messages, each with what was typed before
-    its Ctrl+S (the characters after a Ctrl+S were in the box before its binding ran)."""
+# ---- keys typed right after a key that opens a view ---------------------------------------------
+# The opening key's binding (the grid's Enter, a list's Enter, Network's "p") posts a message
+# the view acts on later; the keys behind it in the burst must reach the view it opens, not the
+# one it covers, nor be dropped.
+
+DUTY, DESK = "+86 190 0000 0110", "+86 190 0000 0120"
+
+
+async def _with_two_conversations(pilot, handset) -> None:
+    from test_messages_app import ready
+
+    await ready(pilot)
+    handset.messenger.send_text(DUTY, "first")
+    handset.messenger.send_text(DESK, "second")  # on top of the list
+    await settle(pilot)
+
+
+async def keys_done(pilot) -> None:
+    """Settle, until no phone holds keys any more (each held key waits for a refresh)."""
+    from phone_tui.testing import wait_for
+
+    def free() -> bool:
+        return getattr(pilot.app, "keys_waiting", 0) == 0 and all(
+            not getattr(p, "keys_busy", False) and not p._held_keys for p in pilot.app.query(HandsetView))
+
+    await settle(pilot)
+    await wait_for(pilot, free)
+    await settle(pilot)
+
+
+def _focus_tile(app, app_id: str) -> None:
+    app.screen.set_focus(app.query_one(f"#app-{app_id}", AppTile))
+
+
+async def test_enter_down_enter_on_the_messages_tile_opens_the_second_conversation(
+        data_dir, clock):
     handset = make_handset(data_dir, clock=clock, settings=FULL)
     await set_up(handset, locked=False)
     app = make_app(data_dir, handset=handset, settings=FULL)
     async with app.run_test(size=SIZE) as pilot:
+        await _with_two_conversations(pilot, handset)
+        _focus_tile(app, "messages")
+        burst(app, ["enter", "down", "enter"])
+        await keys_done(pilot)
+        assert isinstance(top(app), ChatView), top(app)
+        assert top(app).number == DUTY
+
+
+async def test_a_word_typed_right_after_enter_on_a_conversation_lands_in_its_compose_box(
+        data_dir, clock):
+    from phone_tui.testing import open_app
+
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await _with_two_conversations(pilot, handset)
+        await open_app(pilot, "messages")
+        burst(app, ["enter", *"hello"])
+        await keys_done(pilot)
+        assert isinstance(top(app), ChatView), top(app)
+        assert app.query_one(TextArea).text == "hello"
+
+
+async def test_p_right_after_enter_on_the_network_tile_opens_the_link_profiles(
+        app_factory, handset):
+    from phone_tui.ui.views.network import ProfileView
+
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.query_one(HandsetView).push(ChatView(ECHO))
+        _focus_tile(app, "network")
+        burst(app, ["enter", "p"])
+        await keys_done(pilot)
+        assert isinstance(top(app), ProfileView), top(app)
+
+
+async def test_enter_down_enter_on_the_settings_tile_opens_the_second_entry(
+        app_factory, handset):
+    from phone_tui.ui.views.settings import SettingsView
+
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        burst(app, ["o", "n", "e", "ctrl+s", "t", "w", "o", "ctrl+s", "x"])
+        _focus_tile(app, "settings")
+        burst(app, ["enter", "down", "enter"])
+        await keys_done(pilot)
+        phone = app.query_one(HandsetView)
+        assert [type(v) for v in phone._stack][:2] == [HomeView, SettingsView]
+        assert len(phone._stack) == 3, phone._stack
+
+
+async def test_enter_typed_right_after_the_pin_opens_the_selected_app(app_factory, handset):
+    from phone_tui.testing import TEST_PIN
+    from phone_tui.ui.views.messages import MessagesView
+
+    await set_up(handset)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        outgoing = [m.body for m in handset.messenger.history(ECHO, limit=10) if m.outgoing]
-        assert outgoing == ["one", "two"]
-        assert app.query_one(TextArea).text == "x"
+        burst(app, [*TEST_PIN, "enter", "enter"])
+        await keys_done(pilot)
+        assert isinstance(top(app), MessagesView), top(app)
+
+
+# ---- the stage: F3 between phones, in the same burst ---------------------------------------------
+
+async def test_a_stage_burst_unlocks_both_phones_across_f3_in_order(stage_factory):
+    """PIN, Enter, F3, PIN, Enter, F3 in one burst: each PIN reaches its own phone, whole and
+    in order (F3 is a priority key: it must not overtake the keys typed before it)."""
+    from test_stage_app import WIDE
+
+    from phone_tui.handset.handset import HandsetState
+
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        first, second = app.stage.phones
+        burst(app, [*first.pin, "enter", "f3", *second.pin, "enter", "f3"])
+        await keys_done(pilot)
+        assert [h.state for h in app.stage.handsets] == [HandsetState.UNLOCKED] * 2
+        assert app.active == 0
+
+
+async def test_keys_typed_during_an_unlock_wait_for_home_and_a_wrong_pin_gets_the_next_try(
+        app_factory, handset):
+    """A wrong PIN then the right one in one burst: the second try goes to the entry once the
+    first has been refused (not into the disabled entry, not dropped)."""
+    from phone_tui.handset.handset import HandsetState
+    from phone_tui.testing import TEST_PIN
+
+    await set_up(handset)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        wrong = "9" * len(TEST_PIN) if TEST_PIN != "9" * len(TEST_PIN) else "8" * len(TEST_PIN)
+        burst(app, [*wrong, "enter", *TEST_PIN, "enter"])
+        await keys_done(pilot)
+        assert handset.state is HandsetState.UNLOCKED
+        assert isinstance(top(app), HomeView)

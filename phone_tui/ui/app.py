@@ -18,6 +18,7 @@ from phone_tui.handset.events import PersonaSwitched, Unlocked
 from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
+from phone_tui.ui.key_pacing import KeyPacing
 from phone_tui.ui.keys_screen import KeysHelp
 from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
 from phone_tui.ui.widgets.footer import PhoneFooter
@@ -38,7 +39,7 @@ def _handset_commands():  # noqa: ANN202 - loaded when the palette first opens
     return HandsetCommands
 
 
-class PhoneApp(KeysHelp, App[None]):
+class PhoneApp(KeysHelp, KeyPacing, App[None]):
     """The handset app. Built by the CLI (or by tests) from a Handset and settings."""
 
     TITLE = "phone-tui"
@@ -263,6 +264,11 @@ class PhoneApp(KeysHelp, App[None]):
             if focused is not None and view in focused.ancestors_with_self:
                 return view
         return next(iter(self.handset_views()), None)
+
+    def keys_busy(self) -> bool:
+        # The phone catching up with a key (a view opening, an unlock): the next waits.
+        view = next(iter(self.handset_views()), None)
+        return view is not None and view.screen is self.screen and view.keys_busy
 
     async def on_event(self, event: events.Event) -> None:
         # Any key or click is activity for the phone it reaches: restart its idle timer.

@@ -328,10 +328,31 @@ class HandsetView(Vertical, can_focus=True):
 
     def _on_handset_view__view_ready(self, message: HandsetView._ViewReady) -> None:
         view = message.view
+        if view is self._awaiting and view.is_attached and not view.is_mounted:
+            # The screen caught up before the view finished mounting (its children compose in
+            # their own queues): its controls cannot take the focus yet. Again, from the
+            # view's own queue, whose messages it handles once mounted.
+            if not view.call_later(self.post_message, HandsetView._ViewReady(view)):
+                self._focus_when_ready(view)
+            return
         self._focus_view(view)
         if view is not self._awaiting:
             return  # replaced or covered meanwhile: the newest view gets the keys
         self._release_held_keys(view)
+
+    @property
+    def keys_busy(self) -> bool:
+        """Still catching up with a key: a view pushed and not yet focused, a reset to the
+        view for a new state pending, or the view on top busy with one (an unlock). The app
+        holds the keys typed meanwhile (KeyPacing) until ``_keys_may_go``."""
+        top = self.top
+        return self._awaiting is not None or self._reset_pending \
+            or (top is not None and top.keeps_keys)
+
+    def _keys_may_go(self) -> None:
+        may_go = getattr(self.app, "keys_may_go", None)
+        if may_go is not None and not self.keys_busy:
+            may_go()
 
     def _release_held_keys(self, view: PhoneView) -> None:
         """The keys held for the view now on top go to it (its focused widget), in order."""
@@ -342,6 +363,7 @@ class HandsetView(Vertical, can_focus=True):
             else view
         for key in held:
             target._forward_event(key)
+        self._keys_may_go()
 
     def _focus_view(self, view: PhoneView) -> None:
         """Give ``view`` the keyboard, unless it was replaced or covered in the meantime (a

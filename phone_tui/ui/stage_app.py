@@ -19,6 +19,7 @@ from phone_tui.handset.stage import ResetStep, Stage
 from phone_tui.ui import bindings
 from phone_tui.ui.app import DETERMINISTIC_BANNER
 from phone_tui.ui.handset_view import FRAME_WIDTH, MIN_HEIGHT, HandsetView
+from phone_tui.ui.key_pacing import KeyPacing
 from phone_tui.ui.keys_screen import KeysHelp
 from phone_tui.ui.themes import VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
 from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
@@ -152,7 +153,7 @@ class ResetProgressScreen(ModalScreen[None]):
         self.query_one("#reset-bar", ProgressBar).update(total=step.total, progress=step.done)
 
 
-class StageApp(KeysHelp, App[None]):
+class StageApp(KeysHelp, KeyPacing, App[None]):
     """The demo stage. Built by ``phone-tui demo`` (or tests) from a prepared Stage."""
 
     TITLE = "phone-tui demo"
@@ -275,6 +276,16 @@ class StageApp(KeysHelp, App[None]):
 
     def active_handset_view(self) -> HandsetView:
         return self.query_one(f"#handset-{self.active + 1}", HandsetView)
+
+    def keys_busy(self) -> bool:
+        # The phone the keys go to catching up with one (a view opening, an unlock).
+        if self.screen is not self.screen_stack[0]:
+            return False
+        try:
+            view = self.active_handset_view()
+        except Exception:  # noqa: BLE001 - not composed yet
+            return False
+        return view.keys_busy
 
     def set_active(self, index: int, *, focus: bool = False) -> None:
         """Make phone ``index`` the one keys and presenter controls go to."""

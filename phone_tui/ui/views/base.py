@@ -37,6 +37,13 @@ class PhoneView(Vertical):
         return Static(f"{self.TITLE}{hint}", classes="view-title")
 
     @property
+    def keeps_keys(self) -> bool:
+        """Busy with what a key asked for (an unlock): the keys typed meanwhile wait at the
+        app until this view calls ``handset_view._keys_may_go()`` (or a later look finds it
+        done)."""
+        return False
+
+    @property
     def handset_view(self) -> HandsetView:
         """The phone this view is in: looked up once (a view never moves to another phone),
         not on every tick."""

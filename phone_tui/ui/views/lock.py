@@ -38,6 +38,7 @@ class LockView(PhoneView):
     def __init__(self) -> None:
         super().__init__(id="lock")
         self._unlocking = False
+        self._unlocked = False  # unlocked: Home is about to replace this view
         self._unlock_problem = ""  # a damaged file met by the last unlock, until the next one
         self._minute: str | None = None  # what the clock shows (None: not drawn yet)
         # The PIN counter file is read again each second only while something on screen
@@ -140,7 +141,14 @@ class LockView(PhoneView):
     def _submitted(self, event: PinEntry.Submitted) -> None:
         event.stop()
         if not self._unlocking:
+            self._unlocking = True  # now, not when the worker starts: keeps_keys says so
             self._unlock(event.pin)
+
+    @property
+    def keeps_keys(self) -> bool:
+        # Keys typed behind the PIN's Enter are for what the unlock shows: Home (which takes
+        # over once this view is replaced), or the entry again after a wrong PIN.
+        return self._unlocking or self._unlocked
 
     @work(exclusive=True, group="unlock")
     async def _unlock(self, pin: str) -> None:
@@ -150,6 +158,7 @@ class LockView(PhoneView):
         entry.start_busy("Unlocking (Argon2id)…")
         self._unlock_problem = ""
         failures = self._failures()
+        outcome = None
         try:
             outcome = await self.handset.unlock(pin)
         except (WrongPin, Throttled) as refusal:
@@ -163,12 +172,18 @@ class LockView(PhoneView):
                               and failures is not None and after > failures else "")
         else:
             if outcome is UnlockOutcome.UNLOCKED:
-                return  # the HandsetView swaps this view for Home on the Unlocked event
+                # The HandsetView swaps this view for Home on the Unlocked event; the keys
+                # wait for Home (no focus back to the entry, which is about to go).
+                self._unlocked = True
+                return
         finally:
             self._unlocking = False
-            if self.is_attached and self.handset_view.top is self:
+            if self.is_attached and self.handset_view.top is self \
+                    and outcome is not UnlockOutcome.UNLOCKED:
                 entry.clear()
                 entry.disabled = False
                 self._show_throttle()
                 if not entry.disabled:
                     entry.focus()
+            if self.is_attached and outcome is not UnlockOutcome.UNLOCKED:
+                self.handset_view._keys_may_go()  # after the focus: the entry takes them

@@ -1,0 +1,169 @@
+"""Keys one at a time: a key goes to the focused widget only once the one before it is handled.
+
+Textual hands every key of a burst (a paste, tmux ``send-keys``, a fast typist on a loaded
+machine) to the widget focused *when the app reads it*, and handles it later, in that widget's
+own queue. A key that opens a view (Enter on a tile) acts only once it has bubbled back to the
+app, and the view it opens is mounted and focused later still; by then the keys behind it in the
+burst went to the view it covered, or were dropped. Here the app holds every key until the one
+before it has been handled:
+
+- **its bubbling**: a callback follows the key up from the widget it went to, parent by parent
+  (each queue runs it after the key), to the app, which runs the key's binding on the way;
+- **what that caused**: the same walk again, from the same widget, behind the messages the
+  binding posted there (a Launch, an OptionSelected; each sweep trails one more step of them);
+- **the phone catching up**: a phone that is busy (a view pushed but not yet focused, an unlock
+  running, a reset pending) holds the keys until it says it is ready (``keys_may_go``), or a
+  look a moment later finds it so.
+
+Then the next key goes to whatever has the focus *then*. ``ctrl+q`` never waits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from textual import events
+from textual.app import App
+from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
+MAX_WAITING_KEYS = 256  # a burst longer than this, typed while keys wait, is cut
+SWEEPS = 3  # walks up behind a key: its bubbling, then two steps of what it caused
+RECHECK = 0.05  # seconds between looks at a busy phone that has not said it is ready
+BUSY_LIMIT = 30.0  # seconds: a phone busy longer than this gets the keys anyway
+
+
+class KeyPacing:
+    """For an App (before ``App`` in the bases): keys in order, each after the one before."""
+
+    _pacing_waiting: deque[events.Key]
+    _pacing_in_flight: object | None = None
+    _pacing_busy_since: float | None = None
+    _pacing_recheck = False  # a look at a busy phone is due
+
+    def _pacing_state(self) -> deque[events.Key]:
+        try:
+            return self._pacing_waiting
+        except AttributeError:
+            self._pacing_waiting = deque()
+            return self._pacing_waiting
+
+    @property
+    def keys_waiting(self) -> int:
+        """Keys read from the terminal and not yet handed to a widget (tests wait for 0)."""
+        return len(self._pacing_state()) + (self._pacing_in_flight is not None)
+
+    def keys_busy(self) -> bool:
+        """Whether what shows is still catching up with a key (an App says: its phone)."""
+        return False
+
+    def keys_may_go(self) -> None:
+        """Whatever held the keys is ready: the next one goes, after the focus changes already
+        queued at the app (so it lands where they put the focus) and the focus events they
+        sent up (a stage slot makes its phone the active one on those)."""
+        app: App = self  # type: ignore[assignment]
+        app.call_later(self._pacing_after_focus)
+
+    def _pacing_after_focus(self) -> None:
+        app: App = self  # type: ignore[assignment]
+        if self._pacing_in_flight is not None or not self._pacing_state():
+            return
+        token = object()
+        self._pacing_in_flight = token
+        focused = app.focused
+        self._sweep(focused if focused is not None else app, token, 1, then_focus=False)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            waiting = self._pacing_state()
+            if self._is_quit(event):
+                await super().on_event(event)  # type: ignore[misc]
+                return
+            if self._pacing_in_flight is not None or waiting or self.keys_busy():
+                if len(waiting) < MAX_WAITING_KEYS:
+                    waiting.append(event)
+                self._pacing_next()
+                return
+            await self._pacing_send(event)
+            return
+        await super().on_event(event)  # type: ignore[misc]
+
+    def _is_quit(self, event: events.Key) -> bool:
+        app: App = self  # type: ignore[assignment]
+        try:
+            active = app.screen.active_bindings.get(event.key)
+        except Exception:  # noqa: BLE001 - no screen yet
+            return False
+        return active is not None and active.binding.action == "quit"
+
+    async def _pacing_send(self, event: events.Key) -> None:
+        """Hand ``event`` on as Textual would (priority bindings, else the focused widget), then
+        follow it up until it and what it caused are handled."""
+        app: App = self  # type: ignore[assignment]
+        token = object()
+        self._pacing_in_flight = token
+        self._pacing_busy_since = None
+        target: DOMNode = app.focused or app.screen
+        await super().on_event(event)  # type: ignore[misc]
+        self._sweep(target, token, SWEEPS)
+
+    def _sweep(self, start: DOMNode, token: object, sweeps: int, *,
+               then_focus: bool = True) -> None:
+        """Follow up from ``start`` to the app ``sweeps`` times, then once from the widget
+        focused by then (behind the focus events a key's action caused); then the next key."""
+        app: App = self  # type: ignore[assignment]
+
+        def step(node: DOMNode) -> None:
+            if self._pacing_in_flight is not token:
+                return
+            parent = node.parent
+            if parent is None or node is app:
+                swept()
+            elif not parent.call_later(step, parent):
+                step(parent)  # its queue is closed (removed meanwhile): on past it
+
+        def swept() -> None:
+            if sweeps > 1:
+                again = start if isinstance(start, Widget) and start.is_attached else app.screen
+                self._sweep(again, token, sweeps - 1, then_focus=then_focus)
+            elif then_focus and app.focused is not None and app.focused is not start:
+                self._sweep(app.focused, token, 1, then_focus=False)
+            else:
+                self._pacing_in_flight = None
+                self._pacing_next()
+
+        if start is app or not start.call_later(step, start):
+            step(start)
+
+    def _pacing_next(self) -> None:
+        """Hand on the next waiting key, if nothing is in flight and the phone is ready."""
+        app: App = self  # type: ignore[assignment]
+        waiting = self._pacing_state()
+        if self._pacing_in_flight is not None or not waiting:
+            return
+        if self.keys_busy():
+            now = time.monotonic()
+            if self._pacing_busy_since is None:
+                self._pacing_busy_since = now
+            if now - self._pacing_busy_since < BUSY_LIMIT:
+                if not self._pacing_recheck:
+                    self._pacing_recheck = True
+                    app.set_timer(RECHECK, self._pacing_recheck_now)
+                return
+        token = object()
+        self._pacing_in_flight = token  # claimed now: a second look meanwhile sends nothing
+        event = waiting.popleft()
+
+        async def send() -> None:
+            if self._pacing_in_flight is token:
+                await self._pacing_send(event)
+
+        app.call_later(send)
+
+    def _pacing_recheck_now(self) -> None:
+        self._pacing_recheck = False
+        self._pacing_next()
