@@ -109,14 +109,15 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
         if not self.handset.entropy.secure:
             yield Static(DETERMINISTIC_BANNER, id="deterministic-banner")
         if self.side is None:
-            yield HandsetView(self.handset, id="handset")
+            self._phone = HandsetView(self.handset, id="handset")
+            yield self._phone
         else:
             from textual.containers import Horizontal, Vertical
 
             # The phone and the panel as one pair, centred across a wide terminal.
             with Horizontal(id="handsets") as pair:
                 pair.styles.align_horizontal = "center"
-                view = HandsetView(self.handset, id="handset")
+                view = self._phone = HandsetView(self.handset, id="handset")
                 view.styles.width = 46  # the phone keeps its size; the side panel takes the rest
                 yield view
                 # Centred in the same height as the frame is in the view: level with the phone.
@@ -267,8 +268,9 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
 
     def keys_busy(self) -> bool:
         # The phone catching up with a key (a view opening, an unlock): the next waits.
-        view = next(iter(self.handset_views()), None)
-        return view is not None and view.screen is self.screen and view.keys_busy
+        view = getattr(self, "_phone", None)  # looked up once: a query per key costs
+        return view is not None and view.is_attached and view.screen is self.screen \
+            and view.keys_busy
 
     async def on_event(self, event: events.Event) -> None:
         # Any key or click is activity for the phone it reaches: restart its idle timer.

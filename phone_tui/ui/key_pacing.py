@@ -80,7 +80,9 @@ class KeyPacing:
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:
             waiting = self._pacing_state()
-            if self._is_quit(event):
+            bindings = self._pacing_bindings()
+            active = bindings.get(event.key) if bindings is not None else None
+            if active is not None and active.binding.action == "quit":
                 await super().on_event(event)  # type: ignore[misc]
                 return
             if self._pacing_in_flight is not None or waiting or self.keys_busy():
@@ -88,25 +90,33 @@ class KeyPacing:
                     waiting.append(event)
                 self._pacing_next()
                 return
-            await self._pacing_send(event)
+            await self._pacing_send(event, bound=bindings is None or active is not None)
             return
         await super().on_event(event)  # type: ignore[misc]
 
-    def _is_quit(self, event: events.Key) -> bool:
+    def _pacing_bindings(self) -> dict | None:
+        """The keys bound on the focused chain and the app (enabled or not), or None before
+        there is a screen. A bound key may act anywhere (open a view, move the focus); any
+        other is typed into the focused widget, or dropped, and changes nothing else."""
         app: App = self  # type: ignore[assignment]
         try:
-            active = app.screen.active_bindings.get(event.key)
+            return app.screen.active_bindings
         except Exception:  # noqa: BLE001 - no screen yet
-            return False
-        return active is not None and active.binding.action == "quit"
+            return None
 
-    async def _pacing_send(self, event: events.Key) -> None:
-        """Hand ``event`` on as Textual would (priority bindings, else the focused widget), then
-        follow it up until it and what it caused are handled."""
+    async def _pacing_send(self, event: events.Key, *, bound: bool) -> None:
+        """Hand ``event`` on as Textual would (priority bindings, else the focused widget);
+        for a bound key, follow it up until it and what it caused are handled."""
         app: App = self  # type: ignore[assignment]
+        self._pacing_busy_since = None
+        if not bound:
+            # Typed: it goes to the focused widget's queue like the keys before it, which keeps
+            # their order; nothing to wait for (a paste costs no more than without pacing).
+            self._pacing_in_flight = None
+            await super().on_event(event)  # type: ignore[misc]
+            return
         token = object()
         self._pacing_in_flight = token
-        self._pacing_busy_since = None
         target: DOMNode = app.focused or app.screen
         await super().on_event(event)  # type: ignore[misc]
         self._sweep(target, token, SWEEPS)
@@ -159,8 +169,16 @@ class KeyPacing:
         event = waiting.popleft()
 
         async def send() -> None:
-            if self._pacing_in_flight is token:
-                await self._pacing_send(event)
+            if self._pacing_in_flight is not token:
+                return
+            bindings = self._pacing_bindings()
+            await self._pacing_send(event, bound=bindings is None or event.key in bindings)
+            # Typed keys behind it go on at once, up to the next bound one (typing moves no
+            # focus, so the bindings looked up are still the ones that apply).
+            while self._pacing_in_flight is None and waiting and bindings is not None \
+                    and waiting[0].key not in bindings and not self.keys_busy():
+                await self._pacing_send(waiting.popleft(), bound=False)
+            self._pacing_next()
 
         app.call_later(send)
 
