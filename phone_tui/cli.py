@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import gc
 import os
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,14 +35,49 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+COMMANDS = frozenset({"paths", "reset", "demo", "serve", "train", "screenshots", "flow"})
+
+
+class _TopParser(_Parser):
+    """The top level, whose subcommands are made only when needed: a plain ``phone-tui`` runs
+    none of them, and making their parsers was about 12 M instructions of every start-up
+    (benchmarks/startup.py). Arguments that name a command, ask for help, or are not the top
+    level's own get the full parser, so every message is the one it gives."""
+
+    add_commands: Callable[[], None] | None = None
+
+    def commands(self) -> None:
+        if self.add_commands is not None:
+            add, self.add_commands = self.add_commands, None
+            add()
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201
+        if self.add_commands is not None:
+            args = sys.argv[1:] if args is None else list(args)
+            if COMMANDS.isdisjoint(args) and "-h" not in args and "--help" not in args:
+                parsed, extras = super().parse_known_args(list(args), copy.copy(namespace))
+                if not extras:
+                    return parsed, extras
+            self.commands()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self.commands()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self.commands()
+        return super().format_usage()
+
+
 def parser() -> _Parser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
                         help=f"keep settings, keystores and logs under DIR (default: "
                              f"${HOME_ENV}, else the platform's folders)")
 
-    parser = _Parser(prog=PROG, parents=[common],
-                     description="A secure government handset, emulated in your terminal.")
+    parser = _TopParser(prog=PROG, parents=[common],
+                        description="A secure government handset, emulated in your terminal.")
     parser.add_argument("--version", action="version", version=f"{PROG} {phone_tui.__version__}")
     parser.add_argument("--theme", metavar="NAME",
                         help="colour theme for this run (secure, open, high-contrast, or one of "
@@ -52,6 +88,12 @@ def parser() -> _Parser:
                              "NOT SECURE (uses a throw-away data folder unless --data-dir is "
                              "given)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="log detail (default: warning)")
+    parser.set_defaults(command=None)
+    parser.add_commands = partial(_add_commands, parser, common)
+    return parser
+
+
+def _add_commands(parser: _Parser, common: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.add_parser("paths", parents=[common], help="print where settings, data, logs and "
                                                    "themes live")
@@ -116,7 +158,6 @@ def parser() -> _Parser:
     run.add_argument("--check", metavar="BASELINE_DIR", type=Path,
                      help="compare each step with BASELINE_DIR/step-NN.svg; exit 1 listing the "
                           "steps that differ (a text diff goes to --snapshots/report.txt)")
-    return parser
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -25,6 +25,23 @@ def test_version_via_python_m():
     assert done.stdout.strip() == f"phone-tui {phone_tui.__version__}"
 
 
+def test_a_plain_start_makes_no_subcommand_parsers_and_every_other_use_gets_them():
+    """Start-up parses only the top level's options (the ten subcommand parsers were about
+    12 M instructions of every start: benchmarks/startup.py); a command, help or an unknown
+    word still meet the full parser, and COMMANDS names every subcommand it has."""
+    from phone_tui.cli import COMMANDS, parser
+
+    plain = parser()
+    args = plain.parse_args(["--data-dir", "/tmp/x", "--persona", "open"])
+    assert args.command is None and args.persona == "open" and plain.add_commands is not None
+    full = parser()
+    assert full.parse_args(["--data-dir", "/tmp/x", "demo", "--handsets", "3"]).handsets == 3
+    assert full.add_commands is None
+    (choices,) = [action.choices for action in full._actions if action.dest == "command"]
+    assert set(choices) == COMMANDS
+    assert "screenshots" in parser().format_help()
+
+
 @pytest.mark.parametrize("argv", [["--bogus"], ["--persona", "android"], ["--log-level", "x"],
                                   ["frobnicate"], ["reset", "--force"]])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, argv):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from textual.widgets import Footer, Static, TextArea
-from textual.widgets._footer import FooterKey
+from textual.widgets import Static, TextArea
 
 from phone_tui.core.config import Settings
 from phone_tui.core.paths import resolve_paths
@@ -42,12 +41,11 @@ def phone_app(data_dir, handset, *, settings: Settings = FULL, coach: bool = Fal
 
 def footer_fit(app) -> tuple[int, int, str]:
     """(columns the footer's keys need, columns it has, what it shows)."""
-    footer = app.screen.query_one(Footer)
-    keys = list(footer.query(FooterKey))
-    need = sum(key.outer_size.width + key.styles.margin.width for key in keys)
-    need = max(need, footer.virtual_size.width)
-    shown = "  ".join(f"{key.key_display} {key.description}" for key in keys)
-    return need, footer.size.width, shown
+    from phone_tui.ui.widgets.footer import PhoneFooter
+
+    footer = app.screen.query_one(PhoneFooter)
+    shown = "  ".join(f"{key.key_display} {key.description}" for key in footer.shown)
+    return footer.needed_width(), footer.size.width, shown
 
 
 def _chat(view):  # noqa: ANN001, ANN202

@@ -1,6 +1,7 @@
 """What start-up leaves unimported: the lock screen needs no cryptography (Argon2id and the
-store key come with the PIN), no SQLCipher, no messenger, no other views, no flows, and none
-of Textual's heavy widgets (benchmarks/startup.py measures what each costs)."""
+store key come with the PIN), no SQLCipher, no store or spool module, no messenger, no other
+views, no flows, and none of Textual's heavy widgets, its Footer included (benchmarks/startup.py
+measures what each costs)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ LATER = ("cryptography", "sqlcipher3", "xeddsa", "phone_tui.handset.messenger",
          "phone_tui.handset.bots", "phone_tui.crypto.ratchet", "phone_tui.flows",
          "phone_tui.ui.views.home", "phone_tui.ui.views.messages", "phone_tui.ui.commands",
          "phone_tui.ui.stage_app", "textual.widgets._text_area", "textual.widgets._markdown",
-         "pygments", "markdown_it")
+         "pygments", "markdown_it",
+         # The store and the spool open with the PIN (nothing spooled: nothing to count)...
+         "phone_tui.store.database", "phone_tui.handset.spool",
+         # ...and the footer is one widget, not Textual's Footer of one widget per key.
+         "textual.widgets._footer")
 
 CHILD = r'''
 import asyncio, sys

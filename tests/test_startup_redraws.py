@@ -1,13 +1,12 @@
 """Start-up draws nothing twice: the footer redraws only when the keys it shows change (a
-binding refresh that leaves them as they are keeps its key widgets; a view that brings other
-keys gets them), an empty banner asks for no layout, and the lock screen's place for the banner
+binding refresh that leaves them as they are redraws nothing; a view that brings other keys
+gets them), an empty banner asks for no layout, and the lock screen's place for the banner
 is set before the first frame (benchmarks/startup.py measures the time to idle)."""
 
 from __future__ import annotations
 
-from textual.widgets._footer import FooterKey
-
 from phone_tui.testing import SIZE, TEST_PIN, enter_pin, make_app, make_handset, set_up, settle
+from phone_tui.ui.widgets.footer import PhoneFooter
 
 
 async def test_a_binding_refresh_that_changes_no_key_keeps_the_footer_as_it_is(data_dir, clock):
@@ -17,15 +16,19 @@ async def test_a_binding_refresh_that_changes_no_key_keeps_the_footer_as_it_is(d
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.pause()
-        before = list(app.screen.query(FooterKey))
+        footer = app.screen.query_one(PhoneFooter)
+        before = footer.shown
         assert "enter" in [key.key for key in before]  # the lock screen's keys are shown
+        redraws = []
+        refresh = footer.refresh
+        footer.refresh = lambda *a, **k: (redraws.append(k), refresh(*a, **k))[1]
         for _ in range(3):
             app.screen.refresh_bindings()
             await pilot.pause()
-        assert list(app.screen.query(FooterKey)) == before  # the same widgets, not new ones
+        assert footer.shown is before and redraws == []  # nothing redrawn
         await enter_pin(pilot, TEST_PIN)  # the home screen: other keys
         await pilot.pause()
-        after = [key.key for key in app.screen.query(FooterKey)]
+        after = [key.key for key in footer.shown]
         assert after != [key.key for key in before] and "ctrl+l" in after
 
 
@@ -62,37 +65,31 @@ async def test_the_lock_screen_asks_for_no_layout_after_its_first_frame_for_an_e
     assert "-on-lock" in classes_at_compose[0]
 
 
-async def test_footer_keys_are_born_with_their_compactness_and_not_restyled_for_it(
-        data_dir, clock):
-    """FooterKey's default is compact and the footer's is not: a key bound to the footer's
-    value after it was made toggled "-compact" on and off, restyling every key twice before
-    the first frame (benchmarks/startup.py, about 25 M instructions). The keys still look as
-    Textual's Footer draws them: compact only for the command palette's key."""
+async def test_the_footer_is_one_widget_that_shows_and_presses_every_key(data_dir, clock):
+    """The footer draws its keys as one line (one widget per key, as Textual's Footer has,
+    cost about 80 M instructions before the first frame: benchmarks/startup.py), and still
+    works as that footer does: each key shows its key and description, a click presses it,
+    hovering shows its tooltip, and the command palette's key sits at the right end."""
     handset = make_handset(data_dir, clock=clock)
     await set_up(handset)
     app = make_app(data_dir, handset=handset, clock=clock)
-    restyled: list[FooterKey] = []
-    update_styles = type(app).update_styles
-
-    def recording(self, node, animate=True):  # noqa: ANN001, ANN202
-        if isinstance(node, FooterKey):
-            restyled.append(node)
-        return update_styles(self, node, animate)
-
-    type(app).update_styles = recording
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            keys = list(app.screen.query(FooterKey))
-            assert len(keys) > 3
-            assert restyled == []
-            palette = [key for key in keys if key.has_class("-command-palette")]
-            assert len(palette) == 1 and palette[0].compact and palette[0].has_class("-compact")
-            others = [key for key in keys if key not in palette]
-            assert not any(key.compact or key.has_class("-compact") for key in others)
-            footer = app.screen.query_one("PhoneFooter")
-            footer.compact = True  # still bound: the keys follow the footer
-            await pilot.pause()
-            assert all(key.compact and key.has_class("-compact") for key in others)
-    finally:
-        type(app).update_styles = update_styles
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        footer = app.screen.query_one(PhoneFooter)
+        assert not footer.children
+        line = str(footer.render())
+        keys = footer.shown
+        assert len(keys) > 3 and keys[-1].palette
+        for key in keys:
+            assert f"{key.key_display} {key.description}" in line
+        assert line.rstrip().endswith(f"▏{keys[-1].key_display} {keys[-1].description}")
+        pressed = []
+        simulate = app.simulate_key
+        app.simulate_key = lambda key: (pressed.append(key), simulate(key))[1]
+        quit_key = next(key for key in keys if key.action == "app.quit" or "quit" in key.action)
+        x, y = footer.offset_of(quit_key.key)
+        await pilot.hover(PhoneFooter, offset=(x + 1, y))
+        assert footer.tooltip == quit_key.tooltip
+        app.exit = lambda *a, **k: None  # pressed, not obeyed: the test goes on
+        await pilot.click(PhoneFooter, offset=(x + 1, y))
+        assert pressed == [quit_key.key]

@@ -291,10 +291,10 @@ async def test_a_damaged_keystore_in_the_other_os_is_named_not_a_crash(data_dir,
 
 
 def footer_keys(app) -> str:
-    from textual.widgets._footer import FooterKey
+    from phone_tui.ui.widgets.footer import PhoneFooter
 
     return "  ".join(f"{key.key_display} {key.description}"
-                     for key in app.screen.query(FooterKey))
+                     for key in app.screen.query_one(PhoneFooter).shown)
 
 
 async def test_up_and_down_move_between_the_two_cards_and_enter_works_on_either(data_dir,

@@ -268,10 +268,10 @@ async def test_wipe_this_persona_needs_the_pin(app_factory, handset):
 
 
 def _footer_text(app) -> str:
-    from textual.widgets._footer import FooterKey
+    from phone_tui.ui.widgets.footer import PhoneFooter
 
     return "  ".join(f"{key.key_display} {key.description}"
-                     for key in app.screen.query(FooterKey))
+                     for key in app.screen.query_one(PhoneFooter).shown)
 
 
 async def test_the_duress_offer_shows_which_button_has_the_focus_and_offers_enter(

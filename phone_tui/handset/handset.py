@@ -47,12 +47,12 @@ from phone_tui.handset.events import (
 )
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK, KdfConfig, Persona
 from phone_tui.handset.pin_policy import check_pin
-from phone_tui.handset.spool import SpoolRecord, SpoolReplay
 
 if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off that path
     from phone_tui.crypto.identity import IdentityKeys
     from phone_tui.handset.contacts import SeedContact
     from phone_tui.handset.messenger import Messenger
+    from phone_tui.handset.spool import SpoolRecord, SpoolReplay
     from phone_tui.modem.bus import Modem, Network
     from phone_tui.modem.frames import Envelope
     from phone_tui.modem.profiles import LinkProfile

@@ -27,11 +27,11 @@ from phone_tui.crypto.keystore import (
 )
 from phone_tui.crypto.throttle import Throttle
 from phone_tui.errors import KeystoreCorrupt, PinPolicyError, StoreError
-from phone_tui.handset.spool import REJECTED_NAME, Spool, SpoolRecord, SpoolReplay
-from phone_tui.store.database import PersonaStore
 
-if TYPE_CHECKING:  # pyca's key types load with the first unlock, not at start-up
+if TYPE_CHECKING:  # pyca's key types, the store and the spool load when used, not at start-up
     from phone_tui.crypto.identity import IdentityKeys
+    from phone_tui.handset.spool import Spool, SpoolRecord, SpoolReplay
+    from phone_tui.store.database import PersonaStore
 
 DEFAULT_AUTO_LOCK = 60
 AUTO_LOCK_CHOICES = (15, 30, 60, 120, 300, 600, 0)  # 0 = never
@@ -121,6 +121,8 @@ class Persona:
         for path in (self.store_path, *self.folder.glob("store.db-*")):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        from phone_tui.store.database import PersonaStore
+
         store = PersonaStore(self.store_path, store_key)
         with store.transaction():
             for key, value in profile.items():
@@ -145,6 +147,8 @@ class Persona:
         """Open the store with the keystore's key. A keystore that still holds the previous
         key too was written by a PIN change that did not finish: the store opens with one of
         the two; finish the rekey, then forget the previous key."""
+        from phone_tui.store.database import PersonaStore
+
         current = bytes.fromhex(keystore.secret("store_key"))
         previous_hex = keystore.secrets.get(PREVIOUS_STORE_KEY)
         if previous_hex is None:
@@ -208,12 +212,16 @@ class Persona:
     @property
     def rejected_spool_path(self) -> Path:
         """Spool entries that could not be replayed, kept (never lost with the others)."""
+        from phone_tui.handset.spool import REJECTED_NAME
+
         return self.folder / REJECTED_NAME
 
     @property
     def spool_file(self) -> Spool:
         """The spool (one object per persona: it remembers its size, to check the cap)."""
         if self._spool is None:
+            from phone_tui.handset.spool import Spool
+
             self._spool = Spool(self.spool_path)
         return self._spool
 
@@ -224,7 +232,11 @@ class Persona:
 
     def spooled_messages(self) -> int:
         """Messages that arrived while locked and wait, encrypted, for the next unlock."""
-        return self.spool_file.envelopes() if self.is_set_up else 0
+        if not self.is_set_up:
+            return 0
+        if self._spool is None and not self.spool_path.exists():
+            return 0  # the lock screen's usual case: no need to load the spool's module
+        return self.spool_file.envelopes()
 
     def replay_spool(self, handle: Callable[[SpoolRecord], None]) -> SpoolReplay:
         """Hand what the spool holds to ``handle``, oldest first; each entry leaves the spool
