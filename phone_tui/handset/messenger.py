@@ -186,6 +186,8 @@ def _batched(method: Callable[P, R]) -> Callable[P, R]:
     """The method is one batch of work (or part of the batch already open)."""
     @functools.wraps(method)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if args[0]._batch is not None:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)  # part of the open batch (no context to enter)
         with args[0].batch():  # type: ignore[attr-defined]
             return method(*args, **kwargs)
 
@@ -589,6 +591,9 @@ class Messenger:
             # would become a contact's name on every screen. Not a number: not a message.
             log.info("dropped a message whose sender is not a number (%d characters)",
                      len(sender))
+            return
+        if self._batch is not None:  # the modem's batch for the burst: the usual case
+            self._on_frame(sender, envelope.msg_id, body)
             return
         with self.batch():
             self._on_frame(sender, envelope.msg_id, body)
