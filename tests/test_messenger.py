@@ -287,6 +287,40 @@ async def test_both_phones_starting_a_session_at_once_lose_nothing(world):
 
 
 @pytest.mark.looptime
+async def test_after_both_phones_start_at_once_they_settle_on_one_session(world, monkeypatch):
+    """Each phone holds both sessions; the tie-break keeps both sending in the same one, so a
+    frame is tried in one session only (not first in the wrong one, every frame)."""
+    from phone_tui.crypto.ratchet import Ratchet
+
+    bus, clock, alice, bob = world
+    alice.messenger.send_text("+2", "a1")
+    bob.messenger.send_text("+1", "b1")
+    await settle()
+    for i in range(3):  # both keep sending at once, as two people typing do
+        alice.messenger.send_text("+2", f"a{i + 2}")
+        bob.messenger.send_text("+1", f"b{i + 2}")
+        await settle()
+    trials = []
+    real = Ratchet.decrypt
+
+    def counted(self, *args, **kwargs):
+        trials.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ratchet, "decrypt", counted)
+    for i in range(5):
+        alice.messenger.send_text("+2", f"a{i + 5}")
+        bob.messenger.send_text("+1", f"b{i + 5}")
+        await settle()
+    assert bob.bodies("+1") == [f"a{i}" for i in range(1, 10)]
+    assert alice.bodies("+2") == [f"b{i}" for i in range(1, 10)]
+    assert len(trials) == 10  # one decryption per frame: no failed trial first
+    current = [phone.messenger._load_sessions(number)[0].ratchet
+               for phone, number in ((alice, "+2"), (bob, "+1"))]
+    assert current[0].ad == current[1].ad
+
+
+@pytest.mark.looptime
 async def test_an_unreadable_initial_message_does_not_change_trust(world):
     from phone_tui.handset.messenger import _INITIAL, PREKEY
     from phone_tui.modem.frames import Envelope, EnvelopeKind

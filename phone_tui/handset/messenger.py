@@ -186,6 +186,8 @@ def _batched(method: Callable[P, R]) -> Callable[P, R]:
     """The method is one batch of work (or part of the batch already open)."""
     @functools.wraps(method)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if args[0]._batch is not None:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)  # part of the open batch (no context to enter)
         with args[0].batch():  # type: ignore[attr-defined]
             return method(*args, **kwargs)
 
@@ -590,6 +592,9 @@ class Messenger:
             log.info("dropped a message whose sender is not a number (%d characters)",
                      len(sender))
             return
+        if self._batch is not None:  # the modem's batch for the burst: the usual case
+            self._on_frame(sender, envelope.msg_id, body)
+            return
         with self.batch():
             self._on_frame(sender, envelope.msg_id, body)
 
@@ -700,7 +705,10 @@ class Messenger:
                 record.initial = None  # the peer answered: no more X3DH headers needed
             if new_identity is not None:
                 self._check_identity(sender, new_identity)
-            self._save_sessions(sender, [record] + [r for r in sessions if r is not record])
+            if kind == MESSAGE and sessions and _keeps_current(sessions[0], record):
+                self._save_sessions(sender, sessions)
+            else:
+                self._save_sessions(sender, [record] + [r for r in sessions if r is not record])
             return payload, used_opk
         assert failure is not None
         raise failure
@@ -1175,6 +1183,20 @@ def _candidates(sessions: list[SessionRecord],
     if owner is not None:
         return [(owner, MAX_SKIP)]
     return [(sessions[0], MAX_SKIP)] + [(record, 0) for record in sessions[1:]]
+
+
+def _keeps_current(current: SessionRecord, other: SessionRecord) -> bool:
+    """Whether a MESSAGE that decrypted in the archived session ``other`` leaves ``current``
+    the one we send in. After both phones started a session at once, each has both, and if
+    each promoted the one it last received in, two phones that keep sending to each other
+    would swap forever (each then tries every frame in the wrong session first: one X25519
+    exchange, an HKDF and a failed AES-GCM per frame). Both sides break the tie alike: between
+    two sessions the peer has answered in, begun by different phones, the one whose X3DH
+    associated data (initiator's identity key first) sorts lower stays. Otherwise the newest
+    session the peer used wins, as before (a peer that restarted a session)."""
+    ours, theirs = current.ratchet, other.ratchet
+    return (current is not other and current.initial is None and ours.ckr is not None
+            and ours.cks is not None and ours.ad != theirs.ad and ours.ad < theirs.ad)
 
 
 def is_store_failure(problem: Exception) -> bool:
