@@ -225,3 +225,29 @@ async def test_keys_typed_during_an_unlock_wait_for_home_and_a_wrong_pin_gets_th
         await keys_done(pilot)
         assert handset.state is HandsetState.UNLOCKED
         assert isinstance(top(app), HomeView)
+
+
+async def test_a_phone_stuck_busy_gets_the_keys_after_the_limit_and_ctrl_q_never_waits(
+        app_factory, handset, monkeypatch):
+    """Should a view never say it is done, the keyboard is not lost for good: the keys go on
+    after BUSY_LIMIT, in order; and Ctrl+Q quits at once, however busy the phone."""
+    from phone_tui.ui import key_pacing
+    from phone_tui.ui.views.base import PhoneView
+
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tiles = list(app.query(AppTile))
+        monkeypatch.setattr(key_pacing, "BUSY_LIMIT", 0.3)
+        monkeypatch.setattr(PhoneView, "keeps_keys", property(lambda self: True))
+        burst(app, ["right", "right"])
+        await pilot.pause(0.1)
+        assert app.focused is tiles[0] and app.keys_waiting == 2  # held while busy
+        await pilot.pause(0.5)
+        await settle(pilot)
+        assert app.focused is tiles[2] and app.keys_waiting == 0  # then on, in order
+        burst(app, ["right", "ctrl+q"])
+        await pilot.pause(0.05)
+        assert app.keys_waiting == 1  # "right" waits for the busy phone ...
+        assert app._exit  # ... and Ctrl+Q, behind it, quit at once

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 MAX_WAITING_KEYS = 256  # a burst longer than this, typed while keys wait, is cut
 SWEEPS = 3  # walks up behind a key: its bubbling, then two steps of what it caused
 RECHECK = 0.05  # seconds between looks at a busy phone that has not said it is ready
-BUSY_LIMIT = 30.0  # seconds: a phone busy longer than this gets the keys anyway
+BUSY_LIMIT = 10.0  # seconds: a phone busy longer than this (a bug) gets the keys anyway
 
 
 class KeyPacing:
