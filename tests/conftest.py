@@ -2,8 +2,15 @@
 come from phone_tui.testing, which phone-tui installs as a pytest plugin."""
 
 import logging
+import os
 
 import pytest
+
+
+def pytest_xdist_auto_num_workers(config):  # noqa: ARG001 - pytest-xdist's hook
+    """``-n auto`` (addopts): two workers per core. Most UI tests spend half their time waiting
+    (Pilot's idle checks, timers, subprocesses), so one per core leaves the cores half idle."""
+    return 2 * len(os.sched_getaffinity(0))
 
 
 @pytest.fixture(autouse=True)
