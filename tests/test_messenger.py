@@ -287,6 +287,44 @@ async def test_both_phones_starting_a_session_at_once_lose_nothing(world):
 
 
 @pytest.mark.looptime
+async def test_a_session_forged_under_a_contacts_number_does_not_stay_current(tmp_path):
+    """The tie-break is for two sessions between the same two identities only: a session the
+    carrier forged under Bob's number, with an identity key ground to sort lowest, must not
+    stay the one Alice sends in once the real Bob talks on in the real session (from the
+    attacker review)."""
+    import dataclasses
+
+    clock = ManualClock()
+    bus = Bus(random.Random(1))
+    alice = Phone(bus, "+1", tmp_path, clock)
+    bob = Phone(bus, "+2", tmp_path, clock)
+    while True:  # about 1 in 4 keys sorts below both
+        ik = IdentityKeys.generate(E, clock.now())
+        if ik.public_dh < alice.identity.public_dh and ik.public_dh < bob.identity.public_dh:
+            break
+    mallory = Phone(bus, "+3", tmp_path, clock, identity=ik)
+    real = alice.messenger.on_envelope
+
+    def carrier(env):  # noqa: ANN001, ANN202 - the carrier writes the sender: +3 as +2
+        if env.src == "+3":
+            env = dataclasses.replace(env, src="+2")
+        return real(env)
+
+    alice.messenger.on_envelope = carrier
+    alice.messenger.send_text("+2", "a1")
+    await settle()
+    bob.messenger.send_text("+1", "b1")
+    await settle()
+    genuine = alice.messenger._load_sessions("+2")[0].ratchet.ad
+    mallory.messenger.send_text("+1", "m1")  # a forged PREKEY "from +2"
+    await settle()
+    bob.messenger.send_text("+1", "b2")  # the real Bob talks on
+    await settle()
+    assert "b2" in alice.bodies("+2")
+    assert alice.messenger._load_sessions("+2")[0].ratchet.ad == genuine
+
+
+@pytest.mark.looptime
 async def test_after_both_phones_start_at_once_they_settle_on_one_session(world, monkeypatch):
     """Each phone holds both sessions; the tie-break keeps both sending in the same one, so a
     frame is tried in one session only (not first in the wrong one, every frame)."""

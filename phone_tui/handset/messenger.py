@@ -1190,13 +1190,18 @@ def _keeps_current(current: SessionRecord, other: SessionRecord) -> bool:
     the one we send in. After both phones started a session at once, each has both, and if
     each promoted the one it last received in, two phones that keep sending to each other
     would swap forever (each then tries every frame in the wrong session first: one X25519
-    exchange, an HKDF and a failed AES-GCM per frame). Both sides break the tie alike: between
-    two sessions the peer has answered in, begun by different phones, the one whose X3DH
-    associated data (initiator's identity key first) sorts lower stays. Otherwise the newest
-    session the peer used wins, as before (a peer that restarted a session)."""
+    exchange, an HKDF and a failed AES-GCM per frame). Both sides break the tie alike, for
+    that case only: two sessions the peer has answered in between the same two identity keys,
+    one begun by each phone (X3DH's AD = IK_A || IK_B, so one AD is the other's halves
+    swapped): the one whose AD sorts lower stays. In every other case the newest session the
+    peer used wins, as before: a peer that restarted a session, and a session under another
+    identity key (a forged one, whose initiator's half its maker picks, must not stay current
+    against the genuine peer's next message)."""
     ours, theirs = current.ratchet, other.ratchet
+    half = len(ours.ad) // 2
+    mirrored = len(ours.ad) == 2 * half and theirs.ad == ours.ad[half:] + ours.ad[:half]
     return (current is not other and current.initial is None and ours.ckr is not None
-            and ours.cks is not None and ours.ad != theirs.ad and ours.ad < theirs.ad)
+            and ours.cks is not None and mirrored and ours.ad < theirs.ad)
 
 
 def is_store_failure(problem: Exception) -> bool:
