@@ -73,23 +73,24 @@ async def set_up(handset: Handset, pin: str = TEST_PIN, *, locked: bool = True) 
 
 
 async def settle(pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
-    """Let workers (Argon2id in a thread) finish and the screen catch up."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    """Let workers (Argon2id in a thread) finish, the keys waiting at the app (KeyPacing) go
+    on, and the screen catch up; again while a key let on starts a worker (a PIN's Enter)."""
+    from phone_tui.ui.key_pacing import keys_handled
+
+    await keys_handled(pilot)
 
 
 async def enter_pin(pilot, pin: str, *, click: bool = False) -> None:  # noqa: ANN001
     """Type (or click) a PIN on the visible pad and press OK, then settle."""
+    from phone_tui.ui.key_pacing import press_at_once
+
     pad = pilot.app.query_one("#pin-pad")
+    if not click:
+        await press_at_once(pilot, [*pin, "enter"])  # as a terminal sends a fast typist's keys
+        return
     for digit in pin:
-        if click:
-            await pilot.click(pad, offset=pad.offset_of(digit))
-        else:
-            await pilot.press(digit)
-    if click:
-        await pilot.click(pad, offset=pad.offset_of("ok"))
-    else:
-        await pilot.press("enter")
+        await pilot.click(pad, offset=pad.offset_of(digit))
+    await pilot.click(pad, offset=pad.offset_of("ok"))
     await settle(pilot)
 
 

@@ -242,14 +242,89 @@ async def test_a_phone_stuck_busy_gets_the_keys_after_the_limit_and_ctrl_q_never
         tiles = list(app.query(AppTile))
         monkeypatch.setattr(key_pacing, "BUSY_LIMIT", 3600.0)
         monkeypatch.setattr(PhoneView, "keeps_keys", property(lambda self: True))
-        burst(app, ["right", "right"])
-        await settle(pilot)
-        assert app.focused is tiles[0] and app.keys_waiting == 2  # held while busy
-        monkeypatch.setattr(key_pacing, "BUSY_LIMIT", 0.0)  # the limit reached
+        burst(app, ["right", "right", "left", "right"])
+        await wait_for(pilot, lambda: app.keys_waiting == 4)  # held while busy (settle would
+        await pilot.pause()                                    # wait for them to go)
+        assert app.focused is tiles[0] and app.keys_waiting == 4
+        app._pacing_busy_since -= 7200  # the limit passed: all of them go on, not one per limit
         await wait_for(pilot, lambda: app.keys_waiting == 0)
         await settle(pilot)
-        assert app.focused is tiles[2]  # then on, in order
+        assert app.focused is tiles[2]  # in order
         monkeypatch.setattr(key_pacing, "BUSY_LIMIT", 3600.0)
         burst(app, ["right", "ctrl+q"])
         await wait_for(pilot, lambda: app._exit)
         assert app.keys_waiting == 1  # "right" waits for the busy phone; Ctrl+Q behind it quit
+
+
+def terminal_click(app, selector: str) -> None:
+    """A click as the terminal sends it: MouseDown and MouseUp posted to the app (Pilot's
+    click forwards them to the screen directly, past the app)."""
+    from textual.pilot import _get_mouse_message_arguments
+
+    arguments = _get_mouse_message_arguments(app.screen.query_one(selector), (1, 0), button=1)
+    app.post_message(events.MouseDown(**arguments))
+    app.post_message(events.MouseUp(**arguments))
+
+
+async def test_a_click_on_another_stage_phone_during_an_unlock_waits_behind_the_keys(
+        stage_factory):
+    """Phone 1 unlocking (a slow Argon2id), its second try typed ahead, then a click on phone
+    2, whose chat is open: the PIN typed for phone 1 goes to phone 1, never into phone 2's
+    compose box; then the click moves the keyboard to phone 2 (from the attacker review)."""
+    import asyncio
+
+    from test_stage_app import WIDE
+
+    from phone_tui.handset.handset import HandsetState
+    from phone_tui.testing import wait_for
+
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        first, second = app.stage.phones
+        one, two = app.stage.handsets
+        await pilot.press("f3", *second.pin, "enter")
+        await keys_done(pilot)
+        app.query_one("#handset-2", HandsetView).push(ChatView(one.number))
+        await settle(pilot)
+        await pilot.press("f3")
+        await keys_done(pilot)
+        assert app.active == 0 and two.state is HandsetState.UNLOCKED
+        real = one.unlock
+
+        async def slow(pin):  # noqa: ANN001, ANN202
+            await asyncio.sleep(0.4)
+            return await real(pin)
+
+        one.unlock = slow
+        wrong = ("8" if first.pin.startswith("9") else "9") * len(first.pin)
+        burst(app, [*wrong, "enter", *first.pin, "enter"])
+        await pilot.pause(0.1)
+        assert app.keys_waiting > len(first.pin)  # the second try waits for the first
+        terminal_click(app, "#slot-2 .slot-caption")
+        await wait_for(pilot, lambda: one.state is HandsetState.UNLOCKED)
+        await keys_done(pilot)
+        compose = app.query_one("#handset-2", HandsetView).query_one(TextArea).text
+        assert compose == "", compose
+        assert app.active == 1  # the click, after the keys
+
+
+async def test_keys_beyond_the_256_that_wait_are_dropped_and_the_phone_says_so(
+        app_factory, handset, monkeypatch):
+    from phone_tui.testing import notifications, wait_for
+    from phone_tui.ui import key_pacing
+    from phone_tui.ui.views.base import PhoneView
+
+    await set_up(handset, locked=False)
+    app = app_factory(handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        monkeypatch.setattr(key_pacing, "BUSY_LIMIT", 3600.0)
+        busy = True
+        monkeypatch.setattr(PhoneView, "keeps_keys", property(lambda self: busy))
+        burst(app, ["x"] * 300)
+        await wait_for(pilot, lambda: app._pacing_dropped == 300 - key_pacing.MAX_WAITING_KEYS)
+        assert app.keys_waiting == key_pacing.MAX_WAITING_KEYS
+        busy = False
+        await wait_for(pilot, lambda: app.keys_waiting == 0)
+        await wait_for(pilot, lambda: any("44 keys" in n for n in notifications(app)))

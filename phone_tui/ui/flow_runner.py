@@ -24,6 +24,7 @@ from phone_tui.handset.stage import (
     load_stage_seeds,
 )
 from phone_tui.ui.handset_view import HandsetView
+from phone_tui.ui.key_pacing import press_at_once
 
 if TYPE_CHECKING:
     from phone_tui.handset.handset import Handset
@@ -204,17 +205,15 @@ class FlowDriver:
             self.app.set_active(phone - 1, focus=True)  # type: ignore[attr-defined]
             await pilot.pause()
         kind, value = action.kind, action.value
+        # Keys go as a terminal sends a burst (the app keeps them in order, each after the one
+        # before: KeyPacing), and the next action waits until they are handled and what they
+        # started has ended: an unlock's Argon2id, as a person waits for it.
         if kind == "press":
-            await pilot.press(*value)
+            await press_at_once(pilot, value)
         elif kind == "type":
-            await pilot.press(*["space" if ch == " " else ch for ch in value])
+            await press_at_once(pilot, ["space" if ch == " " else ch for ch in value])
         elif kind == "unlock":
-            await pilot.press(*self.pin(handset.running, phone), "enter")
-            # As a person does: the next step waits for the unlock (Argon2id in a worker) to
-            # end. Pilot's idle check can return while the worker still runs on a busy machine,
-            # and an "open" then went to the lock screen, covered by Home once the unlock ended.
-            await self.app.workers.wait_for_complete()
-            await pilot.pause()
+            await press_at_once(pilot, [*self.pin(handset.running, phone), "enter"])
         elif kind == "open":
             view.action_home()
             view.open_app(value)

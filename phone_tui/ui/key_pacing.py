@@ -15,7 +15,9 @@ before it has been handled:
   running, a reset pending) holds the keys until it says it is ready (``keys_may_go``), or a
   look a moment later finds it so.
 
-Then the next key goes to whatever has the focus *then*. ``ctrl+q`` never waits.
+Then the next key goes to whatever has the focus *then*. A mouse button pressed while keys wait
+waits behind them too (a click on another stage phone must not take keys typed for the one in
+front). ``ctrl+q`` never waits. At most 256 keys wait; the phone says how many it dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from textual.widget import Widget
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
-MAX_WAITING_KEYS = 256  # a burst longer than this, typed while keys wait, is cut
+MAX_WAITING_KEYS = 256  # a burst longer than this, typed while keys wait, is cut (and said)
 SWEEPS = 3  # walks up behind a key: its bubbling, then two steps of what it caused
 RECHECK = 0.05  # seconds between looks at a busy phone that has not said it is ready
 BUSY_LIMIT = 10.0  # seconds: a phone busy longer than this (a bug) gets the keys anyway
@@ -40,12 +42,13 @@ BUSY_LIMIT = 10.0  # seconds: a phone busy longer than this (a bug) gets the key
 class KeyPacing:
     """For an App (before ``App`` in the bases): keys in order, each after the one before."""
 
-    _pacing_waiting: deque[events.Key]
+    _pacing_waiting: deque[events.Key | events.MouseEvent]
+    _pacing_dropped = 0  # keys cut since the queue was last empty
     _pacing_in_flight: object | None = None
     _pacing_busy_since: float | None = None
     _pacing_recheck = False  # a look at a busy phone is due
 
-    def _pacing_state(self) -> deque[events.Key]:
+    def _pacing_state(self) -> deque[events.Key | events.MouseEvent]:
         try:
             return self._pacing_waiting
         except AttributeError:
@@ -60,6 +63,9 @@ class KeyPacing:
     def keys_busy(self) -> bool:
         """Whether what shows is still catching up with a key (an App says: its phone)."""
         return False
+
+    def pointer_pressed(self, event: events.MouseDown) -> None:
+        """A mouse button went down, its turn come (after the keys typed before it)."""
 
     def keys_may_go(self) -> None:
         """Whatever held the keys is ready: the next one goes, after the focus changes already
@@ -86,12 +92,29 @@ class KeyPacing:
                 await super().on_event(event)  # type: ignore[misc]
                 return
             if self._pacing_in_flight is not None or waiting or self.keys_busy():
-                if len(waiting) < MAX_WAITING_KEYS:
-                    waiting.append(event)
-                self._pacing_next()
+                self._pacing_wait(event)
                 return
             await self._pacing_send(event, bound=bindings is None or active is not None)
             return
+        if isinstance(event, events.MouseDown | events.MouseUp) and not event.is_forwarded:
+            if self._pacing_in_flight is not None or self._pacing_state():
+                self._pacing_wait(event)  # behind the keys typed before it
+                return
+            await self._pacing_pointer(event)
+            return
+        await super().on_event(event)  # type: ignore[misc]
+
+    def _pacing_wait(self, event: events.Key | events.MouseEvent) -> None:
+        waiting = self._pacing_state()
+        if len(waiting) < MAX_WAITING_KEYS:
+            waiting.append(event)
+        else:
+            self._pacing_dropped += 1
+        self._pacing_next()
+
+    async def _pacing_pointer(self, event: events.MouseEvent) -> None:
+        if isinstance(event, events.MouseDown):
+            self.pointer_pressed(event)
         await super().on_event(event)  # type: ignore[misc]
 
     def _pacing_bindings(self) -> dict | None:
@@ -108,7 +131,6 @@ class KeyPacing:
         """Hand ``event`` on as Textual would (priority bindings, else the focused widget);
         for a bound key, follow it up until it and what it caused are handled."""
         app: App = self  # type: ignore[assignment]
-        self._pacing_busy_since = None
         if not bound:
             # Typed: it goes to the focused widget's queue like the keys before it, which keeps
             # their order; nothing to wait for (a paste costs no more than without pacing).
@@ -153,9 +175,20 @@ class KeyPacing:
         """Hand on the next waiting key, if nothing is in flight and the phone is ready."""
         app: App = self  # type: ignore[assignment]
         waiting = self._pacing_state()
-        if self._pacing_in_flight is not None or not waiting:
+        if self._pacing_in_flight is not None:
             return
-        if self.keys_busy():
+        if not waiting:
+            self._pacing_busy_since = None
+            if self._pacing_dropped:
+                dropped, self._pacing_dropped = self._pacing_dropped, 0
+                app.notify(f"{dropped} keys typed while the phone was busy were dropped: at "
+                           f"most {MAX_WAITING_KEYS} wait.", title="Keys", severity="warning")
+            return
+        if not self.keys_busy():
+            self._pacing_busy_since = None
+        else:
+            # Busy: wait, up to BUSY_LIMIT from when it was first seen busy (not per key:
+            # past the limit, what waits goes on until the phone is seen ready again).
             now = time.monotonic()
             if self._pacing_busy_since is None:
                 self._pacing_busy_since = now
@@ -171,17 +204,71 @@ class KeyPacing:
         async def send() -> None:
             if self._pacing_in_flight is not token:
                 return
+            if not isinstance(event, events.Key):
+                self._pacing_in_flight = None
+                await self._pacing_pointer(event)
+                self._pacing_next()
+                return
             bindings = self._pacing_bindings()
             await self._pacing_send(event, bound=bindings is None or event.key in bindings)
             # Typed keys behind it go on at once, up to the next bound one (typing moves no
             # focus, so the bindings looked up are still the ones that apply).
             while self._pacing_in_flight is None and waiting and bindings is not None \
-                    and waiting[0].key not in bindings and not self.keys_busy():
-                await self._pacing_send(waiting.popleft(), bound=False)
+                    and isinstance(waiting[0], events.Key) \
+                    and waiting[0].key not in bindings and not self._still_busy():
+                await self._pacing_send(waiting.popleft(), bound=False)  # type: ignore[arg-type]
             self._pacing_next()
 
         app.call_later(send)
 
+    def _still_busy(self) -> bool:
+        """Busy, and not past the limit (past it, what waits goes on)."""
+        if not self.keys_busy():
+            return False
+        since = self._pacing_busy_since
+        return since is None or time.monotonic() - since < BUSY_LIMIT
+
     def _pacing_recheck_now(self) -> None:
         self._pacing_recheck = False
         self._pacing_next()
+
+
+async def press_at_once(pilot, keys: list[str] | tuple[str, ...]) -> None:  # noqa: ANN001
+    """Send ``keys`` as a terminal sends a burst (Pilot.press names keys the same way but
+    waits for the app to go idle after each one, about 60 ms a key), then wait until the app
+    has handed every one on and what they started (a worker: a PIN's Argon2id) has ended."""
+    import unicodedata
+
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    app = pilot.app
+    driver = app._driver
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        original = REPLACED_KEYS.get(key, key)
+        try:
+            char: str | None = unicodedata.lookup(_get_unicode_name_from_key(original))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        driver.send_message(event)
+    await keys_handled(pilot)
+
+
+async def keys_handled(pilot, rounds: int = 1000) -> None:  # noqa: ANN001
+    """Wait (in short pauses, ``rounds`` at most) until no key waits at the app, no worker
+    runs and the screen has caught up."""
+    from textual.worker import WorkerState
+
+    app = pilot.app
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        running = any(worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+                      for worker in app.workers)
+        if not running and not getattr(app, "keys_waiting", 0):
+            await app._animator.wait_until_complete()
+            return
+        await pilot.pause(0.01)

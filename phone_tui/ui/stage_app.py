@@ -457,17 +457,21 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         index = names.index(self.theme) if self.theme in names else -1
         self.apply_theme(names[(index + 1) % len(names)])
 
+    def pointer_pressed(self, event: events.MouseDown) -> None:
+        # A click on another phone makes it the active one before focus moves there; its turn
+        # comes after the keys typed before it (KeyPacing), which are the phone in front's.
+        if self.screen is not self.screen_stack[0]:
+            return
+        try:
+            widget, _ = self.screen.get_widget_at(event.screen_x, event.screen_y)
+        except Exception:  # noqa: BLE001 - outside every widget
+            widget = None
+        slot = next((a for a in widget.ancestors_with_self if isinstance(a, StageSlot)),
+                    None) if widget is not None else None
+        if slot is not None and slot.index != self.active:
+            self.set_active(slot.index)
+
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.MouseDown) and self.screen is self.screen_stack[0]:
-            # A click on another phone makes it the active one before focus moves there.
-            try:
-                widget, _ = self.screen.get_widget_at(event.screen_x, event.screen_y)
-            except Exception:  # noqa: BLE001 - outside every widget
-                widget = None
-            slot = next((a for a in widget.ancestors_with_self if isinstance(a, StageSlot)),
-                        None) if widget is not None else None
-            if slot is not None and slot.index != self.active:
-                self.set_active(slot.index)
         if isinstance(event, events.Key | events.MouseDown):
             self.active_handset_view().handset.touch()
         await super().on_event(event)
