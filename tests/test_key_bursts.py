@@ -248,7 +248,7 @@ async def test_a_phone_stuck_busy_gets_the_keys_after_the_limit_and_ctrl_q_never
         assert app.focused is tiles[0] and app.keys_waiting == 4
         app._pacing_busy_since -= 7200  # the limit passed: all of them go on, not one per limit
         await wait_for(pilot, lambda: app.keys_waiting == 0)
-        await settle(pilot)
+        await pilot.pause()
         assert app.focused is tiles[2]  # in order
         monkeypatch.setattr(key_pacing, "BUSY_LIMIT", 3600.0)
         burst(app, ["right", "ctrl+q"])

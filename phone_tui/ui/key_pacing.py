@@ -259,8 +259,11 @@ async def press_at_once(pilot, keys: list[str] | tuple[str, ...]) -> None:  # no
 
 async def keys_handled(pilot, rounds: int = 1000) -> None:  # noqa: ANN001
     """Wait (in short pauses, ``rounds`` at most) until no key waits at the app, no worker
-    runs and the screen has caught up."""
+    runs, no phone is catching up (a view pushed and not yet focused, a reset to the view for
+    a new state pending) and the screen has caught up."""
     from textual.worker import WorkerState
+
+    from phone_tui.ui.handset_view import HandsetView
 
     app = pilot.app
     for _ in range(rounds):
@@ -268,7 +271,8 @@ async def keys_handled(pilot, rounds: int = 1000) -> None:  # noqa: ANN001
         await pilot.pause()
         running = any(worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
                       for worker in app.workers)
-        if not running and not getattr(app, "keys_waiting", 0):
+        behind = any(phone.keys_busy for phone in app.query(HandsetView))
+        if not running and not behind and not getattr(app, "keys_waiting", 0):
             await app._animator.wait_until_complete()
             return
         await pilot.pause(0.01)
