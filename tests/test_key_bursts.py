@@ -328,3 +328,44 @@ async def test_keys_beyond_the_256_that_wait_are_dropped_and_the_phone_says_so(
         busy = False
         await wait_for(pilot, lambda: app.keys_waiting == 0)
         await wait_for(pilot, lambda: any("44 keys" in n for n in notifications(app)))
+
+
+# ---- the terminal too small, then large enough again --------------------------------------------
+
+async def test_after_terminal_too_small_and_back_the_keys_reach_the_view_again(data_dir, clock):
+    """Hidden behind "Terminal too small", the phone lost the keyboard; shown again, the chat's
+    compose box has it back (from the new-user review: every key was lost until Tab)."""
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.query_one(HandsetView).push(ChatView(ECHO))
+        await settle(pilot)
+        await pilot.resize_terminal(30, SIZE[1])
+        await settle(pilot)
+        assert app.query_one(HandsetView).has_class("-too-small")
+        await pilot.resize_terminal(*SIZE)
+        await settle(pilot)
+        burst(app, list("abc"))
+        await keys_done(pilot)
+        assert app.query_one(TextArea).text == "abc"
+
+
+async def test_after_the_stage_was_too_small_the_phone_in_front_has_the_keys_again(
+        stage_factory):
+    from test_stage_app import WIDE
+
+    from phone_tui.handset.handset import HandsetState
+
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await pilot.resize_terminal(90, WIDE[1])
+        await settle(pilot)
+        assert app.has_class("-too-small")
+        await pilot.resize_terminal(*WIDE)
+        await settle(pilot)
+        burst(app, [*app.stage.phones[0].pin, "enter"])
+        await keys_done(pilot)
+        assert app.stage.handsets[0].state is HandsetState.UNLOCKED

@@ -13,6 +13,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Static
 
 from phone_tui.core.clock import wall_time
@@ -133,6 +134,7 @@ class HandsetView(Vertical, can_focus=True):
         # A view pushed and not yet focused (it takes the keyboard a refresh later), and the
         # keys typed meanwhile: held here, in order, and handed to it once it has the focus.
         self._awaiting: PhoneView | None = None
+        self._focus_before_small: Widget | None = None  # had the keys when it got too small
         self._held_keys: list[events.Key] = []
 
     class _ViewReady(Message):
@@ -167,6 +169,14 @@ class HandsetView(Vertical, can_focus=True):
     def on_resize(self) -> None:
         width, height = self.size
         small = width < FRAME_WIDTH or height < MIN_HEIGHT
+        if self.has_class("-too-small") and not small:
+            # Hidden, the phone lost the keyboard: the widget that had it takes it back once
+            # shown (or the view's default, if that one went meanwhile).
+            self.call_after_refresh(self._refocus_after_small)
+        elif small and not self.has_class("-too-small"):
+            focused = self.screen.focused if self.is_attached else None
+            self._focus_before_small = focused if focused is not None \
+                and self in focused.ancestors else None
         self.set_class(small, "-too-small")
         notice = self.query("#too-small")
         if not small:
@@ -376,6 +386,19 @@ class HandsetView(Vertical, can_focus=True):
         if view.is_attached and view is self.top:
             with contextlib.suppress(NoMatches):
                 view.focus_default()
+
+    def _refocus_after_small(self) -> None:
+        before, self._focus_before_small = self._focus_before_small, None
+        active = getattr(self.app, "active_handset_view", None)
+        top = self.top
+        if top is None or self._awaiting is not None or (active is not None
+                                                         and active() is not self):
+            return
+        if before is not None and before.is_attached and top in before.ancestors \
+                and before.focusable:
+            self.screen.set_focus(before)
+        else:
+            self._focus_view(top)
 
     def _view_for_state(self, notice: str | None = None) -> PhoneView:
         state = self.handset.state

@@ -334,11 +334,18 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         need_width, need_height = self.minimum_size(narrow)
         width, height = self.size
         small = width < need_width or height < need_height
+        if self.has_class("-too-small") and not small:
+            # Hidden, the phones lost the keyboard: back to the one in front once shown.
+            self.call_after_refresh(self._refocus_if_lost)
         self.set_class(small, "-too-small")
         if small:
             self.query_one("#stage-too-small", Static).update(
                 f"Terminal too small for the stage\nneed {need_width}×{need_height}, "
                 f"have {width}×{height}")
+
+    def _refocus_if_lost(self) -> None:
+        if self.focused is None and self.screen is self.screen_stack[0]:
+            self.set_active(self.active, focus=True)
 
     def action_next_phone(self) -> None:
         self.set_active((self.active + 1) % len(self.stage.handsets), focus=True)
