@@ -5,6 +5,8 @@ is set before the first frame (benchmarks/startup.py measures the time to idle).
 
 from __future__ import annotations
 
+import pytest
+
 from phone_tui.testing import SIZE, TEST_PIN, enter_pin, make_app, make_handset, set_up, settle
 from phone_tui.ui.widgets.footer import PhoneFooter
 
@@ -93,3 +95,25 @@ async def test_the_footer_is_one_widget_that_shows_and_presses_every_key(data_di
         app.exit = lambda *a, **k: None  # pressed, not obeyed: the test goes on
         await pilot.click(PhoneFooter, offset=(x + 1, y))
         assert pressed == [quit_key.key]
+
+
+async def test_a_narrow_footer_drops_whole_keys_and_keeps_the_help_key(data_dir, clock):
+    """Too narrow for every key: whole keys are left out (never one cut mid-word), the key to
+    the help screen stays, and a key left out is not where a click lands (new-user review)."""
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset)
+    app = make_app(data_dir, handset=handset, clock=clock)
+    async with app.run_test(size=(50, SIZE[1])) as pilot:
+        await settle(pilot)
+        footer = app.screen.query_one(PhoneFooter)
+        line = str(footer.render())
+        keys = [key for key in footer.shown if not key.palette]
+        drawn = [key for key in keys if f"{key.key_display} {key.description}" in line]
+        assert 0 < len(drawn) < len(keys)
+        assert any(key.action == "keys" for key in drawn)
+        words = {word for key in keys for word in (key.key_display, key.description)}
+        left = line.split("▏")[0].split()
+        assert all(word in words for word in left), left  # no word cut
+        hidden = next(key for key in keys if key not in drawn)
+        with pytest.raises(KeyError):
+            footer.offset_of(hidden.key)

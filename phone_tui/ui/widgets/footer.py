@@ -169,15 +169,34 @@ class PhoneFooter(Widget, can_focus=False):
         line = Text(no_wrap=True, end="")
         spans: list[tuple[int, int]] = []
         keys = [entry for entry in self.shown if not entry.palette]
-        for index, entry in enumerate(keys):
-            start = line.cell_len
-            line.append_text(self._label(entry, self._hover == index))
-            spans.append((start, line.cell_len))
-            if self.compact:
-                line.append(" ")  # FooterKey's margin-right in a compact footer
         palette = [entry for entry in self.shown if entry.palette]
-        if palette and width:
-            label = self._label(palette[0], self._hover == len(keys))
+        labels = [self._label(entry, self._hover == index) for index, entry in enumerate(keys)]
+        gap = 1 if self.compact else 0  # FooterKey's margin-right in a compact footer
+        label = self._label(palette[0], self._hover == len(keys)) if palette else None
+        room = width - (label.cell_len + 1 if label is not None else 0)
+        kept = set(range(len(keys)))
+        if width and sum(text.cell_len + gap for text in labels) > room:
+            # Whole keys, never one cut mid-word: those that fit, in order, and the key to
+            # the help screen (every key is there) whatever else is left out.
+            kept = {index for index, entry in enumerate(keys) if entry.action == "keys"}
+            used = sum(labels[index].cell_len + gap for index in kept)
+            for index, text in enumerate(labels):
+                if index in kept:
+                    continue
+                if used + text.cell_len + gap > room:
+                    break
+                kept.add(index)
+                used += text.cell_len + gap
+        for index, text in enumerate(labels):
+            if index not in kept:
+                spans.append((0, 0))  # not drawn: no column is it
+                continue
+            start = line.cell_len
+            line.append_text(text)
+            spans.append((start, line.cell_len))
+            if gap:
+                line.append(" ")
+        if label is not None and width:
             # Its colour has an alpha ($foreground 20%): blend it on the footer's background.
             edge_color = self.get_component_styles("footer-key--palette-edge").color
             edge = Style(color=(self.styles.background + edge_color).rich_color)
@@ -207,8 +226,8 @@ class PhoneFooter(Widget, can_focus=False):
 
     def offset_of(self, key: str) -> tuple[int, int]:
         """Where to click for ``key`` (its first column): for tests and flows."""
-        for entry, (start, _end) in zip(self.shown, self._spans, strict=False):
-            if entry.key == key:
+        for entry, (start, end) in zip(self.shown, self._spans, strict=False):
+            if entry.key == key and end > start:
                 return start, 0
         raise KeyError(key)
 
