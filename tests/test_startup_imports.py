@@ -20,6 +20,7 @@ from phone_tui.handset.handset import Handset
 LATER = ("cryptography", "sqlcipher3", "xeddsa", "phone_tui.handset.messenger",
          "phone_tui.handset.bots", "phone_tui.crypto.ratchet", "phone_tui.flows",
          "phone_tui.ui.views.home", "phone_tui.ui.views.messages", "phone_tui.ui.commands",
+         "phone_tui.ui.keys_screen",  # the help screen, loaded when first opened
          "phone_tui.ui.stage_app", "textual.widgets._text_area", "textual.widgets._markdown",
          "pygments", "markdown_it",
          # The store and the spool open with the PIN (nothing spooled: nothing to count)...

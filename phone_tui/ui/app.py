@@ -19,7 +19,7 @@ from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.key_pacing import KeyPacing
-from phone_tui.ui.keys_screen import KeysHelp
+from phone_tui.ui.keys_help import KeysHelp
 from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
 from phone_tui.ui.widgets.footer import PhoneFooter
 

@@ -20,7 +20,7 @@ from phone_tui.ui import bindings
 from phone_tui.ui.app import DETERMINISTIC_BANNER
 from phone_tui.ui.handset_view import FRAME_WIDTH, MIN_HEIGHT, HandsetView
 from phone_tui.ui.key_pacing import KeyPacing
-from phone_tui.ui.keys_screen import KeysHelp
+from phone_tui.ui.keys_help import KeysHelp
 from phone_tui.ui.themes import VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
 from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.footer import PhoneFooter
