@@ -93,3 +93,31 @@ async def test_the_footer_is_one_widget_that_shows_and_presses_every_key(data_di
         app.exit = lambda *a, **k: None  # pressed, not obeyed: the test goes on
         await pilot.click(PhoneFooter, offset=(x + 1, y))
         assert pressed == [quit_key.key]
+
+
+async def test_the_stylesheet_is_parsed_once_for_the_theme_the_phone_starts_with(data_dir, clock):
+    """The phone's theme is chosen before the app runs: setting ``App.theme`` then queued a
+    refresh that parsed every stylesheet again before anything was styled (about 15 M
+    instructions of start-up, benchmarks/startup.py); the theme, its classes and its colours
+    are still the ones the app shows."""
+    from textual.css.stylesheet import Stylesheet
+
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset)
+    app = make_app(data_dir, handset=handset, clock=clock)
+    reparses = []
+    reparse = Stylesheet.reparse
+    Stylesheet.reparse = lambda sheet: (reparses.append(sheet), reparse(sheet))[1]
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert reparses == []
+            theme = app.get_theme(handset.settings.theme)
+            assert app.theme == theme.name and app.has_class(f"-theme-{theme.name}")
+            assert app.has_class("-dark-mode") is theme.dark
+            assert app.theme_variables["primary"] == theme.primary
+            app.action_next_theme()  # a change of theme still restyles the phone
+            await pilot.pause()
+            assert reparses and app.theme != theme.name
+    finally:
+        Stylesheet.reparse = reparse

@@ -77,7 +77,18 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
         for theme_obj in themes.themes.values():
             self.register_theme(theme_obj)
         if self._initial_theme in themes.themes:
-            self.theme = self._initial_theme
+            self._start_with_theme(self._initial_theme)
+
+    def _start_with_theme(self, name: str) -> None:
+        """Choose the theme before the app runs, as setting ``App.theme`` does, less the
+        refresh its watcher queues: that parsed every stylesheet once more before anything was
+        styled (benchmarks/startup.py). Nothing has read the variables yet: they are just set."""
+        self.set_reactive(App.theme, name)
+        dark = self.current_theme.dark
+        self.update_classes({f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark},
+                            update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
 
     @property
     def settings(self) -> Settings:
