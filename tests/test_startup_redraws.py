@@ -121,3 +121,21 @@ async def test_the_stylesheet_is_parsed_once_for_the_theme_the_phone_starts_with
             assert reparses and app.theme != theme.name
     finally:
         Stylesheet.reparse = reparse
+
+
+async def test_the_stage_too_starts_on_its_theme_without_parsing_its_stylesheet_again(
+        stage_factory):
+    from textual.css.stylesheet import Stylesheet
+
+    app = await stage_factory()
+    reparses = []
+    reparse = Stylesheet.reparse
+    Stylesheet.reparse = lambda sheet: (reparses.append(sheet), reparse(sheet))[1]
+    try:
+        async with app.run_test(size=(130, 45)) as pilot:
+            await pilot.pause()
+            assert reparses == [] and app.theme == "secure" and app.has_class("-theme-secure")
+            assert app.theme_variables["primary"] == app.get_theme("secure").primary
+    finally:
+        Stylesheet.reparse = reparse
+        app.stage.close()

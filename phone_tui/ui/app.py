@@ -20,7 +20,13 @@ from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.key_pacing import KeyPacing
 from phone_tui.ui.keys_help import KeysHelp
-from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
+from phone_tui.ui.themes import (
+    DEFAULT_THEME,
+    VARIABLE_DEFAULTS,
+    ThemeCatalog,
+    derived_variables,
+    start_with_theme,
+)
 from phone_tui.ui.widgets.footer import PhoneFooter
 
 if TYPE_CHECKING:
@@ -77,18 +83,7 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
         for theme_obj in themes.themes.values():
             self.register_theme(theme_obj)
         if self._initial_theme in themes.themes:
-            self._start_with_theme(self._initial_theme)
-
-    def _start_with_theme(self, name: str) -> None:
-        """Choose the theme before the app runs, as setting ``App.theme`` does, less the
-        refresh its watcher queues: that parsed every stylesheet once more before anything was
-        styled (benchmarks/startup.py). Nothing has read the variables yet: they are just set."""
-        self.set_reactive(App.theme, name)
-        dark = self.current_theme.dark
-        self.update_classes({f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark},
-                            update=False)
-        self._refresh_truecolor_filter(self.ansi_theme)
-        self.stylesheet.set_variables(self.get_css_variables())
+            start_with_theme(self, self._initial_theme)
 
     @property
     def settings(self) -> Settings:
