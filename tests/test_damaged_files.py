@@ -213,18 +213,24 @@ def test_other_wrong_contact_values_are_refused(tmp_path, entry):
         load_contacts(path)
 
 
-async def test_a_damaged_shipped_contacts_file_is_a_notice_in_the_app(app_factory, tmp_path,
-                                                                      monkeypatch):
-    from phone_tui.testing import notifications, settle
+async def test_a_damaged_shipped_contacts_file_is_a_notice_in_the_app(app_factory, handset,
+                                                                      tmp_path, monkeypatch):
+    """Said when the contacts are read: at the first unlock, when the messenger needs them
+    (the locked phone registers without them)."""
+    from phone_tui.testing import TEST_PIN, enter_pin, notifications, set_up, settle
 
     seeds = copied_seeds(tmp_path, monkeypatch, "phone_tui.handset.contacts")
     contacts = seeds / "contacts.toml"
     before = put(contacts, '[[contact]]\nname = "Desk"\nnumber = "+1 555"\nrule = 5\n')
-    app = app_factory()
+    await set_up(handset)
+    app = app_factory(handset=handset)
     async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await enter_pin(pilot, TEST_PIN)
         await settle(pilot)
         assert any(f"{contacts}, line 4, key 'contact[0].rule'" in text
                    for text in notifications(app)), notifications(app)
+        assert handset.messenger is not None and app.bots == []  # no seeds, no bots
     assert contacts.read_bytes() == before
 
 

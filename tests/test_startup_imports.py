@@ -1,7 +1,7 @@
 """What start-up leaves unimported: the lock screen needs no cryptography (Argon2id and the
 store key come with the PIN), no SQLCipher, no store or spool module, no messenger, no other
 views, no flows, and none of Textual's heavy widgets, its Footer included (benchmarks/startup.py
-measures what each costs)."""
+measures what each costs), nor the seed contacts."""
 
 from __future__ import annotations
 
@@ -20,12 +20,16 @@ from phone_tui.handset.handset import Handset
 LATER = ("cryptography", "sqlcipher3", "xeddsa", "phone_tui.handset.messenger",
          "phone_tui.handset.bots", "phone_tui.crypto.ratchet", "phone_tui.flows",
          "phone_tui.ui.views.home", "phone_tui.ui.views.messages", "phone_tui.ui.commands",
+         "phone_tui.ui.keys_screen",  # the help screen, loaded when first opened
          "phone_tui.ui.stage_app", "textual.widgets._text_area", "textual.widgets._markdown",
          "pygments", "markdown_it",
          # The store and the spool open with the PIN (nothing spooled: nothing to count)...
          "phone_tui.store.database", "phone_tui.handset.spool",
-         # ...and the footer is one widget, not Textual's Footer of one widget per key.
-         "textual.widgets._footer")
+         # ...and the footer is one widget, not Textual's Footer of one widget per key...
+         "textual.widgets._footer",
+         # ...and the seed contacts are read when a messenger first needs them (the first
+         # unlock), not when the locked phone registers.
+         "phone_tui.handset.contacts")
 
 CHILD = r'''
 import asyncio, sys
@@ -58,3 +62,34 @@ def test_the_lock_screen_starts_without_what_only_an_unlocked_phone_needs(tmp_pa
     assert {"phone_tui.ui.views.lock", "phone_tui.modem.bus"} <= loaded  # it did start
     early = sorted(m for m in loaded if any(m == p or m.startswith(p + ".") for p in LATER))
     assert early == []
+
+
+async def test_the_seed_contacts_are_read_at_the_first_unlock_not_while_the_phone_is_locked(
+        data_dir, clock, monkeypatch):
+    """The locked phone registers without them; the first unlock reads them once, before its
+    messenger starts, which then knows every one of them (and the bots start)."""
+    from phone_tui.handset import contacts
+    from phone_tui.testing import (
+        SIZE,
+        TEST_PIN,
+        enter_pin,
+        make_app,
+        make_handset,
+        set_up,
+        settle,
+        wait_for,
+    )
+
+    reads = []
+    load = contacts.load_contacts
+    monkeypatch.setattr(contacts, "load_contacts", lambda: reads.append(1) or load())
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset)
+    app = make_app(data_dir, handset=handset, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert handset.modem is not None and reads == []  # registered, nothing read
+        await enter_pin(pilot, TEST_PIN)
+        await wait_for(pilot, lambda: handset.messenger is not None and app.bots)
+        known = {contact.number for contact in handset.messenger.contacts()}
+        assert reads == [1] and {seed.number for seed in load()} <= known

@@ -117,3 +117,49 @@ async def test_a_narrow_footer_drops_whole_keys_and_keeps_the_help_key(data_dir,
         hidden = next(key for key in keys if key not in drawn)
         with pytest.raises(KeyError):
             footer.offset_of(hidden.key)
+
+
+async def test_the_stylesheet_is_parsed_once_for_the_theme_the_phone_starts_with(data_dir, clock):
+    """The phone's theme is chosen before the app runs: setting ``App.theme`` then queued a
+    refresh that parsed every stylesheet again before anything was styled (about 15 M
+    instructions of start-up, benchmarks/startup.py); the theme, its classes and its colours
+    are still the ones the app shows."""
+    from textual.css.stylesheet import Stylesheet
+
+    handset = make_handset(data_dir, clock=clock)
+    await set_up(handset)
+    app = make_app(data_dir, handset=handset, clock=clock)
+    reparses = []
+    reparse = Stylesheet.reparse
+    Stylesheet.reparse = lambda sheet: (reparses.append(sheet), reparse(sheet))[1]
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert reparses == []
+            theme = app.get_theme(handset.settings.theme)
+            assert app.theme == theme.name and app.has_class(f"-theme-{theme.name}")
+            assert app.has_class("-dark-mode") is theme.dark
+            assert app.theme_variables["primary"] == theme.primary
+            app.action_next_theme()  # a change of theme still restyles the phone
+            await pilot.pause()
+            assert reparses and app.theme != theme.name
+    finally:
+        Stylesheet.reparse = reparse
+
+
+async def test_the_stage_too_starts_on_its_theme_without_parsing_its_stylesheet_again(
+        stage_factory):
+    from textual.css.stylesheet import Stylesheet
+
+    app = await stage_factory()
+    reparses = []
+    reparse = Stylesheet.reparse
+    Stylesheet.reparse = lambda sheet: (reparses.append(sheet), reparse(sheet))[1]
+    try:
+        async with app.run_test(size=(130, 45)) as pilot:
+            await pilot.pause()
+            assert reparses == [] and app.theme == "secure" and app.has_class("-theme-secure")
+            assert app.theme_variables["primary"] == app.get_theme("secure").primary
+    finally:
+        Stylesheet.reparse = reparse
+        app.stage.close()

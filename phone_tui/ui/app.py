@@ -19,14 +19,21 @@ from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.key_pacing import KeyPacing
-from phone_tui.ui.keys_screen import KeysHelp
-from phone_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
+from phone_tui.ui.keys_help import KeysHelp
+from phone_tui.ui.themes import (
+    DEFAULT_THEME,
+    VARIABLE_DEFAULTS,
+    ThemeCatalog,
+    derived_variables,
+    start_with_theme,
+)
 from phone_tui.ui.widgets.footer import PhoneFooter
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from phone_tui.handset.bots import Bot
+    from phone_tui.handset.contacts import SeedContact
     from phone_tui.modem.bus import Network
     from phone_tui.modem.profiles import LinkProfile
 
@@ -76,7 +83,7 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
         for theme_obj in themes.themes.values():
             self.register_theme(theme_obj)
         if self._initial_theme in themes.themes:
-            self.theme = self._initial_theme
+            start_with_theme(self, self._initial_theme)
 
     @property
     def settings(self) -> Settings:
@@ -178,20 +185,23 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
         network = self._network or Bus(self.handset.entropy.rng("network"),
                                        folder=self.carrier_folder)
         self._network = network
-        from phone_tui.handset.contacts import load_contacts
-
-        try:
-            self.handset.seed_contacts = load_contacts()
-        except ConfigError as problem:
-            self.notify(f"{problem} — no seed contacts or bots.", title="Contacts",
-                        severity="error", timeout=15)
-            self.handset.seed_contacts = []
+        self.handset.load_seed_contacts = self._load_seed_contacts  # at the first unlock
         self.handset.attach(network, profiles)
         if self.handset.state is HandsetState.UNLOCKED:
             self._start_bots()
         else:  # the bots (and the cryptography they load) wait for the first unlock
             self.handset.events.listen(self._unlocked_once)
         self.query_one(HandsetView).refresh_status()
+
+    def _load_seed_contacts(self) -> list[SeedContact]:
+        from phone_tui.handset.contacts import load_contacts
+
+        try:
+            return load_contacts()
+        except ConfigError as problem:
+            self.notify(f"{problem} — no seed contacts or bots.", title="Contacts",
+                        severity="error", timeout=15)
+            return []
 
     def _on_switched(self, event: object) -> None:
         if isinstance(event, PersonaSwitched):
@@ -208,7 +218,7 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
         from phone_tui.handset.bots import start_bots
 
         try:
-            self.bots = start_bots(self.handset.seed_contacts, self.handset.network,
+            self.bots = start_bots(self.handset.seeds(), self.handset.network,
                                    self.handset.profiles["full"], self.handset.entropy,
                                    self.handset.clock, folder=self.carrier_folder)
         except PhoneTuiError as problem:

@@ -4,9 +4,7 @@ the command palette's "Keys"."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.dom import DOMNode
@@ -133,24 +131,3 @@ class KeysScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-class KeysHelp:
-    """For an App: ``action_keys`` opens the help screen, and the palette's "Keys" opens it
-    (instead of Textual's key panel, which a phone frame has no room for)."""
-
-    def action_keys(self: App) -> None:  # type: ignore[misc]
-        from textual.command import CommandPalette
-
-        screens = [s for s in self.screen_stack if not isinstance(s, CommandPalette)]
-        if screens and not isinstance(screens[-1], KeysScreen):
-            self.push_screen(KeysScreen(key_groups(screens[-1])))
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for command in super().get_system_commands(screen):  # type: ignore[misc]
-            if command.title == "Keys":
-                yield SystemCommand("Keys", "Every key of this screen, the phone and the app",
-                                    self.action_keys)  # type: ignore[attr-defined]
-            else:
-                yield command
-

@@ -20,8 +20,13 @@ from phone_tui.ui import bindings
 from phone_tui.ui.app import DETERMINISTIC_BANNER
 from phone_tui.ui.handset_view import FRAME_WIDTH, MIN_HEIGHT, HandsetView
 from phone_tui.ui.key_pacing import KeyPacing
-from phone_tui.ui.keys_screen import KeysHelp
-from phone_tui.ui.themes import VARIABLE_DEFAULTS, ThemeCatalog, derived_variables
+from phone_tui.ui.keys_help import KeysHelp
+from phone_tui.ui.themes import (
+    VARIABLE_DEFAULTS,
+    ThemeCatalog,
+    derived_variables,
+    start_with_theme,
+)
 from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.footer import PhoneFooter
 from phone_tui.ui.widgets.presenter_status import PresenterStatus
@@ -191,7 +196,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
             self.animation_level = "none"
         for theme_obj in themes.themes.values():
             self.register_theme(theme_obj)
-        self.theme = theme if theme in themes.themes else "secure"
+        start_with_theme(self, theme if theme in themes.themes else "secure")
 
     def get_default_screen(self) -> Screen[None]:
         return StageScreen()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
@@ -11,6 +12,9 @@ from textual.theme import Theme
 from phone_tui.core.documents import read_toml
 from phone_tui.core.resources import themes_dir
 from phone_tui.errors import ThemeError
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 DEFAULT_THEME = "secure"
 COLOR_KEYS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel",
@@ -20,6 +24,19 @@ VARIABLE_DEFAULTS = {"persona-secure": "#3FB68B", "persona-open": "#5A8DEE"}
 # Unlit signal bars: the panel moved this far toward the foreground, so they stay visible yet
 # always sit closer to the background than lit bars, on dark themes and light ones alike.
 UNLIT_BLEND = 0.3
+
+
+def start_with_theme(app: App, name: str) -> None:
+    """Choose an app's theme before it runs, as setting ``App.theme`` does, less the refresh
+    its watcher queues: that parsed every stylesheet again once the first widgets were styled
+    (about 16 M instructions of start-up, benchmarks/startup.py). Nothing has read the
+    variables yet: they are just set."""
+    app.set_reactive(type(app).theme, name)
+    dark = app.current_theme.dark
+    app.update_classes({f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark},
+                       update=False)
+    app._refresh_truecolor_filter(app.ansi_theme)
+    app.stylesheet.set_variables(app.get_css_variables())
 
 
 def derived_variables(variables: dict[str, str]) -> dict[str, str]:
