@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{PROG}: error: {message} (see '{PROG} --help')\n")
+        sys.stderr.write(f"{PROG}: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
 
 
@@ -82,7 +82,9 @@ def parser() -> _Parser:
     parser.add_argument("--theme", metavar="NAME",
                         help="colour theme for this run (secure, open, high-contrast, or one of "
                              "yours)")
-    parser.add_argument("--persona", choices=PERSONAS, help="which OS to boot (default: secure)")
+    parser.add_argument("--persona", choices=PERSONAS,
+                        help="which OS to boot (default: the one that ran last; secure at "
+                             "the first run)")
     parser.add_argument("--deterministic", action="store_true",
                         help="fixed clock, seeds and key material for screenshots and tests; "
                              "NOT SECURE (uses a throw-away data folder unless --data-dir is "
@@ -301,8 +303,9 @@ def _run_app(args: argparse.Namespace, data_dir: str | None, *, demo: bool) -> i
     return 0
 
 
-def find_flow(name: str) -> Path:
-    """A flow file by path, or a shipped one by id (seeds/flows/ID.toml)."""
+def find_flow(name: str, *, prefix: str = "", what: str = "flow") -> Path:
+    """A flow file by path, or a shipped one by id (seeds/flows/ID.toml); the ids offered when
+    none matches are those starting with ``prefix`` (train- for training)."""
     from phone_tui.flows.model import shipped_flows
 
     path = Path(name)
@@ -311,8 +314,8 @@ def find_flow(name: str) -> Path:
     for shipped in shipped_flows():
         if shipped.stem == name:
             return shipped
-    known = ", ".join(p.stem for p in shipped_flows())
-    raise UsageError(f"no flow {name!r}: give a .toml file or a shipped flow ({known})")
+    known = ", ".join(p.stem for p in shipped_flows() if p.stem.startswith(prefix))
+    raise UsageError(f"no {what} {name!r}: give a .toml file or a shipped {what} ({known})")
 
 
 def _flow(args: argparse.Namespace) -> int:
@@ -335,6 +338,11 @@ def _flow(args: argparse.Namespace) -> int:
                       f"{flow.audience})")
         return 2 if failed else 0
     flow = load_flow(find_flow(args.flow))
+    check = args.check
+    if check is not None and not (check.is_dir() and any(check.glob("step-*.svg"))):
+        raise UsageError(f"--check {check}: " + (
+            "no such folder" if not check.exists() else "not a folder" if not check.is_dir()
+            else "holds no step-NN.svg (make them with --snapshots)"))
     import asyncio
 
     from phone_tui.ui.flow_runner import run_flow
@@ -368,8 +376,13 @@ def _train(args: argparse.Namespace) -> int:
     paths = resolve_paths(getattr(args, "data_dir", None))
     folder = paths.data_dir / "training"
     if args.report:
+        if args.flow is not None:
+            raise UsageError(f"--report prints every trainee's results: no FLOW with it "
+                             f"(got {args.flow!r})")
         sys.stdout.write(report(folder, args.format))
         return 0
+    if args.format != "table":
+        raise UsageError("--format goes with --report")
     check_trainee(args.trainee)
     if args.flow is None:
         best: dict[str, int] = {}
@@ -383,7 +396,7 @@ def _train(args: argparse.Namespace) -> int:
                 print(f"  {flow.id:<28} {count(len(flow.steps), 'step'):<9} {mark:<14} "
                       f"{flow.title}")
         return 0
-    flow = load_flow(find_flow(args.flow))
+    flow = load_flow(find_flow(args.flow, prefix="train-", what="training flow"))
     Progress(folder, args.trainee).attempts()  # a damaged progress file stops us here, kept
     if flow.audience != "training" or flow.handsets != 1:
         raise UsageError(f"{flow.path}: not a training flow (audience = \"training\", one "

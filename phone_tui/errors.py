@@ -40,6 +40,10 @@ class ThemeError(ConfigError):
     """A theme file is malformed, or a theme name is unknown."""
 
 
+class FolderError(PhoneTuiError):
+    """A folder phone-tui needs cannot be made: a file is in its way, or no permission."""
+
+
 class KeystoreError(PhoneTuiError):
     """Base for keystore problems (and for the small files kept beside a keystore)."""
 

@@ -56,6 +56,19 @@ def test_unknown_theme_is_exit_2(capsys, tmp_path):
     assert "unknown theme 'neon'" in err and "high-contrast" in err
 
 
+@pytest.mark.parametrize("command", [[], ["demo"]])
+def test_a_data_dir_that_is_a_file_is_one_line_exit_2_and_the_file_is_kept(capsys, tmp_path,
+                                                                           command):
+    """From the new-user review: `--data-dir FILE` ended in a NotADirectoryError traceback."""
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine")
+    for folder in (afile, afile / "deeper"):
+        code, _, err = run(capsys, *command, "--data-dir", str(folder))
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(afile) in err and "not a folder" in err or "in the way" in err, err
+    assert afile.read_text() == "mine"
+
+
 def test_paths_follow_data_dir_and_env(capsys, tmp_path, monkeypatch):
     code, out, _ = run(capsys, "paths", "--data-dir", str(tmp_path))
     assert code == 0

@@ -85,6 +85,17 @@ def test_every_shipped_flow_completes_headless(path, capsys, fast_kdf):
     assert "passed" in out and "✗" not in out
 
 
+def test_flow_run_check_against_a_missing_or_empty_baseline_is_exit_2(tmp_path, capsys):
+    """From the new-user review: a missing baseline said "screens differ" (exit 1), as if the
+    screens had changed."""
+    (tmp_path / "empty").mkdir()
+    for where, said in ((tmp_path / "nowhere", "no such folder"),
+                        (tmp_path / "empty", "holds no step-NN.svg")):
+        assert cli.main(["flow", "run", "demo-os-switch", "--check", str(where)]) == 2
+        out, err = capsys.readouterr()
+        assert said in err and err.count("\n") == 1 and "differ" not in out, (out, err)
+
+
 def test_flow_run_check_passes_on_its_own_output_and_fails_on_a_changed_screen(tmp_path,
                                                                                 capsys, fast_kdf):
     flow = next(p for p in shipped_flows() if p.stem == "demo-os-switch")

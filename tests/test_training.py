@@ -206,3 +206,18 @@ async def test_no_step_the_trainee_must_do_ticks_itself_off_while_they_wait(path
                 raise AssertionError(f"step {step.number} not passed: "
                                      f"{driver.pending(step, coach.since)}") from None
         assert coach.finished and "Done:" in str(coach.content)
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["train", "--format", "csv"], "--format goes with --report"),
+    (["train", "--report", "--format", "csv", "extra"], "no FLOW with it"),
+    (["train", "nonexistent"], "train-first-unlock"),
+])
+def test_train_options_that_do_not_go_together_are_one_line_and_exit_2(tmp_path, capsys, argv,
+                                                                        said):
+    """From the new-user review: these were ignored without a word (exit 0), and an unknown
+    scenario listed the demo flows train refuses."""
+    assert cli.main([*argv, "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1, err
+    assert "demo-" not in err

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from phone_tui.errors import FolderError
+
 APP_NAME = "phone-tui"
 HOME_ENV = "PHONE_TUI_HOME"
 
@@ -67,8 +69,18 @@ def make_private_dirs(path: Path) -> Path:
             break
         path = path.parent
     for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):
+        try:
             folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise FolderError(f"{folder}: not a folder (a file of that name is in the "
+                                  "way); give another with --data-dir") from None
+        except NotADirectoryError:
+            raise FolderError(f"{folder}: cannot be made, a file is in the way on the path; "
+                              "give another with --data-dir") from None
+        except OSError as problem:
+            raise FolderError(f"{folder}: cannot be made ({problem.strerror or problem})") \
+                from None
     return path
 
 
