@@ -369,3 +369,34 @@ async def test_after_the_stage_was_too_small_the_phone_in_front_has_the_keys_aga
         burst(app, [*app.stage.phones[0].pin, "enter"])
         await keys_done(pilot)
         assert app.stage.handsets[0].state is HandsetState.UNLOCKED
+
+
+async def test_a_views_default_focus_is_taken_at_once_not_queued(data_dir, clock):
+    """Widget.focus() waits its turn in the app's queue: Home then an app in one go (a flow's
+    "open"), and the view popped on the way took the keys back from the one on top once its
+    turn came, hidden (the screenshots flow's Enter on the OS switch went nowhere, 2 runs in
+    10 under load). Every view's focus_default now focuses at once."""
+    from phone_tui.ui.views.lock import LockView
+    from phone_tui.ui.views.settings import SettingsView
+
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        phone = app.query_one(HandsetView)
+        for view in (SettingsView(), ChatView(ECHO)):
+            phone.push(view)
+            await settle(pilot)
+            app.screen.set_focus(phone)
+            view.focus_default()  # no await: the focus must be there now
+            assert app.focused is not None and view in app.focused.ancestors, view
+            phone.pop()
+            await settle(pilot)
+        handset.lock()
+        await settle(pilot)
+        lock = top(app)
+        assert isinstance(lock, LockView)
+        app.screen.set_focus(phone)
+        lock.focus_default()
+        assert app.focused is not None and lock in app.focused.ancestors

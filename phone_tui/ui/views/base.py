@@ -14,6 +14,8 @@ from textual.widgets.option_list import Option
 from phone_tui.ui.widgets.phone_list import PhoneList
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from phone_tui.handset.handset import Handset
     from phone_tui.ui.handset_view import HandsetView
 
@@ -76,10 +78,17 @@ class PhoneView(Vertical):
         """Give the keyboard to this view's main control."""
         for widget in self.query("*"):
             if widget.focusable:
-                widget.focus()
+                self.focus_now(widget)
                 return
         # Nothing to type into: the phone itself takes the keys (Back, Lock, Home).
-        self.handset_view.focus()
+        self.focus_now(self.handset_view)
+
+    def focus_now(self, widget: Widget) -> None:
+        """Focus ``widget`` at once. ``Widget.focus()`` waits its turn in the app's queue: a
+        view covered or popped by then (Home, then an app, in one go) would take the keys back
+        from the view on top, hidden, and the next key act there."""
+        if widget.is_attached:
+            self.screen.set_focus(widget)
 
     def tick(self) -> None:
         """Called once a second while on top of the stack."""

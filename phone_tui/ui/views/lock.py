@@ -87,7 +87,7 @@ class LockView(PhoneView):
                  f"✉ {waiting_text(count)}" if count else "")
 
     def focus_default(self) -> None:
-        self.query_one(PinEntry).focus()
+        self.focus_now(self.query_one(PinEntry))
 
     def tick(self) -> None:
         now = wall_time(self.handset.clock)

@@ -256,7 +256,7 @@ class ChatView(_MessengerView):
         self.query_one(TextArea).focus()
 
     def focus_default(self) -> None:
-        self.query_one(TextArea).focus()
+        self.focus_now(self.query_one(TextArea))
 
     def on_return(self) -> None:
         self.refresh_messages()

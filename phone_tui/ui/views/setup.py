@@ -83,9 +83,9 @@ class SetupView(PhoneView):
 
     def focus_default(self) -> None:
         if self.step in STEPS:
-            self.query_one(PinEntry).focus()
+            self.focus_now(self.query_one(PinEntry))
         elif self.step == "offer":
-            self.query_one("#duress-skip", Button).focus()
+            self.focus_now(self.query_one("#duress-skip", Button))
 
     @on(PinEntry.Submitted)
     def _submitted(self, event: PinEntry.Submitted) -> None:

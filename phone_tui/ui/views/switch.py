@@ -178,7 +178,7 @@ class SwitchConfirmView(PhoneView):
             yield RowButton("Cancel", id="switch-cancel")
 
     def focus_default(self) -> None:
-        self.query_one("#switch-go", Button).focus()
+        self.focus_now(self.query_one("#switch-go", Button))
 
     @on(Button.Pressed, "#switch-go")
     def _go(self, event: Button.Pressed) -> None:
@@ -231,7 +231,7 @@ class BootView(PhoneView, can_focus=True):
         self._draw()
 
     def focus_default(self) -> None:
-        self.focus()
+        self.focus_now(self)
 
     def _advance(self) -> None:
         self.seek(self.elapsed + self.STEP)
