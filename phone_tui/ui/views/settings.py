@@ -260,7 +260,11 @@ class ChangePinView(PhoneView):
             self._current = self._new = ""
             if self.is_attached:
                 entry.disabled = False
-                entry.focus()
+                # Done, this view is popped (still attached while it goes): no focus back to
+                # its entry, which would take the keys from the view now on top (Ctrl+L right
+                # after a PIN change went to the removed entry).
+                if self.handset_view.top is self:
+                    self.focus_now(entry)
 
 
 class DuressPinView(ChangePinView):
