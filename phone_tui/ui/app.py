@@ -279,12 +279,13 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
     def keys_busy(self) -> bool:
         # The phone catching up with a key (a view opening, an unlock): the next waits.
         view = getattr(self, "_phone", None)  # looked up once: a query per key costs
-        return view is not None and view.is_attached and view.screen is self.screen \
-            and view.keys_busy
+        return bool(self.screen_stack) and view is not None and view.is_attached \
+            and view.screen is self.screen and view.keys_busy
 
     async def on_event(self, event: events.Event) -> None:
         # Any key or click is activity for the phone it reaches: restart its idle timer.
-        if isinstance(event, events.Key | events.MouseDown):
+        if isinstance(event, events.Key | events.MouseDown) and self.screen_stack:
+            # (No screen: the app is closing, a key still in its queue.)
             view = self.active_handset_view()
             if view is not None:
                 view.handset.touch()

@@ -84,6 +84,10 @@ class KeyPacing:
         self._sweep(focused if focused is not None else app, token, 1, then_focus=False)
 
     async def on_event(self, event: events.Event) -> None:
+        app: App = self  # type: ignore[assignment]
+        if not app.screen_stack:  # closing (or not started): nothing to pace for
+            await super().on_event(event)  # type: ignore[misc]
+            return
         if isinstance(event, events.Key) and not event.is_forwarded:
             waiting = self._pacing_state()
             bindings = self._pacing_bindings()

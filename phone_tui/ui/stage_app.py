@@ -284,7 +284,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
 
     def keys_busy(self) -> bool:
         # The phone the keys go to catching up with one (a view opening, an unlock).
-        if self.screen is not self.screen_stack[0]:
+        if not self.screen_stack or self.screen is not self.screen_stack[0]:
             return False
         try:
             view = self.active_handset_view()
@@ -484,6 +484,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
             self.set_active(slot.index)
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key | events.MouseDown):
+        if isinstance(event, events.Key | events.MouseDown) and self.screen_stack:
+            # (No screen: the stage is closing, a key still in its queue.)
             self.active_handset_view().handset.touch()
         await super().on_event(event)

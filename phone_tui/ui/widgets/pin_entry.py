@@ -48,11 +48,13 @@ class PinEntry(Vertical, can_focus=True):
     def __init__(self, prompt: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._prompt = prompt
+        self._message = ("", True)  # what #pin-message says (set before it is composed too)
 
     def compose(self) -> ComposeResult:
         yield Static(self._head(), id="pin-head")
         yield PinPad(id="pin-pad")
-        yield Static("", id="pin-message")
+        text, error = self._message
+        yield Static(text, id="pin-message", classes="" if error else "-info")
 
     def _head(self) -> str:
         """The prompt, a blank line, then one dot per digit typed."""
@@ -66,13 +68,17 @@ class PinEntry(Vertical, can_focus=True):
 
     def set_prompt(self, prompt: str) -> None:
         self._prompt = prompt
-        self.query_one("#pin-head", Static).update(self._head())
+        # Not composed yet (a view made and changed in one burst, as a stage reset does): the
+        # head shows the prompt when it is.
+        for head in self.query("#pin-head").results(Static):
+            head.update(self._head())
 
     def set_message(self, text: str, *, error: bool = True) -> None:
         self.stop_busy()
-        message = self.query_one("#pin-message", Static)
-        message.update(text)
-        message.set_class(not error, "-info")
+        self._message = (text, error)
+        for message in self.query("#pin-message").results(Static):
+            message.update(text)
+            message.set_class(not error, "-info")
 
     def start_busy(self, text: str) -> None:
         """Show ``text`` with a spinner until the next message (Argon2id runs meanwhile)."""
@@ -81,7 +87,8 @@ class PinEntry(Vertical, can_focus=True):
 
         def spin() -> None:
             frame = SPINNER[next(frames) % len(SPINNER)]
-            self.query_one("#pin-message", Static).update(f"{frame} {text}")
+            for message in self.query("#pin-message").results(Static):
+                message.update(f"{frame} {text}")
 
         spin()
         self._spinner = self.set_interval(0.1, spin)
