@@ -406,3 +406,34 @@ async def test_message_delivery_time_through_the_bus_follows_the_profile(name):
     expected = 2 * profile.latency_ms / 1000 + serialization / 2
     assert statistics.median(delays) == pytest.approx(expected, abs=max(0.002, 0.5 * (
         profile.jitter_ms / 1000) + serialization))
+
+
+@pytest.mark.looptime
+async def test_call_signalling_to_a_line_off_the_network_says_unavailable_and_waits():
+    bus = Bus(random.Random(21))
+    alice, bob = Phone(bus, "+1", PROFILES["lte"]), Phone(bus, "+2", PROFILES["lte"])
+    kinds: list[EnvelopeKind] = []
+    bob.modem._on_message = lambda envelope: (kinds.append(envelope.kind),
+                                              bob.inbox.append(envelope.body))
+    bob.modem.set_powered(False)  # the OS that is not running
+    call = alice.modem.send("+2", b"offer", kind=EnvelopeKind.CALL)
+    message = alice.modem.send("+2", b"text")
+    await wait_until(lambda: len(alice.states.get(call, [])) >= 2)
+    await asyncio.sleep(60)
+    assert alice.states[call] == ["sent", "unavailable: +2 is not reachable now"]
+    assert alice.states[message] == ["sent"]  # a message just waits, as before
+    bob.modem.set_powered(True)
+    await wait_until(lambda: len(bob.inbox) == 2 and "delivered" in alice.states[message])
+    assert bob.inbox == [b"offer", b"text"] and kinds == [EnvelopeKind.CALL,
+                                                          EnvelopeKind.MESSAGE]
+
+
+@pytest.mark.looptime
+async def test_call_signalling_to_a_registered_line_is_delivered_like_a_message():
+    bus = Bus(random.Random(22))
+    alice, bob = Phone(bus, "+1", PROFILES["gprs"]), Phone(bus, "+2", PROFILES["lte"])
+    call = alice.modem.send("+2", b"offer", kind=EnvelopeKind.CALL)
+    await wait_until(lambda: alice.states.get(call) == ["sent", "delivered"])
+    assert bob.inbox == [b"offer"]
+    with pytest.raises(ValueError, match="PING"):
+        alice.modem.send("+2", b"", kind=EnvelopeKind.PING)

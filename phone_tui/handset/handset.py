@@ -547,7 +547,7 @@ class Handset:
     def _replay_handler(messenger: Messenger) -> Callable[[SpoolRecord], None]:
         from phone_tui.handset.messenger import is_store_failure
         from phone_tui.handset.spool import ReplayHalted, SpooledState, SpoolError
-        from phone_tui.modem.frames import Envelope, EnvelopeKind
+        from phone_tui.modem.frames import PHONE_TO_PHONE, Envelope
 
         def handle(record: SpoolRecord) -> None:
             # Entries come typed and shape-checked; one that still raises is set aside, but a
@@ -557,7 +557,7 @@ class Handset:
                     messenger.on_state(record.msg_id, record.state, record.reason)
                     return
                 envelope = Envelope.decode(record.data)
-                if envelope.kind is not EnvelopeKind.MESSAGE:
+                if envelope.kind not in PHONE_TO_PHONE:
                     raise SpoolError("key 'data' is not a message envelope")
                 messenger.on_envelope(envelope)
             except Exception as problem:

@@ -836,7 +836,7 @@ class Messenger:
     def on_state(self, net_id: bytes, state: str, reason: str) -> None:
         """The network's word on a message we sent: sent, delivered or failed."""
         # Final network states end the in-memory mapping (the store keeps net_id for later).
-        final = state in ("delivered", "failed")
+        final = state in ("delivered", "failed", "unavailable")
         message_id = self._net_ids.pop(net_id, None) if final else self._net_ids.get(net_id)
         if message_id is None:
             row = self.store.execute("SELECT uuid FROM messages WHERE net_id = ?",

@@ -33,7 +33,7 @@ from phone_tui.errors import StoreError
 log = logging.getLogger(__name__)
 
 REJECTED_NAME = "spool.rejected.jsonl"
-STATES = ("sending", "sent", "delivered", "failed")  # what the modem reports
+STATES = ("sending", "sent", "delivered", "failed", "unavailable")  # what the modem reports
 MAX_DATA_HEX = 2 * 0x1_0000  # an envelope fits one hop frame (64 KiB)
 MAX_REASON = 1000
 # The cap. A genuine backlog is a few hundred entries (a day of busy chats while locked); at

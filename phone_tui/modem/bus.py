@@ -39,6 +39,7 @@ from phone_tui.core.paths import ensure_private_dir
 from phone_tui.modem.channel import Acked, ChannelEvent, Delivered, Failed, ReliableChannel
 from phone_tui.modem.directory import DIRECTORY_FILE, KeyDirectory
 from phone_tui.modem.frames import (
+    PHONE_TO_PHONE,
     Envelope,
     EnvelopeKind,
     FrameError,
@@ -328,13 +329,17 @@ class Modem:
         """A fresh message id, for a message handed to ``send`` later."""
         return self._rng.randbytes(16)
 
-    def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None) -> bytes:
-        """Queue a message to ``dst`` (with ``msg_id`` from ``new_id``, or a fresh one);
-        returns its id. States follow through ``on_state``."""
+    def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None,
+             kind: EnvelopeKind = EnvelopeKind.MESSAGE) -> bytes:
+        """Queue a message (or a call's signalling, ``kind=CALL``) to ``dst`` (with ``msg_id``
+        from ``new_id``, or a fresh one); returns its id. States follow through ``on_state``:
+        sent, then delivered, failed or (a call's, for a line not registered) unavailable."""
+        if kind not in PHONE_TO_PHONE:
+            raise ValueError(f"{kind.name} is not sent to a phone")
         if msg_id is None:
             msg_id = self.new_id()
         self._outgoing[msg_id] = "sending"
-        self._submit(Envelope(EnvelopeKind.MESSAGE, msg_id, self.number, dst, body).encode())
+        self._submit(Envelope(kind, msg_id, self.number, dst, body).encode())
         return msg_id
 
     def has_outgoing(self, msg_id: bytes) -> bool:
@@ -409,8 +414,8 @@ class Modem:
         again event by event, so one failure does not cost the others."""
         if not events:
             return
-        if all(isinstance(event, Acked) and self._seq_to_msg.get(event.seq, b"\0")[:1]
-               != bytes([EnvelopeKind.MESSAGE]) for event in events):
+        if all(isinstance(event, Acked) and self._seq_to_msg.get(event.seq, b"\0")[0]
+               not in PHONE_TO_PHONE for event in events):
             # Only acknowledgements of keep-alives and reports: nothing for the store (an idle
             # phone's ping every few seconds must not cost it an empty transaction).
             for event in events:
@@ -456,7 +461,7 @@ class Modem:
             envelope = Envelope.decode(event.payload)
         except FrameError:
             return []
-        if envelope.kind is not EnvelopeKind.MESSAGE:
+        if envelope.kind not in PHONE_TO_PHONE:
             return []
         return [self._failed_report(envelope)]
 
@@ -472,7 +477,7 @@ class Modem:
             envelope = self._seq_to_msg.pop(event.seq, None)
             if event.rtt is not None:
                 self.stats.rtt.append((self.bus.now(), event.rtt))
-            if envelope is not None and envelope[0] == EnvelopeKind.MESSAGE:
+            if envelope is not None and envelope[0] in PHONE_TO_PHONE:
                 self._advance(Envelope.decode(envelope).msg_id, "sent", "")
         elif isinstance(event, Failed):
             # The network never acknowledged it (the link is that bad): the user is told
@@ -480,7 +485,7 @@ class Modem:
             self._seq_to_msg.pop(event.seq, None)
             log.warning("%s: %s", self.number, event.reason)
             self.bus._restart_session_soon(self.number)
-            if event.payload[:1] == bytes([EnvelopeKind.MESSAGE]):
+            if event.payload[:1] and event.payload[0] in PHONE_TO_PHONE:
                 self._advance(Envelope.decode(event.payload).msg_id, "failed",
                               f"the network did not answer ({event.reason})",
                               left_phone=False)
@@ -509,7 +514,7 @@ class Modem:
         self._newly_seen.append(key)
         while len(self._seen) > DEDUP_WINDOW:
             self._seen.popitem(last=False)
-        if envelope.kind is EnvelopeKind.MESSAGE:
+        if envelope.kind in PHONE_TO_PHONE:
             try:
                 self._on_message(envelope)
             except Exception as problem:  # noqa: BLE001 - the rest of the batch still arrives
@@ -526,7 +531,7 @@ class Modem:
         except FrameError:
             self.stats.garbled += 1
             return None
-        state = "delivered" if status is ReportStatus.DELIVERED else "failed"
+        state = _REPORT_STATES[status]
         if envelope.msg_id not in self._outgoing:
             # Sent before a restart (this modem never saw it): the messenger knows it by id.
             self._on_state(envelope.msg_id, state, reason)
@@ -551,6 +556,10 @@ class Modem:
             del self._outgoing[msg_id]
 
 
+_REPORT_STATES = {ReportStatus.DELIVERED: "delivered", ReportStatus.FAILED: "failed",
+                  ReportStatus.UNAVAILABLE: "unavailable"}
+
+
 # ---- the network's side -------------------------------------------------------------------------
 
 
@@ -566,9 +575,10 @@ class ForgedLine:
     def new_id(self) -> bytes:
         return self.bus.rng.randbytes(16)
 
-    def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None) -> bytes:
+    def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None,
+             kind: EnvelopeKind = EnvelopeKind.MESSAGE) -> bytes:
         msg_id = msg_id or self.new_id()
-        envelope = Envelope(EnvelopeKind.MESSAGE, msg_id, self.number, dst, body)
+        envelope = Envelope(kind, msg_id, self.number, dst, body)
         if dst in self.bus._subscribers:
             self.bus._deliver_or_store(dst, envelope.encode(), envelope)
         return msg_id
@@ -966,6 +976,10 @@ class Bus:
         self._restore()
         sub = self._subscribers[number]
         queue = self._store.get(number)
+        if sub.driver is None and envelope.kind is EnvelopeKind.CALL:
+            # The voice switch pages the line and it does not answer: the caller hears it at
+            # once; the signalling waits like a message (a missed call, once that OS reads it).
+            self._tell_unavailable(envelope)
         if sub.driver is not None and not queue and len(sub.in_flight) < sub.driver.channel.window:
             stored = _Stored(self.now() + self.ttl, payload, self._back)
             self._back += 1
@@ -1022,9 +1036,17 @@ class Bus:
                          envelope.body)
         self._deliver_or_store(envelope.src, reply.encode(), reply)
 
+    def _tell_unavailable(self, envelope: Envelope) -> None:
+        if envelope.src not in self._subscribers:
+            return
+        report = Envelope(EnvelopeKind.REPORT, envelope.msg_id, NETWORK, envelope.src,
+                          report_body(ReportStatus.UNAVAILABLE, f"{envelope.dst} is not "
+                                      "reachable now"))
+        self._deliver_or_store(envelope.src, report.encode(), report)
+
     def _report(self, envelope: Envelope, reason: str) -> None:
         """Tell the sender its message failed (reports about reports are not sent)."""
-        if envelope.kind is not EnvelopeKind.MESSAGE or envelope.src not in self._subscribers:
+        if envelope.kind not in PHONE_TO_PHONE or envelope.src not in self._subscribers:
             return
         report = Envelope(EnvelopeKind.REPORT, envelope.msg_id, NETWORK, envelope.src,
                           report_body(ReportStatus.FAILED, reason))

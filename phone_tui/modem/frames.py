@@ -44,11 +44,21 @@ class EnvelopeKind(IntEnum):
     MESSAGE = 1
     REPORT = 2
     PING = 3  # keep-alive to the network itself; its acknowledgement measures the round trip
+    # Call signalling between two phones (end-to-end encrypted like a message): the carrier's
+    # voice switch sees that a call is being set up, as any carrier does, never what it says.
+    CALL = 4
+
+
+# Envelopes between two phones, with delivery reports and store-and-forward.
+PHONE_TO_PHONE = frozenset({EnvelopeKind.MESSAGE, EnvelopeKind.CALL})
 
 
 class ReportStatus(IntEnum):
     DELIVERED = 1
     FAILED = 2
+    # A call's signalling for a line that is not registered (its OS not running, switched off,
+    # out of coverage): kept in store-and-forward like a message, and the caller told now.
+    UNAVAILABLE = 3
 
 
 def encode_hop(kind: HopKind, session: int, seq: int, payload: bytes, ack: int,
