@@ -1,0 +1,1 @@
+"""Call media: codecs, frame sealing, jitter buffer, call quality and audio."""
