@@ -4,6 +4,7 @@ the WAV recording, the level meter and hostile payloads. PyAV only once audio op
 from __future__ import annotations
 
 import math
+import os
 import random
 import subprocess
 import sys
@@ -255,3 +256,54 @@ def test_profiles_the_codecs_cannot_take_and_unreadable_files_are_typed_errors(t
     (tmp_path / "file").write_text("")
     with pytest.raises(AudioError, match="record"):
         open_audio(OPUS, voice=None, record=tmp_path / "file" / "heard.wav")
+
+
+def test_closed_audio_sends_empty_payloads_and_hears_silence():
+    audio = open_audio(OPUS, voice=clip_path(), record=None)
+    audio.close()
+    assert audio.next_payload(muted=False) == b""
+    assert audio.play(b"\x48") == DBFS_FLOOR
+
+
+HOSTILE_CHILD = r'''
+import random
+from phone_tui.media.audio import clip_path, open_audio
+import test_call_audio as t
+rng = random.Random(3)
+for codec in (t.OPUS, t.AMR_NB):
+    speaker = open_audio(codec, voice=clip_path(), record=None)
+    listener = open_audio(codec, voice=None, record=None)
+    for _ in range(200):
+        listener.play(speaker.next_payload(muted=False))
+        listener.play(rng.randbytes(rng.randrange(1, 300)))
+'''
+
+
+def test_hostile_payloads_print_nothing_over_the_phone_screen():
+    # FFmpeg logs to the process's stderr, which is the terminal the TUI draws on.
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tests), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-c", HOSTILE_CHILD], capture_output=True, text=True,
+                          check=False, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout == ""
+
+
+def test_the_clip_script_remakes_the_shipped_clip_byte_for_byte(tmp_path):
+    import shutil
+
+    import av
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "make_voice_clip.py"
+    if not script.is_file() or shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng (only needed to remake the clip) is not installed")
+    version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True,
+                             check=False).stdout
+    if "1.51" not in version or av.__version__ != "18.1.0":
+        pytest.skip("the clip was made with espeak-ng 1.51 and PyAV 18.1.0; other versions "
+                    "make other bytes")
+    out = tmp_path / "clip.ogg"
+    subprocess.run([sys.executable, str(script), "--out", str(out)], check=True,
+                   capture_output=True, timeout=120)
+    assert out.read_bytes() == clip_path().read_bytes()

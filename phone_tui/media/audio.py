@@ -151,7 +151,10 @@ class CodecAudio:
         self.closed = False
 
     def next_payload(self, *, muted: bool) -> bytes:
-        """The next 20 ms of the clip (silence when muted or without a voice), encoded."""
+        """The next 20 ms of the clip (silence when muted or without a voice), encoded; after
+        ``close`` an empty payload (the listener conceals it)."""
+        if self.closed:
+            return b""
         pcm = self._silence
         if self._clip:
             end = self._position + 2 * self.frame_samples
