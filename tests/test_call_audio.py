@@ -106,6 +106,8 @@ def test_the_shipped_clip_is_a_few_seconds_of_ogg_opus_in_a_few_kib():
     assert len(data) < 12 * 1024
     audio = open_audio(OPUS, voice=clip_path(), record=None)
     assert 4.0 <= len(audio._clip) / 2 / 16000 <= 8.0
+    # Decoded once per clip and rate, not at every call.
+    assert open_audio(OPUS, voice=clip_path(), record=None)._clip is audio._clip
 
 
 @pytest.mark.parametrize("codec", CODECS)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import array
 import math
 import wave
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +131,7 @@ class CodecAudio:
         except (av.FFmpegError, ValueError) as error:
             raise AudioError(f"codec {codec.name}: PyAV cannot open {coder} ({error}); "
                              "reinstall PyAV from its manylinux wheel") from error
-        self._clip = _load_clip(av, voice, rate) if voice is not None else b""
+        self._clip = _clip_samples(av, Path(voice), rate) if voice is not None else b""
         self._position = 0
         self._pts = 0
         # libopus conceals from a ToC-only packet; none until a frame decoded (nothing to
@@ -228,8 +229,20 @@ class CodecAudio:
         return pcm + self._silence[len(pcm):]
 
 
-def _load_clip(av: Any, voice: Path, rate: int) -> bytes:
-    """The clip's samples, mono s16 at ``rate``."""
+def _clip_samples(av: Any, voice: Path, rate: int) -> bytes:
+    """The clip's samples, mono s16 at ``rate``: decoded once per file (and its size and
+    modification time) and rate, as every call would decode the same clip again (about 10 ms
+    on the event loop)."""
+    try:
+        seen = voice.stat()
+    except OSError as error:
+        raise AudioError(f"cannot read the voice clip {voice}: {error.strerror}") from error
+    return _decoded_clip(av, str(voice.resolve()), seen.st_size, seen.st_mtime_ns, rate)
+
+
+@lru_cache(maxsize=8)
+def _decoded_clip(av: Any, voice: str, size: int, mtime_ns: int, rate: int) -> bytes:
+    """The clip's samples, mono s16 at ``rate`` (``size`` and ``mtime_ns`` key the cache)."""
     resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
     parts: list[bytes] = []
     try:
