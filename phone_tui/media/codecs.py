@@ -29,6 +29,7 @@ class CodecProfile:
     bpl: float
     estimated: bool
     source: str
+    lookahead_ms: float = 5.0  # the encoder's look-ahead: part of the mouth-to-ear delay
 
     @property
     def frame_samples(self) -> int:
@@ -38,9 +39,12 @@ class CodecProfile:
 
 _INTS = {"sample_rate": (8000, 48000), "bitrate": (1000, 512_000), "frame_ms": (10, 60),
          "frame_bytes": (1, MAX_FRAME_BYTES)}
-_FLOATS = {"ie": (0.0, 100.0), "bpl": (0.1, 100.0)}  # Bpl 0 would make Ie,eff jump at any loss
+# Bpl 0 would make Ie,eff jump to 95 at the first lost frame.
+_FLOATS = {"ie": (0.0, 100.0), "bpl": (0.1, 100.0), "lookahead_ms": (0.0, 100.0)}
+_OPTIONAL = ("lookahead_ms",)
 _STRINGS = ("label", "source")
 _KEYS = (*_STRINGS, *_INTS, *_FLOATS, "estimated")
+_REQUIRED = tuple(key for key in _KEYS if key not in _OPTIONAL)
 
 
 def parse_codec(name: str, raw: dict[str, Any], path: Path, prefix: str) -> CodecProfile:
@@ -53,8 +57,8 @@ def parse_codec(name: str, raw: dict[str, Any], path: Path, prefix: str) -> Code
         if key not in _KEYS:
             raise fail(key, f"unknown key (known: {', '.join(sorted(_KEYS))})")
     for key in _KEYS:
-        if key not in raw:
-            raise fail(key, f"missing (every codec gives {', '.join(_KEYS)})")
+        if key not in raw and key not in _OPTIONAL:
+            raise fail(key, f"missing (every codec gives {', '.join(_REQUIRED)})")
     values: dict[str, Any] = {"name": name}
     for key in _STRINGS:
         if not isinstance(raw[key], str) or not raw[key].strip():
@@ -69,6 +73,8 @@ def parse_codec(name: str, raw: dict[str, Any], path: Path, prefix: str) -> Code
     if values["frame_ms"] % 10:
         raise fail("frame_ms", "expected a multiple of 10 ms")
     for key, (low, high) in _FLOATS.items():
+        if key not in raw:
+            continue
         if not is_number(raw[key], low, high):
             raise fail(key, f"expected a number from {low:g} to {high:g}, got {raw[key]!r}")
         values[key] = float(raw[key])
