@@ -46,6 +46,9 @@ from phone_tui.modem.frames import (
     HopFrame,
     HopKind,
     ReportStatus,
+    decode_voice,
+    encode_voice,
+    is_voice,
     parse_report,
     report_body,
 )
@@ -87,6 +90,14 @@ class TapRecord:
     @cached_property
     def _headers(self) -> tuple[str, str, str, str, bytes]:
         src, dst = (self.phone, NETWORK) if self.direction == "up" else (NETWORK, self.phone)
+        if is_voice(self.data):
+            try:
+                number, packet = decode_voice(self.data)
+            except FrameError:
+                return "garbled", src, dst, "", b""
+            if self.direction == "up":
+                return "voice", self.phone, number, "voice", packet
+            return "voice", number, self.phone, "voice", packet
         try:
             frame = HopFrame.decode(self.data)
         except FrameError:
@@ -101,18 +112,19 @@ class TapRecord:
 
     @property
     def content(self) -> str:
-        """What a data frame carries: "message", "report" or "ping" ("" for others)."""
+        """What a data frame carries: "message", "report", "ping", "call", or "voice" for a
+        call's real-time frame ("" for others)."""
         return self._headers[3]
 
     @property
     def body(self) -> bytes:
         """A data frame's body: for a message, the end-to-end ciphertext the carrier cannot
-        read (empty for others)."""
+        read; for a voice frame, the sealed media packet (empty for others)."""
         return self._headers[4]
 
     @property
     def kind(self) -> str:
-        """"data", "ack" or "garbled"."""
+        """"data", "ack", "voice" or "garbled"."""
         return self._headers[0]
 
     @property
@@ -200,6 +212,8 @@ class ModemStats:
     frames_lost: int = 0  # dropped on this phone's link, either direction
     frames_sent: int = 0  # frames this phone's link carried, either direction
     garbled: int = 0
+    voice_sent: int = 0  # voice frames this phone put on its link
+    voice_received: int = 0  # voice frames off its link, intact
     rtt: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=120))
 
 
@@ -280,6 +294,8 @@ class Modem:
         self._inbox: list[bytes] = []  # frames off the link this loop tick, not taken yet
         self._outgoing: dict[bytes, str] = {}  # message id → last state told, until final
         self.listeners: list[Callable[[Modem], None]] = []
+        # A call's media packets from another phone: (its number, the sealed packet).
+        self.on_voice: Callable[[str, bytes], None] | None = None
         # The phone's store transaction for a burst of frames (its messenger's batch): what
         # they carried is committed before their delivery reports and hop acknowledgements
         # leave. The default leaves it to ``on_message`` (which commits before it returns).
@@ -341,6 +357,27 @@ class Modem:
         self._outgoing[msg_id] = "sending"
         self._submit(Envelope(kind, msg_id, self.number, dst, body).encode())
         return msg_id
+
+    def send_voice(self, dst: str, packet: bytes) -> None:
+        """One real-time frame (a call's sealed media packet) to ``dst``: through this link's
+        impairment like any frame, never retransmitted or stored; dropped quietly without
+        service (a call notices the silence)."""
+        if self._driver is None:
+            return
+        self.stats.voice_sent += 1
+        self.bus._carry(self, encode_voice(dst, packet), "up")
+
+    def _receive_voice(self, data: bytes) -> None:
+        if self._driver is None:
+            return
+        try:
+            src, packet = decode_voice(data)
+        except FrameError:
+            self.stats.garbled += 1
+            return
+        self.stats.voice_received += 1
+        if self.on_voice is not None:
+            self.on_voice(src, packet)
 
     def has_outgoing(self, msg_id: bytes) -> bool:
         """True while a message sent in this run has not reached a final state (it is still
@@ -575,6 +612,10 @@ class ForgedLine:
     def new_id(self) -> bytes:
         return self.bus.rng.randbytes(16)
 
+    def send_voice(self, dst: str, packet: bytes) -> None:
+        """A voice frame to ``dst`` as if from ``number`` (down ``dst``'s link)."""
+        self.bus._voice_down(self.number, dst, packet)
+
     def send(self, dst: str, body: bytes, *, msg_id: bytes | None = None,
              kind: EnvelopeKind = EnvelopeKind.MESSAGE) -> bytes:
         msg_id = msg_id or self.new_id()
@@ -610,6 +651,8 @@ class BusStats:
     stored: int = 0
     expired: int = 0
     rejected: int = 0
+    voice_routed: int = 0  # voice frames passed on to a registered line
+    voice_dropped: int = 0  # voice frames garbled, or for a line not registered
 
 
 class Bus:
@@ -654,6 +697,9 @@ class Bus:
         self._restarting: set[str] = set()  # lines whose session restarts on the next turn
         self._store: dict[str, deque[_Stored]] = {}
         self._sweep: asyncio.TimerHandle | None = None
+        # The carrier's own hand on calls (a man in the middle): sees each voice frame (from,
+        # to, packet) before it is routed; True means it took it.
+        self.voice_interceptor: Callable[[str, str, bytes], bool] | None = None
 
     @staticmethod
     def now() -> float:
@@ -894,7 +940,10 @@ class Bus:
 
     def _phone_receive(self, modem: Modem, data: bytes) -> None:
         modem.stats.bytes_down += len(data)
-        modem._receive(data)
+        if is_voice(data):
+            modem._receive_voice(data)
+        else:
+            modem._receive(data)
 
     def _network_receive(self, number: str, data: bytes) -> None:
         sub = self._subscribers.get(number)
@@ -904,6 +953,9 @@ class Bus:
         self._tap(number, data, "up", self.now())
         if sub.driver is None:
             return  # the phone dropped off while this frame was in the air
+        if is_voice(data):
+            self._route_voice(number, data)
+            return
         try:
             events = sub.driver.channel.receive(data, self.now())
         except FrameError as problem:
@@ -915,6 +967,30 @@ class Bus:
 
     def _tap(self, number: str, data: bytes, direction: str, now: float) -> None:
         self.tap.publish(TapRecord(now, self.cell, direction, number, data))
+
+    # ---- real-time frames ---------------------------------------------------------------------
+
+    def _route_voice(self, from_number: str, data: bytes) -> None:
+        """A voice frame off a phone's uplink: on down the destination's link if that line is
+        registered, else dropped (no store-and-forward, no retransmission, no report)."""
+        try:
+            dst, packet = decode_voice(data)
+        except FrameError:
+            self.stats.garbled += 1
+            self.stats.voice_dropped += 1
+            return
+        interceptor = self.voice_interceptor
+        if interceptor is not None and interceptor(from_number, dst, packet):
+            return
+        self._voice_down(from_number, dst, packet)
+
+    def _voice_down(self, src: str, dst: str, packet: bytes) -> None:
+        sub = self._subscribers.get(dst)
+        if sub is None or sub.driver is None:
+            self.stats.voice_dropped += 1
+            return
+        self.stats.voice_routed += 1
+        self._carry(sub.modem, encode_voice(src, packet), "down")
 
     # ---- routing ------------------------------------------------------------------------------
 

@@ -9,6 +9,10 @@ Hop frame:  "PT" | version u8 | kind u8 | session u16 | seq u32 | ack u32 | sack
             advisory: only ``ack`` releases a frame). A DATA frame's seq numbers it; an ACK
             carries no payload and its seq is 0.
 Envelope:   kind u8 | message id 16 | src length u8 | src | dst length u8 | dst | body
+Voice:      "PV" | version u8 | number length u8 | number | packet | CRC-32
+            A real-time frame (a call's sealed media packet): no seq, no acknowledgement, never
+            retransmitted or stored. ``number`` is the destination on the way up, the source on
+            the way down. A corrupted one fails its CRC and is dropped.
 
 The CRC catches corruption on the link (the transport then retransmits); the envelope's body is
 opaque to the network (later: Double Ratchet ciphertext). A frame that fails to parse raises
@@ -29,6 +33,12 @@ _HOP = struct.Struct(">2sBBHIIQH")
 _CRC = struct.Struct(">I")
 SACK_BITS = 64  # seqs beyond the cumulative ack that one frame can acknowledge
 MAX_PAYLOAD = 0xFFFF
+
+
+VOICE_MAGIC = b"PV"
+VOICE_VERSION = 1
+_VOICE = struct.Struct(">2sBB")
+MAX_VOICE_PACKET = 1500
 
 
 class FrameError(ValueError):
@@ -104,6 +114,41 @@ class HopFrame:
         if hop_kind is HopKind.ACK and (length or seq):
             raise FrameError("an acknowledgement with a payload or a seq")
         return cls(hop_kind, session, seq, body[_HOP.size:], ack, sack)
+
+
+def encode_voice(number: str, packet: bytes) -> bytes:
+    """A voice frame's bytes: ``number`` (the other end) and the sealed media packet."""
+    raw = number.encode()
+    if len(raw) > 255 or len(packet) > MAX_VOICE_PACKET:
+        raise ValueError("voice frame number or packet too long")
+    body = _VOICE.pack(VOICE_MAGIC, VOICE_VERSION, len(raw)) + raw + packet
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def is_voice(data: bytes) -> bool:
+    """True for a voice frame (or what was one before corruption): routed apart from hop
+    frames."""
+    return data[:2] == VOICE_MAGIC
+
+
+def decode_voice(data: bytes) -> tuple[str, bytes]:
+    """The number and the packet of a voice frame; FrameError if it is garbled."""
+    if len(data) < _VOICE.size + 4:
+        raise FrameError(f"truncated voice frame ({len(data)} bytes)")
+    body = data[:-4]
+    if zlib.crc32(body) != int.from_bytes(data[-4:], "big"):
+        raise FrameError("voice frame checksum mismatch (corrupted on the link)")
+    magic, version, length = _VOICE.unpack_from(body)
+    if magic != VOICE_MAGIC or version != VOICE_VERSION:
+        raise FrameError("not a voice frame of this version")
+    end = _VOICE.size + length
+    if len(body) < end:
+        raise FrameError("voice frame shorter than its number")
+    try:
+        number = body[_VOICE.size:end].decode()
+    except UnicodeDecodeError:
+        raise FrameError("voice frame with a garbled number") from None
+    return number, body[end:]
 
 
 @dataclass(frozen=True)
