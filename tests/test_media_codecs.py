@@ -17,7 +17,7 @@ def test_the_shipped_codecs_have_their_frame_sizes_and_sources():
     codecs = load_codecs()
     assert DEFAULT_CODEC == "opus-16k"
     assert {name: (c.sample_rate, c.frame_bytes, c.frame_ms) for name, c in codecs.items()} == {
-        "opus-16k": (16000, 40, 20), "amr-wb-12.65": (16000, 33, 20),
+        "opus-16k": (16000, 40, 20), "amr-wb-12.65": (16000, 32, 20),
         "amr-nb-12.2": (8000, 32, 20)}
     assert codecs["opus-16k"].estimated and codecs["amr-wb-12.65"].estimated
     assert (codecs["amr-nb-12.2"].ie, codecs["amr-nb-12.2"].bpl) == (5.0, 10.0)
