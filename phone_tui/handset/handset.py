@@ -886,6 +886,8 @@ class Handset:
 
     def _on_event(self, event: object) -> None:
         """The phone answered from the lock screen locks again once that call ended."""
+        if not self.relock_after_call:
+            return  # the usual case: and the lock screen imports nothing of the calls
         from phone_tui.handset.calls import CallStateChanged
 
         if isinstance(event, CallStateChanged) and event.state == "ended" and (
