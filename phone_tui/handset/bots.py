@@ -85,9 +85,10 @@ class Bot:
         self._catch_up()
 
     def _media(self, keys: object, codec: str, peer: str) -> Media:
-        from phone_tui.handset.calls import no_media
+        from phone_tui.handset.calls import stream_media_factory
 
-        factory = self.media_factory(self) if self.media_factory is not None else no_media
+        factory = (self.media_factory(self) if self.media_factory is not None
+                   else stream_media_factory(self.modem))
         return factory(keys, codec, peer)
 
     def _save_identity(self, keys: IdentityKeys) -> None:

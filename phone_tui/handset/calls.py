@@ -574,6 +574,31 @@ def no_media(_keys: Any, _codec: str, _peer: str) -> Media:
     return _NoMedia()
 
 
+def stream_media_factory(modem: Any) -> MediaFactory:
+    """Media sessions over ``modem``'s voice frames (media/stream.py's MediaSession with
+    NullAudio), or no media where that package or the modem's voice frames are not there."""
+    try:
+        from phone_tui.media.codecs import load_codecs  # type: ignore[import-not-found]
+        from phone_tui.media.stream import (  # type: ignore[import-not-found]
+            MediaSession,
+            NullAudio,
+        )
+    except ImportError:
+        return no_media
+    if not hasattr(modem, "send_voice"):
+        return no_media
+
+    def make(keys: Any, codec: str, peer: str) -> Media:
+        codecs = load_codecs()
+        profile = codecs.get(codec) or codecs[DEFAULT_CODEC]
+        loop = asyncio.get_running_loop()
+        return MediaSession(keys=keys, codec=profile,  # type: ignore[no-any-return]
+                            send=lambda packet: modem.send_voice(peer, packet),
+                            audio=NullAudio(profile), now=loop.time)
+
+    return make
+
+
 class CallService:
     """One persona's calls over its Messenger (one per handset persona while unlocked, and one
     per bot). Registers itself as the messenger's call handler."""

@@ -485,9 +485,10 @@ class Handset:
     # ---- the messenger (while unlocked and attached) -------------------------------------------
 
     def _start_calls(self, messenger: Messenger) -> None:
-        from phone_tui.handset.calls import CallService
+        from phone_tui.handset.calls import CallService, stream_media_factory
 
-        factory = self.media_factory(messenger) if self.media_factory is not None else None
+        factory = (self.media_factory(messenger) if self.media_factory is not None
+                   else stream_media_factory(messenger.modem))
         self.calls = CallService(messenger, media_factory=factory)
         # Unlocked for a call that rang the lock screen: the offer the spool replays rings as
         # it did there (number only). Any other unlock reads it afresh: the lock screen's
