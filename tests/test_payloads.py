@@ -97,7 +97,7 @@ def test_every_timer_preset_is_accepted(expire):
     ({"t": "read", "ids": [UUID] * (MAX_READ_IDS + 1)}, "ids"),
     ({"t": "read", "ids": [UUID, 5]}, "ids[1]"),
     ({"t": "read", "ids": [UUID, [UUID]]}, "ids[1]"),
-    ({"t": "call"}, "t"),
+    ({"t": "video"}, "t"),
     ({"t": 5}, "t"),
     ({"t": None}, "t"),
     ({"id": UUID}, "t"),

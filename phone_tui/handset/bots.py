@@ -1,7 +1,9 @@
 """Bots: scripted phones on the same network, running the same end-to-end encryption.
 
 A bot has its own number, identity keys, encrypted store and messenger. It reads what it is
-sent after a delay (the sender sees "read") and answers by its rules (seeds). Given the
+sent after a delay (the sender sees "read") and answers by its rules (seeds); one with
+``answers_calls`` picks up calls after its answer delay, confirms the two words and stays on
+until the caller hangs up (BOT_CALL_S at most). Given the
 carrier's folder, a bot keeps its store there (``bots/<digits>.db``, under the carrier key) and
 carries on after a restart with the same identity and sessions; without one it lives in memory.
 """
@@ -9,7 +11,9 @@ carries on after a restart with the same identity and sessions; without one it l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,12 +31,15 @@ from phone_tui.handset.messenger import (
 from phone_tui.store.database import PersonaStore
 
 if TYPE_CHECKING:
+    from phone_tui.handset.calls import Media, MediaFactory
     from phone_tui.modem.bus import Network
     from phone_tui.modem.profiles import LinkProfile
 
 log = logging.getLogger(__name__)
 
 IDENTITY = "identity"  # the bot's identity keys, in its store's profile table
+BOT_CALL_S = 120.0  # a bot hangs up a call this long after it connected
+CONFIRM_DELAY_S = 1.0  # the bot "reads the words aloud" this long after they appear
 
 
 class Bot:
@@ -65,9 +72,24 @@ class Bot:
                                    else lambda _keys: None)
         self.modem.batch = self.messenger.batch  # a burst of frames: one transaction
         self.messenger.publish_keys()
+        from phone_tui.handset.calls import CallService
+
+        # Every bot takes call signalling (one that does not answer lets calls ring out);
+        # media_factory: the media sessions' maker, set by whoever runs the bots.
+        self.media_factory: Callable[[Bot], MediaFactory] | None = None
+        self.calls = CallService(self.messenger, media_factory=self._media)
+        if hasattr(self.modem, "on_voice"):
+            self.modem.on_voice = self.calls.on_voice
         self.events.listen(self._on_event)
         self.messenger.resume_outbox()
         self._catch_up()
+
+    def _media(self, keys: object, codec: str, peer: str) -> Media:
+        from phone_tui.handset.calls import stream_media_factory
+
+        factory = (self.media_factory(self) if self.media_factory is not None
+                   else stream_media_factory(self.modem))
+        return factory(keys, codec, peer)
 
     def _save_identity(self, keys: IdentityKeys) -> None:
         self.store.put("profile", IDENTITY, keys.to_secrets())
@@ -81,12 +103,13 @@ class Bot:
     def forget_sessions(self) -> None:
         """Forget every conversation partner and what was said (the phones were reset with
         new keys); the bot keeps its own identity."""
-        for table in ("sessions", "contacts", "messages"):
+        for table in ("sessions", "contacts", "messages", "calls"):
             self.messenger.store.execute(f"DELETE FROM {table}")
         self.messenger.forget_sessions_in_memory()
 
     def close(self) -> None:
-        """Close the store (phone-tui quits)."""
+        """Close the store (phone-tui quits); a call under way is hung up first."""
+        self.calls.close()
         self.store.close()
 
     def _catch_up(self) -> None:
@@ -98,6 +121,15 @@ class Bot:
             self._answer(number, message_id)
 
     def _on_event(self, event: Event) -> None:
+        from phone_tui.handset.calls import CallSasReady, CallStateChanged
+
+        if isinstance(event, CallStateChanged):
+            self._on_call(event)
+            return
+        if isinstance(event, CallSasReady):
+            if self.seed.answers_calls:
+                self._later(CONFIRM_DELAY_S, self._confirm, event.call_id)
+            return
         if isinstance(event, IdentityChanged):
             # A scripted service: it takes a phone's new key (after a wipe, say) as it comes.
             self.messenger.accept_identity(event.number)
@@ -114,6 +146,46 @@ class Bot:
         if reply is not None:
             loop.call_later(self.seed.read_delay + self.seed.reply_delay, self._reply, sender,
                             reply)
+
+    def _on_call(self, event: Event) -> None:
+        if not self.seed.answers_calls:
+            return
+        call_id = event.call_id  # type: ignore[attr-defined]
+        if event.state == "ringing" and event.direction == "incoming":  # type: ignore[attr-defined]
+            self._later(self.seed.answer_delay, self._pick_up, call_id)
+        elif event.state == "connected":  # type: ignore[attr-defined]
+            self._later(BOT_CALL_S, self._put_down, call_id)
+
+    def _later(self, delay: float, work: Callable[[str], None], call_id: str) -> None:
+        with contextlib.suppress(RuntimeError):  # no loop: nothing runs later
+            asyncio.get_running_loop().call_later(delay, self._guarded, work, call_id)
+
+    def _guarded(self, work: Callable[[str], None], call_id: str) -> None:
+        """Act on the call ``call_id`` if it is still the one under way."""
+        from phone_tui.handset.calls import CallError
+
+        current = self.calls.current
+        if current is None or current.call_id != call_id:
+            return
+        try:
+            work(call_id)
+        except CallError as problem:
+            log.info("bot %s: %s", self.seed.name, problem)
+
+    def _pick_up(self, _call_id: str) -> None:
+        from phone_tui.handset.calls import CallState
+
+        current = self.calls.current
+        if current is not None and current.state is CallState.RINGING:
+            self.calls.answer()
+
+    def _confirm(self, _call_id: str) -> None:
+        current = self.calls.current
+        if current is not None and current.verified is None and current.sas is not None:
+            self.calls.confirm_sas(True)
+
+    def _put_down(self, _call_id: str) -> None:
+        self.calls.hangup()
 
     def _reply(self, number: str, text: str) -> None:
         try:

@@ -30,6 +30,8 @@ class SeedContact:
     echo: bool = False
     rules: tuple[BotRule, ...] = field(default_factory=tuple)
     default_reply: str | None = None
+    answers_calls: bool = False  # a bot that picks up calls (after answer_delay), confirms
+    answer_delay: float = 2.0  # the words and stays on until the caller hangs up
 
     def reply_to(self, text: str) -> str | None:
         """What the bot answers to ``text`` (None: it only reads it)."""
@@ -79,7 +81,7 @@ def load_contacts(path: Path | None = None) -> list[SeedContact]:
         if not isinstance(entry, dict):
             raise ConfigError(path, "expected a table", key=where)
         known = {"name", "number", "bot", "reply_delay_s", "read_delay_s", "echo", "rule",
-                 "default_reply"}
+                 "default_reply", "answers_calls", "answer_delay_s"}
         for key in entry:
             if key not in known:
                 raise ConfigError(path, f"unknown key (known: {', '.join(sorted(known))})",
@@ -111,5 +113,9 @@ def load_contacts(path: Path | None = None) -> list[SeedContact]:
             read_delay=_number(path, f"{where}.read_delay_s", entry.get("read_delay_s", 1.0)),
             echo=_flag(path, f"{where}.echo", entry.get("echo", False)), rules=tuple(rules),
             default_reply=None if default is None else _text(path, f"{where}.default_reply",
-                                                                  default)))
+                                                                  default),
+            answers_calls=_flag(path, f"{where}.answers_calls",
+                                entry.get("answers_calls", False)),
+            answer_delay=_number(path, f"{where}.answer_delay_s",
+                                 entry.get("answer_delay_s", 2.0))))
     return contacts

@@ -50,6 +50,7 @@ from phone_tui.handset.pin_policy import check_pin
 
 if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off that path
     from phone_tui.crypto.identity import IdentityKeys
+    from phone_tui.handset.calls import CallInfo, CallService, MediaFactory
     from phone_tui.handset.contacts import SeedContact
     from phone_tui.handset.messenger import Messenger
     from phone_tui.handset.spool import SpoolRecord, SpoolReplay
@@ -119,6 +120,17 @@ class Handset:
         self.received: list[Envelope] = []
         self.network: Network | None = None
         self.messenger: Messenger | None = None
+        # The running persona's calls while it is unlocked (None while locked); a call that
+        # rang the locked phone (number only: the offer is not readable without the keys);
+        # whether the phone locks again when the call under way ends (answered from the lock
+        # screen); the media sessions' maker (None: no media, until media/stream.py is there).
+        self.calls: CallService | None = None
+        self.locked_call: CallInfo | None = None
+        self.relock_after_call = False
+        self.media_factory: Callable[[Messenger], MediaFactory] | None = None
+        self._locked_ring_timer: asyncio.TimerHandle | None = None
+        self._answering_locked = False
+        self.events.listen(self._on_event)
         self._catching_up: asyncio.Task[None] | None = None  # the spool's replay after unlock
         self.seed_contacts: list[SeedContact] = []
         # Or, until a messenger first needs them, what loads them: the lock screen does not,
@@ -413,7 +425,10 @@ class Handset:
             self._spool_for(self.persona, "envelope", sender=envelope.src,
                             data=envelope.encode().hex())
             if self.messenger is None and self.persona.is_set_up:
-                self.events.emit(MessageWaiting(self.persona.name))
+                if envelope.kind is _call_kind():
+                    self._ring_locked(envelope)
+                else:
+                    self.events.emit(MessageWaiting(self.persona.name))
 
     def _on_message_state(self, name: str, msg_id: bytes, state: str, reason: str) -> None:
         if name == self.running:
@@ -469,6 +484,33 @@ class Handset:
 
     # ---- the messenger (while unlocked and attached) -------------------------------------------
 
+    def _start_calls(self, messenger: Messenger) -> None:
+        from phone_tui.handset.calls import CallService, stream_media_factory
+
+        factory = (self.media_factory(messenger) if self.media_factory is not None
+                   else stream_media_factory(messenger.modem))
+        self.calls = CallService(messenger, media_factory=factory)
+        # Unlocked for a call that rang the lock screen: the offer the spool replays rings as
+        # it did there (number only). Any other unlock reads it afresh: the lock screen's
+        # ringing gives way to the call the replay rings, if it still does.
+        self.calls.locked_ring = self._answering_locked
+        self._stop_locked_ring("")
+        modem = self.modem
+        if modem is not None and hasattr(modem, "on_voice"):
+            modem.on_voice = self.calls.on_voice
+
+    def _stop_calls(self) -> None:
+        calls, self.calls = self.calls, None
+        if calls is not None:
+            try:
+                calls.close()  # a call under way is hung up (its signal leaves now)
+            except Exception:  # noqa: BLE001 - locking goes on whatever the call does
+                log.exception("a call did not end cleanly")
+        modem = self.modem
+        if modem is not None and hasattr(modem, "on_voice"):
+            modem.on_voice = None
+        self.relock_after_call = False
+
     def _start_messenger(self) -> None:
         if self.messenger is not None or self.modem is None or self.network is None \
                 or self.persona.store is None:
@@ -485,7 +527,7 @@ class Handset:
                 self.messenger.add_contact(contact.number, contact.name, bot=contact.bot)
         self.messenger.publish_keys()
         self._refresh_public_keys(self.messenger.identity)
-
+        self._start_calls(messenger)  # before the spool replays: it may hold call signalling
         self._catch_up(messenger)
 
     def seeds(self) -> list[SeedContact]:
@@ -664,6 +706,7 @@ class Handset:
 
     def _wipe(self, persona: Persona, reason: str) -> None:
         if persona is self.persona:
+            self._stop_calls()
             self.messenger = None  # a replay under way stops, writing nothing more
             self._catching_up = None
         persona.wipe()
@@ -685,6 +728,7 @@ class Handset:
             # A PIN change or check is using the keys in a thread: lock as soon as it ends.
             self._lock_after = reason
             return
+        self._stop_calls()
         self.messenger = None  # a replay under way stops at its next entry
         self._catching_up = None
         self.persona.lock()
@@ -779,6 +823,86 @@ class Handset:
 
     # ---- radios (policy per persona; state in the persona's store) ------------------------------
 
+    # ---- calls ---------------------------------------------------------------------------------
+
+    def _ring_locked(self, envelope: Envelope) -> None:
+        """A CALL envelope reached the locked running OS: its clear hint (unauthenticated; it
+        only drives this ringing) rings for an offer and stops the ringing for a hangup. The
+        envelope itself was spooled: it is read, and acted on, at the next unlock."""
+        from phone_tui.handset.calls import NO_ANSWER_S, CallInfo, CallState, CallStateChanged
+        from phone_tui.handset.messenger import HINT_RING, HINT_STOP
+        from phone_tui.handset.numbers import is_number
+
+        hint, number, persona = envelope.body[:1], envelope.src, self.persona.name
+        if not is_number(number):
+            return
+        current = self.locked_call
+        if hint == bytes([HINT_RING]) and current is None:
+            self.locked_call = CallInfo("", number, number, "incoming", CallState.RINGING,
+                                        started_at=self.clock.now(), locked=True)
+            self.events.emit(CallStateChanged(persona, "", number, "incoming", "ringing", ""))
+            with contextlib.suppress(RuntimeError):  # no loop: the next hint or unlock ends it
+                self._locked_ring_timer = asyncio.get_running_loop().call_later(
+                    NO_ANSWER_S, self._stop_locked_ring, "no_answer")
+        elif hint == bytes([HINT_STOP]) and current is not None and current.number == number:
+            self._stop_locked_ring("missed")
+
+    def _stop_locked_ring(self, reason: str) -> None:
+        from phone_tui.handset.calls import CallStateChanged
+
+        current, self.locked_call = self.locked_call, None
+        if self._locked_ring_timer is not None:
+            self._locked_ring_timer.cancel()
+            self._locked_ring_timer = None
+        if current is not None and reason:
+            self.events.emit(CallStateChanged(self.persona.name, "", current.number,
+                                              "incoming", "ended", reason))
+
+    async def answer_locked(self, pin: str) -> UnlockOutcome:
+        """Answer the call ringing on the lock screen: the PIN opens the keys for the call only
+        (the throttle applies as at any unlock), the spool replays (the offer decrypts), the
+        call is answered, and the phone locks again when it ends. Raises WrongPin, Throttled;
+        CallError when the call is no longer there (the phone locks again)."""
+        from phone_tui.handset.calls import CallError, CallState
+
+        ringing = self.locked_call
+        if ringing is None:
+            raise CallError("No call is ringing.")
+        self._answering_locked = True
+        try:
+            outcome = await self.unlock(pin)
+        finally:
+            self._answering_locked = False
+        if outcome is not UnlockOutcome.UNLOCKED:
+            return outcome
+        self.relock_after_call = True
+        calls = self.calls
+        current = calls.current if calls is not None else None
+        if calls is None or current is None or current.number != ringing.number or (
+                current.state is not CallState.RINGING or current.direction != "incoming"):
+            self.lock("call")
+            raise CallError("The call ended before it was answered.")
+        calls.answer()
+        return outcome
+
+    def _on_event(self, event: object) -> None:
+        """The phone answered from the lock screen locks again once that call ended."""
+        if not self.relock_after_call:
+            return  # the usual case: and the lock screen imports nothing of the calls
+        from phone_tui.handset.calls import CallStateChanged
+
+        if isinstance(event, CallStateChanged) and event.state == "ended" and (
+                self.relock_after_call and event.call_id and event.persona == self.running):
+            self.relock_after_call = False
+            try:
+                asyncio.get_running_loop().call_soon(self._relock)
+            except RuntimeError:
+                self._relock()
+
+    def _relock(self) -> None:
+        if self.calls is None or self.calls.current is None:
+            self.lock("call")
+
     def radio_present(self, radio: str) -> bool:
         """False when this OS's policy removed the radio (the secure OS has none of them)."""
         return radio in RADIOS and radio not in self.persona_info.removed_radios
@@ -838,6 +962,8 @@ class Handset:
         timeout = self.auto_lock_seconds
         if self.state is not HandsetState.UNLOCKED or not timeout:
             return None
+        if self.calls is not None and self.calls.current is not None:
+            return None  # locking drops the keys, and with them the call: not while one runs
         return max(0.0, timeout - (self.clock.now() - self.last_activity))
 
     def check_idle(self) -> bool:
@@ -847,6 +973,12 @@ class Handset:
             self.lock("idle")
             return True
         return False
+
+
+def _call_kind() -> object:
+    from phone_tui.modem.frames import EnvelopeKind
+
+    return EnvelopeKind.CALL
 
 
 def _read_public_keys(path: Path) -> tuple[bytes, dict[int, bytes]]:

@@ -12,9 +12,14 @@ Wire body (inside the network envelope):
     0x01 MESSAGE ratchet header 40 | ciphertext
     0x03 RETRY   network msg_id 16  (unencrypted: "I could not decrypt your message with this
                  id, start a new session and send it again"; see _on_retry for what it costs)
+A call's signalling (an envelope of kind CALL) puts one clear byte in front of that body: the
+HINT (RING for an offer, STOP for a hangup, 0 otherwise), unauthenticated, only for a locked
+phone (no keys in memory) to ring and stop ringing; every state change comes from the payload.
 Plaintext (padded, encrypted): JSON {"t": "text", "id", "body", "at", "expire"} or
 {"t": "read", "ids": [...]} (read receipts) or {"t": "timer", "expire"} (the sender set the
-conversation's disappearing-message timer), each checked against its schema (payloads.py).
+conversation's disappearing-message timer), or {"t": "call", "op", "call", "at", ...} (a
+call's signalling, only in a CALL envelope, handed to the registered ``CallSignals``), each
+checked against its schema (payloads.py).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from phone_tui.core.clock import Clock
 from phone_tui.core.entropy import Entropy
@@ -59,6 +64,7 @@ from phone_tui.handset.payloads import (
     MAX_PLAINTEXT,
     MAX_READ_IDS,
     TIMER_PRESETS,
+    CallPayload,
     Payload,
     PayloadError,
     ReadPayload,
@@ -79,6 +85,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MESSAGE, PREKEY, RETRY = 0x01, 0x02, 0x03
+HINT_NONE, HINT_RING, HINT_STOP = 0, 1, 2  # a CALL envelope's clear first byte
+CALL_NET_IDS = 256  # call signalling envelopes whose delivery states are followed
 _INITIAL = struct.Struct(">32s32sII")
 NO_OPK = 0xFFFFFFFF
 STATES = ("sending", "sent", "delivered", "read", "failed")
@@ -104,6 +112,21 @@ class MessengerError(Exception):
 
 class IdentityChangedError(MessengerError):
     """Sending is blocked until the user accepts the contact's new safety number."""
+
+
+class CallSignals(Protocol):
+    """Who takes the calls' signalling (handset/calls.py's CallService). Both run inside the
+    messenger's batch: what they write to the store commits with the frame."""
+
+    def on_call_signal(self, sender: str, payload: CallPayload) -> None: ...
+
+    def on_call_state(self, number: str, call_id: str, op: str, state: str,
+                      reason: str) -> None: ...
+
+
+def call_hint(op: str) -> int:
+    """The clear hint byte a CALL envelope carrying ``op`` starts with."""
+    return HINT_RING if op == "offer" else HINT_STOP if op in ("hangup", "reject") else HINT_NONE
 
 
 # ---- events ------------------------------------------------------------------------------------
@@ -199,7 +222,8 @@ class _Batch:
     """What a batch of work holds back until its transaction commits."""
 
     events: list[Event] = field(default_factory=list)
-    outgoing: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # dst, body, net id
+    # dst, body, net id, kind (EnvelopeKind.MESSAGE or CALL)
+    outgoing: list[tuple[str, bytes, bytes, int]] = field(default_factory=list)
     opks: list[int] = field(default_factory=list)  # one-time prekeys to consume
     dirty: set[str] = field(default_factory=set)  # numbers whose sessions changed
     touched: set[str] = field(default_factory=set)  # numbers whose sessions were loaded
@@ -243,6 +267,10 @@ class Messenger:
         # deletes_version is the one they were read at: a state update needs no SELECT.
         self._sent: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._sent_version = -1
+        # Who takes call signalling (None: a call payload is dropped), and the network ids of
+        # the call envelopes sent, for their delivery states: (number, call id, op).
+        self.calls: CallSignals | None = None
+        self._call_net: OrderedDict[bytes, tuple[str, str, str]] = OrderedDict()
 
     # ---- batches of work ---------------------------------------------------------------------
 
@@ -284,8 +312,11 @@ class Messenger:
     def _after_commit(self, batch: _Batch) -> None:
         if batch.written:
             self._remember_sent(batch.written)
-        for dst, body, net_id in batch.outgoing:
-            self.modem.send(dst, body, msg_id=net_id)
+        for dst, body, net_id, kind in batch.outgoing:
+            if kind == MESSAGE_KIND:
+                self.modem.send(dst, body, msg_id=net_id)
+            else:
+                self.modem.send(dst, body, msg_id=net_id, kind=_envelope_kind(kind))
         for key_id in batch.opks:
             self._consume_one_time_prekey(key_id)
         # Told once the batch is kept and its prekeys consumed; a listener that fails (the UI,
@@ -322,16 +353,16 @@ class Messenger:
             batch.dirty, batch.touched = dirty, touched | {sender}
             raise
 
-    def _send_later(self, number: str, body: bytes) -> bytes:
+    def _send_later(self, number: str, body: bytes, kind: int = 0) -> bytes:
         """Queue an envelope for the modem, handed over when the batch commits; its id now."""
         assert self._batch is not None
         net_id = self.modem.new_id()
-        self._batch.outgoing.append((number, body, net_id))
+        self._batch.outgoing.append((number, body, net_id, kind or MESSAGE_KIND))
         return net_id
 
     def _pending(self, net_id: bytes) -> bool:
         return self._batch is not None and any(
-            queued == net_id for _dst, _body, queued in self._batch.outgoing)
+            queued == net_id for _dst, _body, queued, _kind in self._batch.outgoing)
 
     def forget_sessions_in_memory(self) -> None:
         """Drop the live sessions: read again from the store (changed behind our back, as a
@@ -532,9 +563,31 @@ class Messenger:
         return resent
 
     @_batched
-    def _send_payload(self, number: str, payload: dict[str, Any]) -> bytes:
+    def send_call(self, number: str, payload: CallPayload, *, offer_blocked: bool = True) -> bytes:
+        """Send a call's signalling to ``number`` (a CALL envelope, its hint byte in front);
+        returns the network id, whose states go to ``calls.on_call_state``. An offer to a
+        contact whose safety number changed is refused (IdentityChangedError); a reply to a
+        call that rang is not (the call screen shows the warning)."""
+        contact = self.contact(number)
+        if (payload.op == "offer" and offer_blocked and contact is not None
+                and contact.new_identity is not None):
+            raise IdentityChangedError(
+                f"The safety number with {contact.name} changed. Verify and accept it first.")
+        net_id = self._send_payload(number, payload.to_dict(), hint=call_hint(payload.op))
+        self._call_net[net_id] = (number, payload.call, payload.op)
+        while len(self._call_net) > CALL_NET_IDS:
+            self._call_net.popitem(last=False)
+        return net_id
+
+    def emit(self, event: Event) -> None:
+        """Tell ``event`` once the open batch committed (at once without one)."""
+        self._emit(event)
+
+    @_batched
+    def _send_payload(self, number: str, payload: dict[str, Any], *,
+                      hint: int | None = None) -> bytes:
         """Encrypt ``payload`` for ``number``; it goes to the modem once the batch committed.
-        Returns the network id."""
+        Returns the network id. With ``hint`` it is a CALL envelope starting with that byte."""
         sessions = self._load_sessions(number)
         if sessions and sessions[0].ratchet.cks is not None:
             record = sessions[0]
@@ -551,6 +604,8 @@ class Messenger:
         else:
             body = bytes([MESSAGE]) + header + ciphertext
         self._save_sessions(number, sessions)
+        if hint is not None:
+            return self._send_later(number, bytes([hint]) + body, CALL_KIND)
         return self._send_later(number, body)
 
     def _start_session(self, number: str) -> SessionRecord:
@@ -592,22 +647,25 @@ class Messenger:
             log.info("dropped a message whose sender is not a number (%d characters)",
                      len(sender))
             return
+        call = int(getattr(envelope, "kind", MESSAGE_KIND)) == CALL_KIND
         if self._batch is not None:  # the modem's batch for the burst: the usual case
-            self._on_frame(sender, envelope.msg_id, body)
+            self._on_frame(sender, envelope.msg_id, body, call=call)
             return
         with self.batch():
-            self._on_frame(sender, envelope.msg_id, body)
+            self._on_frame(sender, envelope.msg_id, body, call=call)
 
-    def _on_frame(self, sender: str, msg_id: bytes, body: bytes) -> None:
+    def _on_frame(self, sender: str, msg_id: bytes, body: bytes, *, call: bool = False) -> None:
         assert self._batch is not None
         used_opk: int | None = None
         try:
             with self._frame(sender):
-                if body[:1] == bytes([RETRY]):
+                if call:
+                    body = body[1:]  # the hint: only a locked phone's ringing reads it
+                elif body[:1] == bytes([RETRY]):
                     self._on_retry(sender, body[1:])
                     return
                 payload, used_opk = self._decrypt(sender, body)
-                self._act_on(sender, payload)
+                self._act_on(sender, payload, call=call)
         except (RatchetError, InvalidBundle, ValueError) as problem:
             kind = "a replayed" if isinstance(problem, DuplicateMessage) else "an unreadable"
             log.info("dropped %s message from %s: %s", kind, sender, type(problem).__name__)
@@ -631,11 +689,20 @@ class Messenger:
         else:
             self.events.emit(event)
 
-    def _act_on(self, sender: str, payload: Payload | Unusable) -> None:
+    def _act_on(self, sender: str, payload: Payload | Unusable, *, call: bool = False) -> None:
         if isinstance(payload, Unusable):
             error = payload.error
             log.info("dropped a %s message from %s: %s", error.kind or "unknown-type", sender,
                      error)
+        elif call != isinstance(payload, CallPayload):
+            # Signalling rides CALL envelopes only (a locked phone rings by their hint), and
+            # nothing else does.
+            log.info("dropped a message from %s in the wrong kind of envelope", sender)
+        elif isinstance(payload, CallPayload):
+            if self.calls is None:
+                log.info("dropped call signalling from %s: no calls here", sender)
+            else:
+                self.calls.on_call_signal(sender, payload)
         elif isinstance(payload, TextPayload):
             self._store_incoming(sender, payload)
         elif isinstance(payload, TimerPayload):
@@ -837,6 +904,13 @@ class Messenger:
         """The network's word on a message we sent: sent, delivered or failed."""
         # Final network states end the in-memory mapping (the store keeps net_id for later).
         final = state in ("delivered", "failed", "unavailable")
+        call = self._call_net.get(net_id)
+        if call is not None:
+            if final:
+                del self._call_net[net_id]
+            if self.calls is not None:
+                self.calls.on_call_state(*call, state, reason)
+            return
         message_id = self._net_ids.pop(net_id, None) if final else self._net_ids.get(net_id)
         if message_id is None:
             row = self.store.execute("SELECT uuid FROM messages WHERE net_id = ?",
@@ -1202,6 +1276,15 @@ def _keeps_current(current: SessionRecord, other: SessionRecord) -> bool:
     mirrored = len(ours.ad) == 2 * half and theirs.ad == ours.ad[half:] + ours.ad[:half]
     return (current is not other and current.initial is None and ours.ckr is not None
             and ours.cks is not None and mirrored and ours.ad < theirs.ad)
+
+
+MESSAGE_KIND, CALL_KIND = 1, 4  # EnvelopeKind.MESSAGE and .CALL (not imported at start-up)
+
+
+def _envelope_kind(kind: int) -> Any:
+    from phone_tui.modem.frames import EnvelopeKind
+
+    return EnvelopeKind(kind)
 
 
 def is_store_failure(problem: Exception) -> bool:

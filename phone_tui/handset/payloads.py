@@ -73,7 +73,38 @@ class TimerPayload:
         return {"t": "timer", "expire": self.expire}
 
 
-Payload = TextPayload | ReadPayload | TimerPayload
+CALL_OPS = ("offer", "answer", "reveal", "reject", "busy", "hangup")
+_CODEC = re.compile(r"[a-z0-9][a-z0-9.-]{0,31}")
+_KEY_HEX = 64  # 32 bytes: an X25519 key or a SHA-256 commitment
+
+
+@dataclass(frozen=True)
+class CallPayload:
+    """A call's signalling: an offer (with the caller's commitment and codec), an answer or a
+    reveal (with an ephemeral key), or a reject, busy or hangup."""
+
+    op: str
+    call: str
+    at: float
+    commit: bytes | None = None  # offer
+    codec: str | None = None  # offer
+    key: bytes | None = None  # answer, reveal
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"t": "call", "op": self.op, "call": self.call, "at": self.at}
+        if self.commit is not None:
+            document["commit"] = self.commit.hex()
+        if self.codec is not None:
+            document["codec"] = self.codec
+        if self.key is not None:
+            document["key"] = self.key.hex()
+        return document
+
+    def __repr__(self) -> str:  # key material stays out of logs
+        return f"CallPayload(op={self.op!r}, call={self.call!r})"
+
+
+Payload = TextPayload | ReadPayload | TimerPayload | CallPayload
 
 
 @dataclass(frozen=True)
@@ -108,6 +139,8 @@ def parse(plaintext: bytes) -> Payload:
         raise PayloadError("unknown message type", field="t")
     assert isinstance(kind, str)
     fields, build = schema
+    if kind == "call":
+        fields = _call_fields(document)
     unknown = set(document) - set(fields) - {"t"}
     if unknown:
         raise PayloadError(f"{len(unknown)} unknown field(s)", kind=kind)
@@ -183,8 +216,51 @@ def _read(kind: str, document: dict[str, Any]) -> ReadPayload:
     return ReadPayload(tuple(dict.fromkeys(ids)))
 
 
+_CALL_FIELDS = {"offer": ("commit", "codec"), "answer": ("key",), "reveal": ("key",),
+                "reject": (), "busy": (), "hangup": ()}
+
+
+def _call_fields(document: dict[str, Any]) -> tuple[str, ...]:
+    op = document.get("op")
+    if not isinstance(op, str) or op not in _CALL_FIELDS:
+        raise PayloadError(f"is not one of {CALL_OPS}", kind="call", field="op")
+    return ("op", "call", "at") + _CALL_FIELDS[op]
+
+
+def _call(kind: str, document: dict[str, Any]) -> CallPayload:
+    op = document["op"]
+    if not is_message_id(document["call"]):
+        raise PayloadError("is not a UUID", kind=kind, field="call")
+    at = _time(kind, document)
+    commit = _hex32(kind, document, "commit") if "commit" in document else None
+    key = _hex32(kind, document, "key") if "key" in document else None
+    codec = None
+    if "codec" in document:
+        codec = document["codec"]
+        if not isinstance(codec, str) or _CODEC.fullmatch(codec) is None:
+            raise PayloadError("is not a codec name", kind=kind, field="codec")
+    return CallPayload(op, document["call"], at, commit, codec, key)
+
+
+def _time(kind: str, document: dict[str, Any]) -> float:
+    at = document["at"]
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        raise PayloadError(f"is a JSON {_json_type(at)}, not a number", kind=kind, field="at")
+    if not (math.isfinite(at) and 0 <= at <= MAX_AT):
+        raise PayloadError("is not a time", kind=kind, field="at")
+    return float(at)
+
+
+def _hex32(kind: str, document: dict[str, Any], name: str) -> bytes:
+    value = document[name]
+    if not isinstance(value, str) or len(value) != _KEY_HEX or _HEX.fullmatch(value) is None:
+        raise PayloadError(f"is not {_KEY_HEX} lower-case hex digits", kind=kind, field=name)
+    return bytes.fromhex(value)
+
+
+_HEX = re.compile(r"[0-9a-f]+")
 _SCHEMAS = {"text": (("id", "body", "at", "expire"), _text), "read": (("ids",), _read),
-            "timer": (("expire",), _timer)}
+            "timer": (("expire",), _timer), "call": ((), _call)}
 
 
 # ---- the JSON parser's hooks: refuse what Python's json would otherwise let through -----------

@@ -1,4 +1,4 @@
-"""SQLCipher store for one persona: profile, settings, contacts, sessions and messages.
+"""SQLCipher store for one persona: profile, settings, contacts, sessions, messages and calls.
 
 The 256-bit key is random and lives only in the persona's keystore; the database is opened with
 it as a raw key (no SQLCipher KDF on top, the keystore already stretched the PIN).
@@ -23,7 +23,7 @@ from typing import Any
 from phone_tui.core.paths import make_private_dirs
 from phone_tui.errors import StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MIGRATIONS = {
     1: [
@@ -58,6 +58,15 @@ _MIGRATIONS = {
         # these (few rows each) it scans the whole history, ~60 ms for 100 000 messages.
         "CREATE INDEX messages_expiring ON messages (expires_at) WHERE expires_at IS NOT NULL",
         "CREATE INDEX messages_sending ON messages (id) WHERE outgoing = 1 AND state = 'sending'",
+    ],
+    6: [
+        # The call log: one row per call (missed, incoming, outgoing, declined, failed), its
+        # duration once connected and whether the two words were confirmed. The log reads it
+        # newest first.
+        "CREATE TABLE calls (id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL UNIQUE,"
+        " number TEXT NOT NULL, direction TEXT NOT NULL, outcome TEXT NOT NULL, at REAL NOT NULL,"
+        " duration_s REAL NOT NULL DEFAULT 0, verified TEXT)",
+        "CREATE INDEX calls_by_time ON calls (at)",
     ],
 }
 

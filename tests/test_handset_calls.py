@@ -1,0 +1,217 @@
+"""Calls on the handset: the Duty Officer picks up, a locked phone rings, answering from the
+lock screen, and calls to the OS that is not running."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from phone_tui.core.clock import ManualClock
+from phone_tui.core.entropy import SystemEntropy
+from phone_tui.errors import WrongPin
+from phone_tui.handset.bots import BOT_CALL_S, start_bots
+from phone_tui.handset.calls import CallError, CallState, CallStateChanged, CallVerified
+from phone_tui.handset.contacts import load_contacts
+from phone_tui.handset.events import Locked
+from phone_tui.handset.handset import HandsetState
+from phone_tui.modem.bus import Bus
+from phone_tui.modem.profiles import load_profiles
+from phone_tui.testing import TEST_PIN, make_handset, set_up
+
+PROFILES = load_profiles()
+SEEDS = load_contacts()
+DUTY = next(seed.number for seed in SEEDS if seed.name == "Duty Officer")
+DESK = next(seed.number for seed in SEEDS if seed.name == "IT Security Desk")
+
+
+class World:
+    def __init__(self, tmp_path) -> None:
+        self.clock = ManualClock()
+        self.bus = Bus(random.Random(11))
+        self.bots = start_bots(SEEDS, self.bus, PROFILES["full"], SystemEntropy(), self.clock)
+        self.handset = make_handset(tmp_path, clock=self.clock)
+        self.handset.seed_contacts = SEEDS
+        self.handset.attach(self.bus, PROFILES)
+        self.seen: list = []
+        self.handset.events.listen(self.seen.append)
+
+    def bot(self, number: str):  # noqa: ANN201
+        return next(bot for bot in self.bots if bot.seed.number == number)
+
+    def call_states(self) -> list[tuple[str, str, str]]:
+        return [(e.call_id and "id", e.state, e.reason) for e in self.seen
+                if isinstance(e, CallStateChanged)]
+
+
+@pytest.fixture
+def world(tmp_path):
+    return World(tmp_path)
+
+
+def test_the_duty_officer_answers_calls_and_the_schema_checks_the_new_keys(tmp_path):
+    duty = next(seed for seed in SEEDS if seed.number == DUTY)
+    assert duty.answers_calls and duty.answer_delay == 2.0
+    assert not next(seed for seed in SEEDS if seed.number == DESK).answers_calls
+    from phone_tui.errors import ConfigError
+
+    bad = tmp_path / "contacts.toml"
+    bad.write_text('[[contact]]\nname = "X"\nnumber = "+1"\nanswers_calls = "yes"\n')
+    with pytest.raises(ConfigError, match="answers_calls"):
+        load_contacts(bad)
+    bad.write_text('[[contact]]\nname = "X"\nnumber = "+1"\nanswer_delay_s = -1\n')
+    with pytest.raises(ConfigError, match="answer_delay_s"):
+        load_contacts(bad)
+
+
+@pytest.mark.looptime
+async def test_the_duty_officer_picks_up_confirms_the_words_and_stays_until_hung_up(world):
+    handset = world.handset
+    await set_up(handset, locked=False)
+    assert handset.calls is not None
+    handset.calls.dial(DUTY)
+    await asyncio.sleep(1.5)
+    assert handset.calls.current.state is CallState.RINGING  # the bot waits answer_delay_s
+    await asyncio.sleep(2)
+    assert handset.calls.current.state is CallState.CONNECTED
+    bot = world.bot(DUTY)
+    assert bot.calls.current.sas == handset.calls.current.sas
+    await asyncio.sleep(2)
+    assert bot.calls.current.verified == "match"
+    await asyncio.sleep(60)
+    assert handset.calls.current.state is CallState.CONNECTED
+    handset.calls.confirm_sas(True)
+    assert any(isinstance(e, CallVerified) and e.match for e in world.seen)
+    world.clock.advance(75)
+    handset.calls.hangup()
+    await asyncio.sleep(2)
+    assert bot.calls.current is None
+    (entry,) = handset.calls.log()
+    assert (entry.number, entry.name, entry.outcome, entry.verified) == (
+        DUTY, "Duty Officer", "outgoing", "match")
+    assert entry.duration_s == 75.0
+
+
+@pytest.mark.looptime
+async def test_the_bot_hangs_up_after_two_minutes(world):
+    handset = world.handset
+    await set_up(handset, locked=False)
+    handset.calls.dial(DUTY)
+    await asyncio.sleep(5)
+    assert handset.calls.current.state is CallState.CONNECTED
+    await asyncio.sleep(BOT_CALL_S)
+    assert handset.calls.current is None
+    assert world.call_states()[-1] == ("id", "ended", "remote_hung_up")
+
+
+@pytest.mark.looptime
+async def test_a_bot_that_does_not_answer_calls_lets_them_ring_out(world):
+    handset = world.handset
+    await set_up(handset, locked=False)
+    handset.calls.dial(DESK)
+    await asyncio.sleep(10)
+    assert handset.calls.current.state is CallState.RINGING
+    world.clock.advance(45)
+    handset.calls.tick()
+    await asyncio.sleep(2)
+    assert world.call_states()[-1] == ("id", "ended", "no_answer")
+
+
+@pytest.mark.looptime
+async def test_a_locked_phone_rings_by_the_hint_and_stops_when_the_caller_hangs_up(world):
+    handset = world.handset
+    await set_up(handset, locked=True)
+    bot = world.bot(DESK)
+    bot.calls.dial(handset.number)
+    await asyncio.sleep(2)
+    ringing = handset.locked_call
+    assert ringing is not None and ringing.locked and ringing.number == DESK
+    assert ringing.name == DESK  # the lock screen cannot read the contacts
+    assert world.call_states() == [("", "ringing", "")]
+    assert bot.calls.current.state is CallState.RINGING  # the phone took the envelope
+    bot.calls.hangup()
+    await asyncio.sleep(2)
+    assert handset.locked_call is None
+    assert world.call_states()[-1] == ("", "ended", "missed")
+    assert handset.state is HandsetState.LOCKED
+    await handset.unlock(TEST_PIN)
+    await asyncio.sleep(2)
+    # The spooled offer and hangup are read now: a missed call in the log, nothing rings.
+    assert [e.outcome for e in handset.calls.log()] == ["missed"]
+    assert handset.calls.current is None
+
+
+@pytest.mark.looptime
+async def test_answering_from_the_lock_screen_opens_the_keys_for_the_call_only(world):
+    handset = world.handset
+    await set_up(handset, locked=True)
+    bot = world.bot(DESK)
+    bot.calls.dial(handset.number)
+    await asyncio.sleep(2)
+    assert handset.locked_call is not None
+    with pytest.raises(WrongPin):
+        await handset.answer_locked("000000")
+    assert handset.state is HandsetState.LOCKED and handset.failures() == 1
+    await handset.answer_locked(TEST_PIN)
+    assert handset.relock_after_call
+    await asyncio.sleep(2)
+    assert handset.calls.current.state is CallState.CONNECTED
+    assert handset.calls.current.locked  # shown as it rang: number only
+    assert handset.calls.current.sas == bot.calls.current.sas
+    assert handset.idle_seconds_left() is None  # no auto-lock in a call
+    bot.calls.hangup()
+    await asyncio.sleep(2)
+    assert handset.state is HandsetState.LOCKED
+    assert any(isinstance(e, Locked) and e.reason == "call" for e in world.seen)
+
+
+@pytest.mark.looptime
+async def test_answering_from_the_lock_screen_after_the_caller_gave_up_locks_again(world):
+    handset = world.handset
+    await set_up(handset, locked=True)
+    with pytest.raises(CallError):
+        await handset.answer_locked(TEST_PIN)  # nothing rings
+    bot = world.bot(DESK)
+    bot.calls.dial(handset.number)
+    await asyncio.sleep(2)
+    world.clock.advance(50)  # the offer is stale by the time it is read
+    with pytest.raises(CallError):
+        await handset.answer_locked(TEST_PIN)
+    assert handset.state is HandsetState.LOCKED
+
+
+@pytest.mark.looptime
+async def test_a_call_to_the_os_not_running_is_unavailable_and_a_missed_call_there_later(
+        world):
+    handset = world.handset
+    await set_up(handset, locked=False)
+    secure = handset.number
+    handset.switch_persona("open")
+    await set_up(handset, locked=False)
+    bot = world.bot(DESK)
+    bot.calls.dial(secure)
+    await asyncio.sleep(2)
+    assert bot.calls.current is None  # the network said "unavailable" at once
+    assert [e.outcome for e in bot.calls.log()] == ["failed"]
+    assert handset.calls.current is None  # the open OS hears nothing of it
+    world.clock.advance(60)
+    handset.switch_persona("secure")
+    await handset.unlock(TEST_PIN)
+    await asyncio.sleep(5)
+    assert handset.calls.current is None
+    (entry,) = handset.calls.log()
+    assert (entry.number, entry.outcome, entry.direction) == (DESK, "missed", "incoming")
+
+
+@pytest.mark.looptime
+async def test_locking_during_a_call_hangs_it_up(world):
+    handset = world.handset
+    await set_up(handset, locked=False)
+    handset.calls.dial(DUTY)
+    await asyncio.sleep(5)
+    assert handset.calls.current.state is CallState.CONNECTED
+    handset.lock("user")
+    assert handset.calls is None
+    await asyncio.sleep(2)
+    assert world.bot(DUTY).calls.current is None
