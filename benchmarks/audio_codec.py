@@ -82,7 +82,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(rounds):
             for codec in rotated(codecs, index):
-                record = Path(tmp) / f"{codec.name}.wav" if args.record else None
+                record = Path(tmp) / f"{codec.name}-{index}.wav" if args.record else None
                 runs[codec.name].append(one_round(codec, frames, record))
     report: dict[str, object] = {"rounds": rounds, "record": args.record,
                                  "audio_seconds_per_round": None, "codecs": {}}

@@ -22,6 +22,7 @@ from phone_tui.core.words import count
 from phone_tui.errors import PhoneTuiError, UsageError
 
 if TYPE_CHECKING:
+    from phone_tui.media.audio import CallAudio
     from phone_tui.ui.app import PhoneApp
 
 PROG = "phone-tui"
@@ -90,6 +91,9 @@ def parser() -> _Parser:
                              "NOT SECURE (uses a throw-away data folder unless --data-dir is "
                              "given)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="log detail (default: warning)")
+    parser.add_argument("--record", metavar="DIR", type=Path,
+                        help="save what this phone hears on each call as a WAV file in DIR "
+                             "(made if missing, readable only by you)")
     parser.set_defaults(command=None)
     parser.add_commands = partial(_add_commands, parser, common)
     return parser
@@ -121,6 +125,8 @@ def _add_commands(parser: _Parser, common: argparse.ArgumentParser) -> None:
                       help="colour theme of the stage")
     demo.add_argument("--deterministic", action="store_true", default=argparse.SUPPRESS,
                       help="fixed clock, seeds and keys; NOT SECURE")
+    demo.add_argument("--record", metavar="DIR", type=Path, default=argparse.SUPPRESS,
+                      help="save what each phone hears on each call as a WAV file in DIR")
     serve = sub.add_parser("serve", parents=[common],
                            help="serve phone-tui in a web browser (textual-serve)")
     serve.add_argument("--demo", action="store_true", help="serve the demo stage instead of "
@@ -530,6 +536,7 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
     stage = Stage(root, args.handsets, clock=DeterministicClock() if args.deterministic
                   else SystemClock(), device=load_device(), seeds=load_stage_seeds(),
                   deterministic=args.deterministic, profile=args.profile)
+    stage.set_audio(_call_audio(args))
     for handset in stage.handsets:
         _check_phone_files(handset)
     if any(h.state_of(name) is HandsetState.SETUP for h in stage.handsets
@@ -546,6 +553,26 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
         script = ScriptPanel(flow, auto=args.auto)
     return StageApp(stage, themes=themes, theme=args.theme, profiles=profiles, network=network,
                     script=script)
+
+
+def _call_audio(args: argparse.Namespace) -> CallAudio | None:
+    """Real audio on calls, except in deterministic runs (it would make screens differ)
+    unless --record asks for it; --record's folder is checked now: one line if it cannot be."""
+    from phone_tui.media.audio import CallAudio, clip_path
+
+    record = getattr(args, "record", None)
+    if record is not None:
+        if record.exists() and not record.is_dir():
+            raise UsageError(f"--record {record}: not a folder")
+        try:
+            record.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as problem:
+            raise UsageError(f"--record {record}: {problem.strerror or problem}") from None
+    if args.deterministic and record is None:
+        return None
+    # The emulator has no microphone: each phone "speaks" the shipped clip, so the other side
+    # hears real encoded speech through the link (and its level meter moves).
+    return CallAudio(voice=clip_path(), record=record)
 
 
 def build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
@@ -585,6 +612,7 @@ def _build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
         read_header(handset.persona.keystore_path, handset.persona.kdf.policy)
     handset.throttle_wait()
     _check_phone_files(handset)
+    handset.audio = _call_audio(args)
     carrier = paths.data_dir / "network"
     _check_carrier(carrier)
     # The link profiles (shipped and your own [profiles]) are checked now: a mistake in either

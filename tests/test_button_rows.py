@@ -40,7 +40,11 @@ async def test_contact_info_keeps_the_keyboard_on_its_buttons(data_dir, clock):
         await settle(pilot)
         assert handset.messenger.contact(DESK).verified
         assert focused_id(app) == "info-timer"  # not lost with the disabled button
-        await pilot.press("left", "right")  # "✓ Verified" is skipped; Timer is the only one
+        await pilot.press("left")  # "✓ Verified" is skipped: Timer is the first one now
+        assert focused_id(app) == "info-timer"
+        await pilot.press("right")
+        assert focused_id(app) == "info-call"
+        await pilot.press("left")
         assert focused_id(app) == "info-timer"
         await pilot.press("enter")
         await settle(pilot)
@@ -64,9 +68,9 @@ async def test_contact_info_keeps_the_keyboard_on_its_buttons(data_dir, clock):
         await pilot.press("escape")
         await settle(pilot)
         assert focused_id(app) == "info-timer"
-        await pilot.press("right")  # the end of the row: stays
-        assert focused_id(app) == "info-timer"
-        await pilot.press("left", "enter")
+        await pilot.press("right", "right")  # Call, the end of the row: it stays there
+        assert focused_id(app) == "info-call"
+        await pilot.press("left", "left", "enter")
         await settle(pilot)
         assert handset.messenger.contact(DESK).verified
 

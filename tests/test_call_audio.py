@@ -309,3 +309,18 @@ def test_the_clip_script_remakes_the_shipped_clip_byte_for_byte(tmp_path):
     subprocess.run([sys.executable, str(script), "--out", str(out)], check=True,
                    capture_output=True, timeout=120)
     assert out.read_bytes() == clip_path().read_bytes()
+
+
+def test_a_recording_never_replaces_a_file_that_is_there(tmp_path):
+    """--record writes new files only, 0600: what someone put there stays as it was."""
+    from phone_tui.media.audio import AudioError, open_audio
+    from phone_tui.media.codecs import load_codecs
+
+    target = tmp_path / "heard.wav"
+    target.write_bytes(b"mine")
+    with pytest.raises(AudioError, match="heard.wav"):
+        open_audio(load_codecs()["opus-16k"], voice=None, record=target)
+    assert target.read_bytes() == b"mine"
+    fresh = tmp_path / "new" / "heard.wav"
+    open_audio(load_codecs()["opus-16k"], voice=None, record=fresh).close()
+    assert fresh.stat().st_mode & 0o777 == 0o600 and fresh.parent.stat().st_mode & 0o777 == 0o700

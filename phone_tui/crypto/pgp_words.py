@@ -1,6 +1,6 @@
 """The PGP word list (Juola and Zimmermann, 1995): one word per byte value, in two lists.
 
-RFC 6189 (ZRTP) §5.1.6 renders a short authentication string in its B256 form with it: the
+RFC 6189 (ZRTP) section 5.1.6 renders a short authentication string in its B256 form with it: the
 first byte as a word of the even list (two syllables), the second of the odd list (three).
 Words in the two lists never sound alike, so a dropped or swapped word is heard.
 """

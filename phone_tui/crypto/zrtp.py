@@ -4,7 +4,7 @@ The caller commits to its ephemeral X25519 key (a hash of it, bound to the call 
 offer; the callee answers with its own ephemeral key; only then does the caller reveal its key,
 which the callee checks against the commitment. A man in the middle who wants the two legs to
 agree on one short authentication string must pick its keys before it sees the caller's (the
-commitment, §4.4.1.1): it gets one try at a 16-bit match. Both sides then derive, with
+commitment, section 4.4.1.1): it gets one try at a 16-bit match. Both sides then derive, with
 HKDF-SHA256 over the X25519 secret, both identity keys, both ephemerals and the call id, one
 AES-256-GCM key, salt and SSRC per direction and the SAS, read aloud as two PGP words (B256).
 """
@@ -154,7 +154,7 @@ def derive(shared_secret: bytes, *, call_id: str, caller_identity: bytes,
 
 
 def sas_words(sas: bytes) -> tuple[str, str]:
-    """RFC 6189 §5.1.6 B256: the first byte from the even list, the second from the odd."""
+    """RFC 6189 section 5.1.6 B256: the first byte from the even list, the second from the odd."""
     if len(sas) < 2:
         raise ZrtpError("a SAS is two bytes")
     return EVEN[sas[0]], ODD[sas[1]]

@@ -28,8 +28,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "press": ("keys", "press keys, e.g. \"f2\" or [\"down\", \"enter\"]"),
     "type": ("text", "type text into whatever has focus"),
     "unlock": ("bool", "type the phone's PIN (the demo PIN on a stage) and Enter"),
-    "open": ("app", "open an app from the home screen: messages, network, settings, switch, "
-                    "camera, maps"),
+    "open": ("app", "open an app from the home screen: phone, messages, network, settings, "
+                    "switch, camera, maps"),
     "home": ("bool", "go back to the home screen"),
     "lock": ("bool", "lock the phone"),
     "switch_os": ("persona", "switch to the secure or open OS (confirmed, boot skipped)"),
@@ -40,6 +40,11 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "inject": ("bool", "a bot writes to the phone's running OS (to = \"secure\" or \"open\": "
                        "to that OS's number)"),
     "key_change": ("bool", "a man in the middle writes as the phone's next contact, new key"),
+    "call": ("text", "call a phone on the stage (\"2\") or a contact by name"),
+    "answer": ("bool", "answer the call ringing on the phone (typing its PIN first if locked)"),
+    "decline": ("bool", "decline the call ringing on the phone"),
+    "hangup": ("bool", "end the phone's call"),
+    "sas": ("words", "the words read aloud: \"match\" or \"differ\" (the call then ends)"),
     "wait": ("seconds", "let time pass"),
 }
 # Keys an action table may carry besides its action.
@@ -49,7 +54,8 @@ ACTION_OPTIONS = {"phone", "to", "all"}
 EVENTS = ("SetupCompleted", "Unlocked", "Locked", "PinRejected", "PinChanged", "Wiped",
           "SendBlocked", "SettingChanged", "RegistrationChanged", "RadioChanged",
           "LinkProfileChanged", "MessageStateChanged", "PersonaSwitched", "MessageReceived",
-          "MessageUpdated", "IdentityChanged", "ContactVerified", "ViewShown")
+          "MessageUpdated", "IdentityChanged", "ContactVerified", "ViewShown",
+          "CallStateChanged", "CallSasReady", "CallVerified")
 
 
 class FlowError(ConfigError):
@@ -335,7 +341,9 @@ def _parse_action(key: str, item: object, handsets: int) -> Action:
         and all(isinstance(k, str) and k for k in value),
         "text": isinstance(value, str) and bool(value),
         "bool": isinstance(value, bool),
-        "app": value in ("messages", "network", "settings", "switch", "camera", "maps"),
+        "app": value in ("phone", "messages", "network", "settings", "switch", "camera",
+                         "maps"),
+        "words": value in ("match", "differ"),
         "persona": value in PERSONAS,
         "seconds": not isinstance(value, bool) and isinstance(value, int | float)
         and 0 <= value <= MAX_TIMEOUT,

@@ -195,8 +195,18 @@ class Bot:
 
 
 def start_bots(seeds: list[SeedContact], network: Network, profile: LinkProfile,
-               entropy: Entropy, clock: Clock, folder: Path | None = None) -> list[Bot]:
+               entropy: Entropy, clock: Clock, folder: Path | None = None, *,
+               audio: bool = False) -> list[Bot]:
     """Attach a bot for every seed contact marked as one (and not attached yet); with
-    ``folder`` (the carrier's data folder) each keeps its state there."""
-    return [Bot(seed, network, profile, entropy, clock, folder) for seed in seeds
+    ``folder`` (the carrier's data folder) each keeps its state there. ``audio``: the bots
+    speak the shipped clip on calls (real encoded audio), else their frames carry nothing."""
+    bots = [Bot(seed, network, profile, entropy, clock, folder) for seed in seeds
             if seed.bot and not network.is_attached(seed.number)]
+    if audio:
+        from phone_tui.handset.calls import stream_media_factory
+        from phone_tui.media.audio import CallAudio, clip_path
+
+        voice = CallAudio(voice=clip_path())
+        for bot in bots:
+            bot.media_factory = lambda bot: stream_media_factory(bot.modem, voice)
+    return bots

@@ -37,6 +37,7 @@ from phone_tui.crypto.zrtp import (
 from phone_tui.errors import PhoneTuiError
 from phone_tui.handset.events import Event
 from phone_tui.handset.payloads import CallPayload
+from phone_tui.media.audio import CallAudio
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -574,29 +575,50 @@ def no_media(_keys: Any, _codec: str, _peer: str) -> Media:
     return _NoMedia()
 
 
-def stream_media_factory(modem: Any) -> MediaFactory:
-    """Media sessions over ``modem``'s voice frames (media/stream.py's MediaSession with
-    NullAudio), or no media where that package or the modem's voice frames are not there."""
-    try:
-        from phone_tui.media.codecs import load_codecs  # type: ignore[import-not-found]
-        from phone_tui.media.stream import (  # type: ignore[import-not-found]
-            MediaSession,
-            NullAudio,
-        )
-    except ImportError:
-        return no_media
-    if not hasattr(modem, "send_voice"):
-        return no_media
+def stream_media_factory(modem: Any, audio: CallAudio | None = None) -> MediaFactory:
+    """Media sessions over ``modem``'s voice frames (media/stream.py's MediaSession): with
+    ``audio``, real encoded speech (PyAV, imported at the first call); without, frames of the
+    codec's size that carry nothing (deterministic runs)."""
+    from phone_tui.media.codecs import load_codecs
+    from phone_tui.media.stream import MediaSession, NullAudio
 
     def make(keys: Any, codec: str, peer: str) -> Media:
         codecs = load_codecs()
         profile = codecs.get(codec) or codecs[DEFAULT_CODEC]
         loop = asyncio.get_running_loop()
+        sound: Any = NullAudio(profile)
+        if audio is not None:
+            sound = _open_audio(profile, audio, peer)
         return MediaSession(keys=keys, codec=profile,  # type: ignore[no-any-return]
                             send=lambda packet: modem.send_voice(peer, packet),
-                            audio=NullAudio(profile), now=loop.time)
+                            audio=sound, now=loop.time)
 
     return make
+
+
+def _open_audio(profile: Any, audio: CallAudio, peer: str) -> Any:
+    """The call's audio, or no audio (said in the log) when it cannot open: a call goes on
+    without sound rather than not at all."""
+    import time as _time
+
+    from phone_tui.errors import PhoneTuiError
+    from phone_tui.media.audio import open_audio
+    from phone_tui.media.stream import NullAudio
+
+    record = None
+    if audio.record is not None:
+        stamp = _time.strftime("%Y%m%d-%H%M%S")
+        record = audio.record / (f"{stamp}-{_digits(audio.owner) or 'phone'}-hears-"
+                                 f"{_digits(peer) or 'peer'}.wav")
+    try:
+        return open_audio(profile, voice=audio.voice, record=record)
+    except PhoneTuiError as problem:
+        log.error("call audio could not open (%s): the call goes on without sound", problem)
+        return NullAudio(profile)
+
+
+def _digits(number: str) -> str:
+    return "".join(ch for ch in number if ch.isdigit())
 
 
 class CallService:
@@ -631,6 +653,11 @@ class CallService:
             return self._media.stats()
         except Exception:  # noqa: BLE001 - stats are for show
             return None
+
+    @property
+    def level(self) -> float | None:
+        """The level of what is heard now (dBFS; None without audio or media)."""
+        return getattr(self._media, "level", None)
 
     def _now(self) -> float:
         return self.messenger.clock.now()
@@ -810,14 +837,11 @@ class CallService:
 
     def _start_media(self, action: StartMedia) -> None:
         self._stop_media()
-        keys: Any = action.keys
-        try:
-            from phone_tui.media.stream import MediaKeys  # type: ignore[import-not-found]
+        from phone_tui.media.stream import MediaKeys
 
-            keys = MediaKeys(keys.send_key, keys.send_salt, keys.send_ssrc, keys.recv_key,
-                             keys.recv_salt, keys.recv_ssrc)
-        except ImportError:
-            pass
+        side = action.keys
+        keys = MediaKeys(side.send_key, side.send_salt, side.send_ssrc, side.recv_key,
+                         side.recv_salt, side.recv_ssrc)
         self._media = self.media_factory(keys, action.codec, action.number)
         self._media_received = -1
         self._media.start()

@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off t
     from phone_tui.handset.contacts import SeedContact
     from phone_tui.handset.messenger import Messenger
     from phone_tui.handset.spool import SpoolRecord, SpoolReplay
+    from phone_tui.media.audio import CallAudio
     from phone_tui.modem.bus import Modem, Network
     from phone_tui.modem.frames import Envelope
     from phone_tui.modem.profiles import LinkProfile
@@ -128,6 +129,8 @@ class Handset:
         self.locked_call: CallInfo | None = None
         self.relock_after_call = False
         self.media_factory: Callable[[Messenger], MediaFactory] | None = None
+        # Real audio on calls (None: frames that carry nothing, as in deterministic runs).
+        self.audio: CallAudio | None = None
         self._locked_ring_timer: asyncio.TimerHandle | None = None
         self._answering_locked = False
         self.events.listen(self._on_event)
@@ -488,7 +491,7 @@ class Handset:
         from phone_tui.handset.calls import CallService, stream_media_factory
 
         factory = (self.media_factory(messenger) if self.media_factory is not None
-                   else stream_media_factory(messenger.modem))
+                   else stream_media_factory(messenger.modem, self._call_audio()))
         self.calls = CallService(messenger, media_factory=factory)
         # Unlocked for a call that rang the lock screen: the offer the spool replays rings as
         # it did there (number only). Any other unlock reads it afresh: the lock screen's
@@ -498,6 +501,11 @@ class Handset:
         modem = self.modem
         if modem is not None and hasattr(modem, "on_voice"):
             modem.on_voice = self.calls.on_voice
+
+    def _call_audio(self) -> CallAudio | None:
+        from dataclasses import replace
+
+        return None if self.audio is None else replace(self.audio, owner=self.number)
 
     def _stop_calls(self) -> None:
         calls, self.calls = self.calls, None
@@ -857,6 +865,17 @@ class Handset:
         if current is not None and reason:
             self.events.emit(CallStateChanged(self.persona.name, "", current.number,
                                               "incoming", "ended", reason))
+
+    @property
+    def answering_locked(self) -> bool:
+        """Unlocked (or unlocking) to answer the call that rang the lock screen: the phone
+        locks again when that call ends, and shows nothing but the call meanwhile."""
+        return self._answering_locked or self.relock_after_call
+
+    def decline_locked(self) -> None:
+        """Silence the call ringing on the lock screen (the caller hears it ring on until it
+        gives up: the keys to answer "declined" are not in memory); a missed call later."""
+        self._stop_locked_ring("declined")
 
     async def answer_locked(self, pin: str) -> UnlockOutcome:
         """Answer the call ringing on the lock screen: the PIN opens the keys for the call only

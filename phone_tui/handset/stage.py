@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from phone_tui.handset.bots import Bot
+    from phone_tui.media.audio import CallAudio
     from phone_tui.modem.bus import Bus
     from phone_tui.modem.profiles import LinkProfile
 
@@ -146,6 +147,7 @@ class Stage:
         self.profiles: dict[str, LinkProfile] = {}
         self.bots: list[Bot] = []
         self.contacts: list[SeedContact] = []
+        self.audio: CallAudio | None = None  # real audio on calls (set_audio)
         self._injected = 0
         self._dropped: dict[int, str] = {}  # phone index → profile before its signal dropped
 
@@ -171,6 +173,13 @@ class Stage:
                     await handset.setup(pin)
                 handset.lock("stage")
 
+    def set_audio(self, audio: CallAudio | None) -> None:
+        """Real audio on calls for every phone and bot of the stage (None: frames that carry
+        nothing, as in deterministic runs)."""
+        self.audio = audio
+        for handset in self.handsets:
+            handset.audio = audio
+
     def attach(self, network: Bus, profiles: dict[str, LinkProfile],
                contacts: list[SeedContact]) -> None:
         """Register every phone on ``network``, each knowing the others (by their secure OS
@@ -187,7 +196,7 @@ class Stage:
             handset.attach(network, profiles)
         self.contacts = list(contacts)
         self.bots = start_bots(contacts, network, profiles["full"], self.entropy, self.clock,
-                               folder=self.carrier_folder)
+                               folder=self.carrier_folder, audio=self.audio is not None)
 
     def name_directory(self) -> dict[str, str]:
         """What the carrier knows of each number it serves, as under real-name registration:
@@ -259,6 +268,22 @@ class Stage:
                              "first).") from None
         self._injected += 1
         return sender
+
+    def call(self, index: int, callee: int | None = None) -> str:
+        """Phone ``index`` calls another stage phone (the next one by default) on its running
+        OS's number; returns the callee's name."""
+        caller = self._handset(index)
+        callee = (index + 1) % len(self.handsets) if callee is None else callee
+        if callee == index:
+            raise StageError("A phone cannot call itself.")
+        calls = caller.calls
+        if calls is None:
+            raise StageError(f"{self.name_of(index)} is locked: unlock it to call.")
+        try:
+            calls.dial(self._handset(callee).number)
+        except PhoneTuiError as problem:
+            raise StageError(f"{self.name_of(index)} cannot call: {problem}") from None
+        return self.name_of(callee)
 
     def impersonate(self, index: int, contact: int | None = None) -> str:
         """The carrier speaks to phone ``index`` as one of its contacts (another stage phone,

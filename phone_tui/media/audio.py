@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import array
 import math
+import os
 import wave
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +62,17 @@ AMR_NO_DATA = bytes([15 << 3 | 0x04])
 class AudioError(PhoneTuiError):
     """The call's audio cannot start: a codec missing from PyAV, a bad profile, an unreadable
     clip or a recording that cannot be written."""
+
+
+@dataclass(frozen=True)
+class CallAudio:
+    """Real audio on calls (media/audio.py): what this side says (``voice``, a clip that stands
+    in for the microphone; None is silence) and the folder where what it hears is saved as WAV
+    (``record``; None saves nothing). ``owner`` names this side in the file names."""
+
+    voice: Path | None
+    record: Path | None = None
+    owner: str = ""
 
 
 def clip_path() -> Path:
@@ -138,11 +151,15 @@ class CodecAudio:
         # conceal from: silence).
         self._conceal: bytes | None = AMR_NO_DATA if self._amr else None
         self._wav: wave.Wave_write | None = None
+        self._file: Any = None
         if record is not None:
             try:
                 record = Path(record)
-                record.parent.mkdir(parents=True, exist_ok=True)
-                self._wav = wave.open(str(record), "wb")  # noqa: SIM115 - open for the call
+                record.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                # Only the owner reads what was said; never over a file that is there.
+                fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                self._file = os.fdopen(fd, "wb")
+                self._wav = wave.open(self._file, "wb")  # noqa: SIM115 - open for the call
                 self._wav.setnchannels(1)
                 self._wav.setsampwidth(2)
                 self._wav.setframerate(rate)
@@ -194,6 +211,9 @@ class CodecAudio:
         if self._wav is not None:
             self._wav.close()
             self._wav = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         self._encoder = self._decoder = None
 
     def _decode(self, payload: bytes | None) -> bytes | None:

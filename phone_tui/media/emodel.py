@@ -1,9 +1,9 @@
 """Call quality from the ITU-T G.107 E-model: the rating R and the MOS it predicts.
 
 R = Ro − Is − Id − Ie,eff + A with G.107's default values (Ro − Is = 93.2, A = 0), so
-R = 93.2 − Id − Ie,eff. Id is the pure-delay term Idd (G.107 §7.4, mT = 100 ms); the echo
+R = 93.2 − Id − Ie,eff. Id is the pure-delay term Idd (G.107 section 7.4, mT = 100 ms); the echo
 terms Idte and Idle are taken as 0: a handset with echo cancellation (TELR and WEPL large).
-Ie,eff = Ie + (95 − Ie)·Ppl / (Ppl/BurstR + Bpl) (G.107 §7.6, Ppl in percent). MOS from R
+Ie,eff = Ie + (95 − Ie)·Ppl / (Ppl/BurstR + Bpl) (G.107 section 7.6, Ppl in percent). MOS from R
 per G.107 Annex B. Sans-IO and cheap: called once a second per call.
 """
 

@@ -2,10 +2,10 @@
 
 Packet:  flags u8 | payload type u8 | seq u16 | timestamp u32 | ssrc u32 | ciphertext | tag 16
 The 12-byte header is the associated data; the nonce is the 12-byte salt XOR
-(0x0000 | ssrc | roc | seq) (RFC 7714 §8.1), where roc counts the wraps of the 16-bit seq: the
+(0x0000 | ssrc | roc | seq) (RFC 7714, 8.1), where roc counts the wraps of the 16-bit seq: the
 sender numbers its frames with a 48-bit index (roc << 16 | seq), the receiver estimates roc as
 RFC 3711 Appendix A does. Replays and frames older than a 64-frame window are refused (RFC
-3711 §3.3.2); the window moves only once a frame's tag verified, so a forged frame cannot move
+3711, 3.3.2); the window moves only once a frame's tag verified, so a forged frame cannot move
 it. Errors say why a frame was refused, never what it held.
 """
 

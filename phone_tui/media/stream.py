@@ -3,7 +3,7 @@ jitter buffer to the audio; call statistics with the E-model once a second.
 
 The asyncio shell over the sans-IO cores (srtp, jitter, emodel). Ticks run on the loop's clock
 from one start time (t0 + n × 20 ms), so they never drift. One-way delay is measured without
-shared clocks as RTCP does (RFC 3550 §6.4.1): each side sends a report once a second, sealed in
+shared clocks as RTCP does (RFC 3550, 6.4.1): each side sends a report once a second, sealed in
 the same stream under a second SSRC (the send SSRC with its top bit flipped, its own index
 space) and payload type 200; a report echoes the last one received (LSR) and how long ago it
 came (DLSR), so its receiver gets the round trip as now − LSR − DLSR, and one way as half of it.
@@ -138,6 +138,11 @@ class MediaSession:
         self.peer_loss = 0.0  # what the peer reports of our stream
         self._level: float | None = None
         self._stats: CallStats | None = None
+
+    @property
+    def level(self) -> float | None:
+        """The level of the last 20 ms heard, in dBFS (None without audio): for a live meter."""
+        return self._level
 
     # ---- controls -----------------------------------------------------------------------------
 

@@ -220,7 +220,8 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
         try:
             self.bots = start_bots(self.handset.seeds(), self.handset.network,
                                    self.handset.profiles["full"], self.handset.entropy,
-                                   self.handset.clock, folder=self.carrier_folder)
+                                   self.handset.clock, folder=self.carrier_folder,
+                                   audio=self.handset.audio is not None)
         except PhoneTuiError as problem:
             self.notify(f"{problem} — no bots.", title="Bots", severity="error", timeout=15)
 

@@ -29,6 +29,9 @@ HANDSET = [
     # Off the footer (it is full at 100 columns): a click on the status bar opens it too.
     Binding("ctrl+n", "notifications", "Notifications", show=False,
             id="handset.notifications", tooltip="The notification shade (recent notices)"),
+    # The call banner's key (a click on it does the same).
+    Binding("ctrl+g", "to_call", "Call", show=False, id="handset.to_call",
+            tooltip="Back to the call in progress"),
 ]
 
 # The help screen. F1 is the training coach's Hint where there is one: the coach's binding
@@ -56,13 +59,16 @@ STAGE = [
             tooltip="A bot writes to this phone"),
     Binding("f9", "impersonate", "MITM", id="stage.impersonate", priority=True,
             tooltip="Man in the middle: the carrier writes as a contact, from a new key"),
+    # Not in the footer (no room at 100 columns): the help screen and the palette have it.
+    Binding("f10", "call", "Call", id="stage.call", priority=True,
+            tooltip="This phone calls the next phone (end-to-end encrypted)"),
     Binding("ctrl+r", "reset_stage", "Reset", id="stage.reset", priority=True,
             tooltip="Wipe and set up every demo phone again (asks first)"),
 ]
 # On the stage the footer shows the presenter's keys (and help); the phone's own keys are in
 # the help screen: a phone's keys and eight presenter keys do not fit one line. In this order
 # (a chat's compose box binds F6 and F7 itself, which would put them first).
-STAGE_FOOTER = (*(binding.id for binding in STAGE), "app.keys")
+STAGE_FOOTER = (*(binding.id for binding in STAGE if binding.id != "stage.call"), "app.keys")
 
 # A scripted demo (phone-tui demo --script): presenter clickers send PageDown / PageUp.
 # Space and Backspace only reach the script when the phone in front does not use them (a
@@ -157,6 +163,8 @@ CHAT = [
             tooltip="Send the message in the compose box"),
     Binding("ctrl+o", "info", "Info", id="chat.info", tooltip="Contact info"),
     Binding("ctrl+f", "search", "Search", id="chat.search", tooltip="Search this chat"),
+    Binding("ctrl+g", "call", "Call", id="chat.call",
+            tooltip="Call this contact (end-to-end encrypted), or back to the call with them"),
     Binding("ctrl+home", "top", "Oldest", show=False, id="chat.top",
             tooltip="Go to the oldest message"),
     Binding("ctrl+end", "bottom", "Newest", show=False, id="chat.bottom",
@@ -172,6 +180,41 @@ NETWORK = [
             tooltip="Send a test burst and watch the figures"),
 ]
 
+# The Phone app's list: the keypad is one key away.
+PHONE_APP = [Binding("k", "keypad", "Keypad", id="phone.keypad",
+                     tooltip="Dial a number on the keypad")]
+
+# The keypad: digits, + and # are typed (bindings, so a burst keeps its order), Enter calls.
+DIAL_PAD = [
+    Binding("enter", "call", "Call", id="dial.call", tooltip="Call the number typed"),
+    Binding("backspace", "delete", "Delete", id="dial.delete", tooltip="Delete a digit"),
+    *(Binding(key, f"digit('{key}')", key, show=False, id=f"dial.digit{name}",
+              tooltip="Type a digit") for key, name in
+      [(str(digit), str(digit)) for digit in range(10)] + [("plus", "plus"),
+                                                           ("number_sign", "hash")]),
+]
+
+# A call coming in: answer or decline (the buttons say so too).
+INCOMING = [
+    Binding("a", "answer", "Answer", id="incoming.answer", tooltip="Answer the call"),
+    Binding("d", "decline", "Decline", id="incoming.decline", tooltip="Decline the call"),
+]
+
+# The in-call screen.
+CALL = [
+    Binding("e", "hangup", "Hang up", id="call.hangup", tooltip="End the call"),
+    Binding("m", "mute", "Mute", id="call.mute", tooltip="Mute or unmute your microphone"),
+    Binding("s", "speaker", "Speaker", id="call.speaker", tooltip="Speaker on or off"),
+    Binding("h", "hold", "Hold", id="call.hold", tooltip="Put the call on hold, or resume it"),
+    Binding("y", "words(True)", "Match", show=False, id="call.words_match",
+            tooltip="The words match what the other person read: mark the call verified"),
+    Binding("n", "words(False)", "Differ", show=False, id="call.words_differ",
+            tooltip="The words differ: someone is in the middle; the call ends"),
+    Binding("i", "stats", "Stats", show=False, id="call.stats",
+            tooltip="The call's figures: delay, jitter, loss, codec, quality"),
+]
+
 ALL = (APP + HANDSET + KEYS + KEYS_SCREEN + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS
-       + BUTTON_ROW + ROW_BUTTON + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + NETWORK)
+       + BUTTON_ROW + ROW_BUTTON + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + NETWORK
+       + PHONE_APP + DIAL_PAD + INCOMING + CALL)
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

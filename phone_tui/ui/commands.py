@@ -43,7 +43,30 @@ class HandsetCommands(CommandList):
                                                                           "settings")),
                 ("Open Network", "Link profile, registration, live figures",
                  partial(view.open_app, "network")),
+                ("Open Phone", "Call a contact or a number; the call log",
+                 partial(view.open_app, "phone")),
             ]
+            calls = getattr(view.handset, "calls", None)
+            info = calls.current if calls is not None else None
+            if info is not None and info.state != "ended":
+                commands += [("Back to the call", f"The call with {info.name or info.number}",
+                              view.action_to_call),
+                             ("Hang up", "End the call", calls.hangup)]
+                if info.state == "connected":
+                    commands += [
+                        ("Mute" if not info.muted else "Unmute", "Your microphone",
+                         partial(calls.set_mute, not info.muted)),
+                        ("Hold the call" if not info.held else "Resume the call", "Hold",
+                         partial(calls.set_hold, not info.held))]
+                if info.direction == "incoming" and info.state == "ringing" \
+                        and not info.locked:
+                    commands += [("Answer the call", "Answer", calls.answer),
+                                 ("Decline the call", "Decline", calls.decline)]
+            elif view.handset.messenger is not None:
+                for contact in view.handset.messenger.contacts():
+                    if contact.number != "echo":
+                        commands.append((f"Call {contact.name}", "End-to-end encrypted call",
+                                         partial(self._call, view, contact.number)))
             for entry, title in (("about", "About this phone"), ("change_pin", "Change PIN"),
                                  ("auto_lock", "Set the auto-lock timeout")):
                 commands.append((title, "Settings", partial(self._open_setting, view, entry)))
@@ -66,6 +89,14 @@ class HandsetCommands(CommandList):
             commands.append((f"Theme: {name}", "Switch the colour theme and remember it",
                              partial(app.apply_theme, name, save=True)))  # type: ignore[attr-defined]
         return commands
+
+    @staticmethod
+    def _call(view, number: str) -> None:  # noqa: ANN001 - HandsetView
+        from phone_tui.ui.views.phone import dial
+
+        top = view.top
+        if top is not None:
+            dial(top, number)
 
     @staticmethod
     def _open_setting(view, entry: str) -> None:  # noqa: ANN001 - HandsetView

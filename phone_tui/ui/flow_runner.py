@@ -252,11 +252,36 @@ class FlowDriver:
             assert self.stage.network is not None
             carrier_impersonates(self.stage.network, handset, contact, self.seeds.impostor_text,
                                  entropy=self.stage.entropy, clock=self.stage.clock)
+        elif kind in ("call", "answer", "decline", "hangup", "sas"):
+            await self._call_action(pilot, phone, handset, kind, value)
         elif kind == "wait":
             if hasattr(self.clock, "advance"):
                 self.clock.advance(value)
             await asyncio.sleep(value)
         await pilot.pause()
+
+    async def _call_action(self, pilot, phone: int, handset: Handset, kind: str,  # noqa: ANN001
+                           value: object) -> None:
+        """A call action, as the person would do it on the phone's call screens."""
+        calls = getattr(handset, "calls", None)
+        if kind == "call":
+            if calls is None:
+                raise StageError(f"phone {phone} is locked: unlock it before calling")
+            calls.dial(self._number_of(str(value), handset))
+            return
+        info = calls.current if calls is not None else None
+        if info is None or info.state == "ended":
+            raise StageError(f"phone {phone} has no call to {kind}")
+        if kind == "answer" and info.locked:
+            await handset.answer_locked(self.pin(handset.running, phone))  # type: ignore[attr-defined]
+        elif kind == "answer":
+            calls.answer()  # type: ignore[union-attr]
+        elif kind == "decline":
+            calls.decline()  # type: ignore[union-attr]
+        elif kind == "hangup":
+            calls.hangup()  # type: ignore[union-attr]
+        else:
+            calls.confirm_sas(value == "match")  # type: ignore[union-attr]
 
     def _number_of(self, to: str, handset: Handset) -> str:
         if to.isdigit() and 1 <= int(to) <= len(self.stage.handsets):

@@ -30,6 +30,7 @@ from phone_tui.handset.handset import Handset, HandsetState
 from phone_tui.ui import bindings
 from phone_tui.ui.notices import Notice, NoticeBoard, notice_for_event
 from phone_tui.ui.views.base import PhoneView
+from phone_tui.ui.widgets.call_banner import CallBanner
 from phone_tui.ui.widgets.notice_banner import NoticeBanner
 from phone_tui.ui.widgets.status_bar import StatusBar, StatusInfo, network_label
 
@@ -71,7 +72,14 @@ def _app_view(app_id: str) -> PhoneView:
         from phone_tui.ui.views.network import NetworkView
 
         return NetworkView()
+    if app_id == "phone":
+        from phone_tui.ui.views.phone import PhoneAppView
+
+        return PhoneAppView()
     raise KeyError(app_id)
+
+
+CALL_VIEWS = ("incoming", "call", "call-stats")  # the views of a call, popped when it ends
 
 
 RADIO_ICONS = {"wifi": "Wi-Fi", "bluetooth": "BT", "gps": "GPS", "camera": "CAM"}
@@ -108,6 +116,9 @@ class HandsetView(Vertical, can_focus=True):
     HandsetView.-too-small #frame {{ display: none; }}
     HandsetView #frame {{ layers: default notices; }}
     HandsetView.-on-lock NoticeBanner {{ margin-top: {LOCK_BANNER_TOP}; }}
+    HandsetView #call-banner {{ height: 1; width: 100%; display: none; padding: 0 1;
+                               background: $success 30%; color: $text; text-style: bold; }}
+    HandsetView.-call-banner #call-banner {{ display: block; }}
     """
 
     def __init__(self, handset: Handset, *, id: str | None = None) -> None:
@@ -116,6 +127,9 @@ class HandsetView(Vertical, can_focus=True):
         self._stack: list[PhoneView] = []
         self._ticks = 0
         self.boot_seconds = BOOT_SECONDS if handset.entropy.secure else 0.0
+        # A call's live figures (delay, jitter, loss, quality) follow the machine's timing:
+        # deterministic runs leave them out, so their screens are the same every time.
+        self.live_figures = handset.entropy.secure
         self.booting = False
         self._reset_pending = False
         self._reset_notice: str | None = None
@@ -153,6 +167,7 @@ class HandsetView(Vertical, can_focus=True):
         self.set_class(first.id == "lock", "-on-lock")
         with Container(id="frame"):
             yield self._status_bar
+            yield CallBanner(id="call-banner")
             yield NoticeBanner(id="notice-banner")
             yield first
 
@@ -438,7 +453,13 @@ class HandsetView(Vertical, can_focus=True):
         if isinstance(event, ViewShown):
             return  # this view's own report
         self._notice_event(event)
-        if isinstance(event, PersonaSwitched):
+        if type(event).__name__ == "CallStateChanged":
+            self._on_call_state(event)
+        elif isinstance(event, Unlocked) and self.handset.answering_locked:
+            # Unlocked to answer a call: the call stays on screen; the phone locks again
+            # when it ends (its keys were opened for the call only).
+            pass
+        elif isinstance(event, PersonaSwitched):
             self.set_class(False, f"persona-{event.previous}")
             self.set_class(True, f"persona-{event.persona}")
             if not self.booting:
@@ -510,7 +531,12 @@ class HandsetView(Vertical, can_focus=True):
         """Hide what makes no sense now: Lock and Home while locked, Back on a root view."""
         if self.booting:
             return action == "skip"
+        if action == "to_call":
+            return self.handset.locked_call is not None or (
+                self.handset.calls is not None and self.handset.calls.current is not None)
         if action in ("lock", "home"):
+            if self.handset.state is HandsetState.UNLOCKED and self.handset.answering_locked:
+                return False  # opened for a call only: the call screen is all there is
             return self.handset.state is HandsetState.UNLOCKED
         if action == "back":
             return self.top is not None and self.top.BACK
@@ -582,6 +608,102 @@ class HandsetView(Vertical, can_focus=True):
         self.booting = False
         self._reset_for_state()
 
+    # ---- calls: the incoming call and the in-call screen over any view, the banner -----------
+
+    def _call_views(self) -> list[PhoneView]:
+        return [view for view in self._stack if view.id in CALL_VIEWS]
+
+    def _on_call_state(self, event: Event) -> None:
+        """A call's state changed: ringing puts the incoming call on top of whatever shows
+        (the lock screen included); dialing and answering put the in-call screen there; the
+        end takes the call's views away and says why."""
+        from phone_tui.ui.views.call import InCallView, IncomingCallView, reason_text
+
+        state, call_id = event.state, event.call_id  # type: ignore[attr-defined]
+        incoming = event.direction == "incoming"  # type: ignore[attr-defined]
+        top = self.top
+        if state == "ended":
+            self._pop_call_views()
+            messenger = self.handset.messenger
+            number = event.number  # type: ignore[attr-defined]
+            contact = messenger.contact(number) if messenger is not None else None
+            reason = event.reason  # type: ignore[attr-defined]
+            if reason != "hung_up":
+                self.notify(reason_text(reason, contact.name if contact else number,
+                                        event.direction),  # type: ignore[attr-defined]
+                            title="Call", timeout=6)
+        elif state == "ringing" and incoming:
+            if not any(view.id == "incoming" for view in self._stack):
+                self.push(IncomingCallView(call_id))
+        elif (state in ("dialing", "connecting", "connected")
+              and not any(getattr(view, "call_id", None) == call_id and view.id == "call"
+                          for view in self._stack)):
+            if top is not None and top.id == "incoming":
+                self.pop()
+            self.push(InCallView(call_id))
+        elif top is not None and top.is_mounted:
+            top.on_model_event(event)
+        self._show_notices()
+
+    def _pop_call_views(self) -> None:
+        while len(self._stack) > 1 and self.top is not None and self.top.id in CALL_VIEWS:
+            self.pop()
+        # One left under a view opened from the banner's call (a chat over the call screen).
+        for view in self._call_views():
+            if view is not self._stack[0]:
+                self._stack.remove(view)
+                self._leaving[view] = view.remove()
+
+    def _show_call_banner(self) -> None:
+        if not self.is_mounted:
+            return
+        from phone_tui.ui.views.call import current_call
+
+        info = current_call(self.handset)
+        show = info is not None and info.state != "ended" and (
+            self.top is None or self.top.id not in CALL_VIEWS)
+        self.set_class(show, "-call-banner")
+        if show and info is not None:
+            self.query_one(CallBanner).show(info, self.handset.clock.now())
+
+    def action_to_call(self) -> None:
+        """Back to the call in progress (the banner's key)."""
+        from phone_tui.ui.views.call import InCallView, IncomingCallView, current_call
+
+        info = current_call(self.handset)
+        if info is None or info.state == "ended":
+            return
+        for index, view in enumerate(self._stack):
+            if view.id in ("call", "incoming"):
+                while len(self._stack) > index + 1:
+                    self.pop()
+                return
+        if info.direction == "incoming" and info.state == "ringing":
+            self.push(IncomingCallView(info.call_id))
+        else:
+            self.push(InCallView(info.call_id))
+
+    @on(CallBanner.Pressed)
+    def _call_banner_pressed(self, event: CallBanner.Pressed) -> None:
+        event.stop()
+        self.action_to_call()
+
+    def answer_locked(self, pin: str, entry: object) -> None:
+        """Answer a call that rang while locked: the PIN opens the keys for the call only."""
+        self.run_worker(self._answer_locked(pin, entry), group="answer", exclusive=True)
+
+    async def _answer_locked(self, pin: str, entry: object) -> None:
+        from phone_tui.errors import PhoneTuiError
+
+        try:
+            await self.handset.answer_locked(pin)
+        except PhoneTuiError as problem:
+            show = getattr(entry, "show_message", None)
+            if show is not None:
+                show(str(problem))
+            else:
+                self.notify(str(problem), title="Call", severity="warning")
+
     # ---- notifications: the banner under the status bar, the shade -----------------------------
 
     def notify(self, message: str, *, title: str = "", severity: str = "information",
@@ -614,6 +736,7 @@ class HandsetView(Vertical, can_focus=True):
     def _show_notices(self) -> None:
         if not self.is_mounted:
             return
+        self._show_call_banner()
         # On the lock screen the banner drops below the clock, into the space the lock screen
         # keeps for notifications, so the time stays in view.
         self.set_class(self.top is not None and self.top.id == "lock", "-on-lock")

@@ -404,6 +404,11 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
                       f"{self._phone_name(index)} as {self.stage.impersonate(index)}, from a "
                       "new key.")
 
+    def action_call(self, index: int | None = None) -> None:
+        index = self.active if index is None else index
+        self._control("Call", lambda: f"{self._phone_name(index)} is calling "
+                                       f"{self.stage.call(index)}.")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("script_next", "script_back"):
             return self.script is not None

@@ -29,6 +29,8 @@ class StageCommands(CommandList):
                  partial(app.action_inject, index)),  # type: ignore[attr-defined]
                 (f"{name}: man in the middle", "The carrier writes as one of its contacts, "
                  "from a new key", partial(app.action_impersonate, index)),  # type: ignore[attr-defined]
+                (f"{name}: call the next phone", "An end-to-end encrypted call between two "
+                 "stage phones", partial(app.action_call, index)),  # type: ignore[attr-defined]
             ]
         for profile_name, profile in app._profiles.items():  # type: ignore[attr-defined]
             commands.append((f"All phones: link profile {profile.label}",

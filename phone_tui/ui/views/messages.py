@@ -65,6 +65,18 @@ def result_content(body: str, words: str, width: int = 60) -> Content:
     return Content.assemble(head, before, (match, "bold reverse"), after, tail)
 
 
+def call_contact(view: PhoneView, number: str) -> None:
+    """Call ``number``, or go back to the call with it that is already under way."""
+    from phone_tui.ui.views.phone import dial
+
+    calls = getattr(view.handset, "calls", None)
+    current = calls.current if calls is not None else None
+    if current is not None and current.number == number and current.state != "ended":
+        view.handset_view.action_to_call()
+        return
+    dial(view, number)
+
+
 class _MessengerView(PhoneView):
     @property
     def messenger(self) -> Messenger | None:
@@ -215,8 +227,10 @@ class ChatView(_MessengerView):
     ChatView #chat-compose { height: 4; border: round $panel-lighten-2; }
     ChatView #chat-compose:focus { border: round $primary; }
     ChatView #chat-buttons { height: 1; }
-    ChatView #chat-buttons Button { margin-right: 2; }
-    /* Three buttons at their usual 16 cells leave "Accept new number" 4: fit them to labels. */
+    ChatView #chat-buttons Button { margin-right: 2; min-width: 10; }
+    /* Calling is blocked too until the new number is accepted: its button makes room. */
+    ChatView.-identity-changed #chat-call { display: none; }
+    /* Three buttons at their usual width leave "Accept new number" 4: fit them to labels. */
     ChatView.-identity-changed #chat-buttons Button { min-width: 0; }
     """
 
@@ -248,6 +262,7 @@ class ChatView(_MessengerView):
         with ButtonRow(id="chat-buttons"):
             yield Button("Send", id="chat-send", compact=True, variant="primary")
             yield Button("Info", id="chat-info", compact=True)
+            yield Button("☏ Call", id="chat-call", compact=True, variant="success")
             yield Button("Accept new number", id="chat-accept", compact=True,
                          variant="warning")
 
@@ -435,6 +450,13 @@ class ChatView(_MessengerView):
     def action_info(self) -> None:
         self.handset_view.push(ContactInfoView(self.number))
 
+    def action_call(self) -> None:
+        call_contact(self, self.number)
+
+    @on(Button.Pressed, "#chat-call")
+    def _call_pressed(self) -> None:
+        self.action_call()
+
     @on(Button.Pressed, "#chat-send")
     def _send_pressed(self) -> None:
         self.action_send()
@@ -536,6 +558,7 @@ class ContactInfoView(_MessengerView):
         with ButtonRow(id="info-buttons"):
             yield RowButton("Mark verified", id="info-verify", variant="success")
             yield RowButton("Timer", id="info-timer")
+            yield RowButton("☏ Call", id="info-call")
         yield QRCode(id="info-qr")
 
     def on_mount(self) -> None:
@@ -585,6 +608,10 @@ class ContactInfoView(_MessengerView):
             messenger.accept_identity(self.number)
         messenger.mark_verified(self.number)
         self.refresh_info()
+
+    @on(Button.Pressed, "#info-call")
+    def _call(self) -> None:
+        call_contact(self, self.number)
 
     @on(Button.Pressed, "#info-timer")
     def _timer(self) -> None:

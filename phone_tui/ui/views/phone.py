@@ -1,0 +1,218 @@
+"""The Phone app: dial a number, call a contact, the call log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid
+from textual.widgets import Button, OptionList, Static
+from textual.widgets.option_list import Option
+
+from phone_tui.ui import bindings
+from phone_tui.ui.views.base import PhoneView, set_text
+from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
+from phone_tui.ui.widgets.phone_list import PhoneList
+
+if TYPE_CHECKING:
+    from phone_tui.handset.calls import CallLogEntry, CallService
+
+DIAL_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "0", "#")
+MAX_DIALLED = 24  # digits, spaces and a + (a number as phone-tui writes them is 17)
+OUTCOME_GLYPHS = {"missed": "↙ missed", "incoming": "↙", "outgoing": "↗",
+                  "declined": "↙ declined", "failed": "↗ failed"}
+
+
+def calls_of(view: PhoneView) -> CallService | None:
+    """The running OS's call service (None while it is locked or not on the network)."""
+    return getattr(view.handset, "calls", None)
+
+
+def dial(view: PhoneView, number: str) -> bool:
+    """Call ``number`` from ``view``; a refusal is said in the phone's banner. The in-call
+    screen comes up on the call's first event."""
+    from phone_tui.errors import PhoneTuiError
+
+    calls = calls_of(view)
+    if calls is None:
+        view.notify("Calls need the phone unlocked and on the network.", title="Phone",
+                    severity="warning")
+        return False
+    try:
+        calls.dial(number)
+    except PhoneTuiError as problem:
+        view.notify(str(problem), title="Phone", severity="warning")
+        return False
+    return True
+
+
+def log_line(entry: CallLogEntry, utc: bool) -> str:
+    """One row of the call log: direction and outcome, who, when and how long."""
+    at = _stamp(entry.at, utc)
+    seconds = round(entry.duration_s)
+    duration = f" · {seconds // 60}:{seconds % 60:02d}" if seconds else ""
+    return f"{OUTCOME_GLYPHS.get(entry.outcome, entry.outcome)}  {entry.name}  {at}{duration}"
+
+
+def _stamp(at: float, utc: bool) -> str:
+    moment = datetime.fromtimestamp(at, tz=UTC) if utc else datetime.fromtimestamp(at).astimezone()
+    return moment.strftime("%-d %b %H:%M")
+
+
+class PhoneAppView(PhoneView):
+    """The keypad, the contacts and the recent calls, in one list."""
+
+    TITLE = "Phone"
+    BINDINGS = bindings.PHONE_APP
+    DEFAULT_CSS = """
+    PhoneAppView #phone-empty { color: $text-muted; height: auto; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="phone")
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        yield PhoneList(id="phone-list")
+        yield Static("", id="phone-empty")
+
+    def on_mount(self) -> None:
+        self.refresh_list()
+
+    def on_return(self) -> None:
+        self.refresh_list()
+
+    def on_model_event(self, event: object) -> None:
+        if type(event).__name__ in ("CallStateChanged", "ContactVerified", "IdentityChanged"):
+            self.refresh_list()
+
+    def refresh_list(self) -> None:
+        options: list[Option | None] = [Option("⌨  Keypad…", id="keypad")]
+        messenger = self.handset.messenger
+        calls = calls_of(self)
+        utc = bool(getattr(self.handset.clock, "utc", False))
+        if messenger is not None:
+            contacts = [c for c in messenger.contacts() if c.number != "echo"]
+            if contacts:
+                options.append(None)
+                for contact in contacts:
+                    mark = " ⚠" if contact.new_identity is not None else ""
+                    options.append(Option(f"☏  {contact.name}{mark}",
+                                          id=f"contact:{contact.number}"))
+        entries = calls.log(limit=50) if calls is not None else []
+        if entries:
+            options.append(None)
+            for index, entry in enumerate(entries):
+                options.append(Option(log_line(entry, utc), id=f"log:{index}:{entry.number}"))
+        option_list = self.query_one(PhoneList)
+        highlighted = option_list.highlighted
+        option_list.clear_options()
+        option_list.add_options(options)
+        if highlighted is not None and highlighted < option_list.option_count:
+            option_list.highlighted = highlighted
+        elif option_list.option_count:
+            option_list.highlighted = 0
+        set_text(self.query_one("#phone-empty", Static),
+                 "" if entries else "No calls yet. Choose a contact to call.")
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        choice = event.option.id or ""
+        if choice == "keypad":
+            self.action_keypad()
+        elif choice.startswith("contact:"):
+            dial(self, choice.removeprefix("contact:"))
+        elif choice.startswith("log:"):
+            dial(self, choice.split(":", 2)[2])
+
+    def action_keypad(self) -> None:
+        self.handset_view.push(DialPadView())
+
+    @property
+    def shown_as(self) -> tuple[str, str]:
+        return ("phone", "")
+
+
+class DialPadView(PhoneView):
+    """Type a number (or click the keys) and call it."""
+
+    TITLE = "Keypad"
+    BINDINGS = bindings.DIAL_PAD
+    DEFAULT_CSS = """
+    DialPadView { align-horizontal: center; }
+    DialPadView #dial-number { width: 100%; height: 3; content-align: center middle;
+                               text-style: bold; border: round $primary 50%; }
+    DialPadView #dial-keys { grid-size: 3; grid-gutter: 0 1; width: 32; height: 8;
+                             margin: 1 0; }
+    DialPadView #dial-keys Button { width: 100%; min-width: 8; }
+    DialPadView #dial-buttons { height: 1; width: auto; }
+    DialPadView #dial-buttons Button { margin-right: 2; }
+    """
+
+    can_focus = True
+
+    def __init__(self) -> None:
+        super().__init__(id="keypad")
+        self.number = ""
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        yield Static("Type a number", id="dial-number")
+        with Grid(id="dial-keys"):
+            for key in DIAL_KEYS:
+                name = {"+": "plus", "#": "hash"}.get(key, key)
+                yield Button(key, id=f"dial-{name}", compact=True)
+        with ButtonRow(id="dial-buttons"):
+            yield RowButton("☏ Call", id="dial-call", variant="success")
+            yield RowButton("⌫ Delete", id="dial-delete")
+
+    def on_mount(self) -> None:
+        for button in self.query("#dial-keys Button"):
+            button.can_focus = False  # the keyboard stays on the pad; clicks still press
+
+    def focus_default(self) -> None:
+        self.focus_now(self)
+
+    def _show(self) -> None:
+        set_text(self.query_one("#dial-number", Static), self.number or "Type a number")
+
+    def action_digit(self, key: str) -> None:
+        if len(self.number) < MAX_DIALLED:
+            self.number += key
+            self._show()
+
+    def action_delete(self) -> None:
+        self.number = self.number[:-1]
+        self._show()
+
+    def action_call(self) -> None:
+        from phone_tui.handset.numbers import is_number
+
+        number = self.number.strip()
+        if not number:
+            self.notify("Type a number first.", title="Phone", severity="warning")
+            return
+        if not is_number(number):
+            self.notify(f"{number} is not a phone number.", title="Phone", severity="warning")
+            return
+        dial(self, number)
+
+    @on(Button.Pressed, "#dial-keys Button")
+    def _key_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_digit(str(event.button.label))
+
+    @on(Button.Pressed, "#dial-call")
+    def _call_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_call()
+
+    @on(Button.Pressed, "#dial-delete")
+    def _delete_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_delete()
+
+
