@@ -225,3 +225,13 @@ def test_amr_narrowband_runs_at_8_khz():
     assert amr.sample_rate == 8000 and amr.frame_samples == 160
     assert NullAudio(amr).next_payload(muted=False) == bytes(32)
     assert replace(amr, lookahead_ms=0).lookahead_ms == 0
+
+
+def test_words_said_are_refused_unless_short_printable_text():
+    from phone_tui.media.srtp import MediaFrameError
+    from phone_tui.media.stream import _caption
+
+    assert _caption(b"ragtime opulent") == "ragtime opulent"
+    for bad in (b"", b"\xff\xfe", b"a\x1b[2J", b"x" * 81):
+        with pytest.raises(MediaFrameError):
+            _caption(bad)

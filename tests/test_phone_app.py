@@ -54,6 +54,10 @@ async def test_call_the_duty_officer_from_the_phone_app_words_then_hang_up(data_
         assert words.split("\n") == [" ".join(word.upper()) for word in info.sas]
         assert app.screen.focused.id == "call-match"  # the words ask for a choice first
         assert "Read these words aloud" in text_of(app, "#call-sas-hint")
+        # The Duty Officer reads its words aloud: the same two, heard on this phone.
+        await wait_for(pilot, lambda: "says" in text_of(app, "#call-heard"), rounds=300)
+        assert text_of(app, "#call-heard") == f'Duty Officer says: "{" ".join(info.sas)}"'
+
         assert text_of(app, "#call-name") == "Duty Officer"
         await pilot.press("y")  # the words match what the Duty Officer read
         await settle(pilot)
@@ -183,3 +187,33 @@ async def test_with_audio_the_level_meter_draws_what_is_heard_and_record_saves_i
     assert len(files) == 1 and (files[0].stat().st_mode & 0o777) == 0o600
     with wave.open(str(files[0])) as heard:
         assert heard.getframerate() == 16000 and heard.getnframes() > 0
+
+
+async def test_the_call_codec_chosen_in_settings_is_the_one_both_sides_use(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await quick_bots(pilot)
+        app.query_one("HandsetView").open_app("settings")
+        await settle(pilot)
+        top(app).open_entry("call_codec")
+        await settle(pilot)
+        choices = app.query_one("#call-codec-list", OptionList)
+        ids = [choices.get_option_at_index(i).id for i in range(choices.option_count)]
+        assert ids == ["opus-16k", "amr-wb-12.65", "amr-nb-12.2"]
+        choices.highlighted = ids.index("amr-nb-12.2")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert handset.call_codec == "amr-nb-12.2"
+        handset.calls.dial(DUTY)
+        await wait_for(pilot, lambda: handset.calls.current is not None
+                       and handset.calls.current.state == "connected", rounds=300)
+        duty = next(bot for bot in app.bots if bot.seed.number == DUTY)
+        assert handset.calls.current.codec == duty.calls.current.codec == "amr-nb-12.2"
+        handset.calls.hangup()
+        await settle(pilot)
+    # Remembered by this OS, across a restart.
+    again = make_handset(data_dir, clock=clock, settings=FULL)
+    await again.unlock(TEST_PIN)
+    assert again.call_codec == "amr-nb-12.2"

@@ -505,3 +505,35 @@ def test_the_cli_sets_the_demo_up_with_rfc_9106_argon2id(tmp_path):
 
 def test_fast_kdf_makes_the_cli_set_the_demo_up_with_the_fast_kdf(tmp_path, fast_kdf):
     assert _demo_keystore_params(tmp_path) == fast_kdf.params
+
+
+async def test_f10_calls_the_next_phone_both_show_the_same_words_and_the_tap_shows_voice(
+        stage_factory):
+    from phone_tui.ui.views.call import InCallView, IncomingCallView
+
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)  # ends with phone 1 in front again
+        li, wang = app.stage.handsets
+        await pilot.press("f10")
+        await settle(pilot)
+        await wait_for(pilot, lambda: isinstance(app.query_one("#handset-2").top,
+                                                 IncomingCallView))
+        assert isinstance(app.query_one("#handset-1").top, InCallView)
+        await pilot.press("f3")  # to Director Wang's phone, and answer
+        await settle(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: all(
+            h.calls.current is not None and h.calls.current.state == "connected"
+            for h in (li, wang)))
+        assert li.calls.current.sas == wang.calls.current.sas  # no one in the middle
+        await wait_for(pilot, lambda: any(" voice " in line for line in tap_lines(app)))
+        lines = tap_lines(app)
+        voice = [line for line in lines if " voice " in line]
+        assert any("/s" in line and "B ×" in line for line in voice)
+        assert any(" call " in line for line in lines)  # the signalling: seen, not read
+        words = " ".join(li.calls.current.sas)
+        assert not any(word in line for line in lines for word in words.split())
+        wang.calls.hangup()
+        await wait_for(pilot, lambda: li.calls.current is None)

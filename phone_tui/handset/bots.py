@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDENTITY = "identity"  # the bot's identity keys, in its store's profile table
-BOT_CALL_S = 120.0  # a bot hangs up a call this long after it connected
-CONFIRM_DELAY_S = 1.0  # the bot "reads the words aloud" this long after they appear
+BOT_CALL_S = 600.0  # a bot hangs up a call this long after it connected (10 min)
+SAY_DELAY_S = 0.5  # the bot reads its two words aloud this long after they appear…
+CONFIRM_DELAY_S = 1.0  # …and marks them checked this long after
 
 
 class Bot:
@@ -128,6 +129,7 @@ class Bot:
             return
         if isinstance(event, CallSasReady):
             if self.seed.answers_calls:
+                self._later(SAY_DELAY_S, self._say_words, event.call_id)
                 self._later(CONFIRM_DELAY_S, self._confirm, event.call_id)
             return
         if isinstance(event, IdentityChanged):
@@ -178,6 +180,13 @@ class Bot:
         current = self.calls.current
         if current is not None and current.state is CallState.RINGING:
             self.calls.answer()
+
+    def _say_words(self, _call_id: str) -> None:
+        """Read this side's two words aloud (on the call: the caller's screen shows them as
+        heard, and a man in the middle cannot change what was said, only relay it)."""
+        current = self.calls.current
+        if current is not None and current.sas is not None:
+            self.calls.say(" ".join(current.sas))
 
     def _confirm(self, _call_id: str) -> None:
         current = self.calls.current

@@ -655,6 +655,18 @@ class CallService:
             return None
 
     @property
+    def heard(self) -> str | None:
+        """The last words the other side said (a bot reads its two words aloud)."""
+        heard = getattr(self._media, "heard", None)
+        return heard if isinstance(heard, str) else None
+
+    def say(self, words: str) -> None:
+        """Say ``words`` on the call (what reading the two words aloud is in the emulator)."""
+        say = getattr(self._media, "say", None)
+        if say is not None:
+            say(words)
+
+    @property
     def level(self) -> float | None:
         """The level of what is heard now (dBFS; None without audio or media)."""
         return getattr(self._media, "level", None)

@@ -492,7 +492,7 @@ class Handset:
 
         factory = (self.media_factory(messenger) if self.media_factory is not None
                    else stream_media_factory(messenger.modem, self._call_audio()))
-        self.calls = CallService(messenger, media_factory=factory)
+        self.calls = CallService(messenger, media_factory=factory, codec=self.call_codec)
         # Unlocked for a call that rang the lock screen: the offer the spool replays rings as
         # it did there (number only). Any other unlock reads it afresh: the lock screen's
         # ringing gives way to the call the replay rings, if it still does.
@@ -739,6 +739,7 @@ class Handset:
         self._stop_calls()
         self.messenger = None  # a replay under way stops at its next entry
         self._catching_up = None
+        self._settings_of, self._settings = None, {}  # no reference to the store stays
         self.persona.lock()
         log.info("persona %s locked (%s)", self.persona.name, reason)
         self.events.emit(Locked(self.persona.name, reason))
@@ -957,6 +958,24 @@ class Handset:
         if self._settings_of is not store:
             self._settings_of, self._settings = store, {}
         self._settings[key] = value
+
+    @property
+    def call_codec(self) -> str:
+        """The codec this OS offers on its calls (seeds/codecs.toml; opus-16k by default)."""
+        return str(self._setting("call_codec", "opus-16k"))
+
+    def set_call_codec(self, name: str) -> None:
+        from phone_tui.media.codecs import load_codecs
+
+        if name not in load_codecs():
+            raise PinPolicyError(f"Unknown codec {name!r} (see seeds/codecs.toml).")
+        store = self.persona.store
+        if store is None:
+            raise PinPolicyError("Unlock the phone first.")
+        self._put_setting(store, "call_codec", name)
+        if self.calls is not None:
+            self.calls.codec = name
+        self.events.emit(SettingChanged(self.persona.name, "call_codec", name))
 
     @property
     def auto_lock_seconds(self) -> int:

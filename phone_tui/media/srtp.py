@@ -29,6 +29,9 @@ MAX_INDEX = (1 << 48) - 1
 MAX_PACKET = 1500  # one packet never needs more; longer ones are refused before any work
 PT_AUDIO = 96
 PT_REPORT = 200  # RTCP's sender-report number: a report inside the sealed stream
+# Words spoken, as text: the emulator's stand-in for hearing a person read the SAS aloud (a bot
+# "says" its words). Sealed like the voice, so whoever relays the voice relays these too.
+PT_CAPTION = 202
 
 
 class MediaFrameError(ValueError):

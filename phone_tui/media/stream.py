@@ -26,6 +26,7 @@ from phone_tui.media.emodel import bars, mos, r_factor
 from phone_tui.media.jitter import WAIT, JitterBuffer
 from phone_tui.media.srtp import (
     PT_AUDIO,
+    PT_CAPTION,
     PT_REPORT,
     FrameOpener,
     FrameSealer,
@@ -39,6 +40,19 @@ _HELD = 0x01
 _US = 1_000_000
 _MASK64 = (1 << 64) - 1
 MAX_RTT = 30.0  # s: a round trip beyond this is a stale or mangled report, not a measurement
+MAX_CAPTION = 80  # bytes of words said at once (two SAS words are about 20)
+CAPTION_REPEATS = 3  # said with this many reports in a row: one lost frame loses no words
+
+
+def _caption(data: bytes) -> str:
+    """Words the peer said: short, printable UTF-8 (they reach the screen), else refused."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise MediaFrameError("words that are not UTF-8") from None
+    if not data or len(data) > MAX_CAPTION or not text.isprintable():
+        raise MediaFrameError("words that are not short, printable text")
+    return text
 
 
 class Audio(Protocol):
@@ -138,6 +152,8 @@ class MediaSession:
         self.peer_loss = 0.0  # what the peer reports of our stream
         self._level: float | None = None
         self._stats: CallStats | None = None
+        self.heard: str | None = None  # the last words the peer said (PT_CAPTION)
+        self._saying: tuple[bytes, int] | None = None  # words to say, reports left
 
     @property
     def level(self) -> float | None:
@@ -214,9 +230,12 @@ class MediaSession:
     def receive(self, packet: bytes) -> None:
         """A packet from the peer (modem.on_voice). Anything refused is counted and dropped."""
         try:
-            if len(packet) > 1 and packet[1] == PT_REPORT:
+            if len(packet) > 1 and packet[1] in (PT_REPORT, PT_CAPTION):
                 frame = self._report_opener.open(packet)
-                self._take_report(frame.payload)
+                if frame.payload_type == PT_CAPTION:
+                    self.heard = _caption(frame.payload)
+                else:
+                    self._take_report(frame.payload)
             else:
                 frame = self._opener.open(packet)
                 if frame.payload_type != PT_AUDIO:
@@ -262,6 +281,19 @@ class MediaSession:
         self._send(self._report_sealer.seal(self._report_seq, 0, body,
                                             payload_type=PT_REPORT))
         self._report_seq += 1
+        if self._saying is not None and not self._held:
+            words, left = self._saying
+            self._send(self._report_sealer.seal(self._report_seq, 0, words,
+                                                payload_type=PT_CAPTION))
+            self._report_seq += 1
+            self._saying = (words, left - 1) if left > 1 else None
+
+    def say(self, words: str) -> None:
+        """Say ``words`` to the peer (with the next reports, sealed like the voice)."""
+        data = words.encode()
+        if len(data) > MAX_CAPTION or not words.isprintable():
+            raise ValueError("words to say must be short, printable text")
+        self._saying = (data, CAPTION_REPEATS)
 
     # ---- statistics ---------------------------------------------------------------------------
 

@@ -221,6 +221,7 @@ class InCallView(PhoneView):
     InCallView #call-words { text-style: bold; color: $text-primary; height: 2;
                              margin: 1 0; }
     InCallView #call-sas-hint { color: $text-muted; height: auto; }
+    InCallView #call-heard { height: auto; color: $text-accent; }
     InCallView #call-verify { height: 1; width: auto; align-horizontal: center; }
     InCallView #call-verify Button { margin: 0 1; }
     InCallView #call-level { color: $text-success; margin-top: 1; }
@@ -256,6 +257,7 @@ class InCallView(PhoneView):
         with Vertical(id="call-sas-box"):
             yield Static("Read these words aloud. If they differ, hang up.", id="call-sas-hint")
             yield Static("", id="call-words")
+            yield Static("", id="call-heard")
             with ButtonRow(id="call-verify"):
                 yield RowButton("✓ Words match", id="call-match", variant="success")
                 yield RowButton("✕ Words differ", id="call-differ", variant="error")
@@ -320,6 +322,9 @@ class InCallView(PhoneView):
             self._sas_shown = True
             if info.verified is None:
                 self.call_after_refresh(self._focus_verify)
+        heard = calls.heard if calls is not None else None
+        said = f'{info.name or info.number} says: "{heard}"' if heard else ""
+        set_text(self.query_one("#call-heard", Static), Content(said))
         box = self.query_one("#call-sas-box")
         box.set_class(info.verified == "match", "-match")
         box.set_class(info.verified == "differ", "-differ")

@@ -24,7 +24,8 @@ ENTRIES = [
     [("auto_lock", "Auto-lock"), ("lock_now", "Lock now"), ("change_pin", "Change PIN"),
      ("duress_pin", "Duress PIN"), ("wipe_after", "Wipe after wrong PINs")],
     [("theme", "Theme")],
-    [("switch", "Switch OS…"), ("waiting_count", "Waiting count on OS cards")],
+    [("switch", "Switch OS…"), ("waiting_count", "Waiting count on OS cards"),
+     ("call_codec", "Call codec")],
     [("wipe", "Wipe this persona…")],
 ]
 ENTRY_IDS = [entry for group in ENTRIES for entry, _ in group]
@@ -51,6 +52,7 @@ class SettingsView(PhoneView):
             "network": modem.profile.label if modem else "",
             "wipe_after": str(wipe_after) if wipe_after else "never",
             "waiting_count": "shown" if handset.settings.show_waiting_count else "hidden",
+            "call_codec": handset.call_codec,
         }
         options: list[Option | None] = []
         for group in ENTRIES:
@@ -95,7 +97,7 @@ class SettingsView(PhoneView):
         factories = {"about": AboutView, "change_pin": ChangePinView, "theme": ThemeView,
                      "auto_lock": AutoLockView, "radios": RadiosView, "network": ProfileView,
                      "duress_pin": DuressPinView, "wipe": WipeView, "wipe_after": WipeAfterView,
-                     "waiting_count": WaitingCountView}
+                     "waiting_count": WaitingCountView, "call_codec": CallCodecView}
         view.push(factories[entry]())
 
 
@@ -378,3 +380,30 @@ class AutoLockView(ChoiceView):
 
     def choose(self, value: str) -> None:
         self.handset.set_auto_lock(int(value or 0))
+
+
+class CallCodecView(ChoiceView):
+    """The codec this OS offers on the calls it makes (the callee codes with the same)."""
+
+    TITLE = "Call codec"
+    LIST_ID = "call-codec-list"
+
+    def __init__(self) -> None:
+        super().__init__(id="call-codec")
+
+    def choices(self) -> list[tuple[str, str]]:
+        from phone_tui.media.codecs import load_codecs
+
+        return [(name, f"{profile.label} · {profile.frame_bytes} B a frame")
+                for name, profile in load_codecs().items()]
+
+    def current(self) -> str:
+        return self.handset.call_codec
+
+    def choose(self, value: str) -> None:
+        from phone_tui.errors import PhoneTuiError
+
+        try:
+            self.handset.set_call_codec(value)
+        except PhoneTuiError as problem:
+            self.notify(str(problem), title="Call codec", severity="error")

@@ -6,12 +6,18 @@ numbers go first when it is narrow, then hex bytes). For a message that body is 
 ciphertext: the carrier sees who, when and how much, never what. Where the carrier has a name
 for a number (real-name registration: every SIM is registered to a person) it shows it beside
 the number. A RichLog with a line cap keeps it bounded.
+
+A call's voice frames (50 a second each way, on each radio hop) are summed up: one line per
+stream and second, "voice", the frame size, the frames a second and the last frame's first
+bytes (ciphertext: the carrier sees that a call goes on, between whom and how big, never the
+voice).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -34,6 +40,26 @@ HEX_BYTES = 12
 
 
 MIN_HEX_BYTES = 4  # the least ciphertext a line shows: less says nothing
+VOICE_EVERY = 1.0  # seconds between two lines of one voice stream
+MAX_VOICE_STREAMS = 64  # streams summed at once (a flood of senders is cut, not kept)
+SHOWN_BY_DEFAULT = ("message", "report", "call", "voice")
+
+
+@dataclass(frozen=True)
+class VoiceSummary:
+    """A second of one voice stream on one radio hop, as the tap shows it (a TapRecord's
+    fields, plus how many frames came)."""
+
+    cell: str
+    direction: str
+    src: str
+    dst: str
+    size: int  # bytes per frame (the mean)
+    body: bytes  # the last frame's sealed packet
+    per_second: int
+    content: str = "voice"
+    kind: str = "voice"
+
 FALLBACK_WIDTH = 200  # before the log has a size: wide enough for the fullest layout
 
 
@@ -73,8 +99,11 @@ def describe(record: TapRecord, wall: float, names: Mapping[str, str] | None = N
     what = record.content or record.kind
     body = record.body if record.content else b""
     head = [(f"{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d} ", "dim")]
+    per_second = getattr(record, "per_second", None)
+    size = f"{record.size:>5} B  " if per_second is None else \
+        f"{record.size:>5} B × {per_second}/s  "
     tail = [(f"{arrow} ", "bold"), (f"{what:<7} ", "bold" if what == "message" else ""),
-            f"{record.size:>5} B  "]
+            size]
     line = None
     # From the fullest layout to the leanest; the first that leaves room for some ciphertext.
     for with_cell, with_number in ((True, True), (False, True), (False, False)):
@@ -121,6 +150,8 @@ class TapView(Vertical):
         self._width = 0
         self._held: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
         self._seen: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
+        # Voice frames this second, per stream: (frames, bytes, the last packet).
+        self._voice: dict[tuple[str, str, str, str, str], list] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(CAPTION, id="tap-caption")
@@ -131,6 +162,16 @@ class TapView(Vertical):
 
     def on_mount(self) -> None:
         self._show_state()
+        self.set_interval(VOICE_EVERY, self._sum_voice)
+
+    def _sum_voice(self) -> None:
+        """A line for each voice stream heard this second."""
+        streams, self._voice = self._voice, {}
+        wall = self.clock.now()
+        for (cell, direction, _phone, src, dst), (frames, size, body) in streams.items():
+            summary = VoiceSummary(cell, direction, src, dst, size // frames, body,
+                                   round(frames / VOICE_EVERY))
+            self._take(summary, wall)  # type: ignore[arg-type]
 
     def watch_tap(self, tap: OperatorTap, names: Mapping[str, str] | None = None) -> None:
         """Start reading ``tap`` (the network's); ``names``: number (no spaces) → the name
@@ -149,22 +190,35 @@ class TapView(Vertical):
     async def _read(self) -> None:
         assert self.tap is not None
         async for record in self.tap.records(maxsize=MAX_LINES):
+            if record.content == "voice":
+                key = (record.cell, record.direction, record.phone, record.src, record.dst)
+                stream = self._voice.get(key)
+                if stream is not None:
+                    stream[0] += 1
+                    stream[1] += record.size
+                    stream[2] = record.body
+                elif len(self._voice) < MAX_VOICE_STREAMS:
+                    self._voice[key] = [1, record.size, record.body]
+                continue
             # Stamped with the phones' clock as it arrives (the bus runs on loop time).
-            entry = (record, self.clock.now())
-            self._seen.append(entry)
-            if self.paused:
-                self._held.append(entry)
-                if self._wanted(record):
-                    self._show_state()
-            else:
-                self._write(*entry)
+            self._take(record, self.clock.now())
+
+    def _take(self, record: TapRecord, wall: float) -> None:
+        entry = (record, wall)
+        self._seen.append(entry)
+        if self.paused:
+            self._held.append(entry)
+            if self._wanted(record):
+                self._show_state()
+        else:
+            self._write(*entry)
 
     @property
     def filter(self) -> str:
         return self.query_one("#tap-filter", Input).value.strip()
 
     def _wanted(self, record: TapRecord) -> bool:
-        if not self.all_frames and record.content not in ("message", "report"):
+        if not self.all_frames and record.content not in SHOWN_BY_DEFAULT:
             return False
         wanted = self.filter.replace(" ", "").casefold()
         return not wanted or any(self._matches(number, wanted)
