@@ -8,10 +8,12 @@ import logging
 
 import pytest
 from test_stage import SEEDS, make_stage, on_air
+from test_stage_app import unlock_all
 
 from phone_tui.handset.calls import CallState, CallStateChanged
 from phone_tui.handset.stage import StageError
 from phone_tui.modem.frames import Envelope, EnvelopeKind
+from phone_tui.testing import settle, wait_for
 
 
 def ends(handset) -> list[str]:  # noqa: ANN001
@@ -237,3 +239,25 @@ async def test_a_reset_and_closing_the_stage_take_the_carrier_out(tmp_path):
     assert stage.network.interceptor is not None
     stage.close()
     assert stage.interceptor is None and stage.network.interceptor is None
+
+
+async def test_f9_puts_the_carrier_in_the_middle_and_takes_it_out_again(stage_factory):
+    app = await stage_factory()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await unlock_all(pilot)
+        status = app.query_one("#stage-status")
+        li, wang = app.stage.handsets
+        await pilot.press("f9")
+        await settle(pilot)
+        assert status.text == (
+            "Man in the middle · The carrier is now in the middle between Minister Li and "
+            "Director Wang: it wrote to both from new keys; calls between them go through it.")
+        assert app.stage.intercepted == (0, 1)
+        await wait_for(pilot, lambda: li.messenger.contact(wang.number).new_identity is not None
+                       and wang.messenger.contact(li.number).new_identity is not None)
+        await pilot.press("f9")
+        await settle(pilot)
+        assert status.text.startswith("Man in the middle · The carrier left the middle between "
+                                      "Minister Li and Director Wang")
+        assert app.stage.intercepted is None and app.stage.network.interceptor is None
