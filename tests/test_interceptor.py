@@ -261,3 +261,29 @@ async def test_f9_puts_the_carrier_in_the_middle_and_takes_it_out_again(stage_fa
         assert status.text.startswith("Man in the middle · The carrier left the middle between "
                                       "Minister Li and Director Wang")
         assert app.stage.intercepted is None and app.stage.network.interceptor is None
+
+
+@pytest.mark.looptime
+async def test_with_a_record_folder_the_carrier_saves_what_it_heard_of_each_phone(tmp_path):
+    import wave
+
+    from phone_tui.media.audio import CallAudio, clip_path, level_dbfs
+
+    stage = make_stage(tmp_path / "stage")
+    stage.set_audio(CallAudio(voice=clip_path(), record=tmp_path / "heard"))
+    await on_air(stage)
+    stage.impersonate(0)
+    await asyncio.sleep(5)
+    li, wang = stage.handsets
+    await connected(stage, li, wang)
+    await asyncio.sleep(4)
+    li.calls.hangup()
+    await asyncio.sleep(2)
+    files = sorted((tmp_path / "heard").glob("*-carrier-hears-*.wav"))
+    assert len(files) == 2
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600
+        with wave.open(str(path)) as heard:
+            assert heard.getframerate() == 16000 and heard.getnframes() > 3 * 16000
+            pcm = heard.readframes(heard.getnframes())
+        assert level_dbfs(pcm) > -40  # the clip, in clear: not silence

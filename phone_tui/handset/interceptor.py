@@ -13,7 +13,8 @@ routing hook (``Bus.interceptor``) hands it everything A sends to B, and B to A:
   B as A; when B answers, the first answers A. Each leg agrees its own keys (ZRTP, with the
   impostor's identity), so both calls connect and each phone's two words come from its own
   leg: they differ. Media is opened with one leg's keys and sealed again with the other's
-  (``Bus.voice_interceptor``): the carrier hears the call in clear. Declined, busy, hung up,
+  (``Bus.voice_interceptor``): the carrier hears the call in clear (given a folder, it saves
+  what it heard of each phone as WAV). Declined, busy, hung up,
   no answer and unavailable cross the bridge; "words differ" on either phone hangs that leg up,
   and with it the other.
 
@@ -33,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from phone_tui.core.clock import Clock
 from phone_tui.core.entropy import Entropy
-from phone_tui.handset.calls import CallError, CallService, CallState, CallStateChanged
+from phone_tui.handset.calls import (
+    DEFAULT_CODEC,
+    CallError,
+    CallService,
+    CallState,
+    CallStateChanged,
+)
 from phone_tui.handset.impostor import new_impostor
 from phone_tui.handset.messenger import Messenger, MessengerError
 from phone_tui.handset.payloads import CallPayload, Payload, Unusable
@@ -42,6 +49,8 @@ from phone_tui.media.stream import REPORT_SSRC_BIT
 from phone_tui.modem.bus import ForgedLine
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from phone_tui.handset.events import Event
     from phone_tui.modem.bus import Bus
     from phone_tui.modem.frames import Envelope
@@ -114,8 +123,8 @@ class _Leg:
                                       entropy=entropy, clock=clock, kind=_Impostor)
         self.messenger.relay = lambda sender, payload: owner._relay(self, sender, payload)
         self.calls = CallService(self.messenger, media_timeout_s=None,
-                                 media_factory=lambda keys, _codec, _peer: _Relay(owner, self,
-                                                                                  keys))
+                                 media_factory=lambda keys, codec, _peer: _Relay(owner, self,
+                                                                                 keys, codec))
         self.peer: _Leg | None = None
         self.media: _Relay | None = None
         self.stop_listening = self.messenger.events.listen(
@@ -126,8 +135,9 @@ class _Relay:
     """A leg's media: frames from its phone opened with that leg's keys and handed to the other
     leg, which seals them with its own keys for the other phone."""
 
-    def __init__(self, owner: Interceptor, leg: _Leg, keys: Any) -> None:
-        self._owner, self._leg = owner, leg
+    def __init__(self, owner: Interceptor, leg: _Leg, keys: Any, codec: str) -> None:
+        self._owner, self._leg, self._codec = owner, leg, codec
+        self._listen: Any = None  # with a record folder: what the carrier hears of this phone
         self._audio = FrameOpener(keys.recv_key, keys.recv_salt, keys.recv_ssrc)
         self._reports = FrameOpener(keys.recv_key, keys.recv_salt,
                                     keys.recv_ssrc ^ REPORT_SSRC_BIT)
@@ -137,10 +147,15 @@ class _Relay:
 
     def start(self) -> None:
         self._leg.media = self
+        if self._owner.record is not None:
+            self._listen = self._owner._recorder(self._codec, self._leg.victim)
 
     def stop(self) -> None:
         if self._leg.media is self:
             self._leg.media = None
+        listen, self._listen = self._listen, None
+        if listen is not None:
+            listen.close()
 
     def stats(self) -> None:
         return None  # silence never ends a leg: the phones' own calls notice it
@@ -159,6 +174,8 @@ class _Relay:
         peer.send(frame, report=report)
         if not report:
             self._owner.stats.frames += 1
+            if self._listen is not None:
+                self._listen.play(frame.payload)  # in the order frames came: no jitter buffer
 
     def send(self, frame: MediaFrame, *, report: bool) -> None:
         packet = (self._seal_reports if report else self._seal_audio).reseal(frame)
@@ -169,10 +186,13 @@ class Interceptor:
     """The carrier in the middle between the lines ``first`` and ``second`` until ``close``."""
 
     def __init__(self, network: Bus, first: str, second: str, *, entropy: Entropy,
-                 clock: Clock) -> None:
+                 clock: Clock, record: Path | None = None) -> None:
+        """``record``: a folder where what the carrier heard of each phone on a bridged call is
+        saved as WAV (PyAV decodes it; None saves nothing)."""
         if network.interceptor is not None or network.voice_interceptor is not None:
             raise ValueError("the carrier is already in the middle of a conversation")
         self.network = network
+        self.record = record
         self.clock = clock
         self.numbers = (first, second)
         self.stats = InterceptStats()
@@ -216,6 +236,26 @@ class Interceptor:
         if self.network.voice_interceptor == self._on_voice:
             self.network.voice_interceptor = None
         log.info("man in the middle: the carrier stepped out")
+
+    def _recorder(self, codec: str, victim: str) -> Any:
+        """A decoder that saves what the carrier hears of ``victim`` (None if it cannot open:
+        the call goes on unrecorded, said in the log)."""
+        import time
+
+        from phone_tui.errors import PhoneTuiError
+        from phone_tui.media.audio import open_audio
+        from phone_tui.media.codecs import load_codecs
+
+        assert self.record is not None
+        codecs = load_codecs()
+        profile = codecs.get(codec) or codecs[DEFAULT_CODEC]
+        digits = "".join(ch for ch in victim if ch.isdigit()) or "phone"
+        path = self.record / f"{time.strftime('%Y%m%d-%H%M%S')}-carrier-hears-{digits}.wav"
+        try:
+            return open_audio(profile, voice=None, record=path)
+        except PhoneTuiError as problem:
+            log.error("man in the middle: no recording (%s)", problem)
+            return None
 
     # ---- the carrier's routing hooks ---------------------------------------------------------
 

@@ -312,8 +312,9 @@ class Stage:
         first, second = victim.number, other.line_number("secure")
         learn_real_key(self.network, victim, second)
         learn_real_key(self.network, other, first, line=second)
+        record = self.audio.record if self.audio is not None else None
         interceptor = Interceptor(self.network, first, second, entropy=self.entropy,
-                                  clock=self.clock)
+                                  clock=self.clock, record=record)
         try:
             interceptor.write(self.seeds.impostor_text)
         except MessengerError as problem:
