@@ -215,7 +215,7 @@ async def test_garbage_from_a_phone_does_not_crash_the_carrier(tmp_path):
 async def test_a_second_f9_takes_the_carrier_out_and_ends_a_bridged_call(tmp_path):
     stage, li, wang = await armed(tmp_path)
     await connected(stage, li, wang)
-    bus = stage.network
+    bus, interceptor = stage.network, stage.interceptor
     with pytest.raises(StageError, match="already in the middle"):
         stage.impersonate(1)
     assert stage.intercepted == (0, 1)
@@ -225,9 +225,9 @@ async def test_a_second_f9_takes_the_carrier_out_and_ends_a_bridged_call(tmp_pat
     await asyncio.sleep(3)
     assert ends(li) == ["remote_hung_up"] and ends(wang) == ["remote_hung_up"]
     # Nothing of the carrier's is left running.
-    loop = asyncio.get_running_loop()
-    assert not [h for h in loop._scheduled if not h.cancelled()  # type: ignore[attr-defined]
-                and "interceptor" in repr(h)]
+    assert interceptor.closed
+    assert all(leg.calls._timer is None and leg.media is None
+               for leg in interceptor._legs.values())
 
 
 @pytest.mark.looptime
@@ -287,3 +287,24 @@ async def test_with_a_record_folder_the_carrier_saves_what_it_heard_of_each_phon
             assert heard.getframerate() == 16000 and heard.getnframes() > 3 * 16000
             pcm = heard.readframes(heard.getnframes())
         assert level_dbfs(pcm) > -40  # the clip, in clear: not silence
+
+
+@pytest.mark.looptime
+async def test_phones_that_talked_before_are_read_too_once_they_accept(tmp_path):
+    stage = await on_air(make_stage(tmp_path))
+    li, wang = stage.handsets
+    li.messenger.send_text(wang.number, "before")
+    await asyncio.sleep(3)
+    wang.messenger.send_text(li.number, "before, too")
+    await asyncio.sleep(3)
+    stage.impersonate(0)
+    await asyncio.sleep(5)
+    li.messenger.accept_identity(wang.number)
+    wang.messenger.accept_identity(li.number)
+    li.messenger.send_text(wang.number, "after")
+    await asyncio.sleep(3)
+    wang.messenger.send_text(li.number, "after, too")
+    await asyncio.sleep(3)
+    assert received(wang, li.number)[-1] == "after"
+    assert received(li, wang.number)[-1] == "after, too"
+    assert stage.interceptor.stats.read >= 2
