@@ -9,7 +9,7 @@ sending until the user compares the safety number: exactly what end-to-end encry
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from phone_tui.core.clock import Clock
 from phone_tui.core.entropy import Entropy
@@ -19,17 +19,26 @@ from phone_tui.handset.messenger import Messenger
 from phone_tui.store.database import PersonaStore
 
 if TYPE_CHECKING:
-    from phone_tui.modem.bus import Bus
+    from phone_tui.modem.bus import Bus, ForgedLine
+
+M = TypeVar("M", bound=Messenger)
 
 
 def impersonate(network: Bus, number: str, victim: str, text: str, *, entropy: Entropy,
                 clock: Clock) -> Messenger:
     """Send ``text`` to ``victim`` as ``number`` from a fresh identity; returns the impostor."""
-    impostor = Messenger(number=number, persona="impostor",
-                         store=PersonaStore(None, entropy.token_bytes(32)),
-                         identity=IdentityKeys.generate(entropy, clock.now()), network=network,
-                         modem=network.forge(number), entropy=entropy,  # type: ignore[arg-type]
-                         clock=clock, events=EventStream(), save_identity=lambda _keys: None)
+    impostor = new_impostor(network, number, network.forge(number), entropy=entropy, clock=clock)
     impostor.add_contact(victim, "victim")
     impostor.send_text(victim, text)
     return impostor
+
+
+def new_impostor(network: Bus, number: str, line: ForgedLine, *, entropy: Entropy, clock: Clock,
+                 kind: type[M] = Messenger) -> M:  # type: ignore[assignment]
+    """A messenger of class ``kind`` that speaks as ``number`` on the carrier's forged
+    ``line``, from a fresh identity key kept in memory only."""
+    return kind(number=number, persona="impostor",
+                store=PersonaStore(None, entropy.token_bytes(32)),
+                identity=IdentityKeys.generate(entropy, clock.now()), network=network,
+                modem=line, entropy=entropy,  # type: ignore[arg-type]
+                clock=clock, events=EventStream(), save_identity=lambda _keys: None)

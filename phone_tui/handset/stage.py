@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from phone_tui.handset.bots import Bot
+    from phone_tui.handset.interceptor import Interceptor
     from phone_tui.media.audio import CallAudio
     from phone_tui.modem.bus import Bus
     from phone_tui.modem.profiles import LinkProfile
@@ -150,6 +151,8 @@ class Stage:
         self.audio: CallAudio | None = None  # real audio on calls (set_audio)
         self._injected = 0
         self._dropped: dict[int, str] = {}  # phone index → profile before its signal dropped
+        self.interceptor: Interceptor | None = None  # the carrier in the middle (F9)
+        self._intercepted: tuple[int, int] = (0, 0)
 
     # ---- set-up ------------------------------------------------------------------------------
 
@@ -211,6 +214,7 @@ class Stage:
 
     def close(self) -> None:
         """The demo quits: the bots close their stores, the carrier keeps its mailbox."""
+        self.stop_intercepting()
         for bot in self.bots:
             bot.close()
         self.bots = []
@@ -286,16 +290,55 @@ class Stage:
         return self.name_of(callee)
 
     def impersonate(self, index: int, contact: int | None = None) -> str:
-        """The carrier speaks to phone ``index`` as one of its contacts (another stage phone,
-        the next one by default) from a new identity key; returns the contact's name."""
+        """The carrier puts itself in the middle between phone ``index`` (its running OS's
+        line) and another stage phone (the next one by default; its secure line), for good:
+        it writes to both from new identity keys (both show a changed safety number), reads
+        and passes on what they write to each other, and bridges their calls with its own keys
+        on each leg (both connect; the two phones' words differ). Returns the other phone's
+        name. ``stop_intercepting`` (or a reset) takes it out again."""
+        from phone_tui.handset.interceptor import Interceptor
+        from phone_tui.handset.messenger import MessengerError
+
         victim = self._handset(index)
         contact = (index + 1) % len(self.handsets) if contact is None else contact
         if contact == index:
             raise StageError("A phone cannot be its own contact.")
-        assert self.network is not None
-        carrier_impersonates(self.network, victim, self._handset(contact).line_number("secure"),
-                             self.seeds.impostor_text, entropy=self.entropy, clock=self.clock)
+        if self.network is None:
+            raise StageError("The phones are not on the network yet.")
+        if self.interceptor is not None:
+            raise StageError("The carrier is already in the middle: press F9 again to take it "
+                             "out first.")
+        other = self._handset(contact)
+        first, second = victim.number, other.line_number("secure")
+        learn_real_key(self.network, victim, second)
+        learn_real_key(self.network, other, first, line=second)
+        record = self.audio.record if self.audio is not None else None
+        interceptor = Interceptor(self.network, first, second, entropy=self.entropy,
+                                  clock=self.clock, record=record)
+        try:
+            interceptor.write(self.seeds.impostor_text)
+        except MessengerError as problem:
+            interceptor.close()
+            raise StageError(f"The carrier cannot reach both phones: {problem} (unlock each "
+                             "phone once first).") from None
+        self.interceptor, self._intercepted = interceptor, (index, contact)
         return self.name_of(contact)
+
+    @property
+    def intercepted(self) -> tuple[int, int] | None:
+        """The two phones the carrier is in the middle of (indexes), or None."""
+        return self._intercepted if self.interceptor is not None else None
+
+    def stop_intercepting(self) -> tuple[str, str] | None:
+        """Take the carrier out of the middle (a bridged call ends on both phones); returns
+        the two phones' names (None: it was not in the middle). The keys the phones learnt
+        stay until they accept the real ones again, or a reset."""
+        interceptor, pair = self.interceptor, self.intercepted
+        self.interceptor = None
+        if interceptor is None or pair is None:
+            return None
+        interceptor.close()
+        return self.name_of(pair[0]), self.name_of(pair[1])
 
     async def reset(self, progress: Callable[[ResetStep], None] | None = None) -> None:
         """Start the demo over: every phone wiped and set up again with its demo PINs (new
@@ -312,6 +355,7 @@ class Stage:
                 progress(ResetStep(text, done, total))
             done += 1
 
+        self.stop_intercepting()
         for index, handset in enumerate(self.handsets):
             report(f"Wiping phone {index + 1} of {count}…")
             handset.lock("stage")
@@ -357,22 +401,31 @@ def bot_writes(bots: list[Bot], number: str, text: str) -> str:
     return bot.seed.name
 
 
-def carrier_impersonates(network: Bus, victim: Handset, number: str, text: str, *,
-                         entropy: Entropy, clock: Clock) -> None:
-    """The carrier writes to ``victim`` as ``number`` from a new identity key. A phone that has
-    not talked to ``number`` yet first learns its real key (from the key directory, without
-    using a one-time prekey), as after an earlier conversation, so the forgery shows as a
-    changed safety number rather than a first contact."""
-    from phone_tui.handset.impostor import impersonate
-    from phone_tui.handset.messenger import MessengerError
-
-    messenger = victim.messenger
-    known = messenger.contact(number) if messenger is not None else None
+def learn_real_key(network: Bus, handset: Handset, number: str, line: str | None = None) -> None:
+    """A phone that has not talked to ``number`` yet learns its real key (from the key
+    directory, without using a one-time prekey), as after an earlier conversation, so a
+    forgery shows as a changed safety number rather than a first contact. Only while it runs
+    unlocked (on ``line``, when given): a locked phone takes a forgery on first use."""
+    messenger = handset.messenger
+    if messenger is None or messenger.number == number or (
+            line is not None and messenger.number != line):
+        return
+    known = messenger.contact(number)
     bundle = network.peek_bundle(number)
-    if messenger is not None and (known is None or known.identity is None) and bundle:
+    if (known is None or known.identity is None) and bundle:
         from phone_tui.crypto.identity import PrekeyBundle
 
         messenger.know_identity(number, PrekeyBundle.decode(bundle).identity_dh)
+
+
+def carrier_impersonates(network: Bus, victim: Handset, number: str, text: str, *,
+                         entropy: Entropy, clock: Clock) -> None:
+    """The carrier writes to ``victim`` as ``number`` from a new identity key, once (see
+    ``learn_real_key``); ``Stage.impersonate`` stays in the middle for good."""
+    from phone_tui.handset.impostor import impersonate
+    from phone_tui.handset.messenger import MessengerError
+
+    learn_real_key(network, victim, number)
     try:
         impersonate(network, number, victim.number, text, entropy=entropy, clock=clock)
     except MessengerError as problem:

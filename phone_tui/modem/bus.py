@@ -653,6 +653,7 @@ class BusStats:
     rejected: int = 0
     voice_routed: int = 0  # voice frames passed on to a registered line
     voice_dropped: int = 0  # voice frames garbled, or for a line not registered
+    intercepted: int = 0  # messages and call signalling the carrier's own hand took
 
 
 class Bus:
@@ -700,6 +701,10 @@ class Bus:
         # The carrier's own hand on calls (a man in the middle): sees each voice frame (from,
         # to, packet) before it is routed; True means it took it.
         self.voice_interceptor: Callable[[str, str, bytes], bool] | None = None
+        # The same hand on messages and call signalling between phones: sees each envelope
+        # (from, to, envelope) after the sender check, before it is routed; True means it took
+        # it (nothing is stored or reported for it: delivery reports come from whoever gets it).
+        self.interceptor: Callable[[str, str, Envelope], bool] | None = None
 
     @staticmethod
     def now() -> float:
@@ -1038,6 +1043,11 @@ class Bus:
             self.stats.rejected += 1
             log.warning("dropped an envelope from %s claiming to be from %s", from_number,
                         envelope.src)
+            return
+        interceptor = self.interceptor
+        if interceptor is not None and envelope.kind in PHONE_TO_PHONE and interceptor(
+                from_number, envelope.dst, envelope):
+            self.stats.intercepted += 1
             return
         if envelope.dst == ECHO_NUMBER and envelope.kind is EnvelopeKind.MESSAGE:
             self._echo(envelope)

@@ -58,7 +58,8 @@ STAGE = [
     Binding("f8", "inject", "Bot", id="stage.inject", priority=True,
             tooltip="A bot writes to this phone"),
     Binding("f9", "impersonate", "MITM", id="stage.impersonate", priority=True,
-            tooltip="Man in the middle: the carrier writes as a contact, from a new key"),
+            tooltip="Man in the middle (on / off): the carrier steps between this phone and "
+                    "the next, with its own keys"),
     # Not in the footer (no room at 100 columns): the help screen and the palette have it.
     Binding("f10", "call", "Call", id="stage.call", priority=True,
             tooltip="This phone calls the next phone (end-to-end encrypted)"),

@@ -399,10 +399,19 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
                                           f"{self._phone_name(index)}.")
 
     def action_impersonate(self, index: int | None = None) -> None:
+        """The carrier steps into the middle between this phone and the next, or out again."""
         index = self.active if index is None else index
-        self._control("Man in the middle", lambda: f"The carrier wrote to "
-                      f"{self._phone_name(index)} as {self.stage.impersonate(index)}, from a "
-                      "new key.")
+        self._control("Man in the middle", lambda: self._man_in_the_middle(index))
+
+    def _man_in_the_middle(self, index: int) -> str:
+        left = self.stage.stop_intercepting()
+        if left is not None:
+            return (f"The carrier left the middle between {left[0]} and {left[1]}: their "
+                    "calls and messages go direct again (the keys it planted stay until "
+                    "Ctrl+R).")
+        other = self.stage.impersonate(index)
+        return (f"The carrier is now in the middle between {self._phone_name(index)} and "
+                f"{other}: it wrote to both from new keys; calls between them go through it.")
 
     def action_call(self, index: int | None = None) -> None:
         index = self.active if index is None else index

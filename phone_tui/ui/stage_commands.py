@@ -27,8 +27,9 @@ class StageCommands(CommandList):
                  partial(app.action_airplane, index)),  # type: ignore[attr-defined]
                 (f"{name}: a message from a bot", "The Duty Officer writes to this phone",
                  partial(app.action_inject, index)),  # type: ignore[attr-defined]
-                (f"{name}: man in the middle", "The carrier writes as one of its contacts, "
-                 "from a new key", partial(app.action_impersonate, index)),  # type: ignore[attr-defined]
+                (f"{name}: man in the middle", "On / off: the carrier steps between this "
+                 "phone and the next: new keys, their messages read, their calls bridged "
+                 "(the words differ)", partial(app.action_impersonate, index)),  # type: ignore[attr-defined]
                 (f"{name}: call the next phone", "An end-to-end encrypted call between two "
                  "stage phones", partial(app.action_call, index)),  # type: ignore[attr-defined]
             ]
