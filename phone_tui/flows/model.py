@@ -40,6 +40,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "inject": ("bool", "a bot writes to the phone's running OS (to = \"secure\" or \"open\": "
                        "to that OS's number)"),
     "key_change": ("bool", "a man in the middle writes as the phone's next contact, new key"),
+    "mitm": ("bool", "the carrier puts itself in the middle between this phone and the next "
+                     "stage phone (F9): both get a changed safety number"),
+    "accept": ("text", "accept the changed safety number of a phone on the stage (\"2\") or "
+                       "a contact by name, as Accept new number does"),
     "call": ("text", "call a phone on the stage (\"2\") or a contact by name"),
     "answer": ("bool", "answer the call ringing on the phone (typing its PIN first if locked)"),
     "decline": ("bool", "decline the call ringing on the phone"),

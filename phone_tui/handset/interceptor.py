@@ -44,7 +44,14 @@ from phone_tui.handset.calls import (
 from phone_tui.handset.impostor import new_impostor
 from phone_tui.handset.messenger import Messenger, MessengerError
 from phone_tui.handset.payloads import CallPayload, Payload, Unusable
-from phone_tui.media.srtp import PT_REPORT, FrameOpener, FrameSealer, MediaFrame, MediaFrameError
+from phone_tui.media.srtp import (
+    PT_CAPTION,
+    PT_REPORT,
+    FrameOpener,
+    FrameSealer,
+    MediaFrame,
+    MediaFrameError,
+)
 from phone_tui.media.stream import REPORT_SSRC_BIT
 from phone_tui.modem.bus import ForgedLine
 
@@ -162,7 +169,8 @@ class _Relay:
 
     def receive(self, packet: bytes) -> None:
         """A packet from this leg's phone: opened, then on to the other phone."""
-        report = len(packet) > 1 and packet[1] == PT_REPORT
+        # Reports and words said travel under the stream's second SSRC (media/stream.py).
+        report = len(packet) > 1 and packet[1] in (PT_REPORT, PT_CAPTION)
         try:
             frame = (self._reports if report else self._audio).open(packet)
         except MediaFrameError:

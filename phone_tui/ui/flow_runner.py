@@ -252,6 +252,18 @@ class FlowDriver:
             assert self.stage.network is not None
             carrier_impersonates(self.stage.network, handset, contact, self.seeds.impostor_text,
                                  entropy=self.stage.entropy, clock=self.stage.clock)
+        elif kind == "mitm":
+            if self.single:
+                raise StageError("mitm needs a stage (handsets = 2 or more)")
+            if value and self.stage.intercepted is None:
+                self.stage.impersonate(phone - 1)
+            elif not value and self.stage.intercepted is not None:
+                self.stage.stop_intercepting()
+        elif kind == "accept":
+            messenger = handset.messenger
+            if messenger is None:
+                raise StageError(f"phone {phone} is locked: unlock it first")
+            messenger.accept_identity(self._number_of(str(value), handset))
         elif kind in ("call", "answer", "decline", "hangup", "sas"):
             await self._call_action(pilot, phone, handset, kind, value)
         elif kind == "wait":
