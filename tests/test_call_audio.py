@@ -324,3 +324,26 @@ def test_a_recording_never_replaces_a_file_that_is_there(tmp_path):
     fresh = tmp_path / "new" / "heard.wav"
     open_audio(load_codecs()["opus-16k"], voice=None, record=fresh).close()
     assert fresh.stat().st_mode & 0o777 == 0o600 and fresh.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_on_the_speaker_what_is_sent_carries_the_far_end_back_as_an_echo():
+    """Speaker changes what is sent: a silent side on the loudspeaker sends the voice it
+    plays back, 30 dB down; off the speaker it sends silence."""
+    from phone_tui.media.audio import open_audio
+    from phone_tui.media.codecs import load_codecs
+
+    codec = load_codecs()["opus-16k"]
+    talker = open_audio(codec, voice=clip_path(), record=None)
+    listener = open_audio(codec, voice=None, record=None)
+    far_end = open_audio(codec, voice=None, record=None)
+
+    def sent_level(speaker: bool) -> float:
+        listener.speaker = speaker
+        levels = []
+        for _ in range(60):
+            listener.play(talker.next_payload(muted=False))  # the loudspeaker plays speech
+            levels.append(far_end.play(listener.next_payload(muted=False)))
+        return max(levels[10:])
+
+    assert sent_level(False) < -70
+    assert -60 < sent_level(True) < -20

@@ -731,6 +731,7 @@ class CallService:
 
     def set_speaker(self, on: bool) -> None:
         self._run(self.machine.set_controls(self._now(), speaker=on))
+        self._media_attr("speaker", on)
 
     def set_hold(self, on: bool) -> None:
         self._run(self.machine.set_controls(self._now(), held=on))

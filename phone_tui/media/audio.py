@@ -81,6 +81,20 @@ def clip_path() -> Path:
     return seeds_dir() / "voice" / "duty-officer.ogg"
 
 
+# The echo a speakerphone sends back after its echo canceller: an assumed round figure (30 dB
+# below what the loudspeaker plays), not a measured one.
+ECHO_DB = -30.0
+ECHO_GAIN = 10 ** (ECHO_DB / 20)
+
+
+def _mix(pcm: bytes, echo: bytes, gain: float) -> bytes:
+    """``pcm`` with ``echo`` added at ``gain`` (s16, clipped), sample by sample."""
+    ours, theirs = array.array("h", pcm), array.array("h", echo)
+    for index in range(min(len(ours), len(theirs))):
+        ours[index] = max(-32768, min(32767, ours[index] + int(theirs[index] * gain)))
+    return ours.tobytes()
+
+
 def level_dbfs(pcm: bytes) -> float:
     """RMS level of mono s16 samples (machine byte order) in dBFS (a full-scale square wave is
     0 dBFS, a full-scale sine −3 dBFS); silence and empty input give ``DBFS_FLOOR``."""
@@ -152,6 +166,8 @@ class CodecAudio:
         self._conceal: bytes | None = AMR_NO_DATA if self._amr else None
         self._wav: wave.Wave_write | None = None
         self._file: Any = None
+        self.speaker = False  # on: the far end's voice leaks into what is sent (an echo)
+        self._heard: bytes | None = None  # the last 20 ms heard
         if record is not None:
             try:
                 record = Path(record)
@@ -183,6 +199,10 @@ class CodecAudio:
             self._position = end
             if muted:
                 pcm = self._silence
+        if self.speaker and not muted and self._heard is not None:
+            # On the speaker the microphone hears the loudspeaker too: what is sent carries
+            # the far end's voice back, as the echo an echo canceller leaves (ECHO_DB down).
+            pcm = _mix(pcm, self._heard, ECHO_GAIN)
         frame = self._av.AudioFrame(format="s16", layout="mono", samples=self.frame_samples)
         frame.planes[0].update(pcm)
         frame.sample_rate = self.rate
@@ -201,6 +221,7 @@ class CodecAudio:
             pcm = self._silence
         if self._wav is not None:
             self._wav.writeframesraw(pcm)
+        self._heard = pcm
         return level_dbfs(pcm)
 
     def close(self) -> None:

@@ -156,6 +156,16 @@ class MediaSession:
         self._saying: tuple[bytes, int] | None = None  # words to say, reports left
 
     @property
+    def speaker(self) -> bool:
+        """On the loudspeaker: the audio sends the far end's voice back as an echo."""
+        return bool(getattr(self._audio, "speaker", False))
+
+    @speaker.setter
+    def speaker(self, on: bool) -> None:
+        if hasattr(self._audio, "speaker"):
+            self._audio.speaker = on  # type: ignore[attr-defined]
+
+    @property
     def level(self) -> float | None:
         """The level of the last 20 ms heard, in dBFS (None without audio): for a live meter."""
         return self._level
