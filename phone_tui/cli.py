@@ -568,6 +568,14 @@ def _call_audio(args: argparse.Namespace) -> CallAudio | None:
             record.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as problem:
             raise UsageError(f"--record {record}: {problem.strerror or problem}") from None
+        import os
+
+        info = record.stat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            # What was said on a call goes there: a folder others can write to could hold
+            # names planted to catch it (and others could read it).
+            raise UsageError(f"--record {record}: the folder must be yours and writable by you "
+                             f"only (chmod 700 {record})")
     if args.deterministic and record is None:
         return None
     # The emulator has no microphone: each phone "speaks" the shipped clip, so the other side

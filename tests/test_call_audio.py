@@ -347,3 +347,35 @@ def test_on_the_speaker_what_is_sent_carries_the_far_end_back_as_an_echo():
 
     assert sent_level(False) < -70
     assert -60 < sent_level(True) < -20
+
+
+def test_a_taken_recording_name_takes_the_next_and_the_call_keeps_its_sound(tmp_path,
+                                                                          monkeypatch):
+    import time
+
+    from phone_tui.handset.calls import _open_audio
+    from phone_tui.media.audio import CallAudio, CodecAudio
+    from phone_tui.media.codecs import load_codecs
+
+    monkeypatch.setattr(time, "strftime", lambda _fmt: "20260101-094100")
+    folder = tmp_path / "rec"
+    folder.mkdir(mode=0o700)
+    taken = folder / "20260101-094100-1-hears-2.wav"
+    taken.write_bytes(b"someone else's")
+    audio = CallAudio(voice=clip_path(), record=folder, owner="+1")
+    first = _open_audio(load_codecs()["opus-16k"], audio, "+2")
+    second = _open_audio(load_codecs()["opus-16k"], audio, "+2")
+    assert isinstance(first, CodecAudio) and isinstance(second, CodecAudio)
+    first.close()
+    second.close()
+    assert taken.read_bytes() == b"someone else's"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "20260101-094100-1-hears-2-2.wav", "20260101-094100-1-hears-2-3.wav",
+        "20260101-094100-1-hears-2.wav"]
+    # A folder it cannot write to: the call is not recorded, but it is heard.
+    folder.chmod(0o500)
+    try:
+        third = _open_audio(load_codecs()["opus-16k"], audio, "+2")
+        assert isinstance(third, CodecAudio) and third.next_payload(muted=False)
+    finally:
+        folder.chmod(0o700)

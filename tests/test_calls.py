@@ -283,3 +283,25 @@ async def test_the_call_log_survives_a_restart(tmp_path):
     assert after == before
     assert after[0].duration_s == 12.5 and after[0].name == "+1"
     assert PROFILES  # the shared profiles loaded
+
+
+@pytest.mark.looptime
+async def test_a_flood_of_stale_offers_leaves_a_bounded_call_log(pair, monkeypatch):
+    """Each offer older than 45 s is a missed call, never a ring; the log keeps the newest."""
+    import uuid
+
+    from phone_tui.handset import calls as calls_module
+    from phone_tui.handset.payloads import CallPayload
+
+    monkeypatch.setattr(calls_module, "MAX_CALL_LOG", 5)
+    bus, clock, alice, bob = pair
+    old = clock.now() - 3600
+    for index in range(8):
+        alice.phone.messenger.send_call("+2", CallPayload(
+            "offer", str(uuid.UUID(int=index + 1)), old + index, commit=bytes(32),
+            codec="opus-16k"))
+    await settle(10)
+    entries = bob.calls.log()
+    assert len(entries) == 5 and {e.outcome for e in entries} == {"missed"}
+    assert [e.at for e in entries] == [old + i for i in range(7, 2, -1)]  # the newest five
+    assert bob.calls.current is None

@@ -190,3 +190,20 @@ def test_a_second_phone_tui_on_the_same_data_folder_is_refused(tmp_path, capsys,
     # The phone and the stage are separate: one of each may run on the same folder.
     with only_instance(data, DEMO_LOCK_NAME), only_instance(data, LOCK_NAME):
         pass
+
+
+@pytest.mark.parametrize("command", [[], ["demo"]])
+def test_a_record_folder_that_is_a_file_or_open_to_others_is_one_line_exit_2(capsys, tmp_path,
+                                                                              command):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    for folder, said in ((afile, "not a folder"), (afile / "deeper", "--record"),
+                         (shared, "chmod 700")):
+        code, _, err = run(capsys, *command, "--data-dir", str(tmp_path / "data"),
+                           "--record", str(folder))
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert said in err, err
+    assert afile.read_text() == "mine"

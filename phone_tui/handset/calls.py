@@ -575,6 +575,10 @@ def no_media(_keys: Any, _codec: str, _peer: str) -> Media:
     return _NoMedia()
 
 
+MAX_CALL_LOG = 1000  # calls kept in the log, newest first
+MAX_RECORD_NAMES = 100  # "-2", "-3"... tried when a recording's name is taken
+
+
 def stream_media_factory(modem: Any, audio: CallAudio | None = None) -> MediaFactory:
     """Media sessions over ``modem``'s voice frames (media/stream.py's MediaSession): with
     ``audio``, real encoded speech (PyAV, imported at the first call); without, frames of the
@@ -605,13 +609,24 @@ def _open_audio(profile: Any, audio: CallAudio, peer: str) -> Any:
     from phone_tui.media.audio import open_audio
     from phone_tui.media.stream import NullAudio
 
-    record = None
     if audio.record is not None:
         stamp = _time.strftime("%Y%m%d-%H%M%S")
-        record = audio.record / (f"{stamp}-{_digits(audio.owner) or 'phone'}-hears-"
-                                 f"{_digits(peer) or 'peer'}.wav")
+        base = (f"{stamp}-{_digits(audio.owner) or 'phone'}-hears-"
+                f"{_digits(peer) or 'peer'}")
+        for attempt in range(1, MAX_RECORD_NAMES + 1):
+            name = base + (f"-{attempt}" if attempt > 1 else "") + ".wav"
+            try:
+                return open_audio(profile, voice=audio.voice, record=audio.record / name)
+            except PhoneTuiError as problem:
+                if isinstance(problem.__cause__, FileExistsError):
+                    continue  # a call a moment ago, or a file someone put there: the next name
+                log.error("this call is not recorded (%s)", problem)
+                break
+        else:
+            log.error("this call is not recorded: %d names in a row are taken in %s",
+                      MAX_RECORD_NAMES, audio.record)
     try:
-        return open_audio(profile, voice=audio.voice, record=record)
+        return open_audio(profile, voice=audio.voice, record=None)
     except PhoneTuiError as problem:
         log.error("call audio could not open (%s): the call goes on without sound", problem)
         return NullAudio(profile)
@@ -843,6 +858,10 @@ class CallService:
                         "duration_s, verified) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (entry.call_id, entry.number, entry.direction, entry.outcome,
                          entry.at, entry.duration_s, entry.verified))
+                    # Bounded: a flood of stale offers (each a missed call) cannot grow it.
+                    messenger.store.execute(
+                        "DELETE FROM calls WHERE id NOT IN (SELECT id FROM calls ORDER BY "
+                        "at DESC, id DESC LIMIT ?)", (MAX_CALL_LOG,))
         if ended is not None:
             log.info("call %s with %s ended: %s", ended.direction, ended.number, ended.reason)
         if schedule:

@@ -68,6 +68,8 @@ HEX = re.compile(r"(?:[0-9a-f]{2})+")
 KEY_ID = re.compile(r"[0-9]{1,10}")
 SIM_NUMBER = re.compile(r"\+?[0-9][0-9 ]{2,30}")
 RADIO_NAMES = {"camera": "camera", "gps": "GPS", "wifi": "Wi-Fi", "bluetooth": "Bluetooth"}
+RING_AGAIN_AFTER_S = 60.0  # a number whose lock-screen ring went unanswered rings again after
+MAX_QUIET_NUMBERS = 256  # numbers remembered for that (a flood of senders is forgotten)
 
 
 class HandsetState(Enum):
@@ -133,6 +135,7 @@ class Handset:
         self.audio: CallAudio | None = None
         self._locked_ring_timer: asyncio.TimerHandle | None = None
         self._answering_locked = False
+        self._quiet_until: dict[str, float] = {}  # numbers whose lock-screen ring waits
         self.events.listen(self._on_event)
         self._catching_up: asyncio.Task[None] | None = None  # the spool's replay after unlock
         self.seed_contacts: list[SeedContact] = []
@@ -730,6 +733,8 @@ class Handset:
         self.events.emit(Wiped(persona.name, reason))
 
     def lock(self, reason: str = "user") -> None:
+        # The keys opened for one call are for that call only, however the phone locks.
+        self.relock_after_call = False
         if self.state is not HandsetState.UNLOCKED:
             return
         if self._operations:
@@ -846,7 +851,16 @@ class Handset:
         if not is_number(number):
             return
         current = self.locked_call
-        if hint == bytes([HINT_RING]) and current is None:
+        now = self.clock.now()
+        quiet = self._quiet_until
+        for stale in [n for n, until in quiet.items() if until <= now]:
+            del quiet[stale]
+        if hint == bytes([HINT_RING]) and number not in quiet and (
+                current is None or current.number != number):
+            if current is not None:  # a newer ring from another number takes the screen
+                self._stop_locked_ring("missed")
+            if len(quiet) > MAX_QUIET_NUMBERS:
+                quiet.clear()
             self.locked_call = CallInfo("", number, number, "incoming", CallState.RINGING,
                                         started_at=self.clock.now(), locked=True)
             self.events.emit(CallStateChanged(persona, "", number, "incoming", "ringing", ""))
@@ -864,6 +878,10 @@ class Handset:
             self._locked_ring_timer.cancel()
             self._locked_ring_timer = None
         if current is not None and reason:
+            if reason in ("no_answer", "declined"):
+                # The ring is only the network's word: the same number rings again only
+                # after a pause (a forged ring cannot keep the lock screen ringing).
+                self._quiet_until[current.number] = self.clock.now() + RING_AGAIN_AFTER_S
             self.events.emit(CallStateChanged(self.persona.name, "", current.number,
                                               "incoming", "ended", reason))
 
@@ -895,13 +913,18 @@ class Handset:
             self._answering_locked = False
         if outcome is not UnlockOutcome.UNLOCKED:
             return outcome
+        if self.state is not HandsetState.UNLOCKED:
+            # Locked again meanwhile (Ctrl+L, auto-lock, an OS switch): nothing to answer.
+            raise CallError("The phone locked before the call was answered.")
         self.relock_after_call = True
         calls = self.calls
         current = calls.current if calls is not None else None
         if calls is None or current is None or current.number != ringing.number or (
                 current.state is not CallState.RINGING or current.direction != "incoming"):
             self.lock("call")
-            raise CallError("The call ended before it was answered.")
+            raise CallError("No call was found: it ended before it was answered, or the ring "
+                            "was only the network's word (a lock screen rings on the "
+                            "carrier's say-so).")
         calls.answer()
         return outcome
 
@@ -920,8 +943,10 @@ class Handset:
                 self._relock()
 
     def _relock(self) -> None:
-        if self.calls is None or self.calls.current is None:
-            self.lock("call")
+        # Whatever came meanwhile (a new call ringing in the same burst as the hangup): the
+        # keys were opened for that one call. A call ringing now is hung up by the lock, and
+        # is a missed call at the next unlock.
+        self.lock("call")
 
     def radio_present(self, radio: str) -> bool:
         """False when this OS's policy removed the radio (the secure OS has none of them)."""

@@ -35,6 +35,8 @@ class HandsetCommands(CommandList):
         app = self.app
         view = app.active_handset_view()  # type: ignore[attr-defined]
         commands: list[tuple[str, str, Callable[[], object]]] = []
+        if view is not None and view.handset.answering_locked:
+            return self._call_commands(view)  # the phone was opened for this call only
         if view is not None and view.handset.state is HandsetState.UNLOCKED:
             commands += [
                 ("Lock the phone", "Lock now; the PIN is needed again", view.action_lock),
@@ -88,6 +90,21 @@ class HandsetCommands(CommandList):
         for name in app.phone_theme_names():  # type: ignore[attr-defined]
             commands.append((f"Theme: {name}", "Switch the colour theme and remember it",
                              partial(app.apply_theme, name, save=True)))  # type: ignore[attr-defined]
+        return commands
+
+    @staticmethod
+    def _call_commands(view) -> list[tuple[str, str, Callable[[], object]]]:  # noqa: ANN001
+        calls = view.handset.calls
+        info = calls.current if calls is not None else None
+        if calls is None or info is None or info.state == "ended":
+            return []
+        commands = [("Back to the call", f"The call with {info.name or info.number}",
+                     view.action_to_call), ("Hang up", "End the call", calls.hangup)]
+        if info.state == "connected":
+            commands += [("Mute" if not info.muted else "Unmute", "Your microphone",
+                          partial(calls.set_mute, not info.muted)),
+                         ("Hold the call" if not info.held else "Resume the call", "Hold",
+                          partial(calls.set_hold, not info.held))]
         return commands
 
     @staticmethod

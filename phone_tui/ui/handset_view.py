@@ -213,7 +213,11 @@ class HandsetView(Vertical, can_focus=True):
         return self._stack[-1] if self._stack else None
 
     def push(self, view: PhoneView) -> None:
-        """Show ``view`` on top. A view already in the stack is returned to, not stacked twice."""
+        """Show ``view`` on top. A view already in the stack is returned to, not stacked twice.
+        While the keys are open only for a call answered on the lock screen, only that call's
+        views come up: the rest of the phone stays locked."""
+        if self.handset.answering_locked and view.id not in CALL_VIEWS:
+            return
         for index, existing in enumerate(self._stack):
             if view.id is not None and existing.id == view.id:
                 while len(self._stack) > index + 1:

@@ -242,6 +242,12 @@ class InCallView(PhoneView):
         return "Encrypted call"
 
     @property
+    def BACK(self) -> bool:  # type: ignore[override]  # noqa: N802 - per call
+        """Escape leaves the call for the rest of the phone, except when the phone was only
+        opened for this call (answered on the lock screen)."""
+        return not self.handset.answering_locked
+
+    @property
     def shown_as(self) -> tuple[str, str]:
         info = self._info()
         return ("call", info.number if info else "")

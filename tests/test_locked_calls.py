@@ -1,0 +1,160 @@
+"""A call answered on the lock screen opens the keys for that call only: the phone locks
+again when it ends, whatever comes meanwhile; a lock during the answer leaves nothing behind;
+the rest of the phone stays shut during the call; a forged ring cannot keep it ringing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import replace
+
+import pytest
+from test_messages_app import FULL, top, wait_for
+
+from phone_tui.core.clock import ManualClock
+from phone_tui.core.entropy import SystemEntropy
+from phone_tui.errors import PhoneTuiError
+from phone_tui.handset.bots import start_bots
+from phone_tui.handset.contacts import load_contacts
+from phone_tui.handset.handset import HandsetState
+from phone_tui.modem.bus import Bus
+from phone_tui.modem.frames import Envelope, EnvelopeKind
+from phone_tui.modem.profiles import load_profiles
+from phone_tui.testing import SIZE, TEST_PIN, make_app, make_handset, set_up, settle
+from phone_tui.ui.commands import HandsetCommands
+from phone_tui.ui.views.call import InCallView
+
+SEEDS = load_contacts()
+DESK = next(s.number for s in SEEDS if s.name == "IT Security Desk")  # does not answer calls
+DUTY = "+86 190 0000 0110"
+
+
+async def _world(tmp_path):
+    clock = ManualClock()
+    bus = Bus(random.Random(11))
+    bots = start_bots(SEEDS, bus, load_profiles()["full"], SystemEntropy(), clock)
+    phone = make_handset(tmp_path, clock=clock)
+    phone.seed_contacts = SEEDS
+    phone.attach(bus, load_profiles())
+    await set_up(phone, locked=True)
+    return bus, phone, next(b for b in bots if b.seed.number == DESK)
+
+
+@pytest.mark.looptime
+async def test_a_hangup_and_a_new_offer_in_one_burst_still_lock_the_phone(tmp_path):
+    bus, phone, caller = await _world(tmp_path)
+    caller.calls.dial(phone.number)
+    await asyncio.sleep(2)
+    await phone.answer_locked(TEST_PIN)
+    await asyncio.sleep(2)
+    assert phone.state is HandsetState.UNLOCKED and phone.answering_locked
+    held: list[Envelope] = []
+
+    def hold_two(src: str, dst: str, envelope: Envelope) -> bool:
+        """The carrier (or a coverage gap) hands the hangup and the next offer over at once."""
+        if src != caller.seed.number or envelope.kind is not EnvelopeKind.CALL:
+            return False
+        held.append(envelope)
+        if len(held) == 2:
+            bus.interceptor = None
+            for each in held:
+                bus._deliver_or_store(dst, each.encode(), each)
+        return True
+
+    bus.interceptor = hold_two
+    caller.calls.hangup()
+    await asyncio.sleep(0.5)
+    caller.calls.dial(phone.number)
+    await asyncio.sleep(3)
+    assert phone.state is HandsetState.LOCKED and not phone.answering_locked
+
+
+@pytest.mark.looptime
+async def test_a_lock_during_the_answer_leaves_no_call_only_state_behind(tmp_path):
+    _, phone, caller = await _world(tmp_path)
+    caller.calls.dial(phone.number)
+    await asyncio.sleep(2)
+    real = phone.caught_up
+
+    async def lock_meanwhile():
+        await asyncio.sleep(0)
+        phone.lock("user")  # Ctrl+L (or auto-lock, an OS switch) while the spool replays
+        await real()
+
+    phone.caught_up = lock_meanwhile
+    with pytest.raises(PhoneTuiError):
+        await phone.answer_locked(TEST_PIN)
+    phone.caught_up = real
+    assert phone.state is HandsetState.LOCKED and not phone.answering_locked
+    caller.calls.hangup()
+    await asyncio.sleep(2)
+    await phone.unlock(TEST_PIN)  # an ordinary unlock afterwards is an ordinary unlock
+    await asyncio.sleep(1)
+    assert phone.state is HandsetState.UNLOCKED and not phone.answering_locked
+
+
+@pytest.mark.looptime
+async def test_a_forged_ring_cannot_keep_the_lock_screen_ringing(tmp_path):
+    """The hint byte is the network's word only: an unanswered ring from a number waits a
+    minute before that number rings again; a ring from another number takes over."""
+    bus, phone, _ = await _world(tmp_path)
+    forged = bus.forge(DUTY)
+    rings: list[str] = []
+    phone.events.listen(lambda e: rings.append(e.state) if type(e).__name__ ==
+                        "CallStateChanged" else None)
+    forged.send(phone.number, b"\x01garbage", kind=EnvelopeKind.CALL)
+    await asyncio.sleep(1)
+    assert phone.locked_call is not None and phone.locked_call.number == DUTY
+    await asyncio.sleep(46)  # rings out
+    assert phone.locked_call is None
+    for _ in range(5):
+        forged.send(phone.number, b"\x01garbage", kind=EnvelopeKind.CALL)
+        await asyncio.sleep(1)
+    assert phone.locked_call is None and rings == ["ringing", "ended"]
+    bus.forge(DESK).send(phone.number, b"\x01garbage", kind=EnvelopeKind.CALL)
+    await asyncio.sleep(1)
+    assert phone.locked_call is not None and phone.locked_call.number == DESK
+    with pytest.raises(PhoneTuiError, match="network's word"):
+        await phone.answer_locked(TEST_PIN)
+    assert phone.state is HandsetState.LOCKED
+
+
+async def test_during_a_call_answered_on_the_lock_screen_only_the_call_is_reachable(
+        data_dir, clock):
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for bot in app.bots:
+            bot.seed = replace(bot.seed, answer_delay=0.0)
+        duty = next(bot for bot in app.bots if bot.seed.number == DUTY)
+        handset.lock("user")
+        await settle(pilot)
+        duty.calls.dial(handset.number)
+        await wait_for(pilot, lambda: top(app).id == "incoming", rounds=200)
+        await pilot.press(*TEST_PIN, "enter")
+        await wait_for(pilot, lambda: handset.calls is not None and handset.calls.current
+                       is not None and handset.calls.current.state == "connected", rounds=300)
+        await settle(pilot)
+        assert isinstance(top(app), InCallView) and handset.answering_locked
+
+        class Commands(HandsetCommands):
+            def __init__(self) -> None:  # the commands, without a palette screen
+                pass
+
+            app = property(lambda self: pilot.app)
+
+        titles = [title for title, _, _ in Commands()._commands()]
+        assert titles and set(titles) <= {"Back to the call", "Hang up", "Mute", "Unmute",
+                                          "Hold the call", "Resume the call"}
+        view = app.query_one("HandsetView")
+        for app_id in ("phone", "settings", "messages", "switch"):
+            view.open_app(app_id)
+            await settle(pilot)
+            assert isinstance(top(app), InCallView), app_id
+        await pilot.press("escape", "f2", "ctrl+n", "home")
+        await settle(pilot)
+        assert isinstance(top(app), InCallView)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: handset.state is HandsetState.LOCKED, rounds=200)
