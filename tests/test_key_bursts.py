@@ -400,3 +400,15 @@ async def test_a_views_default_focus_is_taken_at_once_not_queued(data_dir, clock
         app.screen.set_focus(phone)
         lock.focus_default()
         assert app.focused is not None and lock in app.focused.ancestors
+
+
+async def test_a_key_that_reaches_the_app_after_its_screens_went_is_dropped(app_factory,
+                                                                           handset):
+    """From a loaded CI run: a key still queued while the app closed reached Textual's key
+    handling with no screen left (ScreenStackError)."""
+    from textual import events
+
+    app = app_factory(handset=handset)
+    assert not app.screen_stack  # not started, or already closed: the same state
+    await app.on_event(events.Key("x", "x"))
+    await app.on_event(events.Key("ctrl+l", None))

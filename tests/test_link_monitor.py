@@ -13,6 +13,7 @@ from phone_tui.modem.bus import ECHO_NUMBER, Bus, ModemStats
 from phone_tui.modem.monitor import LinkMonitor
 from phone_tui.modem.profiles import load_profiles
 from phone_tui.testing import SIZE, make_app, open_app, set_up, settle
+from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.views.network import NetworkView, _ms, _percent, _rate
 
 PROFILES = load_profiles()
@@ -84,6 +85,9 @@ async def test_network_headlines_agree_with_their_graphs_and_scales(handset, dat
         await settle(pilot)
         await open_app(pilot, "network")
         view = app.query_one(NetworkView)
+        # The phone's own once-a-second tick would add a sample between the two below on a
+        # loaded machine (a CI run saw the burst's loss replaced by a quiet second's).
+        app.query_one(HandsetView).ticker.pause()
         stats = handset.modem.stats
         # A burst's figures straight into the counters (no waiting on the link), one tick...
         stats.rtt.append((handset.modem.bus.now(), 0.081))

@@ -537,3 +537,18 @@ async def test_f10_calls_the_next_phone_both_show_the_same_words_and_the_tap_sho
         assert not any(word in line for line in lines for word in words.split())
         wang.calls.hangup()
         await wait_for(pilot, lambda: li.calls.current is None)
+
+
+async def test_the_tap_pane_says_when_it_has_read_every_frame_carried(stage_factory):
+    """Screenshots wait for it: the pane's reader is a task of its own, a frame behind on a
+    loaded machine (a CI run saw the stage's screenshot without its last tap line)."""
+    from phone_tui.modem.bus import TapRecord
+
+    app = await stage_factory()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        pane = app.query_one(TapView)
+        assert pane.caught_up
+        app.stage.network.tap.publish(TapRecord(0.0, "GovNet-0001", "up", "+1", b"garbage"))
+        assert not pane.caught_up  # published, not read yet
+        await wait_for(pilot, lambda: pane.caught_up)

@@ -355,6 +355,21 @@ class RunReport:
         return all(result.passed for result in self.results) and not self.differing
 
 
+async def _tap_caught_up(pilot, limit: float = 5.0) -> None:  # noqa: ANN001
+    """Before a screen is saved: the stage's tap pane has read every frame carried so far (on
+    a loaded machine its reader, a task of its own, can be a frame behind)."""
+    import time as _time
+
+    from phone_tui.ui.widgets.tap_view import TapView
+
+    panes = list(pilot.app.query(TapView))
+    deadline = _time.monotonic() + limit
+    while any(not pane.caught_up for pane in panes) and _time.monotonic() < deadline:
+        await pilot.pause(0.01)
+    if panes:
+        await pilot.pause()
+
+
 async def run_flow(flow: Flow, data_dir: Path, *, snapshots: Path | None = None,
                    check: Path | None = None, on_step=None,  # noqa: ANN001
                    shots: Path | None = None) -> RunReport:
@@ -371,6 +386,8 @@ async def run_flow(flow: Flow, data_dir: Path, *, snapshots: Path | None = None,
             report.results.append(result)
             if on_step is not None:
                 on_step(result)
+            if snapshots is not None or (shots is not None and step.shot):
+                await _tap_caught_up(pilot)
             if snapshots is not None:
                 report.written += _save(driver, step.number, snapshots)
             if shots is not None and step.shot and result.passed:

@@ -86,6 +86,10 @@ class KeyPacing:
     async def on_event(self, event: events.Event) -> None:
         app: App = self  # type: ignore[assignment]
         if not app.screen_stack:  # closing (or not started): nothing to pace for
+            if isinstance(event, events.Key):
+                # Nothing left to type into: Textual's own key handling would look for the
+                # screen's bindings and raise ScreenStackError (a key queued at shutdown).
+                return
             await super().on_event(event)  # type: ignore[misc]
             return
         if isinstance(event, events.Key) and not event.is_forwarded:

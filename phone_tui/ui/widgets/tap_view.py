@@ -147,6 +147,8 @@ class TapView(Vertical):
         self.paused = False
         self.all_frames = False
         self.shown = 0
+        self.taken = 0  # records read off the tap (voice frames included)
+        self._published_before = 0
         self._width = 0
         self._held: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
         self._seen: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
@@ -178,9 +180,17 @@ class TapView(Vertical):
         the carrier has for it."""
         self.tap = tap
         self.names = dict(names or {})
+        self._published_before = tap.total  # what it carried before this pane read it
         # A task of its own, not a worker: it runs for the app's life, and workers are what
         # tests wait on to settle.
         self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @property
+    def caught_up(self) -> bool:
+        """Every frame the network carried since this pane started watching has been read
+        (a screenshot waits for it: the reader is a task of its own)."""
+        tap = self.tap
+        return tap is None or tap.total - self._published_before - tap.dropped <= self.taken
 
     def on_unmount(self) -> None:
         reader = getattr(self, "_reader", None)
@@ -190,6 +200,7 @@ class TapView(Vertical):
     async def _read(self) -> None:
         assert self.tap is not None
         async for record in self.tap.records(maxsize=MAX_LINES):
+            self.taken += 1
             if record.content == "voice":
                 key = (record.cell, record.direction, record.phone, record.src, record.dst)
                 stream = self._voice.get(key)
