@@ -84,6 +84,7 @@ SEARCH_S = 0.3  # … searched within this of the last one
 CONNECT_TIMEOUT = 60.0  # seconds (loop time) for a call to connect or end
 LATE_LIMIT = 0.01  # capacity: concealed share of playout slots
 LAG_LIMIT_MS = 20.0  # capacity: tick lag p99
+SETTLE_S = 1.5  # after a call connects: playout started, the bots' words confirmed (at 1 s)
 
 
 class LoopClock:
@@ -186,7 +187,7 @@ async def cpu_rounds(folder: Path, rounds: int, seconds: float) -> dict[str, lis
             if state != "idle":
                 pair.audio = state == "call_audio"
                 await pair.connect()
-            await asyncio.sleep(1.0)  # the call settles (playout started, first report)
+            await asyncio.sleep(SETTLE_S)
             gc.collect()
             wall, cpu = time.monotonic(), time.process_time()
             await asyncio.sleep(seconds)
@@ -393,7 +394,7 @@ async def capacity_at(folder: Path, calls: int, seconds: float) -> dict[str, Any
         pair.lags = lags
     for pair in pairs:
         await pair.connect()
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(SETTLE_S)
     listeners = [media for pair in pairs for media in (pair.media(pair.a), pair.media(pair.b))]
     before = [media.jitter.stats for media in listeners]
     lags.clear()
