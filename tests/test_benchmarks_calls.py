@@ -56,8 +56,12 @@ def test_quick_run_measures_cpu_link_figures_stoi_and_capacity():
     steps = capacity["steps"]
     assert [step["calls"] for step in steps] == [1, 2][: len(steps)] and steps
     for step in steps:
-        assert step["slots_played"] > 0
-        assert 0 <= step["concealed_share"] <= 1 and 0 <= step["late_share"] <= 1
-        lag = step["tick_lag_ms"]
-        assert 0 <= lag["p50"] <= lag["p99"] <= lag["max"]
+        assert step["slots_played"] > 0 and step["rounds"] == 1
+        for key in ("concealed_share", "late_share", "tick_lag_p99_ms", "cpu_percent_per_call"):
+            assert ordered(step[key]), key
+        assert step["concealed_share"]["min"] >= 0 and step["concealed_share"]["max"] <= 1
+        assert step["late_share"]["min"] >= 0 and step["late_share"]["max"] <= 1
+        assert step["tick_lag_p50_ms"]["max"] <= step["tick_lag_max_ms"]["max"]
+        assert step["cpu_percent_per_call"]["median"] > 0
     assert capacity["sustained_calls"] in (0, 1, 2)
+    assert capacity["calls_one_idle_core_would_carry"] >= 1
