@@ -56,7 +56,7 @@ def test_quick_run_measures_cpu_link_figures_stoi_and_capacity():
     steps = capacity["steps"]
     assert [step["calls"] for step in steps] == [1, 2][: len(steps)] and steps
     for step in steps:
-        assert step["slots_played"] > 0 and step["rounds"] == 1
+        assert step["slots_played"] > 0 and step["rounds"] in (1, 2)  # 2: a contended retry
         for key in ("concealed_share", "late_share", "tick_lag_p99_ms", "cpu_percent_per_call"):
             assert ordered(step[key]), key
         assert step["concealed_share"]["min"] >= 0 and step["concealed_share"]["max"] <= 1
