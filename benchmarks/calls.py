@@ -482,7 +482,7 @@ def capacity(folder: Path, seconds: float, max_calls: int, rounds: int) -> dict[
     waited for a core more than CONTENDED_PERCENT of the time (others' load) and used less than
     SATURATED_PERCENT of one core decides nothing: another is run, up to ``rounds`` more. The
     median and min–max over the rounds are printed beside it."""
-    steps, calls, sustained = [], 1, 0
+    steps, calls, sustained, stopped_by = [], 1, 0, "max_calls"
     while calls <= max_calls:
         done: list[dict[str, Any]] = []
         while len(done) < 2 * rounds:
@@ -512,6 +512,8 @@ def capacity(folder: Path, seconds: float, max_calls: int, rounds: int) -> dict[
             "rounds_within_limits": sum(ok),
             "rounds_contended": sum(contended(run) and not within(run) for run in done)})
         if not any(ok):
+            # Every failed round under others' load: the limit is the machine's, not found.
+            stopped_by = "load" if all(contended(run) for run in done) else "limits"
             break
         sustained = calls
         calls *= 2
@@ -522,7 +524,7 @@ def capacity(folder: Path, seconds: float, max_calls: int, rounds: int) -> dict[
     return {"profile": "full", "clock": "real", "seconds_per_step": seconds,
             "limits": {"concealed_share": LATE_LIMIT, "tick_lag_p99_ms": LAG_LIMIT_MS,
                        "contended_run_queue_wait_percent": CONTENDED_PERCENT},
-            "sustained_calls": sustained,
+            "sustained_calls": sustained, "stopped_by": stopped_by,
             "calls_one_idle_core_would_carry": int(100 // per_call) if per_call else None,
             "steps": steps}
 

@@ -64,4 +64,5 @@ def test_quick_run_measures_cpu_link_figures_stoi_and_capacity():
         assert step["tick_lag_p50_ms"]["max"] <= step["tick_lag_max_ms"]["max"]
         assert step["cpu_percent_per_call"]["median"] > 0
     assert capacity["sustained_calls"] in (0, 1, 2)
+    assert capacity["stopped_by"] in ("limits", "load", "max_calls")
     assert capacity["calls_one_idle_core_would_carry"] >= 1
