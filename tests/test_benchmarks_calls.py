@@ -44,7 +44,9 @@ def test_quick_run_measures_cpu_link_figures_stoi_and_capacity():
         assert 0 <= entry["loss"]["median"] < 0.2
         assert entry["mos"]["min"] >= 1 and entry["mos"]["max"] <= 4.5
         assert entry["stoi"]["min"] >= 0 and entry["stoi"]["max"] <= 1
-        assert isinstance(entry["loss"]["within_10_percent"], bool)
+        assert isinstance(entry["loss"]["median_within_10_percent"], bool)
+        assert entry["loss"]["pooled_frames"] > 300  # 8 s of frames at 50 a second
+        assert 0 <= entry["loss"]["pooled"] < 0.2
     assert lte["one_way_ms"]["expected"] == 70.2  # 2 × 35 ms and the frames' serialization
     assert round(lte["loss"]["expected"], 5) == round(1 - 0.995 ** 2, 4)
     # The issue's "Done when": GPRS scores and sounds worse than LTE.
