@@ -1,0 +1,70 @@
+"""benchmarks/calls.py's smoke run (--quick): every part runs the whole call path and prints
+figures of the right shape and of sane size (not timings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "calls.py"
+
+
+def ordered(figure: dict) -> bool:
+    return figure["min"] <= figure["median"] <= figure["max"]
+
+
+def test_quick_run_measures_cpu_link_figures_stoi_and_capacity():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True,
+                          text=True, timeout=300, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+
+    cpu = report["cpu"]
+    assert cpu["rounds"] == 2 and cpu["clock"] == "real"
+    shares = cpu["percent_of_one_core"]
+    assert set(shares) == {"call_audio", "call_no_audio", "idle"}
+    for figure in (*shares.values(), cpu["call_audio_minus_idle"], cpu["audio_share"]):
+        assert ordered(figure)
+    assert all(figure["min"] >= 0 and figure["max"] < 100 for figure in shares.values())
+
+    profiles = report["profiles"]
+    assert profiles["clock"].startswith("looptime")
+    lte, gprs = profiles["lte"], profiles["gprs"]
+    for entry in (lte, gprs):
+        for key in ("one_way_ms", "jitter_ms", "loss", "r", "mos", "stoi"):
+            assert ordered(entry[key]), key
+        # Two hops of the profile's latency, measured from the reports' round trips.
+        delay = entry["one_way_ms"]
+        assert 0.7 * delay["expected"] <= delay["median"] <= 1.3 * delay["expected"]
+        assert 0 <= entry["loss"]["median"] < 0.2
+        assert entry["mos"]["min"] >= 1 and entry["mos"]["max"] <= 4.5
+        assert entry["stoi"]["min"] >= 0 and entry["stoi"]["max"] <= 1
+        assert isinstance(entry["loss"]["median_within_10_percent"], bool)
+        assert entry["loss"]["pooled_frames"] > 300  # 8 s of frames at 50 a second
+        assert 0 <= entry["loss"]["pooled"] < 0.2
+    assert lte["one_way_ms"]["expected"] == 70.2  # 2 × 35 ms and the frames' serialization
+    assert round(lte["loss"]["expected"], 5) == round(1 - 0.995 ** 2, 4)
+    # The issue's "Done when": GPRS scores and sounds worse than LTE.
+    assert gprs["mos"]["median"] < lte["mos"]["median"]
+    assert gprs["stoi"]["median"] < lte["stoi"]["median"]
+    assert report["codec_only_stoi"]["stoi"] > 0.9  # the codec alone keeps speech intelligible
+
+    capacity = report["capacity"]
+    steps = capacity["steps"]
+    assert [step["calls"] for step in steps] == [1, 2][: len(steps)] and steps
+    for step in steps:
+        assert step["slots_played"] > 0 and step["rounds"] in (1, 2)  # 2: a contended retry
+        for key in ("concealed_share", "late_share", "tick_lag_p99_ms", "cpu_percent_per_call"):
+            assert ordered(step[key]), key
+        assert step["concealed_share"]["min"] >= 0 and step["concealed_share"]["max"] <= 1
+        assert step["late_share"]["min"] >= 0 and step["late_share"]["max"] <= 1
+        assert step["tick_lag_p50_ms"]["max"] <= step["tick_lag_max_ms"]["max"]
+        assert step["cpu_percent_per_call"]["median"] > 0
+    assert capacity["sustained_calls"] in (0, 1, 2)
+    assert capacity["stopped_by"] in ("limits", "load", "max_calls")
+    assert capacity["calls_one_idle_core_would_carry"] >= 1
