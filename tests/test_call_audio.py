@@ -379,3 +379,26 @@ def test_a_taken_recording_name_takes_the_next_and_the_call_keeps_its_sound(tmp_
         assert isinstance(third, CodecAudio) and third.next_payload(muted=False)
     finally:
         folder.chmod(0o700)
+
+
+def test_the_clip_is_encoded_once_per_codec_and_each_call_sends_those_packets(monkeypatch):
+    """Opus: the emulated microphone's clip is encoded at the first call and looped after;
+    only what changes what is sent (the speaker's echo) is encoded live."""
+    from phone_tui.media import audio as audio_module
+    from phone_tui.media.codecs import load_codecs
+
+    codec = load_codecs()["opus-16k"]
+    first = audio_module.open_audio(codec, voice=clip_path(), record=None)
+    sent_first = [first.next_payload(muted=False) for _ in range(20)]
+    encoded: list[int] = []
+    real = audio_module.CodecAudio._encode
+    monkeypatch.setattr(audio_module.CodecAudio, "_encode",
+                        lambda self, pcm: encoded.append(1) or real(self, pcm))
+    second = audio_module.open_audio(codec, voice=clip_path(), record=None)
+    assert [second.next_payload(muted=False) for _ in range(20)] == sent_first
+    second.next_payload(muted=True)
+    assert encoded == []  # nothing encoded for this call
+    second.speaker = True
+    second.play(sent_first[5])
+    second.next_payload(muted=False)
+    assert encoded == [1]  # the echo changes what is sent: encoded live

@@ -44,6 +44,13 @@ if TYPE_CHECKING:
     from phone_tui.media.codecs import CodecProfile
     from phone_tui.media.stream import Audio
 
+# Encoded clips kept (per clip, codec, rate, bitrate and frame length): about 12 KiB each.
+MAX_ENCODED = 8
+SILENCE_WARMUP = 10  # frames of silence encoded before those sent while muted…
+SILENT_FRAMES = 50  # …which are these many, in a loop
+_ENCODED: dict[tuple[str, str, int, int, int],
+               tuple[tuple[bytes, ...], tuple[bytes, ...]]] = {}
+
 # The quietest level reported: the dynamic range of 16-bit samples (and all-zero frames).
 DBFS_FLOOR = -96.0
 # A payload longer than this is not one of our frames (Opus 20 ms at 64 kbit/s is 160 bytes;
@@ -159,8 +166,28 @@ class CodecAudio:
             raise AudioError(f"codec {codec.name}: PyAV cannot open {coder} ({error}); "
                              "reinstall PyAV from its manylinux wheel") from error
         self._clip = _clip_samples(av, Path(voice), rate) if voice is not None else b""
+        frame_bytes = 2 * self.frame_samples
+        if len(self._clip) % frame_bytes:  # whole frames: the clip loops on a frame edge
+            self._clip += bytes(frame_bytes - len(self._clip) % frame_bytes)
         self._position = 0
         self._pts = 0
+        # Opus: the clip and silence encoded once per clip and codec (the emulated microphone
+        # says the same thing every loop), and each frame sent is one of these packets unless
+        # what is sent changes (the speaker's echo), which is encoded live. AMR-NB is encoded
+        # live: its decoder follows the encoder's predictor state, and packets spliced from
+        # other points of the encoder's history (mute, the loop's wrap) buzz for a second.
+        self._packets: tuple[bytes, ...] = ()
+        self._silent_packets: tuple[bytes, ...] = ()
+        self._silent_index = 0
+        self._cached = not self._amr
+        if self._cached:
+            key = (str(voice), codec.name, rate, codec.bitrate, frame_ms)
+            encoded = _ENCODED.get(key)
+            if encoded is None:
+                encoded = _ENCODED[key] = self._encode_loop()
+                while len(_ENCODED) > MAX_ENCODED:
+                    _ENCODED.pop(next(iter(_ENCODED)))
+            self._packets, self._silent_packets = encoded
         # libopus conceals from a ToC-only packet; none until a frame decoded (nothing to
         # conceal from: silence).
         self._conceal: bytes | None = AMR_NO_DATA if self._amr else None
@@ -184,32 +211,45 @@ class CodecAudio:
                                  ) from error
         self.closed = False
 
-    def next_payload(self, *, muted: bool) -> bytes:
-        """The next 20 ms of the clip (silence when muted or without a voice), encoded; after
-        ``close`` an empty payload (the listener conceals it)."""
-        if self.closed:
-            return b""
-        pcm = self._silence
-        if self._clip:
-            end = self._position + 2 * self.frame_samples
-            pcm = self._clip[self._position:end]
-            if len(pcm) < len(self._silence):  # the clip's end: loop
-                end -= len(self._clip)
-                pcm += self._clip[:end]
-            self._position = end
-            if muted:
-                pcm = self._silence
-        if self.speaker and not muted and self._heard is not None:
-            # On the speaker the microphone hears the loudspeaker too: what is sent carries
-            # the far end's voice back, as the echo an echo canceller leaves (ECHO_DB down).
-            pcm = _mix(pcm, self._heard, ECHO_GAIN)
+    def _encode_loop(self) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """The clip's frames, encoded in order, and frames of encoded silence (after the
+        encoder settled: AMR's decoder buzzes on one silent frame repeated)."""
+        step = 2 * self.frame_samples
+        packets = tuple(self._encode(self._clip[at:at + step])
+                        for at in range(0, len(self._clip), step))
+        silent = [self._encode(self._silence) for _ in range(SILENCE_WARMUP + SILENT_FRAMES)]
+        return packets, tuple(silent[SILENCE_WARMUP:])
+
+    def _encode(self, pcm: bytes) -> bytes:
         frame = self._av.AudioFrame(format="s16", layout="mono", samples=self.frame_samples)
         frame.planes[0].update(pcm)
         frame.sample_rate = self.rate
         frame.pts = self._pts
         self._pts += self.frame_samples
-        packets = self._encoder.encode(frame)
-        return b"".join(bytes(packet) for packet in packets)
+        return b"".join(bytes(packet) for packet in self._encoder.encode(frame))
+
+    def next_payload(self, *, muted: bool) -> bytes:
+        """The next 20 ms of the clip (silence when muted or without a voice), encoded; after
+        ``close`` an empty payload (the listener conceals it)."""
+        if self.closed:
+            return b""
+        step = 2 * self.frame_samples
+        index = self._position // step
+        if self._clip:
+            self._position = (self._position + step) % len(self._clip)
+        echo = self.speaker and not muted and self._heard is not None
+        if self._cached and not echo:
+            if muted or not self._clip:
+                self._silent_index = (self._silent_index + 1) % len(self._silent_packets)
+                return self._silent_packets[self._silent_index]
+            return self._packets[index]
+        pcm = self._clip[index * step:(index + 1) * step] if self._clip and not muted \
+            else self._silence
+        if echo:
+            # On the speaker the microphone hears the loudspeaker too: what is sent carries
+            # the far end's voice back, as the echo an echo canceller leaves (ECHO_DB down).
+            pcm = _mix(pcm, self._heard, ECHO_GAIN)  # type: ignore[arg-type]
+        return self._encode(pcm)
 
     def play(self, payload: bytes | None) -> float:
         """Decode one 20 ms slot (None or an undecodable payload: concealment), record it and
