@@ -562,6 +562,8 @@ def _call_audio(args: argparse.Namespace) -> CallAudio | None:
 
     record = getattr(args, "record", None)
     if record is not None:
+        if not str(record).strip() or str(record) == ".":
+            raise UsageError("--record needs a folder (say --record ./recordings)")
         if record.exists() and not record.is_dir():
             raise UsageError(f"--record {record}: not a folder")
         try:
@@ -576,6 +578,8 @@ def _call_audio(args: argparse.Namespace) -> CallAudio | None:
             # names planted to catch it (and others could read it).
             raise UsageError(f"--record {record}: the folder must be yours and writable by you "
                              f"only (chmod 700 {record})")
+        if not os.access(record, os.W_OK | os.X_OK):
+            raise UsageError(f"--record {record}: cannot write there")
     if args.deterministic and record is None:
         return None
     # The emulator has no microphone: each phone "speaks" the shipped clip, so the other side

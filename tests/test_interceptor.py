@@ -308,3 +308,31 @@ async def test_phones_that_talked_before_are_read_too_once_they_accept(tmp_path)
     assert received(wang, li.number)[-1] == "after"
     assert received(li, wang.number)[-1] == "after, too"
     assert stage.interceptor.stats.read >= 2
+
+
+@pytest.mark.looptime
+async def test_once_the_carrier_is_out_the_phones_take_the_real_keys_back_and_calls_work(
+        tmp_path):
+    """From the new-user review: after one run of demo-calls (which ends with the carrier in
+    the middle), the next run's call rang on the caller only. Stepping out, or an unlock on
+    a stage whose carrier is not in the middle, puts the real keys back."""
+    stage, li, wang = await armed(tmp_path)
+    await connected(stage, li, wang)
+    li.calls.hangup()
+    await asyncio.sleep(3)
+    # As if the process ended with the carrier in the middle: it is gone, its keys stay.
+    interceptor, stage.interceptor = stage.interceptor, None
+    interceptor.close()
+    li.lock("user")
+    await li.unlock(stage.phones[0].pin)
+    await asyncio.sleep(3)
+    assert li.messenger.contact(wang.number).new_identity is None
+    wang.lock("user")
+    await wang.unlock(stage.phones[1].pin)
+    await asyncio.sleep(3)
+    li.calls.dial(wang.number)
+    await asyncio.sleep(3)
+    assert wang.calls.current is not None and wang.calls.current.state is CallState.RINGING
+    wang.calls.answer()
+    await asyncio.sleep(3)
+    assert li.calls.current.sas == wang.calls.current.sas

@@ -217,3 +217,58 @@ async def test_the_call_codec_chosen_in_settings_is_the_one_both_sides_use(data_
     again = make_handset(data_dir, clock=clock, settings=FULL)
     await again.unlock(TEST_PIN)
     assert again.call_codec == "amr-nb-12.2"
+
+
+async def test_the_keypad_types_plus_and_hash_and_finds_a_number_typed_without_spaces(
+        data_dir, clock):
+    """From the new-user review: + and # typed their key names, and a number typed without
+    spaces was refused (the network writes numbers with spaces)."""
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await quick_bots(pilot)
+        await open_app(pilot, "phone")
+        await pilot.press("k")
+        await settle(pilot)
+        pad = top(app)
+        await pilot.press("number_sign", "backspace", "plus", *"8619000000110")
+        await settle(pilot)
+        assert pad.number == "+8619000000110"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: handset.calls.current is not None, rounds=100)
+        current = handset.calls.current
+        assert current.number == DUTY and current.name == "Duty Officer"
+        handset.calls.hangup()
+        await settle(pilot)
+
+
+def test_a_typed_number_is_written_as_the_network_writes_numbers():
+    from phone_tui.ui.views.phone import number_as_written
+
+    assert number_as_written("+86 190 0000 0110", None) == "+86 190 0000 0110"
+    assert number_as_written("+8619012345678", None) == "+86 190 1234 5678"
+    assert number_as_written("110", None) == "110"  # a short code is a number too
+    for bad in ("12+3", "++8619012345678", "#", "+86 190#"):
+        assert number_as_written(bad, None) is None, bad
+
+
+async def test_ctrl_l_during_a_call_says_it_ends_the_call_and_the_second_press_locks(
+        data_dir, clock):
+    from phone_tui.testing import notifications
+
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await quick_bots(pilot)
+        handset.calls.dial(DUTY)
+        await wait_for(pilot, lambda: handset.calls.current is not None
+                       and handset.calls.current.state == "connected", rounds=300)
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert handset.state.name == "UNLOCKED" and handset.calls.current is not None
+        assert any("Locking ends the call" in n for n in notifications(app))
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert handset.state.name == "LOCKED"

@@ -392,7 +392,7 @@ class CallMachine:
                 if not self._may_tell_busy(number, now):
                     return []  # a flood of offers costs a decrypt each, and nothing more
                 return [Send(number, CallPayload("busy", payload.call, now)), missed]
-        info = CallInfo(payload.call, number, number if locked else name, "incoming",
+        info = CallInfo(payload.call, number, name, "incoming",
                         CallState.RINGING, started_at=now, codec=payload.codec or DEFAULT_CODEC,
                         locked=locked, warning=warning)
         self._call = _Call(info, commit=payload.commit)

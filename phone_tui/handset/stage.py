@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from phone_tui.modem.profiles import LinkProfile
 
 MIN_PHONES, MAX_PHONES = 2, 4
+HEAL_AFTER_S = 5.0  # after the carrier steps out, the phones take the real keys back
 CARRIER_DIR = "network"
 
 
@@ -197,9 +198,19 @@ class Stage:
                      if other_index != index]
             handset.seed_contacts = [*contacts, *peers]
             handset.attach(network, profiles)
+            # A stage run after one that left the carrier's keys on the phones (a script
+            # killed while it was in the middle): each phone takes the real ones back when it
+            # unlocks.
+            handset.events.listen(lambda event, index=index: self._unlocked(index, event))
         self.contacts = list(contacts)
         self.bots = start_bots(contacts, network, profiles["full"], self.entropy, self.clock,
                                folder=self.carrier_folder, audio=self.audio is not None)
+
+    def _unlocked(self, index: int, event: object) -> None:
+        from phone_tui.handset.events import Unlocked
+
+        if isinstance(event, Unlocked):
+            self.forget_planted_keys(index)
 
     def name_directory(self) -> dict[str, str]:
         """What the carrier knows of each number it serves, as under real-name registration:
@@ -338,7 +349,44 @@ class Stage:
         if interceptor is None or pair is None:
             return None
         interceptor.close()
+        # Once the hangups it sent (over its own sessions) have reached the phones, they
+        # take the real keys back.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        for index in pair:
+            if loop is None:
+                self.forget_planted_keys(index)
+            else:
+                loop.call_later(HEAL_AFTER_S, self.forget_planted_keys, index)
         return self.name_of(pair[0]), self.name_of(pair[1])
+
+    def forget_planted_keys(self, index: int) -> int:
+        """Phone ``index`` (unlocked) takes back the real keys of the other stage phones in
+        place of any the carrier planted, and starts afresh with them (sessions with a key
+        of the carrier's would reach nothing once it is out of the middle). Not while the
+        carrier is in the middle. Returns how many contacts it healed."""
+        from phone_tui.crypto.identity import InvalidBundle, PrekeyBundle
+
+        handset = self._handset(index)
+        messenger, network = handset.messenger, self.network
+        if messenger is None or network is None or self.interceptor is not None:
+            return 0
+        healed = 0
+        for other_index, other in enumerate(self.handsets):
+            if other_index == index:
+                continue
+            for line in {other.line_number(name) for name in other.personas}:
+                bundle = network.peek_bundle(line)
+                if bundle is None:
+                    continue
+                try:
+                    real = PrekeyBundle.decode(bundle).identity_dh
+                except InvalidBundle:
+                    continue
+                healed += messenger.restore_identity(line, real)
+        return healed
 
     async def reset(self, progress: Callable[[ResetStep], None] | None = None) -> None:
         """Start the demo over: every phone wiped and set up again with its demo PINs (new

@@ -189,10 +189,10 @@ PHONE_APP = [Binding("k", "keypad", "Keypad", id="phone.keypad",
 DIAL_PAD = [
     Binding("enter", "call", "Call", id="dial.call", tooltip="Call the number typed"),
     Binding("backspace", "delete", "Delete", id="dial.delete", tooltip="Delete a digit"),
-    *(Binding(key, f"digit('{key}')", key, show=False, id=f"dial.digit{name}",
-              tooltip="Type a digit") for key, name in
-      [(str(digit), str(digit)) for digit in range(10)] + [("plus", "plus"),
-                                                           ("number_sign", "hash")]),
+    *(Binding(key, f"digit('{char}')", char, show=False, id=f"dial.digit{name}",
+              tooltip="Type a digit") for key, char, name in
+      [(str(digit), str(digit), str(digit)) for digit in range(10)]
+      + [("plus", "+", "plus"), ("number_sign", "#", "hash"), ("space", " ", "space")]),
 ]
 
 # A call coming in: answer or decline (the buttons say so too).

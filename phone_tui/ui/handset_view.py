@@ -95,6 +95,7 @@ WIPE_NOTICES = {
 }
 
 
+LOCK_CONFIRM_SECONDS = 5.0  # during a call, the second Ctrl+L within this locks
 MAX_HELD_KEYS = 256  # a burst longer than this, typed before a view took the focus, is cut
 
 
@@ -130,6 +131,7 @@ class HandsetView(Vertical, can_focus=True):
         # A call's live figures (delay, jitter, loss, quality) follow the machine's timing:
         # deterministic runs leave them out, so their screens are the same every time.
         self.live_figures = handset.entropy.secure
+        self._lock_confirmed_until = 0.0  # a second Ctrl+L before this locks during a call
         self.booting = False
         self._reset_pending = False
         self._reset_notice: str | None = None
@@ -549,6 +551,20 @@ class HandsetView(Vertical, can_focus=True):
         return True
 
     def action_lock(self) -> None:
+        """Lock now. During a call, the first press says that locking ends it (the call's
+        keys leave memory with the rest) and the second, within a few seconds, locks."""
+        import time as _time
+
+        from phone_tui.ui.views.call import current_call
+
+        info = current_call(self.handset)
+        if info is not None and info.state != "ended" and info.call_id and \
+                _time.monotonic() > self._lock_confirmed_until:
+            self._lock_confirmed_until = _time.monotonic() + LOCK_CONFIRM_SECONDS
+            self.notify("Locking ends the call: its keys leave memory with the rest. Press "
+                        "Ctrl+L again to lock.", title="Lock", severity="warning")
+            return
+        self._lock_confirmed_until = 0.0
         self.handset.lock("user")
 
     def action_home(self) -> None:

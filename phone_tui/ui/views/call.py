@@ -51,6 +51,8 @@ def current_call(handset: Handset) -> CallInfo | None:
     return handset.locked_call
 
 
+OUTGOING_REASON_WORDS = {"cancelled": "You cancelled the call to {name}.",
+                         "hung_up": "You hung up."}
 INCOMING_REASON_WORDS = {"declined": "You declined the call from {name}.",
                          "no_answer": "Missed call from {name}.",
                          "missed": "Missed call from {name}.",
@@ -59,8 +61,8 @@ INCOMING_REASON_WORDS = {"declined": "You declined the call from {name}.",
 
 def reason_text(reason: str, name: str, direction: str = "outgoing") -> str:
     """What the end of a call says, in words a person reads."""
-    words = (INCOMING_REASON_WORDS.get(reason) if direction == "incoming" else None) \
-        or REASON_WORDS.get(reason, "The call ended.")
+    own = INCOMING_REASON_WORDS if direction == "incoming" else OUTGOING_REASON_WORDS
+    words = own.get(reason) or REASON_WORDS.get(reason, "The call ended.")
     return words.format(name=name)
 
 
@@ -229,6 +231,8 @@ class InCallView(PhoneView):
     InCallView #call-figures { color: $text-muted; height: 2; }
     InCallView #call-controls { height: 1; width: auto; margin-top: 1; }
     InCallView #call-controls Button { min-width: 0; padding: 0 1; margin-right: 1; }
+    InCallView #call-controls Button.-on { background: $primary; color: $text;
+                                           text-style: bold; }
     """
 
     def __init__(self, call_id: str) -> None:
@@ -354,13 +358,10 @@ class InCallView(PhoneView):
             set_text(self.query_one("#call-quality", Static), "")
             set_text(self.query_one("#call-figures", Static), "")
         set_text(self.query_one("#call-level", Static), level_bar(list(self.levels)))
-        for button_id, on_, label in (("#call-mute", info.muted, "Mute"),
-                                      ("#call-speaker", info.speaker, "Speaker"),
-                                      ("#call-hold", info.held, "Hold")):
-            button = self.query_one(button_id, Button)
-            text = f"● {label}" if on_ else label
-            if str(button.label) != text:
-                button.label = text
+        for button_id, on_ in (("#call-mute", info.muted), ("#call-speaker", info.speaker),
+                               ("#call-hold", info.held)):
+            # On is drawn as a lit button (a label that grew was cut to its first cell).
+            self.query_one(button_id, Button).set_class(on_, "-on")
 
     # ---- actions -------------------------------------------------------------------------------
 

@@ -136,6 +136,26 @@ class PhoneAppView(PhoneView):
         return ("phone", "")
 
 
+def number_as_written(typed: str, handset: object) -> str | None:
+    """A number typed on the keypad, as the network writes it ("+86 190 0000 0110"): spaces
+    as typed or not; a contact's number with the same digits, else the country-code layout;
+    None when it is no phone number."""
+    from phone_tui.handset.numbers import is_number
+
+    digits = "".join(ch for ch in typed if ch.isdigit())
+    if not digits or any(not (ch.isdigit() or ch in " +") for ch in typed) or (
+            "+" in typed and not typed.lstrip().startswith("+")) or typed.count("+") > 1:
+        return None
+    messenger = getattr(handset, "messenger", None)
+    for contact in messenger.contacts() if messenger is not None else ():
+        if "".join(ch for ch in contact.number if ch.isdigit()) == digits:
+            return contact.number
+    typed = " ".join(typed.split())
+    if typed.startswith("+") and len(digits) == 13 and " " not in typed:  # +CC NNN NNNN NNNN
+        return f"+{digits[:2]} {digits[2:5]} {digits[5:9]} {digits[9:]}"
+    return typed if is_number(typed) else None
+
+
 class DialPadView(PhoneView):
     """Type a number (or click the keys) and call it."""
 
@@ -189,16 +209,15 @@ class DialPadView(PhoneView):
         self._show()
 
     def action_call(self) -> None:
-        from phone_tui.handset.numbers import is_number
-
         number = self.number.strip()
         if not number:
             self.notify("Type a number first.", title="Phone", severity="warning")
             return
-        if not is_number(number):
+        known = number_as_written(number, self.handset)
+        if known is None:
             self.notify(f"{number} is not a phone number.", title="Phone", severity="warning")
             return
-        dial(self, number)
+        dial(self, known)
 
     @on(Button.Pressed, "#dial-keys Button")
     def _key_pressed(self, event: Button.Pressed) -> None:

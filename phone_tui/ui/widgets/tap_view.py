@@ -171,7 +171,9 @@ class TapView(Vertical):
         streams, self._voice = self._voice, {}
         wall = self.clock.now()
         for (cell, direction, _phone, src, dst), (frames, size, body) in streams.items():
-            summary = VoiceSummary(cell, direction, src, dst, size // frames, body,
+            # The sealed packet after its 12-byte header (flags, type, seq, time, SSRC: in
+            # clear, as RTP's are): the ciphertext.
+            summary = VoiceSummary(cell, direction, src, dst, size // frames, body[12:],
                                    round(frames / VOICE_EVERY))
             self._take(summary, wall)  # type: ignore[arg-type]
 
