@@ -365,7 +365,7 @@ def profile_rounds(folder: Path, names: list[str], seconds: float,
             done = run_fast(profile_call(profiles[name], where, seconds, seed=100 + index))
             wall[name] += time.perf_counter() - started
             stats = done["stats"]
-            figure = {"one_way_ms": stats.one_way_ms, "jitter_ms": stats.jitter_ms,
+            figure = {"one_way_ms": stats.call_one_way_ms, "jitter_ms": stats.call_jitter_ms,
                       "loss": stats.loss, "late": stats.late, "received": stats.received,
                       "expected": done["expected"], "missing": done["missing"],
                       "r": stats.r, "mos": stats.mos, "buffer_ms": stats.buffer_ms}

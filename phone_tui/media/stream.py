@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,6 +41,7 @@ _HELD = 0x01
 _US = 1_000_000
 _MASK64 = (1 << 64) - 1
 MAX_RTT = 30.0  # s: a round trip beyond this is a stale or mangled report, not a measurement
+LIVE_SECONDS = 10  # the live delay and jitter: the mean of the last this many seconds
 MAX_CAPTION = 80  # bytes of words said at once (two SAS words are about 20)
 CAPTION_REPEATS = 3  # said with this many reports in a row: one lost frame loses no words
 
@@ -109,6 +111,8 @@ class CallStats:
     bars: int
     level_db: float | None
     remote_held: bool
+    call_one_way_ms: float = 0.0  # one_way_ms and jitter_ms are over the last 10 s; these,
+    call_jitter_ms: float = 0.0  # over the whole call
 
 
 class MediaSession:
@@ -149,6 +153,10 @@ class MediaSession:
         self._one_way_n = 0
         self._jitter_sum = 0.0  # ms, over the once-a-second estimates
         self._jitter_n = 0
+        # The same over the last LIVE_SECONDS: the figures shown live (the call's whole mean
+        # would follow a change of link for minutes).
+        self._one_way_recent: deque[float] = deque(maxlen=LIVE_SECONDS)
+        self._jitter_recent: deque[float] = deque(maxlen=LIVE_SECONDS)
         self.peer_loss = 0.0  # what the peer reports of our stream
         self._level: float | None = None
         self._stats: CallStats | None = None
@@ -228,6 +236,7 @@ class MediaSession:
             if self.jitter.received > 1:
                 self._jitter_sum += self.jitter.stats.jitter_ms
                 self._jitter_n += 1
+                self._jitter_recent.append(self.jitter.stats.jitter_ms)
             self._stats = self._compute()
             if self.on_stats is not None:
                 self.on_stats(self._stats)
@@ -275,6 +284,7 @@ class MediaSession:
             if rtt < MAX_RTT:
                 self._one_way_sum += rtt / 2
                 self._one_way_n += 1
+                self._one_way_recent.append(rtt / 2)
 
     def _report(self) -> None:
         now = self._now()
@@ -313,8 +323,13 @@ class MediaSession:
 
     def _compute(self) -> CallStats:
         stats = self.jitter.stats
-        one_way_ms = 1000 * self._one_way_sum / self._one_way_n if self._one_way_n else 0.0
-        jitter_ms = self._jitter_sum / self._jitter_n if self._jitter_n else stats.jitter_ms
+        call_one_way_ms = 1000 * self._one_way_sum / self._one_way_n if self._one_way_n \
+            else 0.0
+        call_jitter_ms = self._jitter_sum / self._jitter_n if self._jitter_n \
+            else stats.jitter_ms
+        recent_ow, recent_j = self._one_way_recent, self._jitter_recent
+        one_way_ms = 1000 * sum(recent_ow) / len(recent_ow) if recent_ow else call_one_way_ms
+        jitter_ms = sum(recent_j) / len(recent_j) if recent_j else call_jitter_ms
         loss = (stats.expected - stats.received) / stats.expected if stats.expected else 0.0
         heard = stats.played or 1
         mouth_to_ear = (one_way_ms + stats.buffer_ms + self.codec.frame_ms
@@ -325,4 +340,5 @@ class MediaSession:
             one_way_ms=one_way_ms, jitter_ms=jitter_ms, loss=max(loss, 0.0),
             late=stats.late, lost=stats.lost, received=stats.received, sent=self.sent,
             buffer_ms=stats.buffer_ms, codec=self.codec.name, r=r, mos=score, bars=bars(score),
-            level_db=self._level, remote_held=self.remote_held)
+            level_db=self._level, remote_held=self.remote_held,
+            call_one_way_ms=call_one_way_ms, call_jitter_ms=call_jitter_ms)

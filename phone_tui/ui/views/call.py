@@ -439,7 +439,10 @@ class CallStatsView(PhoneView):
             set_text(self.query_one("#stats-table", Static), "No media yet.")
             return
         rows = [("Codec", stats.codec), ("One-way delay", f"{stats.one_way_ms:.0f} ms"),
-                ("Jitter", f"{stats.jitter_ms:.1f} ms"), ("Buffer", f"{stats.buffer_ms:.0f} ms"),
+                ("  whole call", f"{stats.call_one_way_ms:.0f} ms"),
+                ("Jitter", f"{stats.jitter_ms:.1f} ms"),
+                ("  whole call", f"{stats.call_jitter_ms:.1f} ms"),
+                ("Buffer", f"{stats.buffer_ms:.0f} ms"),
                 ("Loss", f"{stats.loss * 100:.1f} %"), ("Late", str(stats.late)),
                 ("Received", str(stats.received)), ("Sent", str(stats.sent)),
                 ("E-model R", f"{stats.r:.1f}"),

@@ -114,8 +114,9 @@ class PhoneAppView(PhoneView):
             option_list.highlighted = highlighted
         elif option_list.option_count:
             option_list.highlighted = 0
+        busy = calls is not None and calls.current is not None
         set_text(self.query_one("#phone-empty", Static),
-                 "" if entries else "No calls yet. Choose a contact to call.")
+                 "" if entries or busy else "No calls yet. Choose a contact to call.")
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:

@@ -394,7 +394,7 @@ class CallCodecView(ChoiceView):
     def choices(self) -> list[tuple[str, str]]:
         from phone_tui.media.codecs import load_codecs
 
-        return [(name, f"{profile.label} · {profile.frame_bytes} B a frame")
+        return [(name, f"{name} · {profile.frame_bytes} B / 20 ms")
                 for name, profile in load_codecs().items()]
 
     def current(self) -> str:
