@@ -305,3 +305,35 @@ async def test_a_flood_of_stale_offers_leaves_a_bounded_call_log(pair, monkeypat
     assert len(entries) == 5 and {e.outcome for e in entries} == {"missed"}
     assert [e.at for e in entries] == [old + i for i in range(7, 2, -1)]  # the newest five
     assert bob.calls.current is None
+
+
+@pytest.mark.looptime
+async def test_signalling_over_a_lossy_link_still_connects_with_equal_words_and_ends(tmp_path):
+    """30 % of frames lost, reordered, duplicated and corrupted on both radio links: the
+    offer, answer and reveal get through (the reliable hop resends them), both sides derive
+    the same words, and a hangup still ends the call on both."""
+    from dataclasses import replace
+
+    lossy = replace(PROFILES["lte"], name="lossy", loss=0.3, loss_burst=1 / 0.7, reorder=0.1,
+                    duplicate=0.05, corrupt=0.02)
+    PROFILES["lossy"] = lossy
+    try:
+        clock = ManualClock()
+        bus = Bus(random.Random(5))
+        alice = Caller(Phone(bus, "+1", tmp_path, clock, profile="lossy"))
+        bob = Caller(Phone(bus, "+2", tmp_path, clock, profile="lossy"))
+        alice.calls.dial("+2")
+        await settle(30)
+        assert bob.calls.current is not None and bob.calls.current.state is CallState.RINGING
+        bob.calls.answer()
+        await settle(30)
+        a, b = alice.calls.current, bob.calls.current
+        assert a.state is b.state is CallState.CONNECTED
+        assert a.sas is not None and a.sas == b.sas
+        alice.calls.hangup()
+        await settle(30)
+        assert alice.calls.current is None and bob.calls.current is None
+        assert ("ended", "remote_hung_up") in bob.states()
+        assert alice.phone.modem.stats.frames_lost > 0  # the link did lose frames
+    finally:
+        del PROFILES["lossy"]
