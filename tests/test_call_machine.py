@@ -365,10 +365,13 @@ def test_confirming_the_words_records_match_and_differ_ends_the_call_with_a_warn
     assert pair.m[A].current.verified == "match"
     differ = pair.act(B, pair.m[B].confirm_sas(T0 + 8, False))
     assert states(differ) == [("ended", "words_differ")]
-    assert [p.op for p in sends(differ)] == ["hangup"]
+    assert [p.op for p in sends(differ)] == ["differ"]  # a hangup that says why
     assert logs(differ)[0].verified == "differ" and logs(differ)[0].outcome == "incoming"
     assert "differ" in next(a.info.warning for a in differ if isinstance(a, StateChanged))
-    assert states(pair.deliver(B, T0 + 9)) == [("ended", "remote_hung_up")]
+    # The other phone is warned too (from the new-user review: it only heard "hung up").
+    told = pair.deliver(B, T0 + 9)
+    assert states(told) == [("ended", "words_differ_remote")]
+    assert "different words" in next(a.info.warning for a in told if isinstance(a, StateChanged))
     with pytest.raises(CallError):
         pair.m[A].confirm_sas(T0 + 10, True)
 
@@ -447,7 +450,8 @@ def test_every_end_reason_is_reached():
     reached |= {r for _s, r in states(pair.m[A].tick(T0 + 45))}
     pair = Pair()
     pair.connect()
-    reached |= {r for _s, r in states(pair.m[A].confirm_sas(T0 + 8, False))}
+    reached |= {r for _s, r in states(pair.act(A, pair.m[A].confirm_sas(T0 + 8, False)))}
+    reached |= {r for _s, r in states(pair.deliver(A, T0 + 9))}
     pair = Pair()
     pair.dial()
     busy = CallPayload("busy", LOW, T0)

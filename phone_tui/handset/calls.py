@@ -65,6 +65,7 @@ class CallState(StrEnum):
 
 END_REASONS = ("hung_up", "remote_hung_up", "declined", "busy", "no_answer", "no_service",
                "unavailable", "network_failure", "identity_changed", "words_differ",
+               "words_differ_remote",
                "cancelled", "missed")
 OUTCOMES = ("missed", "incoming", "outgoing", "declined", "failed")
 _FAILED = ("unavailable", "no_service", "network_failure", "identity_changed")
@@ -250,7 +251,7 @@ class CallMachine:
         actions: list[Action] = [Verified(info.call_id, match)]
         if match:
             return actions + [ControlChanged(info)]
-        return actions + self._end(now, "words_differ", send="hangup",
+        return actions + self._end(now, "words_differ", send="differ",
                                    warning="The words differed: someone may be listening in. "
                                            "Call again and compare the words.")
 
@@ -307,7 +308,12 @@ class CallMachine:
             return self._end(now, "declined")
         if payload.op == "busy" and outgoing_early:
             return self._end(now, "busy")
-        if payload.op == "hangup":
+        if payload.op == "differ" and info.state is CallState.CONNECTED:
+            # The other side read the words, heard different ones and hung up.
+            return self._end(now, "words_differ_remote",
+                             warning="The other phone heard different words: someone may be "
+                                     "listening in. Call again and compare the words.")
+        if payload.op in ("hangup", "differ"):
             if info.direction == "incoming" and info.state is CallState.RINGING:
                 return self._end(now, "missed")
             return self._end(now, "remote_hung_up")

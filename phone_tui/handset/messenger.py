@@ -126,7 +126,8 @@ class CallSignals(Protocol):
 
 def call_hint(op: str) -> int:
     """The clear hint byte a CALL envelope carrying ``op`` starts with."""
-    return HINT_RING if op == "offer" else HINT_STOP if op in ("hangup", "reject") else HINT_NONE
+    return HINT_RING if op == "offer" else HINT_STOP if op in ("hangup", "reject", "differ") \
+        else HINT_NONE
 
 
 # ---- events ------------------------------------------------------------------------------------

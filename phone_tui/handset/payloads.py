@@ -73,7 +73,8 @@ class TimerPayload:
         return {"t": "timer", "expire": self.expire}
 
 
-CALL_OPS = ("offer", "answer", "reveal", "reject", "busy", "hangup")
+# "differ": a hangup that says the words read aloud differed (so both phones warn).
+CALL_OPS = ("offer", "answer", "reveal", "reject", "busy", "hangup", "differ")
 _CODEC = re.compile(r"[a-z0-9][a-z0-9.-]{0,31}")
 _KEY_HEX = 64  # 32 bytes: an X25519 key or a SHA-256 commitment
 
@@ -217,7 +218,7 @@ def _read(kind: str, document: dict[str, Any]) -> ReadPayload:
 
 
 _CALL_FIELDS = {"offer": ("commit", "codec"), "answer": ("key",), "reveal": ("key",),
-                "reject": (), "busy": (), "hangup": ()}
+                "reject": (), "busy": (), "hangup": (), "differ": ()}
 
 
 def _call_fields(document: dict[str, Any]) -> tuple[str, ...]:

@@ -35,6 +35,8 @@ REASON_WORDS = {
     "network_failure": "The call was lost: the network failed.",
     "identity_changed": "{name}'s safety number changed: verify it before you call.",
     "words_differ": "The words differed: someone may be in the middle. The call was ended.",
+    "words_differ_remote": "{name} heard different words and hung up: someone may be in the "
+                           "middle.",
     "cancelled": "{name} hung up before you answered.", "missed": "Missed call.",
 }
 
