@@ -221,3 +221,17 @@ def test_train_options_that_do_not_go_together_are_one_line_and_exit_2(tmp_path,
     err = capsys.readouterr().err
     assert said in err and err.count("\n") == 1, err
     assert "demo-" not in err
+
+
+async def test_a_one_phone_scenario_has_no_stage_phone_among_its_contacts(tmp_path, fast_kdf):
+    """From the new-user review: single-handset training listed "Director Wang", the
+    stage's second phone underneath, whom no one answers."""
+    flow = load_flow(next(p for p in TRAINING if p.stem == "train-verify-words"))
+    driver = await _coached(flow, tmp_path, CoachPanel(flow, None))
+    async with driver.app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        handset = driver.handsets[0]
+        await handset.unlock(driver.pin(handset.running))
+        await settle(pilot)
+        names = {contact.name for contact in handset.messenger.contacts()}
+        assert "Duty Officer" in names and not names & {p.name for p in driver.stage.phones}

@@ -185,18 +185,18 @@ class Stage:
             handset.audio = audio
 
     def attach(self, network: Bus, profiles: dict[str, LinkProfile],
-               contacts: list[SeedContact]) -> None:
-        """Register every phone on ``network``, each knowing the others (by their secure OS
-        number) and the bots; start the bots."""
+               contacts: list[SeedContact], *, peers: bool = True) -> None:
+        """Register every phone on ``network``, each knowing the bots and (``peers``) the other
+        phones by their secure OS number; start the bots."""
         from phone_tui.handset.bots import start_bots
 
         self.network, self.profiles = network, profiles
         for index, handset in enumerate(self.handsets):
-            peers = [SeedContact(name=phone.name, number=other.line_number("secure"))
-                     for other_index, (other, phone) in
-                     enumerate(zip(self.handsets, self.phones, strict=True))
-                     if other_index != index]
-            handset.seed_contacts = [*contacts, *peers]
+            peer_contacts = [SeedContact(name=phone.name, number=other.line_number("secure"))
+                             for other_index, (other, phone) in
+                             enumerate(zip(self.handsets, self.phones, strict=True))
+                             if other_index != index]
+            handset.seed_contacts = [*contacts, *(peer_contacts if peers else [])]
             handset.attach(network, profiles)
             # A stage run after one that left the carrier's keys on the phones (a script
             # killed while it was in the middle): each phone takes the real ones back when it

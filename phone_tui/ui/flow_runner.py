@@ -86,6 +86,10 @@ class FlowDriver:
                            device=load_device(), seeds=self.seeds, deterministic=deterministic,
                            profile=flow.profile, persist_carrier=False)
         self.single = flow.handsets == 1
+        if not deterministic:  # training: real audio on calls, as on the handset itself
+            from phone_tui.media.audio import CallAudio, clip_path
+
+            self.stage.set_audio(CallAudio(voice=clip_path()))
         self.app: App[None]
         network = Bus(random.Random(7))
         themes = load_themes(data_dir / "themes")
@@ -110,7 +114,8 @@ class FlowDriver:
         if self.single and self.handsets[0].modem is None:
             from phone_tui.handset.contacts import load_contacts
 
-            self.stage.attach(self._network, self._profiles, load_contacts())
+            # One phone: the stage's other phone is not there for the trainee to call.
+            self.stage.attach(self._network, self._profiles, load_contacts(), peers=False)
 
     def _ready(self) -> None:
         self._attach_single()
