@@ -3,6 +3,7 @@ figures of the right shape and of sane size (not timings)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -35,15 +36,18 @@ def test_quick_run_measures_cpu_link_figures_stoi_and_capacity():
     profiles = report["profiles"]
     assert profiles["clock"].startswith("looptime")
     lte, gprs = profiles["lte"], profiles["gprs"]
+    # STOI needs the bench extra (pystoi): without it, the report says so and the rest holds.
+    with_stoi = "skipped" not in report["codec_only_stoi"]
+    assert with_stoi == (importlib.util.find_spec("pystoi") is not None)
     for entry in (lte, gprs):
-        for key in ("one_way_ms", "jitter_ms", "loss", "r", "mos", "stoi"):
+        for key in ("one_way_ms", "jitter_ms", "loss", "r", "mos", *(["stoi"] * with_stoi)):
             assert ordered(entry[key]), key
         # Two hops of the profile's latency, measured from the reports' round trips.
         delay = entry["one_way_ms"]
         assert 0.7 * delay["expected"] <= delay["median"] <= 1.3 * delay["expected"]
         assert 0 <= entry["loss"]["median"] < 0.2
         assert entry["mos"]["min"] >= 1 and entry["mos"]["max"] <= 4.5
-        assert entry["stoi"]["min"] >= 0 and entry["stoi"]["max"] <= 1
+        assert not with_stoi or 0 <= entry["stoi"]["min"] <= entry["stoi"]["max"] <= 1
         assert isinstance(entry["loss"]["median_within_10_percent"], bool)
         assert entry["loss"]["pooled_frames"] > 300  # 8 s of frames at 50 a second
         assert 0 <= entry["loss"]["pooled"] < 0.2
@@ -51,8 +55,9 @@ def test_quick_run_measures_cpu_link_figures_stoi_and_capacity():
     assert round(lte["loss"]["expected"], 5) == round(1 - 0.995 ** 2, 4)
     # The issue's "Done when": GPRS scores and sounds worse than LTE.
     assert gprs["mos"]["median"] < lte["mos"]["median"]
-    assert gprs["stoi"]["median"] < lte["stoi"]["median"]
-    assert report["codec_only_stoi"]["stoi"] > 0.9  # the codec alone keeps speech intelligible
+    if with_stoi:
+        assert gprs["stoi"]["median"] < lte["stoi"]["median"]
+        assert report["codec_only_stoi"]["stoi"] > 0.9  # the codec alone keeps speech intelligible
 
     capacity = report["capacity"]
     steps = capacity["steps"]
