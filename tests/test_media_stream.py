@@ -251,3 +251,23 @@ async def test_the_live_delay_follows_a_change_of_link_within_seconds():
     stats = call.b.stats()
     assert stats.one_way_ms == pytest.approx(300, rel=0.15)  # 3g's two hops, now
     assert stats.call_one_way_ms < 200  # the call's mean: mostly LTE
+
+
+@pytest.mark.looptime
+async def test_on_hold_the_level_is_silence_on_both_sides():
+    """From the new-user review: the meters showed the last level, flat, during a hold."""
+
+    class Loud(NullAudio):
+        def play(self, payload):
+            return -20.0
+
+    call = Call(PROFILES["full"])
+    call.a._audio = Loud(OPUS)
+    call.b._audio = Loud(OPUS)
+    call.start()
+    await asyncio.sleep(2)
+    assert call.a.level == call.b.level == -20.0
+    call.a.hold = True
+    await asyncio.sleep(2)
+    assert call.a.level is None and call.b.level is None
+    call.stop()

@@ -231,6 +231,10 @@ class MediaSession:
                 out = self.jitter.pop(now)
                 if out is not WAIT:
                     self._level = self._audio.play(out)
+            else:
+                self._level = None  # nothing is heard while the other side holds
+        else:
+            self._level = None  # on hold: nothing is heard
         if n % REPORT_EVERY == REPORT_EVERY - 1:
             self._report()
             if self.jitter.received > 1:
