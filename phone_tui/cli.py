@@ -188,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = parser().parse_args(argv)
     try:
+        if getattr(args, "record", None) is not None and args.command not in (None, "demo"):
+            raise UsageError(f"--record goes with phone-tui or phone-tui demo, not "
+                             f"{args.command}")
         if args.command == "paths":
             return _paths(resolve_paths(getattr(args, "data_dir", None)))
         if args.command == "reset":

@@ -207,3 +207,10 @@ def test_a_record_folder_that_is_a_file_or_open_to_others_is_one_line_exit_2(cap
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
         assert said in err, err
     assert afile.read_text() == "mine"
+
+
+def test_record_with_a_command_that_makes_no_calls_is_one_line_exit_2(capsys, tmp_path):
+    """From the new-user review: `--record DIR paths` was accepted and did nothing."""
+    code, _, err = run(capsys, "--record", str(tmp_path / "rec"), "paths")
+    assert code == 2 and "--record goes with phone-tui or phone-tui demo, not paths" in err
+    assert not (tmp_path / "rec").exists()

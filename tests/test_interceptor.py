@@ -251,15 +251,16 @@ async def test_f9_puts_the_carrier_in_the_middle_and_takes_it_out_again(stage_fa
         await pilot.press("f9")
         await settle(pilot)
         assert status.text == (
-            "Man in the middle · The carrier is now in the middle between Minister Li and "
-            "Director Wang: it wrote to both from new keys; calls between them go through it.")
+            "Man in the middle · Carrier in the middle of Minister Li and Director Wang: new "
+            "keys for both; their calls go through it.")
+        assert len(status.text) <= 136  # one row of a 140-column stage, its padding apart
         assert app.stage.intercepted == (0, 1)
         await wait_for(pilot, lambda: li.messenger.contact(wang.number).new_identity is not None
                        and wang.messenger.contact(li.number).new_identity is not None)
         await pilot.press("f9")
         await settle(pilot)
-        assert status.text.startswith("Man in the middle · The carrier left the middle between "
-                                      "Minister Li and Director Wang")
+        assert status.text == ("Man in the middle · The carrier left the middle of Minister Li "
+                               "and Director Wang: they talk direct again.")
         assert app.stage.intercepted is None and app.stage.network.interceptor is None
 
 

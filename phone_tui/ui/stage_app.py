@@ -406,12 +406,12 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
     def _man_in_the_middle(self, index: int) -> str:
         left = self.stage.stop_intercepting()
         if left is not None:
-            return (f"The carrier left the middle between {left[0]} and {left[1]}: their "
-                    "calls and messages go direct again (the keys it planted stay until "
-                    "Ctrl+R).")
+            return (f"The carrier left the middle of {left[0]} and {left[1]}: they talk "
+                    "direct again.")
         other = self.stage.impersonate(index)
-        return (f"The carrier is now in the middle between {self._phone_name(index)} and "
-                f"{other}: it wrote to both from new keys; calls between them go through it.")
+        # Short: the stage's status line is one row (it was cut at 140 columns).
+        return (f"Carrier in the middle of {self._phone_name(index)} and {other}: new keys "
+                "for both; their calls go through it.")
 
     def action_call(self, index: int | None = None) -> None:
         index = self.active if index is None else index
