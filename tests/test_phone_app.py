@@ -181,7 +181,9 @@ async def test_with_audio_the_level_meter_draws_what_is_heard_and_record_saves_i
         await settle(pilot)
         await wait_for(pilot, lambda: "MOS" in text_of(app, "#stats-table"), rounds=100)
         assert "One-way delay" in text_of(app, "#stats-table")
-        handset.calls.hangup()
+        assert text_of(app, "#stats-call").startswith("Duty Officer · Connected · ")
+        await pilot.press("e")  # hangs up from the figures too
+        await wait_for(pilot, lambda: handset.calls.current is None, rounds=100)
         await settle(pilot)
     files = list((tmp_path / "rec").glob("*.wav"))
     assert len(files) == 1 and (files[0].stat().st_mode & 0o777) == 0o600

@@ -411,10 +411,12 @@ class InCallView(PhoneView):
 
 
 class CallStatsView(PhoneView):
-    """Every figure of the call, once a second."""
+    """Every figure of the call, once a second, under who and how long."""
 
     TITLE = "Call figures"
+    BINDINGS = bindings.CALL[:1]  # e: hang up, here too
     DEFAULT_CSS = """
+    CallStatsView #stats-call { height: 1; text-style: bold; margin-bottom: 1; }
     CallStatsView #stats-table { height: auto; }
     """
 
@@ -424,13 +426,31 @@ class CallStatsView(PhoneView):
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
+        yield Static("", id="stats-call")
         yield Static("", id="stats-table")
 
     def on_mount(self) -> None:
         self.tick()
 
+    can_focus = True  # its keys (e) work with nothing else on it to focus
+
+    def focus_default(self) -> None:
+        self.focus_now(self)
+
+    def action_hangup(self) -> None:
+        calls = calls_of(self)
+        if calls is not None and calls.current is not None:
+            calls.hangup()
+
     def tick(self) -> None:
         calls = calls_of(self)
+        info = current_call(self.handset)
+        if info is not None and info.call_id == self.call_id:
+            state = STATE_WORDS.get(info.state, info.state)
+            if info.state == "connected" and info.connected_at is not None:
+                state = f"Connected · {timer_text(self.handset.clock.now() - info.connected_at)}"
+            set_text(self.query_one("#stats-call", Static),
+                     Content(f"{info.name or info.number} · {state}"))
         stats = calls.stats if calls is not None else None
         if stats is not None and not self.handset_view.live_figures:
             set_text(self.query_one("#stats-table", Static),
