@@ -42,6 +42,7 @@ REASON_WORDS = {
 
 
 def calls_of(view: PhoneView) -> CallService | None:
+    """The running OS's call service (None while it is locked or not on the network)."""
     return view.handset.calls
 
 

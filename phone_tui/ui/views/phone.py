@@ -13,21 +13,17 @@ from textual.widgets.option_list import Option
 
 from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView, set_text
+from phone_tui.ui.views.call import calls_of
 from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.phone_list import PhoneList
 
 if TYPE_CHECKING:
-    from phone_tui.handset.calls import CallLogEntry, CallService
+    from phone_tui.handset.calls import CallLogEntry
 
 DIAL_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "0", "#")
 MAX_DIALLED = 24  # digits, spaces and a + (a number as phone-tui writes them is 17)
 OUTCOME_GLYPHS = {"missed": "↙ missed", "incoming": "↙", "outgoing": "↗",
                   "declined": "↙ declined", "failed": "↗ failed"}
-
-
-def calls_of(view: PhoneView) -> CallService | None:
-    """The running OS's call service (None while it is locked or not on the network)."""
-    return getattr(view.handset, "calls", None)
 
 
 def dial(view: PhoneView, number: str) -> bool:
