@@ -169,3 +169,19 @@ def line_in_file(path: Path, dotted: str) -> int | None:
         return line_of(Path(path).read_text(encoding="utf-8"), dotted)
     except (OSError, ValueError, MemoryError):
         return None
+
+
+def named_tables(section: str, shipped: Any, shipped_path: Path, user: dict[str, Any] | None,
+                 user_path: Path, parse: Any) -> dict[str, Any]:
+    """``[SECTION.NAME]`` tables, the shipped file's then the user's (which may replace one by
+    name), each made by ``parse(name, table, path, "SECTION.")``. ConfigError names the file,
+    key and line of a value that is not a table."""
+    found: dict[str, Any] = {}
+    for tables, path, lines in ((shipped, shipped_path, False), (user or {}, user_path, True)):
+        for name, table in tables.items():
+            if not isinstance(table, dict):
+                raise ConfigError(path, "expected a table", key=f"{section}.{name}",
+                                  line=line_in_file(path, f"{section}.{name}") if lines
+                                  else None)
+            found[name] = parse(name, table, path, f"{section}.")
+    return found

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phone_tui.core.documents import is_int, is_number, line_in_file, read_toml
+from phone_tui.core.documents import is_int, is_number, line_in_file, named_tables, read_toml
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError
 
@@ -93,17 +93,8 @@ def load_codecs(extra: dict[str, Any] | None = None, extra_path: Path | None = N
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(path, "expected [codecs.NAME] tables", key="codecs",
                           line=line_in_file(path, "codecs"))
-    codecs = {}
-    for name, table in raw.items():
-        if not isinstance(table, dict):
-            raise ConfigError(path, "expected a table", key=f"codecs.{name}")
-        codecs[name] = parse_codec(name, table, path, "codecs.")
-    extra_path = extra_path or Path("settings.toml")
-    for name, table in (extra or {}).items():
-        if not isinstance(table, dict):
-            raise ConfigError(extra_path, "expected a table", key=f"codecs.{name}",
-                              line=line_in_file(extra_path, f"codecs.{name}"))
-        codecs[name] = parse_codec(name, table, extra_path, "codecs.")
+    codecs = named_tables("codecs", raw, path, extra, extra_path or Path("settings.toml"),
+                          parse_codec)
     if DEFAULT_CODEC not in codecs:
         raise ConfigError(path, f"the default codec {DEFAULT_CODEC} is missing",
                           key=f"codecs.{DEFAULT_CODEC}")

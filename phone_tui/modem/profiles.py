@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phone_tui.core.documents import is_int, is_number, line_in_file, read_toml
+from phone_tui.core.documents import is_int, is_number, line_in_file, named_tables, read_toml
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError
 
@@ -110,15 +110,5 @@ def load_profiles(user: dict[str, Any] | None = None, user_path: Path | None = N
     if not isinstance(raw, dict):
         raise ConfigError(path, "expected [profiles.NAME] tables", key="profiles",
                           line=line_in_file(path, "profiles"))
-    profiles = {}
-    for name, table in raw.items():
-        if not isinstance(table, dict):
-            raise ConfigError(path, "expected a table", key=f"profiles.{name}")
-        profiles[name] = parse_profile(name, table, path, "profiles.")
-    user_path = user_path or Path("settings.toml")
-    for name, table in (user or {}).items():
-        if not isinstance(table, dict):
-            raise ConfigError(user_path, "expected a table", key=f"profiles.{name}",
-                              line=line_in_file(user_path, f"profiles.{name}"))
-        profiles[name] = parse_profile(name, table, user_path, "profiles.")
-    return profiles
+    return named_tables("profiles", raw, path, user, user_path or Path("settings.toml"),
+                        parse_profile)
