@@ -56,3 +56,14 @@ def test_bars_follow_the_satisfaction_bands():
     assert bars(3.2) == 2
     assert bars(2.0) == bars(1.0) == 1
     assert [bars(mos(r)) for r in (93, 85, 75, 65, 40)] == [5, 4, 3, 2, 1]
+
+
+def test_the_bars_agree_with_the_mos_as_shown():
+    # At R = 90 the MOS is 4.34: 4.33 and 4.35 both show as "4.3", and showed four bars and
+    # five, a second apart.
+    shown = {}
+    for r in [x / 10 for x in range(0, 1001)]:
+        score = mos(r)
+        shown.setdefault(f"{score:.1f}", set()).add(bars(score))
+    assert all(len(counts) == 1 for counts in shown.values()), shown
+    assert bars(4.33) == bars(4.35) == 5 and bars(4.24) == 4

@@ -154,3 +154,32 @@ def test_a_marker_restarts_playout_after_a_pause():
         at += FRAME
     heard = [int.from_bytes(x, "big") for x in played if x is not None]
     assert heard == list(range(100))
+
+
+def test_a_pause_drops_what_is_held_and_playout_restarts_fresh_after_resume():
+    # Without the pause, frames from before a hold played first on resume, seconds old, and
+    # the buffer's delay figure started at the hold's length.
+    buffer = JitterBuffer(clock_rate=RATE)
+    for seq in range(10):  # 100 ms of transit, frames steady
+        buffer.push(frame(seq, marker=seq == 0), seq * FRAME + 0.1)
+    at = 0.1
+    while buffer.pop(at) is WAIT:
+        at += FRAME
+    buffer.pause()
+    assert buffer.pop(at) is WAIT  # nothing plays while held
+    for seq in range(10, 20):  # in flight when the hold began: counted, not kept
+        buffer.push(frame(seq), seq * FRAME + 0.1)
+    assert buffer.stats.received == 20
+    buffer.resume()
+    resumed = 10.0  # the peer's media comes back 10 s later, slots on from where it paused
+    for seq in range(20, 40):
+        buffer.push(frame(seq, marker=seq == 20, slot=seq + 480),
+                    resumed + 0.1 + (seq - 20) * FRAME)
+    played, at = [], resumed
+    while len(played) < 10:
+        out = buffer.pop(at)
+        if out is not WAIT:
+            played.append(out)
+        at += FRAME
+    assert played[0] == (20).to_bytes(4, "big")  # the first frame after the hold, not older
+    assert buffer.stats.buffer_ms < 60  # the margin, not the hold's 10 s

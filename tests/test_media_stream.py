@@ -157,6 +157,29 @@ async def test_hold_stops_media_and_the_peer_sees_it():
 
 
 @pytest.mark.looptime
+@pytest.mark.parametrize("holder", ["a", "b"])
+async def test_after_a_hold_playout_starts_afresh_on_both_sides(holder):
+    # A 3G link: frames sent into the hold (the held side kept sending) waited in the holder's
+    # buffer and played 400-600 ms late after the resume, shrinking by a slot a second.
+    call = Call(PROFILES["3g"])
+    call.start()
+    await asyncio.sleep(10)
+    before = {side: getattr(call, side).stats().buffer_ms for side in "ab"}
+    setattr(getattr(call, holder), "hold", True)
+    await asyncio.sleep(2)  # the held side has the hold's report by now
+    sent = call.a.sent, call.b.sent
+    await asyncio.sleep(10)
+    assert (call.a.sent, call.b.sent) == sent  # no media either way
+    setattr(getattr(call, holder), "hold", False)
+    await asyncio.sleep(2)
+    after = {side: getattr(call, side).stats().buffer_ms for side in "ab"}
+    for side in "ab":
+        assert after[side] < 1.5 * before[side] + 20, (side, before, after)
+    assert call.a.sent > sent[0] and call.b.sent > sent[1]
+    call.stop()
+
+
+@pytest.mark.looptime
 async def test_mute_keeps_the_frame_rate():
     call = Call(PROFILES["full"])
     call.start()

@@ -45,14 +45,17 @@ def mos(r: float) -> float:
     return 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6
 
 
-# G.107 Table B.1's user-satisfaction bands: R 90, 80, 70, 60 (MOS 4.34, 4.03, 3.60, 3.10).
-_BARS = tuple((mos(r), count) for r, count in ((90, 5), (80, 4), (70, 3), (60, 2)))
+# G.107 Table B.1's user-satisfaction bands: R 90, 80, 70, 60 (MOS 4.34, 4.03, 3.60, 3.10),
+# to the one decimal the call screen shows: 4.3, 4.0, 3.6, 3.1.
+_BARS = tuple((round(mos(r), 1), count) for r, count in ((90, 5), (80, 4), (70, 3), (60, 2)))
 
 
 def bars(score: float) -> int:
     """1..5 bars for a MOS, by G.107's satisfaction bands (5: very satisfied … 1: nearly all
-    users dissatisfied)."""
+    users dissatisfied), judged on the MOS as shown (one decimal): a "4.3" never shows four
+    bars one second and five the next."""
+    shown = float(f"{score:.1f}")
     for floor, count in _BARS:
-        if score >= floor:
+        if shown >= floor:
             return count
     return 1

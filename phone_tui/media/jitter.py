@@ -7,7 +7,9 @@ being the mean transit (smoothed) plus a margin of 2×J + one frame within
 talk-spurt start (the marker bit, the first frame) and adapted slowly in between: one
 concealed slot to grow it when frames come later than it allows, one dropped slot to shrink it
 (at most once a second). A frame that arrives after its slot played is late: its slot was
-counted lost and concealed. Memory is bounded: frames beyond ``max_delay`` plus a second ahead
+counted lost and concealed. A call on hold pauses playout (``pause``): what is held is dropped
+and what comes meanwhile is counted but not kept, so playout starts afresh, at the margin, with
+the first frame after ``resume`` instead of behind frames from before the hold. Memory is bounded: frames beyond ``max_delay`` plus a second ahead
 of playout restart the playout at them instead of being held.
 """
 
@@ -70,6 +72,8 @@ class JitterBuffer:
         self._seen = 0  # bit i: seq highest − i received
         self._since_shrink = 0
         self._wait = 0.0
+        self._waits = 0  # frames played since playout (re)started: the first sets _wait
+        self._paused = False
         self.received = self.lost = self.late = self.duplicates = 0
         self.played = self.stretched = self.discarded = 0
 
@@ -86,6 +90,8 @@ class JitterBuffer:
         if self._last_transit is not None:  # RFC 3550 A.8
             self._jitter += (abs(transit - self._last_transit) - self._jitter) / 16
         self._last_transit = transit
+        if self._paused:
+            return  # counted, not kept: playout restarts with the first frame after resume
         if self._due is None or (frame.marker and seq == self._highest):
             # A talk spurt's first frame (after a hold too, when playout ran on past the
             # seqs the sender paused at): playout starts again at it.
@@ -130,6 +136,7 @@ class JitterBuffer:
         self._base_time = arrival
         self._transit = 0.0
         self._spurt = 0
+        self._waits = 0
         self._due = arrival + self._margin()
 
     def _skip_to(self, seq: int, arrival: float) -> None:
@@ -167,8 +174,22 @@ class JitterBuffer:
         if entry is None:
             self.lost += 1
             return None
-        self._wait += (now - entry[1] - self._wait) / 16
+        self._waits += 1
+        self._wait += (now - entry[1] - self._wait) / min(self._waits, 16)
         return entry[0]
+
+    def pause(self) -> None:
+        """A hold: drop what is held; until ``resume`` frames are counted but not kept."""
+        self._paused = True
+        if self._frames:
+            self.discarded += len(self._frames)
+            self._frames.clear()
+        self._started = False
+        self._due = None
+
+    def resume(self) -> None:
+        """The hold ended: the next frame starts playout again."""
+        self._paused = False
 
     def _margin(self) -> float:
         margin = 2 * self._jitter / self.clock_rate + self.frame

@@ -192,6 +192,7 @@ class MediaSession:
         self._held = on
         if not on:
             self._marker = True
+        self._pause_playout()
         if self._timer is not None:
             self._report()
 
@@ -220,21 +221,20 @@ class MediaSession:
     def _tick(self) -> None:
         n = self._tick_n
         now = self._now()
-        if not self._held:
+        if not self._held and not self.remote_held:
+            # Media flows only while neither side holds (SDP's "inactive" both ways): frames
+            # sent into a hold would wait in the holder's buffer and come out late on resume.
             payload = self._audio.next_payload(muted=self.muted)
             self._send(self._sealer.seal(self._seq, n * self._samples, payload,
                                          marker=self._marker))
             self._marker = False
             self._seq += 1
             self.sent += 1
-            if not self.remote_held:
-                out = self.jitter.pop(now)
-                if out is not WAIT:
-                    self._level = self._audio.play(out)
-            else:
-                self._level = None  # nothing is heard while the other side holds
+            out = self.jitter.pop(now)
+            if out is not WAIT:
+                self._level = self._audio.play(out)
         else:
-            self._level = None  # on hold: nothing is heard
+            self._level = None  # on hold (either side): nothing is heard
         if n % REPORT_EVERY == REPORT_EVERY - 1:
             self._report()
             if self.jitter.received > 1:
@@ -265,12 +265,24 @@ class MediaSession:
                     raise MediaFrameError("unknown payload type")
                 now = self._now()
                 if frame.marker and self.remote_held:
-                    self.remote_held = False  # media again: the hold ended
+                    self._set_remote_held(False)  # media again: the hold ended
                 self.jitter.push(frame, now)
         except MediaFrameError:
             self.rejected += 1
             return
         self.last_heard = self._now()
+
+    def _set_remote_held(self, held: bool) -> None:
+        self.remote_held = held
+        if not held:
+            self._marker = True  # our media resumes too: a new talk spurt for the peer
+        self._pause_playout()
+
+    def _pause_playout(self) -> None:
+        if self._held or self.remote_held:
+            self.jitter.pause()
+        else:
+            self.jitter.resume()
 
     def _take_report(self, body: bytes) -> None:
         if len(body) != _REPORT.size:
@@ -279,7 +291,7 @@ class MediaSession:
         now = self._now()
         held = bool(flags & _HELD)
         if held != self.remote_held:
-            self.remote_held = held
+            self._set_remote_held(held)
         self._peer_sr, self._peer_sr_at = sent, now
         if expected:
             self.peer_loss = min(lost / expected, 1.0)

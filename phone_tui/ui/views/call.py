@@ -469,7 +469,7 @@ class CallStatsView(PhoneView):
                 ("Loss", f"{stats.loss * 100:.1f} %"), ("Late", str(stats.late)),
                 ("Received", str(stats.received)), ("Sent", str(stats.sent)),
                 ("E-model R", f"{stats.r:.1f}"),
-                ("MOS", f"{stats.mos:.2f} {quality_bars(stats.bars)}")]
+                ("MOS", f"{stats.mos:.1f} {quality_bars(stats.bars)}")]
         set_text(self.query_one("#stats-table", Static),
                  "\n".join(f"{name:<15}{value}" for name, value in rows))
 
