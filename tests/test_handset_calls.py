@@ -215,3 +215,79 @@ async def test_locking_during_a_call_hangs_it_up(world):
     assert handset.calls is None
     await asyncio.sleep(2)
     assert world.bot(DUTY).calls.current is None
+
+
+async def _guarded_call(world):
+    """An unlocked phone in a call with the Duty Officer whose auto-lock has come."""
+    from phone_tui.handset.events import Guarded
+
+    handset = world.handset
+    await set_up(handset, locked=False)
+    handset.set_auto_lock(15)
+    handset.calls.dial(DUTY)
+    await asyncio.sleep(4)
+    assert handset.calls.current.state is CallState.CONNECTED
+    world.clock.advance(16)
+    assert handset.check_idle()  # it acted: guarded, not locked
+    assert any(isinstance(e, Guarded) for e in world.seen)
+    return handset
+
+
+@pytest.mark.looptime
+async def test_the_auto_lock_during_a_call_guards_the_phone_and_locks_it_when_the_call_ends(
+        world):
+    # Before, a call kept auto-lock paused: a caller who stayed on the line kept an unlocked
+    # phone unlocked for as long as the call lasted.
+    handset = await _guarded_call(world)
+    assert handset.state is HandsetState.UNLOCKED and handset.answering_locked
+    assert handset.calls.current.state is CallState.CONNECTED  # the call goes on
+    assert handset.idle_seconds_left() is None and not handset.check_idle()
+    await asyncio.sleep(2)
+    assert handset.calls.current.state is CallState.CONNECTED
+    world.bot(DUTY).calls.hangup()
+    await asyncio.sleep(2)
+    assert handset.state is HandsetState.LOCKED and not handset.answering_locked
+    assert any(isinstance(e, Locked) and e.reason == "call" for e in world.seen)
+
+
+@pytest.mark.looptime
+async def test_the_pin_opens_a_guarded_phone_during_the_call_and_counts_wrong_pins(world):
+    from phone_tui.handset.events import GuardLifted
+
+    handset = await _guarded_call(world)
+    with pytest.raises(WrongPin):
+        await handset.lift_guard("000000")
+    assert handset.answering_locked and handset.failures() == 1
+    await handset.lift_guard(TEST_PIN)
+    assert not handset.answering_locked and handset.failures() == 0
+    assert any(isinstance(e, GuardLifted) for e in world.seen)
+    assert handset.calls.current.state is CallState.CONNECTED
+    world.bot(DUTY).calls.hangup()
+    await asyncio.sleep(2)
+    assert handset.state is HandsetState.UNLOCKED  # opened: it stays open after the call
+
+
+@pytest.mark.looptime
+async def test_a_call_that_ends_while_the_pin_is_checked_leaves_the_phone_locked(world):
+    from phone_tui.handset.events import GuardLifted
+
+    handset = await _guarded_call(world)
+    lifting = asyncio.ensure_future(handset.lift_guard(TEST_PIN))
+    await asyncio.sleep(0)  # Argon2id runs in its thread
+    handset.calls.hangup()  # the call ends meanwhile (the far end's hangup does the same)
+    await lifting
+    await asyncio.sleep(2)
+    assert handset.state is HandsetState.LOCKED
+    assert not any(isinstance(e, GuardLifted) for e in world.seen)
+
+
+@pytest.mark.looptime
+async def test_the_duress_pin_at_a_guarded_call_wipes_as_at_the_lock_screen(world):
+    from phone_tui.crypto.keystore import UnlockOutcome
+    from phone_tui.handset.events import Wiped
+
+    handset = await _guarded_call(world)
+    await handset.set_duress_pin(TEST_PIN, "909090")
+    assert await handset.lift_guard("909090") is UnlockOutcome.DURESS
+    assert any(isinstance(e, Wiped) and e.reason == "duress" for e in world.seen)
+    assert handset.calls is None or handset.calls.current is None

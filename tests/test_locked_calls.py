@@ -147,7 +147,8 @@ async def test_during_a_call_answered_on_the_lock_screen_only_the_call_is_reacha
 
         titles = [title for title, _, _ in Commands()._commands()]
         assert titles and set(titles) <= {"Back to the call", "Hang up", "Mute", "Unmute",
-                                          "Hold the call", "Resume the call"}
+                                          "Hold the call", "Resume the call",
+                                          "Unlock the phone"}
         view = app.query_one("HandsetView")
         for app_id in ("phone", "settings", "messages", "switch"):
             view.open_app(app_id)
@@ -158,3 +159,54 @@ async def test_during_a_call_answered_on_the_lock_screen_only_the_call_is_reacha
         assert isinstance(top(app), InCallView)
         await pilot.press("e")
         await wait_for(pilot, lambda: handset.state is HandsetState.LOCKED, rounds=200)
+
+
+async def test_the_auto_lock_during_a_call_leaves_only_the_call_and_the_pin_opens_the_rest(
+        data_dir, clock):
+    from phone_tui.ui.views.call import CallUnlockView
+
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    handset.set_auto_lock(15)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for bot in app.bots:
+            bot.seed = replace(bot.seed, answer_delay=0.0)
+        view = app.query_one("HandsetView")
+        handset.calls.dial(DUTY)
+        await wait_for(pilot, lambda: handset.calls.current is not None
+                       and handset.calls.current.state == "connected", rounds=300)
+        view.open_app("messages")  # away from the call: a chat list under the banner
+        await settle(pilot)
+        assert top(app).id != "call"
+        clock.advance(16)
+        view.tick()
+        await settle(pilot)
+        assert isinstance(top(app), InCallView) and len(view._stack) == 1
+        assert "Locked: only this call is open" in str(
+            top(app).query_one("#call-guard").render())
+        # A message now: the banner says one came, not who sent what.
+        echo = next(bot for bot in app.bots if bot.seed.number == DESK)
+        echo.messenger.send_text(handset.number, "the meeting moved to 15:00")
+        await wait_for(pilot, lambda: any("Unlock the phone to read it" in n.message
+                                          for n in view.notices.history), rounds=300)
+        assert not any("15:00" in n.message for n in view.notices.history)
+        for app_id in ("messages", "settings"):
+            view.open_app(app_id)
+            await settle(pilot)
+            assert isinstance(top(app), InCallView)
+        await pilot.press("u")
+        await settle(pilot)
+        assert isinstance(top(app), CallUnlockView)
+        await pilot.press("1", "2", "enter")
+        await wait_for(pilot, lambda: "Wrong PIN" in str(
+            top(app).query_one("#pin-message").render()), rounds=300)
+        assert handset.answering_locked
+        await pilot.press(*TEST_PIN, "enter")
+        await wait_for(pilot, lambda: not handset.answering_locked, rounds=300)
+        await settle(pilot)
+        assert isinstance(top(app), InCallView) and len(view._stack) == 2
+        await pilot.press("escape")
+        await settle(pilot)
+        assert top(app).id == "home" and handset.calls.current.state == "connected"

@@ -165,12 +165,12 @@ async def test_after_a_hold_playout_starts_afresh_on_both_sides(holder):
     call.start()
     await asyncio.sleep(10)
     before = {side: getattr(call, side).stats().buffer_ms for side in "ab"}
-    setattr(getattr(call, holder), "hold", True)
+    getattr(call, holder).hold = True
     await asyncio.sleep(2)  # the held side has the hold's report by now
     sent = call.a.sent, call.b.sent
     await asyncio.sleep(10)
     assert (call.a.sent, call.b.sent) == sent  # no media either way
-    setattr(getattr(call, holder), "hold", False)
+    getattr(call, holder).hold = False
     await asyncio.sleep(2)
     after = {side: getattr(call, side).stats().buffer_ms for side in "ab"}
     for side in "ab":

@@ -92,6 +92,15 @@ class Locked(Event):
     reason: str  # "user", "idle", "pin_changed"...
 
 
+class Guarded(Event):
+    """The auto-lock came during a call: the rest of the phone is locked, the call goes on,
+    and the phone locks fully when it ends (a keyguard over the call)."""
+
+
+class GuardLifted(Event):
+    """The PIN opened the rest of the phone again during the call."""
+
+
 class PersonaSwitched(Event):
     """The handset now runs ``persona`` (locked or not set up); ``previous`` was locked and its
     keys dropped from memory."""

@@ -30,6 +30,8 @@ from phone_tui.errors import (
 from phone_tui.handset.device import RADIOS, DeviceInfo, PersonaInfo
 from phone_tui.handset.events import (
     EventStream,
+    Guarded,
+    GuardLifted,
     LinkProfileChanged,
     Locked,
     MessageStateChanged,
@@ -887,9 +889,44 @@ class Handset:
 
     @property
     def answering_locked(self) -> bool:
-        """Unlocked (or unlocking) to answer the call that rang the lock screen: the phone
-        locks again when that call ends, and shows nothing but the call meanwhile."""
+        """Open for a call only: unlocked (or unlocking) to answer the call that rang the lock
+        screen, or guarded by the auto-lock during a call. The phone locks again when that
+        call ends, and shows nothing but the call meanwhile."""
         return self._answering_locked or self.relock_after_call
+
+    async def lift_guard(self, pin: str) -> UnlockOutcome:
+        """The PIN opens the rest of the phone during a call that only the call was open for
+        (answered on the lock screen, or guarded by the auto-lock). As at the lock screen: the
+        throttle applies, a wrong PIN counts, the duress PIN wipes silently. Raises Throttled,
+        WrongPin; returns UNLOCKED (the phone stays open after the call) or DURESS."""
+        persona = self.persona
+
+        async def run() -> UnlockOutcome:
+            if persona.keystore is None or not self.relock_after_call:
+                return UnlockOutcome.UNLOCKED  # locked meanwhile, or no guard to lift
+            self._check_throttle(persona, self.clock.now())
+            outcome, check = await asyncio.to_thread(
+                Keystore.unlock, persona.keystore_path, pin, entropy=self.entropy,
+                policy=persona.kdf.policy)
+            if check is not None:
+                check.close()
+            if outcome is UnlockOutcome.DURESS:
+                self._wipe(persona, "duress")
+                return outcome
+            if outcome is not UnlockOutcome.UNLOCKED:
+                self._reject_pin(persona)
+            persona.throttle.reset()
+            # The check and the update in one step: the call may have ended (and the phone
+            # locked) while Argon2id ran, and then there is nothing left to open.
+            if self.state is HandsetState.UNLOCKED and self.relock_after_call \
+                    and persona is self.persona:
+                self.relock_after_call = False
+                self.touch()
+                log.info("persona %s opened during a call", persona.name)
+                self.events.emit(GuardLifted(persona.name))
+            return outcome
+
+        return await self._exclusive("unlock", run)
 
     def decline_locked(self) -> None:
         """Silence the call ringing on the lock screen (the caller hears it ring on until it
@@ -1025,17 +1062,24 @@ class Handset:
         timeout = self.auto_lock_seconds
         if self.state is not HandsetState.UNLOCKED or not timeout:
             return None
-        if self.calls is not None and self.calls.current is not None:
-            return None  # locking drops the keys, and with them the call: not while one runs
+        if self.relock_after_call:
+            return None  # open for the call only: it locks when the call ends
         return max(0.0, timeout - (self.clock.now() - self.last_activity))
 
     def check_idle(self) -> bool:
-        """Lock when the idle timeout has passed; True if it locked."""
+        """Lock when the idle timeout has passed; True if it locked. During a call the lock
+        would drop the keys and with them the call: the phone is guarded instead (only the
+        call is open) and locks fully when the call ends."""
         left = self.idle_seconds_left()
-        if left is not None and left <= 0:
-            self.lock("idle")
+        if left is None or left > 0:
+            return False
+        if self.calls is not None and self.calls.current is not None:
+            self.relock_after_call = True
+            log.info("persona %s guarded during a call (idle)", self.persona.name)
+            self.events.emit(Guarded(self.persona.name))
             return True
-        return False
+        self.lock("idle")
+        return True
 
 
 def _call_kind() -> object:

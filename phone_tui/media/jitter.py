@@ -9,8 +9,9 @@ concealed slot to grow it when frames come later than it allows, one dropped slo
 (at most once a second). A frame that arrives after its slot played is late: its slot was
 counted lost and concealed. A call on hold pauses playout (``pause``): what is held is dropped
 and what comes meanwhile is counted but not kept, so playout starts afresh, at the margin, with
-the first frame after ``resume`` instead of behind frames from before the hold. Memory is bounded: frames beyond ``max_delay`` plus a second ahead
-of playout restart the playout at them instead of being held.
+the first frame after ``resume`` instead of behind frames from before the hold. Memory is
+bounded: frames beyond ``max_delay`` plus a second ahead of playout restart the playout at
+them instead of being held.
 """
 
 from __future__ import annotations

@@ -213,6 +213,8 @@ CALL = [
             tooltip="The words differ: someone is in the middle; the call ends"),
     Binding("i", "stats", "Stats", show=False, id="call.stats",
             tooltip="The call's figures: delay, jitter, loss, codec, quality"),
+    Binding("u", "unlock", "Unlock", id="call.unlock",
+            tooltip="Locked during the call: the PIN opens the rest of the phone"),
 ]
 
 ALL = (APP + HANDSET + KEYS + KEYS_SCREEN + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS

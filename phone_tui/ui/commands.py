@@ -105,6 +105,8 @@ class HandsetCommands(CommandList):
                           partial(calls.set_mute, not info.muted)),
                          ("Hold the call" if not info.held else "Resume the call", "Hold",
                           partial(calls.set_hold, not info.held))]
+        commands.append(("Unlock the phone", "The PIN opens the rest of the phone; the call "
+                         "goes on", partial(view.push_call_unlock)))
         return commands
 
     @staticmethod

@@ -79,7 +79,8 @@ def _app_view(app_id: str) -> PhoneView:
     raise KeyError(app_id)
 
 
-CALL_VIEWS = ("incoming", "call", "call-stats")  # the views of a call, popped when it ends
+# The views of a call, popped when it ends.
+CALL_VIEWS = ("incoming", "call", "call-stats", "call-unlock")
 
 
 RADIO_ICONS = {"wifi": "Wi-Fi", "bluetooth": "BT", "gps": "GPS", "camera": "CAM"}
@@ -463,6 +464,10 @@ class HandsetView(Vertical, can_focus=True):
         self._notice_event(event)
         if type(event).__name__ == "CallStateChanged":
             self._on_call_state(event)
+        elif type(event).__name__ == "Guarded":
+            self._guard_to_call()
+        elif type(event).__name__ == "GuardLifted":
+            self._open_after_guard()
         elif isinstance(event, Unlocked) and self.handset.answering_locked:
             # Unlocked to answer a call: the call stays on screen; the phone locks again
             # when it ends (its keys were opened for the call only).
@@ -665,6 +670,59 @@ class HandsetView(Vertical, can_focus=True):
             self.push(InCallView(call_id))
         elif top is not None and top.is_mounted:
             top.on_model_event(event)
+        self._show_notices()
+
+    def _guard_to_call(self) -> None:
+        """The auto-lock came during a call: every view but the call's goes (the rest of the
+        phone is locked) and the call takes the screen."""
+        from phone_tui.ui.views.call import InCallView, IncomingCallView, current_call
+
+        info = current_call(self.handset)
+        if info is None or info.state == "ended":
+            return
+        calls = [view for view in self._stack if view.id in ("call", "incoming")]
+        if calls:
+            self._keep_only(calls[-1])
+        elif info.direction == "incoming" and info.state == "ringing":
+            self.reset_to(IncomingCallView(info.call_id))
+        else:
+            self.reset_to(InCallView(info.call_id))
+        self.notify("Locked: only the call is open. It locks fully when the call ends; "
+                    "u unlocks.", title="Auto-lock", timeout=6)
+
+    def push_call_unlock(self) -> None:
+        """The PIN entry that opens the rest of the phone during a call it is closed for."""
+        from phone_tui.ui.views.call import CallUnlockView
+
+        if self.handset.answering_locked and self.handset.state is HandsetState.UNLOCKED:
+            self.push(CallUnlockView())
+
+    def _open_after_guard(self) -> None:
+        """The PIN opened the phone during the call: Home under the call's screen again."""
+        keep = next((view for view in reversed(self._stack) if view.id == "call"), None)
+        if keep is None:
+            self.reset_to(self._view_for_state(None))
+            return
+        # The call's own view stays (a new one could not mount while it leaves); Home goes
+        # under it, where Escape finds it.
+        self._keep_only(keep, under=self._view_for_state(None))
+
+    def _keep_only(self, keep: PhoneView, under: PhoneView | None = None) -> None:
+        """Every view but ``keep`` goes; ``under`` (new) is mounted beneath it."""
+        leaving = [view for view in self._stack if view is not keep]
+        self._stack = [keep] if under is None else [under, keep]
+        for view in leaving:
+            if self._awaiting is view:
+                self._release_held_keys(keep)
+            self._leaving[view] = view.remove()
+        if under is not None:
+            under.display = False
+            self.query_one("#frame").mount(under, before=keep)
+        keep.display = True
+        keep.on_return()
+        self._focus_view(keep)
+        self._announce(keep)
+        self.refresh_bindings()
         self._show_notices()
 
     def _pop_call_views(self) -> None:

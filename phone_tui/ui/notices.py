@@ -161,6 +161,10 @@ def notice_for_event(handset: Handset, event: Event, *, looking_at: str | None,
 
     if not isinstance(event, MessageReceived) or event.number == looking_at:
         return None
+    if handset.answering_locked:
+        # Open for a call only (answered on the lock screen, or guarded by the auto-lock):
+        # like the lock screen, the banner says that a message came, not who sent what.
+        return Notice("New message", "Unlock the phone to read it.", key="guarded")
     contact = messenger.contact(event.number)
     name = plain_line(contact.name if contact is not None and contact.name else "",
                       NAME_LENGTH) or event.number

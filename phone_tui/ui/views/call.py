@@ -219,6 +219,7 @@ class InCallView(PhoneView):
     InCallView > .view-title { text-align: left; }
     InCallView #call-name { text-style: bold; margin-top: 1; }
     InCallView #call-state { color: $text-muted; }
+    InCallView #call-guard { color: $text-warning; height: auto; }
     InCallView #call-sas-box { height: auto; border: round $primary; margin-top: 1;
                                padding: 0 1; }
     InCallView #call-sas-box.-differ { border: round $error; }
@@ -267,6 +268,7 @@ class InCallView(PhoneView):
         yield self.title_label()
         yield Static("", id="call-name")
         yield Static("", id="call-state")
+        yield Static("", id="call-guard")
         with Vertical(id="call-sas-box"):
             yield Static("Read these words aloud. If they differ, hang up.", id="call-sas-hint")
             yield Static("", id="call-words")
@@ -328,6 +330,9 @@ class InCallView(PhoneView):
             elif info.remote_held:
                 state += f" · {info.name or info.number} put you on hold"
         set_text(self.query_one("#call-state", Static), state)
+        guard = self.query_one("#call-guard", Static)
+        guard.display = self.handset.answering_locked
+        set_text(guard, "🔒 Locked: only this call is open · u unlocks")
         set_text(self.query_one("#call-words", Static), sas_text(info.sas))
         if info.sas and not self._sas_shown:
             # The words came: the choice they ask for takes the keyboard (once; after that
@@ -399,6 +404,14 @@ class InCallView(PhoneView):
 
     def action_stats(self) -> None:
         self.handset_view.push(CallStatsView(self.call_id))
+
+    def action_unlock(self) -> None:
+        self.handset_view.push_call_unlock()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unlock":
+            return self.handset.answering_locked
+        return True
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -476,3 +489,57 @@ class CallStatsView(PhoneView):
     def on_model_event(self, event: object) -> None:
         if getattr(event, "call_id", None) == self.call_id:
             self.tick()
+
+
+class CallUnlockView(PhoneView):
+    """The PIN opens the rest of the phone during a call that only the call was open for
+    (answered on the lock screen, or guarded by the auto-lock). The call goes on meanwhile."""
+
+    TITLE = "Unlock the phone"
+    DEFAULT_CSS = """
+    CallUnlockView #unlock-note { color: $text-muted; width: 100%; text-align: center; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="call-unlock")
+        self._busy = False
+
+    @property
+    def shown_as(self) -> tuple[str, str]:
+        return ("call-unlock", "")
+
+    def compose(self) -> ComposeResult:
+        yield self.title_label()
+        yield PinEntry("Enter your PIN to open the phone", id="unlock-pin")
+        yield Static("The call goes on meanwhile. Escape: back to the call.", id="unlock-note")
+
+    def focus_default(self) -> None:
+        self.focus_now(self.query_one(PinEntry))
+
+    @on(PinEntry.Submitted)
+    def _submitted(self, event: PinEntry.Submitted) -> None:
+        event.stop()
+        if not self._busy:
+            self._busy = True  # now: a second Enter in the same burst does not start another
+            self.run_worker(self._lift(event.pin), group="unlock", exclusive=True)
+
+    async def _lift(self, pin: str) -> None:
+        from phone_tui.errors import PhoneTuiError
+
+        entry = self.query_one(PinEntry)
+        entry.disabled = True
+        entry.start_busy("Unlocking (Argon2id)…")
+        try:
+            await self.handset.lift_guard(pin)
+        except PhoneTuiError as problem:  # WrongPin and Throttled say what is left
+            if entry.is_attached:
+                entry.set_message(str(problem).split(" Try again")[0])
+        finally:
+            self._busy = False
+            # Opened: the phone put Home under the call in this view's place (it is gone).
+            if self.is_attached and entry.is_attached:
+                entry.stop_busy()
+                entry.clear()
+                entry.disabled = False
+                if self.handset_view.top is self:
+                    entry.focus()
