@@ -458,3 +458,43 @@ def test_every_end_reason_is_reached():
     reached |= {r for _s, r in states(pair.m[A].receive(T0, B, busy, name=B,
                                                        peer_identity=IDS[B]))}
     assert reached == set(END_REASONS)
+
+
+def test_every_logged_call_says_how_it_ended():
+    """The log keeps the end reason (from the new-user review: it said only missed/failed)."""
+    def ended_and_logged(actions) -> tuple[str, str]:
+        (ended,) = [reason for state, reason in states(actions) if state == "ended"]
+        (entry,) = logs(actions)
+        return ended, entry.reason
+
+    pair = Pair()
+    pair.connect()
+    assert ended_and_logged(pair.act(A, pair.m[A].hangup(T0 + 67))) == ("hung_up", "hung_up")
+    assert ended_and_logged(pair.deliver(A, T0 + 68)) == ("remote_hung_up", "remote_hung_up")
+    pair = Pair()
+    pair.dial()
+    pair.deliver(A, T0 + 1)
+    assert ended_and_logged(pair.act(B, pair.m[B].decline(T0 + 3))) == ("declined", "declined")
+    assert ended_and_logged(pair.deliver(B, T0 + 4)) == ("declined", "declined")
+    pair = Pair()
+    pair.connect()
+    assert ended_and_logged(pair.act(B, pair.m[B].confirm_sas(T0 + 8, False))) == (
+        "words_differ", "words_differ")
+    assert ended_and_logged(pair.deliver(B, T0 + 9)) == ("words_differ_remote",
+                                                         "words_differ_remote")
+    pair = Pair()
+    pair.dial()
+    assert ended_and_logged(pair.m[A].fail(T0 + 1, "identity_changed")) == (
+        "identity_changed", "identity_changed")
+    # Missed while on another call: the caller heard "busy", the log says so.
+    pair = Pair()
+    pair.connect()
+    carol = CallMachine(identity=IDS[C])
+    offer = sends(carol.dial(T0 + 10, call_id=HIGH, number=B, name="Bob", ephemeral=eph(3)))
+    got = pair.m[B].receive(T0 + 11, C, wire(offer[0]), name="Carol", peer_identity=IDS[C])
+    assert [(e.outcome, e.reason) for e in logs(got)] == [("missed", "busy")]
+    # An offer that stopped ringing before it came: missed.
+    late = CallMachine(identity=IDS[B]).receive(T0 + 100, C, wire(offer[0]), name="Carol",
+                                                peer_identity=IDS[C])
+    assert [(e.outcome, e.reason) for e in logs(late)] == [("missed", "missed")]
+    assert {"busy", "missed"} <= set(END_REASONS)

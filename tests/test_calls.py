@@ -285,6 +285,84 @@ async def test_the_call_log_survives_a_restart(tmp_path):
     assert PROFILES  # the shared profiles loaded
 
 
+def schema_6_store(path, key: bytes) -> None:
+    """A store as phone-tui wrote it at schema 6 (before the log kept how calls ended), with
+    one call in its log."""
+    import sqlcipher3
+
+    from phone_tui.store import database
+
+    db = sqlcipher3.connect(str(path), isolation_level=None)
+    db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    for step in range(1, 7):
+        for statement in database._MIGRATIONS[step]:
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 6")
+    db.execute("INSERT INTO calls (call_id, number, direction, outcome, at, duration_s) "
+               "VALUES ('old', '+1', 'incoming', 'missed', 1.0, 0)")
+    db.close()
+
+
+@pytest.mark.looptime
+async def test_a_schema_6_store_upgrades_in_place_and_the_log_keeps_how_calls_ended(tmp_path):
+    """Across a real restart (new store, messenger and call service over the same file): the
+    old row is kept with no reason, new ones keep theirs, and a reason this version does not
+    know (written by a newer one, or altered) reads as none."""
+    import sqlcipher3
+
+    from phone_tui.core.entropy import SystemEntropy
+    from phone_tui.handset.messenger import Messenger
+    from phone_tui.store import database
+    from phone_tui.store.database import PersonaStore
+
+    clock, bus = ManualClock(), Bus(random.Random(7))
+    key = SystemEntropy().token_bytes(32)
+    path = tmp_path / "bob.db"
+    schema_6_store(path, key)
+    alice = Caller(Phone(bus, "+1", tmp_path, clock))
+    store = PersonaStore(path, key)
+    assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 7
+    bob_phone = Phone.__new__(Phone)
+    Phone.__init__(bob_phone, bus, "+2", tmp_path, clock)
+    bob_phone.messenger.store.close()
+    bob_phone.store = bob_phone.messenger.store = store
+    bob = Caller(bob_phone)
+    assert [(e.call_id, e.outcome, e.reason) for e in bob.calls.log()] == [
+        ("old", "missed", "")]
+    alice.calls.dial("+2")
+    await settle(5)
+    bob.calls.decline()
+    await settle(5)
+    alice.calls.dial("+2")
+    await settle(5)
+    bob.calls.answer()
+    await settle(5)
+    bob.calls.confirm_sas(False)  # the words differ: it ends on both phones
+    await settle(5)
+    assert [e.reason for e in alice.calls.log()] == ["words_differ_remote", "declined"]
+    bob.calls.close()
+    store.close()
+
+    def restarted() -> CallService:
+        messenger = Messenger(number="+2", persona="secure", store=PersonaStore(path, key),
+                              identity=bob_phone.identity, network=bus, modem=bob_phone.modem,
+                              entropy=SystemEntropy(), clock=clock, events=bob_phone.events,
+                              save_identity=lambda _keys: None)
+        return CallService(messenger)
+
+    again = restarted()
+    assert [(e.outcome, e.reason) for e in again.log()] == [
+        ("incoming", "words_differ"), ("declined", "declined"), ("missed", "")]
+    again.close()
+    again.messenger.store.close()
+    db = sqlcipher3.connect(str(path), isolation_level=None)  # a newer version, or tampering
+    db.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    db.execute("UPDATE calls SET reason = 'exploded' WHERE outcome = 'declined'")
+    db.execute("UPDATE calls SET reason = x'00ff' WHERE call_id = 'old'")
+    db.close()
+    assert [e.reason for e in restarted().log()] == ["words_differ", "", ""]
+
+
 @pytest.mark.looptime
 async def test_a_flood_of_stale_offers_leaves_a_bounded_call_log(pair, monkeypatch):
     """Each offer older than 45 s is a missed call, never a ring; the log keeps the newest."""

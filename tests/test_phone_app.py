@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from test_messages_app import FULL, top, wait_for
 from textual.widgets import OptionList, Static
 
 from phone_tui.testing import SIZE, TEST_PIN, make_app, make_handset, open_app, set_up, settle
 from phone_tui.ui.views.call import InCallView, IncomingCallView
-from phone_tui.ui.views.phone import DialPadView, PhoneAppView
+from phone_tui.ui.views.phone import DialPadView, PhoneAppView, log_line
 
 DUTY = "+86 190 0000 0110"
 
@@ -78,6 +79,12 @@ async def test_call_the_duty_officer_from_the_phone_app_words_then_hang_up(data_
         await wait_for(pilot, lambda: handset.calls.current is None)
         await settle(pilot)
         assert not isinstance(top(app), InCallView)
+        assert isinstance(top(app), PhoneAppView)  # back where the call was made
+        (entry,) = handset.calls.log()
+        utc = bool(getattr(clock, "utc", False))
+        assert entry.reason == "hung_up"
+        assert [p for p in option_prompts(app) if p.startswith("↗")] == [
+            log_line(entry, utc) + "\n   You hung up"]  # the log says how the call ended
         assert not app.query_one("HandsetView").has_class("-call-banner")
         await open_app(pilot, "phone") if not isinstance(top(app), PhoneAppView) else None
         await settle(pilot)
@@ -141,14 +148,74 @@ async def test_a_call_rings_the_lock_screen_and_the_pin_answers_it(data_dir, clo
 
 def test_a_log_line_shows_direction_name_time_and_a_whole_second_duration():
     from phone_tui.handset.calls import CallLogEntry
-    from phone_tui.ui.views.phone import log_line
+    from phone_tui.ui.views.phone import log_ending, log_line
 
     entry = CallLogEntry("id", DUTY, "Duty Officer", "outgoing", "outgoing", 1767260460.0,
-                         83.6, "match")
+                         83.6, "match", "hung_up")
     assert log_line(entry, utc=True) == "↗  Duty Officer  1 Jan 09:41 · 1:24"
+    assert log_ending(entry) == "You hung up"
     missed = CallLogEntry("id", DUTY, "Duty Officer", "incoming", "missed", 1767260460.0,
                           0.0, None)
-    assert log_line(missed, utc=True) == "↙ missed  Duty Officer  1 Jan 09:41"
+    assert log_line(missed, utc=True) == "↙  Duty Officer  1 Jan 09:41"
+    assert log_ending(missed) == "Missed"  # logged before the reason was kept: the outcome
+    long = replace(entry, name="Deputy Director of the General Office")
+    assert log_line(long, utc=True, width=38) == "↗  Deputy Directo…  1 Jan 09:41 · 1:24"
+
+
+# (reason, direction, outcome) as logged -> the ending the log shows under the row
+ENDINGS = [
+    ("words_differ", "outgoing", "outgoing", "Words differed — call ended"),
+    ("words_differ_remote", "incoming", "incoming", "Words differed — they ended it"),
+    ("identity_changed", "outgoing", "failed", "Safety number changed"),
+    ("no_answer", "outgoing", "outgoing", "No answer"),
+    ("no_answer", "incoming", "missed", "Missed"),
+    ("declined", "outgoing", "outgoing", "Declined"),
+    ("declined", "incoming", "declined", "You declined"),
+    ("busy", "outgoing", "outgoing", "Busy"),
+    ("busy", "incoming", "missed", "Missed: you were on another call"),
+    ("cancelled", "outgoing", "outgoing", "Cancelled"),
+    ("missed", "incoming", "missed", "Missed"),
+    ("no_service", "outgoing", "failed", "No service"),
+    ("unavailable", "outgoing", "failed", "Unavailable (phone off)"),
+    ("network_failure", "incoming", "failed", "Network failed"),
+    ("hung_up", "incoming", "incoming", "You hung up"),
+    ("remote_hung_up", "outgoing", "outgoing", "They hung up"),
+    ("", "outgoing", "failed", "Failed"),  # logged before phone-tui kept the reason
+    ("", "incoming", "incoming", None),  # ... and nothing more to say
+    ("exploded", "outgoing", "outgoing", None),  # a reason this version does not know
+]
+
+
+@pytest.mark.parametrize("width", [60, 100])
+async def test_the_call_log_says_how_each_call_ended_in_rows_that_fit(data_dir, clock, width):
+    from phone_tui.handset.calls import END_REASONS
+
+    assert set(END_REASONS) <= {reason for reason, *_ in ENDINGS}  # every ending is shown
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=(width, 40)) as pilot:
+        await settle(pilot)
+        for index, (reason, direction, outcome, _) in enumerate(ENDINGS):
+            handset.messenger.store.execute(
+                "INSERT INTO calls (call_id, number, direction, outcome, at, duration_s, "
+                "reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (str(index), DUTY, direction, outcome, 1767260460.0 - index,
+                 754.0 if outcome in ("incoming", "outgoing") else 0.0, reason))
+        await open_app(pilot, "phone")
+        await settle(pilot)
+        options = app.query_one(PhoneAppView).query_one(OptionList)
+        room = options.scrollable_content_region.width
+        rows = [options.render_line(y).text.rstrip() for y in range(options.virtual_size.height)]
+        log = rows[rows.index(next(r for r in rows if r.startswith(("↗", "↙")))):]
+        expected: list[str] = []
+        for _reason, direction, _outcome, ending in ENDINGS:
+            expected.append(("↗" if direction == "outgoing" else "↙") + "  Duty Officer  ")
+            if ending is not None:
+                expected.append("   " + ending)
+        assert len(log) == len(expected)  # one row each and its ending: nothing wrapped
+        for row, start in zip(log, expected, strict=True):
+            assert row.startswith(start) and len(row) <= room
 
 
 async def test_with_audio_the_level_meter_draws_what_is_heard_and_record_saves_it(

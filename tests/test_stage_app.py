@@ -552,3 +552,49 @@ async def test_the_tap_pane_says_when_it_has_read_every_frame_carried(stage_fact
         app.stage.network.tap.publish(TapRecord(0.0, "GovNet-0001", "up", "+1", b"garbage"))
         assert not pane.caught_up  # published, not read yet
         await wait_for(pilot, lambda: pane.caught_up)
+
+
+async def test_the_tap_sums_a_calls_voice_apart_from_its_reports():
+    """From the new-user review: a call's once-a-second reports showed as voice (after a
+    hangup, on hold). The carrier tells them apart by the clear payload-type byte."""
+    from textual.app import App
+
+    from phone_tui.media.srtp import PT_REPORT, FrameSealer
+    from phone_tui.media.stream import REPORT_SSRC_BIT
+    from phone_tui.modem.bus import OperatorTap, TapRecord
+    from phone_tui.modem.frames import encode_voice
+
+    class TapApp(App):
+        def compose(self):
+            yield TapView(ManualClock())
+
+    li, wang = "+86 190 6086 9209", "+86 190 6305 7067"
+    tap, app = OperatorTap(), TapApp()
+    voice = FrameSealer(bytes(32), bytes(12), 7)
+    reports = FrameSealer(bytes(32), bytes(12), 7 ^ REPORT_SSRC_BIT)
+
+    def carry(packet: bytes) -> None:
+        tap.publish(TapRecord(0.0, "GovNet-0001", "up", li, encode_voice(wang, packet)))
+
+    async with app.run_test(size=WIDE) as pilot:
+        pane = app.query_one(TapView)
+        pane.summing.pause()  # the test says when each second is over
+        pane.watch_tap(tap)
+        await settle(pilot)  # its reader is subscribed
+        for n in range(50):  # a second of a call: 50 voice frames and a report
+            carry(voice.seal(n, n * 320, bytes(40)))
+        carry(reports.seal(0, 0, bytes(37), payload_type=PT_REPORT))
+        await wait_for(pilot, lambda: pane.caught_up)
+        pane._sum_voice()
+        carry(reports.seal(1, 0, bytes(37), payload_type=PT_REPORT))  # on hold: a report only
+        await wait_for(pilot, lambda: pane.caught_up)
+        pane._sum_voice()
+        await settle(pilot)
+        lines = tap_lines(app)
+        (line,) = [line for line in lines if " voice " in line]
+        assert "93 B × 50/s" in line  # 40 B of Opus, sealed (+28) in a PV frame (+25)
+        assert not any(" control " in line for line in lines)  # shown with every frame
+        pane.toggle_all_frames()
+        await settle(pilot)
+        control = [line for line in tap_lines(app) if " control " in line]
+        assert len(control) == 2 and all("90 B × 1/s" in line for line in control)

@@ -180,3 +180,20 @@ async def test_the_tap_shows_voice_frames_with_their_size_and_no_plaintext():
     assert all(r.content == "voice" and r.body in packets for r in voice)
     assert all(r.size == len(r.data) > len(r.body) for r in voice)
     assert not any(b"PLAINTEXT" in r.data for r in bus.tap.recent)
+
+
+def test_the_carrier_tells_a_calls_reports_from_its_voice_by_the_clear_payload_type():
+    """As RTCP from RTP (RFC 5761): the sealed packet's second byte is in the clear."""
+    from phone_tui.media.srtp import PT_AUDIO, PT_CAPTION, PT_REPORT
+    from phone_tui.modem.bus import TapRecord
+    from phone_tui.modem.frames import media_content
+
+    sealer = FrameSealer(bytes(32), bytes(12), 7)
+    kinds = {}
+    for seq, payload_type in enumerate((PT_AUDIO, PT_REPORT, PT_CAPTION)):
+        packet = sealer.seal(seq, 0, bytes(37), payload_type=payload_type)
+        record = TapRecord(0.0, "GovNet-0001", "up", "+1", encode_voice("+2", packet))
+        assert media_content(packet) == record.content and record.kind == "voice"
+        kinds[payload_type] = record.content
+    assert kinds == {PT_AUDIO: "voice", PT_REPORT: "control", PT_CAPTION: "control"}
+    assert media_content(b"") == media_content(b"\x80") == "voice"  # too short to tell

@@ -114,6 +114,7 @@ class CallLogEntry:
     at: float
     duration_s: float
     verified: str | None
+    reason: str = ""  # how it ended (one of END_REASONS); "" when not known (logged before)
 
 
 # ---- what the machine asks for -----------------------------------------------------------------
@@ -377,7 +378,7 @@ class CallMachine:
                                            and call.info.call_id == payload.call):
             return []  # a copy of an offer seen before
         missed = Log(CallLogEntry(payload.call, number, name, "incoming", "missed",
-                                  payload.at, 0.0, None))
+                                  payload.at, 0.0, None, "missed"))
         if now - payload.at > self.no_answer_s:
             # Kept by the network or the spool until it no longer rings: a missed call.
             self._remember(payload.call)
@@ -397,7 +398,9 @@ class CallMachine:
                 self._remember(payload.call)
                 if not self._may_tell_busy(number, now):
                     return []  # a flood of offers costs a decrypt each, and nothing more
-                return [Send(number, CallPayload("busy", payload.call, now)), missed]
+                # Missed because this phone was on another call: the caller heard "busy".
+                return [Send(number, CallPayload("busy", payload.call, now)),
+                        Log(replace(missed.entry, reason="busy"))]
         info = CallInfo(payload.call, number, name, "incoming",
                         CallState.RINGING, started_at=now, codec=payload.codec or DEFAULT_CODEC,
                         locked=locked, warning=warning)
@@ -469,7 +472,7 @@ class CallMachine:
             duration = now - info.connected_at if info.connected_at is not None else 0.0
             actions.append(Log(CallLogEntry(info.call_id, info.number, info.name,
                                             info.direction, _outcome(info), info.started_at,
-                                            round(duration, 3), info.verified)))
+                                            round(duration, 3), info.verified, reason)))
         return actions
 
     def _need(self, state: CallState, direction: str | None, refusal: str) -> _Call:
@@ -772,15 +775,17 @@ class CallService:
             self.messenger.calls = None
 
     def log(self, limit: int = 100) -> list[CallLogEntry]:
-        """The call log, newest first."""
+        """The call log, newest first. A reason the store holds that this version does not know
+        (a newer phone-tui wrote it, or the file was altered) reads as "" (not known)."""
         rows = self.messenger.store.execute(
-            "SELECT call_id, number, direction, outcome, at, duration_s, verified FROM calls "
-            "ORDER BY at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+            "SELECT call_id, number, direction, outcome, at, duration_s, verified, reason "
+            "FROM calls ORDER BY at DESC, id DESC LIMIT ?", (limit,)).fetchall()
         out = []
-        for call_id, number, direction, outcome, at, duration, verified in rows:
+        for call_id, number, direction, outcome, at, duration, verified, reason in rows:
             contact = self.messenger.contact(number)
             out.append(CallLogEntry(call_id, number, contact.name if contact else number,
-                                    direction, outcome, at, duration, verified))
+                                    direction, outcome, at, duration, verified,
+                                    reason if reason in END_REASONS else ""))
         return out
 
     # ---- from the messenger (inside its batch) and the modem ---------------------------------
@@ -861,9 +866,9 @@ class CallService:
                     entry = action.entry
                     messenger.store.execute(
                         "INSERT OR IGNORE INTO calls (call_id, number, direction, outcome, at, "
-                        "duration_s, verified) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "duration_s, verified, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (entry.call_id, entry.number, entry.direction, entry.outcome,
-                         entry.at, entry.duration_s, entry.verified))
+                         entry.at, entry.duration_s, entry.verified, entry.reason))
                     # Bounded: a flood of stale offers (each a missed call) cannot grow it.
                     messenger.store.execute(
                         "DELETE FROM calls WHERE id NOT IN (SELECT id FROM calls ORDER BY "

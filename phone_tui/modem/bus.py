@@ -49,6 +49,7 @@ from phone_tui.modem.frames import (
     decode_voice,
     encode_voice,
     is_voice,
+    media_content,
     parse_report,
     report_body,
 )
@@ -95,9 +96,10 @@ class TapRecord:
                 number, packet = decode_voice(self.data)
             except FrameError:
                 return "garbled", src, dst, "", b""
+            content = media_content(packet)
             if self.direction == "up":
-                return "voice", self.phone, number, "voice", packet
-            return "voice", number, self.phone, "voice", packet
+                return "voice", self.phone, number, content, packet
+            return "voice", number, self.phone, content, packet
         try:
             frame = HopFrame.decode(self.data)
         except FrameError:
@@ -112,8 +114,8 @@ class TapRecord:
 
     @property
     def content(self) -> str:
-        """What a data frame carries: "message", "report", "ping", "call", or "voice" for a
-        call's real-time frame ("" for others)."""
+        """What a data frame carries: "message", "report", "ping", "call"; for a call's
+        real-time frame "voice", or "control" for its once-a-second reports ("" for others)."""
         return self._headers[3]
 
     @property
@@ -124,7 +126,7 @@ class TapRecord:
 
     @property
     def kind(self) -> str:
-        """"data", "ack", "voice" or "garbled"."""
+        """"data", "ack", "voice" (a call's real-time frame: voice or control) or "garbled"."""
         return self._headers[0]
 
     @property

@@ -125,6 +125,19 @@ def encode_voice(number: str, packet: bytes) -> bytes:
     return body + _CRC.pack(zlib.crc32(body))
 
 
+# A media packet's second byte, its payload type, is in the clear (the sealed frames keep
+# RTP's header layout; media/srtp.py), so a carrier tells a call's reports from its voice as
+# RFC 5761 (section 4) does for RTP and RTCP on one port: 192-223 is RTCP (the reports, 200,
+# and the words a bot says, 202), anything else RTP (the voice, 96).
+RTCP_TYPES = range(192, 224)
+
+
+def media_content(packet: bytes) -> str:
+    """What a call's real-time packet is to the carrier: "control" (an RTCP-like report) or
+    "voice", from its clear payload-type byte."""
+    return "control" if len(packet) > 1 and packet[1] in RTCP_TYPES else "voice"
+
+
 def is_voice(data: bytes) -> bool:
     """True for a voice frame (or what was one before corruption): routed apart from hop
     frames."""

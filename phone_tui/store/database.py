@@ -23,7 +23,7 @@ from typing import Any
 from phone_tui.core.paths import make_private_dirs
 from phone_tui.errors import StoreError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _MIGRATIONS = {
     1: [
@@ -67,6 +67,11 @@ _MIGRATIONS = {
         " number TEXT NOT NULL, direction TEXT NOT NULL, outcome TEXT NOT NULL, at REAL NOT NULL,"
         " duration_s REAL NOT NULL DEFAULT 0, verified TEXT)",
         "CREATE INDEX calls_by_time ON calls (at)",
+    ],
+    7: [
+        # How each call ended (handset/calls.py END_REASONS: declined, busy, words_differ...);
+        # rows logged before it say '' (not known).
+        "ALTER TABLE calls ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
     ],
 }
 

@@ -69,6 +69,30 @@ def reason_text(reason: str, name: str, direction: str = "outgoing") -> str:
     return words.format(name=name)
 
 
+# The call log's words for how a call ended: short (a row of the log is narrow), the same
+# vocabulary as reason_text.
+LOG_REASON_WORDS = {
+    "hung_up": "You hung up", "remote_hung_up": "They hung up", "declined": "Declined",
+    "busy": "Busy", "no_answer": "No answer", "no_service": "No service",
+    "unavailable": "Unavailable (phone off)", "network_failure": "Network failed",
+    "identity_changed": "Safety number changed",
+    "words_differ": "Words differed — call ended",
+    "words_differ_remote": "Words differed — they ended it",
+    "cancelled": "Cancelled", "missed": "Missed",
+}
+INCOMING_LOG_REASON_WORDS = {"declined": "You declined", "no_answer": "Missed",
+                             "cancelled": "Missed",
+                             "busy": "Missed: you were on another call"}
+# Endings that say someone may be listening in: they stand out in the log.
+WARNING_REASONS = ("words_differ", "words_differ_remote", "identity_changed")
+
+
+def log_reason_text(reason: str, direction: str) -> str:
+    """How a logged call ended, in a few words ("" for a reason not known)."""
+    own = INCOMING_LOG_REASON_WORDS if direction == "incoming" else {}
+    return own.get(reason) or LOG_REASON_WORDS.get(reason, "")
+
+
 def timer_text(seconds: float) -> str:
     whole = max(0, int(seconds))
     return f"{whole // 60:02d}:{whole % 60:02d}"

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid
+from textual.content import Content
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
 from phone_tui.ui import bindings
 from phone_tui.ui.views.base import PhoneView, set_text
-from phone_tui.ui.views.call import calls_of
+from phone_tui.ui.views.call import WARNING_REASONS, calls_of, log_reason_text
 from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.phone_list import PhoneList
 
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
 
 DIAL_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "0", "#")
 MAX_DIALLED = 24  # digits, spaces and a + (a number as phone-tui writes them is 17)
-OUTCOME_GLYPHS = {"missed": "↙ missed", "incoming": "↙", "outgoing": "↗",
-                  "declined": "↙ declined", "failed": "↗ failed"}
+# Calls logged before phone-tui kept how they ended say only their outcome.
+OUTCOME_WORDS = {"missed": "Missed", "declined": "Declined", "failed": "Failed"}
+LOG_WIDTH = 38  # the call log's row on the phone's screen, before the list has a size
 
 
 def dial(view: PhoneView, number: str) -> bool:
@@ -44,12 +46,36 @@ def dial(view: PhoneView, number: str) -> bool:
     return True
 
 
-def log_line(entry: CallLogEntry, utc: bool) -> str:
-    """One row of the call log: direction and outcome, who, when and how long."""
+LOG_INDENT = "   "  # the ending's line starts under the name, past the ↗ / ↙
+
+
+def log_line(entry: CallLogEntry, utc: bool, width: int = LOG_WIDTH) -> str:
+    """The first line of a call log entry: direction, who, when and how long, in ``width``
+    cells (a long name is cut with …)."""
     at = _stamp(entry.at, utc)
     seconds = round(entry.duration_s)
     duration = f" · {seconds // 60}:{seconds % 60:02d}" if seconds else ""
-    return f"{OUTCOME_GLYPHS.get(entry.outcome, entry.outcome)}  {entry.name}  {at}{duration}"
+    arrow = "↗" if entry.direction == "outgoing" else "↙"
+    room = max(width - len(arrow) - len(at) - len(duration) - 4, 4)
+    name = entry.name if len(entry.name) <= room else entry.name[:room - 1] + "…"
+    return f"{arrow}  {name}  {at}{duration}"
+
+
+def log_ending(entry: CallLogEntry) -> str:
+    """How the call ended, in a few words: the reason logged with it, else (a call logged
+    before phone-tui kept it, or a reason this version does not know) its outcome if that
+    says more than the arrow ("Missed"), else nothing."""
+    return log_reason_text(entry.reason, entry.direction) or OUTCOME_WORDS.get(entry.outcome, "")
+
+
+def log_prompt(entry: CallLogEntry, utc: bool, width: int = LOG_WIDTH) -> Content:
+    """A call log entry as the list shows it: its row, and under it how the call ended."""
+    row = Content(log_line(entry, utc, width))
+    ending = log_ending(entry)
+    if not ending:
+        return row
+    style = "$text-warning" if entry.reason in WARNING_REASONS else "$text-muted"
+    return Content.assemble(row, "\n", (LOG_INDENT + ending, style))
 
 
 def _stamp(at: float, utc: bool) -> str:
@@ -98,11 +124,13 @@ class PhoneAppView(PhoneView):
                     options.append(Option(f"☏  {contact.name}{mark}",
                                           id=f"contact:{contact.number}"))
         entries = calls.log(limit=50) if calls is not None else []
+        option_list = self.query_one(PhoneList)
+        width = option_list.scrollable_content_region.width or LOG_WIDTH
         if entries:
             options.append(None)
             for index, entry in enumerate(entries):
-                options.append(Option(log_line(entry, utc), id=f"log:{index}:{entry.number}"))
-        option_list = self.query_one(PhoneList)
+                options.append(Option(log_prompt(entry, utc, width),
+                                      id=f"log:{index}:{entry.number}"))
         highlighted = option_list.highlighted
         option_list.clear_options()
         option_list.add_options(options)

@@ -10,7 +10,9 @@ the number. A RichLog with a line cap keeps it bounded.
 A call's voice frames (50 a second each way, on each radio hop) are summed up: one line per
 stream and second, "voice", the frame size, the frames a second and the last frame's first
 bytes (ciphertext: the carrier sees that a call goes on, between whom and how big, never the
-voice).
+voice). Its reports (once a second, and while on hold the only frames) are told apart by their
+clear payload-type byte, as a carrier tells RTCP from RTP: summed the same way as "control",
+shown with every frame, like acknowledgements and keep-alives; they never count as voice.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ SHOWN_BY_DEFAULT = ("message", "report", "call", "voice")
 
 @dataclass(frozen=True)
 class VoiceSummary:
-    """A second of one voice stream on one radio hop, as the tap shows it (a TapRecord's
-    fields, plus how many frames came)."""
+    """A second of one call stream (voice or control) on one radio hop, as the tap shows it
+    (a TapRecord's fields, plus how many frames came)."""
 
     cell: str
     direction: str
@@ -152,8 +154,9 @@ class TapView(Vertical):
         self._width = 0
         self._held: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
         self._seen: deque[tuple[TapRecord, float]] = deque(maxlen=MAX_LINES)
-        # Voice frames this second, per stream: (frames, bytes, the last packet).
-        self._voice: dict[tuple[str, str, str, str, str], list] = {}
+        # A call's frames this second, per stream and content (voice, control): (frames,
+        # bytes, the last packet).
+        self._voice: dict[tuple[str, str, str, str, str, str], list] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(CAPTION, id="tap-caption")
@@ -164,17 +167,18 @@ class TapView(Vertical):
 
     def on_mount(self) -> None:
         self._show_state()
-        self.set_interval(VOICE_EVERY, self._sum_voice)
+        self.summing = self.set_interval(VOICE_EVERY, self._sum_voice)
 
     def _sum_voice(self) -> None:
-        """A line for each voice stream heard this second."""
+        """A line for each call stream (voice, control) carried this second."""
         streams, self._voice = self._voice, {}
         wall = self.clock.now()
-        for (cell, direction, _phone, src, dst), (frames, size, body) in streams.items():
+        for (cell, direction, _phone, src, dst, content), (frames, size, body) in \
+                streams.items():
             # The sealed packet after its 12-byte header (flags, type, seq, time, SSRC: in
             # clear, as RTP's are): the ciphertext.
             summary = VoiceSummary(cell, direction, src, dst, size // frames, body[12:],
-                                   round(frames / VOICE_EVERY))
+                                   round(frames / VOICE_EVERY), content)
             self._take(summary, wall)  # type: ignore[arg-type]
 
     def watch_tap(self, tap: OperatorTap, names: Mapping[str, str] | None = None) -> None:
@@ -203,8 +207,9 @@ class TapView(Vertical):
         assert self.tap is not None
         async for record in self.tap.records(maxsize=MAX_LINES):
             self.taken += 1
-            if record.content == "voice":
-                key = (record.cell, record.direction, record.phone, record.src, record.dst)
+            if record.kind == "voice":  # a call's real-time frame: voice or control
+                key = (record.cell, record.direction, record.phone, record.src, record.dst,
+                       record.content)
                 stream = self._voice.get(key)
                 if stream is not None:
                     stream[0] += 1
