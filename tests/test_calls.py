@@ -103,8 +103,11 @@ async def test_a_call_connects_with_the_same_words_and_mirrored_media_keys(pair)
     assert (entry.outcome, entry.duration_s, entry.direction) == ("outgoing", 30.0, "outgoing")
     (entry_b,) = bob.calls.log()
     assert (entry_b.outcome, entry_b.verified) == ("incoming", "match")
-    # Signalling never became a chat message.
-    assert alice.phone.messenger.history("+2") == [] == bob.phone.messenger.history("+1")
+    # Signalling never became a chat message; Bob's matching words verified Alice (a notice).
+    assert alice.phone.messenger.history("+2") == []
+    assert [(m.kind, m.body) for m in bob.phone.messenger.history("+1")] == [
+        ("notice", "Safety number verified: the words of a call matched.")]
+    assert bob.phone.messenger.contact("+1").verified
     assert not any(isinstance(e, MessageReceived) for e in alice.seen + bob.seen)
 
 

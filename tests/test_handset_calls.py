@@ -291,3 +291,30 @@ async def test_the_duress_pin_at_a_guarded_call_wipes_as_at_the_lock_screen(worl
     assert await handset.lift_guard("909090") is UnlockOutcome.DURESS
     assert any(isinstance(e, Wiped) and e.reason == "duress" for e in world.seen)
     assert handset.calls is None or handset.calls.current is None
+
+
+@pytest.mark.looptime
+async def test_words_that_match_verify_the_contact_bound_into_them_and_no_other(world):
+    # The words are bound to both identity keys: a match verifies the safety number as
+    # comparing it does (before, the contact stayed unverified after a matching call).
+    handset = world.handset
+    await set_up(handset, locked=False)
+    messenger = handset.messenger
+    assert not messenger.contact(DUTY).verified
+    handset.calls.dial(DUTY)
+    await asyncio.sleep(5)
+    handset.calls.confirm_sas(True)
+    assert messenger.contact(DUTY).verified
+    notices = [m.body for m in messenger.history(DUTY, limit=5) if m.kind == "notice"]
+    assert "Safety number verified: the words of a call matched." in notices
+    handset.calls.hangup()
+    await asyncio.sleep(2)
+    # The same with the key changed during the call: the words were bound to the old one,
+    # and the new safety number waits for the person's own check.
+    messenger.store.execute("UPDATE contacts SET verified = 0 WHERE number = ?", (DUTY,))
+    handset.calls.dial(DUTY)
+    await asyncio.sleep(5)
+    messenger.store.execute("UPDATE contacts SET identity = ? WHERE number = ?",
+                            ("00" * 32, DUTY))
+    handset.calls.confirm_sas(True)
+    assert not messenger.contact(DUTY).verified

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import uuid
 from collections import OrderedDict
@@ -149,6 +150,11 @@ class SasReady:
 class Verified:
     call_id: str
     match: bool
+    number: str = ""
+    peer_identity: bytes | None = None  # the identity key the call's words were bound to
+
+    def __repr__(self) -> str:
+        return f"Verified({self.call_id}, {self.match})"
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,7 @@ class _Call:
     answered_at: float | None = None
     last_media: float | None = None
     media: bool = False
+    peer_identity: bytes | None = None  # bound into the keys and the words at connect
 
 
 class CallMachine:
@@ -249,7 +256,7 @@ class CallMachine:
         if call.info.sas is None:
             raise CallError("There are no words to confirm yet.")
         info = self._set(call, verified="match" if match else "differ")
-        actions: list[Action] = [Verified(info.call_id, match)]
+        actions: list[Action] = [Verified(info.call_id, match, info.number, call.peer_identity)]
         if match:
             return actions + [ControlChanged(info)]
         return actions + self._end(now, "words_differ", send="differ",
@@ -420,6 +427,7 @@ class CallMachine:
         except ZrtpError as problem:
             log.info("call key agreement failed: %s", problem)
             return self._end(now, "network_failure", send="hangup")
+        call.peer_identity = peer_identity
         reveal = Send(call.info.number, CallPayload("reveal", call.info.call_id, now,
                                                     key=public_bytes(call.ephemeral)))
         return [reveal] + self._connected(now, call, secrets, caller=True)
@@ -443,6 +451,7 @@ class CallMachine:
         except ZrtpError as problem:
             log.info("call key agreement failed: %s", problem)
             return self._end(now, "network_failure", send="hangup")
+        call.peer_identity = peer_identity
         return self._connected(now, call, secrets, caller=False)
 
     def _connected(self, now: float, call: _Call, secrets: CallSecrets, *,
@@ -858,6 +867,8 @@ class CallService:
                     messenger.emit(CallSasReady(persona, action.call_id, action.words))
                 elif isinstance(action, Verified):
                     messenger.emit(CallVerified(persona, action.call_id, action.match))
+                    if action.match:
+                        self._verify_contact(action.number, action.peer_identity)
                 elif isinstance(action, StartMedia):
                     self._start_media(action)
                 elif isinstance(action, StopMedia):
@@ -877,6 +888,21 @@ class CallService:
             log.info("call %s with %s ended: %s", ended.direction, ended.number, ended.reason)
         if schedule:
             self._schedule()
+
+    def _verify_contact(self, number: str, identity: bytes | None) -> None:
+        """The words matched: the two identity keys they were bound to are the two phones'
+        own (a man in the middle, with his keys on each leg, matches by chance once in 65 536
+        calls, and the hash commitment gives him one try per call), so the contact's safety
+        number is verified, as by comparing it. Only if the key the words were bound to is
+        still the contact's own (a changed number is met at the next message, not trusted)."""
+        messenger = self.messenger
+        contact = messenger.contact(number)
+        if identity is None or contact is None or contact.verified \
+                or contact.new_identity is not None or contact.identity is None \
+                or not hmac.compare_digest(contact.identity, identity):
+            return
+        messenger.mark_verified(number, "Safety number verified: the words of a call matched.")
+        log.info("a contact verified by a call's words")
 
     def _start_media(self, action: StartMedia) -> None:
         self._stop_media()

@@ -463,8 +463,11 @@ class Messenger:
         self._check_identity(number, identity)
 
     @_batched
-    def mark_verified(self, number: str) -> None:
+    def mark_verified(self, number: str, notice: str | None = None) -> None:
+        """The contact's safety number is verified; ``notice``: a line the chat keeps."""
         self.store.execute("UPDATE contacts SET verified = 1 WHERE number = ?", (number,))
+        if notice:
+            self._add_notice(number, notice)
         self._emit(ContactVerified(self.persona, number))
 
     @_batched

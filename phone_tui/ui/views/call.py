@@ -372,7 +372,8 @@ class InCallView(PhoneView):
         box.set_class(info.verified == "differ", "-differ")
         verify = self.query_one("#call-verify", ButtonRow)
         verify.display = bool(info.sas) and info.verified is None
-        hint = ("Words checked: they match. Verified." if info.verified == "match" else
+        hint = ("The words match: the call and the safety number are verified."
+                if info.verified == "match" else
                 "Read these words aloud. If they differ, hang up.")
         set_text(self.query_one("#call-sas-hint", Static), hint)
         stats = calls.stats if calls is not None else None
