@@ -356,7 +356,7 @@ class InCallView(PhoneView):
         set_text(self.query_one("#call-state", Static), state)
         guard = self.query_one("#call-guard", Static)
         guard.display = self.handset.answering_locked
-        set_text(guard, "🔒 Locked: only this call is open · u unlocks")
+        set_text(guard, "Locked: only this call is open · u unlocks")
         set_text(self.query_one("#call-words", Static), sas_text(info.sas))
         if info.sas and not self._sas_shown:
             # The words came: the choice they ask for takes the keyboard (once; after that
@@ -372,8 +372,7 @@ class InCallView(PhoneView):
         box.set_class(info.verified == "differ", "-differ")
         verify = self.query_one("#call-verify", ButtonRow)
         verify.display = bool(info.sas) and info.verified is None
-        hint = ("The words match: the call and the safety number are verified."
-                if info.verified == "match" else
+        hint = ("Verified: the words match." if info.verified == "match" else
                 "Read these words aloud. If they differ, hang up.")
         set_text(self.query_one("#call-sas-hint", Static), hint)
         stats = calls.stats if calls is not None else None
