@@ -456,25 +456,36 @@ def loss_frames_needed(p: float, burst: float) -> int:
 
 
 def watch_audio_frames(bus: Bus) -> dict[tuple[str, str], list[int]]:
-    """Count, per (line, direction), the audio frames the bus put on a link and how many of
-    them the link dropped (reports and signalling left out): the link's own truth."""
+    """Count, per (line, direction), the audio frames the bus put on a link, how many of them
+    the link's Gilbert–Elliott chain dropped and how many its queue did (reports and signalling
+    left out): the link's own truth."""
     counts: dict[tuple[str, str], list[int]] = {}
     carry = bus._carry
 
     def counted(modem: Any, frame: bytes, direction: str) -> None:
-        if not is_voice(frame):
-            carry(modem, frame, direction)
-            return
         try:
-            packet = decode_voice(frame)[1]
+            packet = decode_voice(frame)[1] if is_voice(frame) else b""
         except FrameError:
             packet = b""  # garbled on the way: not counted
-        before = modem.stats.frames_lost
-        carry(modem, frame, direction)
-        if len(packet) > 1 and packet[1] == PT_AUDIO:
-            count = counts.setdefault((modem.number, direction), [0, 0])
-            count[0] += 1
-            count[1] += modem.stats.frames_lost - before
+        if len(packet) < 2 or packet[1] != PT_AUDIO:
+            carry(modem, frame, direction)
+            return
+        link, decided = modem.link, []
+        decide = link.decide
+
+        def recorded(*args: Any) -> Any:
+            decided.append(decide(*args))
+            return decided[-1]
+
+        link.decide = recorded
+        try:
+            carry(modem, frame, direction)
+        finally:
+            del link.decide  # the class's method again
+        count = counts.setdefault((modem.number, direction), [0, 0, 0])
+        count[0] += 1
+        count[1] += decided[0].dropped == "loss"
+        count[2] += decided[0].dropped == "queue"
 
     bus._carry = counted  # type: ignore[method-assign]
     return counts
@@ -505,16 +516,17 @@ async def loss_call(profile: LinkProfile, folder: Path, seconds: float,
     await pair.hang_up()
     pair.close()
     out: dict[str, Any] = {"expected": 0, "missing": 0, "late": 0, "rejected": 0,
-                           "link_sent": 0, "link_lost": 0, "unsent": 0}
+                           "link_sent": 0, "link_lost": 0, "queue_dropped": 0, "unsent": 0}
     for speaker, listener in ((pair.a, pair.b), (pair.b, pair.a)):
         for key in ("expected", "missing", "late", "rejected"):
             out[key] += heard[listener.seed.number][key]
-        up = link.get((speaker.seed.number, "up"), [0, 0])
+        up = link.get((speaker.seed.number, "up"), [0, 0, 0])
         # Frames the speaker sealed and counted as sent that never reached its link.
         out["unsent"] += heard[speaker.seed.number]["sealed"] - up[0]
-        down = link.get((listener.seed.number, "down"), [0, 0])
+        down = link.get((listener.seed.number, "down"), [0, 0, 0])
         out["link_sent"] += up[0]
         out["link_lost"] += up[1] + down[1]  # dropped on the way up, or on the way down
+        out["queue_dropped"] += up[2] + down[2]
     return out
 
 
@@ -553,7 +565,8 @@ def loss_rounds(folder: Path, names: list[str], rounds: int,
         widen = math.sqrt(2 * profile.loss_burst - 1)
         sigma3 = LOSS_SIGMAS * math.sqrt(p * (1 - p) / max(frames, 1)) * widen
         link_sent = sum(call["link_sent"] for call in calls)
-        link = sum(call["link_lost"] for call in calls) / max(link_sent, 1)
+        link = sum(call["link_lost"] + call["queue_dropped"] for call in calls) \
+            / max(link_sent, 1)
         per_call = [call["missing"] / max(call["expected"], 1) for call in calls]
         out[name] = {
             "profile": {"loss": profile.loss, "loss_burst": round(profile.loss_burst, 4),
@@ -574,6 +587,7 @@ def loss_rounds(folder: Path, names: list[str], rounds: int,
             # The link's own drops of the same audio frames: what chance gave this run.
             "link_loss": round(link, 5), "link_frames": link_sent,
             "measured_minus_link": round(pooled - link, 5),
+            "link_queue_drops": sum(call["queue_dropped"] for call in calls),
             "late_frames": sum(call["late"] for call in calls),
             "rejected_packets": sum(call["rejected"] for call in calls),
             "sealed_not_on_link": sum(call["unsent"] for call in calls),
