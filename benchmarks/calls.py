@@ -37,7 +37,8 @@ dials the callee bot, which answers; both speak.
    link carries the same bytes): per link profile that loses frames and has service, whether a
    call's measured loss is within ±10 % of the two-hop 1 − (1 − loss)². Both sides' received
    figures count (each hears the other through two hops), pooled over --loss-rounds calls
-   (seeds differ) long enough that the binomial 3σ (widened by √(2·burst − 1)) is within
+   (seeds differ; more where one call would pass 540 s, as the bots hang up at 600 s) long
+   enough that the binomial 3σ (widened by √(2·burst − 1)) is within
    ±10 % of that loss, up to --loss-max-seconds of calls per profile: a profile that would need
    more (5g: 0.2 %, ~450 000 frames) is run to the cap and said not resolvable within it.
    Beside the calls' figures, the link's own count of what it dropped of the same voice frames
@@ -87,7 +88,7 @@ from spread import rotated, spread
 
 from phone_tui.core.clock import DETERMINISTIC_EPOCH, SystemClock
 from phone_tui.core.entropy import SystemEntropy
-from phone_tui.handset.bots import Bot
+from phone_tui.handset.bots import BOT_CALL_S, Bot
 from phone_tui.handset.calls import CallState, stream_media_factory
 from phone_tui.handset.contacts import SeedContact
 from phone_tui.media.audio import CallAudio, clip_path
@@ -111,6 +112,7 @@ CONTENDED_PERCENT = 2.0  # capacity: a round whose loop waited longer for a core
 SATURATED_PERCENT = 90.0  # … unless the calls themselves filled the core
 LOSS_TARGET = 0.10  # loss: within ±10 % of the two-hop figure …
 LOSS_SIGMAS = 3  # … resolved when this many σ of the pooled count fit inside it
+LOSS_CALL_S = BOT_CALL_S - 60  # one call at most this long: the bots hang up at BOT_CALL_S
 SETTLE_S = 1.5  # after a call connects: playout started, the bots' words confirmed (at 1 s)
 
 
@@ -505,6 +507,8 @@ async def loss_call(profile: LinkProfile, folder: Path, seconds: float,
     # The figures the call stats are made of (loss = (expected − received) / expected), read
     # at one moment for both sides and the link.
     heard = {}
+    if not pair.connected():
+        raise SystemExit(f"a {profile.name} call of {seconds:.0f} s ended before its time")
     for bot in (pair.a, pair.b):
         media = pair.media(bot)
         jitter = media.jitter.stats
@@ -532,8 +536,9 @@ async def loss_call(profile: LinkProfile, folder: Path, seconds: float,
 
 def loss_rounds(folder: Path, names: list[str], rounds: int,
                 max_seconds: float) -> dict[str, Any]:
-    """Each profile's calls (``rounds`` of them, seeds differ, order rotated), as long as the
-    ±10 % verdict needs up to ``max_seconds`` in all: pooled loss against the two-hop figure."""
+    """Each profile's calls (``rounds`` of them, or more where a call would outlast
+    LOSS_CALL_S; seeds differ, order rotated), as long as the ±10 % verdict needs, up to
+    ``max_seconds`` in all: pooled loss against the two-hop figure."""
     profiles = load_profiles()
     chosen = [name for name in names
               if profiles[name].in_service and profiles[name].loss > 0]
@@ -542,13 +547,18 @@ def loss_rounds(folder: Path, names: list[str], rounds: int,
         profile = profiles[name]
         p = 1 - (1 - profile.loss) ** 2
         needed = loss_frames_needed(p, profile.loss_burst)
-        # Both sides hear 50 frames a second: 100 frames a second of call.
-        seconds = min(needed / 100, max_seconds)
-        plan[name] = {"p": p, "needed": needed, "per_call": max(seconds / rounds, 1.0),
-                      "calls": [], "real": 0.0}
-    for index in range(rounds):
+        # Both sides hear 50 frames a second: 100 frames a second of call (2 % more for the
+        # start of each call, before both sides hear).
+        seconds = min(1.02 * needed / 100, max_seconds)
+        # More calls than rounds where one would outlast the bots (they hang up at BOT_CALL_S).
+        calls = max(rounds, math.ceil(seconds / LOSS_CALL_S))
+        plan[name] = {"p": p, "needed": needed, "calls_planned": calls,
+                      "per_call": max(seconds / calls, 1.0), "calls": [], "real": 0.0}
+    for index in range(max((entry["calls_planned"] for entry in plan.values()), default=0)):
         for name in rotated(chosen, index) if chosen else []:
             entry = plan[name]
+            if len(entry["calls"]) == entry["calls_planned"]:
+                continue
             started = time.perf_counter()
             seed = zlib.crc32(name.encode()) + index
             done = run_fast(loss_call(profiles[name], folder / f"{name}-{index}",
@@ -576,7 +586,7 @@ def loss_rounds(folder: Path, names: list[str], rounds: int,
             "error_percent": round(100 * (pooled - p) / p, 1),
             "frames": frames, "missing": missing,
             "frames_needed": entry["needed"],
-            "seconds_per_call": round(entry["per_call"], 1),
+            "calls": len(calls), "seconds_per_call": round(entry["per_call"], 1),
             "three_sigma": round(sigma3, 5),
             "three_sigma_percent": round(100 * sigma3 / p, 1),
             "resolvable_within_cap": sigma3 <= LOSS_TARGET * p + 1e-12,
