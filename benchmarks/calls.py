@@ -33,7 +33,19 @@ dials the callee bot, which answers; both speak.
    cross-correlation in 3 s segments (each searched within ±300 ms of the last: the jitter
    buffer stretches and shrinks playout by whole frames); STOI (pystoi) of the aligned
    segments. "full" (no impairment) gives the codec's own score.
-4. capacity (real clock, real audio, profile "full" so the link loses and delays nothing):
+4. loss (fast-forwarded as in 2, audio off: NullAudio's frames of the codec's size, so the
+   link carries the same bytes): per link profile that loses frames and has service, whether a
+   call's measured loss is within ±10 % of the two-hop 1 − (1 − loss)². Both sides' received
+   figures count (each hears the other through two hops), pooled over --loss-rounds calls
+   (seeds differ; more where one call would pass 540 s, as the bots hang up at 600 s) long
+   enough that the binomial 3σ (widened by √(2·burst − 1)) is within
+   ±10 % of that loss, up to --loss-max-seconds of calls per profile: a profile that would need
+   more (5g: 0.2 %, ~450 000 frames) is run to the cap and said not resolvable within it.
+   Beside the calls' figures, the link's own count of what it dropped of the same voice frames
+   (the Gilbert–Elliott draws): measured − link is what the media path adds (late frames,
+   replay window, frames never sent), so a miss of the expected figure is told apart as the
+   link's chance or the path's bias.
+5. capacity (real clock, real audio, profile "full" so the link loses and delays nothing):
    N simultaneous calls (2N bots on one Bus, one event loop as on the stage), N = 1, 2, 4, …
    --max-calls; per N the share of playout slots concealed (a frame lost or late), the share
    of frames late, the lag of the 20 ms ticks (how long after its due time a tick ran: p50,
@@ -47,8 +59,9 @@ dials the callee bot, which answers; both speak.
 
     python benchmarks/calls.py [--rounds 5] [--seconds 4] [--profiles lte,gprs]
                                [--call-seconds 40] [--profile-rounds 3] [--max-calls 32]
-                               [--capacity-rounds 2] [--parts cpu,profiles,capacity]
-                               [--quick]
+                               [--capacity-rounds 2] [--loss-rounds 3]
+                               [--loss-max-seconds 1200]
+                               [--parts cpu,profiles,loss,capacity] [--quick]
 """
 
 from __future__ import annotations
@@ -65,6 +78,7 @@ import statistics
 import tempfile
 import time
 import wave
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,19 +88,20 @@ from spread import rotated, spread
 
 from phone_tui.core.clock import DETERMINISTIC_EPOCH, SystemClock
 from phone_tui.core.entropy import SystemEntropy
-from phone_tui.handset.bots import Bot
+from phone_tui.handset.bots import BOT_CALL_S, Bot
 from phone_tui.handset.calls import CallState, stream_media_factory
 from phone_tui.handset.contacts import SeedContact
 from phone_tui.media.audio import CallAudio, clip_path
 from phone_tui.media.codecs import DEFAULT_CODEC, load_codecs
+from phone_tui.media.srtp import PT_AUDIO
 from phone_tui.modem.bus import Bus
-from phone_tui.modem.frames import encode_voice
+from phone_tui.modem.frames import FrameError, decode_voice, encode_voice, is_voice
 from phone_tui.modem.profiles import LinkProfile, load_profiles
 
 ENTROPY = SystemEntropy()
 PROFILES = ("5g", "lte", "4g-slow", "3g", "edge", "gprs", "weak-signal")
 CPU_PROFILE = "lte"
-PARTS = ("cpu", "profiles", "capacity")
+PARTS = ("cpu", "profiles", "loss", "capacity")
 REPORT_BYTES = 12 + 37 + 16  # a media report: header, body, tag (media/stream.py)
 SEGMENT_S = 3.0  # STOI alignment: one offset per segment …
 SEARCH_S = 0.3  # … searched within this of the last one
@@ -95,6 +110,9 @@ LATE_LIMIT = 0.01  # capacity: concealed share of playout slots
 LAG_LIMIT_MS = 20.0  # capacity: tick lag p99
 CONTENDED_PERCENT = 2.0  # capacity: a round whose loop waited longer for a core decides nothing
 SATURATED_PERCENT = 90.0  # … unless the calls themselves filled the core
+LOSS_TARGET = 0.10  # loss: within ±10 % of the two-hop figure …
+LOSS_SIGMAS = 3  # … resolved when this many σ of the pooled count fit inside it
+LOSS_CALL_S = BOT_CALL_S - 60  # one call at most this long: the bots hang up at BOT_CALL_S
 SETTLE_S = 1.5  # after a call connects: playout started, the bots' words confirmed (at 1 s)
 
 
@@ -430,7 +448,165 @@ def codec_only_stoi(folder: Path, seconds: float) -> dict[str, float]:
     return {key: round(value, 3) for key, value in result.items()}
 
 
-# ---- 4. Capacity ---------------------------------------------------------------------------------
+# ---- 4. Loss against the link profile ----------------------------------------------------------
+
+
+def loss_frames_needed(p: float, burst: float) -> int:
+    """Frames at which LOSS_SIGMAS binomial σ of a loss ``p`` (widened by √(2·burst − 1) for
+    bursty loss) come to LOSS_TARGET of it."""
+    return math.ceil((LOSS_SIGMAS / LOSS_TARGET) ** 2 * (2 * burst - 1) * (1 - p) / p)
+
+
+def watch_audio_frames(bus: Bus) -> dict[tuple[str, str], list[int]]:
+    """Count, per (line, direction), the audio frames the bus put on a link, how many of them
+    the link's Gilbert–Elliott chain dropped and how many its queue did (reports and signalling
+    left out): the link's own truth."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    carry = bus._carry
+
+    def counted(modem: Any, frame: bytes, direction: str) -> None:
+        try:
+            packet = decode_voice(frame)[1] if is_voice(frame) else b""
+        except FrameError:
+            packet = b""  # garbled on the way: not counted
+        if len(packet) < 2 or packet[1] != PT_AUDIO:
+            carry(modem, frame, direction)
+            return
+        link, decided = modem.link, []
+        decide = link.decide
+
+        def recorded(*args: Any) -> Any:
+            decided.append(decide(*args))
+            return decided[-1]
+
+        link.decide = recorded
+        try:
+            carry(modem, frame, direction)
+        finally:
+            del link.decide  # the class's method again
+        count = counts.setdefault((modem.number, direction), [0, 0, 0])
+        count[0] += 1
+        count[1] += decided[0].dropped == "loss"
+        count[2] += decided[0].dropped == "queue"
+
+    bus._carry = counted  # type: ignore[method-assign]
+    return counts
+
+
+async def loss_call(profile: LinkProfile, folder: Path, seconds: float,
+                    seed: int) -> dict[str, Any]:
+    """One call of ``seconds`` on ``profile``, audio off: what each side's received figures
+    count of the other's frames (expected, missing, late, refused), and the link's own drops
+    of the audio frames each way."""
+    bus = Bus(random.Random(seed))
+    links = watch_audio_frames(bus)
+    pair = Pair.attach(bus, folder, profile, LoopClock())
+    pair.audio = False
+    await pair.connect()
+    await asyncio.sleep(seconds)
+    # The figures the call stats are made of (loss = (expected − received) / expected), read
+    # at one moment for both sides and the link.
+    heard = {}
+    if not pair.connected():
+        raise SystemExit(f"a {profile.name} call of {seconds:.0f} s ended before its time")
+    for bot in (pair.a, pair.b):
+        media = pair.media(bot)
+        jitter = media.jitter.stats
+        heard[bot.seed.number] = {"expected": jitter.expected,
+                                  "missing": max(jitter.expected - jitter.received, 0),
+                                  "late": jitter.late, "rejected": media.rejected,
+                                  "sealed": media.sent}
+    link = {key: list(value) for key, value in links.items()}
+    await pair.hang_up()
+    pair.close()
+    out: dict[str, Any] = {"expected": 0, "missing": 0, "late": 0, "rejected": 0,
+                           "link_sent": 0, "link_lost": 0, "queue_dropped": 0, "unsent": 0}
+    for speaker, listener in ((pair.a, pair.b), (pair.b, pair.a)):
+        for key in ("expected", "missing", "late", "rejected"):
+            out[key] += heard[listener.seed.number][key]
+        up = link.get((speaker.seed.number, "up"), [0, 0, 0])
+        # Frames the speaker sealed and counted as sent that never reached its link.
+        out["unsent"] += heard[speaker.seed.number]["sealed"] - up[0]
+        down = link.get((listener.seed.number, "down"), [0, 0, 0])
+        out["link_sent"] += up[0]
+        out["link_lost"] += up[1] + down[1]  # dropped on the way up, or on the way down
+        out["queue_dropped"] += up[2] + down[2]
+    return out
+
+
+def loss_rounds(folder: Path, names: list[str], rounds: int,
+                max_seconds: float) -> dict[str, Any]:
+    """Each profile's calls (``rounds`` of them, or more where a call would outlast
+    LOSS_CALL_S; seeds differ, order rotated), as long as the ±10 % verdict needs, up to
+    ``max_seconds`` in all: pooled loss against the two-hop figure."""
+    profiles = load_profiles()
+    chosen = [name for name in names
+              if profiles[name].in_service and profiles[name].loss > 0]
+    plan: dict[str, dict[str, Any]] = {}
+    for name in chosen:
+        profile = profiles[name]
+        p = 1 - (1 - profile.loss) ** 2
+        needed = loss_frames_needed(p, profile.loss_burst)
+        # Both sides hear 50 frames a second: 100 frames a second of call (2 % more for the
+        # start of each call, before both sides hear).
+        seconds = min(1.02 * needed / 100, max_seconds)
+        # More calls than rounds where one would outlast the bots (they hang up at BOT_CALL_S).
+        calls = max(rounds, math.ceil(seconds / LOSS_CALL_S))
+        plan[name] = {"p": p, "needed": needed, "calls_planned": calls,
+                      "per_call": max(seconds / calls, 1.0), "calls": [], "real": 0.0}
+    for index in range(max((entry["calls_planned"] for entry in plan.values()), default=0)):
+        for name in rotated(chosen, index) if chosen else []:
+            entry = plan[name]
+            if len(entry["calls"]) == entry["calls_planned"]:
+                continue
+            started = time.perf_counter()
+            seed = zlib.crc32(name.encode()) + index
+            done = run_fast(loss_call(profiles[name], folder / f"{name}-{index}",
+                                      entry["per_call"], seed))
+            entry["real"] += time.perf_counter() - started
+            entry["calls"].append(done)
+    out: dict[str, Any] = {}
+    for name in chosen:
+        profile, entry = profiles[name], plan[name]
+        p, calls = entry["p"], entry["calls"]
+        frames = sum(call["expected"] for call in calls)
+        missing = sum(call["missing"] for call in calls)
+        pooled = missing / max(frames, 1)
+        widen = math.sqrt(2 * profile.loss_burst - 1)
+        sigma3 = LOSS_SIGMAS * math.sqrt(p * (1 - p) / max(frames, 1)) * widen
+        link_sent = sum(call["link_sent"] for call in calls)
+        link = sum(call["link_lost"] + call["queue_dropped"] for call in calls) \
+            / max(link_sent, 1)
+        per_call = [call["missing"] / max(call["expected"], 1) for call in calls]
+        out[name] = {
+            "profile": {"loss": profile.loss, "loss_burst": round(profile.loss_burst, 4),
+                        "latency_ms": profile.latency_ms, "jitter_ms": profile.jitter_ms},
+            "expected": round(p, 5),
+            "pooled": round(pooled, 5),
+            "error_percent": round(100 * (pooled - p) / p, 1),
+            "frames": frames, "missing": missing,
+            "frames_needed": entry["needed"],
+            "calls": len(calls), "seconds_per_call": round(entry["per_call"], 1),
+            "three_sigma": round(sigma3, 5),
+            "three_sigma_percent": round(100 * sigma3 / p, 1),
+            "resolvable_within_cap": sigma3 <= LOSS_TARGET * p + 1e-12,
+            "within_10_percent": abs(pooled - p) <= LOSS_TARGET * p,
+            "within_3_sigma": abs(pooled - p) <= sigma3,
+            "per_call": spread(per_call, 5),
+            "per_call_error_percent": spread([100 * (v - p) / p for v in per_call], 1),
+            # The link's own drops of the same audio frames: what chance gave this run.
+            "link_loss": round(link, 5), "link_frames": link_sent,
+            "measured_minus_link": round(pooled - link, 5),
+            "link_queue_drops": sum(call["queue_dropped"] for call in calls),
+            "late_frames": sum(call["late"] for call in calls),
+            "rejected_packets": sum(call["rejected"] for call in calls),
+            "sealed_not_on_link": sum(call["unsent"] for call in calls),
+            "real_seconds": round(entry["real"], 1),
+        }
+    return out
+
+
+# ---- 5. Capacity ---------------------------------------------------------------------------------
 
 
 async def capacity_at(folder: Path, calls: int, seconds: float) -> dict[str, Any]:
@@ -560,8 +736,12 @@ def main() -> None:
     parser.add_argument("--max-calls", type=int, default=32)
     parser.add_argument("--capacity-rounds", type=int, default=2,
                         help="measurements of each N simultaneous calls")
+    parser.add_argument("--loss-rounds", type=int, default=3,
+                        help="calls per profile in the loss part (seeds differ)")
+    parser.add_argument("--loss-max-seconds", type=float, default=1200.0,
+                        help="virtual call seconds per profile at most in the loss part")
     parser.add_argument("--parts", default=",".join(PARTS),
-                        help="which parts to run (cpu, profiles, capacity)")
+                        help="which parts to run (cpu, profiles, loss, capacity)")
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
     args = parser.parse_args()
     names = [name.strip() for name in args.profiles.split(",") if name.strip()]
@@ -569,6 +749,7 @@ def main() -> None:
         args.rounds, args.seconds, args.call_seconds = 2, 1.0, 8.0
         args.profile_rounds, args.max_calls = 1, min(args.max_calls, 2)
         args.capacity_rounds = 1
+        args.loss_rounds, args.loss_max_seconds = 2, min(args.loss_max_seconds, 20.0)
         if args.profiles == ",".join(PROFILES):
             names = ["lte", "gprs"]
     unknown = [name for name in names if name not in load_profiles()]
@@ -592,6 +773,12 @@ def main() -> None:
                 **profile_rounds(root / "profiles", names, args.call_seconds,
                                  args.profile_rounds)}
             report["codec_only_stoi"] = codec_only_stoi(root / "full", args.call_seconds)
+        if "loss" in parts:
+            report["loss"] = {
+                "clock": "looptime (virtual)", "audio": False, "listeners": "both",
+                "rounds": args.loss_rounds, "max_seconds": args.loss_max_seconds,
+                "target_percent": 100 * LOSS_TARGET, "sigmas": LOSS_SIGMAS,
+                **loss_rounds(root / "loss", names, args.loss_rounds, args.loss_max_seconds)}
         if "capacity" in parts:
             report["capacity"] = capacity(root / "capacity", args.seconds, args.max_calls,
                                           args.capacity_rounds)

@@ -18,7 +18,7 @@ def ordered(figure: dict) -> bool:
     return figure["min"] <= figure["median"] <= figure["max"]
 
 
-def test_quick_run_measures_cpu_link_figures_stoi_and_capacity():
+def test_quick_run_measures_cpu_link_figures_stoi_loss_and_capacity():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True,
                           text=True, timeout=300, env=env, check=False)
@@ -58,6 +58,26 @@ def test_quick_run_measures_cpu_link_figures_stoi_and_capacity():
     if with_stoi:
         assert gprs["stoi"]["median"] < lte["stoi"]["median"]
         assert report["codec_only_stoi"]["stoi"] > 0.9  # the codec alone keeps speech intelligible
+
+    # Loss against the profile: both directions pooled, capped (a quick run cannot resolve
+    # ±10 % and must say so), the link's own drops of the same frames beside it.
+    loss = report["loss"]
+    assert loss["clock"].startswith("looptime") and loss["audio"] is False
+    assert loss["rounds"] == 2 and loss["max_seconds"] == 20.0
+    for name in ("lte", "gprs"):
+        entry = loss[name]
+        assert entry["expected"] == round(1 - (1 - entry["profile"]["loss"]) ** 2, 5)
+        # Two listeners, 20 s in all: about 2 000 frames (less the start of each call).
+        assert 1500 <= entry["frames"] <= 2100 and entry["link_frames"] >= entry["frames"]
+        assert entry["resolvable_within_cap"] is False
+        assert entry["frames_needed"] > entry["frames"]
+        assert ordered(entry["per_call"]) and entry["per_call"]["min"] >= 0
+        assert 0 <= entry["pooled"] < 0.2 and 0 <= entry["link_loss"] < 0.2
+        assert isinstance(entry["within_10_percent"], bool)
+        assert isinstance(entry["within_3_sigma"], bool)
+        assert entry["rejected_packets"] == 0 and entry["sealed_not_on_link"] == 0
+        assert abs(entry["pooled"] - entry["link_loss"]) < 0.01  # the path adds no loss
+        assert entry["real_seconds"] > 0
 
     capacity = report["capacity"]
     steps = capacity["steps"]
