@@ -184,7 +184,8 @@ async def test_the_auto_lock_during_a_call_leaves_only_the_call_and_the_pin_open
         view.tick()
         await settle(pilot)
         assert isinstance(top(app), InCallView) and len(view._stack) == 1
-        assert "Locked: only this call is open" in str(
+        assert "esc" not in str(top(app).query_one(".view-title").render())
+        assert "Locked: call only" in str(
             top(app).query_one("#call-guard").render())
         # A message now: the banner says one came, not who sent what.
         echo = next(bot for bot in app.bots if bot.seed.number == DESK)
@@ -207,6 +208,8 @@ async def test_the_auto_lock_during_a_call_leaves_only_the_call_and_the_pin_open
         await wait_for(pilot, lambda: not handset.answering_locked, rounds=300)
         await settle(pilot)
         assert isinstance(top(app), InCallView) and len(view._stack) == 2
+        assert "esc" in str(top(app).query_one(".view-title").render())
+        assert not top(app).query_one("#call-guard").display
         await pilot.press("escape")
         await settle(pilot)
         assert top(app).id == "home" and handset.calls.current.state == "connected"

@@ -533,7 +533,8 @@ class HandsetView(Vertical, can_focus=True):
             battery_percent=handset.battery_percent(),
             persona=handset.persona.name,
             persona_label=info.os_name,
-            locked=handset.state is not HandsetState.UNLOCKED,
+            # Open for a call only (answered on the lock screen, guarded): locked to the eye.
+            locked=handset.state is not HandsetState.UNLOCKED or handset.answering_locked,
             radios=tuple(RADIO_ICONS[radio] for radio in RADIO_ICONS if handset.radio_on(radio)),
             airplane=modem is not None and modem.airplane,
         ))

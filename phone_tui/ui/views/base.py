@@ -35,8 +35,16 @@ class PhoneView(Vertical):
     """
 
     def title_label(self) -> Static:
+        return Static(self._title_text(), classes="view-title")
+
+    def _title_text(self) -> str:
         hint = "  [$foreground-muted]‹ esc[/]" if self.BACK else ""
-        return Static(f"{self.TITLE}{hint}", classes="view-title")
+        return f"{self.TITLE}{hint}"
+
+    def refresh_title(self) -> None:
+        """Draw the title again (BACK changed: a call the phone was guarded for opened)."""
+        for label in self.query(".view-title").results(Static):
+            label.update(self._title_text())
 
     @property
     def keeps_keys(self) -> bool:

@@ -335,6 +335,11 @@ class InCallView(PhoneView):
     def tick(self) -> None:
         self.refresh_call()
 
+    def on_return(self) -> None:
+        # Back on top; also after a guard came or went (Escape's hint, the guard's line).
+        self.refresh_title()
+        self.refresh_call()
+
     def on_model_event(self, event: object) -> None:
         if getattr(event, "call_id", None) == self.call_id:
             self.refresh_call()
@@ -356,7 +361,7 @@ class InCallView(PhoneView):
         set_text(self.query_one("#call-state", Static), state)
         guard = self.query_one("#call-guard", Static)
         guard.display = self.handset.answering_locked
-        set_text(guard, "Locked: only this call is open · u unlocks")
+        set_text(guard, "Locked: call only · u unlocks the phone")
         set_text(self.query_one("#call-words", Static), sas_text(info.sas))
         if info.sas and not self._sas_shown:
             # The words came: the choice they ask for takes the keyboard (once; after that
@@ -535,7 +540,7 @@ class CallUnlockView(PhoneView):
     def compose(self) -> ComposeResult:
         yield self.title_label()
         yield PinEntry("Enter your PIN to open the phone", id="unlock-pin")
-        yield Static("The call goes on meanwhile. Escape: back to the call.", id="unlock-note")
+        yield Static("The call goes on. Escape: back to it.", id="unlock-note")
 
     def focus_default(self) -> None:
         self.focus_now(self.query_one(PinEntry))
