@@ -268,17 +268,44 @@ async def test_the_pin_opens_a_guarded_phone_during_the_call_and_counts_wrong_pi
 
 
 @pytest.mark.looptime
-async def test_a_call_that_ends_while_the_pin_is_checked_leaves_the_phone_locked(world):
+@pytest.mark.parametrize("pin", [TEST_PIN, "000000"])
+async def test_a_call_that_ends_while_the_pin_is_checked_leaves_the_phone_locked(world, pin):
+    # Before, the call's end cleared the guard at once while the lock waited for the check:
+    # for the length of Argon2id (a wrong PIN too) the whole phone was open.
+    import threading
+
+    from phone_tui.crypto import keystore
+    from phone_tui.errors import PhoneTuiError
     from phone_tui.handset.events import GuardLifted
 
     handset = await _guarded_call(world)
-    lifting = asyncio.ensure_future(handset.lift_guard(TEST_PIN))
-    await asyncio.sleep(0)  # Argon2id runs in its thread
-    handset.calls.hangup()  # the call ends meanwhile (the far end's hangup does the same)
-    await lifting
-    await asyncio.sleep(2)
-    assert handset.state is HandsetState.LOCKED
+    real, started, gate = keystore.derive, threading.Event(), threading.Event()
+
+    def slow(*args):  # Argon2id as slow as on a phone: until the test lets it end
+        started.set()
+        gate.wait(10)
+        return real(*args)
+
+    keystore.derive = slow
+    try:
+        lifting = asyncio.ensure_future(handset.lift_guard(pin))
+        while not started.is_set():
+            await asyncio.sleep(0)
+        handset.calls.hangup()  # the call ends during the check
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert handset.answering_locked  # still open for nothing but the (ended) call
+        assert handset.state is HandsetState.UNLOCKED and not handset.check_idle()
+        gate.set()
+        with pytest.raises(PhoneTuiError):  # WrongPin, or the call that is over
+            await lifting
+    finally:
+        keystore.derive = real
+        gate.set()
+    await asyncio.sleep(1)
+    assert handset.state is HandsetState.LOCKED and not handset.answering_locked
     assert not any(isinstance(e, GuardLifted) for e in world.seen)
+    assert handset.failures() == (0 if pin == TEST_PIN else 1)
 
 
 @pytest.mark.looptime

@@ -180,11 +180,16 @@ async def test_the_auto_lock_during_a_call_leaves_only_the_call_and_the_pin_open
         view.open_app("messages")  # away from the call: a chat list under the banner
         await settle(pilot)
         assert top(app).id != "call"
+        desk = next(bot for bot in app.bots if bot.seed.number == DESK)
+        desk.messenger.send_text(handset.number, "the code is 4711")  # banner: name and text
+        await wait_for(pilot, lambda: any("4711" in n.message for n in view.notices.history),
+                       rounds=300)
         clock.advance(16)
         view.tick()
         await settle(pilot)
         assert isinstance(top(app), InCallView) and len(view._stack) == 1
         assert "esc" not in str(top(app).query_one(".view-title").render())
+        assert not any("4711" in n.message for n in view.notices.history)  # it went too
         assert "Locked: call only" in str(
             top(app).query_one("#call-guard").render())
         # A message now: the banner says one came, not who sent what.

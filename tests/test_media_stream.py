@@ -294,3 +294,66 @@ async def test_on_hold_the_level_is_silence_on_both_sides():
     await asyncio.sleep(2)
     assert call.a.level is None and call.b.level is None
     call.stop()
+
+
+@pytest.mark.looptime
+async def test_a_carrier_that_drops_the_resume_cannot_keep_a_call_on_hold():
+    # Reports and marker frames are told apart by clear header bytes: dropping them after
+    # the resume left B on hold for good, sending nothing, while A's voice kept coming.
+    from phone_tui.media.srtp import MARKER, PT_REPORT
+
+    call = Call(PROFILES["full"])
+    dropping = False
+    send = call.a._send
+
+    def carrier(packet: bytes) -> None:
+        if dropping and (packet[1] == PT_REPORT or packet[0] & MARKER):
+            return
+        send(packet)
+
+    call.a._send = carrier
+    call.start()
+    await asyncio.sleep(5)
+    call.a.hold = True
+    await asyncio.sleep(3)
+    assert call.b.remote_held
+    dropping = True
+    call.a.hold = False
+    sent = call.b.sent
+    await asyncio.sleep(1)
+    assert not call.b.remote_held and call.b.sent > sent  # A's new voice ended the hold
+    call.stop()
+
+
+@pytest.mark.looptime
+async def test_a_held_report_let_through_after_the_resume_does_not_hold_the_call_again():
+    from phone_tui.media.srtp import PT_REPORT
+
+    call = Call(PROFILES["full"])
+    kept: list[bytes] = []
+    keep = False
+    send = call.a._send
+
+    def carrier(packet: bytes) -> None:
+        nonlocal keep
+        if keep and packet[1] == PT_REPORT:
+            kept.append(packet)
+            keep = False
+            return
+        send(packet)
+
+    call.a._send = carrier
+    call.start()
+    await asyncio.sleep(5)
+    call.a.hold = True
+    await asyncio.sleep(2.5)
+    keep = True  # the carrier holds back the next report (it says "held")
+    await asyncio.sleep(1.5)
+    call.a.hold = False
+    await asyncio.sleep(0.3)
+    assert not call.b.remote_held
+    call.b.receive(kept[0])  # and lets it through now
+    sent = call.b.sent
+    await asyncio.sleep(0.5)
+    assert not call.b.remote_held and call.b.sent > sent
+    call.stop()

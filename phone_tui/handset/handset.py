@@ -735,14 +735,16 @@ class Handset:
         self.events.emit(Wiped(persona.name, reason))
 
     def lock(self, reason: str = "user") -> None:
-        # The keys opened for one call are for that call only, however the phone locks.
-        self.relock_after_call = False
         if self.state is not HandsetState.UNLOCKED:
+            self.relock_after_call = False
             return
         if self._operations:
-            # A PIN change or check is using the keys in a thread: lock as soon as it ends.
+            # A PIN change or check is using the keys in a thread: lock as soon as it ends
+            # (a phone open for a call only stays so until then).
             self._lock_after = reason
             return
+        # The keys opened for one call are for that call only, however the phone locks.
+        self.relock_after_call = False
         self._stop_calls()
         self.messenger = None  # a replay under way stops at its next entry
         self._catching_up = None
@@ -898,12 +900,24 @@ class Handset:
         """The PIN opens the rest of the phone during a call that only the call was open for
         (answered on the lock screen, or guarded by the auto-lock). As at the lock screen: the
         throttle applies, a wrong PIN counts, the duress PIN wipes silently. Raises Throttled,
-        WrongPin; returns UNLOCKED (the phone stays open after the call) or DURESS."""
+        WrongPin; CallError when there is no call (any more) for it to open the phone over.
+        Returns UNLOCKED (the phone stays open after the call) or DURESS."""
+        from phone_tui.handset.calls import CallError
+
         persona = self.persona
 
+        def guarded_call() -> str | None:
+            calls = self.calls
+            current = calls.current if calls is not None else None
+            if current is None or not self.relock_after_call or self._lock_after is not None \
+                    or self.state is not HandsetState.UNLOCKED or persona is not self.persona:
+                return None
+            return current.call_id
+
         async def run() -> UnlockOutcome:
-            if persona.keystore is None or not self.relock_after_call:
-                return UnlockOutcome.UNLOCKED  # locked meanwhile, or no guard to lift
+            call_id = guarded_call()
+            if persona.keystore is None or call_id is None:
+                raise CallError("The call is over: the phone locks.")
             self._check_throttle(persona, self.clock.now())
             outcome, check = await asyncio.to_thread(
                 Keystore.unlock, persona.keystore_path, pin, entropy=self.entropy,
@@ -916,14 +930,14 @@ class Handset:
             if outcome is not UnlockOutcome.UNLOCKED:
                 self._reject_pin(persona)
             persona.throttle.reset()
-            # The check and the update in one step: the call may have ended (and the phone
-            # locked) while Argon2id ran, and then there is nothing left to open.
-            if self.state is HandsetState.UNLOCKED and self.relock_after_call \
-                    and persona is self.persona:
-                self.relock_after_call = False
-                self.touch()
-                log.info("persona %s opened during a call", persona.name)
-                self.events.emit(GuardLifted(persona.name))
+            # The check and the update in one step: the call may have ended while Argon2id
+            # ran (its lock waits for this check), and then there is nothing left to open.
+            if guarded_call() != call_id:
+                raise CallError("The call ended while the PIN was checked: the phone locks.")
+            self.relock_after_call = False
+            self.touch()
+            log.info("persona %s opened during a call", persona.name)
+            self.events.emit(GuardLifted(persona.name))
             return outcome
 
         return await self._exclusive("unlock", run)
@@ -973,7 +987,8 @@ class Handset:
 
         if isinstance(event, CallStateChanged) and event.state == "ended" and (
                 self.relock_after_call and event.call_id and event.persona == self.running):
-            self.relock_after_call = False
+            # The phone stays call-only until the lock itself (it waits for a PIN check
+            # under way): nothing else opens in between.
             try:
                 asyncio.get_running_loop().call_soon(self._relock)
             except RuntimeError:

@@ -42,6 +42,11 @@ _US = 1_000_000
 _MASK64 = (1 << 64) - 1
 MAX_RTT = 30.0  # s: a round trip beyond this is a stale or mangled report, not a measurement
 LIVE_SECONDS = 10  # the live delay and jitter: the mean of the last this many seconds
+# A hold's frames still on the way when its report came arrive within this; authentic new
+# audio after it means the peer sends again: the hold is over (the report saying so, or the
+# marker frame, may have been lost, or held back by the carrier).
+HOLD_SETTLE_S = 2.0
+RESUME_FRAMES = 3
 MAX_CAPTION = 80  # bytes of words said at once (two SAS words are about 20)
 CAPTION_REPEATS = 3  # said with this many reports in a row: one lost frame loses no words
 
@@ -144,6 +149,10 @@ class MediaSession:
         self.muted = False
         self._held = False
         self.remote_held = False
+        self._held_at = 0.0  # when the peer's hold began (our clock)
+        self._resume_frames = 0  # new audio from the peer since its hold settled
+        self._report_highest = -1  # the newest report's seq: an older one says nothing new
+        self._audio_highest = -1
         self.sent = 0
         self.rejected = 0  # packets refused (forged, replayed, malformed): counted, never raised
         self.last_heard: float | None = None  # when an authentic packet last came
@@ -258,13 +267,16 @@ class MediaSession:
                 if frame.payload_type == PT_CAPTION:
                     self.heard = _caption(frame.payload)
                 else:
-                    self._take_report(frame.payload)
+                    self._take_report(frame.payload, frame.seq)
             else:
                 frame = self._opener.open(packet)
                 if frame.payload_type != PT_AUDIO:
                     raise MediaFrameError("unknown payload type")
                 now = self._now()
-                if frame.marker and self.remote_held:
+                newer = frame.seq > self._audio_highest
+                self._audio_highest = max(self._audio_highest, frame.seq)
+                if self.remote_held and newer and (
+                        frame.marker or self._resuming(now)):
                     self._set_remote_held(False)  # media again: the hold ended
                 self.jitter.push(frame, now)
         except MediaFrameError:
@@ -272,9 +284,20 @@ class MediaSession:
             return
         self.last_heard = self._now()
 
+    def _resuming(self, now: float) -> bool:
+        """One more new frame from a peer on hold: enough of them, once the frames in
+        flight at the hold have come, end it."""
+        if now - self._held_at < HOLD_SETTLE_S:
+            return False
+        self._resume_frames += 1
+        return self._resume_frames >= RESUME_FRAMES
+
     def _set_remote_held(self, held: bool) -> None:
         self.remote_held = held
-        if not held:
+        self._resume_frames = 0
+        if held:
+            self._held_at = self._now()
+        else:
             self._marker = True  # our media resumes too: a new talk spurt for the peer
         self._pause_playout()
 
@@ -284,13 +307,17 @@ class MediaSession:
         else:
             self.jitter.resume()
 
-    def _take_report(self, body: bytes) -> None:
+    def _take_report(self, body: bytes, seq: int) -> None:
         if len(body) != _REPORT.size:
             raise MediaFrameError("malformed report")
         flags, sent, lsr, dlsr, _received, expected, lost, _jitter = _REPORT.unpack(body)
         now = self._now()
         held = bool(flags & _HELD)
-        if held != self.remote_held:
+        newest = seq > self._report_highest
+        self._report_highest = max(self._report_highest, seq)
+        if newest and held != self.remote_held:
+            # Only the newest report says whether the peer holds: one held back by the
+            # carrier and let through after the resume would put the call on hold again.
             self._set_remote_held(held)
         self._peer_sr, self._peer_sr_at = sent, now
         if expected:

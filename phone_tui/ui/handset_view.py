@@ -842,6 +842,9 @@ class HandsetView(Vertical, can_focus=True):
             # locked (a damaged file met at start-up) say nothing of its content: they stay.
             self.notices.forget(unlocked=True)
             self._waiting = self._spooled()
+        elif type(event).__name__ == "Guarded":
+            # Only the call is open now: a banner that quoted a message goes, as at a lock.
+            self.notices.forget(unlocked=True)
         elif isinstance(event, Unlocked):
             self.notices.forget(key="waiting")  # now read: their own notifications follow
             self._waiting = 0
