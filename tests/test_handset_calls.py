@@ -345,3 +345,48 @@ async def test_words_that_match_verify_the_contact_bound_into_them_and_no_other(
                             ("00" * 32, DUTY))
     handset.calls.confirm_sas(True)
     assert not messenger.contact(DUTY).verified
+
+
+@pytest.mark.looptime
+async def test_a_long_hold_is_not_a_network_failure(world):
+    # No voice goes either way on hold: the media timeout (15 s without voice) ended every
+    # hold longer than that as "the network failed". The reports keep the call alive.
+    handset = world.handset
+    await set_up(handset, locked=False)
+    handset.calls.dial(DUTY)
+    await asyncio.sleep(5)
+    handset.calls.set_hold(True)
+    for _ in range(60):
+        await asyncio.sleep(1)
+        world.clock.advance(1)
+    assert handset.calls.current is not None
+    assert handset.calls.current.state is CallState.CONNECTED
+    handset.calls.set_hold(False)
+    await asyncio.sleep(2)
+    assert handset.calls.current.state is CallState.CONNECTED
+    assert world.bot(DUTY).calls.current.state is CallState.CONNECTED
+
+
+@pytest.mark.looptime
+async def test_after_the_pin_opened_a_call_answered_on_the_lock_screen_calls_ring_as_usual(
+        world):
+    # Before, every later call rang as on a lock screen (number only, "enter your PIN") on
+    # the open phone, and could only be declined.
+    handset = world.handset
+    await set_up(handset, locked=True)
+    bot = world.bot(DESK)
+    bot.calls.dial(handset.number)
+    await asyncio.sleep(2)
+    await handset.answer_locked(TEST_PIN)
+    await asyncio.sleep(2)
+    await handset.lift_guard(TEST_PIN)
+    bot.calls.hangup()
+    await asyncio.sleep(2)
+    assert handset.state is HandsetState.UNLOCKED
+    bot.calls.dial(handset.number)
+    await asyncio.sleep(2)
+    assert handset.calls.current.state is CallState.RINGING
+    assert not handset.calls.current.locked
+    handset.calls.answer()
+    await asyncio.sleep(2)
+    assert handset.calls.current.state is CallState.CONNECTED

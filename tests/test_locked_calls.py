@@ -218,3 +218,75 @@ async def test_the_auto_lock_during_a_call_leaves_only_the_call_and_the_pin_open
         await pilot.press("escape")
         await settle(pilot)
         assert top(app).id == "home" and handset.calls.current.state == "connected"
+
+
+async def test_a_wrong_pin_to_answer_is_said_under_the_pin_pad(data_dir, clock):
+    # It came as a banner over the caller's number for 5 s (a method name that did not exist).
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view = app.query_one("HandsetView")
+        duty = next(bot for bot in app.bots if bot.seed.number == DUTY)
+        handset.lock("user")
+        await settle(pilot)
+        duty.calls.dial(handset.number)
+        await wait_for(pilot, lambda: top(app).id == "incoming", rounds=200)
+        await pilot.press("1", "1", "1", "1", "enter")
+        await wait_for(pilot, lambda: "Wrong PIN" in str(
+            top(app).query_one("#pin-message").render()), rounds=300)
+        assert view.notices.current is None or "Wrong PIN" not in view.notices.current.message
+
+
+async def test_a_message_read_in_while_guarded_waits_on_the_lock_screen_after_the_call(
+        data_dir, clock):
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    handset.set_auto_lock(15)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for bot in app.bots:
+            bot.seed = replace(bot.seed, answer_delay=0.0)
+        view = app.query_one("HandsetView")
+        handset.calls.dial(DUTY)
+        await wait_for(pilot, lambda: handset.calls.current is not None
+                       and handset.calls.current.state == "connected", rounds=300)
+        clock.advance(16)
+        view.tick()
+        await settle(pilot)
+        assert handset.answering_locked
+        assert view.check_action("switch_os", ()) is False  # F2 is not offered while guarded
+        desk = next(bot for bot in app.bots if bot.seed.number == DESK)
+        desk.messenger.send_text(handset.number, "call me back")
+        await wait_for(pilot, lambda: any("Unlock the phone to read it" in n.message
+                                          for n in view.notices.history), rounds=300)
+        handset.calls.current and handset.calls.hangup()
+        await wait_for(pilot, lambda: handset.state is HandsetState.LOCKED, rounds=300)
+        await settle(pilot)
+        assert top(app).id == "lock" and view.waiting == 1  # before: nothing said it came
+
+
+async def test_on_hold_the_call_screen_says_so_instead_of_the_last_figures(data_dir, clock):
+    handset = make_handset(data_dir, clock=clock, settings=FULL)
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset, settings=FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for bot in app.bots:
+            bot.seed = replace(bot.seed, answer_delay=0.0)
+        handset.calls.dial(DUTY)
+        await wait_for(pilot, lambda: handset.calls.current is not None
+                       and handset.calls.current.state == "connected", rounds=300)
+        await settle(pilot)
+        call = top(app)
+        assert isinstance(call, InCallView)
+        call.levels.extend([-20.0] * 5)  # something was heard before the hold
+        await pilot.press("h")
+        await wait_for(pilot, lambda: handset.calls.current.held, rounds=100)
+        call.refresh_call()
+        assert "On hold" in str(call.query_one("#call-quality").render())
+        for _ in range(len(call.levels)):  # the meter scrolls the last sound out
+            call._sample_level()
+        assert all(column is None for column in call.levels)

@@ -669,6 +669,7 @@ class CallService:
         self.locked_ring = False  # the next offer rang a locked phone (handset sets it)
         self._media: Media | None = None
         self._media_received = -1
+        self._media_heard: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         messenger.calls = self
@@ -913,6 +914,7 @@ class CallService:
                          side.recv_salt, side.recv_ssrc)
         self._media = self.media_factory(keys, action.codec, action.number)
         self._media_received = -1
+        self._media_heard = None
         self._media.start()
 
     def _stop_media(self) -> None:
@@ -937,6 +939,12 @@ class CallService:
         if not isinstance(received, int) or isinstance(received, bool):
             self.machine.media_alive(now)
             return
+        # Any authentic packet keeps the call alive: on hold no voice goes either way, but
+        # the once-a-second reports do (a hold of any length is not a network failure).
+        heard = getattr(self._media, "last_heard", None)
+        if isinstance(heard, float) and heard != self._media_heard:
+            self._media_heard = heard
+            self.machine.media_alive(now)
         if received != self._media_received:
             self._media_received = received
             self.machine.media_alive(now)

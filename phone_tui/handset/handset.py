@@ -935,6 +935,8 @@ class Handset:
             if guarded_call() != call_id:
                 raise CallError("The call ended while the PIN was checked: the phone locks.")
             self.relock_after_call = False
+            if self.calls is not None:
+                self.calls.locked_ring = False  # the next call rings an open phone
             self.touch()
             log.info("persona %s opened during a call", persona.name)
             self.events.emit(GuardLifted(persona.name))

@@ -43,6 +43,8 @@ class HandsetCommands(CommandList):
                 ("Go to the home screen", "Show the app grid", view.action_home),
                 ("Open Settings", "About, PIN, theme, auto-lock", partial(view.open_app,
                                                                           "settings")),
+                ("Open Messages", "Your encrypted conversations",
+                 partial(view.open_app, "messages")),
                 ("Open Network", "Link profile, registration, live figures",
                  partial(view.open_app, "network")),
                 ("Open Phone", "Call a contact or a number; the call log",

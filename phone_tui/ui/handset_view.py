@@ -144,6 +144,7 @@ class HandsetView(Vertical, can_focus=True):
         # Messages kept while locked, since the last unlock: what the spool already holds
         # (they came before a restart) and one more for each MessageWaiting.
         self._waiting = self._spooled() if handset.state is HandsetState.LOCKED else 0
+        self._guarded_messages = 0  # messages read in while the phone was open for a call only
         self._shown_version: int | None = None  # the board's version the banner shows
         self._unlisten = handset.events.listen(self._on_model_event)
         # Kept, not looked up: the status is refreshed every second and after every event.
@@ -548,6 +549,9 @@ class HandsetView(Vertical, can_focus=True):
         if action == "to_call":
             return self.handset.locked_call is not None or (
                 self.handset.calls is not None and self.handset.calls.current is not None)
+        if action == "switch_os" and self.handset.state is HandsetState.UNLOCKED \
+                and self.handset.answering_locked:
+            return False  # open for a call only: the call is all there is
         if action in ("lock", "home"):
             if self.handset.state is HandsetState.UNLOCKED and self.handset.answering_locked:
                 return False  # opened for a call only: the call screen is all there is
@@ -688,8 +692,6 @@ class HandsetView(Vertical, can_focus=True):
             self.reset_to(IncomingCallView(info.call_id))
         else:
             self.reset_to(InCallView(info.call_id))
-        self.notify("Locked: only the call is open. It locks fully when the call ends; "
-                    "u unlocks.", title="Auto-lock", timeout=6)
 
     def push_call_unlock(self) -> None:
         """The PIN entry that opens the rest of the phone during a call it is closed for."""
@@ -741,8 +743,9 @@ class HandsetView(Vertical, can_focus=True):
         from phone_tui.ui.views.call import current_call
 
         info = current_call(self.handset)
+        # The PIN entry over a call (call-unlock) shows the banner: the call goes on under it.
         show = info is not None and info.state != "ended" and (
-            self.top is None or self.top.id not in CALL_VIEWS)
+            self.top is None or self.top.id not in ("incoming", "call", "call-stats"))
         self.set_class(show, "-call-banner")
         if show and info is not None:
             self.query_one(CallBanner).show(info, self.handset.clock.now())
@@ -779,9 +782,9 @@ class HandsetView(Vertical, can_focus=True):
         try:
             await self.handset.answer_locked(pin)
         except PhoneTuiError as problem:
-            show = getattr(entry, "show_message", None)
-            if show is not None:
-                show(str(problem))
+            show = getattr(entry, "set_message", None)
+            if show is not None and getattr(entry, "is_attached", False):
+                show(str(problem).split(" Try again")[0])  # under the PIN pad, as at a lock
             else:
                 self.notify(str(problem), title="Call", severity="warning")
 
@@ -841,13 +844,19 @@ class HandsetView(Vertical, can_focus=True):
             # contact ("The safety number with Echo changed"). Notices from while it was
             # locked (a damaged file met at start-up) say nothing of its content: they stay.
             self.notices.forget(unlocked=True)
-            self._waiting = self._spooled()
+            # Messages read in while only a call was open wait to be read like the spool's.
+            self._waiting = self._spooled() + self._guarded_messages
+            self._guarded_messages = 0
         elif type(event).__name__ == "Guarded":
             # Only the call is open now: a banner that quoted a message goes, as at a lock.
             self.notices.forget(unlocked=True)
         elif isinstance(event, Unlocked):
             self.notices.forget(key="waiting")  # now read: their own notifications follow
-            self._waiting = 0
+            self._waiting = self._guarded_messages = 0
+        elif type(event).__name__ == "GuardLifted":
+            self._guarded_messages = 0
+        elif type(event).__name__ == "MessageReceived" and self.handset.answering_locked:
+            self._guarded_messages += 1
         elif isinstance(event, Wiped | PersonaSwitched):
             self.notices.forget()  # no notification crosses between OSes
             self._waiting = self._spooled()

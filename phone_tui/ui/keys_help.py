@@ -27,7 +27,11 @@ class KeysHelp:
             self.push_screen(KeysScreen(key_groups(screens[-1])))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        view = getattr(self, "active_handset_view", lambda: None)()
+        call_only = view is not None and view.handset.answering_locked
         for command in super().get_system_commands(screen):  # type: ignore[misc]
+            if call_only and command.title == "Theme":
+                continue  # a phone open for a call only offers the call (and quitting)
             if command.title == "Keys":
                 yield SystemCommand("Keys", "Every key of this screen, the phone and the app",
                                     self.action_keys)  # type: ignore[attr-defined]

@@ -439,7 +439,8 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
 
     def action_tap_all_frames(self) -> None:
         every = self.query_one(TapView).toggle_all_frames()
-        self.notify("Every frame, acknowledgements and keep-alives too." if every else
+        self.notify("Every frame: acknowledgements, keep-alives and calls' control frames too."
+                    if every else
                     "Messages and reports only.", title="Operator tap")
 
     def action_reset_stage(self) -> None:

@@ -44,8 +44,8 @@ class StageCommands(CommandList):
         commands += [
             ("Pause / resume the operator tap", "Freeze the carrier's view while you explain",
              app.action_toggle_tap),  # type: ignore[attr-defined]
-            ("Operator tap: every frame / messages only", "Show acknowledgements and "
-             "keep-alives too, or not", app.action_tap_all_frames),  # type: ignore[attr-defined]
+            ("Operator tap: every frame / messages only", "Show acknowledgements, "
+             "keep-alives and calls' control frames too, or not", app.action_tap_all_frames),  # type: ignore[attr-defined]
             ("Reset the stage", "Wipe and set up every demo phone again (asks first)",
              app.action_reset_stage),  # type: ignore[attr-defined]
         ]

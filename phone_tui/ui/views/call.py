@@ -317,8 +317,8 @@ class InCallView(PhoneView):
         """A column of the meter for what is heard now (nothing moves without audio)."""
         calls = calls_of(self)
         level = calls.level if calls is not None and self._info() is not None else None
-        if level is None and self.levels[-1] is None:
-            return
+        if level is None and all(column is None for column in self.levels):
+            return  # silence scrolled through: nothing moves
         self.levels.append(level)
         set_text(self.query_one("#call-level", Static), level_bar(list(self.levels)))
 
@@ -381,7 +381,10 @@ class InCallView(PhoneView):
                 "Read these words aloud. If they differ, hang up.")
         set_text(self.query_one("#call-sas-hint", Static), hint)
         stats = calls.stats if calls is not None else None
-        if stats is not None and not self.handset_view.live_figures:
+        if info.held or info.remote_held:
+            set_text(self.query_one("#call-quality", Static), "On hold: no voice either way")
+            set_text(self.query_one("#call-figures", Static), "")
+        elif stats is not None and not self.handset_view.live_figures:
             set_text(self.query_one("#call-quality", Static), "Quality: live figures are off")
             set_text(self.query_one("#call-figures", Static), "in deterministic runs")
         elif stats is not None:
