@@ -390,3 +390,13 @@ async def test_after_the_pin_opened_a_call_answered_on_the_lock_screen_calls_rin
     handset.calls.answer()
     await asyncio.sleep(2)
     assert handset.calls.current.state is CallState.CONNECTED
+
+
+@pytest.mark.looptime
+async def test_matching_words_on_a_guarded_phone_verify_the_call_only(world):
+    # Whoever holds a guarded phone has not given the PIN: "words match" marked the caller's
+    # safety number verified for good.
+    handset = await _guarded_call(world)
+    handset.calls.confirm_sas(True)
+    assert handset.calls.current.verified == "match"
+    assert not handset.messenger.contact(DUTY).verified

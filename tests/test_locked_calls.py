@@ -202,6 +202,12 @@ async def test_the_auto_lock_during_a_call_leaves_only_the_call_and_the_pin_open
             view.open_app(app_id)
             await settle(pilot)
             assert isinstance(top(app), InCallView)
+        # A click on the status bar (the shade, refused) left the call's keys dead: the
+        # focus stayed on the phone's frame.
+        await pilot.click("StatusBar")
+        await settle(pilot)
+        assert app.focused is not None and app.focused is not view
+        assert app.check_action("next_theme", ()) is False
         await pilot.press("u")
         await settle(pilot)
         assert isinstance(top(app), CallUnlockView)

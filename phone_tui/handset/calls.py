@@ -667,6 +667,9 @@ class CallService:
         self.machine = CallMachine(identity=messenger.identity.public_dh,
                                    no_answer_s=no_answer_s, media_timeout_s=media_timeout_s)
         self.locked_ring = False  # the next offer rang a locked phone (handset sets it)
+        # Whether matching words may verify the contact now: not on a phone open for the
+        # call only (whoever holds it has not opened it), the handset says.
+        self.may_verify_contact: Callable[[], bool] = lambda: True
         self._media: Media | None = None
         self._media_received = -1
         self._media_heard: float | None = None
@@ -897,6 +900,9 @@ class CallService:
         number is verified, as by comparing it. Only if the key the words were bound to is
         still the contact's own (a changed number is met at the next message, not trusted)."""
         messenger = self.messenger
+        if not self.may_verify_contact():
+            log.info("words matched on a phone open for the call only: the contact is as it was")
+            return
         contact = messenger.contact(number)
         if identity is None or contact is None or contact.verified \
                 or contact.new_identity is not None or contact.identity is None \

@@ -502,6 +502,7 @@ class Handset:
         # it did there (number only). Any other unlock reads it afresh: the lock screen's
         # ringing gives way to the call the replay rings, if it still does.
         self.calls.locked_ring = self._answering_locked
+        self.calls.may_verify_contact = lambda: not self.answering_locked
         self._stop_locked_ring("")
         modem = self.modem
         if modem is not None and hasattr(modem, "on_voice"):

@@ -99,6 +99,9 @@ class PhoneApp(KeysHelp, KeyPacing, App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "hint":
             return self.side is not None and hasattr(self.side, "show_hint")
+        if action == "next_theme":
+            view = self.active_handset_view()
+            return view is None or not view.handset.answering_locked  # as the palette
         return True
 
     def action_hint(self) -> None:

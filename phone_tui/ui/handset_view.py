@@ -223,6 +223,8 @@ class HandsetView(Vertical, can_focus=True):
         While the keys are open only for a call answered on the lock screen, only that call's
         views come up: the rest of the phone stays locked."""
         if self.handset.answering_locked and view.id not in CALL_VIEWS:
+            if self.top is not None:
+                self._focus_view(self.top)  # a click that asked for it took the focus away
             return
         for index, existing in enumerate(self._stack):
             if view.id is not None and existing.id == view.id:
