@@ -147,8 +147,10 @@ async def test_during_a_call_answered_on_the_lock_screen_only_the_call_is_reacha
 
         titles = [title for title, _, _ in Commands()._commands()]
         assert titles and set(titles) <= {"Back to the call", "Hang up", "Mute", "Unmute",
+                                          "Speaker on", "Speaker off",
                                           "Hold the call", "Resume the call",
                                           "Unlock the phone"}
+        assert "Speaker on" in titles
         view = app.query_one("HandsetView")
         for app_id in ("phone", "settings", "messages", "switch"):
             view.open_app(app_id)

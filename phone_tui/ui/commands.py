@@ -105,6 +105,8 @@ class HandsetCommands(CommandList):
         if info.state == "connected":
             commands += [("Mute" if not info.muted else "Unmute", "Your microphone",
                           partial(calls.set_mute, not info.muted)),
+                         ("Speaker on" if not info.speaker else "Speaker off", "Loudspeaker",
+                          partial(calls.set_speaker, not info.speaker)),
                          ("Hold the call" if not info.held else "Resume the call", "Hold",
                           partial(calls.set_hold, not info.held))]
         commands.append(("Unlock the phone", "The PIN opens the rest of the phone; the call "
