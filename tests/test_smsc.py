@@ -305,3 +305,17 @@ def test_a_file_that_is_not_a_database_is_refused_and_kept(tmp_path):
 def test_checking_a_missing_file_makes_none(tmp_path):
     check_smsc_file(tmp_path / SMSC_FILE)
     assert not (tmp_path / SMSC_FILE).exists()
+
+
+def test_a_long_flood_of_delivered_texts_leaves_no_bookkeeping_behind():
+    """Each accepted message notes its expiry; what went is swept out, so memory follows what
+    is queued, not what passed through."""
+    smsc = Smsc()
+    smsc.set_reachable(T0, "+2", True)
+    smsc.submit(T0, "+1", "+3", "waits for +3", 0)  # one stays queued throughout
+    for i in range(5000):
+        assert smsc.submit(T0 + i, "+1", "+2", "hi", i % 256).accepted
+        deliver_all(smsc, T0 + i)
+    assert smsc.queued_parts == 1
+    assert len(smsc._expiries) <= 2 * 2 + 64 + 1
+    assert smsc.next_wakeup() is not None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import heapq
 import math
 import os
 import re
@@ -135,12 +136,17 @@ class Smsc:
         self._reachable: set[str] = set()
         self._parts = 0  # parts queued (reports are counted apart)
         self._next_row = 1
+        # (expiry, number) of what was queued, earliest first, so a poll looks only at the
+        # queues with something due; entries of what already went are skipped, and the heap is
+        # rebuilt when they outnumber what is queued.
+        self._expiries: list[tuple[float, str]] = []
         self.reports_dropped = 0
         if store is not None:
             for item in store.load():
                 self._queues.setdefault(item.number, deque()).append(item)
                 self._parts += item.part is not None
                 self._next_row = max(self._next_row, item.row + 1, item.message + 1)
+            self._rebuild_expiries()
 
     # -- submissions --------------------------------------------------------------------------
 
@@ -184,6 +190,7 @@ class Smsc:
         self._save(items, [])
         self._queues.setdefault(recipient, deque()).extend(items)
         self._parts += len(items)
+        self._expiry(now + validity, recipient)
         return SubmitResult(True, message_id=message_id, text=text, parts=len(items))
 
     def _take_row(self) -> int:
@@ -253,6 +260,8 @@ class Smsc:
             queue[0].next_attempt = min(queue[0].next_attempt, now)
         else:
             self._queues.pop(head.number, None)
+            if not self._queues:
+                self._expiries.clear()
 
     def failed(self, now: float, delivery_id: int) -> None:
         """The delivery failed (the phone refused it, or the link dropped it): retry later."""
@@ -272,14 +281,22 @@ class Smsc:
         if self.store is not None:
             self.store.update(item.row, item.attempts, item.next_attempt)
 
+    def _expiry(self, at: float, number: str) -> None:
+        heapq.heappush(self._expiries, (at, number))
+        if len(self._expiries) > 2 * (self._parts + len(self._queues)) + 64:
+            self._rebuild_expiries()
+
+    def _rebuild_expiries(self) -> None:
+        self._expiries = [(item.expires, number) for number, queue in self._queues.items()
+                          for item in queue]
+        heapq.heapify(self._expiries)
+
     def next_wakeup(self) -> float | None:
-        """When :meth:`poll` next has something to do (an expiry, a retry, a timeout)."""
-        times = []
+        """When :meth:`poll` next has something to do (an expiry, a retry, a timeout); it may
+        be early (something that was due went meanwhile), never late."""
+        times = [self._expiries[0][0]] if self._expiries else []
         for number, queue in self._queues.items():
-            if not queue:
-                continue
-            times.append(min(item.expires for item in queue))
-            if number in self._reachable:
+            if number in self._reachable and queue:
                 head = queue[0]
                 times.append(head.in_flight_until if head.in_flight_until is not None
                              else head.next_attempt)
@@ -291,9 +308,12 @@ class Smsc:
         deletes: list[int] = []
         inserts: list[_Item] = []
         reported: dict[int, _Item] = {}
-        for number in list(self._queues):
-            queue = self._queues[number]
-            if not any(item.expires <= now for item in queue):
+        due = set()
+        while self._expiries and self._expiries[0][0] <= now:
+            due.add(heapq.heappop(self._expiries)[1])
+        for number in due:
+            queue = self._queues.get(number)
+            if not queue:
                 continue
             kept: deque[_Item] = deque()
             for item in queue:
@@ -313,6 +333,8 @@ class Smsc:
             self._save(inserts, deletes)
         for number in [number for number, queue in self._queues.items() if not queue]:
             del self._queues[number]
+        if not self._queues:
+            self._expiries.clear()
 
     def _report(self, at: float, item: _Item, status: ReportStatus) -> list[_Item]:
         """Queue a status report for ``item``'s sender (the oldest report goes when full)."""
@@ -329,6 +351,7 @@ class Smsc:
         new = _Item(self._take_row(), item.peer, 0, item.number, item.ref,
                     at + REPORT_VALIDITY, False, 0, at, report=report)
         queue.append(new)
+        self._expiry(new.expires, new.number)
         return [new]
 
     def _save(self, inserts: list[_Item], deletes: list[int]) -> None:
