@@ -153,8 +153,9 @@ class Smsc:
     def submit(self, now: float, sender: str, recipient: str, message: str | list[SmsPart],
                message_ref: int, *, validity: float = DEFAULT_VALIDITY,
                status_report: bool = False) -> SubmitResult:
-        """Accept a message (a text, cut here, or the parts a phone cut) for ``recipient`` or
-        say why not; never raises for what a phone sends."""
+        """Accept a message (a text, cut here with ``message_ref`` as its concatenation
+        reference, or the parts a phone cut) for ``recipient``, or say why not; never raises
+        for what a phone sends. ``validity`` is relative, in seconds (cut to 5 min – 7 days)."""
         if not _number_ok(sender) or not _number_ok(recipient):
             return SubmitResult(False, "not a phone number")
         if isinstance(message_ref, bool) or not isinstance(message_ref, int) \
