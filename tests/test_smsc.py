@@ -319,3 +319,27 @@ def test_a_long_flood_of_delivered_texts_leaves_no_bookkeeping_behind():
     assert smsc.queued_parts == 1
     assert len(smsc._expiries) <= 2 * 2 + 64 + 1
     assert smsc.next_wakeup() is not None
+
+
+def test_a_locked_file_rejects_a_submission_and_keeps_other_changes_for_the_next_write(tmp_path):
+    """A submission the file cannot take is refused ("try again"), never accepted and lost; an
+    acknowledged delivery the file could not note is written at the next poll, so a restart
+    does not send it again."""
+    smsc = open_smsc(tmp_path)
+    assert smsc.submit(T0, "+1", "+2", "first", 1, status_report=True).accepted
+    other = sqlite3.connect(tmp_path / SMSC_FILE, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the file
+    result = smsc.submit(T0, "+1", "+2", "second", 2)
+    assert not result.accepted and "try again" in result.reason
+    assert smsc.queued("+2") == 1
+    smsc.set_reachable(T0, "+2", True)
+    [delivery] = smsc.poll(T0)
+    smsc.delivered(T0, delivery.id)
+    assert smsc.unsaved and smsc.save_failures == 2
+    other.execute("ROLLBACK")
+    other.close()
+    assert smsc.poll(T0 + 1) == [] and not smsc.unsaved
+    smsc.store.close()
+    again = open_smsc(tmp_path)
+    assert again.queued("+2") == 0 and again.queued("+1") == 1  # only the report waits
+    again.store.close()

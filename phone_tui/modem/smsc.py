@@ -27,6 +27,7 @@ import os
 import re
 import sqlite3
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -141,6 +142,12 @@ class Smsc:
         # rebuilt when they outnumber what is queued.
         self._expiries: list[tuple[float, str]] = []
         self.reports_dropped = 0
+        # Writes the file refused (full disk, locked by another process): kept, in order, and
+        # written with the next change or poll; the queue in memory stays the truth meanwhile.
+        self._unsaved_inserts: dict[int, _Item] = {}
+        self._unsaved_deletes: set[int] = set()
+        self._unsaved_updates: dict[int, _Item] = {}
+        self.save_failures = 0
         if store is not None:
             for item in store.load():
                 self._queues.setdefault(item.number, deque()).append(item)
@@ -188,7 +195,10 @@ class Smsc:
         for part in parts:
             items.append(_Item(self._take_row(), recipient, message_id, sender, message_ref,
                                now + validity, bool(status_report), 0, now, part=part))
-        self._save(items, [])
+        if not self._save(items, []):
+            for item in items:
+                self._unsaved_inserts.pop(item.row, None)
+            return SubmitResult(False, "the SMS centre cannot store it now; try again")
         self._queues.setdefault(recipient, deque()).extend(items)
         self._parts += len(items)
         self._expiry(now + validity, recipient)
@@ -224,6 +234,8 @@ class Smsc:
     def poll(self, now: float) -> list[Delivery]:
         """Drop what has expired (with its status report), then what to send now: the head of
         each reachable number's queue, one at a time a number, so order holds."""
+        if self.unsaved:
+            self._save([], [])
         self._expire(now)
         out = []
         for number, queue in self._queues.items():
@@ -279,8 +291,7 @@ class Smsc:
     def _retry_later(self, now: float, item: _Item) -> None:
         item.in_flight_until = None
         item.next_attempt = now + min(RETRY_FIRST * 2 ** max(item.attempts - 1, 0), RETRY_MAX)
-        if self.store is not None:
-            self.store.update(item.row, item.attempts, item.next_attempt)
+        self._save([], [], [item])
 
     def _expiry(self, at: float, number: str) -> None:
         heapq.heappush(self._expiries, (at, number))
@@ -355,9 +366,36 @@ class Smsc:
         self._expiry(new.expires, new.number)
         return [new]
 
-    def _save(self, inserts: list[_Item], deletes: list[int]) -> None:
-        if self.store is not None:
-            self.store.apply(inserts, deletes)
+    @property
+    def unsaved(self) -> bool:
+        """Whether changes wait to be written (the file refused them)."""
+        return bool(self._unsaved_inserts or self._unsaved_deletes or self._unsaved_updates)
+
+    def _save(self, inserts: list[_Item], deletes: list[int],
+              updates: Sequence[_Item] = ()) -> bool:
+        """Write these changes and any left from before; False when the file refused them
+        (they stay, for the next try)."""
+        if self.store is None:
+            return True
+        for item in inserts:
+            self._unsaved_inserts[item.row] = item
+        for row in deletes:
+            if self._unsaved_inserts.pop(row, None) is None:
+                self._unsaved_deletes.add(row)
+            self._unsaved_updates.pop(row, None)
+        for item in updates:
+            if item.row not in self._unsaved_inserts:  # an insert writes its latest count
+                self._unsaved_updates[item.row] = item
+        try:
+            self.store.apply(list(self._unsaved_inserts.values()),
+                             sorted(self._unsaved_deletes), list(self._unsaved_updates.values()))
+        except sqlite3.Error:
+            self.save_failures += 1
+            return False
+        self._unsaved_inserts.clear()
+        self._unsaved_deletes.clear()
+        self._unsaved_updates.clear()
+        return True
 
 
 # -- the file -------------------------------------------------------------------------------------
@@ -454,8 +492,9 @@ class SmscFile:
             raise self._damaged(where) from None
         return item
 
-    def apply(self, inserts: list[_Item], deletes: list[int]) -> None:
-        """Add rows and delete rows in one transaction."""
+    def apply(self, inserts: list[_Item], deletes: list[int],
+              updates: Sequence[_Item] = ()) -> None:
+        """Add rows, delete rows and note failed attempts, in one transaction."""
         assert self._db is not None
         rows = []
         for item in inserts:
@@ -472,14 +511,10 @@ class SmscFile:
                              0, item.report.status.value.encode("ascii")))
         self._write(lambda db: (
             db.executemany("DELETE FROM queue WHERE row = ?", [(row,) for row in deletes]),
+            db.executemany("UPDATE queue SET attempts = ?, next_attempt = ? WHERE row = ?",
+                           [(item.attempts, item.next_attempt, item.row) for item in updates]),
             db.executemany(f"INSERT INTO queue ({', '.join(_COLUMNS)}) VALUES "
                            f"({', '.join('?' * len(_COLUMNS))})", rows)))
-
-    def update(self, row: int, attempts: int, next_attempt: float) -> None:
-        """A failed delivery's count and next try."""
-        self._write(lambda db: db.execute(
-            "UPDATE queue SET attempts = ?, next_attempt = ? WHERE row = ?",
-            (attempts, next_attempt, row)))
 
     def _write(self, change) -> None:  # noqa: ANN001 - a function of the connection
         assert self._db is not None
