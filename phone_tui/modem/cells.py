@@ -17,10 +17,9 @@ downgrade, IMSI requested, null cipher).
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from phone_tui.core.documents import is_number, line_in_file, named_tables, read_toml
 from phone_tui.core.resources import seeds_dir
@@ -116,8 +115,7 @@ class RadioPolicy:
         return tuple(rat for rat in self.rats if rat != "gsm" or allow_2g)
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(NamedTuple):
     """Something the phone would not do, with the line the UI shows."""
 
     kind: str  # downgrade_2g, rat_not_allowed, null_cipher, cipher_not_allowed,
@@ -126,8 +124,7 @@ class Refusal:
     text: str
 
 
-@dataclass(frozen=True)
-class CellWarning:
+class CellWarning(NamedTuple):
     """Something the phone did and tells the user about (when the user asked to be told)."""
 
     kind: str  # unencrypted, identity_disclosed
@@ -135,38 +132,33 @@ class CellWarning:
     text: str
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """The cell camped on (None: no service) and why stronger cells were refused."""
 
     camped: Cell | None
     refusals: tuple[Refusal, ...]
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     """A line's identities: the SIM's IMSI and the slot's IMEI."""
 
     imsi: str
     imei: str
 
 
-@dataclass(frozen=True)
-class IdentityRequest:
+class IdentityRequest(NamedTuple):
     """A cell asks for the IMSI or the IMEI (TS 24.008 9.2.10, TS 24.301 8.2.18)."""
 
     identity: str  # imsi, imei
 
 
-@dataclass(frozen=True)
-class CipherModeCommand:
+class CipherModeCommand(NamedTuple):
     """A cell tells the phone which cipher to use from now on (Cipher/Security Mode Command)."""
 
     cipher: str
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """What the phone does with one request: ``value`` is what it sent ("" when nothing or a
     concealed identifier), ``refusal`` why it did not, ``warnings`` what it tells the user."""
 
@@ -176,8 +168,7 @@ class Answer:
     warnings: tuple[CellWarning, ...]
 
 
-@dataclass(frozen=True)
-class Encounter:
+class Encounter(NamedTuple):
     """A phone meeting the visible cells: a rogue's bait first (its identity requests), then
     the choice of cell, then what the camped cell asks (its cipher and identity requests)."""
 
@@ -211,6 +202,10 @@ class Encounter:
         return {asked: one.value for asked, one in self.answers
                 if asked in IDENTITIES and one.accepted and one.value}
 
+
+# Results are NamedTuples, not dataclasses: the module is imported at start-up (the policy is
+# checked before the first frame) and a frozen dataclass costs about three times as much to
+# create as a class.
 
 # The lines the UI shows, after Android 16's "Mobile network security" and EFF Rayhunter.
 TEXTS = {
@@ -333,6 +328,8 @@ def derive_identity(number: str, mcc: str, mnc: str, tac: str) -> Identity:
     a 6-digit serial and the Luhn digit. The MSIN and the serial are drawn from
     ``random.Random`` seeded with the number's digits (a real carrier's IMSI has no relation
     to the MSISDN; a dual-SIM phone has one IMEI per slot, and here each OS's line is one)."""
+    import random  # not at start-up: only a phone meeting cells needs its identities
+
     digits = "".join(char for char in number if char.isdigit())
     msin_len = 15 - len(mcc) - len(mnc)
     msin = "".join(random.Random(f"imsi:{digits}").choices("0123456789", k=msin_len))
