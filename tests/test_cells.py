@@ -401,3 +401,14 @@ def test_a_persona_without_a_radio_policy_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"key 'persona.open.radio'.*missing"):
         load_device(path)
 
+
+
+def test_settings_the_policy_does_not_let_the_user_change_stay_at_its_defaults(device):
+    secure, open_ = policy(device, "secure"), policy(device, "open")
+    loosened = RadioSettings(allow_2g=True, notify_unencrypted=False)
+    assert secure.effective(loosened) == secure.defaults
+    assert secure.allowed_rats(loosened) == ("umts", "lte", "nr")
+    assert open_.effective(loosened) == loosened
+    assert open_.allowed_rats(RadioSettings(allow_2g=False, notify_unencrypted=False)) == (
+        "umts", "lte", "nr")
+    assert open_.effective(None) == open_.defaults
