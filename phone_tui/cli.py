@@ -520,6 +520,9 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
     settings = _settings(paths, args)
     themes = _themes(paths, args.theme)
     profiles = load_profiles(settings.profiles, paths.settings_file)
+    from phone_tui.modem.cells import load_cells
+
+    load_cells(profiles=tuple(profiles))  # seeds/cells.toml: a mistake stops the stage here
     if args.profile is not None and args.profile not in profiles:
         raise UsageError(f"unknown link profile {args.profile!r} (known: "
                          f"{', '.join(profiles)})")
@@ -635,6 +638,9 @@ def _build_app(args: argparse.Namespace, data_dir: str | None) -> PhoneApp:
     from phone_tui.modem.profiles import load_profiles
 
     profiles = load_profiles(settings.profiles, paths.settings_file)
+    from phone_tui.modem.cells import load_cells
+
+    load_cells(profiles=tuple(profiles))  # seeds/cells.toml: a mistake stops the app here too
     app = PhoneApp(handset, paths=paths, settings=settings, themes=themes, theme=args.theme,
                    profiles=profiles, carrier_folder=carrier,
                    when_ready=partial(setup_logging, paths.log_file, settings.log_level))

@@ -194,6 +194,16 @@ def test_any_device_file_loads_or_is_one_config_error(root, data):
 
 
 @PROPERTY
+@given(toml_documents((seeds_dir() / "cells.toml").read_text()))
+def test_any_cells_file_loads_or_is_one_config_error(root, data):
+    from phone_tui.modem.cells import load_cells
+
+    network = check(scratch(root) / "cells.toml", data, load_cells)
+    for cell in network.cells.values() if network else ():
+        assert math.isfinite(cell.signal_dbm) and 0 <= cell.bars <= 4
+
+
+@PROPERTY
 @given(toml_documents((seeds_dir() / "link_profiles.toml").read_text()))
 def test_any_link_profiles_file_loads_or_is_one_config_error(root, data):
     from phone_tui.modem.profiles import load_profiles

@@ -8,6 +8,7 @@ from pathlib import Path
 from phone_tui.core.documents import line_in_file, read_toml
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError
+from phone_tui.modem.cells import RadioPolicy, parse_radio_policy
 
 RADIOS = ("camera", "gps", "wifi", "bluetooth")
 
@@ -18,6 +19,7 @@ class PersonaInfo:
     os_version: str
     removed_radios: tuple[str, ...] = ()
     boot_steps: tuple[str, ...] = ()
+    radio: RadioPolicy | None = None  # what it accepts from the cellular network
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,11 @@ class DeviceInfo:
     number_prefix: str
     battery_percent: int
     personas: dict[str, PersonaInfo]
+    tac: str = "86417503"  # the IMEIs' Type Allocation Code (modem.cells.derive_identity)
 
 
 _FIELDS = {"model": str, "carrier": str, "network_type": str, "signal_bars": int,
-           "number_prefix": str, "battery_percent": int}
+           "number_prefix": str, "battery_percent": int, "tac": str}
 
 
 def load_device(path: Path | None = None) -> DeviceInfo:
@@ -61,10 +64,10 @@ def load_device(path: Path | None = None) -> DeviceInfo:
         if not isinstance(table, dict) or not all(
                 isinstance(table.get(k), str) for k in ("os_name", "os_version")):
             raise fail(f"persona.{name}", "expected a table with os_name and os_version strings")
-        extra = sorted(set(table) - {"os_name", "os_version", "removed_radios", "boot"})
+        extra = sorted(set(table) - {"os_name", "os_version", "removed_radios", "boot", "radio"})
         if extra:
             raise fail(f"persona.{name}.{extra[0]}",
-                       "unknown key (known: os_name, os_version, removed_radios, boot)")
+                       "unknown key (known: os_name, os_version, removed_radios, boot, radio)")
         removed = table.get("removed_radios", [])
         if not isinstance(removed, list) or any(not isinstance(radio, str) or radio not in RADIOS
                                                 for radio in removed):
@@ -73,10 +76,15 @@ def load_device(path: Path | None = None) -> DeviceInfo:
         boot = table.get("boot", [])
         if not isinstance(boot, list) or not all(isinstance(step, str) for step in boot):
             raise fail(f"persona.{name}.boot", "expected a list of strings")
+        if "radio" not in table:
+            raise fail(f"persona.{name}.radio", "missing (the OS's radio policy table)")
+        radio = parse_radio_policy(table["radio"], path, f"persona.{name}.radio")
         personas[name] = PersonaInfo(table["os_name"], table["os_version"], tuple(removed),
-                                     tuple(boot))
+                                     tuple(boot), radio)
     if not 0 <= values["signal_bars"] <= 4:
         raise fail("signal_bars", "expected 0 to 4")
     if not 0 <= values["battery_percent"] <= 100:
         raise fail("battery_percent", "expected 0 to 100")
+    if not (values["tac"].isascii() and values["tac"].isdigit() and len(values["tac"]) == 8):
+        raise fail("tac", "expected a string of 8 digits")
     return DeviceInfo(personas=personas, **values)

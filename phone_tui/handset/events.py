@@ -163,6 +163,37 @@ class MessageStateChanged(Event):
     reason: str
 
 
+class CellCamped(Event):
+    """The radio camped on ``cell``: what the status bar shows (``rat``: 2G, 3G, LTE, 5G) and
+    whether its cipher is a null one (the warning glyph). Whether the cell is rogue is not
+    here: the phone cannot know."""
+
+    cell: str
+    rat: str
+    cipher: str
+    null_cipher: bool
+
+
+class CellRefused(Event):
+    """The radio refused what a cell offered or asked (``kind``: downgrade_2g, null_cipher,
+    identity_request, no_network_authentication, rat_not_allowed, cipher_not_allowed);
+    ``text`` is the line the UI shows ("A cell asked this phone to downgrade to 2G —
+    refused")."""
+
+    cell: str
+    kind: str
+    text: str
+
+
+class NetworkWarning(Event):
+    """The radio did something the user asked to be told about (``kind``: unencrypted,
+    identity_disclosed), as Android's network notifications do."""
+
+    cell: str
+    kind: str
+    text: str
+
+
 Listener = Callable[[Event], None]
 
 
