@@ -154,7 +154,7 @@ class NetworkView(PhoneView):
         modem = self.handset.modem
         if modem is None:
             return
-        from phone_tui.modem.bus import ECHO_NUMBER
+        from phone_tui.modem.echo import ECHO_NUMBER
 
         for index in range(TEST_BURST):
             modem.send(ECHO_NUMBER, bytes([index % 256]) * TEST_SIZE)
