@@ -260,7 +260,7 @@ class Modem:
     # ---- session with the network (called through ``self.radio``) -----------------------------
 
     def _open(self, session: int) -> None:
-        self._driver = _Driver(ReliableChannel(session), self._uplink, self._on_channel)
+        self._driver = _Driver(ReliableChannel(session), self.radio.transmit, self._on_channel)
         self._seq_to_msg.clear()
         held, self._held = self._held, deque()
         for envelope in held:
@@ -273,9 +273,6 @@ class Modem:
         self._driver.close()
         self._driver = None
         self._held.extendleft(reversed(pending))  # resent, in order, on the next registration
-
-    def _uplink(self, frame: bytes) -> None:
-        self.radio.transmit(frame)
 
     def _receive(self, data: bytes) -> None:
         """A frame off the radio link. The frames that arrive in one loop tick are taken
