@@ -90,7 +90,7 @@ async def test_network_headlines_agree_with_their_graphs_and_scales(handset, dat
         app.query_one(HandsetView).ticker.pause()
         stats = handset.modem.stats
         # A burst's figures straight into the counters (no waiting on the link), one tick...
-        stats.rtt.append((handset.modem.bus.now(), 0.081))
+        stats.rtt.append((handset.modem.now(), 0.081))
         stats.bytes_up += 20 * 1024
         stats.frames_sent, stats.frames_lost = stats.frames_sent + 40, stats.frames_lost + 2
         view.tick()

@@ -34,7 +34,7 @@ async def stream(bus: Bus, src, dst: str, count: int, size: int) -> tuple[dict, 
     loop = asyncio.get_running_loop()
     sent: dict[int, float] = {}
     arrived: dict[int, float] = {}
-    receiver = bus._subscribers[dst].modem
+    receiver = bus.modem(dst)
 
     def got(_src: str, packet: bytes) -> None:
         arrived.setdefault(int.from_bytes(packet[:4], "big"), loop.time())

@@ -32,7 +32,7 @@ from phone_tui.store.database import PersonaStore
 
 if TYPE_CHECKING:
     from phone_tui.handset.calls import Media, MediaFactory
-    from phone_tui.modem.bus import Network
+    from phone_tui.modem.network import Network
     from phone_tui.modem.profiles import LinkProfile
 
 log = logging.getLogger(__name__)

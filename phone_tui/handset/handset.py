@@ -57,8 +57,9 @@ if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off t
     from phone_tui.handset.messenger import Messenger
     from phone_tui.handset.spool import SpoolRecord, SpoolReplay
     from phone_tui.media.audio import CallAudio
-    from phone_tui.modem.bus import Modem, Network
     from phone_tui.modem.frames import Envelope
+    from phone_tui.modem.modem import Modem
+    from phone_tui.modem.network import Network
     from phone_tui.modem.profiles import LinkProfile
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from phone_tui.handset.messenger import Messenger
 from phone_tui.store.database import PersonaStore
 
 if TYPE_CHECKING:
-    from phone_tui.modem.bus import Bus, ForgedLine
+    from phone_tui.modem.bus import Bus
+    from phone_tui.modem.forged import ForgedLine
 
 M = TypeVar("M", bound=Messenger)
 

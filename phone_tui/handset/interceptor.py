@@ -53,7 +53,7 @@ from phone_tui.media.srtp import (
     MediaFrameError,
 )
 from phone_tui.media.stream import REPORT_SSRC_BIT
-from phone_tui.modem.bus import ForgedLine
+from phone_tui.modem.forged import ForgedLine
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -78,8 +78,9 @@ from phone_tui.handset.payloads import (
 from phone_tui.handset.payloads import parse as parse_payload
 
 if TYPE_CHECKING:
-    from phone_tui.modem.bus import Modem, Network
     from phone_tui.modem.frames import Envelope
+    from phone_tui.modem.modem import Modem
+    from phone_tui.modem.network import Network
     from phone_tui.store.database import PersonaStore
 
 log = logging.getLogger(__name__)

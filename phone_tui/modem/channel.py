@@ -127,7 +127,6 @@ class ReliableChannel:
             seq, payload = self._waiting.popleft()
             deadline = now + self.rto
             self._in_flight[seq] = _InFlight(payload, now, deadline)
-            self._sent_upto = seq + 1
             if self._rtx_floor is None or deadline < self._rtx_floor:
                 self._rtx_floor = deadline
             self._outbox.append(seq)
@@ -138,8 +137,16 @@ class ReliableChannel:
         acknowledgement state as it is now; data frames make a standalone ack needless."""
         seqs, self._outbox = self._outbox, []
         ack, sack = self._ack_fields()
-        out = [encode_hop(HopKind.DATA, self.session, seq, self._in_flight[seq].payload, ack,
-                          sack) for seq in seqs if seq in self._in_flight]
+        in_flight = self._in_flight
+        out = [encode_hop(HopKind.DATA, self.session, seq, in_flight[seq].payload, ack, sack)
+               for seq in seqs if seq in in_flight]
+        # On the wire only now: an ack for a frame that entered the window but has not left
+        # (a burst of frames taken before the owner transmits) acknowledges what was never sent.
+        upto = self._sent_upto
+        for seq in seqs:
+            if seq >= upto:
+                upto = seq + 1
+        self._sent_upto = upto
         if out or self._ack_queued:
             if not out:
                 out.append(encode_hop(HopKind.ACK, self.session, 0, b"", ack, sack))

@@ -11,7 +11,7 @@ import statistics
 from collections import deque
 from dataclasses import dataclass
 
-from phone_tui.modem.bus import ModemStats
+from phone_tui.modem.modem import ModemStats
 
 HISTORY = 60
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from phone_tui.handset.bots import Bot
     from phone_tui.handset.contacts import SeedContact
-    from phone_tui.modem.bus import Network
+    from phone_tui.modem.network import Network
     from phone_tui.modem.profiles import LinkProfile
 
 DETERMINISTIC_BANNER = "DETERMINISTIC — NOT SECURE"

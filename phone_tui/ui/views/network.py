@@ -95,7 +95,7 @@ class NetworkView(PhoneView):
         """Once a second: a new sample of the link, then every figure redrawn from it."""
         modem = self.handset.modem
         if modem is not None:
-            self.monitor.sample(modem.stats, modem.bus.now(), in_service=modem.in_service)
+            self.monitor.sample(modem.stats, modem.now(), in_service=modem.in_service)
         self._show_link()
 
     def _show_link(self) -> None:
@@ -154,7 +154,7 @@ class NetworkView(PhoneView):
         modem = self.handset.modem
         if modem is None:
             return
-        from phone_tui.modem.bus import ECHO_NUMBER
+        from phone_tui.modem.echo import ECHO_NUMBER
 
         for index in range(TEST_BURST):
             modem.send(ECHO_NUMBER, bytes([index % 256]) * TEST_SIZE)

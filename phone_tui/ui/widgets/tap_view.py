@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from phone_tui.core.clock import Clock
-    from phone_tui.modem.bus import OperatorTap, TapRecord
+    from phone_tui.modem.tap import OperatorTap, TapRecord
 
 CAPTION = ("[b]OPERATOR TAP[/] · what the carrier sees: who, when, how much, ciphertext. "
            "[b]Never the content.[/]")
