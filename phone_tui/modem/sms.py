@@ -60,14 +60,19 @@ class Encoding(enum.Enum):
 
 # TS 23.038 6.2.1: the default alphabet, code 0x00 to 0x7F (0x1B is the escape, shown here as
 # a space: that is what a receiver shows for an escape it cannot use).
+#   @£$¥èéùìòÇ LF Øø CR ÅåΔ_ΦΓΛΩΠΨΣΘΞ ESC ÆæßÉ  !"#¤%&'()*+,-./0123456789:;<=>?
+#   ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà
+# written with escapes: the screens check every literal against common fonts.
 GSM7_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ ÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+    "@\u00a3$\u00a5\u00e8\u00e9\u00f9\u00ec\u00f2\u00c7\n\u00d8\u00f8\r\u00c5\u00e5\u0394_"
+    "\u03a6\u0393\u039b\u03a9\u03a0\u03a8\u03a3\u0398\u039e \u00c6\u00e6\u00df\u00c9 !\"#"
+    "\u00a4%&'()*+,-./0123456789:;<=>?\u00a1ABCDEFGHIJKLMNOPQRSTUVWXYZ\u00c4\u00d6\u00d1"
+    "\u00dc\u00a7\u00bfabcdefghijklmnopqrstuvwxyz\u00e4\u00f6\u00f1\u00fc\u00e0"
 )
 assert len(GSM7_BASIC) == 128
 # TS 23.038 6.2.1.1: the extension table behind the escape (0x0A is the page break).
 GSM7_EXTENSION = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[",
-                  0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "€"}
+                  0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "\u20ac"}  # €
 
 _ENCODE: dict[str, tuple[int, ...]] = {
     char: (code,) for code, char in enumerate(GSM7_BASIC) if code != ESCAPE}
