@@ -5,6 +5,7 @@ the rest of the phone stays shut during the call; a forged ring cannot keep it r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import replace
 
@@ -163,22 +164,30 @@ async def test_during_a_call_answered_on_the_lock_screen_only_the_call_is_reacha
         await wait_for(pilot, lambda: handset.state is HandsetState.LOCKED, rounds=200)
 
 
-async def test_the_auto_lock_during_a_call_leaves_only_the_call_and_the_pin_opens_the_rest(
-        data_dir, clock):
-    from phone_tui.ui.views.call import CallUnlockView
-
+@contextlib.asynccontextmanager
+async def in_call_with_duty(data_dir, clock, auto_lock: int | None = None):
+    """The app on an unlocked phone in a connected call with the Duty Officer (bots answer at
+    once): (app, pilot, handset, its HandsetView)."""
     handset = make_handset(data_dir, clock=clock, settings=FULL)
     await set_up(handset, locked=False)
-    handset.set_auto_lock(15)
+    if auto_lock is not None:
+        handset.set_auto_lock(auto_lock)
     app = make_app(data_dir, handset=handset, settings=FULL)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         for bot in app.bots:
             bot.seed = replace(bot.seed, answer_delay=0.0)
-        view = app.query_one("HandsetView")
         handset.calls.dial(DUTY)
         await wait_for(pilot, lambda: handset.calls.current is not None
                        and handset.calls.current.state == "connected", rounds=300)
+        yield app, pilot, handset, app.query_one("HandsetView")
+
+
+async def test_the_auto_lock_during_a_call_leaves_only_the_call_and_the_pin_opens_the_rest(
+        data_dir, clock):
+    from phone_tui.ui.views.call import CallUnlockView
+
+    async with in_call_with_duty(data_dir, clock, auto_lock=15) as (app, pilot, handset, view):
         view.open_app("messages")  # away from the call: a chat list under the banner
         await settle(pilot)
         assert top(app).id != "call"
@@ -249,18 +258,7 @@ async def test_a_wrong_pin_to_answer_is_said_under_the_pin_pad(data_dir, clock):
 
 async def test_a_message_read_in_while_guarded_waits_on_the_lock_screen_after_the_call(
         data_dir, clock):
-    handset = make_handset(data_dir, clock=clock, settings=FULL)
-    await set_up(handset, locked=False)
-    handset.set_auto_lock(15)
-    app = make_app(data_dir, handset=handset, settings=FULL)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        for bot in app.bots:
-            bot.seed = replace(bot.seed, answer_delay=0.0)
-        view = app.query_one("HandsetView")
-        handset.calls.dial(DUTY)
-        await wait_for(pilot, lambda: handset.calls.current is not None
-                       and handset.calls.current.state == "connected", rounds=300)
+    async with in_call_with_duty(data_dir, clock, auto_lock=15) as (app, pilot, handset, view):
         clock.advance(16)
         view.tick()
         await settle(pilot)
@@ -277,16 +275,7 @@ async def test_a_message_read_in_while_guarded_waits_on_the_lock_screen_after_th
 
 
 async def test_on_hold_the_call_screen_says_so_instead_of_the_last_figures(data_dir, clock):
-    handset = make_handset(data_dir, clock=clock, settings=FULL)
-    await set_up(handset, locked=False)
-    app = make_app(data_dir, handset=handset, settings=FULL)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        for bot in app.bots:
-            bot.seed = replace(bot.seed, answer_delay=0.0)
-        handset.calls.dial(DUTY)
-        await wait_for(pilot, lambda: handset.calls.current is not None
-                       and handset.calls.current.state == "connected", rounds=300)
+    async with in_call_with_duty(data_dir, clock) as (app, pilot, handset, _):
         await settle(pilot)
         call = top(app)
         assert isinstance(call, InCallView)

@@ -11,23 +11,16 @@ envelopes. A file that does not read stops the carrier and is left untouched.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-from phone_tui.core.paths import ensure_private_dir
-from phone_tui.errors import CarrierStateError
+from phone_tui.modem.carrier_file import CarrierFile
 
 FORMAT = 1
 MAILBOX_FILE = "mailbox.db"
 MAX_ENVELOPE = 1 << 17  # a hop frame carries at most 64 KiB; anything bigger is not ours
-# How long a write waits for another process holding the file (sqlite's default is 5 s): the
-# carrier writes on its event loop, so a busy file fails fast and the bus saves again later.
-BUSY_TIMEOUT = 0.05
 
 _SCHEMA = ("CREATE TABLE mailbox (row INTEGER PRIMARY KEY, number TEXT NOT NULL, "
            "position INTEGER NOT NULL, expires REAL NOT NULL, envelope BLOB NOT NULL)",
@@ -48,50 +41,15 @@ class Entry:
 Mailboxes = dict[str, list[Entry]]  # number → entries, oldest first
 
 
-class MailboxFile:
+class MailboxFile(CarrierFile):
     """The open mailbox database."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        existed = path.exists()
-        if not existed:
-            ensure_private_dir(path.parent)
-        try:
-            # An existing file is opened read-write but never created or rebuilt: a damaged one
-            # is refused as it is.
-            mode = "rw" if existed else "rwc"
-            self._db: sqlite3.Connection | None = sqlite3.connect(
-                f"file:{quote(str(path))}?mode={mode}", uri=True, isolation_level=None,
-                check_same_thread=False)
-            if existed:
-                self._check()
-            else:
-                os.chmod(path, 0o600)
-                self._db.execute("BEGIN IMMEDIATE")
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {FORMAT}")
-                self._db.execute("COMMIT")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            # Opening may wait (it happens once, before the carrier runs); writes may not.
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        except sqlite3.Error:
-            self.close()
-            raise self._damaged("(the whole file)") from None
-
-    def _damaged(self, key: str) -> CarrierStateError:
-        return CarrierStateError(self.path, f"the store-and-forward mailbox is damaged at "
-                                            f"{key!r}; it was left untouched. Remove it to start "
-                                            "with an empty mailbox (what it held is lost)")
-
-    def _check(self) -> None:
-        assert self._db is not None
-        if self._db.execute("PRAGMA user_version").fetchone()[0] != FORMAT:
-            raise self._damaged("user_version")
-        columns = [row[1] for row in self._db.execute("PRAGMA table_info(mailbox)")]
-        if columns != ["row", "number", "position", "expires", "envelope"]:
-            raise self._damaged("mailbox")
+    SCHEMA = _SCHEMA
+    FORMAT = FORMAT
+    TABLE = "mailbox"
+    COLUMNS = ["row", "number", "position", "expires", "envelope"]
+    DAMAGED = ("the store-and-forward mailbox is damaged at {key}; it was left untouched. "
+               "Remove it to start with an empty mailbox (what it held is lost)")
 
     def load(self) -> Mailboxes:
         """Every entry, checked: a number as text, an integer position, a finite expiry, an
@@ -118,30 +76,17 @@ class MailboxFile:
               deletes: list[int]) -> list[int]:
         """Add (number, position, wall-clock expiry, envelope) rows and delete rows, in one
         transaction; returns the new rows' ids, in order."""
-        assert self._db is not None
-        rows = []
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany("DELETE FROM mailbox WHERE row = ?",
-                                 [(row,) for row in deletes])
-            for entry in inserts:
-                cursor = self._db.execute("INSERT INTO mailbox (number, position, expires, "
-                                          "envelope) VALUES (?, ?, ?, ?)", entry)
-                rows.append(cursor.lastrowid)
-            self._db.execute("COMMIT")
-        except BaseException:
-            # SQLite may already have rolled back (a full disk): the original error is the one
-            # that counts.
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-            raise
-        return rows
+        rows: list[int] = []
 
-    def close(self) -> None:
-        db, self._db = getattr(self, "_db", None), None
-        if db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                db.close()
+        def change(db: sqlite3.Connection) -> None:
+            db.executemany("DELETE FROM mailbox WHERE row = ?", [(row,) for row in deletes])
+            for entry in inserts:
+                cursor = db.execute("INSERT INTO mailbox (number, position, expires, "
+                                    "envelope) VALUES (?, ?, ?, ?)", entry)
+                rows.append(cursor.lastrowid)  # type: ignore[arg-type]
+
+        self._write(change)
+        return rows
 
 
 def load_mailboxes(path: Path) -> Mailboxes:

@@ -19,21 +19,17 @@ one row per queued part or report; a damaged file is refused, named, and left un
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import heapq
 import math
-import os
 import re
 import sqlite3
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
-from phone_tui.core.paths import ensure_private_dir
-from phone_tui.errors import CarrierStateError
+from phone_tui.modem.carrier_file import CarrierFile
 from phone_tui.modem.sms import (
     MAX_USER_DATA,
     Encoding,
@@ -45,7 +41,6 @@ from phone_tui.modem.sms import (
 
 SMSC_FILE = "smsc.db"
 FORMAT = 1
-BUSY_TIMEOUT = 0.05  # as mailbox.py: the carrier writes on its loop, a busy file fails fast
 
 DEFAULT_VALIDITY = 24 * 3600.0
 MIN_VALIDITY = 5 * 60.0  # TP-VP relative starts at 5 minutes
@@ -411,49 +406,16 @@ _TYPES = ["integer", "text", "text", "integer", "text", "integer", "real", "inte
           "integer", "real", "integer", "integer", "integer", "blob"]
 
 
-class SmscFile:
+class SmscFile(CarrierFile):
     """The SMSC's queue on disk (``smsc.db``): one row per queued part or status report, in
     order of the row id."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        existed = path.exists()
-        if not existed:
-            ensure_private_dir(path.parent)
-        try:
-            # An existing file is opened read-write but never created or rebuilt.
-            mode = "rw" if existed else "rwc"
-            self._db: sqlite3.Connection | None = sqlite3.connect(
-                f"file:{quote(str(path))}?mode={mode}", uri=True, isolation_level=None,
-                check_same_thread=False)
-            if existed:
-                self._check()
-            else:
-                os.chmod(path, 0o600)
-                self._db.execute("BEGIN IMMEDIATE")
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {FORMAT}")
-                self._db.execute("COMMIT")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        except sqlite3.Error:
-            self.close()
-            raise self._damaged("(the whole file)") from None
-
-    def _damaged(self, key: str) -> CarrierStateError:
-        return CarrierStateError(self.path, f"the SMS centre's queue is damaged at {key!r}; it "
-                                            "was left untouched. Remove it to start with an "
-                                            "empty queue (the SMS it held are lost)")
-
-    def _check(self) -> None:
-        assert self._db is not None
-        if self._db.execute("PRAGMA user_version").fetchone()[0] != FORMAT:
-            raise self._damaged("user_version")
-        columns = [row[1] for row in self._db.execute("PRAGMA table_info(queue)")]
-        if columns != _COLUMNS:
-            raise self._damaged("queue")
+    SCHEMA = _SCHEMA
+    FORMAT = FORMAT
+    TABLE = "queue"
+    COLUMNS = _COLUMNS
+    DAMAGED = ("the SMS centre's queue is damaged at {key}; it was left untouched. Remove it "
+               "to start with an empty queue (the SMS it held are lost)")
 
     def load(self) -> list[_Item]:
         """Every row, checked (types, numbers, finite times, a part that parses), in order."""
@@ -515,23 +477,6 @@ class SmscFile:
                            [(item.attempts, item.next_attempt, item.row) for item in updates]),
             db.executemany(f"INSERT INTO queue ({', '.join(_COLUMNS)}) VALUES "
                            f"({', '.join('?' * len(_COLUMNS))})", rows)))
-
-    def _write(self, change) -> None:  # noqa: ANN001 - a function of the connection
-        assert self._db is not None
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            change(self._db)
-            self._db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-            raise
-
-    def close(self) -> None:
-        db, self._db = getattr(self, "_db", None), None
-        if db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                db.close()
 
 
 def open_smsc(folder: Path) -> Smsc:
