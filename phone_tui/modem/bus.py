@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from phone_tui.modem.carrier import (
     CLOSE_ATTEMPTS,
@@ -37,6 +38,9 @@ from phone_tui.modem.network import (
 from phone_tui.modem.profiles import LinkProfile
 from phone_tui.modem.tap import OperatorTap, TapRecord
 
+if TYPE_CHECKING:
+    from phone_tui.modem.cells import Identity
+
 BusStats = CarrierStats
 
 __all__ = [
@@ -59,7 +63,8 @@ class Bus(Carrier):
         self._modems: dict[str, Modem] = {}
 
     def attach(self, number: str, profile: LinkProfile, *, on_message: MessageHandler,
-               on_state: StateHandler, powered: bool = True) -> Modem:
+               on_state: StateHandler, powered: bool = True,
+               identity: Identity | None = None) -> Modem:
         """A line on the network. ``powered=False``: known (messages to it are held) but not
         registered until ``modem.set_powered(True)``."""
         if self.is_attached(number):
@@ -71,7 +76,7 @@ class Bus(Carrier):
         # Late-bound, so that a hook set on ``_carry`` after the attachment sees every frame.
         modem.radio.air = lambda frame, direction, m=modem: self._carry(m, frame, direction)
         self._modems[number] = modem
-        modem.connect(self.connect(number, modem.radio))
+        modem.connect(self.connect(number, modem.radio, identity))
         return modem
 
     def _carry(self, modem: Modem, frame: bytes, direction: str) -> None:

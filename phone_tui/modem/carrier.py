@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from phone_tui.core.paths import ensure_private_dir
 from phone_tui.modem.channel import Acked, ChannelEvent, Delivered, Failed, ReliableChannel
@@ -46,12 +47,19 @@ from phone_tui.modem.frames import (
     is_voice,
     report_body,
 )
+from phone_tui.modem.intercept import LawfulIntercept
 from phone_tui.modem.mailbox import MAILBOX_FILE, Mailboxes, MailboxFile
 from phone_tui.modem.modem import _Driver
 from phone_tui.modem.network import NETWORK, PhoneEnd, Uplink
 from phone_tui.modem.tap import OperatorTap, TapRecord
 
+if TYPE_CHECKING:
+    from phone_tui.modem.cells import Identity
+
 log = logging.getLogger(__name__)
+
+# Envelopes a phone sends to the carrier's own services, which read them (not end-to-end).
+CARRIER_SERVICES = frozenset({EnvelopeKind.SMS, EnvelopeKind.CC})
 
 DEFAULT_TTL = 24 * 3600.0
 DEFAULT_STORE_CAP = 1000
@@ -150,6 +158,8 @@ class Carrier:
         self.ttl = ttl
         self.store_cap = store_cap
         self.tap = OperatorTap()
+        # The lawful-intercept function (intercept.py): each service reports its events there.
+        self.intercept = LawfulIntercept(wall)
         self.stats = CarrierStats()
         self._subscribers: dict[str, _Subscriber] = {}
         self._restarting: set[str] = set()  # lines whose session restarts on the next turn
@@ -298,14 +308,18 @@ class Carrier:
 
     # ---- attachment and registration ----------------------------------------------------------
 
-    def connect(self, number: str, end: PhoneEnd) -> Uplink:
+    def connect(self, number: str, end: PhoneEnd, identity: Identity | None = None) -> Uplink:
         """A line on the network, reached through ``end``; returns the carrier's end of its hop
         seam, on which the phone says whether it is in service (until it does, it is known,
-        its messages held, but not registered)."""
+        its messages held, but not registered). ``identity``: the line's IMSI (the SIM's, as
+        the carrier's HLR knows it) and IMEI (what the phone gives at attach)."""
         if number in self._subscribers:
             raise ValueError(f"{number} is already attached")
         self._restore()
         self._subscribers[number] = _Subscriber(number, end)
+        if identity is not None:
+            self.intercept.identities[number] = (identity.imsi, identity.imei)
+        self.intercept.cells.setdefault(number, self.cell)
         return _Line(self, number)
 
     def is_attached(self, number: str) -> bool:
@@ -347,9 +361,13 @@ class Carrier:
                                  lambda events, s=sub: self._on_network_channel(s, events))
             sub.end.opened(sub.session)
             log.info("%s registered", number)
+            self.intercept.emit("IRI-REPORT", "registration", calling=number, called="",
+                                direction="", state="registered")
             self._flush_store(sub)
         elif not in_service and sub.driver is not None:
             self._unregister(sub)
+            self.intercept.emit("IRI-REPORT", "registration", calling=number, called="",
+                                direction="", state="deregistered")
 
     def _unregister(self, sub: _Subscriber) -> None:
         if sub.driver is not None:
@@ -466,6 +484,9 @@ class Carrier:
             log.warning("dropped an envelope from %s claiming to be from %s", from_number,
                         envelope.src)
             return
+        if envelope.kind in CARRIER_SERVICES:
+            self._service(envelope)
+            return
         interceptor = self.interceptor
         if interceptor is not None and envelope.kind in PHONE_TO_PHONE and interceptor(
                 from_number, envelope.dst, envelope):
@@ -478,6 +499,12 @@ class Carrier:
             self._report(envelope, f"unknown number {envelope.dst}")
             return
         self.stats.routed += 1
+        if envelope.kind is EnvelopeKind.MESSAGE:
+            # Metadata only: the body is the end-to-end ciphertext (its size is all it gives).
+            self.intercept.emit(
+                "IRI-REPORT", "e2e-message", calling=envelope.src, called=envelope.dst,
+                state="routed" if self.is_registered(envelope.dst) else "stored",
+                content="ciphertext", size=len(envelope.body), ref=envelope.msg_id.hex())
         self._deliver_or_store(envelope.dst, payload, envelope)
 
     def _deliver_or_store(self, number: str, payload: bytes, envelope: Envelope) -> None:
@@ -534,6 +561,12 @@ class Carrier:
         self._drop(stored)
         with contextlib.suppress(FrameError):
             self._report(Envelope.decode(stored.envelope), "expired in store-and-forward")
+
+    def _service(self, envelope: Envelope) -> None:
+        """An envelope for one of the carrier's own plain services (SMS, a plain call's call
+        control): never routed on to a phone as it is."""
+        self.stats.rejected += 1
+        log.debug("no service for a %s envelope from %s", envelope.kind.name, envelope.src)
 
     def _echo(self, envelope: Envelope) -> None:
         """The test service (``echo.py``): a delivery report, then the same body back."""

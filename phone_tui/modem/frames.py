@@ -57,6 +57,12 @@ class EnvelopeKind(IntEnum):
     # Call signalling between two phones (end-to-end encrypted like a message): the carrier's
     # voice switch sees that a call is being set up, as any carrier does, never what it says.
     CALL = 4
+    # Plain services between a phone and the carrier itself (not end-to-end; the carrier reads
+    # them): an SMS to or from the SMS centre (its TPDU as the body, sms.py / smsc.py), and a
+    # plain carrier call's call control with the voice switch (setup, alerting, connect,
+    # release; switch.py).
+    SMS = 5
+    CC = 6
 
 
 # Envelopes between two phones, with delivery reports and store-and-forward.

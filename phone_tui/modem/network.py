@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from phone_tui.modem.cells import Identity
     from phone_tui.modem.forged import ForgedLine
     from phone_tui.modem.frames import Envelope
     from phone_tui.modem.modem import Modem
@@ -53,7 +54,8 @@ class Network(Protocol):
     tap: OperatorTap
 
     def attach(self, number: str, profile: LinkProfile, *, on_message: MessageHandler,
-               on_state: StateHandler) -> Modem: ...
+               on_state: StateHandler, powered: bool = True,
+               identity: Identity | None = None) -> Modem: ...
 
     def publish_keys(self, number: str, bundle: bytes,
                      one_time: dict[int, bytes] | None = None) -> None: ...
