@@ -121,6 +121,9 @@ def _add_commands(parser: _Parser, common: argparse.ArgumentParser) -> None:
                            "space or a click for the next step, backspace to go back")
     demo.add_argument("--auto", metavar="SECONDS", type=float,
                       help="with --script: play the next step this long after one finishes")
+    demo.add_argument("--intercept-log", metavar="FILE", type=Path,
+                      help="append each lawful-intercept record as a JSON line to FILE (made "
+                           "0600; an existing file phone-tui did not make is refused)")
     demo.add_argument("--theme", metavar="NAME", default=argparse.SUPPRESS,
                       help="colour theme of the stage")
     demo.add_argument("--deterministic", action="store_true", default=argparse.SUPPRESS,
@@ -300,7 +303,11 @@ def _run(args: argparse.Namespace, *, demo: bool = False) -> int:
 def _run_app(args: argparse.Namespace, data_dir: str | None, *, demo: bool) -> int:
     if demo:
         stage_app = build_stage(args, data_dir)
-        stage_app.run()
+        try:
+            stage_app.run()
+        finally:
+            if stage_app.intercept_log is not None:
+                stage_app.intercept_log.close()
         for handset in stage_app.stage.handsets:
             handset.lock("quit")
         stage_app.stage.close()
@@ -536,6 +543,14 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
             args.profile = flow.profile
     if getattr(args, "auto", None) is not None and (flow is None or not 0 < args.auto <= 600):
         raise UsageError("--auto needs --script and a number of seconds from 0 to 600")
+    intercept_log = None
+    if getattr(args, "intercept_log", None) is not None:  # checked before the slow set-up
+        from phone_tui.modem.intercept_log import InterceptLog
+
+        if not str(args.intercept_log).strip() or args.intercept_log.is_dir():
+            raise UsageError(f"--intercept-log {args.intercept_log}: needs a file name")
+        intercept_log = InterceptLog(args.intercept_log)
+    # (A later mistake exits with the file open, made and empty: ours, appended to next.)
     root = paths.data_dir / "demo"
     if args.fresh:
         remove_stage(root)
@@ -551,14 +566,16 @@ def build_stage(args: argparse.Namespace, data_dir: str | None):  # noqa: ANN201
                          "(first run, a few seconds)…\n")
     asyncio.run(stage.prepare())
     setup_logging(paths.log_file, settings.log_level)
-    network = Bus(random.Random(7) if args.deterministic else None, folder=stage.carrier_folder)
+    # The intercept records' times are the phones' clock's (09:41 in deterministic runs).
+    network = Bus(random.Random(7) if args.deterministic else None, folder=stage.carrier_folder,
+                  wall=stage.clock.now)
     script = None
     if flow is not None:
         from phone_tui.ui.widgets.script_panel import ScriptPanel
 
         script = ScriptPanel(flow, auto=args.auto)
     return StageApp(stage, themes=themes, theme=args.theme, profiles=profiles, network=network,
-                    script=script)
+                    script=script, intercept_log=intercept_log)
 
 
 def _call_audio(args: argparse.Namespace) -> CallAudio | None:

@@ -3,6 +3,7 @@ presenter's controls (keys and the command palette)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from textual import events, on, work
@@ -29,6 +30,7 @@ from phone_tui.ui.themes import (
 )
 from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.footer import PhoneFooter
+from phone_tui.ui.widgets.intercept_view import InterceptView
 from phone_tui.ui.widgets.presenter_status import PresenterStatus
 from phone_tui.ui.widgets.tap_view import TapView
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from phone_tui.modem.bus import Bus
+    from phone_tui.modem.intercept_log import InterceptLog
     from phone_tui.modem.profiles import LinkProfile
 
 SLOT_WIDTH = FRAME_WIDTH + 2
@@ -172,7 +175,12 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
                        text-align: center; color: $text-warning; display: none; }
     StageApp.-too-small #stage-too-small { display: block; }
     StageApp.-too-small #stage-phones, StageApp.-too-small #stage-switcher,
-    StageApp.-too-small #stage-status, StageApp.-too-small #tap { display: none; }
+    StageApp.-too-small #stage-status, StageApp.-too-small #tap,
+    StageApp.-too-small #intercept { display: none; }
+    #intercept { display: none; }
+    StageApp.-intercept #tap { display: none; }
+    StageApp.-intercept #intercept { display: block; }
+    StageApp.-intercept.-too-small #intercept { display: none; }
     """
     BINDINGS = bindings.APP + bindings.STAGE + bindings.SCRIPT + bindings.KEYS
     COMMANDS = App.COMMANDS | {_stage_commands, _handset_commands}
@@ -180,8 +188,11 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
 
     def __init__(self, stage: Stage, *, themes: ThemeCatalog, theme: str | None = None,
                  profiles: dict[str, LinkProfile], network: Bus,
-                 contacts: list | None = None, script=None) -> None:  # noqa: ANN001
+                 contacts: list | None = None, script=None,  # noqa: ANN001
+                 intercept_log: InterceptLog | None = None) -> None:
+        """``intercept_log``: every intercept record is appended to it as it is made."""
         super().__init__()
+        self.intercept_log = intercept_log
         self.script = script  # a ScriptPanel when playing a flow
         self.stage = stage
         self.catalog = themes
@@ -229,6 +240,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         self.presenter_status = PresenterStatus(self.stage.clock, id="stage-status")
         yield self.presenter_status
         yield TapView(self.stage.clock, id="tap")
+        yield InterceptView(id="intercept")
         yield Static("", id="stage-too-small")
         yield PhoneFooter(only=bindings.STAGE_FOOTER)
 
@@ -259,11 +271,19 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
             except PhoneTuiError as problem:
                 self.notify(f"{problem} — no bots.", title="Contacts", severity="error")
                 contacts = []
+        intercept = self._network.intercept
+        # Before the phones register: their first records go in the log and the view too.
+        self.query_one(InterceptView).watch_intercept(intercept)
+        if self.intercept_log is not None:
+            self._logging = asyncio.get_running_loop().create_task(
+                self.intercept_log.follow(intercept))
         try:
             self.stage.attach(self._network, self._profiles, contacts)
         except PhoneTuiError as problem:  # the bots' stores (the phones are on the network)
             self.notify(f"{problem} — no bots.", title="Bots", severity="error", timeout=15)
-        self.query_one(TapView).watch_tap(self._network.tap, names=self.stage.name_directory())
+        names = self.stage.name_directory()  # the bots' too, now they are attached
+        self.query_one(TapView).watch_tap(self._network.tap, names=names)
+        self.query_one(InterceptView).set_names(names)
         if self.script is not None:
             from phone_tui.ui.flow_runner import FlowDriver
 
@@ -443,6 +463,47 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
                     if every else
                     "Messages and reports only.", title="Operator tap")
 
+    @property
+    def intercept_shown(self) -> bool:
+        return self.has_class("-intercept")
+
+    def action_tap_mode(self) -> None:
+        """The tap pane shows frames, or the lawful-intercept records (the list takes the keys:
+        arrows and Enter for a record's details; F11 again gives them back to the phone)."""
+        shown = not self.intercept_shown
+        self.set_class(shown, "-intercept")
+        if shown:
+            self.query_one(InterceptView).focus_list()
+        else:
+            self.set_active(self.active, focus=True)
+        self.notify("Intercept records (HI2/HI3): \u2191\u2193 and Enter for a record's "
+                    "details, F12 exports them." if shown else "Tap: frames.",
+                    title="Tap pane")
+
+    def action_export_intercept(self) -> None:
+        """This session's intercept records as JSON lines in a new file of the stage folder."""
+        from datetime import UTC, datetime
+
+        stamp = datetime.fromtimestamp(self.stage.clock.now(), UTC).strftime("%Y%m%d-%H%M%S")
+        intercept = self._network.intercept
+        for attempt in range(1, 100):
+            name = f"intercept-{stamp}.jsonl" if attempt == 1 else \
+                f"intercept-{stamp}-{attempt}.jsonl"
+            path = self.stage.root / name
+            try:
+                count = intercept.export(path)
+            except FileExistsError:
+                continue  # never over a file: the next name
+            except OSError as problem:
+                self.notify(f"{path}: {problem.strerror or problem}", title="Intercept export",
+                            severity="error")
+                return
+            self.notify(f"{count} intercept records written to {path}",
+                        title="Intercept export")
+            return
+        self.notify(f"{self.stage.root}: too many exports this second; try again",
+                    title="Intercept export", severity="warning")
+
     def action_reset_stage(self) -> None:
         if not isinstance(self.screen, ConfirmReset | ResetProgressScreen):
             self.push_screen(ConfirmReset(), self._reset_answer)
@@ -464,6 +525,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
             return
         finally:
             self.query_one(TapView).clear()
+            self.query_one(InterceptView).clear()
             for view in self.handset_views():
                 view.boot_finished()
             if self.screen is screen:

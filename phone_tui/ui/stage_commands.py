@@ -46,6 +46,10 @@ class StageCommands(CommandList):
              app.action_toggle_tap),  # type: ignore[attr-defined]
             ("Operator tap: every frame / messages only", "Show acknowledgements, "
              "keep-alives and calls' control frames too, or not", app.action_tap_all_frames),  # type: ignore[attr-defined]
+            ("Tap pane: frames / intercept records", "The carrier's lawful-intercept view "
+             "(HI2/HI3): a plain SMS's text, an E2E message's metadata", app.action_tap_mode),  # type: ignore[attr-defined]
+            ("Export the intercept records", "This session's records as JSON lines in a new "
+             "file of the stage folder", app.action_export_intercept),  # type: ignore[attr-defined]
             ("Reset the stage", "Wipe and set up every demo phone again (asks first)",
              app.action_reset_stage),  # type: ignore[attr-defined]
         ]

@@ -304,7 +304,9 @@ class TapView(Vertical):
     def _show_state(self) -> None:
         waiting = sum(self._wanted(record) for record, _ in self._held)
         state = f"❚❚ paused ({waiting} waiting)" if self.paused else "● live"
-        self.query_one("#tap-state", Static).update(f"{state} · {self.shown} shown")
+        # The pane's other mode (the stage's footer has no room for its key).
+        self.query_one("#tap-state", Static).update(
+            f"{state} · {self.shown} shown · F11 intercept records")
 
     @on(Input.Changed, "#tap-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

@@ -1,0 +1,95 @@
+"""A live log of intercept records (``phone-tui demo --intercept-log FILE``): each record
+appended as a JSON line as the carrier makes it (the keys of ``IriRecord``).
+
+The file is made 0600 if missing. An existing one is appended to only when phone-tui made it:
+a regular file of yours, 0600, not a link, empty or whose first and last lines are records;
+anything else is refused (one line naming it) and left as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import fields
+from typing import TYPE_CHECKING
+
+from phone_tui.errors import PhoneTuiError
+from phone_tui.modem.intercept import IriRecord
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from phone_tui.modem.intercept import LawfulIntercept
+
+KEYS = frozenset(spec.name for spec in fields(IriRecord))
+PEEK = 64 * 1024  # bytes read at each end of an existing file to recognise it
+
+
+class InterceptLogError(PhoneTuiError):
+    """The intercept log cannot be used (says which file and why)."""
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and set(value) == KEYS
+
+
+def _check_ours(path: Path, fd: int) -> None:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise InterceptLogError(f"{path}: not a regular file: refusing to write there")
+    if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+        raise InterceptLogError(f"{path}: not a phone-tui intercept log (it must be yours "
+                                "and 0600): refusing to write there")
+    if info.st_size == 0:
+        return
+    head = os.pread(fd, PEEK, 0)
+    tail = os.pread(fd, PEEK, max(0, info.st_size - PEEK))
+    first = head.split(b"\n", 1)[0]
+    last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    if not tail.endswith(b"\n") or not _is_record(first) or not _is_record(last):
+        raise InterceptLogError(f"{path}: not a phone-tui intercept log (its lines are not "
+                                "intercept records): refusing to write there")
+
+
+class InterceptLog:
+    """An open intercept log; ``write`` appends one record and flushes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0
+        # Not through a link; a FIFO or device is refused after the open, without waiting.
+        flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            try:
+                fd = os.open(path, flags)
+            except OSError as problem:
+                raise InterceptLogError(f"{path}: {problem.strerror or problem}: refusing "
+                                        "to write there") from None
+            try:
+                _check_ours(path, fd)
+            except BaseException:
+                os.close(fd)
+                raise
+        except OSError as problem:
+            raise InterceptLogError(f"{path}: {problem.strerror or problem}") from None
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
+
+    def write(self, record: IriRecord) -> None:
+        self._file.write(record.to_json() + "\n")
+        self._file.flush()
+        self.written += 1
+
+    async def follow(self, intercept: LawfulIntercept) -> None:
+        """Append every record ``intercept`` makes from now on (until cancelled)."""
+        async for record in intercept.records():
+            self.write(record)
+
+    def close(self) -> None:
+        self._file.close()
