@@ -18,6 +18,7 @@ from phone_tui.core.config import PERSONAS
 from phone_tui.core.documents import decode_toml, is_number, line_of, read_text
 from phone_tui.core.resources import seeds_dir
 from phone_tui.errors import ConfigError, PhoneTuiError
+from phone_tui.modem.intercept import CONTENT, RECORD_TYPES, SERVICES
 
 AUDIENCES = ("demo", "training", "test")
 DEFAULT_TIMEOUT = 10.0
@@ -60,6 +61,19 @@ EVENTS = ("SetupCompleted", "Unlocked", "Locked", "PinRejected", "PinChanged", "
           "LinkProfileChanged", "MessageStateChanged", "PersonaSwitched", "MessageReceived",
           "MessageUpdated", "IdentityChanged", "ContactVerified", "ViewShown",
           "CallStateChanged", "CallSasReady", "CallVerified")
+
+# What an intercept expectation may ask of a lawful-intercept record (modem/intercept.py).
+INTERCEPT_KEYS: dict[str, str] = {
+    "record": f"the record type: {', '.join(RECORD_TYPES)}",
+    "service": f"the service: {', '.join(SERVICES)}",
+    "content": f"what the carrier holds of the content: {', '.join(c for c in CONTENT if c)}",
+    "state": "the state (submitted, delivered, routed, stored, released, registered...)",
+    "direction": "originating or terminating",
+    "from": "the calling party: a phone on the stage (1-4), either of its lines",
+    "to": "the called party: a phone on the stage (1-4), either of its lines",
+    "text_contains": "text the record's SMS text holds (HI2 carries a plain SMS's text)",
+    "has_text": "true: the record carries a text; false: none (an E2E message's never does)",
+}
 
 
 class FlowError(ConfigError):
@@ -116,7 +130,9 @@ class Expectation:
     event: str | None = None
     where: dict[str, Any] = field(default_factory=dict)
     text: str | None = None
-    absent: bool = False  # "text must NOT be on screen"
+    absent: bool = False  # "text must NOT be on screen" (or: no such intercept record)
+    # A lawful-intercept record since the step began, by INTERCEPT_KEYS (from / to: phones).
+    intercept: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -370,13 +386,16 @@ def _parse_expect(key: str, item: object, handsets: int) -> Expectation:
     if not isinstance(item, dict):
         raise _Bad("expected a table such as { event = \"Unlocked\" } or "
                    "{ text = \"Messages\" }", key)
-    known = {"event", "where", "text", "absent", "phone"}
+    known = {"event", "where", "text", "absent", "phone", "intercept"}
     for name in item:
         if name not in known:
             raise _Bad(f"unknown key (known: {', '.join(sorted(known))})", f"{key}.{name}")
     event, text = item.get("event"), item.get("text")
+    if "intercept" in item:
+        return _parse_intercept(key, item, handsets)
     if (event is None) == (text is None):
-        raise _Bad("expected either event = \"...\" or text = \"...\"", key)
+        raise _Bad("expected either event = \"...\", text = \"...\" or intercept = { ... }",
+                   key)
     if event is not None and event not in EVENTS:
         raise _Bad(f"unknown event (known: {', '.join(EVENTS)})", f"{key}.event")
     if text is not None and (not isinstance(text, str) or not text):
@@ -391,6 +410,41 @@ def _parse_expect(key: str, item: object, handsets: int) -> Expectation:
     if not isinstance(absent, bool) or (absent and text is None):
         raise _Bad("absent = true goes with text = \"...\"", f"{key}.absent")
     return Expectation(_phone(key, item, handsets), event, where, text, absent)
+
+
+def _parse_intercept(key: str, item: dict[str, Any], handsets: int) -> Expectation:
+    """``{ intercept = { service = "sms", text_contains = "..." } }``: a lawful-intercept
+    record since the step began (``absent = true``: none such)."""
+    for name in ("event", "text", "where", "phone"):
+        if name in item:
+            raise _Bad("intercept goes alone (with absent = true at most): the carrier's "
+                       "records are not a phone's", f"{key}.{name}")
+    wanted = item["intercept"]
+    where = f"{key}.intercept"
+    if not isinstance(wanted, dict) or not wanted:
+        raise _Bad("expected a table such as { service = \"sms\", text_contains = \"...\" }",
+                   where)
+    choices = {"record": RECORD_TYPES, "service": SERVICES,
+               "content": tuple(c for c in CONTENT if c),
+               "direction": ("originating", "terminating")}
+    for name, value in wanted.items():
+        if name not in INTERCEPT_KEYS:
+            raise _Bad(f"unknown key (known: {', '.join(INTERCEPT_KEYS)})", f"{where}.{name}")
+        if name in choices and value not in choices[name]:
+            raise _Bad(f"expected one of {', '.join(choices[name])}", f"{where}.{name}")
+        if name in ("from", "to") and (isinstance(value, bool) or not isinstance(value, int)
+                                       or not 1 <= value <= handsets):
+            raise _Bad(f"expected a phone number from 1 to {handsets}", f"{where}.{name}")
+        if name in ("state", "text_contains") and (not isinstance(value, str) or not value):
+            raise _Bad("expected a non-empty string", f"{where}.{name}")
+        if name == "has_text" and not isinstance(value, bool):
+            raise _Bad("expected true or false", f"{where}.{name}")
+    if wanted.get("has_text") is False and "text_contains" in wanted:
+        raise _Bad("has_text = false and text_contains cannot both hold", f"{where}.has_text")
+    absent = item.get("absent", False)
+    if not isinstance(absent, bool):
+        raise _Bad("expected true or false", f"{key}.absent")
+    return Expectation(1, None, {}, None, absent, dict(wanted))
 
 
 def shipped_flows() -> list[Path]:

@@ -7,6 +7,7 @@ import asyncio
 import difflib
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,10 +28,14 @@ from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.key_pacing import press_at_once
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from phone_tui.handset.handset import Handset
+    from phone_tui.modem.intercept import IriRecord
 
 SIZE_ONE, SIZE_STAGE = (100, 40), (130, 45)
 POLL = 0.05
+RECORDS_KEPT = 2000  # intercept records a driver remembers (the carrier keeps as many)
 
 
 @dataclass
@@ -43,11 +48,35 @@ class StepResult:
 
 
 def describe(expectation: Expectation) -> str:
+    if expectation.intercept is not None:
+        wanted = "".join(f" {key}={value!r}" for key, value in expectation.intercept.items())
+        return ("no intercept record" if expectation.absent else "intercept record") + wanted
     where = "".join(f" {key}={value!r}" for key, value in expectation.where.items())
     if expectation.event is not None:
         return f"event {expectation.event}{where} on phone {expectation.phone}"
     verb = "no text" if expectation.absent else "text"
     return f"{verb} {expectation.text!r} on phone {expectation.phone}"
+
+
+def record_matches(wanted: dict[str, object], record: IriRecord,
+                   lines: Callable[[int], set[str]]) -> bool:
+    """Does the intercept ``record`` hold all of ``wanted`` (a flow's intercept table)?
+    ``lines(phone)``: the numbers of that stage phone (both OSes)."""
+    for key, value in wanted.items():
+        if key == "from":
+            ok = record.calling in lines(int(value))  # type: ignore[call-overload]
+        elif key == "to":
+            ok = record.called in lines(int(value))  # type: ignore[call-overload]
+        elif key == "text_contains":
+            ok = record.sms_text is not None and \
+                " ".join(str(value).split()) in " ".join(record.sms_text.split())
+        elif key == "has_text":
+            ok = (record.sms_text is not None) == value
+        else:
+            ok = getattr(record, key) == value
+        if not ok:
+            return False
+    return True
 
 
 def matches(expectation: Expectation, phone: int, event: Event) -> bool:
@@ -91,7 +120,8 @@ class FlowDriver:
 
             self.stage.set_audio(CallAudio(voice=clip_path()))
         self.app: App[None]
-        network = Bus(random.Random(7))
+        # The intercept records' times are the phones' clock's (stopped in headless runs).
+        network = Bus(random.Random(7), wall=clock.now)
         themes = load_themes(data_dir / "themes")
         if self.single:
             from phone_tui.ui.app import PhoneApp
@@ -106,6 +136,7 @@ class FlowDriver:
         self.size = SIZE_ONE if self.single else SIZE_STAGE
         self._network, self._profiles = network, profiles
         self.events: list[tuple[int, Event, float]] = []
+        self.records: deque[tuple[IriRecord, float]] = deque(maxlen=RECORDS_KEPT)
         self._signal_back: dict[int, str] = {}
         self.on_ready: list = []  # called once the phones are on the network (in the app's loop)
 
@@ -132,6 +163,7 @@ class FlowDriver:
         driver.single = False
         driver.size = SIZE_STAGE
         driver.events = []
+        driver.records = deque(maxlen=RECORDS_KEPT)
         driver._signal_back = {}
         driver.listen()
         return driver
@@ -151,8 +183,33 @@ class FlowDriver:
     def listen(self) -> None:
         """Collect every phone's domain events (what expectations are checked against)."""
         for index, handset in enumerate(self.handsets):
-            handset.events.listen(lambda event, phone=index + 1: self.events.append(
-                (phone, event, time.monotonic())))
+            handset.events.listen(lambda event, phone=index + 1: self._on_event(phone, event))
+
+    def _on_event(self, phone: int, event: Event) -> None:
+        self.pull_records()  # the records made before this event, stamped before it
+        self.events.append((phone, event, time.monotonic()))
+
+    def pull_records(self) -> None:
+        """Take the carrier's new intercept records, stamped now (monotonic time). Called on
+        every event, action and check, so a record's stamp is at most one check late."""
+        network = self.stage.network
+        if network is None:
+            return
+        last = self.records[-1][0].seq if self.records else 0
+        recent = network.intercept.recent
+        if not recent or recent[-1].seq <= last:
+            return
+        now = time.monotonic()
+        new = []
+        for record in reversed(recent):  # bounded by the carrier's history
+            if record.seq <= last:
+                break
+            new.append(record)
+        self.records.extend((record, now) for record in reversed(new))
+
+    def _lines(self, phone: int) -> set[str]:
+        handset = self.stage.handsets[phone - 1]
+        return {handset.line_number(persona) for persona in ("secure", "open")}
 
     @property
     def handsets(self) -> list[Handset]:
@@ -160,6 +217,7 @@ class FlowDriver:
 
     def pending(self, step: Step, since: float) -> list[str]:
         """The expectations of ``step`` not met since ``since`` (monotonic time)."""
+        self.pull_records()
         return [describe(e) for e in step.expect if not self._met(e, since)]
 
     def done_at(self, step: Step, since: float, checked: float) -> float:
@@ -169,13 +227,19 @@ class FlowDriver:
         times = [next((at for phone, event, at in self.events
                        if at >= since and matches(e, phone, event)), since)
                  for e in step.expect if e.event is not None]
+        times += [next((at for record, at in self.records
+                        if at >= since and record_matches(e.intercept, record, self._lines)),
+                       since)
+                  for e in step.expect if e.intercept is not None and not e.absent]
         if not times or any(e.text is not None for e in step.expect):
             times.append(checked)
         return max(since, *times)
 
     def mistakes(self, step: Step, since: float) -> list[str]:
         """The step's `mistake` events that happened since ``since``."""
-        return [describe(e) for e in step.mistakes if e.event is not None and self._met(e, since)]
+        self.pull_records()
+        return [describe(e) for e in step.mistakes
+                if (e.event is not None or e.intercept is not None) and self._met(e, since)]
 
     def pin(self, persona: str, phone: int = 1) -> str:
         """The PIN the flow set phone ``phone``'s ``persona`` up with (from seeds/stage.toml)."""
@@ -203,6 +267,7 @@ class FlowDriver:
     # ---- actions -----------------------------------------------------------------------------
 
     async def act(self, pilot, action: Action) -> None:  # noqa: ANN001, C901 - one per kind
+        self.pull_records()  # what came before the action is not what it made
         phone = action.phone
         handset = self.handsets[phone - 1]
         view = self.view(phone)
@@ -319,6 +384,12 @@ class FlowDriver:
     # ---- checks ------------------------------------------------------------------------------
 
     def _met(self, expectation: Expectation, since: float) -> bool:
+        if expectation.intercept is not None:
+            self.pull_records()
+            found = any(at >= since and record_matches(expectation.intercept, record,
+                                                       self._lines)
+                        for record, at in self.records)
+            return found != expectation.absent
         if expectation.event is not None:
             return any(matches(expectation, phone, event)
                        for phone, event, at in self.events if at >= since)
@@ -328,6 +399,7 @@ class FlowDriver:
         return (wanted not in seen) if expectation.absent else (wanted in seen)
 
     async def run_step(self, pilot, step: Step) -> StepResult:  # noqa: ANN001
+        self.pull_records()
         start = time.monotonic()
         try:
             # Nobody is at the keys: the trainee's part (`solution`) is played too.
