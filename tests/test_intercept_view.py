@@ -326,3 +326,30 @@ def test_intercept_view_snapshot(snap_compare, tmp_path):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=WIDE, run_before=records)
+
+
+async def test_the_view_keeps_the_last_500_records_each_line_fitting_the_pane(stage_factory):
+    from phone_tui.ui.widgets.intercept_view import MAX_LINES
+
+    app = await stage_factory()
+    async with app.run_test(size=(100, 45)) as pilot:
+        await settle(pilot)
+        await pilot.press("f11")
+        await settle(pilot)
+        intercept = app._network.intercept
+        for index in range(MAX_LINES + 100):
+            intercept.emit("IRI-REPORT", "sms", calling="+1", called="+2",
+                           sms_text=f"{index} " + "\u202e[red]x[/red]\x07" * 500)
+        view = app.query_one(InterceptView)
+        await wait_for(pilot, lambda: view.records and
+                       view.records[-1].seq == intercept.recent[-1].seq)
+        await settle(pilot)
+        listing = view.query_one(OptionList)
+        assert listing.option_count == MAX_LINES == len(view.records)
+        assert str(listing.get_option_at_index(0).prompt).startswith(
+            view.records[0].time[11:23])
+        width = listing.scrollable_content_region.width
+        assert all(option.prompt.cell_len < width for option in listing._options)
+        rendered = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert "\u202e" not in rendered and "\x07" not in rendered
+        assert "\\u202e[red]x[/red]\\x07" in rendered

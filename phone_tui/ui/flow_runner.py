@@ -433,13 +433,15 @@ class RunReport:
 
 
 async def _tap_caught_up(pilot, limit: float = 5.0) -> None:  # noqa: ANN001
-    """Before a screen is saved: the stage's tap pane has read every frame carried so far (on
-    a loaded machine its reader, a task of its own, can be a frame behind)."""
+    """Before a screen is saved: the stage's tap pane has read every frame carried so far, and
+    its intercept view every record (on a loaded machine their readers, tasks of their own,
+    can be one behind)."""
     import time as _time
 
+    from phone_tui.ui.widgets.intercept_view import InterceptView
     from phone_tui.ui.widgets.tap_view import TapView
 
-    panes = list(pilot.app.query(TapView))
+    panes = [*pilot.app.query(TapView), *pilot.app.query(InterceptView)]
     deadline = _time.monotonic() + limit
     while any(not pane.caught_up for pane in panes) and _time.monotonic() < deadline:
         await pilot.pause(0.01)
