@@ -119,6 +119,9 @@ class _Line:
     def restart_session(self) -> None:
         self.carrier._restart_session_soon(self.number)
 
+    def camp(self, cell: str, disclosed: dict[str, str]) -> None:
+        self.carrier._camped(self.number, cell, disclosed)
+
 
 class Carrier:
     """The carrier's network, seen from its side of the hop seam: one cell, any number of
@@ -324,6 +327,12 @@ class Carrier:
 
     def is_attached(self, number: str) -> bool:
         return number in self._subscribers
+
+    def _camped(self, number: str, cell: str, disclosed: dict[str, str]) -> None:
+        """A phone camped on ``cell`` of this network: the intercept records it there. (Bus
+        also puts a fake base station in the path when the cell is one.)"""
+        if cell:
+            self.intercept.cells[number] = cell
 
     def is_registered(self, number: str) -> bool:
         sub = self._subscribers.get(number)

@@ -19,6 +19,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from phone_tui.modem.channel import Acked, ChannelEvent, Delivered, Failed, ReliableChannel
 from phone_tui.modem.frames import (
@@ -36,6 +37,9 @@ from phone_tui.modem.frames import (
 from phone_tui.modem.impairment import LinkImpairment, flip_bits
 from phone_tui.modem.network import NETWORK, MessageHandler, StateHandler, Uplink
 from phone_tui.modem.profiles import LinkProfile
+
+if TYPE_CHECKING:
+    from phone_tui.modem.cells import Cell
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,10 @@ class Modem:
         # they carried is committed before their delivery reports and hop acknowledgements
         # leave. The default leaves it to ``on_message`` (which commits before it returns).
         self.batch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+        # The cells this phone's radio can see (the network says, ``set_cells``) and the one it
+        # camped on (the phone decides, ``camp``): None until it chose (or no cell is allowed).
+        self.cells: tuple[Cell, ...] = ()
+        self.camped: Cell | None = None
 
     # ---- state --------------------------------------------------------------------------------
 
@@ -182,6 +190,23 @@ class Modem:
         self.powered = on
         self._registration_changed()
         self._changed()
+
+    def set_cells(self, cells: tuple[Cell, ...]) -> None:
+        """The cells around this phone changed (one appeared or went): its listeners choose
+        again."""
+        if cells != self.cells:
+            self.cells = tuple(cells)
+            self._changed()
+
+    def camp(self, cell: Cell | None, disclosed: dict[str, str] | None = None) -> None:
+        """The phone camped on ``cell`` (None: none it may use) after answering the cells'
+        identity requests with ``disclosed`` ({"imsi": ..., "imei": ...}, what it sent in
+        clear): the network hears it on the uplink."""
+        self.camped = cell
+        uplink = self.radio.uplink
+        camp = getattr(uplink, "camp", None)  # a seam that carries no cell choice ignores it
+        if camp is not None:
+            camp(cell.id if cell is not None else "", dict(disclosed or {}))
 
     def _registration_changed(self) -> None:
         uplink = self.radio.uplink
