@@ -12,6 +12,7 @@ from phone_tui.modem.sms_pdu import (
     MAX_TPDU,
     FailureCause,
     SmsDeliver,
+    SmsDeliverReport,
     SmsStatusReport,
     SmsSubmit,
     SmsSubmitReport,
@@ -52,7 +53,7 @@ def test_status_reports_and_submit_reports_round_trip():
         report = SmsStatusReport(9, "+15125551234", status, AT, AT + 61)
         assert read_sms(report.encode()) == report
         assert status.word in report.summary()
-    ok, refused = SmsSubmitReport(3), SmsSubmitReport(3, FailureCause.MEMORY_FULL)
+    ok, refused = SmsSubmitReport(3), SmsSubmitReport(3, FailureCause.SYSTEM_FAILURE)
     assert read_sms(ok.encode(), uplink=False) == ok and ok.accepted
     assert read_sms(refused.encode()) == refused and not refused.accepted
 
@@ -78,6 +79,10 @@ def test_direction_matters_for_a_submit_type():
     deliver = SmsDeliver("+1", segments("x")[0], AT).encode()
     with pytest.raises(SmsMalformed):
         read_sms(deliver, uplink=True)  # a phone cannot send a DELIVER
+    refusal = SmsDeliverReport(FailureCause.TPDU_NOT_SUPPORTED)
+    assert read_sms(refusal.encode(), uplink=True) == read_sms(refusal.encode()) == refusal
+    with pytest.raises(SmsMalformed):
+        read_sms(refusal.encode(), uplink=False)
     with pytest.raises(SmsMalformed):
         read_sms(SmsSubmitReport(1).encode(), uplink=True)
 
@@ -116,7 +121,8 @@ def test_any_bytes_give_a_tpdu_or_sms_malformed(body, uplink):
         tpdu = read_sms(body, uplink=uplink)
     except SmsMalformed:
         return
-    assert isinstance(tpdu, SmsSubmit | SmsSubmitReport | SmsDeliver | SmsStatusReport)
+    assert isinstance(tpdu, SmsSubmit | SmsSubmitReport | SmsDeliver | SmsDeliverReport
+                      | SmsStatusReport)
     assert tpdu.encode() == body  # what was read is what was sent: nothing left unchecked
     assert isinstance(tpdu.summary(), str)
 

@@ -9,6 +9,9 @@ SMS-SUBMIT-REPORT (SMSC -> phone, 9.2.2.2a; RP-ACK or, with TP-FCS, RP-ERROR)
     first octet (TP-MTI 01) | TP-FCS (errors only) | TP-PI (00) | TP-MR
     (TS 23.040 carries the message reference in the RP layer under it; there is no RP layer
     here, so the reference follows the parameter indicator.)
+SMS-DELIVER-REPORT (phone -> SMSC, 9.2.2.1a; only its RP-ERROR form is sent: the hop's
+acknowledgement is the RP-ACK)
+    first octet (TP-MTI 00) | TP-FCS | TP-PI (00)
 SMS-DELIVER (SMSC -> phone, 9.2.2.1)
     first octet (TP-MTI 00, TP-MMS, TP-SRI, TP-UDHI, TP-RP) | TP-OA | TP-PID | TP-DCS
     | TP-SCTS | TP-UDL | TP-UD
@@ -70,11 +73,12 @@ class TpStatus(enum.IntEnum):
 
 
 class FailureCause(enum.IntEnum):
-    """TP-FCS of a SUBMIT-REPORT error (9.2.3.22), those this SMSC gives."""
+    """TP-FCS of a SUBMIT-REPORT or DELIVER-REPORT error (9.2.3.22), those used here."""
 
-    INVALID_DESTINATION = 0xC1  # "telematic interworking not supported" stands in: bad number
-    SC_BUSY = 0xC0
-    MEMORY_FULL = 0xD3  # the recipient's store (or the SMSC) is full
+    TPDU_NOT_SUPPORTED = 0xB0  # a phone that takes no plain SMS (the Secure OS)
+    SC_BUSY = 0xC0  # the SMSC cannot store it now
+    INVALID_ADDRESS = 0xC3  # invalid SME address
+    SYSTEM_FAILURE = 0xC2  # the SMSC (or the recipient's store) is full
     UNSPECIFIED = 0xFF
 
 
@@ -285,7 +289,24 @@ class SmsStatusReport:
                 f"{self.status.word}")
 
 
-SmsTpdu = SmsSubmit | SmsSubmitReport | SmsDeliver | SmsStatusReport
+@dataclass(frozen=True)
+class SmsDeliverReport:
+    """A phone refusing the SMS-DELIVER it was just given (the one in flight to it)."""
+
+    cause: FailureCause
+
+    def encode(self) -> bytes:
+        return bytes((MTI_DELIVER, self.cause, 0x00))
+
+    @property
+    def text(self) -> str:
+        return ""
+
+    def summary(self) -> str:
+        return f"SMS-DELIVER-REPORT: refused ({self.cause.name.lower()})"
+
+
+SmsTpdu = SmsSubmit | SmsSubmitReport | SmsDeliver | SmsDeliverReport | SmsStatusReport
 
 
 def _byte(value: int) -> int:
@@ -315,9 +336,9 @@ def read_sms(body: bytes, *, uplink: bool | None = None) -> SmsTpdu:
     first = body[0]
     mti = first & 0x03
     if mti == MTI_DELIVER:
-        if uplink:
-            raise SmsMalformed("an SMS-DELIVER sent by a phone")
-        return _read_deliver(body)
+        if uplink is None:
+            uplink = len(body) <= 3
+        return _read_deliver_report(body) if uplink else _read_deliver(body)
     if mti == MTI_STATUS_REPORT:
         if uplink:
             raise SmsMalformed("an SMS-STATUS-REPORT sent by a phone")
@@ -373,6 +394,15 @@ def _read_submit_report(body: bytes) -> SmsSubmitReport:
     if pi != 0:
         raise SmsMalformed("an SMS-SUBMIT-REPORT with optional parameters")
     return SmsSubmitReport(ref, cause)
+
+
+def _read_deliver_report(body: bytes) -> SmsDeliverReport:
+    if len(body) != 3 or body[0] != MTI_DELIVER or body[2] != 0:
+        raise SmsMalformed("an SMS-DELIVER-REPORT that is not a plain refusal")
+    try:
+        return SmsDeliverReport(FailureCause(body[1]))
+    except ValueError:
+        raise SmsMalformed(f"a failure cause of {body[1]:#04x}") from None
 
 
 def _read_deliver(body: bytes) -> SmsDeliver:
