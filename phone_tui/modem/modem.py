@@ -137,6 +137,8 @@ class Modem:
         self.listeners: list[Callable[[Modem], None]] = []
         # A call's media packets from another phone: (its number, the sealed packet).
         self.on_voice: Callable[[str, bytes], None] | None = None
+        # Call control of a plain carrier call from the voice switch (a CC envelope: cc.py).
+        self.on_cc: Callable[[Envelope], None] | None = None
         # The phone's store transaction for a burst of frames (its messenger's batch): what
         # they carried is committed before their delivery reports and hop acknowledgements
         # leave. The default leaves it to ``on_message`` (which commits before it returns).
@@ -235,6 +237,13 @@ class Modem:
         self._outgoing[msg_id] = "sending"
         self._submit(Envelope(kind, msg_id, self.number, dst, body).encode())
         return msg_id
+
+    def send_cc(self, other: str, body: bytes) -> None:
+        """Call control of a plain carrier call (cc.py's body) to the carrier's voice switch,
+        about the call with ``other``: on the reliable hop, no delivery report; without
+        service it waits like a message (the switch drops what is stale)."""
+        self._submit(Envelope(EnvelopeKind.CC, self.new_id(), self.number, other,
+                              body).encode())
 
     def send_voice(self, dst: str, packet: bytes) -> None:
         """One real-time frame (a call's sealed media packet) to ``dst``: through this link's
@@ -433,6 +442,13 @@ class Modem:
         self._newly_seen.append(key)
         while len(self._seen) > DEDUP_WINDOW:
             self._seen.popitem(last=False)
+        if envelope.kind is EnvelopeKind.CC:
+            if self.on_cc is not None:
+                try:
+                    self.on_cc(envelope)
+                except Exception:  # noqa: BLE001 - the rest of the batch still arrives
+                    log.exception("%s could not take call control", self.number)
+            return None
         if envelope.kind in PHONE_TO_PHONE:
             try:
                 self._on_message(envelope)
