@@ -150,3 +150,22 @@ async def test_open_os_with_allow_2g_off_refuses_the_fake_cell_after_a_restart(t
     assert "downgrade_2g" in [event.kind for event in refused]
     li.set_allow_2g(True)
     assert li.camped.id == "imsi-catcher"
+
+
+def test_relay_shows_a_plain_sms_text_and_a_plain_call_as_decodable():
+    from phone_tui.modem.frames import PLAIN_HEADER, PT_PLAIN_VOICE, encode_voice
+    from phone_tui.modem.sms import segments
+    from phone_tui.modem.sms_pdu import SmsSubmit
+
+    cell = load_cells().fake["imsi-catcher"]
+    up, phone, tap = _Recorder(), _Recorder(), AttackerTap()
+    relay = Relay(cell, "+100", phone, up, tap, now=lambda: 0.0)
+    body = SmsSubmit(1, "+200", segments("Meet at noon")[0]).encode()
+    relay.send(_data(EnvelopeKind.SMS, body))
+    relay.send(_data(EnvelopeKind.SMS, b"\x01\xff", msg_id=b"\2" * 16))  # does not read
+    plain = PLAIN_HEADER.pack(0x80, PT_PLAIN_VOICE, 1, 160, 7) + b"\0" * 20
+    sealed = PLAIN_HEADER.pack(0x80, 96, 1, 160, 7) + b"\0" * 20
+    relay.send(encode_voice("+200", plain))
+    relay.deliver(encode_voice("+300", sealed))
+    assert [(r.what, r.text) for r in tap.recent] == [
+        ("sms", "Meet at noon"), ("sms", ""), ("call", "decodable"), ("e2e-call", "ciphertext")]

@@ -31,8 +31,11 @@ from phone_tui.modem.frames import (
     decode_voice,
     is_voice,
     media_content,
+    media_is_plain,
 )
 from phone_tui.modem.network import PhoneEnd, Uplink
+from phone_tui.modem.sms import SmsMalformed
+from phone_tui.modem.sms_pdu import SmsDeliver, SmsSubmit, read_sms
 
 SEEN_WINDOW = 1024  # envelopes remembered, so a retransmission is not recorded twice
 VOICE_EVERY = 50  # one voice record per this many frames of a call (one a second at 20 ms)
@@ -82,28 +85,16 @@ class AttackerTap:
         return self._fanout.subscribe(maxsize)
 
 
-def _sms_text(body: bytes) -> str:
-    """A plain SMS envelope's text as the SMS helper's codec reads it ("" if it cannot)."""
+def _sms_text(body: bytes, direction: str) -> str | None:
+    """A plain SMS's text (SMS-SUBMIT up, SMS-DELIVER down; sms_pdu.read_sms checks it);
+    None for the SMS centre's reports, "" for a body that does not read."""
     try:
-        from phone_tui.modem.sms_body import read_sms  # type: ignore[import-not-found]
-    except ImportError:
+        tpdu = read_sms(body, uplink=direction == "up")
+    except (SmsMalformed, ValueError):
         return ""
-    try:
-        return str(read_sms(body))
-    except Exception:  # noqa: BLE001 - hostile bytes: an unreadable SMS is shown by its size
-        return ""
-
-
-def _voice_is_plain(packet: bytes) -> bool:
-    """Whether a call's media packet is a plain call's (only the radio cipher on it)."""
-    try:
-        from phone_tui.modem.frames import media_is_plain  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    try:
-        return bool(media_is_plain(packet))
-    except Exception:  # noqa: BLE001 - hostile bytes
-        return False
+    if isinstance(tpdu, SmsSubmit | SmsDeliver):
+        return tpdu.text
+    return None
 
 
 class Relay:
@@ -149,7 +140,7 @@ class Relay:
                 self._voice.clear()  # bounded: many peers, the counts start again
             self._voice[key] = count + 1
             if count % VOICE_EVERY == 0:
-                if _voice_is_plain(packet):
+                if media_is_plain(packet):
                     self._publish(direction, "call", peer, "decodable", len(packet))
                 else:
                     self._publish(direction, "e2e-call", peer, "ciphertext", len(packet))
@@ -175,7 +166,10 @@ class Relay:
             self._seen.popitem(last=False)
         size = len(envelope.body)
         if what == "sms":
-            text = _sms_text(envelope.body)
+            read = _sms_text(envelope.body, direction)
+            if read is None:
+                return  # the SMS centre's report: no text
+            text = read
         elif what == "call-control":
             text = "plain signalling"
         else:
