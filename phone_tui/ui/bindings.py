@@ -63,13 +63,18 @@ STAGE = [
     # Not in the footer (no room at 100 columns): the help screen and the palette have it.
     Binding("f10", "call", "Call", id="stage.call", priority=True,
             tooltip="This phone calls the next phone (end-to-end encrypted)"),
+    # Not in the footer either: the help screen and the palette have it.
+    Binding("f11", "fake_cell", "Fake cell", id="stage.fake_cell", priority=True,
+            tooltip="Fake base station (on / off) next to this phone: 2G, no cipher, asks for "
+                    "the IMSI"),
     Binding("ctrl+r", "reset_stage", "Reset", id="stage.reset", priority=True,
             tooltip="Wipe and set up every demo phone again (asks first)"),
 ]
 # On the stage the footer shows the presenter's keys (and help); the phone's own keys are in
 # the help screen: a phone's keys and eight presenter keys do not fit one line. In this order
 # (a chat's compose box binds F6 and F7 itself, which would put them first).
-STAGE_FOOTER = (*(binding.id for binding in STAGE if binding.id != "stage.call"), "app.keys")
+STAGE_FOOTER = (*(binding.id for binding in STAGE
+                  if binding.id not in ("stage.call", "stage.fake_cell")), "app.keys")
 
 # A scripted demo (phone-tui demo --script): presenter clickers send PageDown / PageUp.
 # Space and Backspace only reach the script when the phone in front does not use them (a

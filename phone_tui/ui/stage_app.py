@@ -27,6 +27,7 @@ from phone_tui.ui.themes import (
     derived_variables,
     start_with_theme,
 )
+from phone_tui.ui.widgets.attacker_view import AttackerView
 from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.footer import PhoneFooter
 from phone_tui.ui.widgets.presenter_status import PresenterStatus
@@ -229,6 +230,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         self.presenter_status = PresenterStatus(self.stage.clock, id="stage-status")
         yield self.presenter_status
         yield TapView(self.stage.clock, id="tap")
+        yield AttackerView(self.stage.clock, id="attacker")
         yield Static("", id="stage-too-small")
         yield PhoneFooter(only=bindings.STAGE_FOOTER)
 
@@ -264,6 +266,9 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         except PhoneTuiError as problem:  # the bots' stores (the phones are on the network)
             self.notify(f"{problem} — no bots.", title="Bots", severity="error", timeout=15)
         self.query_one(TapView).watch_tap(self._network.tap, names=self.stage.name_directory())
+        self.query_one(AttackerView).watch(
+            self._network.attacker, names=self.stage.name_directory(),
+            is_on=lambda: any(self.stage.fake_cell_on(i) for i in range(len(self.stage.handsets))))
         if self.script is not None:
             from phone_tui.ui.flow_runner import FlowDriver
 
@@ -412,6 +417,21 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         # Short: the stage's status line is one row (it was cut at 140 columns).
         return (f"Carrier in the middle of {self._phone_name(index)} and {other}: new keys "
                 "for both; their calls go through it.")
+
+    def action_fake_cell(self, index: int | None = None) -> None:
+        """The fake base station next to this phone, on or off (Stage.fake_cell)."""
+        index = self.active if index is None else index
+
+        def toggle() -> str:
+            on = self.stage.fake_cell(index)
+            self.query_one(AttackerView).show_records()
+            handset = self.stage.handsets[index]
+            cell = handset.camped
+            where = f"camped on {cell.name} ({cell.label})" if cell is not None else "no cell"
+            return (f"Fake base station {'on' if on else 'off'} next to "
+                    f"{self._phone_name(index)}: {where}.")
+
+        self._control("Fake base station", toggle)
 
     def action_call(self, index: int | None = None) -> None:
         index = self.active if index is None else index
