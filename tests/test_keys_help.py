@@ -307,7 +307,7 @@ async def test_the_help_in_a_chat_lists_our_keys_first_and_the_text_box_last_on_
         assert title.region.bottom <= box.region.bottom - 1, (title.region, box.region)
 
 
-async def test_the_stage_keys_are_listed_f3_to_f10_then_ctrl_r_with_a_chat_in_front(
+async def test_the_stage_keys_are_listed_f3_to_f11_then_ctrl_r_with_a_chat_in_front(
         stage_factory):
     from test_stage_app import _open_chat, unlock_all
 
@@ -321,5 +321,5 @@ async def test_the_stage_keys_are_listed_f3_to_f10_then_ctrl_r_with_a_chat_in_fr
         await settle(pilot)
         stage = listed(app)["Stage"]
         assert [keys for keys, _ in stage] == ["f3", "f4", "f5", "f6", "f7", "f8", "f9", "f10",
-                                               "^r"]
+                                               "f11", "^r"]
         assert stage[0] == ("f3", "Next phone: the keys go to it")

@@ -51,7 +51,7 @@ class NetworkSecurityView(PhoneView):
                 yield Static(HINTS[key], classes="netsec-hint")
             else:
                 state = "on" if value else "off"
-                yield Static(f"[b]{label}[/]  {state} \u2014 set by policy",
+                yield Static(f"[b]{label}[/]\n{state} \u2014 set by policy",
                              classes="netsec-fixed", id=f"netsec-{key}")
         yield Static("", id="netsec-log")
 

@@ -19,12 +19,15 @@ LABELS = {"imsi": "IMSI", "imei": "IMEI", "sms": "SMS", "call": "call",
 
 def attacker_line(record: AttackerRecord, names: Mapping[str, str]) -> str:
     """One record as the attacker's pane shows it (markup, escaped)."""
-    victim = escape(names.get(record.phone, record.phone))
+    def name(number: str) -> str:  # the stage's names are keyed by the number without spaces
+        return escape(names.get(number.replace(" ", ""), number))
+
+    victim = name(record.phone)
     label = LABELS.get(record.what, record.what)
     if record.what in ("imsi", "imei"):
         return f"{victim}  [b]{label}[/] {escape(record.text)}"
     arrow = "\u2192" if record.direction == "up" else "\u2190"
-    peer = escape(names.get(record.peer, record.peer))
+    peer = name(record.peer)
     if record.what == "sms":
         text = (f'[b $text-error]"{escape(record.text)}"[/]' if record.text
                 else f"unreadable, {record.size} B")
