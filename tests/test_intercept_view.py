@@ -99,15 +99,15 @@ def test_call_lines_show_state_duration_release_reason_and_hi3():
     assert "HI3 ciphertext, 10 frames" in describe_record(e2e).plain
 
 
-async def test_f11_switches_the_pane_to_intercept_records_and_back(stage_factory):
+async def test_f12_switches_the_pane_to_intercept_records_and_back(stage_factory):
     app = await stage_factory()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         view = app.query_one(InterceptView)
         assert not view.display or not view.region.height
-        # The footer is full at 100 columns (test_keys_help): the tap's state line says F11.
-        assert "F11 intercept records" in str(app.query_one("#tap-state").content)
-        await pilot.press("f11")
+        # The footer is full at 100 columns (test_keys_help): the tap's state line says F12.
+        assert "F12 intercept records" in str(app.query_one("#tap-state").content)
+        await pilot.press("f12")
         await settle(pilot)
         assert app.intercept_shown and view.region.height > 0
         assert app.query_one("#tap").region.height == 0
@@ -127,7 +127,7 @@ async def test_f11_switches_the_pane_to_intercept_records_and_back(stage_factory
         assert '"Meet at [b]five[/b]"' in sms and "Minister Li" in sms
         rendered = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
         assert "Meet at [b]five[/b]" in rendered
-        await pilot.press("f11")
+        await pilot.press("f12")
         await settle(pilot)
         assert not app.intercept_shown and app.query_one("#tap").region.height > 0
         assert app.focused in app.query_one("#handset-1").query("*")
@@ -141,7 +141,7 @@ async def test_enter_on_a_record_shows_every_field_and_the_full_text(stage_facto
         app._network.intercept.emit("IRI-REPORT", "sms", calling="+1", called="+2",
                                     state="delivered", sms_text=text, content="clear",
                                     size=len(text), ref="c0ffee")
-        await pilot.press("f11")
+        await pilot.press("f12")
         view = app.query_one(InterceptView)
         await wait_for(pilot, lambda: any(r.service == "sms" for r in view.records))
         await settle(pilot)
@@ -159,7 +159,7 @@ async def test_enter_on_a_record_shows_every_field_and_the_full_text(stage_facto
         assert not isinstance(app.screen, RecordDetail)
 
 
-async def test_f12_exports_the_records_to_a_new_0600_file_never_over_one(stage_factory):
+async def test_x_in_the_intercept_view_exports_to_a_new_0600_file_never_over_one(stage_factory):
     app = await stage_factory()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
@@ -170,7 +170,9 @@ async def test_f12_exports_the_records_to_a_new_0600_file_never_over_one(stage_f
         stamp = "20260101-094100"
         taken = app.stage.root / f"intercept-{stamp}.jsonl"
         taken.write_text("mine")
-        await pilot.press("f12")
+        await pilot.press("f12")  # the intercept records; x in them exports
+        await settle(pilot)
+        await pilot.press("x")
         await settle(pilot)
         written = app.stage.root / f"intercept-{stamp}-2.jsonl"
         assert taken.read_text() == "mine"
@@ -197,10 +199,10 @@ async def test_the_palette_has_the_mode_switch_and_the_export(stage_factory):
         assert "Export the intercept records" in commands
 
 
-def test_the_keys_are_stage_bindings_and_the_tap_pane_says_f11():
+def test_the_keys_are_stage_bindings_and_the_tap_pane_says_f12():
     from phone_tui.ui import bindings
-    ids = {binding.id: binding for binding in bindings.STAGE}
-    assert ids["stage.tap_mode"].key == "f11" and ids["stage.export_intercept"].key == "f12"
+    ids = {binding.id: binding for binding in bindings.ALL}
+    assert ids["stage.tap_mode"].key == "f12" and ids["intercept.export"].key == "x"
     assert "intercept.detail_close" in bindings.BINDING_IDS
 
 
@@ -320,7 +322,7 @@ def test_intercept_view_snapshot(snap_compare, tmp_path):
         intercept.emit("HI3", "call", calling=li.line_number("open"),
                        called=wang.line_number("open"), content="decodable", codec="AMR",
                        frames=3100)
-        await pilot.press("f11")
+        await pilot.press("f12")
         view = pilot.app.query_one(InterceptView)
         await wait_for(pilot, lambda: view.caught_up and len(view.records) >= 6)
         await settle(pilot)
@@ -334,7 +336,7 @@ async def test_the_view_keeps_the_last_500_records_each_line_fitting_the_pane(st
     app = await stage_factory()
     async with app.run_test(size=(100, 45)) as pilot:
         await settle(pilot)
-        await pilot.press("f11")
+        await pilot.press("f12")
         await settle(pilot)
         intercept = app._network.intercept
         for index in range(MAX_LINES + 100):

@@ -29,6 +29,8 @@ class Settings:
     log_level: str = "warning"
     link_profile: str = "lte"
     airplane: bool = False
+    allow_2g: bool = True
+    notify_unencrypted: bool = False
     keymap: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -48,6 +50,10 @@ _COMMENTS = {
     "link_profile": 'The cellular link: full, no-service, gprs, edge, 3g, 4g-slow, lte, 5g, '
                     "weak-signal, or one of your [profiles].",
     "airplane": "Airplane mode: the modem stays off the network; messages wait.",
+    "allow_2g": "Settings > Network security on an OS whose policy lets its user choose (the "
+                "open OS): use 2G cells (on by default, as on Android). The secure OS never does.",
+    "notify_unencrypted": "Network security: tell the user about unencrypted networks and "
+                          "identity requests (off by default, as on Android).",
     "keymap": 'Remap keys by binding id, e.g. "handset.lock" = "ctrl+k". Ids are listed in the '
               "README.",
     "profiles": "Your own link profiles, e.g. [profiles.satellite] with latency_ms, jitter_ms, "
@@ -58,6 +64,7 @@ _TABLES = ("keymap", "profiles")
 _TYPES: dict[str, type] = {"theme": str, "open_theme": str, "persona": str,
                            "show_waiting_count": bool, "wipe_after_failures": int,
                            "log_level": str, "link_profile": str, "airplane": bool,
+                           "allow_2g": bool, "notify_unencrypted": bool,
                            "keymap": dict, "profiles": dict}
 
 

@@ -29,6 +29,7 @@ from phone_tui.errors import (
 )
 from phone_tui.handset.device import RADIOS, DeviceInfo, PersonaInfo
 from phone_tui.handset.events import (
+    CellRefused,
     EventStream,
     Guarded,
     GuardLifted,
@@ -36,6 +37,7 @@ from phone_tui.handset.events import (
     Locked,
     MessageStateChanged,
     MessageWaiting,
+    NetworkWarning,
     PersonaSwitched,
     PinChanged,
     PinRejected,
@@ -47,8 +49,10 @@ from phone_tui.handset.events import (
     ViewShown,
     Wiped,
 )
+from phone_tui.handset.network_security import NetworkSecurity, line_identity
 from phone_tui.handset.persona import AUTO_LOCK_CHOICES, DEFAULT_AUTO_LOCK, KdfConfig, Persona
 from phone_tui.handset.pin_policy import check_pin
+from phone_tui.modem.cells import Cell, Identity, RadioSettings
 
 if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off that path
     from phone_tui.crypto.identity import IdentityKeys
@@ -125,6 +129,11 @@ class Handset:
         self._registration: tuple[str, int, str] = ("unregistered", 0, "")
         self.received: list[Envelope] = []
         self.network: Network | None = None
+        # The radio's choice of cell (handset/network_security.py) and the lines' identities.
+        self.network_security = NetworkSecurity()
+        self.identities: dict[str, Identity] = {}
+        self._home_profile: LinkProfile | None = None  # the link before a cell changed it
+        self._home_cell = ""
         self.messenger: Messenger | None = None
         # The running persona's calls while it is unlocked (None while locked); a call that
         # rang the locked phone (number only: the offer is not readable without the keys);
@@ -350,9 +359,16 @@ class Handset:
         self.profiles = profiles
         self.network = network
         profile = profiles.get(self.settings.link_profile) or profiles["lte"]
+        cells = getattr(network, "cells", None)
+        if cells is None:
+            from phone_tui.modem.cells import load_cells
+
+            cells = load_cells(profiles=tuple(profiles))
         for name in PERSONAS:
+            number = self.line_number(name)
+            self.identities[name] = line_identity(number, self.device, cells)
             modem = network.attach(
-                self.line_number(name), profile, powered=False,
+                number, profile, powered=False, identity=self.identities[name],
                 on_message=lambda envelope, name=name: self._on_message(name, envelope),
                 on_state=lambda *state, name=name: self._on_message_state(name, *state))
             modem.airplane = self.settings.airplane
@@ -361,6 +377,7 @@ class Handset:
             self.modems[name] = modem
         modem = self.modems[self.running]
         modem.set_powered(True)
+        self.reselect()
         self.publish_saved_keys()
         self._registration = self._link_state()
         if self.state is HandsetState.UNLOCKED:
@@ -375,10 +392,91 @@ class Handset:
     def _on_modem_change(self, modem: Modem) -> None:
         if modem is not self.modem:
             return  # the other OS's line being switched off
+        self.reselect()
         state = self._link_state()
         if state != self._registration:
             self._registration = state
             self.events.emit(RegistrationChanged(self.persona.name, *state))
+
+    # ---- cells and Network security ------------------------------------------------------------
+
+    def radio_settings(self) -> RadioSettings | None:
+        """Settings > Network security as the running OS applies them (its policy holds what
+        its user may not change); None for an OS without a radio policy."""
+        policy = self.persona_info.radio
+        if policy is None:
+            return None
+        return policy.effective(RadioSettings(self.settings.allow_2g,
+                                              self.settings.notify_unencrypted))
+
+    def radio_user_settings(self) -> tuple[str, ...]:
+        """The Network security settings the running OS's user may change ("allow_2g"...)."""
+        policy = self.persona_info.radio
+        return policy.user_settings if policy is not None else ()
+
+    def set_radio_setting(self, name: str, on: bool) -> None:
+        """Change ``allow_2g`` or ``notify_unencrypted`` (kept in settings.toml) where the
+        running OS's policy lets its user; the radio chooses its cell again at once."""
+        if name not in ("allow_2g", "notify_unencrypted"):
+            raise PinPolicyError(f"Unknown network security setting {name!r}.")
+        if name not in self.radio_user_settings():
+            raise PinPolicyError("This setting is set by the OS's policy.")
+        self.remember(**{name: on})
+        self.reselect()
+
+    def set_allow_2g(self, on: bool) -> None:
+        """Allow 2G on or off (the flow action ``allow_2g``)."""
+        self.set_radio_setting("allow_2g", on)
+
+    @property
+    def camped(self) -> Cell | None:
+        """The cell the running OS's line is camped on (None: none, or not attached)."""
+        modem = self.modem
+        return getattr(modem, "camped", None) if modem is not None else None
+
+    def network_log(self) -> list[CellRefused | NetworkWarning]:
+        """The running OS's refusals and warnings, oldest first (the Network app's list)."""
+        return list(self.network_security.log.get(self.running, ()))
+
+    def reselect(self) -> None:
+        """Run the encounter with the cells around the running line, if anything it depends on
+        changed: emit its events, camp, tell the network, and set the link from the cell."""
+        modem = self.modem
+        policy = self.persona_info.radio
+        cells = getattr(modem, "cells", ())
+        identity = self.identities.get(self.running)
+        settings = self.radio_settings()
+        if modem is None or policy is None or not cells or identity is None or settings is None:
+            return
+        choice = self.network_security.choose(self.running, cells, policy, settings, identity)
+        if choice is None:
+            return
+        camped, previous = choice.camped, modem.camped
+        modem.camp(camped, choice.disclosed)
+        self._link_from(modem, previous, camped)
+        for event in choice.events:
+            self.events.emit(event)
+        state = self._link_state()
+        if state != self._registration:
+            self._registration = state
+            self.events.emit(RegistrationChanged(self.persona.name, *state))
+
+    def _link_from(self, modem: Modem, previous: Cell | None, cell: Cell | None) -> None:
+        """The camped cell sets the link: its profile; back on the first cell, the link it had
+        there (the configured one, or what the presenter set); on no cell, no service."""
+        if self._home_profile is None or (previous is not None
+                                          and previous.id == self._home_cell):
+            self._home_profile = modem.profile  # what the link was on the home cell
+        if cell is None:
+            profile = self.profiles.get("no-service")
+        elif not self._home_cell or cell.id == self._home_cell:
+            self._home_cell = cell.id
+            profile = self._home_profile
+        else:
+            profile = self.profiles.get(cell.profile)
+        if profile is not None and profile is not modem.profile:
+            modem.link.profile = profile  # set_profile would call back here
+            modem._registration_changed()
 
     def shown(self, view: str, conversation: str = "") -> None:
         """The UI shows ``view`` now (see ViewShown)."""

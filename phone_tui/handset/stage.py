@@ -272,6 +272,31 @@ class Stage:
         handset.set_airplane(on)
         return on
 
+    def fake_cell(self, index: int, on: bool | None = None) -> bool:
+        """Switch the fake base station (seeds/cells.toml, imsi-catcher) on next to phone
+        ``index`` (both its lines), or off (None: the other way round); True when it is on
+        afterwards. The phone chooses its cell again: an OS that allows 2G camps on it."""
+        handset = self._handset(index)
+        network = self.network
+        if network is None or handset.modem is None:
+            raise StageError("The phone is not on the network yet.")
+        numbers = [modem.number for modem in handset.modems.values()]
+        if on is None:
+            on = not any(network.fake_cell_near(number) for number in numbers)
+        for number in numbers:
+            if on:
+                network.put_fake_cell(number)
+            else:
+                network.take_fake_cell(number)
+        return on
+
+    def fake_cell_on(self, index: int) -> bool:
+        """Whether the fake base station is on next to phone ``index``."""
+        handset = self._handset(index)
+        network = self.network
+        return network is not None and any(network.fake_cell_near(modem.number)
+                                           for modem in handset.modems.values())
+
     def inject(self, index: int) -> str:
         """A bot sends the next stage message to the phone's running OS; returns who sent it."""
         handset = self._handset(index)
@@ -404,6 +429,9 @@ class Stage:
             done += 1
 
         self.stop_intercepting()
+        for index in range(count):
+            if self.fake_cell_on(index):
+                self.fake_cell(index, False)
         for index, handset in enumerate(self.handsets):
             report(f"Wiping phone {index + 1} of {count}…")
             handset.lock("stage")
@@ -431,6 +459,7 @@ class Stage:
                     handset.set_link_profile(profile)
         if network is not None:
             network.tap.clear()
+            network.attacker.clear()
         done = total
         report("The stage is ready.")
 

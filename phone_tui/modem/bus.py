@@ -9,6 +9,7 @@ import ...`` keeps working.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -36,10 +37,12 @@ from phone_tui.modem.network import (
     Uplink,
 )
 from phone_tui.modem.profiles import LinkProfile
+from phone_tui.modem.rogue import AttackerTap, Relay
 from phone_tui.modem.tap import OperatorTap, TapRecord
 
 if TYPE_CHECKING:
-    from phone_tui.modem.cells import Identity
+    from phone_tui.modem.cells import Cell, Identity
+    from phone_tui.modem.cells import Network as Cells
 
 BusStats = CarrierStats
 
@@ -47,8 +50,16 @@ __all__ = [
     "CLOSE_ATTEMPTS", "DEDUP_WINDOW", "DEFAULT_STORE_CAP", "DEFAULT_TTL", "ECHO_NUMBER",
     "NETWORK", "SAVE_RETRY_FIRST", "SAVE_RETRY_MAX", "Bus", "BusStats", "Carrier",
     "CarrierStats", "ForgedLine", "MessageHandler", "Modem", "ModemStats", "Network",
-    "OperatorTap", "PhoneEnd", "Radio", "StateHandler", "TapRecord", "Uplink", "_Driver",
+    "AttackerTap", "OperatorTap", "PhoneEnd", "Radio", "StateHandler", "TapRecord", "Uplink",
+    "_Driver",
 ]
+
+
+@functools.cache
+def _shipped_cells() -> Cells:
+    from phone_tui.modem.cells import load_cells
+
+    return load_cells()
 
 
 class Bus(Carrier):
@@ -56,11 +67,96 @@ class Bus(Carrier):
 
     def __init__(self, rng: random.Random | None = None, *, cell: str = "GovNet-0001",
                  ttl: float = DEFAULT_TTL, store_cap: int = DEFAULT_STORE_CAP,
-                 folder: Path | None = None, wall: Callable[[], float] = time.time) -> None:
+                 folder: Path | None = None, wall: Callable[[], float] = time.time,
+                 cells: Cells | None = None) -> None:
         """``folder``: keep the key directory and the mailbox there (None: in memory only).
-        A damaged file raises CarrierStateError naming it."""
+        A damaged file raises CarrierStateError naming it. ``cells``: the network's cells and
+        fake base stations (None: seeds/cells.toml, read at the first attachment)."""
         super().__init__(rng, cell=cell, ttl=ttl, store_cap=store_cap, folder=folder, wall=wall)
         self._modems: dict[str, Modem] = {}
+        self._cells = cells
+        # The fake base stations' own tap, and the ones switched on near a line (a relay each,
+        # spliced into the line's hop seam while the phone is camped on it).
+        self.attacker = AttackerTap()
+        self._fake_near: dict[str, Relay] = {}
+        self._spliced: dict[str, Relay] = {}
+
+    @property
+    def cells(self) -> Cells:
+        """The network's cells (seeds/cells.toml unless given)."""
+        if self._cells is None:
+            self._cells = _shipped_cells()
+        return self._cells
+
+    def visible(self, number: str) -> tuple[Cell, ...]:
+        """The cells the phone on line ``number`` sees: the real ones, and a fake base station
+        switched on near it."""
+        relay = self._fake_near.get(number)
+        real = tuple(self.cells.cells.values())
+        return real if relay is None else (*real, relay.cell)
+
+    def fake_cell_near(self, number: str) -> str:
+        """The id of the fake base station near line ``number`` ("" if none)."""
+        relay = self._fake_near.get(number)
+        return relay.cell.id if relay is not None else ""
+
+    def put_fake_cell(self, number: str, cell: str = "imsi-catcher") -> None:
+        """Switch the fake base station ``cell`` (seeds/cells.toml [fake_cells]) on near line
+        ``number``: the phone sees a new, stronger cell and chooses again."""
+        fake = self.cells.fake.get(cell)
+        if fake is None:
+            raise KeyError(f"unknown fake cell {cell!r} (known: {', '.join(self.cells.fake)})")
+        modem = self._modems[number]
+        if number in self._fake_near:
+            self.take_fake_cell(number)
+        self._fake_near[number] = Relay(fake, number, modem.radio, self._line_of(modem),
+                                        self.attacker)
+        modem.set_cells(self.visible(number))
+
+    def take_fake_cell(self, number: str) -> None:
+        """The fake base station near line ``number`` goes: its relay comes out of the path at
+        once and the phone chooses a real cell again."""
+        if self._fake_near.pop(number, None) is None:
+            return
+        self._unsplice(number)
+        modem = self._modems.get(number)
+        if modem is not None:
+            modem.set_cells(self.visible(number))
+
+    @staticmethod
+    def _line_of(modem: Modem) -> Uplink:
+        uplink = modem.radio.uplink
+        assert uplink is not None
+        return uplink.up if isinstance(uplink, Relay) else uplink
+
+    def _camped(self, number: str, cell: str, disclosed: dict[str, str]) -> None:
+        relay = self._fake_near.get(number)
+        if relay is not None and disclosed:
+            relay.caught(disclosed)  # it asked before any authentication, and was answered
+        if relay is not None and cell == relay.cell.id:
+            self._splice(number, relay)
+            # The carrier sees the line where the relay passes it on.
+            super()._camped(number, relay.cell.relays_to or self.cell, {})
+            return
+        self._unsplice(number)
+        super()._camped(number, cell, disclosed)
+
+    def _splice(self, number: str, relay: Relay) -> None:
+        if number in self._spliced:
+            return
+        modem = self._modems[number]
+        sub = self._subscribers[number]
+        relay.up, relay.phone = self._line_of(modem), sub.end
+        modem.radio.uplink = relay
+        sub.end = relay
+        self._spliced[number] = relay
+
+    def _unsplice(self, number: str) -> None:
+        relay = self._spliced.pop(number, None)
+        if relay is None:
+            return
+        self._modems[number].radio.uplink = relay.up
+        self._subscribers[number].end = relay.phone
 
     def attach(self, number: str, profile: LinkProfile, *, on_message: MessageHandler,
                on_state: StateHandler, powered: bool = True,
@@ -76,6 +172,7 @@ class Bus(Carrier):
         # Late-bound, so that a hook set on ``_carry`` after the attachment sees every frame.
         modem.radio.air = lambda frame, direction, m=modem: self._carry(m, frame, direction)
         self._modems[number] = modem
+        modem.cells = self.visible(number)
         modem.connect(self.connect(number, modem.radio, identity))
         return modem
 

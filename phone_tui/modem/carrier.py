@@ -51,6 +51,7 @@ from phone_tui.modem.intercept import LawfulIntercept
 from phone_tui.modem.mailbox import MAILBOX_FILE, Mailboxes, MailboxFile
 from phone_tui.modem.modem import _Driver
 from phone_tui.modem.network import NETWORK, PhoneEnd, Uplink
+from phone_tui.modem.switch import VoiceSwitch
 from phone_tui.modem.tap import OperatorTap, TapRecord
 
 if TYPE_CHECKING:
@@ -119,6 +120,9 @@ class _Line:
     def restart_session(self) -> None:
         self.carrier._restart_session_soon(self.number)
 
+    def camp(self, cell: str, disclosed: dict[str, str]) -> None:
+        self.carrier._camped(self.number, cell, disclosed)
+
 
 class Carrier:
     """The carrier's network, seen from its side of the hop seam: one cell, any number of
@@ -160,6 +164,7 @@ class Carrier:
         self.tap = OperatorTap()
         # The lawful-intercept function (intercept.py): each service reports its events there.
         self.intercept = LawfulIntercept(wall)
+        self.switch = VoiceSwitch(self)  # plain calls' call control and media (switch.py)
         self.stats = CarrierStats()
         self._subscribers: dict[str, _Subscriber] = {}
         self._restarting: set[str] = set()  # lines whose session restarts on the next turn
@@ -325,6 +330,12 @@ class Carrier:
     def is_attached(self, number: str) -> bool:
         return number in self._subscribers
 
+    def _camped(self, number: str, cell: str, disclosed: dict[str, str]) -> None:
+        """A phone camped on ``cell`` of this network: the intercept records it there. (Bus
+        also puts a fake base station in the path when the cell is one.)"""
+        if cell:
+            self.intercept.cells[number] = cell
+
     def is_registered(self, number: str) -> bool:
         sub = self._subscribers.get(number)
         return sub is not None and sub.driver is not None
@@ -368,6 +379,7 @@ class Carrier:
             self._unregister(sub)
             self.intercept.emit("IRI-REPORT", "registration", calling=number, called="",
                                 direction="", state="deregistered")
+            self.switch.line_down(number)
 
     def _unregister(self, sub: _Subscriber) -> None:
         if sub.driver is not None:
@@ -426,6 +438,9 @@ class Carrier:
             return
         interceptor = self.voice_interceptor
         if interceptor is not None and interceptor(from_number, dst, packet):
+            return
+        if not self.switch.media(from_number, dst, packet):
+            self.stats.voice_dropped += 1  # plain media outside an answered plain call
             return
         self._voice_down(from_number, dst, packet)
 
@@ -499,6 +514,8 @@ class Carrier:
             self._report(envelope, f"unknown number {envelope.dst}")
             return
         self.stats.routed += 1
+        if envelope.kind is EnvelopeKind.CALL:
+            self.switch.saw_call_signal(envelope)
         if envelope.kind is EnvelopeKind.MESSAGE:
             # Metadata only: the body is the end-to-end ciphertext (its size is all it gives).
             self.intercept.emit(
@@ -565,6 +582,9 @@ class Carrier:
     def _service(self, envelope: Envelope) -> None:
         """An envelope for one of the carrier's own plain services (SMS, a plain call's call
         control): never routed on to a phone as it is."""
+        if envelope.kind is EnvelopeKind.CC:
+            self.switch.on_cc(envelope)
+            return
         self.stats.rejected += 1
         log.debug("no service for a %s envelope from %s", envelope.kind.name, envelope.src)
 

@@ -136,11 +136,37 @@ def encode_voice(number: str, packet: bytes) -> bytes:
 # RFC 5761 (section 4) does for RTP and RTCP on one port: 192-223 is RTCP (the reports, 200,
 # and the words a bot says, 202), anything else RTP (the voice, 96).
 RTCP_TYPES = range(192, 224)
+# A plain carrier call's media (media/plain.py) keeps the same 12-byte header, but nothing is
+# sealed: the radio hop's cipher is its only protection, so the carrier's switch reads it. Its
+# voice says so in the clear payload type: 97 is unsealed voice (96 stays sealed, end-to-end
+# voice); its reports are the same clear 200, unsealed, with no tag.
+PT_SEALED_VOICE = 96
+PT_PLAIN_VOICE = 97
+PLAIN_HEADER = struct.Struct(">BBHII")  # flags, payload type, seq, timestamp, ssrc
+
+
+def media_is_plain(packet: bytes) -> bool:
+    """True for a plain call's voice packet (payload type 97: not end-to-end sealed, readable
+    by the carrier and whoever holds the radio hop's key); False for sealed voice and for any
+    report. Reads only the clear header."""
+    return len(packet) >= PLAIN_HEADER.size and packet[1] == PT_PLAIN_VOICE
+
+
+def plain_voice(packet: bytes) -> tuple[int, int, int, bytes]:
+    """A plain voice packet's seq, timestamp, SSRC and codec payload (what a switch or an
+    attacker decodes); FrameError if it is not one."""
+    if not media_is_plain(packet) or len(packet) > MAX_VOICE_PACKET:
+        raise FrameError("not a plain voice packet")
+    flags, _type, seq, timestamp, ssrc = PLAIN_HEADER.unpack_from(packet)
+    if flags & 0xC0 != 0x80 or flags & 0x3E:
+        raise FrameError("plain voice packet of an unknown version or flags")
+    return seq, timestamp, ssrc, packet[PLAIN_HEADER.size:]
 
 
 def media_content(packet: bytes) -> str:
     """What a call's real-time packet is to the carrier: "control" (an RTCP-like report) or
-    "voice", from its clear payload-type byte."""
+    "voice", from its clear payload-type byte (``media_is_plain`` says whether the voice is
+    readable)."""
     return "control" if len(packet) > 1 and packet[1] in RTCP_TYPES else "voice"
 
 

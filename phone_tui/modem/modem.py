@@ -19,6 +19,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from phone_tui.modem.channel import Acked, ChannelEvent, Delivered, Failed, ReliableChannel
 from phone_tui.modem.frames import (
@@ -36,6 +37,9 @@ from phone_tui.modem.frames import (
 from phone_tui.modem.impairment import LinkImpairment, flip_bits
 from phone_tui.modem.network import NETWORK, MessageHandler, StateHandler, Uplink
 from phone_tui.modem.profiles import LinkProfile
+
+if TYPE_CHECKING:
+    from phone_tui.modem.cells import Cell
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +137,16 @@ class Modem:
         self.listeners: list[Callable[[Modem], None]] = []
         # A call's media packets from another phone: (its number, the sealed packet).
         self.on_voice: Callable[[str, bytes], None] | None = None
+        # Call control of a plain carrier call from the voice switch (a CC envelope: cc.py).
+        self.on_cc: Callable[[Envelope], None] | None = None
         # The phone's store transaction for a burst of frames (its messenger's batch): what
         # they carried is committed before their delivery reports and hop acknowledgements
         # leave. The default leaves it to ``on_message`` (which commits before it returns).
         self.batch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+        # The cells this phone's radio can see (the network says, ``set_cells``) and the one it
+        # camped on (the phone decides, ``camp``): None until it chose (or no cell is allowed).
+        self.cells: tuple[Cell, ...] = ()
+        self.camped: Cell | None = None
 
     # ---- state --------------------------------------------------------------------------------
 
@@ -183,6 +193,23 @@ class Modem:
         self._registration_changed()
         self._changed()
 
+    def set_cells(self, cells: tuple[Cell, ...]) -> None:
+        """The cells around this phone changed (one appeared or went): its listeners choose
+        again."""
+        if cells != self.cells:
+            self.cells = tuple(cells)
+            self._changed()
+
+    def camp(self, cell: Cell | None, disclosed: dict[str, str] | None = None) -> None:
+        """The phone camped on ``cell`` (None: none it may use) after answering the cells'
+        identity requests with ``disclosed`` ({"imsi": ..., "imei": ...}, what it sent in
+        clear): the network hears it on the uplink."""
+        self.camped = cell
+        uplink = self.radio.uplink
+        camp = getattr(uplink, "camp", None)  # a seam that carries no cell choice ignores it
+        if camp is not None:
+            camp(cell.id if cell is not None else "", dict(disclosed or {}))
+
     def _registration_changed(self) -> None:
         uplink = self.radio.uplink
         if uplink is not None:
@@ -210,6 +237,13 @@ class Modem:
         self._outgoing[msg_id] = "sending"
         self._submit(Envelope(kind, msg_id, self.number, dst, body).encode())
         return msg_id
+
+    def send_cc(self, other: str, body: bytes) -> None:
+        """Call control of a plain carrier call (cc.py's body) to the carrier's voice switch,
+        about the call with ``other``: on the reliable hop, no delivery report; without
+        service it waits like a message (the switch drops what is stale)."""
+        self._submit(Envelope(EnvelopeKind.CC, self.new_id(), self.number, other,
+                              body).encode())
 
     def send_voice(self, dst: str, packet: bytes) -> None:
         """One real-time frame (a call's sealed media packet) to ``dst``: through this link's
@@ -408,6 +442,13 @@ class Modem:
         self._newly_seen.append(key)
         while len(self._seen) > DEDUP_WINDOW:
             self._seen.popitem(last=False)
+        if envelope.kind is EnvelopeKind.CC:
+            if self.on_cc is not None:
+                try:
+                    self.on_cc(envelope)
+                except Exception:  # noqa: BLE001 - the rest of the batch still arrives
+                    log.exception("%s could not take call control", self.number)
+            return None
         if envelope.kind in PHONE_TO_PHONE:
             try:
                 self._on_message(envelope)

@@ -92,6 +92,10 @@ class Uplink(Protocol):
         """The phone's end of the hop gave up on a frame: the carrier starts a new session on
         the next loop turn (as if the phone dropped off and registered again)."""
 
+    def camp(self, cell: str, disclosed: dict[str, str]) -> None:
+        """The phone camped on ``cell`` ("" : none) and, before that, answered its identity
+        requests with ``disclosed`` (kind -> value: what it sent in clear)."""
+
 
 class PhoneEnd(Protocol):
     """The phone's end of its hop seam: what the carrier calls."""

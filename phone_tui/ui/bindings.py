@@ -63,12 +63,13 @@ STAGE = [
     # Not in the footer (no room at 100 columns): the help screen and the palette have it.
     Binding("f10", "call", "Call", id="stage.call", priority=True,
             tooltip="This phone calls the next phone (end-to-end encrypted)"),
-    # Not in the footer either (it is full at 100 columns): the tap pane's state line says F11.
-    Binding("f11", "tap_mode", "Intercept", id="stage.tap_mode", priority=True,
+    # Not in the footer either: the help screen and the palette have it.
+    Binding("f11", "fake_cell", "Fake cell", id="stage.fake_cell", priority=True,
+            tooltip="Fake base station (on / off) next to this phone: 2G, no cipher, asks for "
+                    "the IMSI"),
+    # Not in the footer either (it is full at 100 columns): the tap pane's state line says F12.
+    Binding("f12", "tap_mode", "Intercept", id="stage.tap_mode", priority=True,
             tooltip="The tap pane: frames, or the carrier's lawful-intercept records (HI2/HI3)"),
-    Binding("f12", "export_intercept", "Export", id="stage.export_intercept", priority=True,
-            tooltip="Write this session's intercept records as JSON lines to a new file in "
-                    "the stage folder"),
     Binding("ctrl+r", "reset_stage", "Reset", id="stage.reset", priority=True,
             tooltip="Wipe and set up every demo phone again (asks first)"),
 ]
@@ -76,7 +77,12 @@ STAGE = [
 # the help screen: a phone's keys and eight presenter keys do not fit one line. In this order
 # (a chat's compose box binds F6 and F7 itself, which would put them first).
 STAGE_FOOTER = (*(binding.id for binding in STAGE if binding.id not in (
-    "stage.call", "stage.tap_mode", "stage.export_intercept")), "app.keys")
+    "stage.call", "stage.fake_cell", "stage.tap_mode")), "app.keys")
+
+# The intercept records' list (the tap pane's other mode, F12).
+INTERCEPT_VIEW = [Binding("x", "export", "Export", id="intercept.export",
+                          tooltip="Write this session's intercept records as JSON lines to a "
+                                  "new file in the stage folder")]
 
 # One intercept record's details (Enter on a record of the intercept view).
 INTERCEPT_DETAIL = [Binding("escape,enter,q", "close", "Close", id="intercept.detail_close",
@@ -230,5 +236,5 @@ CALL = [
 
 ALL = (APP + HANDSET + KEYS + KEYS_SCREEN + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS
        + BUTTON_ROW + ROW_BUTTON + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + NETWORK
-       + PHONE_APP + DIAL_PAD + INCOMING + CALL + INTERCEPT_DETAIL)
+       + PHONE_APP + DIAL_PAD + INCOMING + CALL + INTERCEPT_VIEW + INTERCEPT_DETAIL)
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

@@ -51,6 +51,9 @@ LOCK_BANNER_TOP = 9
 FRAME_HEIGHT_CSS = f"height: {FRAME_HEIGHT}; max-height: 100%;"
 
 
+NULL_CIPHER_GLYPH = "\u26a0"  # a warning sign after the RAT: this cell ciphers nothing
+
+
 def _app_view(app_id: str) -> PhoneView:
     if app_id == "settings":
         from phone_tui.ui.views.settings import SettingsView
@@ -527,7 +530,11 @@ class HandsetView(Vertical, can_focus=True):
             bars, network = 0, "Searching"
         else:
             registration = "airplane" if modem.airplane else modem.registration
-            bars, network = modem.bars, network_label(registration, modem.profile.network_type)
+            camped = handset.camped
+            # The camped cell's RAT, and a warning sign on a cell that ciphers nothing.
+            rat = modem.profile.network_type if camped is None or not modem.in_service else (
+                camped.label + (NULL_CIPHER_GLYPH if camped.null_cipher else ""))
+            bars, network = modem.bars, network_label(registration, rat)
         self._status_bar.show(StatusInfo(
             carrier=handset.device.carrier,
             signal_bars=bars,

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from phone_tui.handset.events import Event, MessageWaiting
+from phone_tui.handset.events import CellRefused, Event, MessageWaiting, NetworkWarning
 
 if TYPE_CHECKING:
     from phone_tui.handset.handset import Handset
@@ -154,6 +154,11 @@ def notice_for_event(handset: Handset, event: Event, *, looking_at: str | None,
     is on screen (its messages need none); ``waiting``: messages kept while locked so far."""
     if isinstance(event, MessageWaiting):
         return Notice("Messages", waiting_text(waiting), key="waiting")
+    if isinstance(event, CellRefused | NetworkWarning):
+        # Android 16's "Mobile network security" / Rayhunter: in modem.cells.TEXTS's words;
+        # the OS's policy and settings already chose which ones are said at all.
+        return Notice("Network security", event.text, severity="warning",
+                      key=f"cell-{event.kind}")
     messenger = handset.messenger
     if messenger is None:
         return None  # locked: no message can be read (nor is the messenger loaded)

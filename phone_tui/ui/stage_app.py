@@ -28,6 +28,7 @@ from phone_tui.ui.themes import (
     derived_variables,
     start_with_theme,
 )
+from phone_tui.ui.widgets.attacker_view import AttackerView
 from phone_tui.ui.widgets.button_row import ButtonRow, RowButton
 from phone_tui.ui.widgets.footer import PhoneFooter
 from phone_tui.ui.widgets.intercept_view import InterceptView
@@ -241,6 +242,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         yield self.presenter_status
         yield TapView(self.stage.clock, id="tap")
         yield InterceptView(id="intercept")
+        yield AttackerView(self.stage.clock, id="attacker")
         yield Static("", id="stage-too-small")
         yield PhoneFooter(only=bindings.STAGE_FOOTER)
 
@@ -284,6 +286,9 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         names = self.stage.name_directory()  # the bots' too, now they are attached
         self.query_one(TapView).watch_tap(self._network.tap, names=names)
         self.query_one(InterceptView).set_names(names)
+        self.query_one(AttackerView).watch(
+            self._network.attacker, names=names,
+            is_on=lambda: any(self.stage.fake_cell_on(i) for i in range(len(self.stage.handsets))))
         if self.script is not None:
             from phone_tui.ui.flow_runner import FlowDriver
 
@@ -433,6 +438,21 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         return (f"Carrier in the middle of {self._phone_name(index)} and {other}: new keys "
                 "for both; their calls go through it.")
 
+    def action_fake_cell(self, index: int | None = None) -> None:
+        """The fake base station next to this phone, on or off (Stage.fake_cell)."""
+        index = self.active if index is None else index
+
+        def toggle() -> str:
+            on = self.stage.fake_cell(index)
+            self.query_one(AttackerView).show_records()
+            handset = self.stage.handsets[index]
+            cell = handset.camped
+            where = f"camped on {cell.name} ({cell.label})" if cell is not None else "no cell"
+            return (f"Fake base station {'on' if on else 'off'} next to "
+                    f"{self._phone_name(index)}: {where}.")
+
+        self._control("Fake base station", toggle)
+
     def action_call(self, index: int | None = None) -> None:
         index = self.active if index is None else index
         self._control("Call", lambda: f"{self._phone_name(index)} is calling "
@@ -469,7 +489,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
 
     def action_tap_mode(self) -> None:
         """The tap pane shows frames, or the lawful-intercept records (the list takes the keys:
-        arrows and Enter for a record's details; F11 again gives them back to the phone)."""
+        arrows and Enter for a record's details; F12 again gives them back to the phone)."""
         shown = not self.intercept_shown
         self.set_class(shown, "-intercept")
         if shown:
@@ -477,7 +497,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         else:
             self.set_active(self.active, focus=True)
         self.notify("Intercept records (HI2/HI3): \u2191\u2193 and Enter for a record's "
-                    "details, F12 exports them." if shown else "Tap: frames.",
+                    "details, x exports them." if shown else "Tap: frames.",
                     title="Tap pane")
 
     def action_export_intercept(self) -> None:

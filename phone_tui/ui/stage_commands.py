@@ -32,6 +32,9 @@ class StageCommands(CommandList):
                  "(the words differ)", partial(app.action_impersonate, index)),  # type: ignore[attr-defined]
                 (f"{name}: call the next phone", "An end-to-end encrypted call between two "
                  "stage phones", partial(app.action_call, index)),  # type: ignore[attr-defined]
+                (f"{name}: fake base station on/off", "A rogue 2G cell with no cipher next "
+                 "to this phone: it asks for the IMSI and relays to the real network",
+                 partial(app.action_fake_cell, index)),  # type: ignore[attr-defined]
             ]
         for profile_name, profile in app._profiles.items():  # type: ignore[attr-defined]
             commands.append((f"All phones: link profile {profile.label}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
@@ -13,6 +14,7 @@ from phone_tui.ui.views.base import ChoiceView, PhoneView, set_text
 from phone_tui.ui.widgets.status_bar import network_label, signal_markup
 from phone_tui.ui.widgets.text_switch import TextSwitch
 
+NET_LOG_SHOWN = 4  # refusals and warnings listed (Settings > Network security lists more)
 TEST_BURST = 20
 TEST_SIZE = 1024
 GRAPHS = ("rtt", "rate", "loss")  # ids of the three graphs, in order
@@ -54,6 +56,7 @@ class NetworkView(PhoneView):
     NetworkView .spark-scale { width: 12; height: 2; text-align: right; color: $text-muted; }
     NetworkView #net-counters { height: auto; color: $text-muted; margin-top: 1; }
     NetworkView #net-buttons { height: 1; margin-top: 1; }
+    NetworkView #net-security { height: auto; margin-top: 1; color: $text-warning; }
     NetworkView #net-buttons Button { margin-right: 2; }
     """
 
@@ -65,7 +68,7 @@ class NetworkView(PhoneView):
         yield self.title_label()
         with Grid(id="net-facts"):
             for key, name in (("profile", "Link profile"), ("registration", "Registration"),
-                              ("signal", "Signal")):
+                              ("signal", "Signal"), ("cell", "Cell")):
                 yield Static(name, classes="net-name")
                 yield Static("", id=f"net-{key}")
         with Horizontal(id="net-airplane-row"):
@@ -77,6 +80,7 @@ class NetworkView(PhoneView):
                 yield Sparkline([], id=f"net-{key}")
                 yield Static("", id=f"net-{key}-scale", classes="spark-scale")
         yield Static("", id="net-counters")
+        yield Static("", id="net-security")
         with Horizontal(id="net-buttons"):
             yield Button("Link profile…", id="net-profile-button", compact=True)
             yield Button("Test burst", id="net-test-button", compact=True, variant="primary")
@@ -113,11 +117,25 @@ class NetworkView(PhoneView):
         if switch.value != modem.airplane:
             with switch.prevent(Switch.Changed):
                 switch.value = modem.airplane
+        self._show_cell()
         self._show_graphs()
         stats = modem.stats
         set_text(self.query_one("#net-counters", Static),
                  f"frames {stats.frames_sent} · lost {stats.frames_lost} · garbled "
                  f"{stats.garbled}\n↑ {_bytes(stats.bytes_up)} · ↓ {_bytes(stats.bytes_down)}")
+
+    def _show_cell(self) -> None:
+        """The camped cell (its RAT and cipher) and the radio's refusals and warnings, newest
+        first (modem.cells.TEXTS's words)."""
+        handset = self.handset
+        cell = handset.camped
+        shown = "none" if cell is None else (
+            f"{cell.label} {cell.cipher.upper()}" + ("  unencrypted" if cell.null_cipher else ""))
+        set_text(self.query_one("#net-cell", Static), shown)
+        log = handset.network_log()
+        lines = [f"\u26a0 {escape(event.text)}" for event in reversed(log[-NET_LOG_SHOWN:])]
+        set_text(self.query_one("#net-security", Static),
+                 "Network security\n" + "\n".join(lines) if lines else "")
 
     def _show_graphs(self) -> None:
         """Each graph shows one column per sample, newest at the right; the headline is that

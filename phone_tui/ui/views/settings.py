@@ -20,7 +20,8 @@ from phone_tui.ui.widgets.pin_entry import PinEntry
 
 # Groups, separated by a rule: the phone, the lock, how it looks, the other OS, the end.
 ENTRIES = [
-    [("about", "About this phone"), ("radios", "Radios"), ("network", "Link profile")],
+    [("about", "About this phone"), ("radios", "Radios"), ("network", "Link profile"),
+     ("network_security", "Network security")],
     [("auto_lock", "Auto-lock"), ("lock_now", "Lock now"), ("change_pin", "Change PIN"),
      ("duress_pin", "Duress PIN"), ("wipe_after", "Wipe after wrong PINs")],
     [("theme", "Theme")],
@@ -92,12 +93,14 @@ class SettingsView(PhoneView):
             view.open_app("switch")
             return
         from phone_tui.ui.views.network import ProfileView
+        from phone_tui.ui.views.network_security import NetworkSecurityView
         from phone_tui.ui.views.radios import RadiosView
 
         factories = {"about": AboutView, "change_pin": ChangePinView, "theme": ThemeView,
                      "auto_lock": AutoLockView, "radios": RadiosView, "network": ProfileView,
                      "duress_pin": DuressPinView, "wipe": WipeView, "wipe_after": WipeAfterView,
-                     "waiting_count": WaitingCountView, "call_codec": CallCodecView}
+                     "waiting_count": WaitingCountView, "call_codec": CallCodecView,
+                     "network_security": NetworkSecurityView}
         view.push(factories[entry]())
 
 

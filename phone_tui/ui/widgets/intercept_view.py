@@ -1,6 +1,6 @@
 """The lawful-intercept view on stage: the IRI records the carrier hands to an authority.
 
-The tap pane's other mode (F11). One line per record (3GPP TS 33.108 HI2): time, record type,
+The tap pane's other mode (F12). One line per record (3GPP TS 33.108 HI2): time, record type,
 service, calling → called (in the names the carrier has for them), the calling line's IMSI,
 the cell, the state, then the content: a plain SMS's text in full as HI2 carries it (quoted,
 escaped), an end-to-end message only "ciphertext, N bytes", a call its state, duration,
@@ -201,6 +201,8 @@ class RecordDetail(ModalScreen[None]):
 class InterceptView(Vertical):
     """The intercept pane: caption, state and one line per IRI record; Enter: its details."""
 
+    BINDINGS = bindings.INTERCEPT_VIEW
+
     DEFAULT_CSS = """
     InterceptView { height: 1fr; min-height: 5; border-top: heavy $error; padding: 0 1; }
     InterceptView #intercept-caption { width: 100%; height: auto; color: $text-error; }
@@ -326,8 +328,11 @@ class InterceptView(Vertical):
         if event.option_index < len(self.records):
             self.show_detail(self.records[event.option_index])
 
+    def action_export(self) -> None:
+        self.app.action_export_intercept()  # type: ignore[attr-defined]
+
     def _show_state(self) -> None:
         sms = sum(record.service == "sms" for record in self.records)
         self.query_one("#intercept-state", Static).update(
             f"\u25cf live \u00b7 {len(self.records)} records ({sms} SMS with their text) "
-            "\u00b7 Enter: every field \u00b7 F12 exports them")
+            "\u00b7 Enter: every field \u00b7 x exports them")

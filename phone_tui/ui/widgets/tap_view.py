@@ -306,7 +306,7 @@ class TapView(Vertical):
         state = f"❚❚ paused ({waiting} waiting)" if self.paused else "● live"
         # The pane's other mode (the stage's footer has no room for its key).
         self.query_one("#tap-state", Static).update(
-            f"{state} · {self.shown} shown · F11 intercept records")
+            f"{state} · {self.shown} shown · F12 intercept records")
 
     @on(Input.Changed, "#tap-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

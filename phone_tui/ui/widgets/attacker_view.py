@@ -1,0 +1,79 @@
+"""The attacker's own pane on the stage: what the fake base station caught (modem/rogue.py),
+below the operator tap: the IMSI and IMEI, the victim's plain SMS texts and plain calls in
+clear, and its end-to-end messages and calls only as ciphertext and their sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from rich.markup import escape
+from textual.widgets import Static
+
+from phone_tui.core.clock import Clock
+from phone_tui.modem.rogue import AttackerRecord, AttackerTap
+
+SHOWN = 6  # lines of records under the caption (the newest)
+LABELS = {"imsi": "IMSI", "imei": "IMEI", "sms": "SMS", "call": "call",
+          "e2e-message": "E2E message", "e2e-call": "E2E call", "call-control": "call setup"}
+
+
+def attacker_line(record: AttackerRecord, names: Mapping[str, str]) -> str:
+    """One record as the attacker's pane shows it (markup, escaped)."""
+    def name(number: str) -> str:  # the stage's names are keyed by the number without spaces
+        return escape(names.get(number.replace(" ", ""), number))
+
+    victim = name(record.phone)
+    label = LABELS.get(record.what, record.what)
+    if record.what in ("imsi", "imei"):
+        return f"{victim}  [b]{label}[/] {escape(record.text)}"
+    arrow = "\u2192" if record.direction == "up" else "\u2190"
+    peer = name(record.peer)
+    if record.what == "sms":
+        text = (f'[b $text-error]"{escape(record.text)}"[/]' if record.text
+                else f"unreadable, {record.size} B")
+        return f"{victim} {arrow} {peer}  [b]SMS[/] {text}"
+    if record.what == "call":
+        return f"{victim} {arrow} {peer}  [b]call[/] [b $text-error]voice decodable[/]"
+    return f"{victim} {arrow} {peer}  {label}: {escape(record.text)}, {record.size} B"
+
+
+class AttackerView(Static):
+    """The fake base station's catch, newest last; hidden until it caught something or a
+    fake cell is on (``shown``)."""
+
+    DEFAULT_CSS = """
+    AttackerView { height: auto; max-height: 8; border-top: solid $error; padding: 0 1;
+                   display: none; }
+    AttackerView.-on { display: block; }
+    """
+
+    def __init__(self, clock: Clock, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.clock = clock
+        self.tap: AttackerTap | None = None
+        self.names: dict[str, str] = {}
+        self._shown_total = -1
+        self.is_on: Callable[[], bool] = lambda: False
+
+    def watch(self, tap: AttackerTap, names: Mapping[str, str] | None = None,
+              is_on: Callable[[], bool] | None = None) -> None:
+        self.tap = tap
+        self.names = dict(names or {})
+        if is_on is not None:
+            self.is_on = is_on
+        self.set_interval(0.5, self.show_records)
+        self.show_records()
+
+    def show_records(self) -> None:
+        tap = self.tap
+        if tap is None:
+            return
+        on = self.is_on() or bool(tap.recent)
+        self.set_class(on, "-on")
+        if tap.total == self._shown_total and self.has_class("-on") == on:
+            return
+        self._shown_total = tap.total
+        lines = [attacker_line(record, self.names) for record in list(tap.recent)[-SHOWN:]]
+        caption = ("[b $text-error]Fake base station[/] (attacker's tap, A5/0: no cipher)"
+                   if self.is_on() else "[b $text-error]Fake base station[/] (off)")
+        self.update("\n".join([caption, *(lines or ["nothing caught yet"])]))
