@@ -50,6 +50,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "decline": ("bool", "decline the call ringing on the phone"),
     "hangup": ("bool", "end the phone's call"),
     "sas": ("words", "the words read aloud: \"match\" or \"differ\" (the call then ends)"),
+    "fake_cell": ("bool", "a fake base station (2G, no cipher, asks for the IMSI) next to the "
+                          "phone: on (true) or off (false)"),
+    "allow_2g": ("bool", "Settings > Network security > Allow 2G on (true) or off (false); "
+                         "the Open OS only (the Secure OS never allows 2G)"),
     "wait": ("seconds", "let time pass"),
 }
 # Keys an action table may carry besides its action.
@@ -60,7 +64,8 @@ EVENTS = ("SetupCompleted", "Unlocked", "Locked", "PinRejected", "PinChanged", "
           "SendBlocked", "SettingChanged", "RegistrationChanged", "RadioChanged",
           "LinkProfileChanged", "MessageStateChanged", "PersonaSwitched", "MessageReceived",
           "MessageUpdated", "IdentityChanged", "ContactVerified", "ViewShown",
-          "CallStateChanged", "CallSasReady", "CallVerified")
+          "CallStateChanged", "CallSasReady", "CallVerified", "CellCamped", "CellRefused",
+          "NetworkWarning")
 
 # What an intercept expectation may ask of a lawful-intercept record (modem/intercept.py).
 INTERCEPT_KEYS: dict[str, str] = {

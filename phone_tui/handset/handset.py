@@ -422,6 +422,7 @@ class Handset:
         if name not in self.radio_user_settings():
             raise PinPolicyError("This setting is set by the OS's policy.")
         self.remember(**{name: on})
+        self.events.emit(SettingChanged(self.persona.name, name, on))
         self.reselect()
 
     def set_allow_2g(self, on: bool) -> None:

@@ -334,6 +334,10 @@ class FlowDriver:
             if messenger is None:
                 raise StageError(f"phone {phone} is locked: unlock it first")
             messenger.accept_identity(self._number_of(str(value), handset))
+        elif kind == "fake_cell":
+            self.stage.fake_cell(phone - 1, bool(value))
+        elif kind == "allow_2g":
+            handset.set_allow_2g(bool(value))
         elif kind in ("call", "answer", "decline", "hangup", "sas"):
             await self._call_action(pilot, phone, handset, kind, value)
         elif kind == "wait":
