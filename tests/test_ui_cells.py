@@ -70,6 +70,8 @@ async def test_f11_next_to_the_secure_os_is_refused_with_a_banner_and_listed(sta
         assert "A cell asked this phone to downgrade to 2G — refused" in shown
         assert view.notices.current is not None and "refused" in view.notices.current.message
         assert "nothing caught yet" in attacker_text(app)
+        # On, though it caught nothing: the pane says so (it said "off" until a record came).
+        assert "(attacker's tap" in attacker_text(app) and "(off)" not in attacker_text(app)
         view.open_app("network")
         await settle(pilot)
         text = str(view.query_one("#net-security").render())

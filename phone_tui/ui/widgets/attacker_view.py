@@ -52,7 +52,7 @@ class AttackerView(Static):
         self.clock = clock
         self.tap: AttackerTap | None = None
         self.names: dict[str, str] = {}
-        self._shown_total = -1
+        self._shown: tuple[int, bool] | None = None  # (records caught, on) as last drawn
         self.is_on: Callable[[], bool] = lambda: False
 
     def watch(self, tap: AttackerTap, names: Mapping[str, str] | None = None,
@@ -68,12 +68,13 @@ class AttackerView(Static):
         tap = self.tap
         if tap is None:
             return
-        on = self.is_on() or bool(tap.recent)
+        live = self.is_on()
+        on = live or bool(tap.recent)
         self.set_class(on, "-on")
-        if tap.total == self._shown_total and self.has_class("-on") == on:
-            return
-        self._shown_total = tap.total
+        if (tap.total, live) == self._shown:
+            return  # nothing new caught, and switched neither on nor off
+        self._shown = (tap.total, live)
         lines = [attacker_line(record, self.names) for record in list(tap.recent)[-SHOWN:]]
         caption = ("[b $text-error]Fake base station[/] (attacker's tap, A5/0: no cipher)"
-                   if self.is_on() else "[b $text-error]Fake base station[/] (off)")
+                   if live else "[b $text-error]Fake base station[/] (off)")
         self.update("\n".join([caption, *(lines or ["nothing caught yet"])]))
