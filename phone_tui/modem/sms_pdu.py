@@ -79,6 +79,7 @@ class FailureCause(enum.IntEnum):
     SC_BUSY = 0xC0  # the SMSC cannot store it now
     INVALID_ADDRESS = 0xC3  # invalid SME address
     SYSTEM_FAILURE = 0xC2  # the SMSC (or the recipient's store) is full
+    MS_ERROR = 0xD2  # the phone could not keep it (its store failed, nothing to take it)
     UNSPECIFIED = 0xFF
 
 
