@@ -38,8 +38,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from phone_tui.modem.sms import MAX_USER_DATA, SmsMalformed, SmsPart
 
-# first octet + MR + address (2 + 10) + PID + DCS + VP + UDL + UD: the longest SUBMIT
-MAX_TPDU = 1 + 1 + 12 + 1 + 1 + 1 + 1 + MAX_USER_DATA
+# first octet + address (2 + 10) + PID + DCS + time stamp + UDL + UD: the longest TPDU, a
+# DELIVER (a SUBMIT has a reference and a validity octet instead of the time stamp's seven)
+MAX_TPDU = 1 + 12 + 1 + 1 + 7 + 1 + MAX_USER_DATA
 MAX_DIGITS = 20
 
 MTI_DELIVER = 0b00  # SC -> MS (MS -> SC: DELIVER-REPORT, not used: the hop acknowledges)

@@ -12,6 +12,8 @@ run on the loop from :meth:`Smsc.next_wakeup`. Every event goes to the carrier's
 intercept as an IRI-REPORT of service "sms", the text in clear: the carrier reads plain SMS.
 
 Times given to the SMSC are the carrier's wall clock (its queue and expiries survive a restart).
+The SMSC knows numbers as TS 23.040 writes them ("+" and digits); the carrier's lines may be
+written with spaces ("+86 190 1234 5678"): the service maps one to the other.
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ class SmsService:
             OrderedDict()
         self._gathered_parts = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._lines: dict[str, str] = {}  # "+8619012345678" -> the carrier's "+86 190 1234 5678"
+
+    def _line(self, msisdn: str) -> str:
+        """The carrier's form of ``msisdn`` (as lines and the intercept know it)."""
+        return self._lines.get(msisdn, msisdn)
 
     def wall(self) -> float:
         return self.carrier._wall()
@@ -112,9 +119,10 @@ class SmsService:
             log.debug("SMS centre dropped a body from %s: %s", from_number, problem)
             return
         if isinstance(tpdu, SmsDeliverReport):
-            self._refused(from_number)
+            self._refused(msisdn(from_number))
         elif isinstance(tpdu, SmsSubmit):
-            self._submit(from_number, tpdu)
+            self._lines.setdefault(msisdn(from_number), from_number)
+            self._submit(msisdn(from_number), tpdu)
 
     def _submit(self, sender: str, submit: SmsSubmit) -> None:
         parts = self._gather(sender, submit)
@@ -135,7 +143,7 @@ class SmsService:
             cause = _cause(result.reason)
             log.info("SMS centre refused a message from %s: %s", sender, result.reason)
         self.carrier.intercept.emit(
-            "IRI-REPORT", "sms", calling=sender, called=submit.recipient,
+            "IRI-REPORT", "sms", calling=self._line(sender), called=self._line(submit.recipient),
             direction="originating", state="submitted" if result.accepted else "failed",
             sms_text=text, content="clear", size=size,
             ref=_ref(sender, submit.message_ref, result.message_id))
@@ -169,6 +177,8 @@ class SmsService:
     def registration(self, number: str, registered: bool) -> None:
         """``number`` registered (a new session) or lost its session."""
         now = self.wall()
+        self._lines[msisdn(number)] = number
+        number = msisdn(number)
         if not registered:
             flight = self._in_flight.pop(number, None)
             if flight is not None:
@@ -190,7 +200,8 @@ class SmsService:
             self._send(now, delivery)
         for gone in self.smsc.take_expired():
             self.carrier.intercept.emit(
-                "IRI-REPORT", "sms", calling=gone.sender, called=gone.recipient,
+                "IRI-REPORT", "sms", calling=self._line(gone.sender),
+                called=self._line(gone.recipient),
                 direction="originating", state="expired", sms_text=gone.text,
                 content="clear", size=0, ref=_ref(gone.sender, gone.message_ref,
                                                   gone.message_id))
@@ -224,6 +235,7 @@ class SmsService:
               msg_id: bytes | None = None) -> tuple[int, int] | None:
         """An SMS envelope down ``number``'s hop: (session, seq), or None if not registered."""
         carrier = self.carrier
+        number = self._line(number)
         sub = carrier._subscribers.get(number)
         if sub is None or sub.driver is None:
             return None
@@ -237,12 +249,13 @@ class SmsService:
     # -- the hop's answers ---------------------------------------------------------------------
 
     def owns(self, number: str, session: int, seq: int) -> bool:
-        flight = self._in_flight.get(number)
+        flight = self._in_flight.get(msisdn(number))
         return flight is not None and (flight.session, flight.seq) == (session, seq)
 
     def acked(self, number: str, session: int, seq: int) -> None:
         """``number``'s hop acknowledged frame ``seq``: a delivery of ours counts on the next
         turn (a refusal in the same frame comes first)."""
+        number = msisdn(number)
         flight = self._in_flight.get(number)
         if flight is None or (flight.session, flight.seq) != (session, seq) or flight.acked:
             return
@@ -254,7 +267,7 @@ class SmsService:
         the SMSC retries it: it is not the mailbox's to send again)."""
         if not self.owns(number, session, seq):
             return False
-        flight = self._in_flight.pop(number)
+        flight = self._in_flight.pop(msisdn(number))
         self._fail(self.wall(), flight, "the link did not carry it")
         self._pump()
         return True
@@ -294,10 +307,16 @@ class SmsService:
         if part is None:
             return  # a status report: the message's own records say it
         self.carrier.intercept.emit(
-            "IRI-REPORT", "sms", calling=delivery.sender, called=delivery.to,
+            "IRI-REPORT", "sms", calling=self._line(delivery.sender),
+            called=self._line(delivery.to),
             direction="terminating", state=state, sms_text=part.text, content="clear",
             size=len(part.user_data),
             ref=_ref(delivery.sender, delivery.message_ref, delivery.message_id))
+
+
+def msisdn(number: str) -> str:
+    """A number as an SMS address writes it: "+" and digits, no spaces."""
+    return number.replace(" ", "")
 
 
 def _ref(sender: str, message_ref: int, message_id: int | None) -> str:
