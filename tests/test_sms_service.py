@@ -200,3 +200,28 @@ async def test_hostile_sms_bodies_are_dropped_and_a_bad_number_is_refused():
     await asyncio.sleep(2)
     assert alice.of(SmsSubmitReport)[-1].accepted
     bus.close()
+
+
+@pytest.mark.looptime
+async def test_a_delivery_the_link_gives_up_on_is_retried_by_the_smsc_not_the_mailbox():
+    bus = Bus(random.Random(9), wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222")
+    await asyncio.sleep(1)
+    blocked = {"on": True}
+    carry = bus._carry
+
+    def lossy(modem, frame: bytes, direction: str) -> None:
+        if blocked["on"] and modem.number == "+222" and direction == "down":
+            return  # the air eats every frame down to +222
+        carry(modem, frame, direction)
+
+    bus._carry = lossy  # type: ignore[method-assign]
+    alice.modem.send_sms("+222", "through the storm")
+    await asyncio.sleep(400)  # every retry of the hop fails: it gives up, a new session
+    assert bus.sms.stats.failed >= 1 and bob.texts == []
+    assert bus.stored_for("+222") == 0  # not handed to the mailbox as an envelope
+    blocked["on"] = False
+    await asyncio.sleep(RETRY_FIRST * 200)
+    assert bob.texts == ["through the storm"] and len(set(bob.ids)) == 1
+    assert [s for s, *_ in sms_records(bus)].count("delivered") == 1
+    bus.close()

@@ -290,10 +290,11 @@ class SmsService:
         now = self.wall()
         if flight.refused:
             self._fail(now, flight, "the phone refused it")
-        else:
-            self.smsc.delivered(now, flight.delivery.id)
+        elif self.smsc.delivered(now, flight.delivery.id):
             self.stats.delivered += 1
             self._record(flight.delivery, "delivered")
+        # else: acknowledged after the SMSC's own timeout: it sends it again (the same id, so
+        # the phone keeps one copy), and that one counts
         self._pump()
 
     def _fail(self, now: float, flight: _InFlight, why: str) -> None:

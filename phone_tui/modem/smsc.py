@@ -271,12 +271,13 @@ class Smsc:
                                 head.report, head.attempts, head.message, head.ref))
         return out
 
-    def delivered(self, now: float, delivery_id: int) -> None:
+    def delivered(self, now: float, delivery_id: int) -> bool:
         """The phone acknowledged a delivery: the next in its queue is due now; the last part of
-        a message sends its status report."""
+        a message sends its status report. False: it was not in flight (late, after its
+        timeout: it goes again, and the phone keeps one copy; or unknown)."""
         found = self._in_flight(delivery_id)
         if found is None:
-            return  # late or unknown: already settled
+            return False  # late or unknown: already settled
         queue, head = found
         queue.popleft()
         inserts: list[_Item] = []
@@ -292,6 +293,7 @@ class Smsc:
             self._queues.pop(head.number, None)
             if not self._queues:
                 self._expiries.clear()
+        return True
 
     def failed(self, now: float, delivery_id: int) -> None:
         """The delivery failed (the phone refused it, or the link dropped it): retry later."""
