@@ -674,13 +674,15 @@ def _check_phone_files(handset) -> None:  # noqa: ANN001 - Handset
 
 
 def _check_carrier(folder: Path) -> None:
-    """Refuse to start on a damaged key directory or mailbox (the carrier reads them after
-    the first frame): say which file, touch nothing."""
+    """Refuse to start on a damaged key directory, mailbox or SMS centre queue (the carrier
+    reads them after the first frame): say which file, touch nothing."""
     from phone_tui.modem.directory import DIRECTORY_FILE, KeyDirectory
     from phone_tui.modem.mailbox import MAILBOX_FILE, load_mailboxes
+    from phone_tui.modem.smsc import SMSC_FILE, check_smsc_file
 
     KeyDirectory(folder / DIRECTORY_FILE)
     load_mailboxes(folder / MAILBOX_FILE)
+    check_smsc_file(folder / SMSC_FILE)
 
 
 def _themes(paths: Paths, theme: str | None):  # noqa: ANN202 - ThemeCatalog

@@ -283,7 +283,8 @@ def test_the_carrier_folder_and_its_files_are_private(tmp_path):
     carrier = asyncio.run(run())
     names = sorted(str(path.relative_to(carrier)) for path in carrier.rglob("*"))
     assert names == ["bots", "bots/8619000000100.db", "bots/8619000000110.db",
-                     "bots/8619000000120.db", "carrier.key", "directory.json", "mailbox.db"]
+                     "bots/8619000000120.db", "carrier.key", "directory.json", "mailbox.db",
+                     "smsc.db"]
     for path in [carrier, *carrier.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), path
@@ -291,7 +292,7 @@ def test_the_carrier_folder_and_its_files_are_private(tmp_path):
         assert b"SQLite format 3" not in db.read_bytes()[:16]  # encrypted at rest
 
 
-@pytest.mark.parametrize("name", ["directory.json", "mailbox.db"])
+@pytest.mark.parametrize("name", ["directory.json", "mailbox.db", "smsc.db"])
 @pytest.mark.parametrize("text", ["{bad", "[]", "null", "[" * 100000,
                                   '{"format": 1, "numbers": {"+1": {"bundle": "zz", '
                                   '"one_time": {}}}, "mailboxes": {"+1": [{"expires": NaN, '
@@ -307,16 +308,19 @@ def test_a_damaged_carrier_file_stops_the_carrier_naming_it_and_is_left_untouche
     assert (carrier / name).read_text() == text
 
 
-def test_phone_tui_refuses_to_start_on_a_damaged_carrier_file(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["mailbox.db", "smsc.db"])
+def test_phone_tui_refuses_to_start_on_a_damaged_carrier_file(tmp_path, capsys, name):
     from phone_tui import cli
 
     carrier = tmp_path / "data" / "network"
     carrier.mkdir(parents=True)
-    (carrier / "mailbox.db").write_text('{"format": 1, "mailboxes": {"+1": [5]}}')
+    text = '{"format": 1, "mailboxes": {"+1": [5]}}'
+    (carrier / name).write_text(text)
     assert cli.main(["--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and str(carrier / "mailbox.db") in err
+    assert err.count("\n") == 1 and str(carrier / name) in err
     assert "Traceback" not in err
+    assert (carrier / name).read_text() == text
 
 
 def test_a_damaged_carrier_key_is_refused_and_kept(tmp_path):

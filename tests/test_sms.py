@@ -127,9 +127,12 @@ def test_255_parts_fit_and_256_are_refused_with_a_clear_error():
 
 
 def test_cost_reads_as_the_compose_field_says_it():
-    assert cost("").describe() == "1 message, 160 characters left"
-    assert cost("a" * 289).describe() == "2 messages, 17 characters left"
-    assert cost("{").describe() == "1 message, 158 characters left"
+    assert cost("").describe() == "0/160 \u00b7 1 SMS \u00b7 GSM-7"
+    assert cost("a" * 23).describe() == "23/160 \u00b7 1 SMS \u00b7 GSM-7"
+    assert cost("a" * 289).describe() == "2 SMS \u00b7 GSM-7 \u00b7 17 left"
+    assert cost("{").describe() == "2/160 \u00b7 1 SMS \u00b7 GSM-7"  # an escape pair
+    assert cost("\u0436" * 70).describe() == "70/70 \u00b7 1 SMS \u00b7 UCS-2"
+    assert cost("\u0436" * 150).describe() == "3 SMS \u00b7 UCS-2 \u00b7 51 left"
 
 
 # -- round trips ----------------------------------------------------------------------------------

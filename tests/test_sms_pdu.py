@@ -48,6 +48,15 @@ def test_submit_and_deliver_round_trip_every_part(text):
         assert read_sms(deliver.encode()) == deliver
 
 
+def test_the_longest_parts_with_the_longest_addresses_still_read():
+    for text in ("x" * 400, "\u0436" * 200, "{" * 200):
+        for part in segments(text, 255)[:-1]:  # the last part may be short
+            assert len(part.user_data) in (139, 140)  # 153 septets + header: 139 octets
+            for tpdu in (SmsDeliver("+" + "9" * 20, part, AT),
+                         SmsSubmit(255, "9" * 20, part, validity=86400.0)):
+                assert read_sms(tpdu.encode()) == tpdu
+
+
 def test_status_reports_and_submit_reports_round_trip():
     for status in TpStatus:
         report = SmsStatusReport(9, "+15125551234", status, AT, AT + 61)

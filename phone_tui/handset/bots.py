@@ -1,7 +1,8 @@
 """Bots: scripted phones on the same network, running the same end-to-end encryption.
 
 A bot has its own number, identity keys, encrypted store and messenger. It reads what it is
-sent after a delay (the sender sees "read") and answers by its rules (seeds); one with
+sent after a delay (the sender sees "read") and answers by its rules (seeds), a plain SMS by
+plain SMS (handset/texts.py, in the same store); one with
 ``answers_calls`` picks up calls after its answer delay, confirms the two words and stays on
 until the caller hangs up (BOT_CALL_S at most). Given the
 carrier's folder, a bot keeps its store there (``bots/<digits>.db``, under the carrier key) and
@@ -72,6 +73,12 @@ class Bot:
                                    save_identity=self._save_identity if folder is not None
                                    else lambda _keys: None)
         self.modem.batch = self.messenger.batch  # a burst of frames: one transaction
+        from phone_tui.handset.texts import Texts
+
+        # Plain SMS too: a bot answers a text by text (the carrier reads both).
+        self.texts = Texts(persona="bot", store=store, modem=self.modem, clock=clock,
+                           events=self.events)
+        self.modem.on_sms = self.texts.on_sms
         self.messenger.publish_keys()
         from phone_tui.handset.calls import CallService
 
@@ -104,7 +111,7 @@ class Bot:
     def forget_sessions(self) -> None:
         """Forget every conversation partner and what was said (the phones were reset with
         new keys); the bot keeps its own identity."""
-        for table in ("sessions", "contacts", "messages", "calls"):
+        for table in ("sessions", "contacts", "messages", "calls", "texts", "texts_seen"):
             self.messenger.store.execute(f"DELETE FROM {table}")
         self.messenger.forget_sessions_in_memory()
 
@@ -120,6 +127,10 @@ class Bot:
                                   "unread = 1 ORDER BY id").fetchall()
         for number, message_id in rows:
             self._answer(number, message_id)
+        rows = self.store.execute("SELECT number, id FROM texts WHERE outgoing = 0 AND "
+                                  "unread = 1 ORDER BY id").fetchall()
+        for number, text_id in rows:
+            self._answer_text(number, text_id)
 
     def _on_event(self, event: Event) -> None:
         from phone_tui.handset.calls import CallSasReady, CallStateChanged
@@ -138,6 +149,32 @@ class Bot:
             return
         if isinstance(event, MessageReceived):
             self._answer(event.number, event.uuid)
+            return
+        from phone_tui.handset.texts import TextReceived
+
+        if isinstance(event, TextReceived):
+            self._answer_text(event.number, event.text_id)
+
+    def _answer_text(self, sender: str, text_id: int) -> None:
+        """A plain SMS: read after the bot's delay, answered by plain SMS by its rules."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: answered at the next start (still unread)
+        loop.call_later(self.seed.read_delay, self.texts.mark_read, sender)
+        row = self.store.execute("SELECT body FROM texts WHERE id = ?", (text_id,)).fetchone()
+        reply = self.seed.reply_to(row[0] if row else "")
+        if reply is not None:
+            loop.call_later(self.seed.read_delay + self.seed.reply_delay, self._reply_text,
+                            sender, reply)
+
+    def _reply_text(self, number: str, text: str) -> None:
+        from phone_tui.handset.texts import TextError
+
+        try:
+            self.texts.send(number, text)
+        except TextError as problem:
+            log.info("bot %s could not reply by SMS: %s", self.seed.name, problem)
 
     def _answer(self, sender: str, message_id: str) -> None:
         loop = asyncio.get_running_loop()

@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # the link is attached after start-up; keep its modules off t
     from phone_tui.handset.contacts import SeedContact
     from phone_tui.handset.messenger import Messenger
     from phone_tui.handset.spool import SpoolRecord, SpoolReplay
+    from phone_tui.handset.texts import Text, Texts
     from phone_tui.media.audio import CallAudio
     from phone_tui.modem.frames import Envelope
     from phone_tui.modem.modem import Modem
@@ -135,6 +136,9 @@ class Handset:
         self._home_profile: LinkProfile | None = None  # the link before a cell changed it
         self._home_cell = ""
         self.messenger: Messenger | None = None
+        # The running OS's plain SMS while it is unlocked (texts.py; None under an OS without
+        # plain SMS, and while locked: what comes meanwhile waits in the spool).
+        self.texts: Texts | None = None
         # The running persona's calls while it is unlocked (None while locked); a call that
         # rang the locked phone (number only: the offer is not readable without the keys);
         # whether the phone locks again when the call under way ends (answered from the lock
@@ -373,6 +377,7 @@ class Handset:
                 on_state=lambda *state, name=name: self._on_message_state(name, *state))
             modem.airplane = self.settings.airplane
             modem.batch = lambda name=name: self._store_batch(name)
+            modem.on_sms = lambda envelope, name=name: self._on_sms(name, envelope)
             modem.listeners.append(self._on_modem_change)
             self.modems[name] = modem
         modem = self.modems[self.running]
@@ -538,6 +543,42 @@ class Handset:
                 else:
                     self.events.emit(MessageWaiting(self.persona.name))
 
+    def _on_sms(self, name: str, envelope: Envelope) -> bytes | None:
+        """A plain SMS (or an SMSC's report) for one of the lines; returns a refusal for the
+        SMS centre when it is not taken: under an OS without plain SMS (by policy: nothing of
+        it is kept), or when it cannot be kept now (the SMSC tries again later)."""
+        from phone_tui.handset.spool import SpoolFull
+        from phone_tui.modem.sms_pdu import FailureCause, SmsDeliverReport
+
+        if not self.device.personas[name].plain_sms:
+            log.info("persona %s refused a plain SMS (no plain SMS by policy)", name)
+            return SmsDeliverReport(FailureCause.TPDU_NOT_SUPPORTED).encode()
+        persona = self.personas[name]
+        if name == self.running and self.texts is not None and self._catching_up is None:
+            return self.texts.on_sms(envelope)
+        if not persona.is_set_up:
+            return SmsDeliverReport(FailureCause.MS_ERROR).encode()
+        try:
+            # Locked (or catching up on the spool): kept for the next unlock, in order.
+            self._spool_for(persona, "envelope", sender=envelope.src,
+                            data=envelope.encode().hex())
+        except SpoolFull:
+            return SmsDeliverReport(FailureCause.MS_ERROR).encode()
+        if name == self.running and self.messenger is None:
+            self.events.emit(MessageWaiting(persona.name))
+        return None
+
+    def send_sms(self, number: str, text: str) -> Text:
+        """Send ``text`` to ``number`` as a plain SMS (the carrier reads it). Raises TextError
+        under an OS without plain SMS, while locked, or for a text that cannot go."""
+        from phone_tui.handset.texts import TextError
+
+        if not self.persona_info.plain_sms:
+            raise TextError(f"{self.persona_info.os_name} has no plain SMS (removed by policy).")
+        if self.texts is None:
+            raise TextError("Unlock the phone to send a text.")
+        return self.texts.send(number, text)
+
     def _on_message_state(self, name: str, msg_id: bytes, state: str, reason: str) -> None:
         if name == self.running:
             self.events.emit(MessageStateChanged(name, msg_id, state, reason))
@@ -641,8 +682,18 @@ class Handset:
                 self.messenger.add_contact(contact.number, contact.name, bot=contact.bot)
         self.messenger.publish_keys()
         self._refresh_public_keys(self.messenger.identity)
+        self._start_texts()
         self._start_calls(messenger)  # before the spool replays: it may hold call signalling
         self._catch_up(messenger)
+
+    def _start_texts(self) -> None:
+        if not self.persona_info.plain_sms or self.persona.store is None or self.modem is None:
+            self.texts = None
+            return
+        from phone_tui.handset.texts import Texts
+
+        self.texts = Texts(persona=self.persona.name, store=self.persona.store,
+                           modem=self.modem, clock=self.clock, events=self.events)
 
     def seeds(self) -> list[SeedContact]:
         """The contacts every persona starts with (and the bots among them), loaded the first
@@ -699,11 +750,10 @@ class Handset:
                         persona.rejected_spool_path)
         return not (outcome.halted or outcome.kept) and bool(outcome.handled or outcome.rejected)
 
-    @staticmethod
-    def _replay_handler(messenger: Messenger) -> Callable[[SpoolRecord], None]:
+    def _replay_handler(self, messenger: Messenger) -> Callable[[SpoolRecord], None]:
         from phone_tui.handset.messenger import is_store_failure
         from phone_tui.handset.spool import ReplayHalted, SpooledState, SpoolError
-        from phone_tui.modem.frames import PHONE_TO_PHONE, Envelope
+        from phone_tui.modem.frames import PHONE_TO_PHONE, Envelope, EnvelopeKind
 
         def handle(record: SpoolRecord) -> None:
             # Entries come typed and shape-checked; one that still raises is set aside, but a
@@ -713,6 +763,9 @@ class Handset:
                     messenger.on_state(record.msg_id, record.state, record.reason)
                     return
                 envelope = Envelope.decode(record.data)
+                if envelope.kind is EnvelopeKind.SMS and self.texts is not None:
+                    self.texts.on_sms(envelope)  # a plain SMS that came while locked
+                    return
                 if envelope.kind not in PHONE_TO_PHONE:
                     raise SpoolError("key 'data' is not a message envelope")
                 messenger.on_envelope(envelope)
@@ -822,6 +875,7 @@ class Handset:
         if persona is self.persona:
             self._stop_calls()
             self.messenger = None  # a replay under way stops, writing nothing more
+            self.texts = None
             self._catching_up = None
         persona.wipe()
         if reason == "duress":
@@ -848,6 +902,7 @@ class Handset:
         self.relock_after_call = False
         self._stop_calls()
         self.messenger = None  # a replay under way stops at its next entry
+        self.texts = None
         self._catching_up = None
         self._settings_of, self._settings = None, {}  # no reference to the store stays
         self.persona.lock()

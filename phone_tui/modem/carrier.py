@@ -51,6 +51,7 @@ from phone_tui.modem.intercept import LawfulIntercept
 from phone_tui.modem.mailbox import MAILBOX_FILE, Mailboxes, MailboxFile
 from phone_tui.modem.modem import _Driver
 from phone_tui.modem.network import NETWORK, PhoneEnd, Uplink
+from phone_tui.modem.sms_service import SmsService
 from phone_tui.modem.switch import VoiceSwitch
 from phone_tui.modem.tap import OperatorTap, TapRecord
 
@@ -166,6 +167,13 @@ class Carrier:
         self.intercept = LawfulIntercept(wall)
         self.switch = VoiceSwitch(self)  # plain calls' call control and media (switch.py)
         self.stats = CarrierStats()
+        # The SMS centre (sms_service.py), its queue in smsc.db beside the mailbox.
+        try:
+            self.sms = SmsService(self, folder)
+        except BaseException:
+            if self._mailbox is not None:
+                self._mailbox.close()
+            raise
         self._subscribers: dict[str, _Subscriber] = {}
         self._restarting: set[str] = set()  # lines whose session restarts on the next turn
         self._store: dict[str, deque[_Stored]] = {}
@@ -310,6 +318,7 @@ class Carrier:
         if self._mailbox is not None:
             self._mailbox.close()
             self._mailbox = None
+        self.sms.close()
 
     # ---- attachment and registration ----------------------------------------------------------
 
@@ -375,6 +384,7 @@ class Carrier:
             self.intercept.emit("IRI-REPORT", "registration", calling=number, called="",
                                 direction="", state="registered")
             self._flush_store(sub)
+            self.sms.registration(number, True)
         elif not in_service and sub.driver is not None:
             self._unregister(sub)
             self.intercept.emit("IRI-REPORT", "registration", calling=number, called="",
@@ -387,6 +397,7 @@ class Carrier:
             # was sent, as the same rows of the file.
             pending = [sub.in_flight[seq] for seq in sorted(sub.in_flight)]
             sub.in_flight.clear()
+            self.sms.registration(sub.number, False)
             sub.driver.close()
             sub.driver = None
             sub.end.closed()
@@ -463,12 +474,15 @@ class Carrier:
                 if stored is not None:
                     self._drop(stored)  # the phone has it: it leaves the mailbox file
                     self._flush_store(sub)  # room in the window: the next ones go down
+                else:
+                    self.sms.acked(sub.number, sub.session, event.seq)
             elif isinstance(event, Failed) and sub.driver is not None:
                 # Sent again in a new session, first (it stays in sub.in_flight, which goes
                 # back to the front of the phone's queue): in this one the phone would wait
                 # for its seq for good and take nothing after it.
                 log.warning("network → %s: %s; sending it again", sub.number, event.reason)
-                if event.seq not in sub.in_flight:  # not one of ours (every envelope sent is)
+                if event.seq not in sub.in_flight and not self.sms.hop_failed(
+                        sub.number, sub.session, event.seq):  # not the mailbox's nor the SMSC's
                     stored = _Stored(self.now() + self.ttl, event.payload, self._back)
                     self._back += 1
                     self._keep(sub.number, stored)
@@ -584,6 +598,9 @@ class Carrier:
         control): never routed on to a phone as it is."""
         if envelope.kind is EnvelopeKind.CC:
             self.switch.on_cc(envelope)
+            return
+        if envelope.kind is EnvelopeKind.SMS:
+            self.sms.receive(envelope.src, envelope)  # the sending line (checked in _route)
             return
         self.stats.rejected += 1
         log.debug("no service for a %s envelope from %s", envelope.kind.name, envelope.src)

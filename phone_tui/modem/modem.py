@@ -37,6 +37,8 @@ from phone_tui.modem.frames import (
 from phone_tui.modem.impairment import LinkImpairment, flip_bits
 from phone_tui.modem.network import NETWORK, MessageHandler, StateHandler, Uplink
 from phone_tui.modem.profiles import LinkProfile
+from phone_tui.modem.sms import segments
+from phone_tui.modem.sms_pdu import FailureCause, SmsDeliverReport, SmsSubmit, encode_address
 
 if TYPE_CHECKING:
     from phone_tui.modem.cells import Cell
@@ -147,6 +149,11 @@ class Modem:
         # camped on (the phone decides, ``camp``): None until it chose (or no cell is allowed).
         self.cells: tuple[Cell, ...] = ()
         self.camped: Cell | None = None
+        # Plain SMS from the carrier's SMS centre (an SMS envelope: DELIVER, STATUS-REPORT or
+        # SUBMIT-REPORT as its body, unread here): returns a TPDU to send back (a refusal,
+        # sms_pdu.SmsDeliverReport) or None. None here: every SMS-DELIVER is refused.
+        self.on_sms: Callable[[Envelope], bytes | None] | None = None
+        self._sms_ref = rng.randrange(256)  # TP-MR of the next SMS
 
     # ---- state --------------------------------------------------------------------------------
 
@@ -244,6 +251,21 @@ class Modem:
         service it waits like a message (the switch drops what is stale)."""
         self._submit(Envelope(EnvelopeKind.CC, self.new_id(), self.number, other,
                               body).encode())
+
+    def send_sms(self, dst: str, text: str, report: bool = True,
+                 validity: float | None = None) -> tuple[int, int]:
+        """A plain SMS to ``dst`` through the carrier's SMS centre: one SMS-SUBMIT envelope a
+        part. Returns (its message reference, its parts); the SMSC's SUBMIT-REPORT and (with
+        ``report``) STATUS-REPORT come back through ``on_sms``. Raises ValueError for a number
+        an SMS cannot carry, sms.SmsTooLong past 255 parts."""
+        encode_address(dst)
+        ref, self._sms_ref = self._sms_ref, (self._sms_ref + 1) & 0xFF
+        parts = segments(text, ref)
+        for part in parts:
+            body = SmsSubmit(ref, dst, part, validity, report).encode()
+            self._submit(Envelope(EnvelopeKind.SMS, self.new_id(), self.number, NETWORK,
+                                  body).encode())
+        return ref, len(parts)
 
     def send_voice(self, dst: str, packet: bytes) -> None:
         """One real-time frame (a call's sealed media packet) to ``dst``: through this link's
@@ -388,6 +410,11 @@ class Modem:
             envelope = Envelope.decode(event.payload)
         except FrameError:
             return []
+        if envelope.kind is EnvelopeKind.SMS and envelope.src == NETWORK:
+            # Not kept: refused, so the SMS centre tries again (its hop ack alone would say
+            # delivered).
+            return [Envelope(EnvelopeKind.SMS, self.new_id(), self.number, NETWORK,
+                             SmsDeliverReport(FailureCause.MS_ERROR).encode()).encode()]
         if envelope.kind not in PHONE_TO_PHONE:
             return []
         return [self._failed_report(envelope)]
@@ -449,6 +476,8 @@ class Modem:
                 except Exception:  # noqa: BLE001 - the rest of the batch still arrives
                     log.exception("%s could not take call control", self.number)
             return None
+        if envelope.kind is EnvelopeKind.SMS:
+            return self._take_sms(key, envelope)
         if envelope.kind in PHONE_TO_PHONE:
             try:
                 self._on_message(envelope)
@@ -473,6 +502,28 @@ class Modem:
             return None
         self._advance(envelope.msg_id, state, reason)
         return None
+
+    def _take_sms(self, key: bytes, envelope: Envelope) -> bytes | None:
+        """An SMS from the carrier's SMS centre, to ``on_sms``; what it answers goes back up.
+        One that cannot be kept (no taker, or the store failed) is refused, so the SMSC keeps
+        it and tries again."""
+        if envelope.src != NETWORK:
+            self.stats.garbled += 1
+            return None
+        refusal = SmsDeliverReport(FailureCause.MS_ERROR).encode()
+        if self.on_sms is None:
+            reply: bytes | None = refusal
+        else:
+            try:
+                reply = self.on_sms(envelope)
+            except Exception as problem:  # noqa: BLE001 - the rest of the batch still arrives
+                log.error("%s could not take an SMS: %s", self.number, type(problem).__name__)
+                reply = refusal
+        if reply is not None and reply[:1] == refusal[:1]:
+            self._seen.pop(key, None)  # a refusal: taken afresh when the SMSC tries again
+        if reply is None:
+            return None
+        return Envelope(EnvelopeKind.SMS, self.new_id(), self.number, NETWORK, reply).encode()
 
     def _advance(self, msg_id: bytes, state: str, reason: str, *,
                  left_phone: bool = True) -> None:

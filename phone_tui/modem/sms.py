@@ -327,11 +327,16 @@ class SmsCost:
         return self.parts <= MAX_PARTS
 
     def describe(self) -> str:
-        """"2 messages, 17 characters left"."""
+        """The compose field's counter: "23/160 \u00b7 1 SMS \u00b7 GSM-7" for one part (units
+        used of the part's room), "3 SMS \u00b7 UCS-2 \u00b7 12 left" for more (room left in
+        the last)."""
         if not self.fits:
-            return f"too long: {self.parts} messages (at most {MAX_PARTS})"
-        messages = f"{self.parts} message{'s' if self.parts != 1 else ''}"
-        return f"{messages}, {self.left} character{'s' if self.left != 1 else ''} left"
+            return f"too long: {self.parts} SMS (at most {MAX_PARTS})"
+        alphabet = "GSM-7" if self.encoding is Encoding.GSM7 else "UCS-2"
+        if self.parts == 1:
+            room = MAX_SEPTETS if self.encoding is Encoding.GSM7 else MAX_UNITS
+            return f"{room - self.left}/{room} \u00b7 1 SMS \u00b7 {alphabet}"
+        return f"{self.parts} SMS \u00b7 {alphabet} \u00b7 {self.left} left"
 
 
 def cost(text: str) -> SmsCost:

@@ -38,8 +38,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from phone_tui.modem.sms import MAX_USER_DATA, SmsMalformed, SmsPart
 
-# first octet + MR + address (2 + 10) + PID + DCS + VP + UDL + UD: the longest SUBMIT
-MAX_TPDU = 1 + 1 + 12 + 1 + 1 + 1 + 1 + MAX_USER_DATA
+# first octet + address (2 + 10) + PID + DCS + time stamp + UDL + UD: the longest TPDU, a
+# DELIVER (a SUBMIT has a reference and a validity octet instead of the time stamp's seven)
+MAX_TPDU = 1 + 12 + 1 + 1 + 7 + 1 + MAX_USER_DATA
 MAX_DIGITS = 20
 
 MTI_DELIVER = 0b00  # SC -> MS (MS -> SC: DELIVER-REPORT, not used: the hop acknowledges)
@@ -79,6 +80,7 @@ class FailureCause(enum.IntEnum):
     SC_BUSY = 0xC0  # the SMSC cannot store it now
     INVALID_ADDRESS = 0xC3  # invalid SME address
     SYSTEM_FAILURE = 0xC2  # the SMSC (or the recipient's store) is full
+    MS_ERROR = 0xD2  # the phone could not keep it (its store failed, nothing to take it)
     UNSPECIFIED = 0xFF
 
 

@@ -52,6 +52,7 @@ RETRY_FIRST = 30.0  # seconds before the first retry of a failed delivery, then 
 RETRY_MAX = 3600.0
 ACK_TIMEOUT = 30.0  # a delivery with no answer by then counts as failed
 REPORT_VALIDITY = DEFAULT_VALIDITY
+MAX_EXPIRED_KEPT = 1000  # expiries not yet taken by the carrier (take_expired)
 
 _NUMBER = re.compile(r"\+?[0-9]{1,20}")  # TP-OA / TP-DA: at most 20 digits
 
@@ -97,6 +98,20 @@ class Delivery:
     part: SmsPart | None
     report: StatusReport | None
     attempt: int
+    message_id: int = 0  # the SMSC's id of the message this part belongs to
+    message_ref: int = 0  # the sender's TP-MR of it
+
+
+@dataclass(frozen=True)
+class Expired:
+    """A message dropped at the end of its validity (reported or not): for the carrier's
+    records."""
+
+    message_id: int
+    sender: str
+    recipient: str
+    message_ref: int
+    text: str
 
 
 @dataclass
@@ -137,6 +152,8 @@ class Smsc:
         # rebuilt when they outnumber what is queued.
         self._expiries: list[tuple[float, str]] = []
         self.reports_dropped = 0
+        # Messages that expired since the carrier last took this list (:meth:`take_expired`).
+        self._expired: list[Expired] = []
         # Writes the file refused (full disk, locked by another process): kept, in order, and
         # written with the next change or poll; the queue in memory stays the truth meanwhile.
         self._unsaved_inserts: dict[int, _Item] = {}
@@ -218,6 +235,11 @@ class Smsc:
             if queue:
                 queue[0].in_flight_until = None
 
+    def take_expired(self) -> list[Expired]:
+        """The messages that expired since the last call (what was left of each: its text)."""
+        expired, self._expired = self._expired, []
+        return expired
+
     def queued(self, number: str) -> int:
         """Parts and reports waiting for ``number``."""
         return len(self._queues.get(number, ()))
@@ -246,15 +268,16 @@ class Smsc:
             head.attempts += 1
             head.in_flight_until = now + ACK_TIMEOUT
             out.append(Delivery(head.row, number, head.peer if head.part else "", head.part,
-                                head.report, head.attempts))
+                                head.report, head.attempts, head.message, head.ref))
         return out
 
-    def delivered(self, now: float, delivery_id: int) -> None:
+    def delivered(self, now: float, delivery_id: int) -> bool:
         """The phone acknowledged a delivery: the next in its queue is due now; the last part of
-        a message sends its status report."""
+        a message sends its status report. False: it was not in flight (late, after its
+        timeout: it goes again, and the phone keeps one copy; or unknown)."""
         found = self._in_flight(delivery_id)
         if found is None:
-            return  # late or unknown: already settled
+            return False  # late or unknown: already settled
         queue, head = found
         queue.popleft()
         inserts: list[_Item] = []
@@ -270,6 +293,7 @@ class Smsc:
             self._queues.pop(head.number, None)
             if not self._queues:
                 self._expiries.clear()
+        return True
 
     def failed(self, now: float, delivery_id: int) -> None:
         """The delivery failed (the phone refused it, or the link dropped it): retry later."""
@@ -315,6 +339,7 @@ class Smsc:
         deletes: list[int] = []
         inserts: list[_Item] = []
         reported: dict[int, _Item] = {}
+        gone: dict[int, list[_Item]] = {}
         due = set()
         while self._expiries and self._expiries[0][0] <= now:
             due.add(heapq.heappop(self._expiries)[1])
@@ -330,9 +355,16 @@ class Smsc:
                 deletes.append(item.row)
                 if item.part is not None:
                     self._parts -= 1
+                    gone.setdefault(item.message, []).append(item)
                     if item.wants_report and item.message not in reported:
                         reported[item.message] = item
             self._queues[number] = kept
+        for items in gone.values():
+            text = "".join(item.part.text for item in items if item.part is not None)
+            first = items[0]
+            self._expired.append(Expired(first.message, first.peer, first.number, first.ref,
+                                         text))
+        del self._expired[:-MAX_EXPIRED_KEPT]
         # Reported after the sweep: a report may go into a queue being swept (a text to self).
         for item in reported.values():
             inserts.extend(self._report(item.expires, item, ReportStatus.EXPIRED))

@@ -23,7 +23,7 @@ from typing import Any
 from phone_tui.core.paths import make_private_dirs
 from phone_tui.errors import StoreError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _MIGRATIONS = {
     1: [
@@ -72,6 +72,25 @@ _MIGRATIONS = {
         # How each call ended (handset/calls.py END_REASONS: declined, busy, words_differ...);
         # rows logged before it say '' (not known).
         "ALTER TABLE calls ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+    ],
+    8: [
+        # Plain SMS (handset/texts.py): one row per text sent or received, by thread (the
+        # other number); ref is a sent text's TP-MR, which its SMSC's reports name. The parts
+        # already taken (by the delivery's envelope id) keep a part the SMSC sends again
+        # from counting twice.
+        "CREATE TABLE texts (id INTEGER PRIMARY KEY AUTOINCREMENT, number TEXT NOT NULL,"
+        " outgoing INTEGER NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,"
+        " reason TEXT NOT NULL DEFAULT '', at REAL NOT NULL, unread INTEGER NOT NULL DEFAULT 0,"
+        " ref INTEGER, parts INTEGER NOT NULL DEFAULT 1)",
+        "CREATE INDEX texts_by_thread ON texts (number, id)",
+        "CREATE INDEX texts_by_ref ON texts (ref) WHERE outgoing = 1",
+        # Parts of a text being put together stay here (done = 0) until the last one comes,
+        # so a phone locked or restarted in between still completes it.
+        "CREATE TABLE texts_seen (net_id TEXT PRIMARY KEY, at REAL NOT NULL,"
+        " sender TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '',"
+        " dcs INTEGER NOT NULL DEFAULT 0, udl INTEGER NOT NULL DEFAULT 0,"
+        " udhi INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL DEFAULT x'',"
+        " done INTEGER NOT NULL DEFAULT 1)",
     ],
 }
 

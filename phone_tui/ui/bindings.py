@@ -189,6 +189,12 @@ CHAT = [
             tooltip="Go to the newest message"),
 ]
 
+# A thread of the SMS app (Enter in the compose line sends too).
+SMS = [
+    Binding("ctrl+s", "send", "Send", id="sms.send",
+            tooltip="Send the text as plain SMS (the carrier can read it)"),
+]
+
 # The Network app: its buttons offer the test burst (and the profile) too.
 NETWORK = [
     Binding("p", "profiles", "Profile", id="network.profile", tooltip="Choose a link profile"),
@@ -235,6 +241,6 @@ CALL = [
 ]
 
 ALL = (APP + HANDSET + KEYS + KEYS_SCREEN + STAGE + SCRIPT + COACH + BOOT + OS_CARD + SWITCH_CARDS
-       + BUTTON_ROW + ROW_BUTTON + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + NETWORK
+       + BUTTON_ROW + ROW_BUTTON + PIN_ENTRY + PHONE_LIST + APP_GRID + CHAT + SMS + NETWORK
        + PHONE_APP + DIAL_PAD + INCOMING + CALL + INTERCEPT_VIEW + INTERCEPT_DETAIL)
 BINDING_IDS = frozenset(binding.id for binding in ALL if binding.id)

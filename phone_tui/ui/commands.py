@@ -50,6 +50,9 @@ class HandsetCommands(CommandList):
                 ("Open Phone", "Call a contact or a number; the call log",
                  partial(view.open_app, "phone")),
             ]
+            if view.handset.persona_info.plain_sms:
+                commands.append(("Open SMS", "Plain text messages (the carrier can read them)",
+                                 partial(view.open_app, "sms")))
             calls = getattr(view.handset, "calls", None)
             info = calls.current if calls is not None else None
             if info is not None and info.state != "ended":

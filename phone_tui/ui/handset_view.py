@@ -79,6 +79,10 @@ def _app_view(app_id: str) -> PhoneView:
         from phone_tui.ui.views.phone import PhoneAppView
 
         return PhoneAppView()
+    if app_id == "sms":
+        from phone_tui.ui.views.sms import SmsView
+
+        return SmsView()
     raise KeyError(app_id)
 
 

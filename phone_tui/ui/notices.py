@@ -163,7 +163,10 @@ def notice_for_event(handset: Handset, event: Event, *, looking_at: str | None,
     if messenger is None:
         return None  # locked: no message can be read (nor is the messenger loaded)
     from phone_tui.handset.messenger import MessageReceived
+    from phone_tui.handset.texts import TextReceived
 
+    if isinstance(event, TextReceived):
+        return _text_notice(handset, event, looking_at)
     if not isinstance(event, MessageReceived) or event.number == looking_at:
         return None
     if handset.answering_locked:
@@ -180,3 +183,24 @@ def notice_for_event(handset: Handset, event: Event, *, looking_at: str | None,
     preview = plain_line(message.body, PREVIEW)
     return Notice("New message", f"{name}\n{preview}", private=True, one_line=True,
                   number=event.number, forget_at=message.expires_at)
+
+
+def _text_notice(handset: Handset, event: Event, looking_at: str | None) -> Notice | None:
+    """A plain SMS came: its banner, as a message's (not while its thread is on screen)."""
+    texts = handset.texts
+    number = getattr(event, "number", "")
+    if texts is None or number == looking_at:
+        return None
+    if handset.answering_locked:
+        return Notice("New SMS", "Unlock the phone to read it.", key="guarded")
+    try:
+        text = texts.get(getattr(event, "text_id", -1))
+    except KeyError:
+        return None
+    messenger = handset.messenger
+    name = number
+    for contact in messenger.contacts() if messenger is not None else []:
+        if contact.number.replace(" ", "") == number and contact.name:
+            name = plain_line(contact.name, NAME_LENGTH)
+    return Notice("New SMS", f"{name}\n{plain_line(text.body, PREVIEW)}", private=True,
+                  one_line=True)

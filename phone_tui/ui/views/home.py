@@ -9,12 +9,13 @@ from textual.widgets import Digits, Static
 
 from phone_tui.core.clock import wall_time
 from phone_tui.handset.messenger import MessageReceived
+from phone_tui.handset.texts import TextReceived
 from phone_tui.ui.views.base import PhoneView, format_duration, set_text
 from phone_tui.ui.widgets.app_grid import AppGrid, AppSpec
 
 APPS = [AppSpec("messages", "Messages", "✉"), AppSpec("network", "Network", "▂▄▆█"),
         AppSpec("settings", "Settings", "⚙"), AppSpec("switch", "Switch OS", "⇄"),
-        AppSpec("phone", "Phone", "☏"),
+        AppSpec("phone", "Phone", "☏"), AppSpec("sms", "SMS", "\u2709"),
         AppSpec("camera", "Camera", "◉", "camera"), AppSpec("maps", "Maps", "◎", "gps")]
 
 
@@ -48,7 +49,9 @@ class HomeView(PhoneView):
         yield Static(self.handset.number or "", id="home-number")
         yield Static(classes="home-gap")
         # Only the apps that exist here: no Camera or Maps where policy removed their radio.
-        apps = [a for a in APPS if a.radio is None or self.handset.radio_present(a.radio)]
+        # Nor SMS where the OS has no plain SMS (the Secure OS, by policy).
+        apps = [a for a in APPS if (a.radio is None or self.handset.radio_present(a.radio))
+                and (a.app_id != "sms" or self.handset.persona_info.plain_sms)]
         with Center():
             yield AppGrid(apps, id="home-apps")
         yield Static(classes="home-gap")
@@ -67,7 +70,7 @@ class HomeView(PhoneView):
 
     def on_model_event(self, event: object) -> None:
         # A burst of messages (a flood) counts once, after it, not once per message.
-        if isinstance(event, MessageReceived) and not self._count_pending:
+        if isinstance(event, MessageReceived | TextReceived) and not self._count_pending:
             self._count_pending = True
             self.call_after_refresh(self._count_after_burst)
 
@@ -80,7 +83,11 @@ class HomeView(PhoneView):
         """The Messages tile's badge: how many messages are unread."""
         messenger = self.handset.messenger
         unread = messenger.unread_count() if messenger else 0
-        self.query_one(AppGrid).set_badge("messages", unread)
+        grid = self.query_one(AppGrid)
+        grid.set_badge("messages", unread)
+        texts = self.handset.texts
+        if texts is not None:
+            grid.set_badge("sms", texts.unread())
 
     def focus_default(self) -> None:
         self.query_one(AppGrid).focus_chosen()

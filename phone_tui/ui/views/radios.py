@@ -49,6 +49,10 @@ class RadiosView(PhoneView):
             else:
                 yield Static(f"[b]{name}[/]  not present — removed by policy",
                              classes="radio-removed", id=f"radio-{radio}")
+        if not handset.persona_info.plain_sms:
+            # Plain SMS is a service, not a radio, but policy removes it the same way.
+            yield Static("[b]SMS[/]  not present \u2014 removed by policy",
+                         classes="radio-removed", id="radio-sms")
         yield Static("Cellular and airplane mode are in the Network app.", id="radios-note")
 
     @on(Switch.Changed)

@@ -1,0 +1,227 @@
+"""The carrier's SMS service: SMS-SUBMITs to the SMSC, SMS-DELIVERs down the recipient's hop,
+status reports back, its queue across a restart, refusals, and the intercept records."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from phone_tui.modem.bus import Bus
+from phone_tui.modem.frames import Envelope, EnvelopeKind
+from phone_tui.modem.profiles import LinkProfile
+from phone_tui.modem.sms import ReassemblyBuffer
+from phone_tui.modem.sms_pdu import (
+    FailureCause,
+    SmsDeliver,
+    SmsDeliverReport,
+    SmsStatusReport,
+    SmsSubmitReport,
+    TpStatus,
+    read_sms,
+)
+from phone_tui.modem.smsc import RETRY_FIRST, SMSC_FILE
+
+FAST = LinkProfile("fast", "Fast", latency_ms=5, jitter_ms=0, loss=0, loss_burst=1,
+                   down_kbps=0, up_kbps=0)
+BASE = 1_780_000_000.0
+
+
+def wall() -> float:
+    return BASE + asyncio.get_running_loop().time()
+
+
+class Phone:
+    """A line that keeps every TPDU the SMSC sends it, and may refuse SMS-DELIVERs."""
+
+    def __init__(self, bus: Bus, number: str, *, powered: bool = True,
+                 refuse: bool = False) -> None:
+        self.modem = bus.attach(number, FAST, on_message=lambda _e: None,
+                                on_state=lambda *_a: None, powered=powered)
+        self.modem.on_sms = self.on_sms
+        self.refuse = refuse
+        self.got: list[object] = []
+        self.ids: list[bytes] = []
+        self.texts: list[str] = []
+        self._buffer = ReassemblyBuffer()
+
+    def on_sms(self, envelope: Envelope) -> bytes | None:
+        tpdu = read_sms(envelope.body, uplink=False)
+        if isinstance(tpdu, SmsDeliver):
+            if self.refuse:
+                return SmsDeliverReport(FailureCause.TPDU_NOT_SUPPORTED).encode()
+            self.ids.append(envelope.msg_id)
+            text = self._buffer.add(0.0, tpdu.sender, tpdu.part)
+            if text is not None:
+                self.texts.append(text)
+        self.got.append(tpdu)
+        return None
+
+    def of(self, kind: type) -> list:
+        return [tpdu for tpdu in self.got if isinstance(tpdu, kind)]
+
+
+def sms_records(bus: Bus) -> list[tuple[str, str, str, str | None]]:
+    return [(r.state, r.calling, r.called, r.sms_text) for r in bus.intercept.recent
+            if r.service == "sms"]
+
+
+@pytest.mark.looptime
+async def test_an_sms_is_delivered_and_its_sender_hears_accepted_then_delivered():
+    bus = Bus(random.Random(1), wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222")
+    await asyncio.sleep(1)
+    ref, parts = alice.modem.send_sms("+222", "see you at 8", report=True)
+    assert parts == 1
+    await asyncio.sleep(5)
+    assert bob.texts == ["see you at 8"]
+    assert [d.sender for d in bob.of(SmsDeliver)] == ["+111"]
+    assert alice.of(SmsSubmitReport) == [SmsSubmitReport(ref)]
+    [report] = alice.of(SmsStatusReport)
+    assert (report.message_ref, report.recipient, report.status) == (ref, "+222",
+                                                                     TpStatus.DELIVERED)
+    assert sms_records(bus) == [("submitted", "+111", "+222", "see you at 8"),
+                                ("delivered", "+111", "+222", "see you at 8")]
+    [submitted, delivered] = [r for r in bus.intercept.recent if r.service == "sms"]
+    assert submitted.content == "clear" and submitted.size == 11  # 12 septets in 11 octets
+    assert submitted.ref == delivered.ref
+    assert bus.sms.smsc.queued_parts == 0
+    bus.close()
+
+
+@pytest.mark.looptime
+async def test_a_long_text_goes_in_parts_and_the_intercept_has_it_whole_once():
+    bus = Bus(random.Random(2), wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222")
+    await asyncio.sleep(1)
+    text = "\u00fcber " + "\u0436" * 150  # UCS-2: 155 units, 3 parts of 67
+    _ref, parts = alice.modem.send_sms("+222", text, report=False)
+    assert parts == 3
+    await asyncio.sleep(5)
+    assert bob.texts == [text] and len(bob.of(SmsDeliver)) == 3
+    assert alice.of(SmsStatusReport) == []  # none asked for
+    records = sms_records(bus)
+    assert records[0] == ("submitted", "+111", "+222", text)
+    assert [state for state, *_ in records] == ["submitted"] + ["delivered"] * 3
+    bus.close()
+
+
+@pytest.mark.looptime
+async def test_an_sms_waits_for_an_absent_phone_and_expires_with_a_report():
+    bus = Bus(random.Random(3), wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222", powered=False)
+    await asyncio.sleep(1)
+    alice.modem.send_sms("+222", "first")
+    await asyncio.sleep(60)
+    assert bob.got == [] and bus.sms.smsc.queued("+222") == 1
+    bob.modem.set_powered(True)
+    await asyncio.sleep(2)
+    assert bob.texts == ["first"]
+    bob.modem.set_powered(False)
+    await asyncio.sleep(1)
+    ref, _ = alice.modem.send_sms("+222", "too late", validity=600)
+    await asyncio.sleep(700)
+    [_, expired] = alice.of(SmsStatusReport)
+    assert (expired.message_ref, expired.status) == (ref, TpStatus.EXPIRED)
+    assert sms_records(bus)[-1] == ("expired", "+111", "+222", "too late")
+    bob.modem.set_powered(True)
+    await asyncio.sleep(5)
+    assert bob.texts == ["first"]  # it is gone
+    bus.close()
+
+
+@pytest.mark.looptime
+async def test_a_phone_that_refuses_plain_sms_gets_nothing_and_the_smsc_retries():
+    bus = Bus(random.Random(4), wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222", refuse=True)
+    await asyncio.sleep(1)
+    alice.modem.send_sms("+222", "hello?")
+    await asyncio.sleep(RETRY_FIRST / 2)
+    assert [state for state, *_ in sms_records(bus)] == ["submitted", "failed"]
+    assert alice.of(SmsStatusReport) == []  # not "delivered": the refusal won over the ack
+    assert bus.sms.smsc.queued("+222") == 1 and bus.sms.stats.delivered == 0
+    await asyncio.sleep(RETRY_FIRST * 2)
+    assert [state for state, *_ in sms_records(bus)].count("failed") == 2  # tried again
+    bob.refuse = False  # the phone now takes plain SMS (the other OS)
+    await asyncio.sleep(RETRY_FIRST * 4)
+    assert bob.texts == ["hello?"]
+    assert alice.of(SmsStatusReport)[0].status is TpStatus.DELIVERED
+    bus.close()
+
+
+@pytest.mark.looptime
+async def test_an_sms_queued_for_an_absent_phone_survives_a_carrier_restart_and_arrives_once(
+        tmp_path):
+    folder = tmp_path / "network"
+    bus = Bus(random.Random(5), folder=folder, wall=wall)
+    alice, _bob = Phone(bus, "+111"), Phone(bus, "+222", powered=False)
+    await asyncio.sleep(1)
+    alice.modem.send_sms("+222", "kept for you " * 20)  # two parts
+    await asyncio.sleep(2)
+    assert bus.sms.smsc.queued("+222") == 2
+    bus.close()
+    assert (folder / SMSC_FILE).stat().st_mode & 0o777 == 0o600
+
+    again = Bus(random.Random(6), folder=folder, wall=wall)
+    Phone(again, "+111")
+    bob = Phone(again, "+222")
+    await asyncio.sleep(10)
+    assert bob.texts == ["kept for you " * 20] and len(bob.ids) == len(set(bob.ids)) == 2
+    assert again.sms.smsc.queued("+222") == 0
+    again.close()
+    third = Bus(random.Random(7), folder=folder, wall=wall)
+    bob3 = Phone(third, "+222")
+    await asyncio.sleep(10)
+    assert bob3.got == []  # nothing delivered twice
+    third.close()
+
+
+@pytest.mark.looptime
+async def test_hostile_sms_bodies_are_dropped_and_a_bad_number_is_refused():
+    bus = Bus(random.Random(8), wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222")
+    await asyncio.sleep(1)
+    modem = alice.modem
+    for body in (b"", b"\x01\x00\x03", bytes(200), b"\x02" * 30):
+        modem._submit(Envelope(EnvelopeKind.SMS, modem.new_id(), "+111", "network",
+                               body).encode())
+    await asyncio.sleep(2)
+    assert bus.sms.stats.malformed == 4 and sms_records(bus) == []
+    assert alice.got == [] and bob.got == []
+    # A spoofed sender is the carrier's check: the SMSC never sees it.
+    spoof = read_sms(bytes.fromhex("01000B915121551532F400000CC8F79D9C07E54F61363B04"))
+    modem._submit(Envelope(EnvelopeKind.SMS, modem.new_id(), "+222", "network",
+                           spoof.encode()).encode())
+    await asyncio.sleep(2)
+    assert sms_records(bus) == [] and bus.stats.rejected == 4 + 1
+    # A number that is no line: accepted by the SMSC (it may attach later).
+    modem.send_sms("+15125551234", "anyone?")
+    await asyncio.sleep(2)
+    assert alice.of(SmsSubmitReport)[-1].accepted
+    bus.close()
+
+
+@pytest.mark.looptime
+async def test_a_delivery_the_link_gives_up_on_is_retried_by_the_smsc_not_the_mailbox():
+    bus = Bus(random.Random(9), wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222")
+    await asyncio.sleep(1)
+    blocked = {"on": True}
+    carry = bus._carry
+
+    def lossy(modem, frame: bytes, direction: str) -> None:
+        if blocked["on"] and modem.number == "+222" and direction == "down":
+            return  # the air eats every frame down to +222
+        carry(modem, frame, direction)
+
+    bus._carry = lossy  # type: ignore[method-assign]
+    alice.modem.send_sms("+222", "through the storm")
+    await asyncio.sleep(400)  # every retry of the hop fails: it gives up, a new session
+    assert bus.sms.stats.failed >= 1 and bob.texts == []
+    assert bus.stored_for("+222") == 0  # not handed to the mailbox as an envelope
+    blocked["on"] = False
+    await asyncio.sleep(RETRY_FIRST * 200)
+    assert bob.texts == ["through the storm"] and len(set(bob.ids)) == 1
+    assert [s for s, *_ in sms_records(bus)].count("delivered") == 1
+    bus.close()
