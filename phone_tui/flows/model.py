@@ -54,6 +54,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
                           "phone: on (true) or off (false)"),
     "allow_2g": ("bool", "Settings > Network security > Allow 2G on (true) or off (false); "
                          "the Open OS only (the Secure OS never allows 2G)"),
+    "sms": ("text", "send a plain SMS (the Open OS's SMS app; the carrier reads it) to `to` (a "
+                    "phone on stage, or a contact name)"),
     "wait": ("seconds", "let time pass"),
 }
 # Keys an action table may carry besides its action.
@@ -65,7 +67,7 @@ EVENTS = ("SetupCompleted", "Unlocked", "Locked", "PinRejected", "PinChanged", "
           "LinkProfileChanged", "MessageStateChanged", "PersonaSwitched", "MessageReceived",
           "MessageUpdated", "IdentityChanged", "ContactVerified", "ViewShown",
           "CallStateChanged", "CallSasReady", "CallVerified", "CellCamped", "CellRefused",
-          "NetworkWarning")
+          "NetworkWarning", "TextReceived", "TextUpdated")
 
 # What an intercept expectation may ask of a lawful-intercept record (modem/intercept.py).
 INTERCEPT_KEYS: dict[str, str] = {
@@ -78,6 +80,15 @@ INTERCEPT_KEYS: dict[str, str] = {
     "to": "the called party: a phone on the stage (1-4), either of its lines",
     "text_contains": "text the record's SMS text holds (HI2 carries a plain SMS's text)",
     "has_text": "true: the record carries a text; false: none (an E2E message's never does)",
+}
+
+
+# What an attacker expectation may ask of the fake base station's catch (modem/rogue.py).
+ATTACKER_WHAT = ("imsi", "imei", "sms", "call", "e2e-message", "e2e-call", "call-control")
+ATTACKER_KEYS: dict[str, str] = {
+    "what": f"what it caught: {', '.join(ATTACKER_WHAT)}",
+    "phone": "the victim: a phone on the stage (1-4), either of its lines",
+    "text_contains": "text it read (an SMS's text, an IMSI; \"ciphertext\" for E2E)",
 }
 
 
@@ -138,6 +149,8 @@ class Expectation:
     absent: bool = False  # "text must NOT be on screen" (or: no such intercept record)
     # A lawful-intercept record since the step began, by INTERCEPT_KEYS (from / to: phones).
     intercept: dict[str, Any] | None = None
+    # Something the fake base station caught since the step began, by ATTACKER_KEYS.
+    attacker: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -391,13 +404,15 @@ def _parse_expect(key: str, item: object, handsets: int) -> Expectation:
     if not isinstance(item, dict):
         raise _Bad("expected a table such as { event = \"Unlocked\" } or "
                    "{ text = \"Messages\" }", key)
-    known = {"event", "where", "text", "absent", "phone", "intercept"}
+    known = {"event", "where", "text", "absent", "phone", "intercept", "attacker"}
     for name in item:
         if name not in known:
             raise _Bad(f"unknown key (known: {', '.join(sorted(known))})", f"{key}.{name}")
     event, text = item.get("event"), item.get("text")
     if "intercept" in item:
         return _parse_intercept(key, item, handsets)
+    if "attacker" in item:
+        return _parse_attacker(key, item, handsets)
     if (event is None) == (text is None):
         raise _Bad("expected either event = \"...\", text = \"...\" or intercept = { ... }",
                    key)
@@ -450,6 +465,33 @@ def _parse_intercept(key: str, item: dict[str, Any], handsets: int) -> Expectati
     if not isinstance(absent, bool):
         raise _Bad("expected true or false", f"{key}.absent")
     return Expectation(1, None, {}, None, absent, dict(wanted))
+
+
+def _parse_attacker(key: str, item: dict[str, Any], handsets: int) -> Expectation:
+    """``{ attacker = { what = "sms", text_contains = "..." } }``: something the fake base
+    station caught since the step began (``absent = true``: nothing such)."""
+    for name in ("event", "text", "where", "phone", "intercept"):
+        if name in item:
+            raise _Bad("attacker goes alone (with absent = true at most)", f"{key}.{name}")
+    wanted = item["attacker"]
+    where = f"{key}.attacker"
+    if not isinstance(wanted, dict) or not wanted:
+        raise _Bad("expected a table such as { what = \"sms\", text_contains = \"...\" }",
+                   where)
+    for name, value in wanted.items():
+        if name not in ATTACKER_KEYS:
+            raise _Bad(f"unknown key (known: {', '.join(ATTACKER_KEYS)})", f"{where}.{name}")
+        if name == "what" and value not in ATTACKER_WHAT:
+            raise _Bad(f"expected one of {', '.join(ATTACKER_WHAT)}", f"{where}.{name}")
+        if name == "phone" and (isinstance(value, bool) or not isinstance(value, int)
+                                or not 1 <= value <= handsets):
+            raise _Bad(f"expected a phone number from 1 to {handsets}", f"{where}.{name}")
+        if name == "text_contains" and (not isinstance(value, str) or not value):
+            raise _Bad("expected a non-empty string", f"{where}.{name}")
+    absent = item.get("absent", False)
+    if not isinstance(absent, bool):
+        raise _Bad("expected true or false", f"{key}.absent")
+    return Expectation(1, None, {}, None, absent, None, dict(wanted))
 
 
 def shipped_flows() -> list[Path]:

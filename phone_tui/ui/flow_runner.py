@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from phone_tui.handset.handset import Handset
     from phone_tui.modem.intercept import IriRecord
+    from phone_tui.modem.rogue import AttackerRecord
 
 SIZE_ONE, SIZE_STAGE = (100, 40), (130, 45)
 POLL = 0.05
@@ -51,6 +52,10 @@ def describe(expectation: Expectation) -> str:
     if expectation.intercept is not None:
         wanted = "".join(f" {key}={value!r}" for key, value in expectation.intercept.items())
         return ("no intercept record" if expectation.absent else "intercept record") + wanted
+    if expectation.attacker is not None:
+        wanted = "".join(f" {key}={value!r}" for key, value in expectation.attacker.items())
+        return ("nothing caught by the fake base station" if expectation.absent
+                else "caught by the fake base station") + wanted
     where = "".join(f" {key}={value!r}" for key, value in expectation.where.items())
     if expectation.event is not None:
         return f"event {expectation.event}{where} on phone {expectation.phone}"
@@ -192,6 +197,7 @@ class FlowDriver:
     def pull_records(self) -> None:
         """Take the carrier's new intercept records, stamped now (monotonic time). Called on
         every event, action and check, so a record's stamp is at most one check late."""
+        self.pull_caught()
         network = self.stage.network
         if network is None:
             return
@@ -206,6 +212,30 @@ class FlowDriver:
                 break
             new.append(record)
         self.records.extend((record, now) for record in reversed(new))
+
+    def pull_caught(self) -> None:
+        """Take what the fake base station caught since the last call, stamped now."""
+        network = self.stage.network
+        attacker = getattr(network, "attacker", None)
+        if attacker is None:
+            return
+        seen = getattr(self, "_caught_total", 0)
+        new = min(attacker.total - seen, len(attacker.recent))
+        self._caught_total = attacker.total
+        if new > 0:
+            now = time.monotonic()
+            caught = getattr(self, "caught", None)
+            if caught is None:
+                caught = self.caught = deque(maxlen=RECORDS_KEPT)
+            caught.extend((record, now) for record in list(attacker.recent)[-new:])
+
+    def _caught_matches(self, wanted: dict[str, object], record: AttackerRecord) -> bool:
+        if "what" in wanted and record.what != wanted["what"]:
+            return False
+        if "phone" in wanted and record.phone not in self._lines(int(wanted["phone"])):  # type: ignore[call-overload]
+            return False
+        text = wanted.get("text_contains")
+        return text is None or str(text) in record.text
 
     def _lines(self, phone: int) -> set[str]:
         handset = self.stage.handsets[phone - 1]
@@ -231,6 +261,9 @@ class FlowDriver:
                         if at >= since and record_matches(e.intercept, record, self._lines)),
                        since)
                   for e in step.expect if e.intercept is not None and not e.absent]
+        times += [next((at for record, at in getattr(self, "caught", ())
+                        if at >= since and self._caught_matches(e.attacker, record)), since)
+                  for e in step.expect if e.attacker is not None and not e.absent]
         if not times or any(e.text is not None for e in step.expect):
             times.append(checked)
         return max(since, *times)
@@ -239,7 +272,8 @@ class FlowDriver:
         """The step's `mistake` events that happened since ``since``."""
         self.pull_records()
         return [describe(e) for e in step.mistakes
-                if (e.event is not None or e.intercept is not None) and self._met(e, since)]
+                if (e.event is not None or e.intercept is not None or e.attacker is not None)
+                and self._met(e, since)]
 
     def pin(self, persona: str, phone: int = 1) -> str:
         """The PIN the flow set phone ``phone``'s ``persona`` up with (from seeds/stage.toml)."""
@@ -334,6 +368,8 @@ class FlowDriver:
             if messenger is None:
                 raise StageError(f"phone {phone} is locked: unlock it first")
             messenger.accept_identity(self._number_of(str(value), handset))
+        elif kind == "sms":
+            handset.send_sms(self._number_of(action.to or "", handset), value)
         elif kind == "fake_cell":
             self.stage.fake_cell(phone - 1, bool(value))
         elif kind == "allow_2g":
@@ -388,6 +424,11 @@ class FlowDriver:
     # ---- checks ------------------------------------------------------------------------------
 
     def _met(self, expectation: Expectation, since: float) -> bool:
+        if expectation.attacker is not None:
+            self.pull_caught()
+            found = any(at >= since and self._caught_matches(expectation.attacker, record)
+                        for record, at in getattr(self, "caught", ()))
+            return found != expectation.absent
         if expectation.intercept is not None:
             self.pull_records()
             found = any(at >= since and record_matches(expectation.intercept, record,
