@@ -505,9 +505,12 @@ class Handset:
         self.calls.locked_ring = self._answering_locked
         self.calls.may_verify_contact = lambda: not self.answering_locked
         self._stop_locked_ring("")
+        # Plain carrier calls only where this OS's policy has them (device.toml plain_calls).
+        self.calls.plain_calls = self.persona_info.plain_calls
         modem = self.modem
         if modem is not None and hasattr(modem, "on_voice"):
             modem.on_voice = self.calls.on_voice
+            modem.on_cc = self.calls.on_cc
 
     def _call_audio(self) -> CallAudio | None:
         from dataclasses import replace
@@ -524,6 +527,7 @@ class Handset:
         modem = self.modem
         if modem is not None and hasattr(modem, "on_voice"):
             modem.on_voice = None
+            modem.on_cc = None
         self.relock_after_call = False
 
     def _start_messenger(self) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from phone_tui.core.paths import make_private_dirs
 from phone_tui.errors import StoreError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 9
 
 _MIGRATIONS = {
     1: [
@@ -72,6 +72,13 @@ _MIGRATIONS = {
         # How each call ended (handset/calls.py END_REASONS: declined, busy, words_differ...);
         # rows logged before it say '' (not known).
         "ALTER TABLE calls ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+    ],
+    # 8 is the SMS branch's (wip-sms); empty on this one, so the steps stay in order.
+    8: [],
+    9: [
+        # A plain carrier call (not end-to-end encrypted: the carrier could listen), shown as
+        # such in the log; rows logged before it are end-to-end calls.
+        "ALTER TABLE calls ADD COLUMN plain INTEGER NOT NULL DEFAULT 0",
     ],
 }
 
