@@ -130,3 +130,63 @@ def test_snapshot_of_the_plain_in_call_screen(snap_compare, tmp_path):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=connected)
+
+
+async def test_a_carrier_call_rings_the_locked_open_os_and_the_pin_answers_it(data_dir, clock):
+    from test_phone_app import TEST_PIN
+
+    from phone_tui.ui.views.call import IncomingCallView
+
+    handset, app = await open_phone(data_dir, clock, OPEN_FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await quick_bots(pilot)
+        duty = next(bot for bot in app.bots if bot.seed.number == DUTY)
+        handset.lock("user")
+        await settle(pilot)
+        duty.calls.place_plain(handset.number)
+        await wait_for(pilot, lambda: isinstance(top(app), IncomingCallView), rounds=200)
+        await settle(pilot)
+        assert "carrier call" in text_of(app, "#incoming-title")
+        assert duty.calls.current.state == "ringing"  # the locked phone's ALERTING came back
+        await pilot.press(*TEST_PIN, "enter")
+        await settle(pilot)
+        await wait_for(pilot, lambda: handset.calls is not None
+                       and handset.calls.current is not None
+                       and handset.calls.current.state == "connected", rounds=300)
+        assert duty.calls.current.state == "connected" and handset.calls.current.plain
+        await settle(pilot)
+        assert isinstance(top(app), InCallView) and app.query_one("#call-plain").display
+        await pilot.press("e")
+        await wait_for(pilot, lambda: handset.state.name == "LOCKED", rounds=200)
+
+
+async def test_declined_on_the_lock_screen_and_the_secure_os_refuses(data_dir, clock):
+    from phone_tui.ui.views.call import IncomingCallView
+
+    handset, app = await open_phone(data_dir, clock, OPEN_FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await quick_bots(pilot)
+        duty = next(bot for bot in app.bots if bot.seed.number == DUTY)
+        handset.lock("user")
+        await settle(pilot)
+        duty.calls.place_plain(handset.number)
+        await wait_for(pilot, lambda: isinstance(top(app), IncomingCallView), rounds=200)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: duty.calls.current is None, rounds=300)
+        assert duty.calls.log()[0].reason == "declined"
+        assert handset.locked_call is None
+    other = data_dir.parent / "secure"
+    other.mkdir()
+    handset, app = await open_phone(other, clock, FULL)
+    async with app.run_test(size=SIZE) as pilot:
+        await quick_bots(pilot)
+        duty = next(bot for bot in app.bots if bot.seed.number == DUTY)
+        for locked in (False, True):
+            if locked:
+                handset.lock("user")
+                await settle(pilot)
+            duty.calls.place_plain(handset.number)
+            await wait_for(pilot, lambda: duty.calls.current is None, rounds=300)
+            assert duty.calls.log()[0].reason == "unavailable"
+            assert handset.locked_call is None and (
+                handset.calls is None or handset.calls.current is None)
