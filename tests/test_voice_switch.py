@@ -242,3 +242,28 @@ async def test_an_e2e_call_whose_voice_stops_ends_after_the_idle_time():
     assert [r.record for r in records] == ["IRI-BEGIN", "IRI-CONTINUE", "HI3", "HI3",
                                            "IRI-END"]
     assert records[-1].release_reason.startswith("no voice") and not bus.switch.e2e
+
+
+@pytest.mark.looptime
+async def test_with_audio_the_switch_decodes_what_it_hears_of_a_plain_call():
+    from phone_tui.media.audio import open_audio, switch_decoder
+    from phone_tui.media.codecs import load_codecs
+
+    bus, alice, bob = three_phones(8)
+    bus.switch.decoder_factory = switch_decoder
+    speaker = open_audio(load_codecs()["opus-16k"], voice=None, record=None)
+    alice.send("+2", CcType.SETUP, codec="opus-16k")
+    await wait_until(lambda: bob.cc)
+    bob.send("+1", CcType.CONNECT)
+    await wait_until(lambda: alice.cc)
+    for seq in range(50):
+        alice.modem.send_voice("+2", plain_packet(seq, speaker.next_payload(muted=False)))
+        await asyncio.sleep(0.02)
+    await wait_until(lambda: len(bob.voice) >= 40)
+    call = bus.switch.calls[REF]
+    assert call.frames == call.decoded >= len(bob.voice)
+    assert bus.switch._decoders[REF] is not None
+    bob.send("+1", CcType.DISCONNECT)
+    await wait_until(lambda: not bus.switch.calls)
+    assert not bus.switch._decoders  # let go with the call
+    speaker.close()

@@ -91,9 +91,9 @@ class VoiceSwitch:
         self._by_line: dict[str, bytes] = {}  # a number -> the plain call it is in
         self.e2e: OrderedDict[tuple[str, str], E2eCall] = OrderedDict()
         self.dropped = 0  # CC envelopes refused (malformed, out of place, not a party)
-        # With audio on: a maker of decoders (codec name -> object with decode(payload)),
-        # e.g. PyAV's, imported when a call's media starts. None: frames are parsed and
-        # counted only.
+        # With audio on: a maker of decoders (codec name -> an object whose play(payload)
+        # decodes one frame, and close()), e.g. media/audio.py's PyAV one, made when a call's
+        # media starts. None: frames are parsed and counted only.
         self.decoder_factory: Callable[[str], Any] | None = None
         self._decoders: dict[bytes, Any] = {}  # a plain call's decoder, while it lasts
 
@@ -189,7 +189,10 @@ class VoiceSwitch:
                  also: str | None = None) -> None:
         self._cancel(call)
         self.calls.pop(call.ref, None)
-        self._decoders.pop(call.ref, None)
+        decoder = self._decoders.pop(call.ref, None)
+        if decoder is not None:
+            with contextlib.suppress(Exception):
+                decoder.close()
         for number in (call.caller, call.callee):
             if self._by_line.get(number) == call.ref:
                 del self._by_line[number]
@@ -251,7 +254,7 @@ class VoiceSwitch:
         decoder = self._decoder(call)
         if decoder is not None:
             try:
-                decoder.decode(payload)
+                decoder.play(payload)
                 call.decoded += 1
             except Exception:  # noqa: BLE001 - a frame the codec cannot read is skipped
                 log.debug("switch could not decode a frame of a plain call")
