@@ -190,3 +190,27 @@ async def test_a_plain_call_stays_plain_in_the_log_across_a_restart(tmp_path):
                           entropy=SystemEntropy(), clock=clock, events=bob_phone.events,
                           save_identity=lambda _keys: None)
     assert CallService(messenger).log() == before
+
+
+@pytest.mark.looptime
+async def test_a_late_setup_for_a_call_the_switch_cleared_stops_ringing_and_hostile_cc_drops(
+        plain_pair):
+    from phone_tui.handset.calls import CallMachine
+    from phone_tui.modem.cc import CcMessage, CcType
+    from phone_tui.modem.frames import Envelope, EnvelopeKind
+
+    bus, _clock, _alice, bob = plain_pair
+    late = CcMessage(CcType.SETUP, bytes(range(16)), codec="opus-16k").encode()
+    bob.calls.on_cc(Envelope(EnvelopeKind.CC, bytes(16), "+1", "+2", late))
+    assert bob.calls.current.state is CallState.RINGING
+    await settle(5)  # its ALERTING met no call at the switch: told so at once
+    assert bob.calls.current is None and bob.states()[-1] == ("ended", "missed")
+    for body in (b"", b"\x01\x05" + bytes(20), late + b"x", b"\xff" * 5000):
+        bob.calls.on_cc(Envelope(EnvelopeKind.CC, bytes(16), "+1", "+2", body))
+    assert bob.calls.current is None
+    # A message about the call under way from another number is not about it.
+    machine = CallMachine(identity=bytes(32))
+    machine.dial_plain(0.0, ref=bytes(16), number="+2", name="Bob")
+    connect = CcMessage(CcType.CONNECT, bytes(16))
+    assert machine.receive_cc(1.0, "+9", connect, name="x", allowed=True) == []
+    assert machine.current.state is CallState.DIALING

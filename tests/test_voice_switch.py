@@ -181,6 +181,9 @@ async def test_no_answer_is_cleared_by_the_switch_and_strays_are_dropped():
     mallory.modem.send_cc("+2", b"\x01\x07garbage")
     await asyncio.sleep(1)
     assert not alice.cc and bus.switch.dropped == 2
+    # The stray CONNECT is told there is no such call (as a phone rung by a late SETUP is).
+    assert [(m.type, m.cause) for _, m in mallory.cc] == [
+        (CcType.RELEASE, Cause.INVALID_TRANSACTION)]
     await asyncio.sleep(NO_ANSWER_S)
     await wait_until(lambda: alice.cc and len(bob.cc) == 2)
     assert alice.cc[0][1].cause is Cause.NO_ANSWER is bob.cc[1][1].cause

@@ -45,6 +45,7 @@ CAUSE_REASONS = {
     Cause.SERVICE_NOT_IMPLEMENTED: "unavailable",
     Cause.DESTINATION_OUT_OF_ORDER: "network_failure",
     Cause.TEMPORARY_FAILURE: "network_failure",
+    Cause.INVALID_TRANSACTION: "network_failure",  # the switch holds no such call
 }
 # What this phone's own ending sends (the machine's op for an end-to-end call).
 _CLEARING_CAUSES = {"reject": Cause.CALL_REJECTED, "busy": Cause.USER_BUSY}

@@ -119,6 +119,12 @@ class VoiceSwitch:
                 envelope.dst not in (call.caller, call.callee)):
             self._drop()
             log.debug("switch dropped a %s for no call of %s", message.type.name, envelope.src)
+            if message.type not in CLEARING:
+                # A phone that thinks the call goes on (its SETUP came late, from a mailbox,
+                # after the call was cleared) is told it does not: one reply per message,
+                # to the sender only (TS 24.008 5.5.3.2: invalid transaction identifier).
+                self._send(envelope.src, envelope.dst,
+                           CcMessage(CcType.RELEASE, message.ref, Cause.INVALID_TRANSACTION))
             return
         from_callee = envelope.src == call.callee
         if message.type is CcType.ALERTING and from_callee and call.state == "setup":
