@@ -270,3 +270,22 @@ async def test_with_audio_the_switch_decodes_what_it_hears_of_a_plain_call():
     await wait_until(lambda: not bus.switch.calls)
     assert not bus.switch._decoders  # let go with the call
     speaker.close()
+
+
+@pytest.mark.looptime
+async def test_an_e2e_call_on_hold_goes_on_while_its_sealed_reports_flow():
+    bus, alice, _bob = three_phones(9)
+    sealed = struct.pack(">BBHII", 0x80, 96, 0, 0, 7) + b"\xc3" * 60
+    report = struct.pack(">BBHII", 0x80, 200, 0, 0, 7 | 0x80000000) + b"\xc3" * 60
+    alice.modem.send_voice("+2", sealed)
+    for _ in range(40):  # 40 s of reports only: the call is on hold, not over
+        await asyncio.sleep(1)
+        alice.modem.send_voice("+2", report)
+    assert bus.switch.e2e and not [r for r in call_records(bus, "e2e-call")
+                                   if r.record == "IRI-END"]
+    await asyncio.sleep(30)
+    end = call_records(bus, "e2e-call")[-1]
+    # From the voice to the last report: the hold is part of the call.
+    assert end.record == "IRI-END" and 39 <= end.duration_s <= 41
+    hi3 = [r for r in call_records(bus, "e2e-call") if r.record == "HI3"]
+    assert hi3[-1].frames == 1  # reports are not voice

@@ -74,7 +74,7 @@ class E2eCall:
     callee: str
     rang: bool = False
     voice_at: float | None = None  # the first sealed voice frame
-    last_voice: float = 0.0  # the last one
+    last_media: float = 0.0  # the last sealed frame, voice or report
     last_at: float = 0.0  # the last frame or signal (the idle timer's start)
     frames: int = 0
     size: int = 0
@@ -155,7 +155,8 @@ class VoiceSwitch:
             return
         while len(self.calls) >= MAX_CALLS:
             oldest = next(iter(self.calls.values()))
-            self._release(oldest, Cause.TEMPORARY_FAILURE, tell=None)
+            self._release(oldest, Cause.TEMPORARY_FAILURE, tell=oldest.caller,
+                          also=oldest.callee)
         call = PlainCall(message.ref, caller, callee, message.codec)
         self.calls[message.ref] = call
         self._by_line[caller] = message.ref
@@ -246,6 +247,13 @@ class VoiceSwitch:
             return True  # the call's clear reports too
         if len(packet) > 1 and packet[1] not in RTCP_TYPES:
             self._e2e_voice(src, dst, len(packet))
+        else:
+            # A sealed report: the call goes on (on hold, no voice flows, reports do).
+            call_e2e = self.e2e.get(self._pair(src, dst))
+            if call_e2e is not None:
+                call_e2e.last_media = self.carrier.now()
+                if call_e2e.last_media - call_e2e.last_at >= 1.0:
+                    self._e2e_touch(self._pair(src, dst))
         return True
 
     def _take_plain(self, call: PlainCall, packet: bytes) -> None:
@@ -314,7 +322,7 @@ class VoiceSwitch:
         now = self.carrier.now()
         call.frames += 1
         call.size += size
-        call.last_voice = now
+        call.last_media = now
         if call.voice_at is None:
             call.voice_at = now
             intercept = self.carrier.intercept
@@ -340,9 +348,12 @@ class VoiceSwitch:
         call = self.e2e.get(key)
         if call is not None:
             call.timer = None
-            self._e2e_end(key, "no voice or signalling (idle)")
+            self._e2e_end(key, "no voice or signalling (idle)", idle=True)
 
-    def _e2e_end(self, key: tuple[str, str], reason: str) -> None:
+    def _e2e_end(self, key: tuple[str, str], reason: str, *, idle: bool = False) -> None:
+        """The end of an end-to-end call as the carrier sees it; its duration runs from the
+        first sealed voice to the hangup's hint (or the last sealed frame, when it went
+        idle)."""
         call = self.e2e.pop(key, None)
         if call is None:
             return
@@ -350,7 +361,8 @@ class VoiceSwitch:
             call.timer.cancel()
         duration = None
         if call.voice_at is not None:
-            duration = round(call.last_voice - call.voice_at, 3)
+            end_at = call.last_media if idle else self.carrier.now()
+            duration = round(max(end_at - call.voice_at, 0.0), 3)
         intercept = self.carrier.intercept
         if call.frames:
             intercept.emit("HI3", "e2e-call", calling=call.caller, called=call.callee,
