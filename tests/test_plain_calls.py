@@ -214,3 +214,35 @@ async def test_a_late_setup_for_a_call_the_switch_cleared_stops_ringing_and_host
     connect = CcMessage(CcType.CONNECT, bytes(16))
     assert machine.receive_cc(1.0, "+9", connect, name="x", allowed=True) == []
     assert machine.current.state is CallState.DIALING
+
+
+@pytest.mark.looptime
+async def test_a_real_e2e_call_gives_the_carrier_metadata_and_ciphertext_sizes_only(tmp_path):
+    clock, bus = ManualClock(), Bus(random.Random(15))
+    alice_phone, bob_phone = Phone(bus, "+1", tmp_path, clock), Phone(bus, "+2", tmp_path, clock)
+    bodies: list[bytes] = []
+    bus.interceptor = lambda src, dst, envelope: bodies.append(envelope.body) and False
+    alice = CallService(alice_phone.messenger,
+                        media_factory=stream_media_factory(alice_phone.modem))
+    bob = CallService(bob_phone.messenger, media_factory=stream_media_factory(bob_phone.modem))
+    for phone, calls in ((alice_phone, alice), (bob_phone, bob)):
+        phone.modem.on_voice = calls.on_voice
+    alice.dial("+2")
+    await settle(5)
+    bob.answer()
+    await settle(5)
+    words = alice.current.sas
+    await settle(5)
+    alice.hangup()
+    await settle(5)
+    records = [r for r in bus.intercept.recent if r.service == "e2e-call"]
+    assert [r.record for r in records] == ["IRI-BEGIN", "IRI-CONTINUE", "IRI-CONTINUE", "HI3",
+                                           "HI3", "IRI-END"]
+    assert 9 < records[-1].duration_s < 11 and records[-1].release_reason.startswith("hangup")
+    assert records[4].frames > 400 and records[4].size > 400 * 40
+    assert not [r for r in bus.intercept.recent if r.service == "call"]
+    texts = [r.to_json() for r in bus.intercept.recent]
+    for secret in [*words, *(body[1:].hex()[:32] for body in bodies if len(body) > 17)]:
+        assert not any(secret in text for text in texts)
+    assert all(r.content == "ciphertext" and r.codec == "" and r.sms_text is None
+               for r in records)

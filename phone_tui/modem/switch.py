@@ -48,6 +48,9 @@ MAX_E2E = 1000  # end-to-end calls it keeps track of
 NO_ANSWER_S = 60.0  # a plain call ringing this long is cleared by the switch (the phones' own
 # timer, 45 s, normally clears it first)
 E2E_IDLE_S = 20.0  # an end-to-end call with no voice and no signal this long is over
+# Sealed frames between two lines this soon after their call ended (still in flight, or sent
+# until the hangup reached the other phone) belong to it: no new call without a new ring.
+E2E_AFTER_S = 10.0
 # A CALL envelope's clear first byte (handset/messenger.py's HINT_RING, HINT_STOP): read by a
 # locked phone to ring, and by any carrier.
 HINT_RING, HINT_STOP = 1, 2
@@ -90,6 +93,7 @@ class VoiceSwitch:
         self.calls: OrderedDict[bytes, PlainCall] = OrderedDict()
         self._by_line: dict[str, bytes] = {}  # a number -> the plain call it is in
         self.e2e: OrderedDict[tuple[str, str], E2eCall] = OrderedDict()
+        self._e2e_ended: OrderedDict[tuple[str, str], float] = OrderedDict()  # pair -> when
         self.dropped = 0  # CC envelopes refused (malformed, out of place, not a party)
         # With audio on: a maker of decoders (codec name -> an object whose play(payload)
         # decodes one frame, and close()), e.g. media/audio.py's PyAV one, made when a call's
@@ -294,6 +298,7 @@ class VoiceSwitch:
         hint = envelope.body[:1]
         key = self._pair(envelope.src, envelope.dst)
         if hint == bytes([HINT_RING]) and key not in self.e2e:
+            self._e2e_ended.pop(key, None)
             call = self._e2e_begin(envelope.src, envelope.dst, envelope.msg_id.hex())
             call.rang = True
             self.carrier.intercept.emit(
@@ -317,6 +322,9 @@ class VoiceSwitch:
     def _e2e_voice(self, src: str, dst: str, size: int) -> None:
         key = self._pair(src, dst)
         call = self.e2e.get(key)
+        ended = self._e2e_ended.get(key)
+        if call is None and ended is not None and self.carrier.now() - ended < E2E_AFTER_S:
+            return  # the tail of the call just ended
         if call is None:
             call = self._e2e_begin(src, dst, f"voice-{self.carrier.rng.randbytes(8).hex()}")
         now = self.carrier.now()
@@ -357,6 +365,10 @@ class VoiceSwitch:
         call = self.e2e.pop(key, None)
         if call is None:
             return
+        self._e2e_ended[key] = self.carrier.now()
+        self._e2e_ended.move_to_end(key)
+        while len(self._e2e_ended) > MAX_E2E:
+            self._e2e_ended.popitem(last=False)
         if call.timer is not None:
             call.timer.cancel()
         duration = None
