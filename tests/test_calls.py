@@ -324,7 +324,7 @@ async def test_a_schema_6_store_upgrades_in_place_and_the_log_keeps_how_calls_en
     schema_6_store(path, key)
     alice = Caller(Phone(bus, "+1", tmp_path, clock))
     store = PersonaStore(path, key)
-    assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 8
+    assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 9
     bob_phone = Phone.__new__(Phone)
     Phone.__init__(bob_phone, bus, "+2", tmp_path, clock)
     bob_phone.messenger.store.close()

@@ -666,7 +666,7 @@ def test_a_schema_3_store_gains_notices_and_keeps_its_messages(tmp_path):
                "VALUES ('u', '+2', 0, 'kept', 'received', 1.0)")
     db.close()
     store = PersonaStore(path, key)
-    assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 8
+    assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 9
     assert store.execute("SELECT body, kind, resent FROM messages").fetchall() == [
         ("kept", "text", 0)]
 

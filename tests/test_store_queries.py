@@ -79,7 +79,7 @@ def test_a_schema_4_store_on_disk_gains_the_indexes_and_keeps_its_messages(tmp_p
                "('b', '+2', 0, 'in', 'received', 2.0, NULL)")
     db.close()
     store = PersonaStore(path, key)
-    assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 8
+    assert store.execute("PRAGMA user_version").fetchone()[0] == database.SCHEMA_VERSION == 9
     indexes = {name for (name,) in store.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"messages_expiring", "messages_sending"} <= indexes

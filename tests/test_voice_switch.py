@@ -181,6 +181,9 @@ async def test_no_answer_is_cleared_by_the_switch_and_strays_are_dropped():
     mallory.modem.send_cc("+2", b"\x01\x07garbage")
     await asyncio.sleep(1)
     assert not alice.cc and bus.switch.dropped == 2
+    # The stray CONNECT is told there is no such call (as a phone rung by a late SETUP is).
+    assert [(m.type, m.cause) for _, m in mallory.cc] == [
+        (CcType.RELEASE, Cause.INVALID_TRANSACTION)]
     await asyncio.sleep(NO_ANSWER_S)
     await wait_until(lambda: alice.cc and len(bob.cc) == 2)
     assert alice.cc[0][1].cause is Cause.NO_ANSWER is bob.cc[1][1].cause
@@ -242,3 +245,47 @@ async def test_an_e2e_call_whose_voice_stops_ends_after_the_idle_time():
     assert [r.record for r in records] == ["IRI-BEGIN", "IRI-CONTINUE", "HI3", "HI3",
                                            "IRI-END"]
     assert records[-1].release_reason.startswith("no voice") and not bus.switch.e2e
+
+
+@pytest.mark.looptime
+async def test_with_audio_the_switch_decodes_what_it_hears_of_a_plain_call():
+    from phone_tui.media.audio import open_audio, switch_decoder
+    from phone_tui.media.codecs import load_codecs
+
+    bus, alice, bob = three_phones(8)
+    bus.switch.decoder_factory = switch_decoder
+    speaker = open_audio(load_codecs()["opus-16k"], voice=None, record=None)
+    alice.send("+2", CcType.SETUP, codec="opus-16k")
+    await wait_until(lambda: bob.cc)
+    bob.send("+1", CcType.CONNECT)
+    await wait_until(lambda: alice.cc)
+    for seq in range(50):
+        alice.modem.send_voice("+2", plain_packet(seq, speaker.next_payload(muted=False)))
+        await asyncio.sleep(0.02)
+    await wait_until(lambda: len(bob.voice) >= 40)
+    call = bus.switch.calls[REF]
+    assert call.frames == call.decoded >= len(bob.voice)
+    assert bus.switch._decoders[REF] is not None
+    bob.send("+1", CcType.DISCONNECT)
+    await wait_until(lambda: not bus.switch.calls)
+    assert not bus.switch._decoders  # let go with the call
+    speaker.close()
+
+
+@pytest.mark.looptime
+async def test_an_e2e_call_on_hold_goes_on_while_its_sealed_reports_flow():
+    bus, alice, _bob = three_phones(9)
+    sealed = struct.pack(">BBHII", 0x80, 96, 0, 0, 7) + b"\xc3" * 60
+    report = struct.pack(">BBHII", 0x80, 200, 0, 0, 7 | 0x80000000) + b"\xc3" * 60
+    alice.modem.send_voice("+2", sealed)
+    for _ in range(40):  # 40 s of reports only: the call is on hold, not over
+        await asyncio.sleep(1)
+        alice.modem.send_voice("+2", report)
+    assert bus.switch.e2e and not [r for r in call_records(bus, "e2e-call")
+                                   if r.record == "IRI-END"]
+    await asyncio.sleep(30)
+    end = call_records(bus, "e2e-call")[-1]
+    # From the voice to the last report: the hold is part of the call.
+    assert end.record == "IRI-END" and 39 <= end.duration_s <= 41
+    hi3 = [r for r in call_records(bus, "e2e-call") if r.record == "HI3"]
+    assert hi3[-1].frames == 1  # reports are not voice

@@ -86,8 +86,10 @@ class Bot:
         # media_factory: the media sessions' maker, set by whoever runs the bots.
         self.media_factory: Callable[[Bot], MediaFactory] | None = None
         self.calls = CallService(self.messenger, media_factory=self._media)
+        self.calls.plain_calls = True  # bots answer plain carrier calls too
         if hasattr(self.modem, "on_voice"):
             self.modem.on_voice = self.calls.on_voice
+            self.modem.on_cc = self.calls.on_cc
         self.events.listen(self._on_event)
         self.messenger.resume_outbox()
         self._catch_up()

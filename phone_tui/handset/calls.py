@@ -39,6 +39,7 @@ from phone_tui.errors import PhoneTuiError
 from phone_tui.handset.events import Event
 from phone_tui.handset.payloads import CallPayload
 from phone_tui.media.audio import CallAudio
+from phone_tui.modem.cc import CcMessage
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -99,6 +100,7 @@ class CallInfo:
     codec: str = DEFAULT_CODEC
     locked: bool = False  # rang while the phone was locked: number only, name unknown
     warning: str = ""
+    plain: bool = False  # a carrier call: not end-to-end encrypted, no words (plaincall.py)
 
     def __repr__(self) -> str:  # the words stay out of logs
         return (f"CallInfo({self.direction} {self.number} {self.state.value}"
@@ -116,6 +118,7 @@ class CallLogEntry:
     duration_s: float
     verified: str | None
     reason: str = ""  # how it ended (one of END_REASONS); "" when not known (logged before)
+    plain: bool = False  # a carrier call, not end-to-end encrypted
 
 
 # ---- what the machine asks for -----------------------------------------------------------------
@@ -158,11 +161,20 @@ class Verified:
 
 
 @dataclass(frozen=True)
+class SendCc:
+    """Call control of a plain call, to the carrier's voice switch (modem/cc.py)."""
+
+    number: str
+    message: CcMessage
+
+
+@dataclass(frozen=True)
 class StartMedia:
     call_id: str
     number: str
-    keys: SideKeys
+    keys: SideKeys | None  # None: a plain call's media, unsealed, with ``plain_ssrcs``
     codec: str
+    plain_ssrcs: tuple[int, int] | None = None  # (send, receive)
 
 
 @dataclass(frozen=True)
@@ -175,7 +187,8 @@ class Log:
     entry: CallLogEntry
 
 
-Action = Send | StateChanged | ControlChanged | SasReady | Verified | StartMedia | StopMedia | Log
+Action = (Send | SendCc | StateChanged | ControlChanged | SasReady | Verified | StartMedia
+          | StopMedia | Log)
 
 
 @dataclass
@@ -222,6 +235,23 @@ class CallMachine:
         return [Send(number, CallPayload("offer", call_id, now, commit=commit, codec=codec)),
                 StateChanged(info)]
 
+    def dial_plain(self, now: float, *, ref: bytes, number: str, name: str,
+                   codec: str = DEFAULT_CODEC) -> list[Action]:
+        """A plain carrier call (plaincall.py): set up by the carrier's switch, no words."""
+        if self._call is not None:
+            raise CallError("You are already in a call. Hang up first.")
+        from phone_tui.handset import plaincall
+
+        return plaincall.dial(self, now, ref=ref, number=number, name=name, codec=codec)
+
+    def receive_cc(self, now: float, number: str, message: CcMessage, *, name: str,
+                   allowed: bool) -> list[Action]:
+        """Call control from the carrier's switch about a plain call with ``number``; a SETUP
+        is refused unless this OS has plain calls (``allowed``)."""
+        from phone_tui.handset import plaincall
+
+        return plaincall.receive(self, now, number, message, name=name, allowed=allowed)
+
     def discard(self) -> None:
         """Forget the call just dialled whose offer could not be sent (nothing is logged)."""
         if self._call is not None:
@@ -230,6 +260,10 @@ class CallMachine:
 
     def answer(self, now: float, ephemeral: X25519PrivateKey) -> list[Action]:
         call = self._need(CallState.RINGING, "incoming", "There is no call to answer.")
+        if call.info.plain:
+            from phone_tui.handset import plaincall
+
+            return plaincall.answer(self, now, call)
         call.ephemeral, call.answered_at = ephemeral, now
         info = self._set(call, state=CallState.CONNECTING)
         return [Send(info.number, CallPayload("answer", info.call_id, now,
@@ -472,7 +506,11 @@ class CallMachine:
         info = replace(call.info, state=CallState.ENDED, reason=reason, ended_at=now,
                        warning=warning or call.info.warning)
         actions: list[Action] = []
-        if send is not None:
+        if send is not None and info.plain:
+            from phone_tui.handset import plaincall
+
+            actions.append(plaincall.clearing(info, send))
+        elif send is not None:
             actions.append(Send(info.number, CallPayload(send, info.call_id, now)))
         if call.media:
             actions.append(StopMedia(info.call_id))
@@ -481,7 +519,8 @@ class CallMachine:
             duration = now - info.connected_at if info.connected_at is not None else 0.0
             actions.append(Log(CallLogEntry(info.call_id, info.number, info.name,
                                             info.direction, _outcome(info), info.started_at,
-                                            round(duration, 3), info.verified, reason)))
+                                            round(duration, 3), info.verified, reason,
+                                            info.plain)))
         return actions
 
     def _need(self, state: CallState, direction: str | None, refusal: str) -> _Call:
@@ -675,6 +714,9 @@ class CallService:
         self._media_heard: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        # Whether this OS has plain carrier calls (the Open OS; device.toml's plain_calls): a
+        # SETUP from the switch is refused without.
+        self.plain_calls = False
         messenger.calls = self
 
     @property
@@ -749,6 +791,42 @@ class CallService:
         assert info is not None
         return info
 
+    def place_plain(self, number: str) -> CallInfo:
+        """A plain carrier call to ``number`` (not end-to-end encrypted: set up by the carrier's
+        switch, which can listen); raises CallError when that cannot be done now."""
+        messenger = self.messenger
+        if not self.plain_calls:
+            raise CallError("This phone has no carrier calls: its calls are end-to-end "
+                            "encrypted only.")
+        if self.current is not None:
+            raise CallError("You are already in a call. Hang up first.")
+        if number == messenger.number:
+            raise CallError("You cannot call your own number.")
+        if not messenger.modem.in_service:
+            raise CallError("No service: calls need the cellular network.")
+        contact = messenger.contact(number)
+        name = contact.name if contact is not None else number
+        actions = self.machine.dial_plain(self._now(), ref=messenger.entropy.token_bytes(16),
+                                          number=number, name=name, codec=self.codec)
+        self._run(actions)
+        info = self.current
+        assert info is not None
+        return info
+
+    def on_cc(self, envelope: Any) -> None:
+        """A CC envelope from the carrier's switch (modem.on_cc): hostile, checked here."""
+        from phone_tui.modem.cc import CcError, decode_cc
+
+        try:
+            message = decode_cc(envelope.body)
+        except CcError as problem:
+            log.debug("dropped call control from the network: %s", problem)
+            return
+        contact = self.messenger.contact(envelope.src)
+        name = contact.name if contact is not None else envelope.src
+        self._run(self.machine.receive_cc(self._now(), envelope.src, message, name=name,
+                                          allowed=self.plain_calls))
+
     def answer(self) -> None:
         self._run(self.machine.answer(self._now(),
                                       ephemeral_from(self.messenger.entropy.token_bytes(32))))
@@ -791,14 +869,14 @@ class CallService:
         """The call log, newest first. A reason the store holds that this version does not know
         (a newer phone-tui wrote it, or the file was altered) reads as "" (not known)."""
         rows = self.messenger.store.execute(
-            "SELECT call_id, number, direction, outcome, at, duration_s, verified, reason "
-            "FROM calls ORDER BY at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+            "SELECT call_id, number, direction, outcome, at, duration_s, verified, reason, "
+            "plain FROM calls ORDER BY at DESC, id DESC LIMIT ?", (limit,)).fetchall()
         out = []
-        for call_id, number, direction, outcome, at, duration, verified, reason in rows:
+        for call_id, number, direction, outcome, at, duration, verified, reason, plain in rows:
             contact = self.messenger.contact(number)
             out.append(CallLogEntry(call_id, number, contact.name if contact else number,
                                     direction, outcome, at, duration, verified,
-                                    reason if reason in END_REASONS else ""))
+                                    reason if reason in END_REASONS else "", bool(plain)))
         return out
 
     # ---- from the messenger (inside its batch) and the modem ---------------------------------
@@ -858,6 +936,8 @@ class CallService:
                             raise
                         log.info("call signalling (%s) not sent: %s", action.payload.op,
                                  problem)
+                elif isinstance(action, SendCc):
+                    messenger.modem.send_cc(action.number, action.message.encode())
                 elif isinstance(action, StateChanged):
                     info = action.info
                     messenger.emit(CallStateChanged(persona, info.call_id, info.number,
@@ -881,9 +961,10 @@ class CallService:
                     entry = action.entry
                     messenger.store.execute(
                         "INSERT OR IGNORE INTO calls (call_id, number, direction, outcome, at, "
-                        "duration_s, verified, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        "duration_s, verified, reason, plain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (entry.call_id, entry.number, entry.direction, entry.outcome,
-                         entry.at, entry.duration_s, entry.verified, entry.reason))
+                         entry.at, entry.duration_s, entry.verified, entry.reason,
+                         int(entry.plain)))
                     # Bounded: a flood of stale offers (each a missed call) cannot grow it.
                     messenger.store.execute(
                         "DELETE FROM calls WHERE id NOT IN (SELECT id FROM calls ORDER BY "
@@ -916,8 +997,12 @@ class CallService:
         from phone_tui.media.stream import MediaKeys
 
         side = action.keys
-        keys = MediaKeys(side.send_key, side.send_salt, side.send_ssrc, side.recv_key,
-                         side.recv_salt, side.recv_ssrc)
+        if side is None:  # a plain call: no keys, the media goes unsealed (media/plain.py)
+            send_ssrc, recv_ssrc = action.plain_ssrcs or (1, 2)
+            keys = MediaKeys(b"", b"", send_ssrc, b"", b"", recv_ssrc)
+        else:
+            keys = MediaKeys(side.send_key, side.send_salt, side.send_ssrc, side.recv_key,
+                             side.recv_salt, side.recv_ssrc)
         self._media = self.media_factory(keys, action.codec, action.number)
         self._media_received = -1
         self._media_heard = None

@@ -23,6 +23,9 @@ class PersonaInfo:
     # Whether this OS takes and sends plain SMS (the carrier reads them); the Secure OS has
     # none by policy. Absent from the file: none (the safe side).
     plain_sms: bool = False
+    # Plain carrier calls (set up by the carrier, which can listen): the Open OS has them, the
+    # Secure OS refuses them by policy (its calls are end-to-end encrypted only).
+    plain_calls: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,17 @@ def load_device(path: Path | None = None) -> DeviceInfo:
         if not isinstance(table, dict) or not all(
                 isinstance(table.get(k), str) for k in ("os_name", "os_version")):
             raise fail(f"persona.{name}", "expected a table with os_name and os_version strings")
-        known = ("os_name", "os_version", "removed_radios", "boot", "radio", "plain_sms")
+        known = ("os_name", "os_version", "removed_radios", "boot", "radio", "plain_sms",
+                 "plain_calls")
         extra = sorted(set(table) - set(known))
         if extra:
             raise fail(f"persona.{name}.{extra[0]}", f"unknown key (known: {', '.join(known)})")
         plain_sms = table.get("plain_sms", False)
         if not isinstance(plain_sms, bool):
             raise fail(f"persona.{name}.plain_sms", "expected true or false")
+        plain_calls = table.get("plain_calls", False)
+        if not isinstance(plain_calls, bool):
+            raise fail(f"persona.{name}.plain_calls", "expected true or false")
         removed = table.get("removed_radios", [])
         if not isinstance(removed, list) or any(not isinstance(radio, str) or radio not in RADIOS
                                                 for radio in removed):
@@ -86,7 +93,7 @@ def load_device(path: Path | None = None) -> DeviceInfo:
             raise fail(f"persona.{name}.radio", "missing (the OS's radio policy table)")
         radio = parse_radio_policy(table["radio"], path, f"persona.{name}.radio")
         personas[name] = PersonaInfo(table["os_name"], table["os_version"], tuple(removed),
-                                     tuple(boot), radio, plain_sms)
+                                     tuple(boot), radio, plain_sms, plain_calls)
     if not 0 <= values["signal_bars"] <= 4:
         raise fail("signal_bars", "expected 0 to 4")
     if not 0 <= values["battery_percent"] <= 100:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from pathlib import Path
@@ -151,6 +152,8 @@ class Handset:
         self.audio: CallAudio | None = None
         self._locked_ring_timer: asyncio.TimerHandle | None = None
         self._answering_locked = False
+        # A plain carrier call's SETUP that rang the locked phone: read by the calls at unlock.
+        self._locked_setup: Envelope | None = None
         self._quiet_until: dict[str, float] = {}  # numbers whose lock-screen ring waits
         self.events.listen(self._on_event)
         self._catching_up: asyncio.Task[None] | None = None  # the spool's replay after unlock
@@ -376,6 +379,7 @@ class Handset:
                 on_message=lambda envelope, name=name: self._on_message(name, envelope),
                 on_state=lambda *state, name=name: self._on_message_state(name, *state))
             modem.airplane = self.settings.airplane
+            modem.on_cc = lambda envelope, name=name: self._cc_without_calls(name, envelope)
             modem.batch = lambda name=name: self._store_batch(name)
             modem.on_sms = lambda envelope, name=name: self._on_sms(name, envelope)
             modem.listeners.append(self._on_modem_change)
@@ -644,10 +648,16 @@ class Handset:
         # ringing gives way to the call the replay rings, if it still does.
         self.calls.locked_ring = self._answering_locked
         self.calls.may_verify_contact = lambda: not self.answering_locked
+        pending = self._locked_setup  # a carrier call ringing the lock screen rings on here
         self._stop_locked_ring("")
+        # Plain carrier calls only where this OS's policy has them (device.toml plain_calls).
+        self.calls.plain_calls = self.persona_info.plain_calls
         modem = self.modem
         if modem is not None and hasattr(modem, "on_voice"):
             modem.on_voice = self.calls.on_voice
+            modem.on_cc = self.calls.on_cc
+        if pending is not None:
+            self.calls.on_cc(pending)
 
     def _call_audio(self) -> CallAudio | None:
         from dataclasses import replace
@@ -664,6 +674,8 @@ class Handset:
         modem = self.modem
         if modem is not None and hasattr(modem, "on_voice"):
             modem.on_voice = None
+            modem.on_cc = lambda envelope, name=self.running: self._cc_without_calls(name,
+                                                                                    envelope)
         self.relock_after_call = False
 
     def _start_messenger(self) -> None:
@@ -1030,9 +1042,51 @@ class Handset:
         elif hint == bytes([HINT_STOP]) and current is not None and current.number == number:
             self._stop_locked_ring("missed")
 
+    def _cc_without_calls(self, name: str, envelope: Envelope) -> None:
+        """Call control of a plain carrier call for line ``name`` while its calls are not
+        running (locked, or the OS not running). A SETUP rings the lock screen of an OS that
+        has carrier calls (its ALERTING goes back now: no keys are needed for a carrier call);
+        the Secure OS refuses it by policy ("not supported"), as does a line whose OS is off."""
+        from phone_tui.handset.calls import NO_ANSWER_S, CallInfo, CallState, CallStateChanged
+        from phone_tui.handset.numbers import is_number
+        from phone_tui.modem.cc import CLEARING, Cause, CcError, CcMessage, CcType, decode_cc
+
+        modem = self.modems.get(name)
+        try:
+            message = decode_cc(envelope.body)
+        except CcError:
+            return
+        if modem is None or not is_number(envelope.src):
+            return
+        number = envelope.src
+        if message.type is CcType.SETUP:
+            cause = None
+            if not self.device.personas[name].plain_calls or name != self.running:
+                cause = Cause.SERVICE_NOT_IMPLEMENTED
+            elif self.locked_call is not None:
+                cause = Cause.USER_BUSY
+            if cause is not None:
+                modem.send_cc(number, CcMessage(CcType.RELEASE, message.ref, cause).encode())
+                return
+            call_id = str(uuid.UUID(bytes=message.ref))
+            self.locked_call = CallInfo(call_id, number, number, "incoming", CallState.RINGING,
+                                        started_at=self.clock.now(), locked=True, plain=True,
+                                        codec=message.codec)
+            self._locked_setup = envelope
+            modem.send_cc(number, CcMessage(CcType.ALERTING, message.ref).encode())
+            self.events.emit(CallStateChanged(self.persona.name, call_id, number, "incoming",
+                                              "ringing", ""))
+            with contextlib.suppress(RuntimeError):
+                self._locked_ring_timer = asyncio.get_running_loop().call_later(
+                    NO_ANSWER_S, self._stop_locked_ring, "no_answer")
+        elif message.type in CLEARING and self._locked_setup is not None and (
+                decode_cc(self._locked_setup.body).ref == message.ref):
+            self._stop_locked_ring("missed")
+
     def _stop_locked_ring(self, reason: str) -> None:
         from phone_tui.handset.calls import CallStateChanged
 
+        self._locked_setup = None
         current, self.locked_call = self.locked_call, None
         if self._locked_ring_timer is not None:
             self._locked_ring_timer.cancel()
@@ -1102,7 +1156,15 @@ class Handset:
 
     def decline_locked(self) -> None:
         """Silence the call ringing on the lock screen (the caller hears it ring on until it
-        gives up: the keys to answer "declined" are not in memory); a missed call later."""
+        gives up: the keys to answer "declined" are not in memory); a missed call later. A
+        carrier call needs no keys: the switch is told at once."""
+        current, modem = self.locked_call, self.modem
+        if current is not None and current.plain and modem is not None:
+            from phone_tui.modem.cc import Cause, CcMessage, CcType
+
+            modem.send_cc(current.number, CcMessage(CcType.DISCONNECT,
+                                                    uuid.UUID(current.call_id).bytes,
+                                                    Cause.CALL_REJECTED).encode())
         self._stop_locked_ring("declined")
 
     async def answer_locked(self, pin: str) -> UnlockOutcome:

@@ -191,6 +191,11 @@ class Stage:
         from phone_tui.handset.bots import start_bots
 
         self.network, self.profiles = network, profiles
+        if self.audio is not None:
+            from phone_tui.media.audio import switch_decoder
+
+            # With audio on, the carrier's switch decodes what it hears of carrier calls.
+            network.switch.decoder_factory = switch_decoder
         for index, handset in enumerate(self.handsets):
             peer_contacts = [SeedContact(name=phone.name, number=other.line_number("secure"))
                              for other_index, (other, phone) in

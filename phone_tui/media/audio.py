@@ -125,6 +125,18 @@ def open_audio(codec: CodecProfile, *, voice: Path | None, record: Path | None) 
     return CodecAudio(av, codec, voice=voice, record=record)
 
 
+def switch_decoder(codec_name: str) -> Audio:
+    """A decoder for the carrier's voice switch (modem/switch.py's ``decoder_factory``): what
+    it hears of a plain carrier call, decoded frame by frame with ``play``. Raises AudioError
+    for a codec this build does not ship."""
+    from phone_tui.media.codecs import load_codecs
+
+    profile = load_codecs().get(codec_name)
+    if profile is None:
+        raise AudioError(f"no codec {codec_name!r}")
+    return open_audio(profile, voice=None, record=None)
+
+
 class CodecAudio:
     """One side's encoder, decoder, clip and recording (``media.stream.Audio``)."""
 

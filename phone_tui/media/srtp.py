@@ -106,6 +106,18 @@ class FrameOpener:
             raise MediaFrameError("unknown media packet version or flags")
         if ssrc != self.ssrc:
             raise MediaFrameError("media packet for another stream (SSRC)")
+        index, delta = self._check_index(seq)
+        nonce = (self._salt ^ self._ssrc_bits ^ index).to_bytes(12, "big")
+        header = packet[:HEADER_BYTES]
+        try:
+            payload = self._aead.decrypt(nonce, packet[HEADER_BYTES:], header)
+        except InvalidTag:
+            raise MediaFrameError("media packet failed authentication") from None
+        self._accept(index, delta)
+        return MediaFrame(index, timestamp, payload, bool(flags & MARKER), payload_type)
+
+    def _check_index(self, seq: int) -> tuple[int, int]:
+        """The frame's index and its distance below the highest; refuses old and replayed."""
         index = self._estimate(seq)
         if index < 0:
             raise MediaFrameError("media packet too old")
@@ -114,12 +126,9 @@ class FrameOpener:
             raise MediaFrameError("media packet too old")
         if delta >= 0 and self._window >> delta & 1:
             raise MediaFrameError("media packet replayed")
-        nonce = (self._salt ^ self._ssrc_bits ^ index).to_bytes(12, "big")
-        header = packet[:HEADER_BYTES]
-        try:
-            payload = self._aead.decrypt(nonce, packet[HEADER_BYTES:], header)
-        except InvalidTag:
-            raise MediaFrameError("media packet failed authentication") from None
+        return index, delta
+
+    def _accept(self, index: int, delta: int) -> None:
         if delta < 0:  # a new highest: the window slides
             shift = -delta
             self._window = ((self._window << shift) | 1) & ((1 << WINDOW) - 1) \
@@ -127,7 +136,6 @@ class FrameOpener:
             self._highest = index
         else:
             self._window |= 1 << delta
-        return MediaFrame(index, timestamp, payload, bool(flags & MARKER), payload_type)
 
     def _estimate(self, seq: int) -> int:
         """The 48-bit index of a 16-bit seq, guessed from the highest so far (RFC 3711 App. A)."""

@@ -25,6 +25,7 @@ from typing import Protocol
 from phone_tui.media.codecs import CodecProfile
 from phone_tui.media.emodel import bars, mos, r_factor
 from phone_tui.media.jitter import WAIT, JitterBuffer
+from phone_tui.media.plain import PlainOpener, PlainSealer
 from phone_tui.media.srtp import (
     PT_AUDIO,
     PT_CAPTION,
@@ -99,6 +100,11 @@ class MediaKeys:
     recv_salt: bytes
     recv_ssrc: int
 
+    @property
+    def plain(self) -> bool:
+        """No keys: a plain carrier call's media (plain.py), not end-to-end sealed."""
+        return not self.send_key
+
 
 @dataclass(frozen=True)
 class CallStats:
@@ -131,12 +137,21 @@ class MediaSession:
         self._audio = audio
         self._now = now
         self.on_stats = on_stats
-        self._sealer = FrameSealer(keys.send_key, keys.send_salt, keys.send_ssrc)
-        self._opener = FrameOpener(keys.recv_key, keys.recv_salt, keys.recv_ssrc)
-        self._report_sealer = FrameSealer(keys.send_key, keys.send_salt,
-                                          keys.send_ssrc ^ REPORT_SSRC_BIT)
-        self._report_opener = FrameOpener(keys.recv_key, keys.recv_salt,
-                                          keys.recv_ssrc ^ REPORT_SSRC_BIT)
+        self.plain = keys.plain
+        self._sealer: FrameSealer | PlainSealer
+        self._report_sealer: FrameSealer | PlainSealer
+        if keys.plain:  # a carrier call: the same frames, unsealed (plain.py)
+            self._sealer = PlainSealer(keys.send_ssrc)
+            self._opener: FrameOpener = PlainOpener(keys.recv_ssrc)
+            self._report_sealer = PlainSealer(keys.send_ssrc ^ REPORT_SSRC_BIT)
+            self._report_opener: FrameOpener = PlainOpener(keys.recv_ssrc ^ REPORT_SSRC_BIT)
+        else:
+            self._sealer = FrameSealer(keys.send_key, keys.send_salt, keys.send_ssrc)
+            self._opener = FrameOpener(keys.recv_key, keys.recv_salt, keys.recv_ssrc)
+            self._report_sealer = FrameSealer(keys.send_key, keys.send_salt,
+                                              keys.send_ssrc ^ REPORT_SSRC_BIT)
+            self._report_opener = FrameOpener(keys.recv_key, keys.recv_salt,
+                                              keys.recv_ssrc ^ REPORT_SSRC_BIT)
         self.jitter = JitterBuffer(codec.frame_ms, codec.sample_rate)
         self._frame_s = codec.frame_ms / 1000
         self._samples = codec.frame_samples

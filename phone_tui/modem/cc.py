@@ -52,6 +52,7 @@ class Cause(IntEnum):
     NORMAL_UNSPECIFIED = 31
     TEMPORARY_FAILURE = 41
     SERVICE_NOT_IMPLEMENTED = 79
+    INVALID_TRANSACTION = 81  # a message about a call the switch does not hold
 
 
 # What a release reason reads as in an intercept record and a log (TS 24.008's names).
@@ -67,6 +68,7 @@ CAUSE_TEXT = {
     Cause.NORMAL_UNSPECIFIED: "normal, unspecified",
     Cause.TEMPORARY_FAILURE: "temporary failure",
     Cause.SERVICE_NOT_IMPLEMENTED: "not supported (service not implemented)",
+    Cause.INVALID_TRANSACTION: "invalid transaction identifier (no such call)",
 }
 
 # Clearing messages: they end the call, and carry why.

@@ -48,6 +48,9 @@ MAX_E2E = 1000  # end-to-end calls it keeps track of
 NO_ANSWER_S = 60.0  # a plain call ringing this long is cleared by the switch (the phones' own
 # timer, 45 s, normally clears it first)
 E2E_IDLE_S = 20.0  # an end-to-end call with no voice and no signal this long is over
+# Sealed frames between two lines this soon after their call ended (still in flight, or sent
+# until the hangup reached the other phone) belong to it: no new call without a new ring.
+E2E_AFTER_S = 10.0
 # A CALL envelope's clear first byte (handset/messenger.py's HINT_RING, HINT_STOP): read by a
 # locked phone to ring, and by any carrier.
 HINT_RING, HINT_STOP = 1, 2
@@ -74,7 +77,7 @@ class E2eCall:
     callee: str
     rang: bool = False
     voice_at: float | None = None  # the first sealed voice frame
-    last_voice: float = 0.0  # the last one
+    last_media: float = 0.0  # the last sealed frame, voice or report
     last_at: float = 0.0  # the last frame or signal (the idle timer's start)
     frames: int = 0
     size: int = 0
@@ -90,10 +93,11 @@ class VoiceSwitch:
         self.calls: OrderedDict[bytes, PlainCall] = OrderedDict()
         self._by_line: dict[str, bytes] = {}  # a number -> the plain call it is in
         self.e2e: OrderedDict[tuple[str, str], E2eCall] = OrderedDict()
+        self._e2e_ended: OrderedDict[tuple[str, str], float] = OrderedDict()  # pair -> when
         self.dropped = 0  # CC envelopes refused (malformed, out of place, not a party)
-        # With audio on: a maker of decoders (codec name -> object with decode(payload)),
-        # e.g. PyAV's, imported when a call's media starts. None: frames are parsed and
-        # counted only.
+        # With audio on: a maker of decoders (codec name -> an object whose play(payload)
+        # decodes one frame, and close()), e.g. media/audio.py's PyAV one, made when a call's
+        # media starts. None: frames are parsed and counted only.
         self.decoder_factory: Callable[[str], Any] | None = None
         self._decoders: dict[bytes, Any] = {}  # a plain call's decoder, while it lasts
 
@@ -119,6 +123,12 @@ class VoiceSwitch:
                 envelope.dst not in (call.caller, call.callee)):
             self._drop()
             log.debug("switch dropped a %s for no call of %s", message.type.name, envelope.src)
+            if message.type not in CLEARING:
+                # A phone that thinks the call goes on (its SETUP came late, from a mailbox,
+                # after the call was cleared) is told it does not: one reply per message,
+                # to the sender only (TS 24.008 5.5.3.2: invalid transaction identifier).
+                self._send(envelope.src, envelope.dst,
+                           CcMessage(CcType.RELEASE, message.ref, Cause.INVALID_TRANSACTION))
             return
         from_callee = envelope.src == call.callee
         if message.type is CcType.ALERTING and from_callee and call.state == "setup":
@@ -149,7 +159,8 @@ class VoiceSwitch:
             return
         while len(self.calls) >= MAX_CALLS:
             oldest = next(iter(self.calls.values()))
-            self._release(oldest, Cause.TEMPORARY_FAILURE, tell=None)
+            self._release(oldest, Cause.TEMPORARY_FAILURE, tell=oldest.caller,
+                          also=oldest.callee)
         call = PlainCall(message.ref, caller, callee, message.codec)
         self.calls[message.ref] = call
         self._by_line[caller] = message.ref
@@ -189,7 +200,10 @@ class VoiceSwitch:
                  also: str | None = None) -> None:
         self._cancel(call)
         self.calls.pop(call.ref, None)
-        self._decoders.pop(call.ref, None)
+        decoder = self._decoders.pop(call.ref, None)
+        if decoder is not None:
+            with contextlib.suppress(Exception):
+                decoder.close()
         for number in (call.caller, call.callee):
             if self._by_line.get(number) == call.ref:
                 del self._by_line[number]
@@ -237,6 +251,13 @@ class VoiceSwitch:
             return True  # the call's clear reports too
         if len(packet) > 1 and packet[1] not in RTCP_TYPES:
             self._e2e_voice(src, dst, len(packet))
+        else:
+            # A sealed report: the call goes on (on hold, no voice flows, reports do).
+            call_e2e = self.e2e.get(self._pair(src, dst))
+            if call_e2e is not None:
+                call_e2e.last_media = self.carrier.now()
+                if call_e2e.last_media - call_e2e.last_at >= 1.0:
+                    self._e2e_touch(self._pair(src, dst))
         return True
 
     def _take_plain(self, call: PlainCall, packet: bytes) -> None:
@@ -251,7 +272,7 @@ class VoiceSwitch:
         decoder = self._decoder(call)
         if decoder is not None:
             try:
-                decoder.decode(payload)
+                decoder.play(payload)
                 call.decoded += 1
             except Exception:  # noqa: BLE001 - a frame the codec cannot read is skipped
                 log.debug("switch could not decode a frame of a plain call")
@@ -277,6 +298,7 @@ class VoiceSwitch:
         hint = envelope.body[:1]
         key = self._pair(envelope.src, envelope.dst)
         if hint == bytes([HINT_RING]) and key not in self.e2e:
+            self._e2e_ended.pop(key, None)
             call = self._e2e_begin(envelope.src, envelope.dst, envelope.msg_id.hex())
             call.rang = True
             self.carrier.intercept.emit(
@@ -300,12 +322,15 @@ class VoiceSwitch:
     def _e2e_voice(self, src: str, dst: str, size: int) -> None:
         key = self._pair(src, dst)
         call = self.e2e.get(key)
+        ended = self._e2e_ended.get(key)
+        if call is None and ended is not None and self.carrier.now() - ended < E2E_AFTER_S:
+            return  # the tail of the call just ended
         if call is None:
             call = self._e2e_begin(src, dst, f"voice-{self.carrier.rng.randbytes(8).hex()}")
         now = self.carrier.now()
         call.frames += 1
         call.size += size
-        call.last_voice = now
+        call.last_media = now
         if call.voice_at is None:
             call.voice_at = now
             intercept = self.carrier.intercept
@@ -331,17 +356,25 @@ class VoiceSwitch:
         call = self.e2e.get(key)
         if call is not None:
             call.timer = None
-            self._e2e_end(key, "no voice or signalling (idle)")
+            self._e2e_end(key, "no voice or signalling (idle)", idle=True)
 
-    def _e2e_end(self, key: tuple[str, str], reason: str) -> None:
+    def _e2e_end(self, key: tuple[str, str], reason: str, *, idle: bool = False) -> None:
+        """The end of an end-to-end call as the carrier sees it; its duration runs from the
+        first sealed voice to the hangup's hint (or the last sealed frame, when it went
+        idle)."""
         call = self.e2e.pop(key, None)
         if call is None:
             return
+        self._e2e_ended[key] = self.carrier.now()
+        self._e2e_ended.move_to_end(key)
+        while len(self._e2e_ended) > MAX_E2E:
+            self._e2e_ended.popitem(last=False)
         if call.timer is not None:
             call.timer.cancel()
         duration = None
         if call.voice_at is not None:
-            duration = round(call.last_voice - call.voice_at, 3)
+            end_at = call.last_media if idle else self.carrier.now()
+            duration = round(max(end_at - call.voice_at, 0.0), 3)
         intercept = self.carrier.intercept
         if call.frames:
             intercept.emit("HI3", "e2e-call", calling=call.caller, called=call.callee,

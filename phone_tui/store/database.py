@@ -23,7 +23,7 @@ from typing import Any
 from phone_tui.core.paths import make_private_dirs
 from phone_tui.errors import StoreError
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 _MIGRATIONS = {
     1: [
@@ -91,6 +91,11 @@ _MIGRATIONS = {
         " dcs INTEGER NOT NULL DEFAULT 0, udl INTEGER NOT NULL DEFAULT 0,"
         " udhi INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL DEFAULT x'',"
         " done INTEGER NOT NULL DEFAULT 1)",
+    ],
+    9: [
+        # A plain carrier call (not end-to-end encrypted: the carrier could listen), shown as
+        # such in the log; rows logged before it are end-to-end calls.
+        "ALTER TABLE calls ADD COLUMN plain INTEGER NOT NULL DEFAULT 0",
     ],
 }
 

@@ -206,11 +206,17 @@ NETWORK = [
 
 # The Phone app's list: the keypad is one key away.
 PHONE_APP = [Binding("k", "keypad", "Keypad", id="phone.keypad",
-                     tooltip="Dial a number on the keypad")]
+                     tooltip="Dial a number on the keypad"),
+             Binding("c", "carrier_call", "Carrier call", id="phone.carrier_call",
+                     tooltip="Open OS: call the highlighted contact or number through the "
+                             "carrier (not end-to-end encrypted: the carrier can listen)")]
 
 # The keypad: digits, + and # are typed (bindings, so a burst keeps its order), Enter calls.
 DIAL_PAD = [
     Binding("enter", "call", "Call", id="dial.call", tooltip="Call the number typed"),
+    Binding("c", "carrier_call", "Carrier call", id="dial.carrier_call",
+            tooltip="Open OS: call the number through the carrier (not end-to-end "
+                    "encrypted: the carrier can listen)"),
     Binding("backspace", "delete", "Delete", id="dial.delete", tooltip="Delete a digit"),
     *(Binding(key, f"digit('{char}')", char, show=False, id=f"dial.digit{name}",
               tooltip="Type a digit") for key, char, name in

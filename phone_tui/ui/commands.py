@@ -74,6 +74,11 @@ class HandsetCommands(CommandList):
                     if contact.number != "echo":
                         commands.append((f"Call {contact.name}", "End-to-end encrypted call",
                                          partial(self._call, view, contact.number)))
+                        if view.handset.persona_info.plain_calls:
+                            commands.append((
+                                f"Carrier call to {contact.name}",
+                                "Not end-to-end encrypted: the carrier can listen",
+                                partial(self._call, view, contact.number, plain=True)))
             for entry, title in (("about", "About this phone"), ("change_pin", "Change PIN"),
                                  ("auto_lock", "Set the auto-lock timeout")):
                 commands.append((title, "Settings", partial(self._open_setting, view, entry)))
@@ -117,12 +122,12 @@ class HandsetCommands(CommandList):
         return commands
 
     @staticmethod
-    def _call(view, number: str) -> None:  # noqa: ANN001 - HandsetView
+    def _call(view, number: str, plain: bool = False) -> None:  # noqa: ANN001 - HandsetView
         from phone_tui.ui.views.phone import dial
 
         top = view.top
         if top is not None:
-            dial(top, number)
+            dial(top, number, plain=plain)
 
     @staticmethod
     def _open_setting(view, entry: str) -> None:  # noqa: ANN001 - HandsetView

@@ -41,6 +41,9 @@ REASON_WORDS = {
 }
 
 
+PLAIN_WARNING = "Carrier call \u2014 not end-to-end encrypted: the carrier can listen."
+
+
 def calls_of(view: PhoneView) -> CallService | None:
     """The running OS's call service (None while it is locked or not on the network)."""
     return view.handset.calls
@@ -163,7 +166,9 @@ class IncomingCallView(PhoneView):
 
     def compose(self) -> ComposeResult:
         info = self._info()
-        yield Static("Incoming encrypted call", id="incoming-title")
+        plain = info is not None and info.plain
+        yield Static("Incoming carrier call: not encrypted" if plain
+                     else "Incoming encrypted call", id="incoming-title")
         yield Static("", id="incoming-name")
         yield Static("", id="incoming-number")
         yield Static("", id="incoming-warning")
@@ -244,6 +249,8 @@ class InCallView(PhoneView):
     InCallView #call-name { text-style: bold; margin-top: 1; }
     InCallView #call-state { color: $text-muted; }
     InCallView #call-guard { color: $text-warning; height: auto; }
+    InCallView #call-plain { color: $text-warning; height: auto; border: round $warning;
+                             margin-top: 1; padding: 0 1; }
     InCallView #call-sas-box { height: auto; border: round $primary; margin-top: 1;
                                padding: 0 1; }
     InCallView #call-sas-box.-differ { border: round $error; }
@@ -271,7 +278,8 @@ class InCallView(PhoneView):
 
     @property
     def TITLE(self) -> str:  # type: ignore[override]  # noqa: N802 - a per-call title
-        return "Encrypted call"
+        info = self._info()
+        return "Carrier call" if info is not None and info.plain else "Encrypted call"
 
     @property
     def BACK(self) -> bool:  # type: ignore[override]  # noqa: N802 - per call
@@ -293,6 +301,7 @@ class InCallView(PhoneView):
         yield Static("", id="call-name")
         yield Static("", id="call-state")
         yield Static("", id="call-guard")
+        yield Static(PLAIN_WARNING, id="call-plain")
         with Vertical(id="call-sas-box"):
             yield Static("Read these words aloud. If they differ, hang up.", id="call-sas-hint")
             yield Static("", id="call-words")
@@ -362,6 +371,9 @@ class InCallView(PhoneView):
         guard = self.query_one("#call-guard", Static)
         guard.display = self.handset.answering_locked
         set_text(guard, "Locked: call only · u unlocks the phone")
+        # A carrier call has no words to compare: it says plainly who can listen instead.
+        self.query_one("#call-plain", Static).display = info.plain
+        self.query_one("#call-sas-box").display = not info.plain
         set_text(self.query_one("#call-words", Static), sas_text(info.sas))
         if info.sas and not self._sas_shown:
             # The words came: the choice they ask for takes the keyboard (once; after that

@@ -28,9 +28,10 @@ OUTCOME_WORDS = {"missed": "Missed", "declined": "Declined", "failed": "Failed"}
 LOG_WIDTH = 38  # the call log's row on the phone's screen, before the list has a size
 
 
-def dial(view: PhoneView, number: str) -> bool:
-    """Call ``number`` from ``view``; a refusal is said in the phone's banner. The in-call
-    screen comes up on the call's first event."""
+def dial(view: PhoneView, number: str, *, plain: bool = False) -> bool:
+    """Call ``number`` from ``view`` (``plain``: a carrier call, not end-to-end encrypted); a
+    refusal is said in the phone's banner. The in-call screen comes up on the call's first
+    event."""
     from phone_tui.errors import PhoneTuiError
 
     calls = calls_of(view)
@@ -39,7 +40,10 @@ def dial(view: PhoneView, number: str) -> bool:
                     severity="warning")
         return False
     try:
-        calls.dial(number)
+        if plain:
+            calls.place_plain(number)
+        else:
+            calls.dial(number)
     except PhoneTuiError as problem:
         view.notify(str(problem), title="Phone", severity="warning")
         return False
@@ -64,8 +68,12 @@ def log_line(entry: CallLogEntry, utc: bool, width: int = LOG_WIDTH) -> str:
 def log_ending(entry: CallLogEntry) -> str:
     """How the call ended, in a few words: the reason logged with it, else (a call logged
     before phone-tui kept it, or a reason this version does not know) its outcome if that
-    says more than the arrow ("Missed"), else nothing."""
-    return log_reason_text(entry.reason, entry.direction) or OUTCOME_WORDS.get(entry.outcome, "")
+    says more than the arrow ("Missed"), else nothing. A carrier call says so first."""
+    ending = log_reason_text(entry.reason, entry.direction) or OUTCOME_WORDS.get(entry.outcome,
+                                                                                  "")
+    if entry.plain:
+        return f"Carrier call \u00b7 {ending}" if ending else "Carrier call"
+    return ending
 
 
 def log_prompt(entry: CallLogEntry, utc: bool, width: int = LOG_WIDTH) -> Content:
@@ -81,6 +89,11 @@ def log_prompt(entry: CallLogEntry, utc: bool, width: int = LOG_WIDTH) -> Conten
 def _stamp(at: float, utc: bool) -> str:
     moment = datetime.fromtimestamp(at, tz=UTC) if utc else datetime.fromtimestamp(at).astimezone()
     return moment.strftime("%-d %b %H:%M")
+
+
+def has_carrier_calls(view: PhoneView) -> bool:
+    """Whether this OS places plain carrier calls (the Open OS; the Secure OS has none)."""
+    return bool(view.handset.persona_info.plain_calls)
 
 
 class PhoneAppView(PhoneView):
@@ -129,8 +142,9 @@ class PhoneAppView(PhoneView):
         if entries:
             options.append(None)
             for index, entry in enumerate(entries):
+                kind = "plain" if entry.plain else "e2e"
                 options.append(Option(log_prompt(entry, utc, width),
-                                      id=f"log:{index}:{entry.number}"))
+                                      id=f"log:{index}:{kind}:{entry.number}"))
         highlighted = option_list.highlighted
         option_list.clear_options()
         option_list.add_options(options)
@@ -151,10 +165,29 @@ class PhoneAppView(PhoneView):
         elif choice.startswith("contact:"):
             dial(self, choice.removeprefix("contact:"))
         elif choice.startswith("log:"):
-            dial(self, choice.split(":", 2)[2])
+            # A call from the log is made as that call was: a carrier call again, or not.
+            _, _, kind, number = choice.split(":", 3)
+            dial(self, number, plain=kind == "plain")
 
     def action_keypad(self) -> None:
         self.handset_view.push(DialPadView())
+
+    def action_carrier_call(self) -> None:
+        """A carrier call to the highlighted contact or logged number (Open OS only)."""
+        option_list = self.query_one(PhoneList)
+        index = option_list.highlighted
+        choice = "" if index is None else option_list.get_option_at_index(index).id or ""
+        if choice.startswith("contact:"):
+            dial(self, choice.removeprefix("contact:"), plain=True)
+        elif choice.startswith("log:"):
+            dial(self, choice.split(":", 3)[3], plain=True)
+        else:
+            self.action_keypad()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "carrier_call":
+            return has_carrier_calls(self)
+        return True
 
     @property
     def shown_as(self) -> tuple[str, str]:
@@ -212,6 +245,8 @@ class DialPadView(PhoneView):
                 yield Button(key, id=f"dial-{name}", compact=True)
         with ButtonRow(id="dial-buttons"):
             yield RowButton("☏ Call", id="dial-call", variant="success")
+            if has_carrier_calls(self):
+                yield RowButton("Carrier", id="dial-carrier", variant="warning")
             yield RowButton("⌫ Delete", id="dial-delete")
 
     def on_mount(self) -> None:
@@ -233,7 +268,7 @@ class DialPadView(PhoneView):
         self.number = self.number[:-1]
         self._show()
 
-    def action_call(self) -> None:
+    def action_call(self, plain: bool = False) -> None:
         number = self.number.strip()
         if not number:
             self.notify("Type a number first.", title="Phone", severity="warning")
@@ -242,7 +277,15 @@ class DialPadView(PhoneView):
         if known is None:
             self.notify(f"{number} is not a phone number.", title="Phone", severity="warning")
             return
-        dial(self, known)
+        dial(self, known, plain=plain)
+
+    def action_carrier_call(self) -> None:
+        self.action_call(plain=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "carrier_call":
+            return has_carrier_calls(self)
+        return True
 
     @on(Button.Pressed, "#dial-keys Button")
     def _key_pressed(self, event: Button.Pressed) -> None:
@@ -253,6 +296,11 @@ class DialPadView(PhoneView):
     def _call_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.action_call()
+
+    @on(Button.Pressed, "#dial-carrier")
+    def _carrier_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_carrier_call()
 
     @on(Button.Pressed, "#dial-delete")
     def _delete_pressed(self, event: Button.Pressed) -> None:
