@@ -46,6 +46,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "accept": ("text", "accept the changed safety number of a phone on the stage (\"2\") or "
                        "a contact by name, as Accept new number does"),
     "call": ("text", "call a phone on the stage (\"2\") or a contact by name"),
+    "carrier_call": ("text", "a plain carrier call (Open OS; the carrier's switch can listen) to "
+                             "a phone on the stage (\"2\") or a contact by name"),
     "answer": ("bool", "answer the call ringing on the phone (typing its PIN first if locked)"),
     "decline": ("bool", "decline the call ringing on the phone"),
     "hangup": ("bool", "end the phone's call"),

@@ -374,7 +374,7 @@ class FlowDriver:
             self.stage.fake_cell(phone - 1, bool(value))
         elif kind == "allow_2g":
             handset.set_allow_2g(bool(value))
-        elif kind in ("call", "answer", "decline", "hangup", "sas"):
+        elif kind in ("call", "carrier_call", "answer", "decline", "hangup", "sas"):
             await self._call_action(pilot, phone, handset, kind, value)
         elif kind == "wait":
             if hasattr(self.clock, "advance"):
@@ -390,6 +390,11 @@ class FlowDriver:
             if calls is None:
                 raise StageError(f"phone {phone} is locked: unlock it before calling")
             calls.dial(self._number_of(str(value), handset))
+            return
+        if kind == "carrier_call":
+            if calls is None:
+                raise StageError(f"phone {phone} is locked: unlock it before calling")
+            calls.place_plain(self._number_of(str(value), handset))
             return
         info = calls.current if calls is not None else None
         if info is None or info.state == "ended":
