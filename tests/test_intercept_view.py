@@ -168,13 +168,15 @@ async def test_x_in_the_intercept_view_exports_to_a_new_0600_file_never_over_one
         intercept.emit("IRI-REPORT", "sms", calling="+1", called="+2", sms_text="hi \"you\"")
         # The first name this second is taken by a file that is not ours.
         stamp = "20260101-094100"
-        taken = app.stage.root / f"intercept-{stamp}.jsonl"
+        folder = app.stage.root.parent / "intercept"  # beside the stage: --fresh keeps it
+        folder.mkdir(mode=0o700)
+        taken = folder / f"intercept-{stamp}.jsonl"
         taken.write_text("mine")
         await pilot.press("f12")  # the intercept records; x in them exports
         await settle(pilot)
         await pilot.press("x")
         await settle(pilot)
-        written = app.stage.root / f"intercept-{stamp}-2.jsonl"
+        written = folder / f"intercept-{stamp}-2.jsonl"
         assert taken.read_text() == "mine"
         assert stat.S_IMODE(written.stat().st_mode) == 0o600
         rows = [json.loads(line) for line in written.read_text().splitlines()]

@@ -13,7 +13,7 @@ import pytest
 from phone_tui.core.clock import ManualClock
 from phone_tui.crypto.keystore import UnlockOutcome
 from phone_tui.errors import KeystoreCorrupt, StoreError, WrongPin
-from phone_tui.handset.events import Locked, PersonaSwitched
+from phone_tui.handset.events import CellCamped, Locked, PersonaSwitched
 from phone_tui.handset.handset import HandsetState
 from phone_tui.modem.bus import Bus
 from phone_tui.modem.profiles import load_profiles
@@ -84,7 +84,9 @@ async def test_switching_locks_the_running_os_and_its_keys_leave_memory(world):
     assert persona.keystore is None and persona.store is None and phone.messenger is None
     assert phone.running == "open" and phone.state is HandsetState.SETUP
     assert phone.state_of("secure") is HandsetState.LOCKED
-    assert events == [Locked("secure", "switch"), PersonaSwitched("open", "secure")]
+    # The open OS's radio chooses its cell afresh (its policy, its settings).
+    assert events == [Locked("secure", "switch"), PersonaSwitched("open", "secure"),
+                      CellCamped("open", "lte-1", "LTE", "eea2", False)]
     # The radio now carries the open OS's line; the secure OS's is off and holds its mail.
     assert bus.is_registered(phone.line_number("open"))
     assert not bus.is_registered(phone.line_number("secure"))

@@ -22,7 +22,8 @@ PERSONA_FILES = ["keystore.bin", "store.db", "store.db-wal", "store.db-shm", "st
 
 # The carrier's folder (bots' state, key directory, mailbox); names as its module keeps them.
 NETWORK_FILES = ["network/carrier.key", "network/directory.json",
-                 *(f"network/mailbox.db{end}" for end in ("", "-journal", "-wal", "-shm")),
+                 *(f"network/{name}.db{end}" for name in ("mailbox", "smsc")
+                   for end in ("", "-journal", "-wal", "-shm")),
                  *(f"network/bots/[0-9]*.db{end}" for end in ("", "-journal", "-wal", "-shm"))]
 
 DATA_FILES: list[str] = [
@@ -30,6 +31,7 @@ DATA_FILES: list[str] = [
     "phone-tui.lock",
     "demo.lock",
     "training/*.json",
+    "intercept/intercept-*.jsonl",  # the stage's exports of the lawful-intercept records
     *(f"personas/{persona}/{name}" for persona in PERSONAS for name in PERSONA_FILES),
     *NETWORK_FILES,
     *(f"demo/{pattern}" for pattern in NETWORK_FILES),

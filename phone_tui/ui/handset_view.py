@@ -536,8 +536,13 @@ class HandsetView(Vertical, can_focus=True):
             registration = "airplane" if modem.airplane else modem.registration
             camped = handset.camped
             # The camped cell's RAT, and a warning sign on a cell that ciphers nothing.
-            rat = modem.profile.network_type if camped is None or not modem.in_service else (
-                camped.label + (NULL_CIPHER_GLYPH if camped.null_cipher else ""))
+            # A presenter's link profile (GPRS, 3G...) stands for the radio the phone is on:
+            # its type shows unless the link is the camped cell's own.
+            rat = modem.profile.network_type
+            if camped is not None and modem.in_service:
+                if modem.profile.name == camped.profile:
+                    rat = camped.label
+                rat += NULL_CIPHER_GLYPH if camped.null_cipher else ""
             bars, network = modem.bars, network_label(registration, rat)
         self._status_bar.show(StatusInfo(
             carrier=handset.device.carrier,

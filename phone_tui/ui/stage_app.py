@@ -504,12 +504,22 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         """This session's intercept records as JSON lines in a new file of the stage folder."""
         from datetime import UTC, datetime
 
+        from phone_tui.core.paths import ensure_private_dir
+
         stamp = datetime.fromtimestamp(self.stage.clock.now(), UTC).strftime("%Y%m%d-%H%M%S")
         intercept = self._network.intercept
+        # Beside the stage folder, not in it: a reset or --fresh leaves the exports alone.
+        folder = self.stage.root.parent / "intercept"
+        try:
+            ensure_private_dir(folder)
+        except OSError as problem:
+            self.notify(f"{folder}: {problem.strerror or problem}", title="Intercept export",
+                        severity="error")
+            return
         for attempt in range(1, 100):
             name = f"intercept-{stamp}.jsonl" if attempt == 1 else \
                 f"intercept-{stamp}-{attempt}.jsonl"
-            path = self.stage.root / name
+            path = folder / name
             try:
                 count = intercept.export(path)
             except FileExistsError:
@@ -521,7 +531,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
             self.notify(f"{count} intercept records written to {path}",
                         title="Intercept export")
             return
-        self.notify(f"{self.stage.root}: too many exports this second; try again",
+        self.notify(f"{folder}: too many exports this second; try again",
                     title="Intercept export", severity="warning")
 
     def action_reset_stage(self) -> None:
