@@ -226,7 +226,9 @@ async def test_an_e2e_call_is_recorded_from_its_hint_and_sealed_voice_only():
         ("HI3", "answered"), ("HI3", "released"), ("IRI-END", "released")]
     assert all((r.calling, r.called, r.content) == ("+1", "+2", "ciphertext") for r in records)
     hi3 = records[4]
-    assert (hi3.frames, hi3.size) == (100, 100 * len(sealed))
+    # Every sealed frame that reached the carrier (LTE's link loses one now and then).
+    arrived = sum(r.kind == "voice" and r.direction == "up" for r in bus.tap.recent)
+    assert 95 <= arrived <= 100 and (hi3.frames, hi3.size) == (arrived, arrived * len(sealed))
     assert 5 < records[5].duration_s < 7
     for record in bus.intercept.recent:
         text = record.to_json()

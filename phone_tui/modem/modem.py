@@ -153,7 +153,7 @@ class Modem:
         # SUBMIT-REPORT as its body, unread here): returns a TPDU to send back (a refusal,
         # sms_pdu.SmsDeliverReport) or None. None here: every SMS-DELIVER is refused.
         self.on_sms: Callable[[Envelope], bytes | None] | None = None
-        self._sms_ref = rng.randrange(256)  # TP-MR of the next SMS
+        self._sms_ref: int | None = None  # TP-MR of the next SMS (drawn at the first)
 
     # ---- state --------------------------------------------------------------------------------
 
@@ -259,6 +259,10 @@ class Modem:
         ``report``) STATUS-REPORT come back through ``on_sms``. Raises ValueError for a number
         an SMS cannot carry, sms.SmsTooLong past 255 parts."""
         encode_address(dst)
+        if self._sms_ref is None:
+            # Drawn here, not at attach: a line that never texts leaves its link's random
+            # stream (losses, jitter) as it was.
+            self._sms_ref = self._rng.randrange(256)
         ref, self._sms_ref = self._sms_ref, (self._sms_ref + 1) & 0xFF
         parts = segments(text, ref)
         for part in parts:
