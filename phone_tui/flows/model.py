@@ -29,8 +29,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "press": ("keys", "press keys, e.g. \"f2\" or [\"down\", \"enter\"]"),
     "type": ("text", "type text into whatever has focus"),
     "unlock": ("bool", "type the phone's PIN (the demo PIN on a stage) and Enter"),
-    "open": ("app", "open an app from the home screen: phone, messages, network, settings, "
-                    "switch, camera, maps"),
+    "open": ("app", "open an app from the home screen: phone, messages, sms (the Open OS), "
+                    "network, settings, switch, camera, maps"),
     "home": ("bool", "go back to the home screen"),
     "lock": ("bool", "lock the phone"),
     "switch_os": ("persona", "switch to the secure or open OS (confirmed, boot skipped)"),
@@ -381,7 +381,7 @@ def _parse_action(key: str, item: object, handsets: int) -> Action:
         and all(isinstance(k, str) and k for k in value),
         "text": isinstance(value, str) and bool(value),
         "bool": isinstance(value, bool),
-        "app": value in ("phone", "messages", "network", "settings", "switch", "camera",
+        "app": value in ("phone", "messages", "sms", "network", "settings", "switch", "camera",
                          "maps"),
         "words": value in ("match", "differ"),
         "persona": value in PERSONAS,

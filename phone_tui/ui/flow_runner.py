@@ -319,6 +319,9 @@ class FlowDriver:
         elif kind == "unlock":
             await press_at_once(pilot, [*self.pin(handset.running, phone), "enter"])
         elif kind == "open":
+            if value == "sms" and not handset.persona_info.plain_sms:
+                raise StageError(f"phone {phone}'s {handset.persona_info.os_name} has no SMS "
+                                 "app (removed by policy)")
             view.action_home()
             view.open_app(value)
         elif kind == "home":
