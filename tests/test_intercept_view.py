@@ -226,6 +226,32 @@ def test_the_live_log_is_made_0600_and_appended_to_across_a_restart(tmp_path):
     assert rows[1]["sms_text"] is None
 
 
+@pytest.mark.looptime
+async def test_the_live_log_stops_at_its_size_cap_and_says_so_in_one_line(tmp_path):
+    import asyncio
+
+    path = tmp_path / "li.jsonl"
+    bus = Bus(random.Random(4), wall=lambda: WALL)
+    log = InterceptLog(path, limit=4000)
+    task = asyncio.get_running_loop().create_task(log.follow(bus.intercept))
+    await asyncio.sleep(0)
+    for n in range(100):
+        bus.intercept.emit("IRI-REPORT", "sms", calling="+1", called="+2", sms_text=f"n{n}")
+    await asyncio.sleep(0.1)
+    assert task.done() and task.exception() is None  # it stopped following: full
+    log.close()
+    size = path.stat().st_size
+    assert 3000 < size <= 4000 and log.size == size and 0 < log.written < 100
+    rows = [json.loads(line) for line in path.read_text().splitlines()]  # whole records
+    assert len(rows) == log.written
+    assert log.stopped is not None and "\n" not in log.stopped
+    assert str(path) in log.stopped and f"from record {log.written + 1} on" in log.stopped
+    again = InterceptLog(path, limit=4000)  # still one of ours; still full
+    assert not again.write(bus.intercept.emit("IRI-REPORT", "sms", calling="+1", called="+2"))
+    again.close()
+    assert path.stat().st_size == size
+
+
 @pytest.mark.parametrize("content", ["my notes\n", "{\"a\": 1}\n", ""])
 def test_a_file_phone_tui_did_not_make_is_refused_and_left_as_it_is(tmp_path, content):
     path = tmp_path / "notes.jsonl"
@@ -289,6 +315,21 @@ def test_demo_opens_the_intercept_log_for_the_stage(tmp_path):
     assert app.intercept_log is not None and app.intercept_log.path == path
     app.intercept_log.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_the_stage_says_in_one_line_when_its_live_log_is_full(stage_factory, tmp_path):
+    app = await stage_factory()
+    app.intercept_log = InterceptLog(tmp_path / "li.jsonl", limit=500)  # about one record
+    said: list[str] = []
+    app.notify = lambda message, **_kwargs: said.append(message)  # type: ignore[method-assign]
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        for n in range(3):
+            app._network.intercept.emit("IRI-REPORT", "sms", calling="+1", called="+2",
+                                        sms_text=f"n{n}")
+        await wait_for(pilot, lambda: said)
+    app.intercept_log.close()
+    assert said == [app.intercept_log.stopped] and "li.jsonl" in said[0]
 
 
 # ---- a snapshot --------------------------------------------------------------------------------

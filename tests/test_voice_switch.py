@@ -16,11 +16,12 @@ from phone_tui.modem.frames import (
     Envelope,
     EnvelopeKind,
     FrameError,
+    encode_voice,
     media_content,
     media_is_plain,
     plain_voice,
 )
-from phone_tui.modem.switch import MAX_CALLS, NO_ANSWER_S
+from phone_tui.modem.switch import E2E_AFTER_S, E2E_IDLE_S, MAX_CALLS, MAX_E2E, NO_ANSWER_S
 
 REF = bytes(range(16))
 
@@ -204,6 +205,65 @@ def test_the_switch_holds_a_bounded_number_of_calls():
 # ---- end-to-end calls: what the carrier sees ---------------------------------------------------
 
 
+SEALED = struct.pack(">BBHII", 0x80, 96, 0, 0, 7) + b"\xc3" * 60  # header + ciphertext
+
+
+async def ring(phone: CcPhone, other: str, *, idle: bool = False) -> None:
+    """``phone`` rings ``other`` end to end (the CALL envelope's clear RING hint); ``idle``:
+    then waits until the switch has given up on the unanswered ring."""
+    phone.modem.send(other, b"\x01" + b"\x5a" * 120, kind=EnvelopeKind.CALL)
+    await asyncio.sleep(1)
+    if idle:
+        await asyncio.sleep(E2E_IDLE_S)
+
+
+@pytest.mark.looptime
+async def test_sealed_voice_to_numbers_not_registered_is_dropped_before_the_switch():
+    bus, alice, _bob = three_phones(10)
+    bus.intercept.emit("IRI-REPORT", "sms", calling="+1", called="+2", state="submitted",
+                       sms_text="the incriminating text", content="clear")
+    before = len(bus.intercept.recent)
+    for n in range(700):
+        bus._route_voice("+1", encode_voice(f"+999{n:08d}", SEALED))
+    assert len(bus.intercept.recent) == before and not bus.switch.e2e
+    assert (bus.stats.voice_dropped, bus.stats.voice_routed) == (700, 0)
+    assert [r.sms_text for r in bus.intercept.recent if r.service == "sms"] == [
+        "the incriminating text"]
+
+
+@pytest.mark.looptime
+async def test_sealed_voice_opens_a_call_record_only_after_a_ring_and_not_after_the_hangup():
+    bus, alice, bob = three_phones(11)
+    for _ in range(50):  # between two registered lines, never rung: passed on, no record
+        alice.modem.send_voice("+2", SEALED)
+        await asyncio.sleep(0.02)
+    await wait_until(lambda: len(bob.voice) >= 45)
+    assert not call_records(bus, "e2e-call") and not bus.switch.e2e
+    await ring(alice, "+2")
+    alice.modem.send_voice("+2", SEALED)
+    await asyncio.sleep(1)
+    assert [r.record for r in call_records(bus, "e2e-call")] == [
+        "IRI-BEGIN", "IRI-CONTINUE", "IRI-CONTINUE", "HI3"]
+    bob.modem.send("+1", b"\x02", kind=EnvelopeKind.CALL)  # the hangup's clear hint
+    await wait_until(lambda: not bus.switch.e2e)
+    await asyncio.sleep(E2E_AFTER_S + 1)
+    count = len(call_records(bus, "e2e-call"))
+    for _ in range(50):  # after the hangup a new call needs a new ring
+        alice.modem.send_voice("+2", SEALED)
+        await asyncio.sleep(0.02)
+    assert len(call_records(bus, "e2e-call")) == count and not bus.switch.e2e
+
+
+@pytest.mark.looptime
+async def test_the_rings_the_switch_remembers_are_bounded():
+    bus = Bus(random.Random(12))
+    switch = bus.switch
+    for n in range(MAX_E2E + 50):
+        switch.saw_call_signal(Envelope(EnvelopeKind.CALL, bytes(16), f"+a{n}", f"+b{n}",
+                                        b"\x01"))
+    assert len(switch._e2e_rang) == MAX_E2E == len(switch.e2e)
+
+
 @pytest.mark.looptime
 async def test_an_e2e_call_is_recorded_from_its_hint_and_sealed_voice_only():
     bus, alice, bob = three_phones(6)
@@ -240,11 +300,14 @@ async def test_an_e2e_call_is_recorded_from_its_hint_and_sealed_voice_only():
 @pytest.mark.looptime
 async def test_an_e2e_call_whose_voice_stops_ends_after_the_idle_time():
     bus, alice, _bob = three_phones(7)
+    await ring(alice, "+2", idle=True)
     sealed = struct.pack(">BBHII", 0x80, 96, 0, 0, 7) + b"\xc3" * 60
     alice.modem.send_voice("+2", sealed)
     await asyncio.sleep(30)
     records = call_records(bus, "e2e-call")
-    assert [r.record for r in records] == ["IRI-BEGIN", "IRI-CONTINUE", "HI3", "HI3",
+    # Rung, then idle before the answer (the record ends), then voice: a new record.
+    assert [r.record for r in records] == ["IRI-BEGIN", "IRI-CONTINUE", "IRI-END",
+                                           "IRI-BEGIN", "IRI-CONTINUE", "HI3", "HI3",
                                            "IRI-END"]
     assert records[-1].release_reason.startswith("no voice") and not bus.switch.e2e
 
@@ -277,6 +340,7 @@ async def test_with_audio_the_switch_decodes_what_it_hears_of_a_plain_call():
 @pytest.mark.looptime
 async def test_an_e2e_call_on_hold_goes_on_while_its_sealed_reports_flow():
     bus, alice, _bob = three_phones(9)
+    await ring(alice, "+2")
     sealed = struct.pack(">BBHII", 0x80, 96, 0, 0, 7) + b"\xc3" * 60
     report = struct.pack(">BBHII", 0x80, 200, 0, 0, 7 | 0x80000000) + b"\xc3" * 60
     alice.modem.send_voice("+2", sealed)

@@ -450,6 +450,10 @@ class Carrier:
         interceptor = self.voice_interceptor
         if interceptor is not None and interceptor(from_number, dst, packet):
             return
+        if not self.is_registered(dst):
+            # Before the switch notes it: frames to made-up numbers would open call records.
+            self.stats.voice_dropped += 1
+            return
         if not self.switch.media(from_number, dst, packet):
             self.stats.voice_dropped += 1  # plain media outside an answered plain call
             return

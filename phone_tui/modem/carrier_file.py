@@ -6,6 +6,11 @@ format, other columns, a file that is not a database) is refused as it is, with 
 names it, and left untouched. A new one is made 0600, in a 0700 folder, with its schema and
 format. WAL; a write that finds the file busy fails fast (the carrier writes on its event loop
 and saves again later).
+
+The files hold what the carrier keeps of people's messages (smsc.db plain SMS texts): a
+symbolic link (even a dangling one), anything but a regular file, or a file of another user is
+refused in one line naming it, never followed or made; one of the user's that others may read
+is made 0600 first.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -37,15 +43,18 @@ class CarrierFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        existed = path.exists()
+        self._db: sqlite3.Connection | None = None
+        found = self._lstat_checked()
+        existed = found is not None
         if not existed:
             ensure_private_dir(path.parent)
         try:
             mode = "rw" if existed else "rwc"
-            self._db: sqlite3.Connection | None = sqlite3.connect(
+            self._db = sqlite3.connect(
                 f"file:{quote(str(path))}?mode={mode}", uri=True, isolation_level=None,
                 check_same_thread=False)
             if existed:
+                self._same_file(found)
                 self._check()
             else:
                 os.chmod(path, 0o600)
@@ -61,6 +70,43 @@ class CarrierFile:
         except sqlite3.Error:
             self.close()
             raise self._damaged("(the whole file)") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _lstat_checked(self) -> os.stat_result | None:
+        """The file as it is (not through a link), None if there is none; refuses what is not
+        the user's own regular file, and makes one others may read 0600."""
+        path = self.path
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as problem:
+            raise CarrierStateError(path, f"cannot be read ({problem.strerror or problem}); "
+                                    "it was left untouched") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise CarrierStateError(path, "is a symbolic link, not the carrier's own file: "
+                                    "refused, not followed (remove the link)")
+        if not stat.S_ISREG(info.st_mode):
+            raise CarrierStateError(path, "is not a regular file: refused, left as it is")
+        if info.st_uid != os.getuid():
+            raise CarrierStateError(path, f"belongs to another user (uid {info.st_uid}): "
+                                    "refused, left as it is")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            try:
+                os.chmod(path, 0o600, follow_symlinks=False)
+            except OSError as problem:
+                raise CarrierStateError(
+                    path, f"others may read it (mode {stat.S_IMODE(info.st_mode):04o}) and it "
+                    f"could not be made 0600 ({problem.strerror or problem}): refused") from None
+        return info
+
+    def _same_file(self, found: os.stat_result) -> None:
+        """What sqlite opened is the file checked (not one swapped in for it since)."""
+        info = os.stat(self.path)
+        if (info.st_dev, info.st_ino) != (found.st_dev, found.st_ino):
+            raise CarrierStateError(self.path, "changed while it was opened: refused")
 
     def _damaged(self, key: str) -> CarrierStateError:
         return CarrierStateError(self.path, self.DAMAGED.format(key=repr(key)))

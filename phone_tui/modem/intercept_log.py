@@ -3,12 +3,14 @@ appended as a JSON line as the carrier makes it (the keys of ``IriRecord``).
 
 The file is made 0600 if missing. An existing one is appended to only when phone-tui made it:
 a regular file of yours, 0600, not a link, empty or whose first and last lines are records;
-anything else is refused (one line naming it) and left as it is.
+anything else is refused (one line naming it) and left as it is. It grows to MAX_BYTES at
+most: then it stops writing and says so in one line (``stopped``), its last line a whole record.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 from dataclasses import fields
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
     from phone_tui.modem.intercept import LawfulIntercept
 
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 64 * 1024 * 1024  # about 150 000 records: hours of a busy stage
 KEYS = frozenset(spec.name for spec in fields(IriRecord))
 PEEK = 64 * 1024  # bytes read at each end of an existing file to recognise it
 
@@ -57,11 +62,14 @@ def _check_ours(path: Path, fd: int) -> None:
 
 
 class InterceptLog:
-    """An open intercept log; ``write`` appends one record and flushes it."""
+    """An open intercept log; ``write`` appends one record and flushes it, until the file
+    would pass ``limit`` bytes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limit: int = MAX_BYTES) -> None:
         self.path = path
+        self.limit = limit
         self.written = 0
+        self.stopped: str | None = None  # why it no longer writes (one line), once full
         # Not through a link; a FIFO or device is refused after the open, without waiting.
         flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
         try:
@@ -79,17 +87,30 @@ class InterceptLog:
                 raise
         except OSError as problem:
             raise InterceptLogError(f"{path}: {problem.strerror or problem}") from None
+        self.size = os.fstat(fd).st_size
         self._file = os.fdopen(fd, "a", encoding="utf-8")
 
-    def write(self, record: IriRecord) -> None:
-        self._file.write(record.to_json() + "\n")
+    def write(self, record: IriRecord) -> bool:
+        """Append ``record``; False (and ``stopped`` says why) once the log is full."""
+        if self.stopped is not None:
+            return False
+        line = (record.to_json() + "\n").encode()
+        if self.size + len(line) > self.limit:
+            self.stopped = (f"{self.path}: the intercept log reached {self.limit} bytes: "
+                            f"no more records written to it (from record {record.seq} on)")
+            log.warning("%s", self.stopped)
+            return False
+        self._file.write(line.decode())
         self._file.flush()
+        self.size += len(line)
         self.written += 1
+        return True
 
     async def follow(self, intercept: LawfulIntercept) -> None:
-        """Append every record ``intercept`` makes from now on (until cancelled)."""
+        """Append every record ``intercept`` makes from now on (until cancelled, or full)."""
         async for record in intercept.records():
-            self.write(record)
+            if not self.write(record):
+                return
 
     def close(self) -> None:
         self._file.close()

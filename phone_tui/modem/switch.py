@@ -11,7 +11,9 @@ type 97), so the switch parses every voice frame and hands it over as ``decodabl
 **End-to-end calls** signal in CALL envelopes between the phones, sealed but for their clear
 hint byte (RING for an offer, STOP for a hangup; handset/messenger.py), and their voice is
 sealed. The switch records what any carrier sees of them: the parties, the ring, when voice
-flowed and for how long, the sizes; never anything from inside.
+flowed and for how long, the sizes; never anything from inside. Only a pair of lines it saw
+ring (and not hang up since) gets a call record from sealed voice: frames alone, which any
+phone can make up, open none.
 
 Intercept records (intercept.py): IRI-BEGIN at SETUP (or the ring), IRI-CONTINUE at ALERTING
 and at the answer, IRI-END at release with the duration from answer to release and the
@@ -94,6 +96,9 @@ class VoiceSwitch:
         self._by_line: dict[str, bytes] = {}  # a number -> the plain call it is in
         self.e2e: OrderedDict[tuple[str, str], E2eCall] = OrderedDict()
         self._e2e_ended: OrderedDict[tuple[str, str], float] = OrderedDict()  # pair -> when
+        # Pairs the switch saw ring and not hang up, the newest last: their sealed voice may
+        # open a call record (again after it went idle: answered late, or a network gap).
+        self._e2e_rang: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.dropped = 0  # CC envelopes refused (malformed, out of place, not a party)
         # With audio on: a maker of decoders (codec name -> an object whose play(payload)
         # decodes one frame, and close()), e.g. media/audio.py's PyAV one, made when a call's
@@ -297,6 +302,11 @@ class VoiceSwitch:
         anything to the carrier."""
         hint = envelope.body[:1]
         key = self._pair(envelope.src, envelope.dst)
+        if hint == bytes([HINT_RING]):
+            self._e2e_rang[key] = None
+            self._e2e_rang.move_to_end(key)
+            while len(self._e2e_rang) > MAX_E2E:
+                self._e2e_rang.popitem(last=False)
         if hint == bytes([HINT_RING]) and key not in self.e2e:
             self._e2e_ended.pop(key, None)
             call = self._e2e_begin(envelope.src, envelope.dst, envelope.msg_id.hex())
@@ -304,7 +314,8 @@ class VoiceSwitch:
             self.carrier.intercept.emit(
                 "IRI-CONTINUE", "e2e-call", calling=call.caller, called=call.callee,
                 state="alerting", content="ciphertext", size=len(envelope.body), ref=call.ref)
-        elif hint == bytes([HINT_STOP]) and key in self.e2e:
+        elif hint == bytes([HINT_STOP]):
+            self._e2e_rang.pop(key, None)  # a new call needs a new ring
             self._e2e_end(key, "hangup signalled (end-to-end)")
         elif key in self.e2e:
             self._e2e_touch(key)
@@ -325,6 +336,8 @@ class VoiceSwitch:
         ended = self._e2e_ended.get(key)
         if call is None and ended is not None and self.carrier.now() - ended < E2E_AFTER_S:
             return  # the tail of the call just ended
+        if call is None and key not in self._e2e_rang:
+            return  # no ring the carrier saw: passed on, no record
         if call is None:
             call = self._e2e_begin(src, dst, f"voice-{self.carrier.rng.randbytes(8).hex()}")
         now = self.carrier.now()
@@ -365,10 +378,11 @@ class VoiceSwitch:
         call = self.e2e.pop(key, None)
         if call is None:
             return
-        self._e2e_ended[key] = self.carrier.now()
-        self._e2e_ended.move_to_end(key)
-        while len(self._e2e_ended) > MAX_E2E:
-            self._e2e_ended.popitem(last=False)
+        if not idle:  # idle: no frame for a while, none of it can still be in flight
+            self._e2e_ended[key] = self.carrier.now()
+            self._e2e_ended.move_to_end(key)
+            while len(self._e2e_ended) > MAX_E2E:
+                self._e2e_ended.popitem(last=False)
         if call.timer is not None:
             call.timer.cancel()
         duration = None

@@ -279,6 +279,7 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         if self.intercept_log is not None:
             self._logging = asyncio.get_running_loop().create_task(
                 self.intercept_log.follow(intercept))
+            self._logging.add_done_callback(self._intercept_log_stopped)
         try:
             self.stage.attach(self._network, self._profiles, contacts)
         except PhoneTuiError as problem:  # the bots' stores (the phones are on the network)
@@ -298,6 +299,11 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
             self.script.attach(FlowDriver.on_stage(self.script.flow, self))
         for view in self.handset_views():
             view.refresh_status()
+
+    def _intercept_log_stopped(self, _task: asyncio.Task[None]) -> None:
+        stopped = self.intercept_log.stopped if self.intercept_log is not None else None
+        if stopped is not None:
+            self.notify(stopped, title="Intercept log", severity="warning", timeout=15)
 
     # ---- the phones on stage -------------------------------------------------------------------
 

@@ -6,35 +6,42 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from rich.markup import escape
+from textual.content import Content
 from textual.widgets import Static
 
 from phone_tui.core.clock import Clock
 from phone_tui.modem.rogue import AttackerRecord, AttackerTap
+from phone_tui.ui.widgets.intercept_view import clean
 
 SHOWN = 6  # lines of records under the caption (the newest)
 LABELS = {"imsi": "IMSI", "imei": "IMEI", "sms": "SMS", "call": "call",
           "e2e-message": "E2E message", "e2e-call": "E2E call", "call-control": "call setup"}
+# What a line shows of each field, read from a phone or the air: never parsed as markup, its
+# control and format characters (ESC, OSC 52, bidi overrides) as escapes, its length bounded.
+NAME_TEXT = 60
+LINE_TEXT = 160
+ALERT = "bold $text-error"
 
 
-def attacker_line(record: AttackerRecord, names: Mapping[str, str]) -> str:
-    """One record as the attacker's pane shows it (markup, escaped)."""
+def attacker_line(record: AttackerRecord, names: Mapping[str, str]) -> Content:
+    """One record as the attacker's pane shows it (Content: its text is never markup)."""
     def name(number: str) -> str:  # the stage's names are keyed by the number without spaces
-        return escape(names.get(number.replace(" ", ""), number))
+        return clean(names.get(number.replace(" ", ""), number), NAME_TEXT)
 
     victim = name(record.phone)
-    label = LABELS.get(record.what, record.what)
+    label = clean(LABELS.get(record.what, record.what), NAME_TEXT)
     if record.what in ("imsi", "imei"):
-        return f"{victim}  [b]{label}[/] {escape(record.text)}"
+        return Content.assemble(f"{victim}  ", (label, "bold"),
+                                f" {clean(record.text, LINE_TEXT)}")
     arrow = "\u2192" if record.direction == "up" else "\u2190"
-    peer = name(record.peer)
+    head = f"{victim} {arrow} {name(record.peer)}  "
     if record.what == "sms":
-        text = (f'[b $text-error]"{escape(record.text)}"[/]' if record.text
+        text = ((f'"{clean(record.text, LINE_TEXT)}"', ALERT) if record.text
                 else f"unreadable, {record.size} B")
-        return f"{victim} {arrow} {peer}  [b]SMS[/] {text}"
+        return Content.assemble(head, ("SMS", "bold"), " ", text)
     if record.what == "call":
-        return f"{victim} {arrow} {peer}  [b]call[/] [b $text-error]voice decodable[/]"
-    return f"{victim} {arrow} {peer}  {label}: {escape(record.text)}, {record.size} B"
+        return Content.assemble(head, ("call", "bold"), " ", ("voice decodable", ALERT))
+    return Content.assemble(head, f"{label}: {clean(record.text, LINE_TEXT)}, {record.size} B")
 
 
 class AttackerView(Static):
@@ -75,6 +82,6 @@ class AttackerView(Static):
             return  # nothing new caught, and switched neither on nor off
         self._shown = (tap.total, live)
         lines = [attacker_line(record, self.names) for record in list(tap.recent)[-SHOWN:]]
-        caption = ("[b $text-error]Fake base station[/] (attacker's tap, A5/0: no cipher)"
-                   if live else "[b $text-error]Fake base station[/] (off)")
-        self.update("\n".join([caption, *(lines or ["nothing caught yet"])]))
+        caption = Content.assemble(("Fake base station", ALERT),
+                                   " (attacker's tap, A5/0: no cipher)" if live else " (off)")
+        self.update(Content("\n").join([caption, *(lines or [Content("nothing caught yet")])]))
