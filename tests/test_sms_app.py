@@ -114,3 +114,31 @@ async def test_the_sms_app_is_in_the_palette_and_its_send_key_in_the_help(tmp_pa
         await pilot.press("ctrl+l")  # locked: no SMS command (nor any app)
         await settle(pilot)
         assert "Open SMS" not in [t for t, *_ in HandsetCommands(app.screen)._commands()]
+
+
+HOSTILE_SMS = "Bank: call us\x1b]52;c;cm0gLXJmIH4=\x1b\\\x1b[2J\u202eved.lave\nline two"
+
+
+async def test_a_received_sms_reaches_the_screen_with_no_escape_and_no_bidi_override(tmp_path):
+    bus = Bus(random.Random(5))
+    me = make_handset(tmp_path / "me", settings=OPEN, seed=1)
+    await set_up(me, locked=False)
+    evil = make_handset(tmp_path / "evil", settings=OPEN, seed=2)
+    await set_up(evil, locked=False)
+    evil.attach(bus, PROFILES)
+    app = make_app(tmp_path / "me", handset=me, settings=OPEN, network=bus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: me.texts is not None)
+        evil.send_sms(me.number, HOSTILE_SMS)
+        await wait_for(pilot, lambda: me.texts.threads())
+        stored = me.texts.threads()[0].last.body
+        assert "\x1b" not in stored and "\n" in stored  # replaced on receipt, lines kept
+        await open_app(pilot, "sms")
+        app.query_one(HandsetView).push(SmsThreadView(evil.number.replace(" ", "")))
+        await settle(pilot)
+        row = app.query_one(".sms-in", Static)
+        shown = "".join(segment.text for strip in row.render_lines(row.region.reset_offset)
+                        for segment in strip)
+        assert "\x1b" not in shown and "\u202e" not in shown
+        assert "\\u202eved.lave" in shown and "line two" in shown

@@ -8,19 +8,23 @@ import random
 
 import pytest
 
+from phone_tui.modem import sms_service
 from phone_tui.modem.bus import Bus
 from phone_tui.modem.frames import Envelope, EnvelopeKind
+from phone_tui.modem.network import NETWORK
 from phone_tui.modem.profiles import LinkProfile
-from phone_tui.modem.sms import ReassemblyBuffer
+from phone_tui.modem.sms import ReassemblyBuffer, segments
 from phone_tui.modem.sms_pdu import (
     FailureCause,
     SmsDeliver,
     SmsDeliverReport,
     SmsStatusReport,
+    SmsSubmit,
     SmsSubmitReport,
     TpStatus,
     read_sms,
 )
+from phone_tui.modem.sms_service import GATHER_TIMEOUT, MAX_GATHERING_PER_SENDER
 from phone_tui.modem.smsc import RETRY_FIRST, SMSC_FILE
 
 FAST = LinkProfile("fast", "Fast", latency_ms=5, jitter_ms=0, loss=0, loss_burst=1,
@@ -36,11 +40,13 @@ class Phone:
     """A line that keeps every TPDU the SMSC sends it, and may refuse SMS-DELIVERs."""
 
     def __init__(self, bus: Bus, number: str, *, powered: bool = True,
-                 refuse: bool = False) -> None:
+                 refuse: bool = False,
+                 cause: FailureCause = FailureCause.TPDU_NOT_SUPPORTED) -> None:
         self.modem = bus.attach(number, FAST, on_message=lambda _e: None,
                                 on_state=lambda *_a: None, powered=powered)
         self.modem.on_sms = self.on_sms
         self.refuse = refuse
+        self.cause = cause
         self.got: list[object] = []
         self.ids: list[bytes] = []
         self.texts: list[str] = []
@@ -50,7 +56,7 @@ class Phone:
         tpdu = read_sms(envelope.body, uplink=False)
         if isinstance(tpdu, SmsDeliver):
             if self.refuse:
-                return SmsDeliverReport(FailureCause.TPDU_NOT_SUPPORTED).encode()
+                return SmsDeliverReport(self.cause).encode()
             self.ids.append(envelope.msg_id)
             text = self._buffer.add(0.0, tpdu.sender, tpdu.part)
             if text is not None:
@@ -132,9 +138,28 @@ async def test_an_sms_waits_for_an_absent_phone_and_expires_with_a_report():
 
 
 @pytest.mark.looptime
-async def test_a_phone_that_refuses_plain_sms_gets_nothing_and_the_smsc_retries():
+async def test_a_phone_that_takes_no_plain_sms_fails_the_text_at_once_with_a_failed_report():
     bus = Bus(random.Random(4), wall=wall)
-    alice, bob = Phone(bus, "+111"), Phone(bus, "+222", refuse=True)
+    alice, _bob = Phone(bus, "+111"), Phone(bus, "+222", refuse=True)  # the Secure OS
+    await asyncio.sleep(1)
+    ref, _parts = alice.modem.send_sms("+222", "are you there? " * 20, report=True)  # 2 parts
+    await asyncio.sleep(RETRY_FIRST / 2)
+    assert [state for state, *_ in sms_records(bus)] == ["submitted", "failed"]
+    assert [(r.message_ref, r.status) for r in alice.of(SmsStatusReport)] == [
+        (ref, TpStatus.FAILED)]
+    assert bus.sms.smsc.queued("+222") == 0 and bus.sms.smsc.queued_parts == 0
+    await asyncio.sleep(RETRY_FIRST * 8)
+    # Not tried again: the plain text went down the Secure line once, one record says so.
+    assert [state for state, *_ in sms_records(bus)] == ["submitted", "failed"]
+    assert bus.sms.stats.failed == 1 and bus.sms.smsc.next_wakeup() is None
+    bus.close()
+
+
+@pytest.mark.looptime
+async def test_a_phone_that_cannot_keep_an_sms_now_gets_it_again_later():
+    bus = Bus(random.Random(4), wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222", refuse=True,
+                                           cause=FailureCause.MS_ERROR)
     await asyncio.sleep(1)
     alice.modem.send_sms("+222", "hello?")
     await asyncio.sleep(RETRY_FIRST / 2)
@@ -195,10 +220,13 @@ async def test_hostile_sms_bodies_are_dropped_and_a_bad_number_is_refused():
                            spoof.encode()).encode())
     await asyncio.sleep(2)
     assert sms_records(bus) == [] and bus.stats.rejected == 4 + 1
-    # A number that is no line: accepted by the SMSC (it may attach later).
+    # A number the carrier has no line for: refused, as an SMSC does after its HLR lookup
+    # (nothing is queued for it: one phone cannot fill the SMSC with made-up numbers).
     modem.send_sms("+15125551234", "anyone?")
     await asyncio.sleep(2)
-    assert alice.of(SmsSubmitReport)[-1].accepted
+    assert alice.of(SmsSubmitReport)[-1].cause is FailureCause.INVALID_ADDRESS
+    assert bus.sms.smsc.queued("+15125551234") == 0
+    assert sms_records(bus)[-1][0] == "failed"
     bus.close()
 
 
@@ -224,4 +252,61 @@ async def test_a_delivery_the_link_gives_up_on_is_retried_by_the_smsc_not_the_ma
     await asyncio.sleep(RETRY_FIRST * 200)
     assert bob.texts == ["through the storm"] and len(set(bob.ids)) == 1
     assert [s for s, *_ in sms_records(bus)].count("delivered") == 1
+    bus.close()
+
+
+def _submit_part(bus: Bus, sender: str, part, ref: int, to: str = "+222") -> None:
+    body = SmsSubmit(ref, to, part, None, False).encode()
+    bus.sms.receive(sender, Envelope(EnvelopeKind.SMS, random.randbytes(16), sender, NETWORK,
+                                     body))
+
+
+@pytest.mark.looptime
+async def test_one_senders_half_sent_messages_push_out_only_its_own_oldest_with_a_failed_report():
+    bus = Bus(random.Random(11), wall=wall)
+    friend, evil, bob = Phone(bus, "+111"), Phone(bus, "+666"), Phone(bus, "+222")
+    await asyncio.sleep(1)
+    honest = segments("a long honest text " * 20, 42)
+    _submit_part(bus, "+111", honest[0], 42)
+    for ref in range(64):  # first parts of 64 messages, never the rest
+        _submit_part(bus, "+666", segments("y" * 200, ref)[0], ref)
+    for part in honest[1:]:
+        _submit_part(bus, "+111", part, 42)
+    await asyncio.sleep(5)
+    assert bob.texts == ["a long honest text " * 20]
+    assert friend.of(SmsSubmitReport) == [SmsSubmitReport(42)]
+    failed = evil.of(SmsSubmitReport)
+    assert [r.message_ref for r in failed] == list(range(64 - MAX_GATHERING_PER_SENDER))
+    assert {r.cause for r in failed} == {FailureCause.INCOMPLETE}
+    assert len(bus.sms._gathering) == MAX_GATHERING_PER_SENDER
+    bus.close()
+
+
+@pytest.mark.looptime
+async def test_a_message_whose_parts_stop_coming_fails_after_the_gathering_timeout():
+    bus = Bus(random.Random(12), wall=wall)
+    alice, _bob = Phone(bus, "+111"), Phone(bus, "+222")
+    await asyncio.sleep(1)
+    _submit_part(bus, "+111", segments("z" * 300, 7)[0], 7)
+    await asyncio.sleep(GATHER_TIMEOUT - 5)
+    assert alice.of(SmsSubmitReport) == []
+    await asyncio.sleep(10)
+    assert alice.of(SmsSubmitReport) == [SmsSubmitReport(7, FailureCause.INCOMPLETE)]
+    assert bus.sms._gathering == {} and bus.sms._gathered_parts == 0
+    assert sms_records(bus) == [("failed", "+111", "+222", "z" * 153)]
+    bus.close()
+
+
+def test_the_parts_being_gathered_are_bounded_on_every_part(monkeypatch):
+    monkeypatch.setattr(sms_service, "MAX_GATHERING_PARTS", 300)
+    bus = Bus(random.Random(13))
+    for sender in ("+601", "+602"):  # two senders start a message each while there is room
+        for ref in range(2):
+            _submit_part(bus, sender, segments("z" * (153 * 255), ref)[0], ref)
+    for sender in ("+601", "+602"):  # then grow them to 254 of their 255 parts
+        for ref in range(2):
+            for part in segments("z" * (153 * 255), ref)[1:-1]:
+                _submit_part(bus, sender, part, ref)
+                assert bus.sms._gathered_parts <= 300
+    assert bus.sms.stats.rejected >= 1
     bus.close()

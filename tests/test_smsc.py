@@ -200,6 +200,40 @@ def test_the_queues_are_capped_per_recipient_and_in_total():
     assert smsc.queued_parts == 8
 
 
+def test_one_sender_has_at_most_its_share_of_parts_waiting_and_others_still_get_in(tmp_path):
+    smsc = open_smsc(tmp_path / "network")
+    smsc.max_per_sender = 6
+    assert smsc.submit(T0, "+6", "+2", "a" * 600, 0).accepted  # 4 parts
+    assert smsc.submit(T0, "+6", "+3", "a" * 300, 1).accepted  # 2 more: its 6
+    result = smsc.submit(T0, "+6", "+4", "b", 2)
+    assert not result.accepted and "sender's texts" in result.reason
+    assert smsc.submit(T0, "+1", "+2", "meet at 8?", 7).accepted  # another sender's room
+    smsc.store.close()
+    again = open_smsc(tmp_path / "network")  # counted again after a restart
+    again.max_per_sender = 6
+    assert not again.submit(T0, "+6", "+4", "b", 2).accepted
+    again.set_reachable(T0, "+3", True)
+    deliver_all(again, T0)  # two of its parts went: room for two
+    assert again.submit(T0, "+6", "+4", "b", 3).accepted
+    again.store.close()
+
+
+def test_a_delivery_refused_for_good_drops_its_whole_message_and_reports_failed():
+    smsc = Smsc()
+    smsc.submit(T0, "+1", "+2", "x" * 400, 9, status_report=True)  # 3 parts
+    smsc.submit(T0, "+1", "+2", "next", 10)
+    smsc.set_reachable(T0, "+2", True)
+    [first] = smsc.poll(T0)
+    assert smsc.refused(T0, first.id)
+    assert smsc.queued("+2") == 1 and smsc.queued_parts == 1  # only the next message left
+    smsc.set_reachable(T0, "+1", True)
+    sent = deliver_all(smsc, T0)
+    assert texts(sent, "+2") == ["next"]
+    [report] = reports(sent, "+1")
+    assert (report.message_ref, report.status) == (9, ReportStatus.FAILED)
+    assert not smsc.refused(T0, first.id)  # settled already
+
+
 def test_status_reports_for_one_sender_are_bounded():
     smsc = Smsc()
     smsc.set_reachable(T0, "+2", True)

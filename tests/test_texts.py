@@ -9,11 +9,12 @@ import random
 
 import pytest
 
+from phone_tui.core.clock import ManualClock
 from phone_tui.core.config import Settings
 from phone_tui.crypto.keystore import UnlockOutcome
 from phone_tui.errors import ConfigError
 from phone_tui.handset.device import load_device
-from phone_tui.handset.texts import NOTE, TextError, TextReceived
+from phone_tui.handset.texts import NO_ANSWER, NOTE, SENDING_TIMEOUT, TextError, TextReceived
 from phone_tui.modem.bus import Bus
 from phone_tui.modem.profiles import load_profiles
 from phone_tui.testing import TEST_PIN, make_handset, set_up
@@ -126,9 +127,11 @@ async def test_the_secure_os_has_no_plain_sms_and_keeps_nothing_of_one(tmp_path)
         pair.b.send_sms(pair.a.number, "hi")
     sent = pair.a.send_sms(pair.b.number, "plain to secure")
     await asyncio.sleep(5)
-    assert pair.a.texts.get(sent.id).state == "sent"  # accepted, never delivered
+    # Accepted, then refused for good by the Secure OS: failed at once, and not tried again.
+    text = pair.a.texts.get(sent.id)
+    assert (text.state, text.reason) == ("failed", "the recipient's phone takes no SMS")
     states = [r.state for r in pair.bus.intercept.recent if r.service == "sms"]
-    assert states[0] == "submitted" and "failed" in states and "delivered" not in states
+    assert states == ["submitted", "failed"]
     assert pair.b.persona.spooled_messages() == 0
     assert not any(isinstance(e, TextReceived) for e in pair.seen)
 
@@ -145,3 +148,30 @@ async def test_what_cannot_be_sent_is_refused_before_it_leaves(tmp_path):
     pair.a.lock()
     with pytest.raises(TextError, match="Unlock"):
         pair.a.send_sms(pair.b.number, "x")
+
+
+@pytest.mark.looptime
+async def test_a_text_with_no_answer_from_the_sms_centre_fails_in_time_and_after_a_restart(
+        tmp_path):
+    bus = Bus(random.Random(13))
+    bus.sms.receive = lambda *_args: None  # the SMS centre's answer never comes
+    clock = ManualClock()
+    phone = make_handset(tmp_path, settings=Settings(persona="open"), clock=clock)
+    phone.attach(bus, PROFILES)
+    await set_up(phone, locked=False)
+    await asyncio.sleep(1)
+    first = phone.send_sms("+8619000000002", "anyone there?")
+    await asyncio.sleep(SENDING_TIMEOUT / 2)
+    clock.advance(SENDING_TIMEOUT / 2)
+    assert phone.texts.get(first.id).state == "sending"
+    clock.advance(SENDING_TIMEOUT / 2 + 1)
+    await asyncio.sleep(SENDING_TIMEOUT / 2 + 1)
+    assert (phone.texts.get(first.id).state, phone.texts.get(first.id).reason) == (
+        "failed", NO_ANSWER)
+    # A text left "sending" across a lock (a restart of the app is the same store read again).
+    second = phone.send_sms("+8619000000002", "still there?")
+    phone.lock()
+    clock.advance(SENDING_TIMEOUT + 1)
+    await phone.unlock(TEST_PIN)
+    assert phone.texts.get(second.id).state == "failed"
+    bus.close()

@@ -887,6 +887,8 @@ class Handset:
         if persona is self.persona:
             self._stop_calls()
             self.messenger = None  # a replay under way stops, writing nothing more
+            if self.texts is not None:
+                self.texts.close()
             self.texts = None
             self._catching_up = None
         persona.wipe()
@@ -914,6 +916,8 @@ class Handset:
         self.relock_after_call = False
         self._stop_calls()
         self.messenger = None  # a replay under way stops at its next entry
+        if self.texts is not None:
+            self.texts.close()
         self.texts = None
         self._catching_up = None
         self._settings_of, self._settings = None, {}  # no reference to the store stays

@@ -167,6 +167,13 @@ def check_body(body: object, *, kind: str | None = "text") -> str:
     return body
 
 
+def without_controls(text: str) -> str:
+    """``text`` with each control character the text schema refuses (C0 and C1 but tab, newline
+    and carriage return) replaced by U+FFFD: for text from outside the messenger (plain SMS),
+    kept under the messenger's rule."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 def encoded_size(payload: Payload) -> int:
     """The bytes ``payload`` takes as sent (JSON, before padding)."""
     return len(json.dumps(payload.to_dict()).encode())

@@ -2,13 +2,17 @@
 encrypted store (table ``texts``, store schema 8), over the modem's SMS (``modem.send_sms`` and
 ``modem.on_sms``).
 
-A text goes to the carrier's SMS centre in parts (``modem/sms.py``); its states follow what the
-SMSC says: *sending* until its SMS-SUBMIT-REPORT, then *sent* (accepted: the carrier has it, and
-reads it) or *failed* (refused, with the reason); then, from its SMS-STATUS-REPORT, *delivered*,
-*expired* (the recipient's phone was away for the whole validity period) or *failed*. A text
-received comes in parts too; they are put together (``ReassemblyBuffer``) and kept once whole,
-once even if the SMSC delivers a part again (by the delivery's id). Everything off the network
-is read with ``sms_pdu.read_sms`` (checked; a malformed body is dropped).
+A text goes to the carrier's SMS centre in parts (``modem/sms.py``); its states follow what the SMSC
+says: *sending* until its SMS-SUBMIT-REPORT, then *sent* (accepted: the carrier has it, and reads
+it) or *failed* (refused, with the reason; or no answer within :data:`SENDING_TIMEOUT`, also across
+a restart: the SMSC answers at once, so its answer was lost); then, from its SMS-STATUS-REPORT,
+*delivered*, *expired* (the recipient's phone was away for the whole validity period) or *failed*
+(its phone takes no plain SMS). A text received comes in parts too; they are put together
+(``ReassemblyBuffer``) and kept once whole, once even if the SMSC delivers a part again (by the
+delivery's id). Everything off the network is read with ``sms_pdu.read_sms`` (checked; a malformed
+body is dropped); a received text's control characters are replaced as the messenger's rule has it
+(``payloads.without_controls``: no terminal escape is kept), and the app shows it through
+``ui.shown_text.clean``.
 
 Plain SMS is not end-to-end encrypted: the carrier (and anyone it lets, or anyone on a cell with
 no cipher) reads every text. The app says so.
@@ -16,15 +20,18 @@ no cipher) reads every text. The app says so.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 from phone_tui.core.clock import Clock
 from phone_tui.errors import PhoneTuiError
 from phone_tui.handset.events import Event, EventStream
+from phone_tui.handset.payloads import without_controls
 from phone_tui.modem.frames import Envelope
 from phone_tui.modem.sms import ReassemblyBuffer, SmsError, SmsMalformed, SmsPart, cost
 from phone_tui.modem.sms_pdu import (
+    FailureCause,
     SmsDeliver,
     SmsStatusReport,
     SmsSubmitReport,
@@ -40,6 +47,13 @@ MAX_TEXT = 2000  # characters a person may send in one text (14 UCS-2 parts at m
 STATES = ("sending", "sent", "delivered", "expired", "failed", "received")
 _FINAL_REPORT = {TpStatus.DELIVERED: "delivered", TpStatus.EXPIRED: "expired",
                  TpStatus.FAILED: "failed"}
+SENDING_TIMEOUT = 600.0  # s a text waits for its SUBMIT-REPORT (the SMSC gives up in 3 min)
+NO_ANSWER = "no answer from the SMS centre"
+_CAUSES = {FailureCause.INVALID_ADDRESS: "no phone has that number",
+           FailureCause.SENDER_QUOTA: "too many of your texts wait to be delivered; try later",
+           FailureCause.INCOMPLETE: "not all of its parts reached it",
+           FailureCause.SYSTEM_FAILURE: "it is full",
+           FailureCause.SC_BUSY: "it is busy; try again"}
 _COLUMNS = "id, number, outgoing, body, state, reason, at, unread, ref, parts"
 
 
@@ -95,7 +109,17 @@ class Texts:
         self.clock = clock
         self.events = events
         self._buffer = ReassemblyBuffer()
+        self._stale_timer: asyncio.TimerHandle | None = None
+        self._closed = False
         self._restore_parts()
+        self._give_up_sending()  # a restart (or a lock) may have come between
+
+    def close(self) -> None:
+        """The store closes (a lock, a wipe): no timer touches it after."""
+        self._closed = True
+        if self._stale_timer is not None:
+            self._stale_timer.cancel()
+            self._stale_timer = None
 
     def _restore_parts(self) -> None:
         """The parts of texts not yet whole, back in the reassembly buffer (a restart or a
@@ -139,7 +163,40 @@ class Texts:
                                                         parts))
             text_id = cursor.lastrowid
         self.events.emit(TextUpdated(self.persona, number, text_id, "sending"))
+        self._arm_sending()
         return self.get(text_id)
+
+    def _give_up_sending(self) -> None:
+        """Texts "sending" for longer than :data:`SENDING_TIMEOUT` become "failed": the SMS
+        centre's answer will not come now."""
+        self._stale_timer = None
+        if self._closed:
+            return
+        rows = self.store.execute("SELECT id, number FROM texts WHERE outgoing = 1 AND state = "
+                                  "'sending' AND at <= ?",
+                                  (self.clock.now() - SENDING_TIMEOUT,)).fetchall()
+        if rows:
+            with self.store.transaction():
+                for text_id, _ in rows:
+                    self.store.execute("UPDATE texts SET state = 'failed', reason = ? WHERE "
+                                       "id = ?", (NO_ANSWER, text_id))
+            for text_id, number in rows:
+                self.events.emit(TextUpdated(self.persona, number, text_id, "failed"))
+        self._arm_sending()
+
+    def _arm_sending(self) -> None:
+        if self._stale_timer is not None or self._closed:
+            return
+        oldest = self.store.execute("SELECT min(at) FROM texts WHERE outgoing = 1 AND state = "
+                                    "'sending'").fetchone()[0]
+        if oldest is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # off the loop: the next start looks
+        self._stale_timer = loop.call_later(
+            max(oldest + SENDING_TIMEOUT - self.clock.now(), 5.0), self._give_up_sending)
 
     # -- from the SMS centre ------------------------------------------------------------------
 
@@ -154,9 +211,9 @@ class Texts:
             self._received(envelope, tpdu)
         elif isinstance(tpdu, SmsSubmitReport):
             state = "sent" if tpdu.accepted else "failed"
-            reason = "" if tpdu.accepted else (
-                f"the SMS centre refused it ({tpdu.cause.name.lower().replace('_', ' ')})"
-                if tpdu.cause is not None else "")
+            reason = "" if tpdu.accepted or tpdu.cause is None else (
+                "the SMS centre refused it ("
+                + (_CAUSES.get(tpdu.cause) or tpdu.cause.name.lower().replace("_", " ")) + ")")
             self._advance(tpdu.message_ref, None, ("sending",), state, reason)
         elif isinstance(tpdu, SmsStatusReport):
             state = _FINAL_REPORT[tpdu.status]
@@ -194,7 +251,7 @@ class Texts:
                 cursor = self.store.execute(
                     "INSERT INTO texts (number, outgoing, body, state, at, unread, parts) "
                     "VALUES (?, 0, ?, 'received', ?, 1, ?)",
-                    (deliver.sender, whole, now,
+                    (deliver.sender, without_controls(whole), now,
                      deliver.part.concat.total if deliver.part.concat else 1))
                 text_id = cursor.lastrowid
         if text_id is not None:
@@ -210,8 +267,8 @@ class Texts:
                 cursor = self.store.execute(
                     "INSERT INTO texts (number, outgoing, body, state, reason, at, unread, "
                     "parts) VALUES (?, 0, ?, 'received', ?, ?, 1, ?)",
-                    (lost.sender, lost.text, f"{lost.received} of {lost.total} parts came",
-                     now, lost.total))
+                    (lost.sender, without_controls(lost.text),
+                     f"{lost.received} of {lost.total} parts came", now, lost.total))
             self.events.emit(TextReceived(self.persona, lost.sender, cursor.lastrowid))
 
     def _advance(self, ref: int, recipient: str | None, before: tuple[str, ...], state: str,

@@ -81,6 +81,9 @@ class FailureCause(enum.IntEnum):
     INVALID_ADDRESS = 0xC3  # invalid SME address
     SYSTEM_FAILURE = 0xC2  # the SMSC (or the recipient's store) is full
     MS_ERROR = 0xD2  # the phone could not keep it (its store failed, nothing to take it)
+    # 0xE0-0xFE are for the SMSC's own causes (application specific): these two are this one's.
+    INCOMPLETE = 0xE0  # the message's other parts did not come in time (or no room to hold them)
+    SENDER_QUOTA = 0xE1  # too many of the sender's texts wait at the SMSC already
     UNSPECIFIED = 0xFF
 
 

@@ -2,14 +2,20 @@
 
 A phone sends one SMS envelope per part (its body an SMS-SUBMIT, ``sms_pdu.py``); the parts of a
 concatenated message are gathered here and handed to the SMSC together, which accepts or refuses
-the message (an SMS-SUBMIT-REPORT goes back either way). What the SMSC has to send goes down the
+the message (an SMS-SUBMIT-REPORT goes back either way). Gathering is bounded per sender (a few
+messages at once, its oldest failed to make room) and in all (parts held), and times out: a
+message whose parts stop coming fails, with a failed SUBMIT-REPORT, so its sender hears. A
+recipient the carrier has no line for is refused (invalid address), as a real SMSC after its
+HLR lookup. What the SMSC has to send goes down the
 recipient's reliable hop as SMS-DELIVERs (and SMS-STATUS-REPORTs to senders who asked), one at a
 time a line; a delivery counts when that hop acknowledges it, on the next loop turn, so that a
 phone's refusal riding in the same frame (an SMS-DELIVER-REPORT error: the Secure OS takes no
 plain SMS) counts as a failure instead; a session lost with a delivery in flight counts as a
-failure (the SMSC retries it later). Registrations tell the SMSC who is reachable; its timers
-run on the loop from :meth:`Smsc.next_wakeup`. Every event goes to the carrier's lawful
-intercept as an IRI-REPORT of service "sms", the text in clear: the carrier reads plain SMS.
+failure (the SMSC retries it later); a refusal for good (TPDU not supported: the Secure OS)
+drops the message at once, with a "failed" status report if its sender asked. Registrations
+tell the SMSC who is reachable; its timers run on the loop from :meth:`Smsc.next_wakeup`. Every
+event goes to the carrier's lawful intercept as an IRI-REPORT of service "sms", the text in
+clear: the carrier reads plain SMS.
 
 Times given to the SMSC are the carrier's wall clock (its queue and expiries survive a restart).
 The SMSC knows numbers as TS 23.040 writes them ("+" and digits); the carrier's lines may be
@@ -44,6 +50,7 @@ from phone_tui.modem.smsc import (
     Delivery,
     ReportStatus,
     Smsc,
+    SubmitResult,
     open_smsc,
 )
 
@@ -52,11 +59,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_GATHERING = 64  # concatenated submissions being put together at once; the oldest goes
-MAX_GATHERING_PARTS = 1024
+MAX_GATHERING_PER_SENDER = 4  # concatenated messages one sender has half-sent; its oldest goes
+MAX_GATHERING_PARTS = 8192  # parts held for every sender; a part past it fails its message
+GATHER_TIMEOUT = 180.0  # s after a message's last part came: the rest will not, it fails
+PERMANENT = frozenset({FailureCause.TPDU_NOT_SUPPORTED})  # a phone's refusals not worth a retry
 MIN_TIMER = 0.01  # s: the SMSC's next wake-up is never sooner after a poll (it may be early)
 
-_STATUS = {ReportStatus.DELIVERED: TpStatus.DELIVERED, ReportStatus.EXPIRED: TpStatus.EXPIRED}
+_STATUS = {ReportStatus.DELIVERED: TpStatus.DELIVERED, ReportStatus.EXPIRED: TpStatus.EXPIRED,
+           ReportStatus.FAILED: TpStatus.FAILED}
+_Key = tuple[str, int, int, Encoding]  # sender, concatenation reference, parts, alphabet
 
 
 @dataclass
@@ -66,6 +77,16 @@ class _InFlight:
     delivery: Delivery
     acked: bool = False
     refused: bool = False
+    for_good: bool = False  # refused with a permanent cause: the SMSC drops it, no retry
+
+
+@dataclass
+class _Gathering:
+    """A concatenated message being put together: its parts so far, when the last one came."""
+
+    first: SmsSubmit
+    parts: dict[int, SmsSubmit]
+    last: float
 
 
 @dataclass
@@ -85,10 +106,12 @@ class SmsService:
         self.smsc = open_smsc(folder) if folder is not None else Smsc()
         self.stats = SmsServiceStats()
         self._in_flight: dict[str, _InFlight] = {}  # by recipient: one at a time a line
-        self._gathering: OrderedDict[tuple[str, int, int, Encoding], dict[int, SmsSubmit]] = \
-            OrderedDict()
+        # Least recently added to first (the next to time out), and each sender's, oldest first.
+        self._gathering: OrderedDict[_Key, _Gathering] = OrderedDict()
+        self._gathering_of: dict[str, dict[_Key, None]] = {}
         self._gathered_parts = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._gather_timer: asyncio.TimerHandle | None = None
         self._lines: dict[str, str] = {}  # "+8619012345678" -> the carrier's "+86 190 1234 5678"
 
     def _line(self, msisdn: str) -> str:
@@ -99,9 +122,10 @@ class SmsService:
         return self.carrier._wall()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._gather_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._gather_timer = None
         if self.smsc.store is not None:
             self.smsc.store.close()
 
@@ -119,7 +143,7 @@ class SmsService:
             log.debug("SMS centre dropped a body from %s: %s", from_number, problem)
             return
         if isinstance(tpdu, SmsDeliverReport):
-            self._refused(msisdn(from_number))
+            self._refused(msisdn(from_number), tpdu.cause)
         elif isinstance(tpdu, SmsSubmit):
             self._lines.setdefault(msisdn(from_number), from_number)
             self._submit(msisdn(from_number), tpdu)
@@ -130,9 +154,12 @@ class SmsService:
             return
         now = self.wall()
         validity = submit.validity if submit.validity is not None else DEFAULT_VALIDITY
-        result = self.smsc.submit(now, sender, submit.recipient, [p.part for p in parts],
-                                  submit.message_ref, validity=validity,
-                                  status_report=submit.status_report)
+        if not self._has_line(submit.recipient):
+            result = SubmitResult(False, "the carrier has no line with that phone number")
+        else:
+            result = self.smsc.submit(now, sender, submit.recipient, [p.part for p in parts],
+                                      submit.message_ref, validity=validity,
+                                      status_report=submit.status_report)
         size = sum(len(p.part.user_data) for p in parts)
         text = result.text or "".join(p.part.text for p in parts)
         if result.accepted:
@@ -150,27 +177,94 @@ class SmsService:
         self._down(sender, SmsSubmitReport(submit.message_ref, cause).encode())
         self._pump()
 
+    def _has_line(self, number: str) -> bool:
+        """Whether the carrier has a line for ``number`` (its HLR lookup)."""
+        if self.carrier.is_attached(self._line(number)):
+            return True
+        for line in self.carrier._subscribers:
+            if msisdn(line) == number:
+                self._lines[number] = line
+                return True
+        return False
+
     def _gather(self, sender: str, submit: SmsSubmit) -> list[SmsSubmit] | None:
         """All the parts of ``submit``'s message once its last one came, else None."""
         concat = submit.part.concat
         if concat is None or concat.total == 1:
             return [submit]
+        now = self.wall()
+        self._time_out_gathering(now)
         key = (sender, concat.reference, concat.total, submit.part.encoding)
-        parts = self._gathering.get(key)
-        if parts is None:
-            while self._gathering and (len(self._gathering) >= MAX_GATHERING
-                                       or self._gathered_parts >= MAX_GATHERING_PARTS):
-                self._gathered_parts -= len(self._gathering.popitem(last=False)[1])
-            parts = self._gathering[key] = {}
-        if concat.sequence in parts:
+        entry = self._gathering.get(key)
+        if entry is None:
+            mine = self._gathering_of.setdefault(sender, {})
+            while len(mine) >= MAX_GATHERING_PER_SENDER:
+                # Only this sender's own: another's half-sent message is none of its business.
+                self._give_up(next(iter(mine)), "a newer message of its sender pushed it out")
+            entry = self._gathering[key] = _Gathering(submit, {}, now)
+            self._gathering_of.setdefault(sender, {})[key] = None
+        if concat.sequence in entry.parts:
             return None  # the same part again
-        parts[concat.sequence] = submit
-        self._gathered_parts += 1
-        if len(parts) < concat.total:
+        if self._gathered_parts >= MAX_GATHERING_PARTS:
+            self._give_up(key, "the SMS centre holds too many parts being put together")
             return None
-        del self._gathering[key]
-        self._gathered_parts -= len(parts)
-        return [parts[i] for i in range(1, concat.total + 1)]
+        entry.parts[concat.sequence] = submit
+        entry.last = now
+        self._gathering.move_to_end(key)
+        self._gathered_parts += 1
+        if len(entry.parts) < concat.total:
+            self._arm_gather_timer()
+            return None
+        self._forget(key)
+        return [entry.parts[i] for i in range(1, concat.total + 1)]
+
+    def _forget(self, key: _Key) -> _Gathering:
+        entry = self._gathering.pop(key)
+        self._gathered_parts -= len(entry.parts)
+        mine = self._gathering_of[key[0]]
+        del mine[key]
+        if not mine:
+            del self._gathering_of[key[0]]
+        return entry
+
+    def _give_up(self, key: _Key, why: str) -> None:
+        """A message being gathered fails: its sender hears (a failed SUBMIT-REPORT), and the
+        intercept has what came of it."""
+        entry = self._forget(key)
+        sender, first = key[0], entry.first
+        self.stats.rejected += 1
+        log.info("SMS centre gave up a message from %s: %s", sender, why)
+        parts = [entry.parts[i] for i in sorted(entry.parts)]
+        self.carrier.intercept.emit(
+            "IRI-REPORT", "sms", calling=self._line(sender), called=self._line(first.recipient),
+            direction="originating", state="failed",
+            sms_text="".join(p.part.text for p in parts), content="clear",
+            size=sum(len(p.part.user_data) for p in parts),
+            ref=_ref(sender, first.message_ref, None))
+        self._down(sender, SmsSubmitReport(first.message_ref, FailureCause.INCOMPLETE).encode())
+
+    def _time_out_gathering(self, now: float) -> None:
+        while self._gathering:
+            key, entry = next(iter(self._gathering.items()))
+            if entry.last + GATHER_TIMEOUT > now:
+                break
+            self._give_up(key, "its other parts did not come")
+
+    def _arm_gather_timer(self) -> None:
+        if self._gather_timer is not None or not self._gathering:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # off the loop: the next part looks
+        oldest = next(iter(self._gathering.values()))
+        self._gather_timer = loop.call_later(
+            max(oldest.last + GATHER_TIMEOUT - self.wall(), MIN_TIMER), self._gather_tick)
+
+    def _gather_tick(self) -> None:
+        self._gather_timer = None
+        self._time_out_gathering(self.wall())
+        self._arm_gather_timer()
 
     # -- reachability --------------------------------------------------------------------------
 
@@ -272,11 +366,12 @@ class SmsService:
         self._pump()
         return True
 
-    def _refused(self, number: str) -> None:
+    def _refused(self, number: str, cause: FailureCause) -> None:
         flight = self._in_flight.get(number)
         if flight is None:
             return
         flight.refused = True
+        flight.for_good = cause in PERMANENT
         if not flight.acked:
             # Refused before the hop's ack came: settled now, the ack finds nothing.
             del self._in_flight[number]
@@ -298,7 +393,10 @@ class SmsService:
         self._pump()
 
     def _fail(self, now: float, flight: _InFlight, why: str) -> None:
-        self.smsc.failed(now, flight.delivery.id)
+        if flight.for_good:
+            self.smsc.refused(now, flight.delivery.id)
+        else:
+            self.smsc.failed(now, flight.delivery.id)
         self.stats.failed += 1
         log.info("SMS to %s not delivered: %s", flight.delivery.to, why)
         self._record(flight.delivery, "failed")
@@ -340,6 +438,8 @@ def _msg_id(delivery: Delivery) -> bytes:
 def _cause(reason: str) -> FailureCause:
     if "phone number" in reason:
         return FailureCause.INVALID_ADDRESS
+    if "sender's texts" in reason:
+        return FailureCause.SENDER_QUOTA
     if "full" in reason:
         return FailureCause.SYSTEM_FAILURE
     if "cannot store" in reason:

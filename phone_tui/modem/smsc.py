@@ -5,11 +5,13 @@ stored per recipient and forwarded in order while it is valid (a relative validi
 default 24 h, at most :data:`MAX_VALIDITY`); nothing is tried while the recipient is absent, and
 the attach of the recipient (HLR's "alert service centre") makes the SMSC try at once; a
 delivery that fails or goes unanswered is retried with a doubling backoff; a message that
-outlives its validity is dropped. A status report ("delivered" or "expired") goes back to the
-sender when it asked for one (TP-SRR), itself stored and forwarded. Concatenated parts are
-forwarded as parts, as SMSCs do; the phone puts them together (:class:`sms.ReassemblyBuffer`).
-One status report stands for the whole message (what a phone shows after combining the
-reports of its parts).
+outlives its validity is dropped, and one the recipient's phone refuses for good (it takes no
+plain SMS) at once. A status report ("delivered", "expired" or "failed") goes back to the
+sender when it asked for one (TP-SRR), itself stored and forwarded. One sender has at most
+:data:`MAX_QUEUED_PER_SENDER` parts waiting, so that one phone cannot fill the SMSC.
+Concatenated parts are forwarded as parts, as SMSCs do; the phone puts them together
+(:class:`sms.ReassemblyBuffer`). One status report stands for the whole message (what a phone
+shows after combining the reports of its parts).
 
 No asyncio and no clock: every method takes ``now``, wall-clock seconds (the queue and its
 expiry survive a restart, and loop time starts again in each process). The queue lives in
@@ -46,6 +48,7 @@ DEFAULT_VALIDITY = 24 * 3600.0
 MIN_VALIDITY = 5 * 60.0  # TP-VP relative starts at 5 minutes
 MAX_VALIDITY = 7 * 86400.0  # longer requests are cut to a week, as operators do
 MAX_QUEUED_PER_RECIPIENT = 500  # parts waiting for one number
+MAX_QUEUED_PER_SENDER = 500  # parts one sender has waiting: one phone cannot fill the SMSC
 MAX_QUEUED_TOTAL = 20_000  # parts waiting in the whole SMSC
 MAX_REPORTS_PER_NUMBER = 100  # status reports waiting for one sender; the oldest goes first
 RETRY_FIRST = 30.0  # seconds before the first retry of a failed delivery, then doubling
@@ -62,6 +65,7 @@ class ReportStatus(enum.Enum):
 
     DELIVERED = "delivered"
     EXPIRED = "expired"
+    FAILED = "failed"  # the recipient's phone refused it for good (it takes no plain SMS)
 
 
 @dataclass(frozen=True)
@@ -139,9 +143,12 @@ class Smsc:
 
     def __init__(self, store: SmscFile | None = None, *,
                  max_per_recipient: int = MAX_QUEUED_PER_RECIPIENT,
+                 max_per_sender: int = MAX_QUEUED_PER_SENDER,
                  max_total: int = MAX_QUEUED_TOTAL) -> None:
         self.store = store
         self.max_per_recipient = max_per_recipient
+        self.max_per_sender = max_per_sender
+        self._from: dict[str, int] = {}  # parts queued by sender
         self.max_total = max_total
         self._queues: dict[str, deque[_Item]] = {}
         self._reachable: set[str] = set()
@@ -163,7 +170,9 @@ class Smsc:
         if store is not None:
             for item in store.load():
                 self._queues.setdefault(item.number, deque()).append(item)
-                self._parts += item.part is not None
+                if item.part is not None:
+                    self._parts += 1
+                    self._from[item.peer] = self._from.get(item.peer, 0) + 1
                 self._next_row = max(self._next_row, item.row + 1, item.message + 1)
             self._rebuild_expiries()
 
@@ -200,6 +209,9 @@ class Smsc:
         queued = sum(item.part is not None for item in queue)
         if queued + len(parts) > self.max_per_recipient:
             return SubmitResult(False, f"{recipient}'s message store is full")
+        if self._from.get(sender, 0) + len(parts) > self.max_per_sender:
+            return SubmitResult(False, f"too many of the sender's texts wait (at most "
+                                       f"{self.max_per_sender} parts a sender)")
         if self._parts + len(parts) > self.max_total:
             return SubmitResult(False, "the SMS centre is full")
         message_id = self._next_row
@@ -213,6 +225,7 @@ class Smsc:
             return SubmitResult(False, "the SMS centre cannot store it now; try again")
         self._queues.setdefault(recipient, deque()).extend(items)
         self._parts += len(items)
+        self._from[sender] = self._from.get(sender, 0) + len(items)
         self._expiry(now + validity, recipient)
         return SubmitResult(True, message_id=message_id, text=text, parts=len(items))
 
@@ -282,7 +295,7 @@ class Smsc:
         queue.popleft()
         inserts: list[_Item] = []
         if head.part is not None:
-            self._parts -= 1
+            self._gone(head)
             rest = any(item.message == head.message for item in queue)
             if head.wants_report and not rest:
                 inserts = self._report(now, head, ReportStatus.DELIVERED)
@@ -300,6 +313,38 @@ class Smsc:
         found = self._in_flight(delivery_id)
         if found is not None:
             self._retry_later(now, found[1])
+
+    def refused(self, now: float, delivery_id: int) -> bool:
+        """The phone refused the delivery for good (it takes no plain SMS): the message goes
+        at once, every part of it still queued, with a "failed" status report if asked; True if
+        it was in flight. Retrying would only send the text down that line again and again."""
+        found = self._in_flight(delivery_id)
+        if found is None:
+            return False
+        queue, head = found
+        gone = [item for item in queue if item is head or (
+            head.part is not None and item.part is not None and item.message == head.message)]
+        for item in gone:
+            queue.remove(item)
+            if item.part is not None:
+                self._gone(item)
+        inserts = self._report(now, head, ReportStatus.FAILED) \
+            if head.part is not None and head.wants_report else []
+        self._save(inserts, [item.row for item in gone])
+        if queue:
+            queue[0].next_attempt = min(queue[0].next_attempt, now)
+        elif head.number in self._queues:
+            del self._queues[head.number]
+        return True
+
+    def _gone(self, item: _Item) -> None:
+        """A part left the queue (delivered, expired or refused): off the counts."""
+        self._parts -= 1
+        left = self._from.get(item.peer, 0) - 1
+        if left > 0:
+            self._from[item.peer] = left
+        else:
+            self._from.pop(item.peer, None)
 
     def _in_flight(self, delivery_id: int) -> tuple[deque[_Item], _Item] | None:
         for queue in self._queues.values():
@@ -354,7 +399,7 @@ class Smsc:
                     continue
                 deletes.append(item.row)
                 if item.part is not None:
-                    self._parts -= 1
+                    self._gone(item)
                     gone.setdefault(item.message, []).append(item)
                     if item.wants_report and item.message not in reported:
                         reported[item.message] = item

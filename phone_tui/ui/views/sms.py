@@ -17,6 +17,7 @@ from phone_tui.handset.texts import NOTE, Text, TextError, TextReceived, Texts, 
 from phone_tui.modem.sms import cost
 from phone_tui.ui import bindings
 from phone_tui.ui.notices import plain_line
+from phone_tui.ui.shown_text import clean
 from phone_tui.ui.views.base import PhoneView, set_text
 from phone_tui.ui.widgets.phone_list import PhoneList
 
@@ -165,6 +166,7 @@ class SmsThreadView(_SmsView):
     def __init__(self, number: str) -> None:
         super().__init__(id=f"sms-thread-{abs(hash(number))}")
         self.number = number  # the banner says nothing of this thread's texts while shown
+        self._rows: dict[int, Static] = {}  # by text id: an SMS event touches one row
 
     @property
     def shown_as(self) -> tuple[str, str]:
@@ -192,22 +194,44 @@ class SmsThreadView(_SmsView):
         self.refresh_texts()
 
     def on_model_event(self, event: object) -> None:
-        if isinstance(event, TextReceived | TextUpdated) and event.number == self.number:
-            self.refresh_texts()
+        if not isinstance(event, TextReceived | TextUpdated) or event.number != self.number:
+            return
+        texts = self.texts
+        if texts is None:
+            return
+        try:
+            text = texts.get(event.text_id)
+        except KeyError:
+            return
+        row = self._rows.get(text.id)
+        if row is not None:  # a state changed: that row only, not the whole thread again
+            row.update(self._content(text))
+            return
+        row = self._rows[text.id] = self._row(text)
+        log = self.query_one("#sms-log", VerticalScroll)
+        log.mount(row)
+        log.scroll_end(animate=False)
+        texts.mark_read(self.number)
 
     def refresh_texts(self) -> None:
         texts = self.texts
         log = self.query_one("#sms-log", VerticalScroll)
         log.remove_children()
+        self._rows = {}
         if texts is None:
             return
-        rows = [self._row(text) for text in texts.thread(self.number)]
+        thread = texts.thread(self.number)
+        rows = [self._row(text) for text in thread]
+        self._rows = {text.id: row for text, row in zip(thread, rows, strict=True)}
         if rows:
             log.mount_all(rows)
             log.scroll_end(animate=False)
         texts.mark_read(self.number)
 
     def _row(self, text: Text) -> Static:
+        return Static(self._content(text), classes="sms-out" if text.outgoing else "sms-in")
+
+    def _content(self, text: Text) -> Content:
         stamp = _stamp(text.at, self.utc)
         parts = f" \u00b7 {text.parts} SMS" if text.parts > 1 else ""
         if text.outgoing:
@@ -217,9 +241,9 @@ class SmsThreadView(_SmsView):
             meta = f"{stamp}{parts} \u00b7 {state}{why}"
         else:
             meta = f"{stamp}{parts}" + (f" \u00b7 {text.reason}" if text.reason else "")
-        # The body is the sender's words, not markup: a "[" in it is a bracket.
-        content = Content.assemble(text.body, "\n", (meta, "$text-muted"))
-        return Static(content, classes="sms-out" if text.outgoing else "sms-in")
+        # The body is the sender's words, not markup: a "[" in it is a bracket; and a format
+        # character (a bidi override) or a control kept in an old store shows as an escape.
+        return Content.assemble(clean(text.body, body=True), "\n", (meta, "$text-muted"))
 
     @on(Input.Changed, "#sms-compose")
     def _typing(self, event: Input.Changed) -> None:
@@ -241,5 +265,4 @@ class SmsThreadView(_SmsView):
         except TextError as problem:
             self.notify(str(problem), title="Not sent", severity="error")
             return
-        compose.value = ""
-        self.refresh_texts()
+        compose.value = ""  # its row comes with the text's event

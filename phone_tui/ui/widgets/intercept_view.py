@@ -15,7 +15,6 @@ whatever the text's length.
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 from collections import deque
 from dataclasses import fields
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from phone_tui.ui import bindings
+from phone_tui.ui.shown_text import clean
 from phone_tui.ui.widgets.tap_view import party
 
 if TYPE_CHECKING:
@@ -42,35 +42,6 @@ MAX_LINES = 500
 LINE_TEXT = 160  # characters of an SMS's text a line shows (the detail view has all of it)
 MAX_CELLS = 400  # what one line may cost, whatever the pane's width
 FALLBACK_WIDTH = 200
-# Bidi controls are format characters (Cf) too; listed for the reader: they could turn a line
-# around ("Trojan Source", CVE-2021-42574).
-BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def clean(text: str, limit: int | None = None) -> str:
-    """``text`` safe to show: control, format (bidi, zero-width) and separator characters as
-    escapes (``\\n``, ``\\u202e``), at most ``limit`` characters of it read (then ``…``)."""
-    cut = limit is not None and len(text) > limit
-    out: list[str] = []
-    for char in text[:limit] if limit is not None else text:
-        if char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
-        elif char == "\\":
-            out.append("\\\\")
-        elif char in BIDI or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn",
-                                                             "Zl", "Zp"):
-            code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x100 else
-                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-        else:
-            out.append(char)
-    return "".join(out) + ("\u2026" if cut else "")
-
-
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
