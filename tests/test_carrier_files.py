@@ -107,3 +107,24 @@ def test_a_new_file_is_made_0600_and_a_good_one_reopened(tmp_path, kind, name):
     kind(folder / name).close()
     assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
     kind(folder / name).close()
+
+
+def test_the_start_up_check_refuses_a_dangling_smsc_link_and_makes_nothing(tmp_path):
+    from phone_tui.modem.smsc import check_smsc_file
+
+    target = tmp_path / "elsewhere.db"
+    (tmp_path / SMSC_FILE).symlink_to(target)
+    with pytest.raises(CarrierStateError) as caught:
+        check_smsc_file(tmp_path / SMSC_FILE)
+    assert SMSC_FILE in str(caught.value) and "\n" not in str(caught.value)
+    assert not target.exists()
+
+
+def test_the_start_up_check_refuses_a_dangling_mailbox_link_and_makes_nothing(tmp_path):
+    from phone_tui.modem.mailbox import load_mailboxes
+
+    target = tmp_path / "elsewhere.db"
+    (tmp_path / MAILBOX_FILE).symlink_to(target)
+    with pytest.raises(CarrierStateError):
+        load_mailboxes(tmp_path / MAILBOX_FILE)
+    assert not target.exists()

@@ -310,3 +310,26 @@ def test_the_parts_being_gathered_are_bounded_on_every_part(monkeypatch):
                 assert bus.sms._gathered_parts <= 300
     assert bus.sms.stats.rejected >= 1
     bus.close()
+
+
+@pytest.mark.looptime
+async def test_a_carrier_closed_just_after_a_delivery_was_acknowledged_writes_nothing_more(
+        tmp_path):
+    loop = asyncio.get_running_loop()
+    problems: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: problems.append(context))
+    bus = Bus(random.Random(8), folder=tmp_path / "network", wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222")
+    await asyncio.sleep(1)
+    acked = bus.sms.acked
+
+    def close_on_ack(*args: object) -> None:
+        acked(*args)  # the delivery settles on the next turn...
+        bus.close()  # ...and the stage quits in this one
+
+    bus.sms.acked = close_on_ack  # type: ignore[method-assign]
+    alice.modem.send_sms("+222", "last words")
+    await asyncio.sleep(5)
+    assert bob.texts == ["last words"]
+    assert problems == [], problems
+    assert bus.sms._timer is None  # nothing left armed either

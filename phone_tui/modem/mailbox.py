@@ -91,7 +91,7 @@ class MailboxFile(CarrierFile):
 
 def load_mailboxes(path: Path) -> Mailboxes:
     """What the file at ``path`` holds (nothing when there is none; no file is made)."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():  # a dangling link: refused by the file
         return {}
     mailbox = MailboxFile(path)
     try:

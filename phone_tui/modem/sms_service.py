@@ -105,6 +105,7 @@ class SmsService:
         self.carrier = carrier
         self.smsc = open_smsc(folder) if folder is not None else Smsc()
         self.stats = SmsServiceStats()
+        self._closed = False
         self._in_flight: dict[str, _InFlight] = {}  # by recipient: one at a time a line
         # Least recently added to first (the next to time out), and each sender's, oldest first.
         self._gathering: OrderedDict[_Key, _Gathering] = OrderedDict()
@@ -122,6 +123,7 @@ class SmsService:
         return self.carrier._wall()
 
     def close(self) -> None:
+        self._closed = True  # a delivery acknowledged just now settles no more (its file is shut)
         for timer in (self._timer, self._gather_timer):
             if timer is not None:
                 timer.cancel()
@@ -285,6 +287,8 @@ class SmsService:
 
     def _pump(self) -> None:
         """Send what the SMSC has due, and set the timer for its next wake-up."""
+        if self._closed:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -379,8 +383,8 @@ class SmsService:
             self._pump()
 
     def _settle(self, number: str, flight: _InFlight) -> None:
-        if self._in_flight.get(number) is not flight:
-            return
+        if self._closed or self._in_flight.get(number) is not flight:
+            return  # closed: the SMSC sends it again after a restart (the phone keeps one)
         del self._in_flight[number]
         now = self.wall()
         if flight.refused:

@@ -563,7 +563,7 @@ def open_smsc(folder: Path) -> Smsc:
 
 def check_smsc_file(path: Path) -> None:
     """Refuse a damaged ``smsc.db`` (for the carrier's start-up check); makes no file."""
-    if path.exists():
+    if path.exists() or path.is_symlink():  # a dangling link is refused by the file's checks
         store = SmscFile(path)
         try:
             store.load()
