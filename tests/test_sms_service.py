@@ -333,3 +333,22 @@ async def test_a_carrier_closed_just_after_a_delivery_was_acknowledged_writes_no
     assert bob.texts == ["last words"]
     assert problems == [], problems
     assert bus.sms._timer is None  # nothing left armed either
+
+
+@pytest.mark.looptime
+async def test_a_phone_acknowledges_each_sms_it_keeps_at_once_not_after_the_ack_delay():
+    bus = Bus(random.Random(9), wall=wall)
+    alice, bob = Phone(bus, "+111"), Phone(bus, "+222", powered=False)
+    await asyncio.sleep(1)
+    for n in range(20):
+        alice.modem.send_sms("+222", f"part {n}", report=False)
+    await asyncio.sleep(5)
+    assert bus.sms.smsc.queued("+222") == 20
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    bob.modem.set_powered(True)
+    while len(bob.texts) < 20:
+        await asyncio.sleep(0.001)
+    # One at a time, each over two 5 ms hops and back: far less than 20 × the 40 ms ack delay.
+    assert loop.time() - start < 20 * 0.04 / 2, loop.time() - start
+    assert bob.texts == [f"part {n}" for n in range(20)]
