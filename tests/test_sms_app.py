@@ -142,3 +142,26 @@ async def test_a_received_sms_reaches_the_screen_with_no_escape_and_no_bidi_over
                         for segment in strip)
         assert "\x1b" not in shown and "\u202e" not in shown
         assert "\\u202eved.lave" in shown and "line two" in shown
+
+
+async def test_a_new_text_offers_the_seeded_contacts_who_answer_sms(tmp_path):
+    me = make_handset(tmp_path / "me", settings=OPEN, seed=3)
+    await set_up(me, locked=False)
+    app = make_app(tmp_path / "me", handset=me, settings=OPEN, network=Bus(random.Random(6)))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: me.texts is not None)
+        await open_app(pilot, "sms")
+        await pilot.press("enter")  # "+ New text"
+        await settle(pilot)
+        listing = app.query_one("#sms-contacts")
+        shown = [str(listing.get_option_at_index(i).prompt) for i in range(listing.option_count)]
+        assert any("Duty Officer" in line for line in shown), shown
+        duty = next(c for c in me.messenger.contacts() if c.name == "Duty Officer")
+        listing.focus()
+        listing.highlighted = next(i for i, line in enumerate(shown) if "Duty Officer" in line)
+        await pilot.press("enter")
+        await settle(pilot)
+        thread = app.query_one(HandsetView).top
+        assert isinstance(thread, SmsThreadView)
+        assert thread.number == duty.number.replace(" ", "")

@@ -121,7 +121,9 @@ class SmsNewView(_SmsView):
         yield self.title_label()
         yield Input(placeholder="Number, then Enter", id="sms-to")
         messenger = self.handset.messenger
-        contacts = [c for c in (messenger.contacts() if messenger else []) if not c.bot]
+        # Every contact has a number a text reaches: the scripted ones (the Duty Officer...)
+        # answer SMS too.
+        contacts = list(messenger.contacts()) if messenger else []
         yield PhoneList(*[Option(Content.assemble(plain_line(c.name, 30),
                                                   (f"\n{c.number}", "$text-muted")),
                                  id=c.number.replace(" ", "")) for c in contacts],
