@@ -392,9 +392,21 @@ async def test_the_view_keeps_the_last_500_records_each_line_fitting_the_pane(st
         listing = view.query_one(OptionList)
         assert listing.option_count == MAX_LINES == len(view.records)
         assert str(listing.get_option_at_index(0).prompt).startswith(
-            view.records[0].time[11:23])
+            view.records[0].time[11:19])  # a narrow pane drops the milliseconds
         width = listing.scrollable_content_region.width
         assert all(option.prompt.cell_len < width for option in listing._options)
         rendered = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
         assert "\u202e" not in rendered and "\x07" not in rendered
         assert "\\u202e[red]x[/red]\\x07" in rendered
+
+
+def test_a_pane_too_narrow_for_everything_drops_the_imsi_before_the_sms_text():
+    intercept = _intercept()
+    intercept.identities["+8619040628269"] = ("460990271402212", "864175035274146")
+    record = intercept.emit("IRI-REPORT", "sms", calling="+8619040628269",
+                            called="+8619008771806", state="delivered", content="clear",
+                            sms_text="Meet at the east gate at 17:00.")
+    names = {"+8619040628269": "Minister Li, Open OS", "+8619008771806": "Director Wang, Open OS"}
+    line = describe_record(record, names, width=125).plain
+    assert '"Meet at the east gate at 17:00."' in line and "IMSI" not in line
+    assert "IMSI 460990271402212" in describe_record(record, names, width=200).plain

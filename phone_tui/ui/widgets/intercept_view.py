@@ -92,17 +92,20 @@ def describe_record(record: IriRecord, names: Mapping[str, str] | None = None,
     room = min(width, MAX_CELLS) if width is not None else MAX_CELLS
     line = Text()
     # From the fullest layout to the leanest: the content (an SMS's text) matters most.
-    for with_number, with_cell in ((True, True), (False, True), (False, False)):
+    # The IMSI goes last: the parties' names say who, and the text is what a trainer looks for.
+    layouts = ((True, True, True, True), (False, True, True, True), (False, False, True, True),
+               (False, False, False, True), (False, False, False, False))
+    for with_number, with_cell, with_imsi, with_ms in layouts:
         calling = clean(party(record.calling, names, with_number=with_number), 60)
         called = clean(party(record.called, names, with_number=with_number), 60)
         line = Text.assemble(
-            (f"{_time(record.time)} ", "dim"),
+            (f"{_time(record.time) if with_ms else _time(record.time)[:8]} ", "dim"),
             (f"{clean(record.record, 12):<10} ", "bold"),
             (f"{clean(record.service, 12):<12} ",
              "bold" if record.service == "sms" else ""),
             f"{calling} \u2192 {called}  " if called else f"{calling}  ",
             *([(f"IMSI {clean(record.calling_imsi, 16)}  ", "dim")]
-              if record.calling_imsi else []),
+              if record.calling_imsi and with_imsi else []),
             *([(f"{clean(record.cell, 24)}  ", "dim")] if record.cell and with_cell else []),
             f"{clean(record.state, 16)}  " if record.state else "",
             (content_of(record), "italic" if record.service == "sms" else ""))
