@@ -126,3 +126,23 @@ timeout = 1
     assert not report.passed
     assert report.results[-1].missing == [
         "intercept record service='sms' text_contains='budget'"]
+
+
+def test_an_intercept_party_may_be_a_seeded_contact_by_name(tmp_path):
+    path = write(tmp_path, BAD.replace(
+        "EXPECT", '{ intercept = { service = "sms", to = "Duty Officer", from = "Echo" } }'))
+    expectation = load_flow(path).steps[0].expect[0]
+    assert expectation.intercept == {"service": "sms", "to": "Duty Officer", "from": "Echo"}
+    with pytest.raises(FlowError, match=r"intercept.to': expected a phone from 1 to 2 or a "
+                                        r"contact's name \(known: Duty Officer, "):
+        load_flow(write(tmp_path, BAD.replace("EXPECT", '{ intercept = { to = "Duty" } }')))
+
+
+def test_records_match_a_contact_by_its_number_digit_for_digit():
+    intercept = LawfulIntercept(lambda: 0.0)
+    e2e = intercept.emit("IRI-REPORT", "e2e-message", calling="+1", called="+8619000000110",
+                         content="ciphertext", size=300)
+    lines = {1: {"+1"}, "Duty Officer": {"+86 190 0000 0110"},
+             "Echo": {"+86 190 0000 0100"}}.__getitem__
+    assert record_matches({"from": 1, "to": "Duty Officer"}, e2e, lines)
+    assert not record_matches({"to": "Echo"}, e2e, lines)

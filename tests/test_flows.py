@@ -131,3 +131,29 @@ expect = [{ event = "MessageReceived", where = { number = "+86 190 0000 0100" } 
 ''')
     report = await flow_runner(path)
     assert report.passed and [r.step.number for r in report.results] == [1, 2]
+
+
+def test_a_mistake_may_say_in_its_own_words_what_went_wrong(tmp_path):
+    flow = '''[flow]
+id = "t"
+title = "T"
+audience = "training"
+
+[[step]]
+say = "Look."
+expect = [{ event = "Unlocked" }]
+mistake = [MISTAKE]
+'''
+    path = tmp_path / "flow.toml"
+    path.write_text(flow.replace("MISTAKE", '{ event = "PinRejected", say = "A wrong\\n PIN." }'))
+    mistake = load_flow(path).steps[0].mistakes[0]
+    assert (mistake.event, mistake.say) == ("PinRejected", "A wrong PIN.")
+    path.write_text(flow.replace("MISTAKE", '{ event = "PinRejected", say = "" }'))
+    with pytest.raises(FlowError, match=r"line 9, key 'step 1.mistake\[0\].say': expected the "
+                                        r"sentence the coach says"):
+        load_flow(path)
+    # An expectation is not a mistake: it has nothing to say.
+    path.write_text(flow.replace("mistake = [MISTAKE]", "").replace(
+        '{ event = "Unlocked" }', '{ event = "Unlocked", say = "x" }'))
+    with pytest.raises(FlowError, match=r"expect\[0\].say': unknown key"):
+        load_flow(path)

@@ -165,6 +165,8 @@ def _desk():
     ("why are there two OSes?", ["Secure OS", "Open OS", "only one runs at a time"]),
     ("what is a duress PIN?", ["silently wipes this OS", "other OS is not touched"]),
     ("can the carrier read this?", ["end-to-end encrypted", "metadata", "safety number"]),
+    ("fake base station near me", ["IMSI catcher", "2G", "Allow 2G", "encrypted apps", "report"]),
+    ("is a carrier call safe on 2G?", ["plain SMS and carrier calls", "Allow 2G"]),
 ])
 def test_the_security_desk_answers_what_trainees_ask(question, words):
     reply = _desk().reply_to(question)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from phone_tui import cli
-from phone_tui.flows.model import load_flow, shipped_flows
+from phone_tui.flows.model import Action, load_flow, shipped_flows
 from phone_tui.flows.training import Progress, ProgressError, Score, report
 from phone_tui.testing import settle, wait_for
-from phone_tui.ui.flow_runner import FlowDriver
+from phone_tui.ui.flow_runner import FlowDriver, run_flow
 from phone_tui.ui.widgets.coach import CoachPanel
 
 TRAINING = [p for p in shipped_flows() if load_flow(p).audience == "training"]
@@ -98,7 +98,7 @@ def test_a_mistake_is_noticed_and_costs_points(tmp_path, fast_kdf):
     flow = replace(flow, steps=(first, *flow.steps[1:]))
     progress = Progress(tmp_path / "training", "ben")
     coach = asyncio.run(_train(flow, tmp_path / "run", progress, idle_first=False))
-    assert len(coach.score.mistakes) == 1 and "Unlocked" in coach.score.mistakes[0]
+    assert coach.score.mistakes == [f"step 1: {flow.steps[0].mistakes[0].say}"]
     assert coach.score.points == 80
 
 
@@ -235,3 +235,56 @@ async def test_a_one_phone_scenario_has_no_stage_phone_among_its_contacts(tmp_pa
         await settle(pilot)
         names = {contact.name for contact in handset.messenger.contacts()}
         assert "Duty Officer" in names and not names & {p.name for p in driver.stage.phones}
+
+
+def _flow(stem: str):
+    return load_flow(next(p for p in TRAINING if p.stem == stem))
+
+
+@pytest.mark.parametrize(("stem", "number", "wrong", "missing"), [
+    ("train-safe-channel", 2, Action("send", "Tonight's door code is 4471.", to="Echo"),
+     "intercept record service='e2e-message' to='Duty Officer' content='ciphertext'"),
+    ("train-safe-channel", 3, Action("sms", "Running ten minutes late.", to="Echo"),
+     "intercept record service='sms' to='Duty Officer' text_contains='ten minutes'"),
+    ("train-safe-channel", 4, Action("send", "Tomorrow's visitor is Zhao.",
+                                     to="IT Security Desk"),
+     "intercept record service='e2e-message' to='Duty Officer' content='ciphertext'"),
+    ("train-spot-fake-cell", 4, Action("send", "A fake base station.", to="Duty Officer"),
+     "intercept record service='e2e-message' to='IT Security Desk' content='ciphertext'"),
+], ids=["door-code-to-echo", "late-sms-to-echo", "visitor-to-desk", "report-to-duty"])
+async def test_a_step_that_names_a_recipient_fails_when_another_contact_got_it(
+        stem, number, wrong, missing, tmp_path, fast_kdf):
+    flow = _flow(stem)
+    # The wrong recipient, and time enough for that message to be delivered (its other
+    # expectations hold: only the recipient is missing).
+    last = replace(flow.steps[number - 1], solution=(wrong,), timeout=4.0)
+    flow = replace(flow, steps=(*flow.steps[:number - 1], last))
+    report = await run_flow(flow, tmp_path / "run")
+    assert [r.passed for r in report.results] == [True] * (number - 1) + [False]
+    assert report.results[-1].missing == [missing]
+
+
+async def test_a_mistake_is_told_in_its_own_words_when_it_happens_and_at_the_end(tmp_path,
+                                                                                   fast_kdf):
+    flow = _flow("train-safe-channel")
+    said = flow.steps[1].mistakes[0].say
+    assert said and said.startswith("You sent a plain SMS")
+    coach = CoachPanel(flow, None)
+    driver = await _coached(flow, tmp_path / "run", coach)
+    async with driver.app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        for index, step in enumerate(flow.steps):
+            await wait_for(pilot, lambda i=index: coach.index == i and not coach._acting,
+                           rounds=1500)
+            if index == 1:  # the door code by SMS first (the mistake), then the right way
+                await driver.act(pilot, Action("sms", "Door code 4471.", to="Duty Officer"))
+                await wait_for(pilot, lambda: coach.score.mistakes, rounds=1500)
+                assert f"1 mistake:[/] {said}" in str(coach.content)
+            for action in step.solution:
+                await driver.act(pilot, action)
+            await wait_for(pilot, lambda i=index: coach.finished or coach.index > i,
+                           rounds=1500)
+        await settle(pilot)
+    assert coach.score.mistakes == [f"step 2: {said}"]
+    assert coach.finished and said in str(coach.content) and "TextUpdated" not in str(
+        coach.content)

@@ -10,7 +10,7 @@ reported at once (FlowErrors lists them, one per line).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +78,10 @@ INTERCEPT_KEYS: dict[str, str] = {
     "content": f"what the carrier holds of the content: {', '.join(c for c in CONTENT if c)}",
     "state": "the state (submitted, delivered, routed, stored, released, registered...)",
     "direction": "originating or terminating",
-    "from": "the calling party: a phone on the stage (1-4), either of its lines",
-    "to": "the called party: a phone on the stage (1-4), either of its lines",
+    "from": "the calling party: a phone on the stage (1-4), either of its lines, or a seeded "
+            "contact's name (seeds/contacts.toml)",
+    "to": "the called party: a phone on the stage (1-4), either of its lines, or a seeded "
+          "contact's name (seeds/contacts.toml)",
     "text_contains": "text the record's SMS text holds (HI2 carries a plain SMS's text)",
     "has_text": "true: the record carries a text; false: none (an E2E message's never does)",
 }
@@ -153,6 +155,7 @@ class Expectation:
     intercept: dict[str, Any] | None = None
     # Something the fake base station caught since the step began, by ATTACKER_KEYS.
     attacker: dict[str, Any] | None = None
+    say: str | None = None  # a mistake's own words: what the coach tells the trainee
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,7 @@ def _parse_step(problems: _Problems, number: int, entry: object, handsets: int) 
     actions = each("do", _parse_action)
     expects = each("expect", _parse_expect)
     solution = each("solution", _parse_action)
-    mistakes = each("mistake", _parse_expect)
+    mistakes = each("mistake", _parse_mistake)
     return Step(number, str(say), actions, expects, float(timeout), hint, mistakes, shot,
                 solution)
 
@@ -434,6 +437,25 @@ def _parse_expect(key: str, item: object, handsets: int) -> Expectation:
     return Expectation(_phone(key, item, handsets), event, where, text, absent)
 
 
+def _parse_mistake(key: str, item: object, handsets: int) -> Expectation:
+    """A `mistake`: an expectation, with ``say`` (optional): what the coach tells the trainee
+    when it happens, and again in the summary (else it describes the event)."""
+    if not isinstance(item, dict) or "say" not in item:
+        return _parse_expect(key, item, handsets)
+    say = item["say"]
+    if not isinstance(say, str) or not say.strip():
+        raise _Bad("expected the sentence the coach says (say = \"...\")", f"{key}.say")
+    rest = {name: value for name, value in item.items() if name != "say"}
+    return replace(_parse_expect(key, rest, handsets), say=" ".join(say.split()))
+
+
+def contact_names() -> tuple[str, ...]:
+    """The seeded contacts' names (seeds/contacts.toml): what an intercept's from / to may name."""
+    from phone_tui.handset.contacts import load_contacts
+
+    return tuple(contact.name for contact in load_contacts())
+
+
 def _parse_intercept(key: str, item: dict[str, Any], handsets: int) -> Expectation:
     """``{ intercept = { service = "sms", text_contains = "..." } }``: a lawful-intercept
     record since the step began (``absent = true``: none such)."""
@@ -454,8 +476,12 @@ def _parse_intercept(key: str, item: dict[str, Any], handsets: int) -> Expectati
             raise _Bad(f"unknown key (known: {', '.join(INTERCEPT_KEYS)})", f"{where}.{name}")
         if name in choices and value not in choices[name]:
             raise _Bad(f"expected one of {', '.join(choices[name])}", f"{where}.{name}")
-        if name in ("from", "to") and (isinstance(value, bool) or not isinstance(value, int)
-                                       or not 1 <= value <= handsets):
+        if name in ("from", "to") and isinstance(value, str):
+            if value not in (names := contact_names()):
+                raise _Bad(f"expected a phone from 1 to {handsets} or a contact's name "
+                           f"(known: {', '.join(names)})", f"{where}.{name}")
+        elif name in ("from", "to") and (isinstance(value, bool) or not isinstance(value, int)
+                                         or not 1 <= value <= handsets):
             raise _Bad(f"expected a phone number from 1 to {handsets}", f"{where}.{name}")
         if name in ("state", "text_contains") and (not isinstance(value, str) or not value):
             raise _Bad("expected a non-empty string", f"{where}.{name}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import random
 import time
 from collections import deque
@@ -63,15 +64,31 @@ def describe(expectation: Expectation) -> str:
     return f"{verb} {expectation.text!r} on phone {expectation.phone}"
 
 
+@functools.cache
+def _contact_numbers() -> dict[str, tuple[str, ...]]:
+    """The seeded contacts' numbers by name (read once: checks run four times a second)."""
+    from phone_tui.handset.contacts import load_contacts
+
+    numbers: dict[str, tuple[str, ...]] = {}
+    for contact in load_contacts():
+        numbers[contact.name] = (*numbers.get(contact.name, ()), contact.number)
+    return numbers
+
+
+def _digits(number: str) -> str:
+    return "".join(ch for ch in number if ch.isdigit() or ch == "+")
+
+
 def record_matches(wanted: dict[str, object], record: IriRecord,
-                   lines: Callable[[int], set[str]]) -> bool:
+                   lines: Callable[[int | str], set[str]]) -> bool:
     """Does the intercept ``record`` hold all of ``wanted`` (a flow's intercept table)?
-    ``lines(phone)``: the numbers of that stage phone (both OSes)."""
+    ``lines(party)``: the numbers of that stage phone (both OSes), or of that contact (by
+    name); compared digit for digit, so "+86 190 ..." is "+86190..."."""
     for key, value in wanted.items():
-        if key == "from":
-            ok = record.calling in lines(int(value))  # type: ignore[call-overload]
-        elif key == "to":
-            ok = record.called in lines(int(value))  # type: ignore[call-overload]
+        if key in ("from", "to"):
+            party = value if isinstance(value, str) else int(value)  # type: ignore[call-overload]
+            numbers = {_digits(number) for number in lines(party)}
+            ok = _digits(record.calling if key == "from" else record.called) in numbers
         elif key == "text_contains":
             ok = record.sms_text is not None and \
                 " ".join(str(value).split()) in " ".join(record.sms_text.split())
@@ -237,7 +254,9 @@ class FlowDriver:
         text = wanted.get("text_contains")
         return text is None or str(text) in record.text
 
-    def _lines(self, phone: int) -> set[str]:
+    def _lines(self, phone: int | str) -> set[str]:
+        if isinstance(phone, str):  # a seeded contact, by name (the flow checked it is one)
+            return set(_contact_numbers().get(phone, ()))
         handset = self.stage.handsets[phone - 1]
         return {handset.line_number(persona) for persona in ("secure", "open")}
 
@@ -269,9 +288,10 @@ class FlowDriver:
         return max(since, *times)
 
     def mistakes(self, step: Step, since: float) -> list[str]:
-        """The step's `mistake` events that happened since ``since``."""
+        """The step's `mistake` events that happened since ``since``: each in its own words
+        (its `say`), else described."""
         self.pull_records()
-        return [describe(e) for e in step.mistakes
+        return [e.say or describe(e) for e in step.mistakes
                 if (e.event is not None or e.intercept is not None or e.attacker is not None)
                 and self._met(e, since)]
 

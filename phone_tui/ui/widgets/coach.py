@@ -8,6 +8,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from textual.widgets import Static
 
 from phone_tui.core.words import count
@@ -151,7 +152,7 @@ class CoachPanel(Static):
             lines += [f"[b $success]Done: {score.points}/100[/]",
                       f"{score.seconds:.0f} s · {count(score.hints, 'hint')} · "
                       f"{count(len(score.mistakes), 'mistake')}"]
-            lines += [f"[$text-error]✗ {m}[/]" for m in score.mistakes]
+            lines += [f"[$text-error]✗[/] {escape(m)}" for m in score.mistakes]
             if self.progress is not None:
                 lines += ["", f'Saved for trainee "{self.progress.trainee}". Ctrl+Q to quit.']
         else:
@@ -164,7 +165,10 @@ class CoachPanel(Static):
             done = [f"[$success]✓[/] {s.say}" for s in flow.steps[:self.index]]
             lines += done[-3:]
             if self.score.mistakes:
-                lines += ["", f"[$text-error]{count(len(self.score.mistakes), 'mistake')}[/]"]
+                # The latest in its own words (the flow's `say`), so the trainee learns why.
+                latest = self.score.mistakes[-1].partition(": ")[2]
+                lines += ["", f"[$text-error]✗ {count(len(self.score.mistakes), 'mistake')}:[/] "
+                              f"{escape(latest)}"]
         if self.notice:
             lines += ["", self.notice]
         self.update("\n".join(lines))
