@@ -8,7 +8,13 @@ from textual.app import App, ComposeResult
 
 from phone_tui.core.clock import ManualClock
 from phone_tui.modem.rogue import AttackerRecord, AttackerTap
-from phone_tui.ui.widgets.attacker_view import LINE_TEXT, NAME_TEXT, AttackerView, attacker_line
+from phone_tui.ui.widgets.attacker_view import (
+    LINE_TEXT,
+    NAME_TEXT,
+    AttackerView,
+    attacker_line,
+    summarise,
+)
 
 VICTIM, PEER = "+8619000000001", "+8619000000002"
 OSC52 = "hi\x1b]52;c;cm0gLXJmIH4=\x1b\\\x1b[2J"
@@ -27,15 +33,15 @@ def test_a_hostile_sms_text_is_shown_literally_with_its_controls_escaped():
         shown = text.replace("\\", "\\\\").replace("\x1b", "\\x1b").replace("\u202e", "\\u202e")
         assert f'"{shown}"' in str(line), text
         # The only styles are the pane's own: nothing the text wrote became a span.
-        assert {str(span.style) for span in line.spans} == {"bold", "bold $text-error"}
+        assert {str(span.style) for span in line.spans} == {"dim", "bold", "bold $text-error"}
 
 
 def test_the_peer_the_victim_and_their_names_are_escaped_and_bounded():
     peer = "[$text-success]+1\x1b]52;c;eA==\x07" + "9" * 500
-    names = {VICTIM: "[b]Minister[/b] \u202eLi"}
-    line = attacker_line(_sms("hello", peer=peer), names)
+    line = attacker_line(_sms("hello", peer=peer), victim="[b]4609[/b] \u202eLi")
     assert "\x1b" not in str(line) and "\x07" not in str(line) and "\u202e" not in str(line)
-    assert str(line).startswith("[b]Minister[/b] \\u202eLi \u2190 [$text-success]+1\\x1b]52")
+    assert str(line).startswith(
+        "00:00:00 [b]4609[/b] \\u202eLi \u2190 [$text-success]+1\\x1b]52")
     assert len(str(line)) < 2 * NAME_TEXT + 40
     identity = AttackerRecord(0.0, "imsi-catcher", VICTIM, "", "imsi", "", "\x1b[2J" * 100, 0)
     shown = str(attacker_line(identity, {}))
@@ -67,3 +73,48 @@ async def test_the_pane_writes_no_escape_to_the_terminal_and_shows_markup_as_typ
     assert "\\x1b]52;c;cm0gLXJmIH4=" in screen
     assert "pay [$text-success]APPROVED[/] now" in screen and "[b]bold[/b]" in screen
     assert "Fake base station (attacker's tap, A5/0: no cipher)" in screen
+
+
+def _voice(time: float, direction: str, frames: int, what: str = "e2e-call") -> AttackerRecord:
+    return AttackerRecord(time, "imsi-catcher", VICTIM, direction, what, PEER, "ciphertext", 68,
+                          frames)
+
+
+def test_a_call_is_one_line_updated_and_the_identities_stay_pinned():
+    records = [AttackerRecord(0.0, "imsi-catcher", VICTIM, "", "imsi", "", "460990000000001",
+                              15),
+               AttackerRecord(0.0, "imsi-catcher", VICTIM, "", "imei", "", "864175030000019",
+                              15)]
+    for second in range(60):  # a minute of voice, a record a second each way
+        records += [_voice(1.0 + second, "up", 1 + 50 * second),
+                    _voice(1.0 + second, "down", 1 + 50 * second)]
+    records.append(_sms("after the call"))
+    pinned, lines = summarise(records)
+    assert [str(line) for line in pinned] == [
+        "00:00:00 +8619000000001  IMSI 460990000000001",
+        "00:00:00 +8619000000001  IMEI 864175030000019"]
+    [call, sms] = [str(line) for line in lines]
+    # The victim as the catcher knows it (its IMSI), the peer by number; one line per call.
+    assert call == ("00:00:01 460990000000001 \u2194 +8619000000002  E2E call: ciphertext  "
+                    "5902 frames, 401336 B, 59 s")
+    assert sms.startswith("00:00:00 460990000000001 \u2190 +8619000000002  SMS")
+    # Voice again after a pause: a new call, a new line.
+    _, lines = summarise([*records, _voice(100.0, "up", 1)])
+    assert len(lines) == 3 and "1 frames, 68 B, 0 s" in str(lines[-1])
+
+
+async def test_the_pane_shows_the_identities_above_a_flood_of_voice():
+    app = _Pane()
+    tap = AttackerTap()
+    tap.publish(AttackerRecord(0.0, "imsi-catcher", VICTIM, "", "imsi", "", "460990000000001",
+                               15))
+    for second in range(200):
+        tap.publish(_voice(1.0 + second, "up", 1 + 50 * second, what="call"))
+        tap.publish(_sms(f"text {second}"))
+    async with app.run_test(size=(150, 12)) as pilot:
+        app.query_one(AttackerView).watch(tap, is_on=lambda: True)
+        await pilot.pause()
+        screen = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+    assert "IMSI 460990000000001" in screen and 'SMS "text 199"' in screen
+    assert screen.count("voice decodable") == 1
+    assert "Minister" not in screen

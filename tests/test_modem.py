@@ -319,7 +319,7 @@ async def test_tap_shows_metadata_and_ciphertext_only():
     data = [r for r in bus.tap.recent if r.kind == "data"]
     assert {(r.direction, r.src, r.dst) for r in data} >= {("up", "+1", "+2"),
                                                            ("down", "+1", "+2")}
-    assert all(r.cell == "GovNet-0001" and r.size == len(r.data) for r in bus.tap.recent)
+    assert all(r.cell == "lte-1" and r.size == len(r.data) for r in bus.tap.recent)
 
 
 @pytest.mark.looptime

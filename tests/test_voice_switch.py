@@ -121,7 +121,7 @@ async def test_a_plain_call_is_set_up_carried_and_recorded_by_the_switch():
     assert (begin.calling, begin.called, begin.calling_imsi, begin.called_imei,
             begin.direction, begin.codec) == ("+1", "+2", "460990000000001",
                                                "864175030000027", "originating", "opus-16k")
-    assert begin.cell == "GovNet-0001" and begin.ref == REF.hex() == end.ref
+    assert begin.cell == "lte-1" and begin.ref == REF.hex() == end.ref
     assert end.release_reason == "normal clearing"
     assert 11.5 < end.duration_s < 13.5  # from the answer (voice 2 s + 10 s) to the release
     assert records[3].frames == 1 and records[3].content == "decodable"

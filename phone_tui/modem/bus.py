@@ -88,6 +88,18 @@ class Bus(Carrier):
             self._cells = _shipped_cells()
         return self._cells
 
+    @property
+    def home_cell(self) -> str:
+        """The strongest real cell of seeds/cells.toml (where a phone camps with no fake cell
+        near, and where a line that never camps, a bot's, is recorded): the intercept
+        records and the tap name cells by those ids throughout."""
+        from phone_tui.modem.cells import RATS
+
+        real = self.cells.cells.values()
+        if not real:
+            return self.cell
+        return min(real, key=lambda c: (-c.signal_dbm, -RATS.index(c.rat), c.id)).id
+
     def visible(self, number: str) -> tuple[Cell, ...]:
         """The cells the phone on line ``number`` sees: the real ones, and a fake base station
         switched on near it."""
@@ -109,8 +121,9 @@ class Bus(Carrier):
         modem = self._modems[number]
         if number in self._fake_near:
             self.take_fake_cell(number)
+        # Stamped with the carrier's wall clock: the pane shows when it caught each thing.
         self._fake_near[number] = Relay(fake, number, modem.radio, self._line_of(modem),
-                                        self.attacker)
+                                        self.attacker, now=self._wall)
         modem.set_cells(self.visible(number))
 
     def take_fake_cell(self, number: str) -> None:
@@ -136,7 +149,7 @@ class Bus(Carrier):
         if relay is not None and cell == relay.cell.id:
             self._splice(number, relay)
             # The carrier sees the line where the relay passes it on.
-            super()._camped(number, relay.cell.relays_to or self.cell, {})
+            super()._camped(number, relay.cell.relays_to or self.home_cell, {})
             return
         self._unsplice(number)
         super()._camped(number, cell, disclosed)

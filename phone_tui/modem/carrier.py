@@ -333,8 +333,14 @@ class Carrier:
         self._subscribers[number] = _Subscriber(number, end)
         if identity is not None:
             self.intercept.identities[number] = (identity.imsi, identity.imei)
-        self.intercept.cells.setdefault(number, self.cell)
+        self.intercept.cells.setdefault(number, self.home_cell)
         return _Line(self, number)
+
+    @property
+    def home_cell(self) -> str:
+        """The cell a line is on until its phone camps (one that never camps, a bot's, stays
+        there): this carrier's one cell."""
+        return self.cell
 
     def is_attached(self, number: str) -> bool:
         return number in self._subscribers
@@ -434,7 +440,9 @@ class Carrier:
         self._on_network_channel(sub, events)
 
     def _tap(self, number: str, data: bytes, direction: str, now: float) -> None:
-        self.tap.publish(TapRecord(now, self.cell, direction, number, data))
+        # The cell the line is on, as the intercept records have it (one name throughout).
+        cell = self.intercept.cells.get(number) or self.cell
+        self.tap.publish(TapRecord(now, cell, direction, number, data))
 
     # ---- real-time frames ---------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 """A live log of intercept records (``phone-tui demo --intercept-log FILE``): each record
-appended as a JSON line as the carrier makes it (the keys of ``IriRecord``).
+appended as a JSON line as the carrier makes it (the keys of ``IriRecord``, and ``session``:
+the same for every record of one run of the stage, as ``seq`` starts again at 1 in each; the
+first of a run's records are those the carrier made before the log was followed).
 
 The file is made 0600 if missing. An existing one is appended to only when phone-tui made it:
 a regular file of yours, 0600, not a link, empty or whose first and last lines are records;
@@ -13,7 +15,8 @@ import json
 import logging
 import os
 import stat
-from dataclasses import fields
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from phone_tui.errors import PhoneTuiError
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 64 * 1024 * 1024  # about 150 000 records: hours of a busy stage
 KEYS = frozenset(spec.name for spec in fields(IriRecord))
+LOG_KEYS = KEYS | {"session"}  # a log's line: a record and the run it came from
 PEEK = 64 * 1024  # bytes read at each end of an existing file to recognise it
 
 
@@ -40,7 +44,8 @@ def _is_record(line: bytes) -> bool:
         value = json.loads(line)
     except ValueError:
         return False
-    return isinstance(value, dict) and set(value) == KEYS
+    # (A log written before lines carried their session has records only.)
+    return isinstance(value, dict) and set(value) in (KEYS, LOG_KEYS)
 
 
 def _check_ours(path: Path, fd: int) -> None:
@@ -70,6 +75,12 @@ class InterceptLog:
         self.limit = limit
         self.written = 0
         self.stopped: str | None = None  # why it no longer writes (one line), once full
+        # This run's id in each line: the time it opened the log (UTC) and a random tag.
+        self.session = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
+        if not path.parent.is_dir():
+            raise InterceptLogError(f"{path}: the folder {path.parent} does not exist")
+        if path.is_symlink():
+            raise InterceptLogError(f"{path}: is a symbolic link: refusing to write there")
         # Not through a link; a FIFO or device is refused after the open, without waiting.
         flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
         try:
@@ -94,7 +105,8 @@ class InterceptLog:
         """Append ``record``; False (and ``stopped`` says why) once the log is full."""
         if self.stopped is not None:
             return False
-        line = (record.to_json() + "\n").encode()
+        line = (json.dumps({**asdict(record), "session": self.session}, ensure_ascii=False,
+                           separators=(",", ":")) + "\n").encode()
         if self.size + len(line) > self.limit:
             self.stopped = (f"{self.path}: the intercept log reached {self.limit} bytes: "
                             f"no more records written to it (from record {record.seq} on)")
@@ -107,9 +119,18 @@ class InterceptLog:
         return True
 
     async def follow(self, intercept: LawfulIntercept) -> None:
-        """Append every record ``intercept`` makes from now on (until cancelled, or full)."""
-        async for record in intercept.records():
+        """Append the records ``intercept`` holds, then every one it makes (until cancelled,
+        or full)."""
+        live = intercept.records()
+        # No await between the history and the subscription (the generator's first step):
+        # no record falls between them; one in both is written once (by its seq).
+        history = list(intercept.recent)
+        for record in history:
             if not self.write(record):
+                return
+        last = history[-1].seq if history else 0
+        async for record in live:
+            if record.seq > last and not self.write(record):
                 return
 
     def close(self) -> None:

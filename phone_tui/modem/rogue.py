@@ -58,6 +58,7 @@ class AttackerRecord:
     peer: str  # the other party ("" for identities)
     text: str
     size: int
+    frames: int = 0  # a call's voice record: its voice frames this way so far (0: not voice)
 
 
 class AttackerTap:
@@ -85,15 +86,18 @@ class AttackerTap:
         return self._fanout.subscribe(maxsize)
 
 
-def _sms_text(body: bytes, direction: str) -> str | None:
-    """A plain SMS's text (SMS-SUBMIT up, SMS-DELIVER down; sms_pdu.read_sms checks it);
-    None for the SMS centre's reports, "" for a body that does not read."""
+def _sms_text(body: bytes, direction: str) -> tuple[str, str] | None:
+    """A plain SMS's (text, other party's number): an SMS-SUBMIT's recipient up, an
+    SMS-DELIVER's sender down (sms_pdu.read_sms checks it); None for the SMS centre's
+    reports, ("", "") for a body that does not read."""
     try:
         tpdu = read_sms(body, uplink=direction == "up")
     except (SmsMalformed, ValueError):
-        return ""
-    if isinstance(tpdu, SmsSubmit | SmsDeliver):
-        return tpdu.text
+        return "", ""
+    if isinstance(tpdu, SmsSubmit):
+        return tpdu.text, tpdu.recipient
+    if isinstance(tpdu, SmsDeliver):
+        return tpdu.text, tpdu.sender
     return None
 
 
@@ -121,9 +125,10 @@ class Relay:
             if isinstance(value, str) and value.isdigit() and len(value) <= 16:
                 self._publish("", kind, "", value, len(value))
 
-    def _publish(self, direction: str, what: str, peer: str, text: str, size: int) -> None:
+    def _publish(self, direction: str, what: str, peer: str, text: str, size: int,
+                 frames: int = 0) -> None:
         self.tap.publish(AttackerRecord(self._now(), self.cell.id, self.number, direction,
-                                        what, peer, text, size))
+                                        what, peer, text, size, frames))
 
     def _read(self, frame: bytes, direction: str) -> None:
         """Read one frame of the victim as it crosses (nothing is changed or held)."""
@@ -140,10 +145,10 @@ class Relay:
                 self._voice.clear()  # bounded: many peers, the counts start again
             self._voice[key] = count + 1
             if count % VOICE_EVERY == 0:
-                if media_is_plain(packet):
-                    self._publish(direction, "call", peer, "decodable", len(packet))
-                else:
-                    self._publish(direction, "e2e-call", peer, "ciphertext", len(packet))
+                what = "call" if media_is_plain(packet) else "e2e-call"
+                self._publish(direction, what, peer,
+                              "decodable" if what == "call" else "ciphertext", len(packet),
+                              frames=count + 1)
             return
         try:
             hop = HopFrame.decode(frame)
@@ -169,7 +174,10 @@ class Relay:
             read = _sms_text(envelope.body, direction)
             if read is None:
                 return  # the SMS centre's report: no text
-            text = read
+            # The envelope's other end is the SMS centre: the TPDU names the real party.
+            text, party = read
+            if party and len(party) <= 24:
+                peer = party
         elif what == "call-control":
             text = "plain signalling"
         else:

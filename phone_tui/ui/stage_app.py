@@ -53,6 +53,25 @@ TAP_MIN_HEIGHT = 5  # TapView's min-height: its caption, filter and a few frames
 STATUS_HEIGHT = 1  # the presenter status line between the phones and the tap
 
 
+# Why a phone refused a cell, short: the presenter's status line is one row.
+REFUSAL_REASONS = {"downgrade_2g": "2G", "rat_not_allowed": "a RAT its policy bars",
+                   "null_cipher": "no cipher", "cipher_not_allowed": "a cipher it bars",
+                   "no_network_authentication": "no network authentication",
+                   "identity_request": "asked for the IMSI"}
+
+
+def refusal_reasons(before: list, after: list) -> list[str]:
+    """The short reasons of the refusals in ``after`` (a phone's network log) that are not in
+    ``before`` (the log before the fake cell came), each once, in their order."""
+    seen = {id(entry) for entry in before}
+    reasons: list[str] = []
+    for entry in after:
+        reason = REFUSAL_REASONS.get(getattr(entry, "kind", ""))
+        if id(entry) not in seen and reason and reason not in reasons:
+            reasons.append(reason)
+    return reasons
+
+
 def _stage_commands():  # noqa: ANN202 - loaded when the palette first opens
     from phone_tui.ui.stage_commands import StageCommands
 
@@ -182,6 +201,10 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
     StageApp.-intercept #tap { display: none; }
     StageApp.-intercept #intercept { display: block; }
     StageApp.-intercept.-too-small #intercept { display: none; }
+    /* The attacker's pane and the tap (or the intercept list) share what the phones leave,
+       half each (AttackerView is 1fr too); on a short terminal the tap keeps a few rows. */
+    #tap, #intercept { min-height: 4; }
+    #attacker { min-height: 2; }
     """
     BINDINGS = bindings.APP + bindings.STAGE + bindings.SCRIPT + bindings.KEYS
     COMMANDS = App.COMMANDS | {_stage_commands, _handset_commands}
@@ -449,11 +472,17 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         index = self.active if index is None else index
 
         def toggle() -> str:
+            handset = self.stage.handsets[index]
+            before = handset.network_log()
             on = self.stage.fake_cell(index)
             self.query_one(AttackerView).show_records()
-            handset = self.stage.handsets[index]
             cell = handset.camped
             where = f"camped on {cell.name} ({cell.label})" if cell is not None else "no cell"
+            reasons = refusal_reasons(before, handset.network_log())
+            if on and reasons and (cell is None or not cell.rogue):
+                stays = f"stays on {cell.name}" if cell is not None else "no cell"
+                return (f"Fake base station on next to {self._phone_name(index)}: refused it "
+                        f"({', '.join(reasons)}): {stays}.")
             return (f"Fake base station {'on' if on else 'off'} next to "
                     f"{self._phone_name(index)}: {where}.")
 
@@ -487,7 +516,8 @@ class StageApp(KeysHelp, KeyPacing, App[None]):
         every = self.query_one(TapView).toggle_all_frames()
         self.notify("Every frame: acknowledgements, keep-alives and calls' control frames too."
                     if every else
-                    "Messages and reports only.", title="Operator tap")
+                    "Messages, plain SMS, call control and reports only.",
+                    title="Operator tap")
 
     @property
     def intercept_shown(self) -> bool:

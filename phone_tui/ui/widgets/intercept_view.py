@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
     from phone_tui.modem.intercept import IriRecord, LawfulIntercept
 
-CAPTION = ("[b]LAWFUL INTERCEPT[/] \u00b7 what the carrier hands over (HI2/HI3): a plain SMS's "
-           "[b]text[/], an E2E message's metadata only")
+# One line at 100 columns: the pane's rows go to the records.
+CAPTION = ("[b]LAWFUL INTERCEPT[/] \u00b7 HI2/HI3 handover: a plain SMS with its [b]text[/], "
+           "E2E as metadata only")
 MAX_LINES = 500
 LINE_TEXT = 160  # characters of an SMS's text a line shows (the detail view has all of it)
 MAX_CELLS = 400  # what one line may cost, whatever the pane's width
@@ -183,6 +184,8 @@ class InterceptView(Vertical):
     InterceptView #intercept-state { width: 100%; height: 1; text-style: bold; }
     InterceptView OptionList { height: 1fr; background: $surface; border: none;
                                scrollbar-size-vertical: 1; overflow-x: hidden; padding: 0; }
+    /* OptionList's own focus border would take two of the few rows the records have. */
+    InterceptView OptionList:focus { border: none; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
@@ -192,6 +195,10 @@ class InterceptView(Vertical):
         self.records: deque[IriRecord] = deque(maxlen=MAX_LINES)
         self.taken = 0
         self._width = 0
+        # Live: the list follows the newest record, as a log viewer does, until the user moves
+        # up; End (or moving to the last row) follows again.
+        self.following = True
+        self._auto: int | None = None  # the row this view highlighted itself, last
 
     def compose(self) -> ComposeResult:
         yield Static(CAPTION, id="intercept-caption")
@@ -244,11 +251,31 @@ class InterceptView(Vertical):
         listing = self.query_one(OptionList)
         if full and listing.option_count:
             listing.remove_option_at_index(0)
-        at_end = listing.highlighted is None or \
-            listing.highlighted >= listing.option_count - 1
         listing.add_option(Option(self._line(record)))
-        if at_end and self.has_focus_within:
-            listing.highlighted = listing.option_count - 1
+        self._follow()
+        self._show_state()
+
+    def _follow(self) -> None:
+        """Following: the newest record in sight (and highlighted, once the list has the
+        keys or a row was highlighted)."""
+        if not self.following:
+            return
+        listing = self.query_one(OptionList)
+        last = listing.option_count - 1
+        if last < 0:
+            return
+        if listing.highlighted is not None or self.has_focus_within:
+            self._auto = last  # its OptionHighlighted comes later: not the user's move
+            listing.highlighted = last
+        listing.scroll_end(animate=False, immediate=False, x_axis=False)
+
+    @on(OptionList.OptionHighlighted, "#intercept-list")
+    def _highlight_moved(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_index == self._auto:
+            return
+        # Moved up: stay there (the records keep coming below); on the last row: follow.
+        self.following = event.option_index >= event.option_list.option_count - 1
+        self._auto = None
         self._show_state()
 
     def _line(self, record: IriRecord) -> Text:
@@ -257,7 +284,9 @@ class InterceptView(Vertical):
 
     def _line_width(self) -> int:
         listing = self.query_one(OptionList)
-        width = listing.scrollable_content_region.width - 1
+        # Room for the scrollbar always: records arrive in a batch before it appears, and a
+        # line made wider than the list once it is there would be cut.
+        width = listing.content_region.width - listing.styles.scrollbar_size_vertical - 1
         return width if width > 0 else FALLBACK_WIDTH
 
     def on_resize(self, event: events.Resize) -> None:
@@ -273,7 +302,9 @@ class InterceptView(Vertical):
         listing.clear_options()
         listing.add_options([Option(self._line(record)) for record in self.records])
         if highlighted is not None and self.records:
-            listing.highlighted = min(highlighted, len(self.records) - 1)
+            self._auto = min(highlighted, len(self.records) - 1)
+            listing.highlighted = self._auto
+        self._follow()
         self._show_state()
 
     def clear(self) -> None:
@@ -285,6 +316,7 @@ class InterceptView(Vertical):
         if listing.highlighted is None and listing.option_count:
             listing.highlighted = listing.option_count - 1
         listing.focus()
+        self._follow()
 
     @property
     def highlighted_record(self) -> IriRecord | None:
@@ -307,6 +339,7 @@ class InterceptView(Vertical):
 
     def _show_state(self) -> None:
         sms = sum(record.service == "sms" for record in self.records)
+        state = "\u25cf live" if self.following else "\u275a\u275a held (End: follow)"
         self.query_one("#intercept-state", Static).update(
-            f"\u25cf live \u00b7 {len(self.records)} records ({sms} SMS with their text) "
+            f"{state} \u00b7 {len(self.records)} records ({sms} SMS with their text) "
             "\u00b7 Enter: every field \u00b7 x exports them")

@@ -3,9 +3,10 @@
 Time, the radio link (↑ phone to network, ↓ network to phone), kind, size, from → to and the
 first bytes of the body as hex, each line cut to the pane's width (the cell and the parties'
 numbers go first when it is narrow, then hex bytes). For a message that body is end-to-end
-ciphertext: the carrier sees who, when and how much, never what. Where the carrier has a name
-for a number (real-name registration: every SIM is registered to a person) it shows it beside
-the number. A RichLog with a line cap keeps it bounded.
+ciphertext: the carrier sees who, when and how much, never what. A plain SMS (its TPDU) or a
+plain call's call control is shown too, labelled so: the carrier reads those. Where the
+carrier has a name for a number (real-name registration: every SIM is registered to a person)
+it shows it beside the number. A RichLog with a line cap keeps it bounded.
 
 A call's voice frames (50 a second each way, on each radio hop) are summed up: one line per
 stream and second, "voice", the frame size, the frames a second and the last frame's first
@@ -35,8 +36,9 @@ if TYPE_CHECKING:
     from phone_tui.core.clock import Clock
     from phone_tui.modem.tap import OperatorTap, TapRecord
 
-CAPTION = ("[b]OPERATOR TAP[/] · what the carrier sees: who, when, how much, ciphertext. "
-           "[b]Never the content.[/]")
+# One line at 100 columns. E2E: metadata only; plain SMS and calls: the carrier reads them.
+CAPTION = ("[b]OPERATOR TAP[/] · the carrier sees who, when, how much; of plain SMS and "
+           "calls, [b]the content too[/]")
 MAX_LINES = 500
 HEX_BYTES = 12
 
@@ -44,7 +46,10 @@ HEX_BYTES = 12
 MIN_HEX_BYTES = 4  # the least ciphertext a line shows: less says nothing
 VOICE_EVERY = 1.0  # seconds between two lines of one voice stream
 MAX_VOICE_STREAMS = 64  # streams summed at once (a flood of senders is cut, not kept)
-SHOWN_BY_DEFAULT = ("message", "report", "call", "voice")
+SHOWN_BY_DEFAULT = ("message", "report", "call", "voice", "sms", "cc")
+# Plain services between a phone and the carrier (not end to end): the carrier reads them.
+PLAIN = {"sms": "sms", "cc": "call ctl"}
+PLAIN_NOTE = "plain: the carrier reads it  "
 
 
 @dataclass(frozen=True)
@@ -104,22 +109,25 @@ def describe(record: TapRecord, wall: float, names: Mapping[str, str] | None = N
     per_second = getattr(record, "per_second", None)
     size = f"{record.size:>5} B  " if per_second is None else \
         f"{record.size:>5} B × {per_second}/s  "
-    tail = [(f"{arrow} ", "bold"), (f"{what:<7} ", "bold" if what == "message" else ""),
-            size]
+    plain = what in PLAIN
+    label = PLAIN.get(what, what)
+    tail = [(f"{arrow} ", "bold"),
+            (f"{label:<7} ", "bold" if what == "message" or plain else ""), size]
     line = None
     # From the fullest layout to the leanest; the first that leaves room for some ciphertext.
     for with_cell, with_number in ((True, True), (False, True), (False, False)):
         parties = (f"{party(record.src, names, with_number=with_number)} → "
                    f"{party(record.dst, names, with_number=with_number)}  ")
         start = Text.assemble(*head, *([(f"{record.cell} ", "dim")] if with_cell else []),
-                              *tail, parties)
+                              *tail, parties, *([(PLAIN_NOTE, "bold")] if plain else []))
         room = (width - start.cell_len) if width is not None else HEX_BYTES * 3
         cipher = _cipher(body, room)
         if cipher is not None:
-            line = Text.assemble(start, (cipher, "italic"))
+            # A plain body's hex is its clear TPDU or call control, not ciphertext: no italic.
+            line = Text.assemble(start, (cipher, "" if plain else "italic"))
             break
     if line is None:  # narrower than any layout: the leanest, cut
-        line = Text.assemble(start, (_hex(body, MIN_HEX_BYTES), "italic"))
+        line = Text.assemble(start, (_hex(body, MIN_HEX_BYTES), "" if plain else "italic"))
     line.rstrip()
     if width is not None and line.cell_len > width:
         line.truncate(width, overflow="ellipsis")
