@@ -43,6 +43,8 @@ async def test_the_secure_os_has_no_sms_app_and_its_settings_say_removed(handset
         await settle(pilot)
         assert "SMS  not present \u2014 removed by policy" in str(
             app.query_one("#radio-sms").render())
+        assert "Carrier calls  not present \u2014 removed by policy" in str(
+            app.query_one("#radio-plain-calls").render())
 
 
 async def test_an_sms_is_composed_counted_sent_delivered_and_answered(tmp_path):
