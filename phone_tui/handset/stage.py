@@ -169,7 +169,12 @@ class Stage:
         for index, (handset, phone) in enumerate(zip(self.handsets, self.phones, strict=True)):
             if leave_first and index == 0:
                 continue
-            for persona, pin in (("open", phone.open_pin), ("secure", phone.pin)):
+            # The OS its settings boot is set up last, so it is the one left running: the
+            # phone starts in the OS it last switched to, as a single phone does.
+            booted = handset.running
+            pins = sorted((("open", phone.open_pin), ("secure", phone.pin)),
+                          key=lambda pair: pair[0] == booted)
+            for persona, pin in pins:
                 handset.switch_persona(persona)
                 if handset.state is HandsetState.SETUP:
                     if step is not None:
