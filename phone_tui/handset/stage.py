@@ -202,11 +202,8 @@ class Stage:
             # With audio on, the carrier's switch decodes what it hears of carrier calls.
             network.switch.decoder_factory = switch_decoder
         for index, handset in enumerate(self.handsets):
-            peer_contacts = [SeedContact(name=phone.name, number=other.line_number("secure"))
-                             for other_index, (other, phone) in
-                             enumerate(zip(self.handsets, self.phones, strict=True))
-                             if other_index != index]
-            handset.seed_contacts = [*contacts, *(peer_contacts if peers else [])]
+            peer_contacts = self.peer_contacts(index) if peers else []
+            handset.seed_contacts = [*contacts, *peer_contacts]
             handset.attach(network, profiles)
             # A stage run after one that left the carrier's keys on the phones (a script
             # killed while it was in the middle): each phone takes the real ones back when it
@@ -215,6 +212,17 @@ class Stage:
         self.contacts = list(contacts)
         self.bots = start_bots(contacts, network, profiles["full"], self.entropy, self.clock,
                                folder=self.carrier_folder, audio=self.audio is not None)
+
+    def peer_contacts(self, index: int) -> list[SeedContact]:
+        """Phone ``index``'s contacts for the other phones: both lines of each ("Director
+        Wang", his Secure OS; "Director Wang, Open OS"), so a phone on either OS can write to
+        one on either OS by name (a message to a line whose OS is not running waits)."""
+        return [SeedContact(name=phone.name if persona == "secure"
+                            else f"{phone.name}, {OS_LABELS[persona]}",
+                            number=other.line_number(persona))
+                for other_index, (other, phone) in
+                enumerate(zip(self.handsets, self.phones, strict=True)) if other_index != index
+                for persona in ("secure", "open")]
 
     def _unlocked(self, index: int, event: object) -> None:
         from phone_tui.handset.events import Unlocked
