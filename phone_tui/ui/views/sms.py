@@ -116,7 +116,7 @@ class SmsNewView(_SmsView):
     TITLE = "New text"
     DEFAULT_CSS = ("SmsNewView OptionList, SmsNewView OptionList:focus { height: 1fr; }\n"
                    "SmsNewView #sms-to-problem { height: auto; min-height: 1; "
-                   "color: $text-error; }")
+                   "margin-bottom: 1; color: $text-error; }")
 
     def __init__(self) -> None:
         super().__init__(id="sms-new")
