@@ -457,6 +457,15 @@ def test_every_end_reason_is_reached():
     busy = CallPayload("busy", LOW, T0)
     reached |= {r for _s, r in states(pair.m[A].receive(T0, B, busy, name=B,
                                                        peer_identity=IDS[B]))}
+    # A carrier call to a phone that takes none (the Secure OS): its switch's "not supported".
+    from phone_tui.modem.cc import Cause, CcMessage, CcType
+
+    machine = CallMachine(identity=IDS[A])
+    ref = bytes(16)
+    machine.dial_plain(T0, ref=ref, number=B, name=B, codec="opus")
+    refused = CcMessage(CcType.RELEASE, ref, Cause.SERVICE_NOT_IMPLEMENTED)
+    reached |= {r for _s, r in states(machine.receive_cc(T0 + 1, B, refused, name=B,
+                                                        allowed=True))}
     assert reached == set(END_REASONS)
 
 

@@ -400,3 +400,26 @@ async def test_matching_words_on_a_guarded_phone_verify_the_call_only(world):
     handset.calls.confirm_sas(True)
     assert handset.calls.current.verified == "match"
     assert not handset.messenger.contact(DUTY).verified
+
+
+@pytest.mark.looptime
+async def test_a_carrier_call_to_the_open_os_line_while_the_secure_os_runs_is_absent_not_refused(
+        world):
+    """"Not supported" is the Secure OS's policy; the Open OS's line is only not running."""
+    import os
+
+    from phone_tui.modem.cc import Cause, CcMessage, CcType, decode_cc
+    from phone_tui.modem.frames import Envelope, EnvelopeKind
+
+    handset = world.handset
+    await set_up(handset, locked=False)
+    assert handset.running == "secure"
+    answers: dict[str, list[bytes]] = {}
+    for name, modem in handset.modems.items():
+        modem.send_cc = lambda number, body, name=name: answers.setdefault(name, []).append(body)
+    setup = CcMessage(CcType.SETUP, os.urandom(16), codec="opus").encode()
+    for name in ("open", "secure"):
+        handset._cc_without_calls(name, Envelope(EnvelopeKind.CC, os.urandom(16), DUTY,
+                                                 handset.line_number(name), setup))
+    causes = {name: decode_cc(body).cause for name, (body,) in answers.items()}
+    assert causes == {"open": Cause.SUBSCRIBER_ABSENT, "secure": Cause.SERVICE_NOT_IMPLEMENTED}

@@ -18,6 +18,7 @@ from phone_tui.testing import (
     open_app,
     set_up,
     settle,
+    wait_for,
 )
 from phone_tui.ui.handset_view import HandsetView
 from phone_tui.ui.views.network import NetworkView
@@ -119,3 +120,18 @@ async def test_unknown_link_profile_in_settings_falls_back_to_lte_with_a_notice(
         assert handset.modem.profile.name == "lte"
         assert any("unknown link profile 'carrier-pigeon'" in text
                    for text in notifications(app))
+
+
+async def test_the_palette_opens_settings_network_security(handset, data_dir):
+    from phone_tui.ui.commands import HandsetCommands
+    from phone_tui.ui.views.network_security import NetworkSecurityView
+
+    await set_up(handset, locked=False)
+    app = make_app(data_dir, handset=handset)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        commands = HandsetCommands(app.screen)._commands()
+        (open_it,) = [cb for title, _, cb in commands if title == "Network security"]
+        open_it()
+        await wait_for(pilot, lambda: isinstance(app.query_one(HandsetView).top,
+                                                 NetworkSecurityView))

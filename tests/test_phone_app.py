@@ -177,6 +177,7 @@ ENDINGS = [
     ("missed", "incoming", "missed", "Missed"),
     ("no_service", "outgoing", "failed", "No service"),
     ("unavailable", "outgoing", "failed", "Unavailable (phone off)"),
+    ("no_carrier_calls", "outgoing", "failed", "No carrier calls (encrypted only)"),
     ("network_failure", "incoming", "failed", "Network failed"),
     ("hung_up", "incoming", "incoming", "You hung up"),
     ("remote_hung_up", "outgoing", "outgoing", "They hung up"),

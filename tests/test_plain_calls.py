@@ -108,7 +108,10 @@ async def test_declined_busy_and_a_secure_os_line_are_told_to_the_caller(tmp_pat
     assert alice.states()[-1] == ("ended", "declined")
     alice.calls.place_plain("+3")
     await settle(5)
-    assert alice.states()[-1] == ("ended", "unavailable") and secure.calls.current is None
+    # The true reason, not "unavailable": the Secure OS refuses carrier calls by policy.
+    assert alice.states()[-1] == ("ended", "no_carrier_calls") and secure.calls.current is None
+    assert (alice.calls.log()[0].reason, alice.calls.log()[0].outcome) == (
+        "no_carrier_calls", "failed")
     assert secure.calls.log() == []
     end = [r for r in bus.intercept.recent if r.record == "IRI-END"][-1]
     assert end.called == "+3" and end.release_reason.startswith("not supported")

@@ -146,7 +146,7 @@ def test_the_readme_shows_a_png_of_every_screenshot():
 # screenshot shows a box. Emoji and Braille are not; add a character here only after
 # `fc-list ":charset=HEX" family | grep "DejaVu Sans Mono"` finds it.
 GLYPHS = frozenset(
-    "°±·×–—‖…‹›←↑→↓↗↙⇄⌨⏎−≥⌫─│┌┐└┘╭╮╯╰▀▁▂▃▄▅▆▇█▏░▒▓■▮▯▶▸◉○●◷◐◑◒◓◎☏⚙⚠✈✉✓✕✗❚"
+    "°±·×–—‖…‹›←↑→↓↗↙⇄⌨⏎−≥⌫─│┌┐└┘╭╮╯╰▀▁▂▃▄▅▆▇█▏░▒▓■▮▯▶▸◉○●◷◐◑◒◓◎☏⚙⚠✈✉✎✓✕✗❚"
 )
 
 

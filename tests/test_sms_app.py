@@ -43,6 +43,8 @@ async def test_the_secure_os_has_no_sms_app_and_its_settings_say_removed(handset
         await settle(pilot)
         assert "SMS  not present \u2014 removed by policy" in str(
             app.query_one("#radio-sms").render())
+        assert "Carrier calls  not present \u2014 removed by policy" in str(
+            app.query_one("#radio-plain-calls").render())
 
 
 async def test_an_sms_is_composed_counted_sent_delivered_and_answered(tmp_path):
@@ -66,6 +68,7 @@ async def test_an_sms_is_composed_counted_sent_delivered_and_answered(tmp_path):
         await settle(pilot)
         thread = view.top
         assert isinstance(thread, SmsThreadView)
+        title = thread.TITLE
         counter = app.query_one("#sms-counter", Static)
         assert str(counter.render()) == "0/160 \u00b7 1 SMS \u00b7 GSM-7"
         await pilot.press(*"see you")
@@ -90,11 +93,15 @@ async def test_an_sms_is_composed_counted_sent_delivered_and_answered(tmp_path):
         await settle(pilot)
         friend.send_sms(me.number, "one more thing")
         await wait_for(pilot, lambda: any("one more thing" in n for n in notifications(app)))
-        assert any(n.startswith(friend.number.replace(" ", "")) or "one more" in n
-                   for n in notifications(app))
+        # Numbers as the rest of the phone writes them ("+86 190 4702 7773"), not bare digits.
+        banner = next(n for n in notifications(app) if "one more thing" in n)
+        assert friend.number in banner and " " in friend.number, banner
+        assert title == f"SMS \u00b7 {friend.number}"
         assert isinstance(view.top, SmsView)
         await wait_for(pilot, lambda: "one more thing" in str(
             app.query_one("#sms-threads").get_option_at_index(1).prompt))
+        assert str(app.query_one("#sms-threads").get_option_at_index(1).prompt).startswith(
+            friend.number)
 
 
 async def test_the_sms_app_is_in_the_palette_and_its_send_key_in_the_help(tmp_path):
@@ -165,3 +172,51 @@ async def test_a_new_text_offers_the_seeded_contacts_who_answer_sms(tmp_path):
         thread = app.query_one(HandsetView).top
         assert isinstance(thread, SmsThreadView)
         assert thread.number == duty.number.replace(" ", "")
+
+
+async def test_the_number_field_takes_a_contacts_name_or_a_number_and_refuses_anything_else(
+        tmp_path):
+    from phone_tui.ui.views.sms import SmsNewView
+
+    me = make_handset(tmp_path / "me", settings=OPEN, seed=3)
+    await set_up(me, locked=False)
+    app = make_app(tmp_path / "me", handset=me, settings=OPEN, network=Bus(random.Random(6)))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: me.texts is not None)
+        await open_app(pilot, "sms")
+        view = app.query_one(HandsetView)
+        duty = next(c for c in me.messenger.contacts() if c.name == "Duty Officer")
+        for typed in ("Running ten minutes late.", "DutyOfficer", "1" * 21, "+86 19x"):
+            await pilot.press("enter")  # "+ New text"
+            await settle(pilot)
+            app.query_one("#sms-to", Input).value = typed
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(view.top, SmsNewView), typed  # refused at Enter: still here
+            problem = str(app.query_one("#sms-to-problem", Static).render())
+            assert "not a number an SMS can reach" in problem, typed
+            assert app.query_one("#sms-to", Input).has_focus
+            await pilot.press("escape")
+            await settle(pilot)
+        for typed, number, title in (
+                ("duty  officer", duty.number.replace(" ", ""), "Duty Officer"),
+                ("+8619047027773", "+8619047027773", "+86 190 4702 7773"),
+                ("110", "110", "110")):
+            await pilot.press("enter")
+            await settle(pilot)
+            app.query_one("#sms-to", Input).value = typed
+            await pilot.press("enter")
+            await settle(pilot)
+            thread = view.top
+            assert isinstance(thread, SmsThreadView), typed
+            assert (thread.number, thread.TITLE) == (number, f"SMS \u00b7 {title}")
+            await pilot.press("escape")
+            await settle(pilot)
+
+
+def test_the_sms_tile_is_not_the_messages_tile():
+    from phone_tui.ui.views.home import APPS
+
+    icons = {spec.app_id: spec.icon for spec in APPS}
+    assert icons["sms"] != icons["messages"]

@@ -194,3 +194,20 @@ async def test_stage_phones_do_not_lock_themselves_unless_the_stage_says_so(tmp_
                                                                       "auto_lock = 45"))
     with pytest.raises(ConfigError, match="auto_lock"):
         load_stage_seeds(seeds)
+
+
+@pytest.mark.looptime
+async def test_each_phone_has_both_lines_of_the_others_so_open_os_phones_can_write(tmp_path):
+    stage = await on_air(make_stage(tmp_path))
+    li, wang = stage.handsets
+    contacts = {c.name: c.number for c in li.messenger.contacts()}
+    assert contacts["Director Wang"] == wang.line_number("secure")
+    assert contacts["Director Wang, Open OS"] == wang.line_number("open")
+    # Both on the Open OS: Li writes to Wang's Open OS line by name, and it is delivered.
+    for handset, phone in zip(stage.handsets, SEEDS.phones, strict=False):
+        handset.switch_persona("open")
+        await handset.unlock(phone.open_pin)
+    contacts = {c.name: c.number for c in li.messenger.contacts()}
+    li.messenger.send_text(contacts["Director Wang, Open OS"], "Meet at the Open OS")
+    await asyncio.sleep(5)
+    assert [m.body for m in wang.messenger.history(li.number)] == ["Meet at the Open OS"]

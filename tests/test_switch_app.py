@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from phone_tui.core.config import Settings, load_settings
+from phone_tui.handset.handset import HandsetState
 from phone_tui.modem.bus import Bus
 from phone_tui.modem.profiles import load_profiles
 from phone_tui.testing import (
@@ -360,3 +361,18 @@ async def test_keys_typed_before_the_switch_view_has_the_focus_reach_it_in_order
         burst(app, ["escape", "enter"])
         await settle(pilot)
         assert isinstance(top(app), SwitchConfirmView), top(app)
+
+
+async def test_a_stage_phone_boots_the_os_it_last_switched_to_after_a_restart(stage_factory):
+    app = await stage_factory()
+    async with app.run_test(size=(130, 45)) as pilot:
+        await settle(pilot)
+        first = app.query(HandsetView).first()
+        assert first.handset is app.stage.handsets[0]
+        first.switch_os("open")
+        await wait_for(pilot, lambda: app.stage.handsets[0].running == "open")
+    app.stage.close()
+    again = await stage_factory()  # new objects over the same folder: `phone-tui demo` again
+    assert [h.running for h in again.stage.handsets] == ["open", "secure"]
+    assert all(h.state is HandsetState.LOCKED for h in again.stage.handsets)
+    again.stage.close()

@@ -68,9 +68,10 @@ class CallState(StrEnum):
 END_REASONS = ("hung_up", "remote_hung_up", "declined", "busy", "no_answer", "no_service",
                "unavailable", "network_failure", "identity_changed", "words_differ",
                "words_differ_remote",
-               "cancelled", "missed")
+               "cancelled", "missed", "no_carrier_calls")
 OUTCOMES = ("missed", "incoming", "outgoing", "declined", "failed")
-_FAILED = ("unavailable", "no_service", "network_failure", "identity_changed")
+_FAILED = ("unavailable", "no_service", "network_failure", "identity_changed",
+           "no_carrier_calls")
 _LIVE = (CallState.DIALING, CallState.RINGING, CallState.CONNECTING, CallState.CONNECTED)
 
 

@@ -1050,7 +1050,7 @@ class Handset:
         """Call control of a plain carrier call for line ``name`` while its calls are not
         running (locked, or the OS not running). A SETUP rings the lock screen of an OS that
         has carrier calls (its ALERTING goes back now: no keys are needed for a carrier call);
-        the Secure OS refuses it by policy ("not supported"), as does a line whose OS is off."""
+        the Secure OS refuses it by policy ("not supported"); a line whose OS is off is absent."""
         from phone_tui.handset.calls import NO_ANSWER_S, CallInfo, CallState, CallStateChanged
         from phone_tui.handset.numbers import is_number
         from phone_tui.modem.cc import CLEARING, Cause, CcError, CcMessage, CcType, decode_cc
@@ -1065,8 +1065,10 @@ class Handset:
         number = envelope.src
         if message.type is CcType.SETUP:
             cause = None
-            if not self.device.personas[name].plain_calls or name != self.running:
-                cause = Cause.SERVICE_NOT_IMPLEMENTED
+            if not self.device.personas[name].plain_calls:
+                cause = Cause.SERVICE_NOT_IMPLEMENTED  # by policy: the caller is told so
+            elif name != self.running:
+                cause = Cause.SUBSCRIBER_ABSENT  # its OS is not running: unavailable for now
             elif self.locked_call is not None:
                 cause = Cause.USER_BUSY
             if cause is not None:

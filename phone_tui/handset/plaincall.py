@@ -5,7 +5,7 @@ TS 24.008 (modem/cc.py): SETUP, ALERTING, CONNECT, DISCONNECT/RELEASE with a cau
 is the same media stream as an end-to-end call's (media/stream.py) but unsealed
 (media/plain.py): the radio hop's cipher is its only protection, so the carrier decodes it.
 The Secure OS has none by policy (``plain_calls`` in seeds/device.toml): it refuses a SETUP
-with "service not implemented", which the caller hears as unavailable.
+with "service not implemented", which the caller hears as such ("no_carrier_calls").
 
 These functions are the CallMachine's plain branch (it calls them; they keep its rules: one
 call at a time, busy when in a call, every call logged once, marked plain).
@@ -42,7 +42,7 @@ CAUSE_REASONS = {
     Cause.CALL_REJECTED: "declined",
     Cause.SUBSCRIBER_ABSENT: "unavailable",
     Cause.UNASSIGNED_NUMBER: "unavailable",
-    Cause.SERVICE_NOT_IMPLEMENTED: "unavailable",
+    Cause.SERVICE_NOT_IMPLEMENTED: "no_carrier_calls",  # the Secure OS: end-to-end calls only
     Cause.DESTINATION_OUT_OF_ORDER: "network_failure",
     Cause.TEMPORARY_FAILURE: "network_failure",
     Cause.INVALID_TRANSACTION: "network_failure",  # the switch holds no such call

@@ -169,7 +169,12 @@ class Stage:
         for index, (handset, phone) in enumerate(zip(self.handsets, self.phones, strict=True)):
             if leave_first and index == 0:
                 continue
-            for persona, pin in (("open", phone.open_pin), ("secure", phone.pin)):
+            # The OS its settings boot is set up last, so it is the one left running: the
+            # phone starts in the OS it last switched to, as a single phone does.
+            booted = handset.running
+            pins = sorted((("open", phone.open_pin), ("secure", phone.pin)),
+                          key=lambda pair: pair[0] == booted)
+            for persona, pin in pins:
                 handset.switch_persona(persona)
                 if handset.state is HandsetState.SETUP:
                     if step is not None:
@@ -197,11 +202,8 @@ class Stage:
             # With audio on, the carrier's switch decodes what it hears of carrier calls.
             network.switch.decoder_factory = switch_decoder
         for index, handset in enumerate(self.handsets):
-            peer_contacts = [SeedContact(name=phone.name, number=other.line_number("secure"))
-                             for other_index, (other, phone) in
-                             enumerate(zip(self.handsets, self.phones, strict=True))
-                             if other_index != index]
-            handset.seed_contacts = [*contacts, *(peer_contacts if peers else [])]
+            peer_contacts = self.peer_contacts(index) if peers else []
+            handset.seed_contacts = [*contacts, *peer_contacts]
             handset.attach(network, profiles)
             # A stage run after one that left the carrier's keys on the phones (a script
             # killed while it was in the middle): each phone takes the real ones back when it
@@ -210,6 +212,17 @@ class Stage:
         self.contacts = list(contacts)
         self.bots = start_bots(contacts, network, profiles["full"], self.entropy, self.clock,
                                folder=self.carrier_folder, audio=self.audio is not None)
+
+    def peer_contacts(self, index: int) -> list[SeedContact]:
+        """Phone ``index``'s contacts for the other phones: both lines of each ("Director
+        Wang", his Secure OS; "Director Wang, Open OS"), so a phone on either OS can write to
+        one on either OS by name (a message to a line whose OS is not running waits)."""
+        return [SeedContact(name=phone.name if persona == "secure"
+                            else f"{phone.name}, {OS_LABELS[persona]}",
+                            number=other.line_number(persona))
+                for other_index, (other, phone) in
+                enumerate(zip(self.handsets, self.phones, strict=True)) if other_index != index
+                for persona in ("secure", "open")]
 
     def _unlocked(self, index: int, event: object) -> None:
         from phone_tui.handset.events import Unlocked

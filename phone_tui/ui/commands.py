@@ -80,7 +80,8 @@ class HandsetCommands(CommandList):
                                 "Not end-to-end encrypted: the carrier can listen",
                                 partial(self._call, view, contact.number, plain=True)))
             for entry, title in (("about", "About this phone"), ("change_pin", "Change PIN"),
-                                 ("auto_lock", "Set the auto-lock timeout")):
+                                 ("auto_lock", "Set the auto-lock timeout"),
+                                 ("network_security", "Network security")):
                 commands.append((title, "Settings", partial(self._open_setting, view, entry)))
         if view is not None and not view.booting:
             handset = view.handset

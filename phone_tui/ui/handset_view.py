@@ -647,6 +647,9 @@ class HandsetView(Vertical, can_focus=True):
                     and self.top.id in ("switch", "switch-confirm"):
                 self.pop()
             return
+        # Booted next time too, on a stage phone as on a single one (the stage app has no
+        # PersonaSwitched handler of its own that would remember it).
+        self.remember(persona=target)
         if self.boot_seconds > 0:
             from phone_tui.ui.views.switch import BootView
 

@@ -197,8 +197,10 @@ def _text_notice(handset: Handset, event: Event, looking_at: str | None) -> Noti
         text = texts.get(getattr(event, "text_id", -1))
     except KeyError:
         return None
+    from phone_tui.handset.numbers import written
+
     messenger = handset.messenger
-    name = number
+    name = written(number)  # as the rest of the phone writes numbers
     for contact in messenger.contacts() if messenger is not None else []:
         if contact.number.replace(" ", "") == number and contact.name:
             name = plain_line(contact.name, NAME_LENGTH)

@@ -38,6 +38,8 @@ REASON_WORDS = {
     "words_differ_remote": "{name} heard different words and hung up: someone may be in the "
                            "middle.",
     "cancelled": "{name} hung up before you answered.", "missed": "Missed call.",
+    "no_carrier_calls": "{name}'s phone takes no carrier calls: its calls are end-to-end "
+                        "encrypted.",
 }
 
 
@@ -82,6 +84,7 @@ LOG_REASON_WORDS = {
     "words_differ": "Words differed — call ended",
     "words_differ_remote": "Words differed — they ended it",
     "cancelled": "Cancelled", "missed": "Missed",
+    "no_carrier_calls": "No carrier calls (encrypted only)",
 }
 INCOMING_LOG_REASON_WORDS = {"declined": "You declined", "no_answer": "Missed",
                              "cancelled": "Missed",

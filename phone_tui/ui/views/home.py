@@ -15,7 +15,7 @@ from phone_tui.ui.widgets.app_grid import AppGrid, AppSpec
 
 APPS = [AppSpec("messages", "Messages", "✉"), AppSpec("network", "Network", "▂▄▆█"),
         AppSpec("settings", "Settings", "⚙"), AppSpec("switch", "Switch OS", "⇄"),
-        AppSpec("phone", "Phone", "☏"), AppSpec("sms", "SMS", "\u2709"),
+        AppSpec("phone", "Phone", "☏"), AppSpec("sms", "SMS", "\u270e"),
         AppSpec("camera", "Camera", "◉", "camera"), AppSpec("maps", "Maps", "◎", "gps")]
 
 

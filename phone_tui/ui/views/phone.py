@@ -198,7 +198,7 @@ def number_as_written(typed: str, handset: object) -> str | None:
     """A number typed on the keypad, as the network writes it ("+86 190 0000 0110"): spaces
     as typed or not; a contact's number with the same digits, else the country-code layout;
     None when it is no phone number."""
-    from phone_tui.handset.numbers import is_number
+    from phone_tui.handset.numbers import is_number, written
 
     digits = "".join(ch for ch in typed if ch.isdigit())
     if not digits or any(not (ch.isdigit() or ch in " +") for ch in typed) or (
@@ -209,8 +209,8 @@ def number_as_written(typed: str, handset: object) -> str | None:
         if "".join(ch for ch in contact.number if ch.isdigit()) == digits:
             return contact.number
     typed = " ".join(typed.split())
-    if typed.startswith("+") and len(digits) == 13 and " " not in typed:  # +CC NNN NNNN NNNN
-        return f"+{digits[:2]} {digits[2:5]} {digits[5:9]} {digits[9:]}"
+    if " " not in typed:
+        typed = written(typed)  # +CC NNN NNNN NNNN
     return typed if is_number(typed) else None
 
 

@@ -53,6 +53,10 @@ class RadiosView(PhoneView):
             # Plain SMS is a service, not a radio, but policy removes it the same way.
             yield Static("[b]SMS[/]  not present \u2014 removed by policy",
                          classes="radio-removed", id="radio-sms")
+        if not handset.persona_info.plain_calls:
+            # Carrier calls too: the Secure OS's calls are end-to-end encrypted only.
+            yield Static("[b]Carrier calls[/]  not present \u2014 removed by policy",
+                         classes="radio-removed", id="radio-plain-calls")
         yield Static("Cellular and airplane mode are in the Network app.", id="radios-note")
 
     @on(Switch.Changed)

@@ -13,8 +13,10 @@ from textual.content import Content
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from phone_tui.handset.numbers import written
 from phone_tui.handset.texts import NOTE, Text, TextError, TextReceived, Texts, TextUpdated
 from phone_tui.modem.sms import cost
+from phone_tui.modem.sms_pdu import encode_address
 from phone_tui.ui import bindings
 from phone_tui.ui.notices import plain_line
 from phone_tui.ui.shown_text import clean
@@ -43,13 +45,14 @@ class _SmsView(PhoneView):
         return bool(getattr(self.handset.clock, "utc", False))
 
     def name_of(self, number: str) -> str:
-        """A contact's name for an SMS number (contacts are kept with spaces, SMS without)."""
+        """A contact's name for an SMS number (contacts are kept with spaces, SMS without),
+        else the number as the rest of the phone writes it ("+86 190 4702 7773")."""
         messenger = self.handset.messenger
         if messenger is not None:
             for contact in messenger.contacts():
                 if contact.number.replace(" ", "") == number and contact.name:
                     return plain_line(contact.name, 30)
-        return number
+        return written(number)
 
 
 class SmsView(_SmsView):
@@ -112,14 +115,16 @@ class SmsNewView(_SmsView):
 
     TITLE = "New text"
     DEFAULT_CSS = ("SmsNewView OptionList, SmsNewView OptionList:focus { height: 1fr; }\n"
-                   "SmsNewView #sms-to { margin-bottom: 1; }")
+                   "SmsNewView #sms-to-problem { height: auto; min-height: 1; "
+                   "margin-bottom: 1; color: $text-error; }")
 
     def __init__(self) -> None:
         super().__init__(id="sms-new")
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
-        yield Input(placeholder="Number, then Enter", id="sms-to")
+        yield Input(placeholder="Number or name, then Enter", id="sms-to")
+        yield Static("", id="sms-to-problem", markup=False)
         messenger = self.handset.messenger
         # Every contact has a number a text reaches: the scripted ones (the Duty Officer...)
         # answer SMS too.
@@ -143,10 +148,42 @@ class SmsNewView(_SmsView):
         view.pop()
         view.push(SmsThreadView(number))
 
+    def reachable(self, typed: str) -> str | None:
+        """What was typed as a number to text: a contact's name picks the contact; else a
+        number an SMS can reach ("+86 190...", a short code); None for anything else."""
+        from phone_tui.ui.views.phone import number_as_written
+
+        wanted = " ".join(typed.split()).casefold()
+        messenger = self.handset.messenger
+        for contact in messenger.contacts() if messenger is not None else ():
+            if contact.name and " ".join(contact.name.split()).casefold() == wanted:
+                return contact.number.replace(" ", "")
+        number = number_as_written(typed, self.handset)
+        if number is None:
+            return None
+        try:
+            encode_address(number.replace(" ", ""))
+        except ValueError:
+            return None  # a number, but too long for an SMS address
+        return number.replace(" ", "")
+
     @on(Input.Submitted, "#sms-to")
     def _typed(self, event: Input.Submitted) -> None:
         event.stop()
-        self._open(event.value)
+        if not event.value.strip():
+            return
+        number = self.reachable(event.value)
+        if number is None:  # refused here, not at Send: the field stays, with why
+            set_text(self.query_one("#sms-to-problem", Static),
+                     f"{plain_line(event.value, 24)}: no contact has that name, and it is not "
+                     "a number an SMS can reach.")
+            return
+        self._open(number)
+
+    @on(Input.Changed, "#sms-to")
+    def _retyped(self, event: Input.Changed) -> None:
+        event.stop()
+        set_text(self.query_one("#sms-to-problem", Static), "")
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
