@@ -50,7 +50,7 @@ def test_attacker_pane(snap_compare, tmp_path):
     for handset in stage.handsets:
         handset.switch_persona("open")
     app = StageApp(stage, themes=load_themes(tmp_path / "themes"), profiles=load_profiles(),
-                   network=Bus(random.Random(7)))
+                   network=Bus(random.Random(7), wall=stage.clock.now))
 
     async def catch(pilot) -> None:
         from phone_tui.testing import wait_for

@@ -67,8 +67,14 @@ async def test_f11_next_to_the_secure_os_is_refused_with_a_banner_and_listed(sta
         assert li.camped.id == "lte-1" and "LTE" in status_text(app)
         view = app.query_one("#handset-1", HandsetView)
         shown = [notice.message for notice in view.notices.history]
-        assert "A cell asked this phone to downgrade to 2G — refused" in shown
-        assert view.notices.current is not None and "refused" in view.notices.current.message
+        assert any("downgrade to 2G" in line for line in shown)
+        assert view.notices.current is not None
+        # One banner says every refusal of that cell, not the last one with "+2 more".
+        current = view.notices.current
+        assert (current.title, current.message) == (
+            "Network security: refused",
+            "IMSI request, IMEI request, downgrade to 2G, no cipher")
+        assert view.notices.hidden == 0
         assert "nothing caught yet" in attacker_text(app)
         # On, though it caught nothing: the pane says so (it said "off" until a record came).
         assert "(attacker's tap" in attacker_text(app) and "(off)" not in attacker_text(app)

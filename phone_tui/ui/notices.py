@@ -42,6 +42,13 @@ class Notice:
     unlocked: bool = False  # posted while the OS was unlocked: it may name what is in it
     at: float = 0.0
     forget_at: float | None = None
+    # Lines that come together (one cell's refusals): joined into the banner up with the same
+    # key, posted within MERGE_WITHIN, rather than one hiding the others.
+    merge: bool = False
+
+
+MERGE_WITHIN = 1.0  # s
+MERGE_PARTS = 6
 
 
 class NoticeBoard:
@@ -60,6 +67,13 @@ class NoticeBoard:
         """Keep ``notice`` for the shade and, unless ``banner`` is False (the view on screen
         shows it itself), put it up in the banner."""
         notice = replace(notice, at=now)
+        current = self.current
+        if (notice.merge and current is not None and current.key == notice.key
+                and now - current.at <= MERGE_WITHIN):
+            parts = current.message.split(", ")
+            if notice.message not in parts:
+                parts = [*parts, notice.message][-MERGE_PARTS:]
+            notice = replace(notice, message=", ".join(parts), at=current.at)
         self.revision += 1
         if notice.key is not None:
             kept = [n for n in self.history if n.key != notice.key]
@@ -148,6 +162,19 @@ def waiting_text(count: int) -> str:
     return f"{count} encrypted message{'s' if count != 1 else ''} waiting\nUnlock to read."
 
 
+_REFUSED = {"downgrade_2g": "downgrade to 2G", "null_cipher": "no cipher",
+            "no_network_authentication": "a cell that cannot prove itself"}
+
+
+def _refused_briefly(event: CellRefused) -> str:
+    """A refusal in a few words for the banner: "IMSI request", "downgrade to 2G"..."""
+    if event.kind == "identity_request":
+        for identity in ("IMSI", "IMEI"):
+            if f"({identity})" in event.text:
+                return f"{identity} request"
+    return _REFUSED.get(event.kind) or event.text.removesuffix(" \u2014 refused")
+
+
 def notice_for_event(handset: Handset, event: Event, *, looking_at: str | None,
                      waiting: int) -> Notice | None:
     """The notification a model event makes, if any. ``looking_at``: the number whose chat
@@ -157,6 +184,11 @@ def notice_for_event(handset: Handset, event: Event, *, looking_at: str | None,
     if isinstance(event, CellRefused | NetworkWarning):
         # Android 16's "Mobile network security" / Rayhunter: in modem.cells.TEXTS's words;
         # the OS's policy and settings already chose which ones are said at all.
+        # One cell's refusals come together: one banner says them all, each in a few words
+        # (the Network app lists them in full).
+        if isinstance(event, CellRefused):
+            return Notice("Network security: refused", _refused_briefly(event),
+                          severity="warning", key="cell-refused", merge=True)
         return Notice("Network security", event.text, severity="warning",
                       key=f"cell-{event.kind}")
     messenger = handset.messenger
