@@ -395,6 +395,10 @@ class FlowDriver:
             handset.send_sms(self._number_of(action.to or "", handset), value)
         elif kind == "fake_cell":
             self.stage.fake_cell(phone - 1, bool(value))
+            # The stage's pane says so now, as F11 does (not at its next half-second refresh:
+            # a screenshot right after would show it or not by timing).
+            for pane in self.app.query("AttackerView"):
+                pane.show_records()  # type: ignore[attr-defined]
         elif kind == "allow_2g":
             handset.set_allow_2g(bool(value))
         elif kind in ("call", "carrier_call", "answer", "decline", "hangup", "sas"):
