@@ -91,12 +91,17 @@ def test_call_lines_show_state_duration_release_reason_and_hi3():
     end = intercept.emit("IRI-END", "call", calling="+1", called="+2", state="released",
                          duration_s=75.4, release_reason="normal clearing")
     hi3 = intercept.emit("HI3", "call", calling="+1", called="+2", content="decodable",
-                         codec="AMR-WB", frames=3770, size=120_000)
+                         codec="AMR-WB", frames=3770, size=120_000, state="released")
     e2e = intercept.emit("HI3", "e2e-call", calling="+1", called="+2", content="ciphertext",
-                         frames=10)
+                         frames=1, state="released")
+    started = intercept.emit("HI3", "call", calling="+1", called="+2", content="decodable",
+                             codec="opus-16k", frames=1, state="answered")
     assert "released  1:15  normal clearing" in describe_record(end).plain
     assert "HI3 decodable AMR-WB, 3770 frames" in describe_record(hi3).plain
-    assert "HI3 ciphertext, 10 frames" in describe_record(e2e).plain
+    assert "HI3 ciphertext, 1 frame" in describe_record(e2e).plain
+    # The record made when the voice starts has no totals yet ("1 frames" said nothing true).
+    assert "HI3 decodable opus-16k, voice flowing" in describe_record(started).plain
+    assert "frames" not in describe_record(started).plain
 
 
 async def test_f12_switches_the_pane_to_intercept_records_and_back(stage_factory):

@@ -210,3 +210,28 @@ def test_the_live_log_says_a_missing_folder_or_a_link_in_one_line(tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "target")
     with pytest.raises(InterceptLogError, match="is a symbolic link"):
         InterceptLog(tmp_path / "link")
+
+
+async def test_the_intercept_list_keeps_the_newest_record_in_sight_when_a_pane_opens_below(
+        stage_factory):
+    app = await stage_factory()
+    for handset in app.stage.handsets:
+        handset.switch_persona("open")
+    async with app.run_test(size=(150, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press("f12")
+        await settle(pilot)
+        view = app.query_one(InterceptView)
+        listing = view.query_one(OptionList)
+        for n in range(40):
+            app._network.intercept.emit("IRI-REPORT", "sms", calling="+1", called="+2",
+                                        sms_text=f"text {n}")
+        await wait_for(pilot, lambda: view.caught_up)
+        await settle(pilot)
+        app.set_active(0, focus=True)
+        await settle(pilot)
+        app.stage.fake_cell(0, True)  # the attacker's pane opens below: the list gets shorter
+        app.query_one("AttackerView").show_records()
+        await settle(pilot)
+        await settle(pilot)
+        assert listing.option_count - 1 in _visible_rows(listing)

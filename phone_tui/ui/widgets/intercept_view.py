@@ -70,8 +70,10 @@ def content_of(record: IriRecord, limit: int | None = LINE_TEXT) -> str:
             voice = f"HI3 {record.content or 'no content'}"
             if record.codec:
                 voice += f" {clean(record.codec, 20)}"
-            if record.frames:
-                voice += f", {record.frames} frames"
+            if record.state != "released":
+                voice += ", voice flowing"  # the totals come with the call's end
+            elif record.frames:
+                voice += f", {record.frames} frame{'s' if record.frames != 1 else ''}"
             parts.append(voice)
     elif record.content == "ciphertext":
         parts.append(f"ciphertext, {record.size} bytes")
@@ -293,8 +295,12 @@ class InterceptView(Vertical):
         self.call_after_refresh(self._refit)
 
     def _refit(self) -> None:
-        if self.is_mounted and self._line_width() != self._width:
+        if not self.is_mounted:
+            return
+        if self._line_width() != self._width:
             self._redraw()
+        else:
+            self._follow()  # shorter (a pane opened below): the newest record stays in sight
 
     def _redraw(self) -> None:
         listing = self.query_one(OptionList)
