@@ -123,7 +123,10 @@ class SmsNewView(_SmsView):
 
     def compose(self) -> ComposeResult:
         yield self.title_label()
-        yield Input(placeholder="Number or name, then Enter", id="sms-to")
+        to = Input(placeholder="Number or name, then Enter", id="sms-to")
+        # A blinking cursor would make deterministic screens differ from run to run.
+        to.cursor_blink = self.handset.entropy.secure
+        yield to
         yield Static("", id="sms-to-problem", markup=False)
         messenger = self.handset.messenger
         # Every contact has a number a text reaches: the scripted ones (the Duty Officer...)
@@ -219,7 +222,9 @@ class SmsThreadView(_SmsView):
         yield self.title_label()
         yield Static(NOTE, classes="sms-note", id="sms-thread-note", markup=False)
         yield VerticalScroll(id="sms-log")
-        yield Input(placeholder="Text message", id="sms-compose")
+        compose = Input(placeholder="Text message", id="sms-compose")
+        compose.cursor_blink = self.handset.entropy.secure  # as the chat's (deterministic runs)
+        yield compose
         yield Static(cost("").describe(), id="sms-counter", markup=False)
 
     def on_mount(self) -> None:
