@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
 
@@ -31,3 +32,30 @@ class Fanout(Generic[T]):
                 yield await queue.get()
         finally:
             self._queues.remove(queue)
+
+
+class Feed(Generic[T]):
+    """Records kept in a bounded history and fanned out to bounded readers (the operator's
+    tap, the fake base station's): a slow reader loses its oldest, counted in ``dropped``."""
+
+    def __init__(self, history: int = 512) -> None:
+        self.recent: deque[T] = deque(maxlen=history)
+        self._fanout: Fanout[T] = Fanout()
+        self.total = 0
+
+    def clear(self) -> None:
+        """Forget what was seen (a stage reset); readers keep getting new records."""
+        self.recent.clear()
+
+    @property
+    def dropped(self) -> int:
+        """Records slow readers lost."""
+        return self._fanout.dropped
+
+    def publish(self, record: T) -> None:
+        self.total += 1
+        self.recent.append(record)
+        self._fanout.publish(record)
+
+    def records(self, maxsize: int = 1000) -> AsyncIterator[T]:
+        return self._fanout.subscribe(maxsize)

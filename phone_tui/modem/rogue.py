@@ -16,11 +16,11 @@ one is skipped, and the tap's history and its de-duplication are bounded.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from phone_tui.core.fanout import Fanout
+from phone_tui.core.fanout import Feed
 from phone_tui.modem.cells import Cell
 from phone_tui.modem.frames import (
     Envelope,
@@ -61,29 +61,9 @@ class AttackerRecord:
     frames: int = 0  # a call's voice record: its voice frames this way so far (0: not voice)
 
 
-class AttackerTap:
+class AttackerTap(Feed[AttackerRecord]):
     """What fake base stations caught, fanned out to bounded subscriber queues (as
     ``tap.OperatorTap``); a slow reader loses the oldest records, counted."""
-
-    def __init__(self, history: int = 512) -> None:
-        self.recent: deque[AttackerRecord] = deque(maxlen=history)
-        self._fanout: Fanout[AttackerRecord] = Fanout()
-        self.total = 0
-
-    def clear(self) -> None:
-        self.recent.clear()
-
-    @property
-    def dropped(self) -> int:
-        return self._fanout.dropped
-
-    def publish(self, record: AttackerRecord) -> None:
-        self.total += 1
-        self.recent.append(record)
-        self._fanout.publish(record)
-
-    def records(self, maxsize: int = 1000) -> AsyncIterator[AttackerRecord]:
-        return self._fanout.subscribe(maxsize)
 
 
 def _sms_text(body: bytes, direction: str) -> tuple[str, str] | None:

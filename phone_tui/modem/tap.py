@@ -3,12 +3,10 @@ bytes (never plaintext), fanned out to bounded subscriber queues."""
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from phone_tui.core.fanout import Fanout
+from phone_tui.core.fanout import Feed
 from phone_tui.modem.frames import (
     Envelope,
     FrameError,
@@ -87,31 +85,9 @@ class TapRecord:
         return self._headers[2]
 
 
-class OperatorTap:
+class OperatorTap(Feed[TapRecord]):
     """Every frame crossing the network, fanned out to bounded subscriber queues.
 
     A slow reader never stalls the network: when its queue is full the oldest record is
     dropped and counted.
     """
-
-    def __init__(self, history: int = 512) -> None:
-        self.recent: deque[TapRecord] = deque(maxlen=history)
-        self._fanout: Fanout[TapRecord] = Fanout()
-        self.total = 0
-
-    def clear(self) -> None:
-        """Forget what was seen (a stage reset); subscribers keep reading new frames."""
-        self.recent.clear()
-
-    @property
-    def dropped(self) -> int:
-        """Records slow readers lost."""
-        return self._fanout.dropped
-
-    def publish(self, record: TapRecord) -> None:
-        self.total += 1
-        self.recent.append(record)
-        self._fanout.publish(record)
-
-    def records(self, maxsize: int = 1000) -> AsyncIterator[TapRecord]:
-        return self._fanout.subscribe(maxsize)
